@@ -1,0 +1,117 @@
+//! Commands: parse the arguments, call the library, print the result. Exit code 0 only
+//! when everything asked for succeeded.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use converge::pipeline::{self, Pipeline, RunOptions};
+
+/// Moves a MySQL or MariaDB database into PostgreSQL as an Arrow dataflow.
+#[derive(Parser)]
+#[command(name = "converge", version, about)]
+struct Cli {
+    /// Print only errors.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    /// Print the result as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline (default: pipelines/demo.toml).
+    Run {
+        /// The pipeline file.
+        #[arg(default_value = "pipelines/demo.toml")]
+        pipeline: PathBuf,
+    },
+    /// Print what a run would do, without moving data.
+    Plan {
+        /// The pipeline file.
+        #[arg(default_value = "pipelines/demo.toml")]
+        pipeline: PathBuf,
+    },
+    /// Run SQL over an export directory (CSV or Parquet, typed by its manifest).
+    Query {
+        /// The export directory (the one holding migration_manifest.json).
+        dir: PathBuf,
+        /// The SQL; without it, an interactive prompt.
+        sql: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+/// Entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = if cli.quiet { "error" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("CONVERGE_LOG").unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("a tokio runtime");
+    match rt.block_on(dispatch(&cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli) -> converge::Result<()> {
+    match &cli.command {
+        Command::Run { pipeline } => {
+            let p = Pipeline::load(pipeline)?;
+            let report = pipeline::run(&p, &RunOptions::default()).await?;
+            if cli.json {
+                println!("{}", converge::report::run_json(&report));
+            } else if !cli.quiet {
+                print!("{}", converge::report::run_text(&report));
+            }
+            Ok(())
+        }
+        Command::Plan { pipeline } => {
+            let p = Pipeline::load(pipeline)?;
+            let (opened, plan) = pipeline::run::plan(&p).await?;
+            let text = pipeline::plan::render(&p, &plan, &opened.describe());
+            opened.close().await;
+            print!("{text}");
+            Ok(())
+        }
+        Command::Query { dir, sql, format } => {
+            let ctx = converge::query::open_export(dir).await?;
+            match sql {
+                Some(sql) => {
+                    let out = converge::query::run_sql(&ctx, sql, (*format).into()).await?;
+                    print!("{out}");
+                    Ok(())
+                }
+                None => converge::query::interactive(&ctx, (*format).into()).await,
+            }
+        }
+    }
+}
+
+impl From<Format> for converge::query::OutputFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Table => converge::query::OutputFormat::Table,
+            Format::Csv => converge::query::OutputFormat::Csv,
+            Format::Json => converge::query::OutputFormat::Json,
+        }
+    }
+}

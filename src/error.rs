@@ -1,0 +1,146 @@
+//! The one error type of `converge`, with the context a migration operator needs:
+//! which table, which row (by primary key), which column, which value, and why.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Every failure `converge` reports. Messages never contain secrets: URLs are
+/// redacted before they reach an error (see [`crate::secret::redact_url`]).
+#[derive(Debug)]
+pub enum Error {
+    /// The pipeline file is malformed or asks for something impossible.
+    Pipeline {
+        /// The pipeline file.
+        file: PathBuf,
+        /// `line:column` where known.
+        at: Option<(usize, usize)>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value that cannot cross the tool unchanged.
+    Value(Box<ValueError>),
+    /// A MySQL server error, with what we were doing.
+    MySql { context: String, source: mysql_async::Error },
+    /// A PostgreSQL server error, with what we were doing.
+    Postgres { context: String, message: String },
+    /// A file-system error, with the path.
+    Io { path: PathBuf, source: std::io::Error },
+    /// A DataFusion/Arrow error, with what we were doing.
+    DataFusion { context: String, message: String },
+    /// A broken input file (CSV export, dump): file, line and what is wrong.
+    Input { file: PathBuf, line: u64, column: Option<String>, message: String },
+    /// The row-count ledger does not reconcile; the message holds the printed ledger.
+    Ledger(String),
+    /// A `[[validate]]` assertion failed.
+    Validation { name: String, expected: String, got: String },
+    /// Anything else, already phrased for the operator.
+    Other(String),
+}
+
+/// Where and why one value could not be carried over.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValueError {
+    /// The source table.
+    pub table: String,
+    /// The row's primary key, rendered `col=value, …` (or the row number when there is no key).
+    pub key: String,
+    /// The column.
+    pub column: String,
+    /// The value, shortened for display.
+    pub value: String,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// An [`Error::Other`] from anything printable.
+    pub fn other(msg: impl Into<String>) -> Self {
+        Error::Other(msg.into())
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+
+    /// A MySQL error with context.
+    pub fn mysql(context: impl Into<String>, source: mysql_async::Error) -> Self {
+        Error::MySql { context: context.into(), source }
+    }
+
+    /// A DataFusion or Arrow error with context.
+    pub fn datafusion(context: impl Into<String>, e: impl fmt::Display) -> Self {
+        Error::DataFusion { context: context.into(), message: e.to_string() }
+    }
+
+    /// A PostgreSQL error with context, keeping the server's code, constraint and detail.
+    pub fn postgres(context: impl Into<String>, e: &tokio_postgres::Error) -> Self {
+        let message = match e.as_db_error() {
+            Some(db) => {
+                let mut m = format!("{} (SQLSTATE {})", db.message(), db.code().code());
+                if let Some(c) = db.constraint() {
+                    m.push_str(&format!(", constraint {c}"));
+                }
+                if let Some(d) = db.detail() {
+                    m.push_str(&format!(", detail: {d}"));
+                }
+                m
+            }
+            None => e.to_string(),
+        };
+        Error::Postgres { context: context.into(), message }
+    }
+}
+
+/// Shortens a value for an error message: at most `max` characters, with an ellipsis.
+pub fn shorten(value: &str, max: usize) -> String {
+    if value.chars().count() <= max {
+        return value.to_string();
+    }
+    let cut: String = value.chars().take(max).collect();
+    format!("{cut}…")
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Pipeline { file, at: Some((l, c)), message } => {
+                write!(f, "{}:{l}:{c}: {message}", file.display())
+            }
+            Error::Pipeline { file, at: None, message } => write!(f, "{}: {message}", file.display()),
+            Error::Value(v) => {
+                write!(f, "table `{}`, row {}, column `{}`: value {} {}", v.table, v.key, v.column, v.value, v.reason)
+            }
+            Error::MySql { context, source } => {
+                write!(f, "MySQL: {context}: {}", crate::secret::scrub(&source.to_string()))
+            }
+            Error::Postgres { context, message } => {
+                write!(f, "PostgreSQL: {context}: {}", crate::secret::scrub(message))
+            }
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+            Error::DataFusion { context, message } => write!(f, "{context}: {message}"),
+            Error::Input { file, line, column: Some(c), message } => {
+                write!(f, "{}:{line}: column `{c}`: {message}", file.display())
+            }
+            Error::Input { file, line, column: None, message } => {
+                write!(f, "{}:{line}: {message}", file.display())
+            }
+            Error::Ledger(table) => write!(f, "row counts do not reconcile:\n{table}"),
+            Error::Validation { name, expected, got } => {
+                write!(f, "validation `{name}` failed: expected {expected}, got {got}")
+            }
+            Error::Other(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<ValueError> for Error {
+    fn from(v: ValueError) -> Self {
+        Error::Value(Box::new(v))
+    }
+}

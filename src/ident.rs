@@ -1,0 +1,28 @@
+//! Quoting identifiers for each dialect. Every identifier sent to a database goes
+//! through here: real tables are called `user`, `order` and `query-result-cache`.
+
+/// A MySQL identifier in backticks, inner backticks doubled.
+pub fn mysql(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+/// A PostgreSQL identifier in double quotes, inner quotes doubled.
+pub fn pg(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A PostgreSQL string literal, quotes doubled (standard_conforming_strings is on).
+pub fn pg_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quotes_inner_quotes() {
+        assert_eq!(super::mysql("a`b c"), "`a``b c`");
+        assert_eq!(super::pg("query-result-cache"), "\"query-result-cache\"");
+        assert_eq!(super::pg("a\"b"), "\"a\"\"b\"");
+        assert_eq!(super::pg_literal("it's"), "'it''s'");
+    }
+}

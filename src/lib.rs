@@ -1,0 +1,20 @@
+//! `converge`: moves a MySQL or MariaDB database into PostgreSQL as an Apache Arrow
+//! dataflow — source → transform (DataFusion) → sinks — with a row-count ledger at
+//! every stage. See DESIGN.md for the contracts.
+
+pub mod error;
+pub mod ident;
+pub mod ledger;
+pub mod manifest;
+pub mod pipeline;
+pub mod query;
+pub mod report;
+pub mod schema;
+pub mod secret;
+pub mod sink;
+pub mod source;
+pub mod transform;
+pub mod types;
+
+pub use error::{Error, Result};
+pub use pipeline::Pipeline;

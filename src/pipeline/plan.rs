@@ -1,0 +1,198 @@
+//! The plan of a run: which tables, in which order, which columns, and how every
+//! column is carried (MySQL type → Arrow type → CSV encoding). Built before any data
+//! moves; `converge plan` prints it.
+
+use std::fmt::Write;
+
+use glob::Pattern;
+
+use super::spec::{BoolValues, Pipeline, UuidRule, ZeroDateRule};
+use crate::error::{Error, Result};
+use crate::schema::{dependency_order, Table};
+use crate::source::cell::{ColumnPlan, ZeroDate};
+use crate::source::feed::ReadSpec;
+use crate::transform::normalize::Rules;
+use crate::transform::udf::BoolRule;
+use crate::types::Logical;
+
+/// One table of the plan.
+#[derive(Debug, Clone)]
+pub struct TablePlan {
+    /// What the source reads.
+    pub spec: ReadSpec,
+    /// Normalisation rules per read column.
+    pub rules: Vec<Rules>,
+    /// Columns left out, with why.
+    pub excluded_columns: Vec<(String, String)>,
+    /// The table's `[[transform]]` SQL.
+    pub transform_sql: Option<String>,
+}
+
+impl TablePlan {
+    /// The table's name.
+    pub fn name(&self) -> &str {
+        &self.spec.table.name
+    }
+}
+
+/// The whole plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Tables in load order (referenced tables first).
+    pub tables: Vec<TablePlan>,
+    /// Tables left out, with why.
+    pub excluded: Vec<(String, String)>,
+}
+
+fn matches(pattern: &str, name: &str) -> bool {
+    Pattern::new(pattern).map(|p| p.matches(name)).unwrap_or(false)
+}
+
+/// Decides tables, columns and rules from the pipeline and the source's schema.
+pub fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
+    let err = |m: String| Error::Pipeline { file: p.file.clone(), at: None, message: m };
+    for pat in &p.source.tables {
+        if !tables.iter().any(|t| matches(pat, &t.name)) {
+            return Err(err(format!("source.tables: `{pat}` matches no table of the source")));
+        }
+    }
+    for t in &p.transforms {
+        if !tables.iter().any(|x| x.name == t.table) {
+            return Err(err(format!("[[transform]] names table `{}`, which the source does not have", t.table)));
+        }
+    }
+    let mut excluded = Vec::new();
+    let mut chosen = Vec::new();
+    for t in tables {
+        if let Some(pat) = p.source.exclude.iter().find(|pat| matches(pat, &t.name)) {
+            excluded.push((t.name.clone(), format!("excluded by `{pat}`")));
+        } else if !p.source.tables.iter().any(|pat| matches(pat, &t.name)) {
+            excluded.push((t.name.clone(), "not matched by source.tables".into()));
+        } else {
+            chosen.push(t);
+        }
+    }
+    let order = dependency_order(&chosen);
+    let mut out = Vec::with_capacity(chosen.len());
+    for i in order {
+        out.push(table_plan(p, chosen[i].clone()).map_err(err)?);
+    }
+    Ok(Plan { tables: out, excluded })
+}
+
+fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, String> {
+    let o = &p.options;
+    let mut columns = Vec::new();
+    let mut plans = Vec::new();
+    let mut rules = Vec::new();
+    let mut excluded_columns = Vec::new();
+    for (i, c) in table.columns.iter_mut().enumerate() {
+        let applicable: Vec<_> =
+            p.columns.iter().filter(|r| matches(&r.table, &table.name) && matches(&r.column, &c.name)).collect();
+        let last = |f: &dyn Fn(&super::spec::ColumnRule) -> Option<bool>| applicable.iter().rev().find_map(|r| f(r));
+        let in_key = table.primary_key.contains(&c.name);
+        if last(&|r| r.exclude) == Some(true) {
+            if in_key {
+                return Err(format!("`{}`.`{}` is in the primary key and cannot be excluded", table.name, c.name));
+            }
+            excluded_columns.push((c.name.clone(), "excluded by a [[column]] rule".into()));
+            continue;
+        }
+        if !o.keep_audit_columns && !in_key && o.audit_columns.contains(&c.name) {
+            excluded_columns.push((c.name.clone(), "audit column (options.keep_audit_columns = true keeps it)".into()));
+            continue;
+        }
+        if let Some(kind) = applicable.iter().rev().find_map(|r| r.kind.as_deref()) {
+            let to = Logical::from_name(kind)
+                .ok_or_else(|| format!("[[column]] type `{kind}` is not one of boolean, uuid, text, json, binary"))?;
+            if !c.logical.can_become(to) {
+                return Err(format!(
+                    "`{}`.`{}` is {} and cannot be carried as {kind}",
+                    table.name, c.name, c.mysql.column_type
+                ));
+            }
+            c.logical = to;
+        }
+        let zero = applicable.iter().rev().find_map(|r| r.zero_date).unwrap_or(o.zero_date);
+        let bools = applicable.iter().rev().find_map(|r| r.bool_values).unwrap_or(o.bool_values);
+        let uuid = applicable.iter().rev().find_map(|r| r.uuid).unwrap_or(o.uuid);
+        columns.push(i);
+        plans.push(ColumnPlan {
+            name: c.name.clone(),
+            logical: c.logical,
+            is_bit: c.mysql.data_type == "bit",
+            zero_date: if zero == ZeroDateRule::Null { ZeroDate::Null } else { ZeroDate::Error },
+            nullable: c.nullable,
+        });
+        rules.push(Rules {
+            bool_values: if bools == BoolValues::Nonzero { BoolRule::NonZero } else { BoolRule::Strict },
+            strict_uuid: uuid == UuidRule::Strict,
+        });
+    }
+    let transform_sql = p.transforms.iter().find(|t| t.table == table.name).map(|t| t.sql.clone());
+    Ok(TablePlan { spec: ReadSpec { table, columns, plans }, rules, excluded_columns, transform_sql })
+}
+
+/// The plan as text for `converge plan`.
+pub fn render(p: &Pipeline, plan: &Plan, source: &str) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "pipeline `{}` ({})", p.name, p.file.display());
+    let _ = writeln!(o, "source: {source}");
+    for s in &p.sinks {
+        let target = match (&s.dir, &s.url) {
+            (Some(d), _) => format!("{d}/<migrationId>/"),
+            (_, Some(u)) => crate::secret::redact_url(u),
+            _ => String::new(),
+        };
+        let _ = writeln!(o, "sink: {:?} → {target}", s.kind);
+    }
+    let total: u64 = plan.tables.iter().map(|t| t.spec.table.estimated_rows).sum();
+    let _ = writeln!(o, "\n{} tables in load order (~{total} rows estimated):", plan.tables.len());
+    for (n, t) in plan.tables.iter().enumerate() {
+        let tb = &t.spec.table;
+        let key = if tb.primary_key.is_empty() {
+            "no primary key".to_string()
+        } else {
+            format!("key ({})", tb.primary_key.join(", "))
+        };
+        let _ = writeln!(o, "\n{:>3}. {}  ~{} rows, {key}", n + 1, tb.name, tb.estimated_rows);
+        for fk in &tb.foreign_keys {
+            let _ = writeln!(
+                o,
+                "       references {} ({}) via ({})",
+                fk.ref_table,
+                fk.ref_columns.join(", "),
+                fk.columns.join(", ")
+            );
+        }
+        let width = t.spec.plans.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+        for (&ci, cp) in t.spec.columns.iter().zip(&t.spec.plans) {
+            let c = &tb.columns[ci];
+            let _ = writeln!(
+                o,
+                "       {:<width$}  {:<22} → {:<32} → {}{}",
+                cp.name,
+                c.mysql.column_type,
+                format!("{} ({})", cp.logical.arrow_type(), cp.logical.name()),
+                cp.logical.mapping().csv,
+                if c.nullable { "" } else { ", NOT NULL" },
+            );
+        }
+        for (c, why) in &t.excluded_columns {
+            let _ = writeln!(o, "       - {c}: {why}");
+        }
+        if let Some(sql) = &t.transform_sql {
+            let _ = writeln!(o, "       transform: {}", sql.trim());
+        }
+    }
+    if !plan.excluded.is_empty() {
+        let _ = writeln!(o, "\nexcluded tables:");
+        for (t, why) in &plan.excluded {
+            let _ = writeln!(o, "  - {t}: {why}");
+        }
+    }
+    for v in &p.validations {
+        let _ = writeln!(o, "\nvalidate `{}`: expect {}", v.name, crate::transform::validate::expected_text(&v.expect));
+    }
+    o
+}

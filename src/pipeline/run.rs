@@ -1,0 +1,262 @@
+//! One run of a pipeline: open the source, plan, stream every table through the
+//! transform stage into the sinks, reconcile the ledger, validate, and only then write
+//! the manifest.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use super::plan::{self, Plan};
+use super::source::{self, Opened};
+use super::spec::{Pipeline, SinkKind};
+use super::table::{run_table, DropRows, FileSink, TableOutcome};
+use crate::error::{Error, Result};
+use crate::ledger::Ledger;
+use crate::manifest::{Manifest, ManifestFile, ManifestTable};
+use crate::sink::export_dir::ExportDir;
+use crate::transform::validate::Outcome;
+
+/// Options of one run that are not part of the pipeline.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Test hook: lose rows of a table after reading, to prove the ledger catches it.
+    #[doc(hidden)]
+    pub drop_rows: DropRows,
+}
+
+/// What a successful run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run's id.
+    pub migration_id: String,
+    /// The export directories written (one per distinct file-sink directory).
+    pub exports: Vec<PathBuf>,
+    /// The reconciled ledger.
+    pub ledger: Ledger,
+    /// Per-table outcomes, in plan order.
+    pub tables: Vec<TableOutcome>,
+    /// Validation outcomes (all passed).
+    pub validations: Vec<Outcome>,
+    /// Seconds the run took.
+    pub seconds: f64,
+}
+
+/// A new run id: `<pipeline>-<UTC time>-<random>`.
+pub fn new_migration_id(name: &str) -> String {
+    let rand = uuid::Uuid::new_v4().simple().to_string();
+    format!("{name}-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &rand[..6])
+}
+
+/// Opens the source and builds the plan (nothing is read but the schema).
+pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan)> {
+    let (opened, tables) = source::open(p).await?;
+    match plan::build(p, tables) {
+        Ok(plan) => Ok((opened, plan)),
+        Err(e) => {
+            opened.close().await;
+            Err(e)
+        }
+    }
+}
+
+/// Runs the pipeline.
+pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
+    let started = Instant::now();
+    let migration_id = new_migration_id(&p.name);
+    let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (opened, plan) = plan(p).await?;
+    if p.sinks.iter().any(|s| s.kind == SinkKind::Postgres) {
+        opened.close().await;
+        return Err(Error::other("the postgres sink is not available yet: use csv or parquet sinks"));
+    }
+    // One export directory per distinct sink directory; csv and parquet may share one.
+    let mut dirs: Vec<(String, ExportDir)> = Vec::new();
+    let mut file_sinks: Vec<(usize, FileSink)> = Vec::new();
+    for s in &p.sinks {
+        let Some(base) = &s.dir else { continue };
+        let di = match dirs.iter().position(|(b, _)| b == base) {
+            Some(i) => i,
+            None => {
+                let d = match ExportDir::create(std::path::Path::new(base), &migration_id) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        opened.close().await;
+                        return Err(e);
+                    }
+                };
+                dirs.push((base.clone(), d));
+                dirs.len() - 1
+            }
+        };
+        let path = dirs[di].1.path.clone();
+        file_sinks.push((
+            di,
+            match s.kind {
+                SinkKind::Parquet => FileSink::Parquet(path, s.max_file_mb.unwrap_or(512) << 20),
+                _ => FileSink::Csv(path),
+            },
+        ));
+    }
+    let result = execute(p, &opened, &plan, &file_sinks, &dirs, &migration_id, &export_timestamp, options).await;
+    opened.close().await;
+    match result {
+        Ok((ledger, tables, validations)) => Ok(RunReport {
+            migration_id,
+            exports: dirs.into_iter().map(|(_, d)| d.path).collect(),
+            ledger,
+            tables,
+            validations,
+            seconds: started.elapsed().as_secs_f64(),
+        }),
+        Err(e) => {
+            let text = e.to_string();
+            for (_, d) in &dirs {
+                d.mark_failed(&text);
+            }
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn execute(
+    p: &Pipeline,
+    opened: &Opened,
+    plan: &Plan,
+    file_sinks: &[(usize, FileSink)],
+    dirs: &[(String, ExportDir)],
+    migration_id: &str,
+    export_timestamp: &str,
+    options: &RunOptions,
+) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
+    let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
+    let mut feeds = source::start(opened, specs, p.options.batch_rows);
+    let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
+    let sinks: Vec<FileSink> = file_sinks.iter().map(|(_, s)| s.clone()).collect();
+    let mut set = JoinSet::new();
+    let mut outcomes: Vec<Option<TableOutcome>> = vec![None; plan.tables.len()];
+    let mut expected = plan.tables.len();
+    let mut received = 0;
+    // Tables are processed as their feeds arrive; each feed is bounded, so memory is too.
+    while expected > 0 {
+        tokio::select! {
+            feed = feeds.recv(), if received < plan.tables.len() => {
+                let Some(mut feed) = feed else { return Err(Error::other("the source stopped before every table was read")) };
+                received += 1;
+                let Some(&i) = by_name.get(feed.table.as_str()) else {
+                    return Err(match feed.rx.recv().await {
+                        Some(crate::source::feed::FeedMsg::Failed(e)) => e,
+                        _ => Error::other(format!("the source sent table `{}`, which is not in the plan", feed.table)),
+                    });
+                };
+                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), options.drop_rows.clone()));
+            }
+            done = set.join_next(), if !set.is_empty() => {
+                let outcome = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))??;
+                let i = by_name[outcome.table.as_str()];
+                outcomes[i] = Some(outcome);
+                expected -= 1;
+            }
+        }
+    }
+    let outcomes: Vec<TableOutcome> = outcomes.into_iter().map(|o| o.expect("every table finished")).collect();
+
+    let mut ledger = Ledger::default();
+    for (t, o) in plan.tables.iter().zip(&outcomes) {
+        let row = ledger.row(&o.table);
+        row.source = o.stats.source_count;
+        row.read = Some(o.stats.rows_read);
+        row.transformed = Some(o.transformed);
+        row.transform_sql = t.transform_sql.is_some();
+        for (si, files) in &o.files {
+            let label = match &file_sinks[*si].1 {
+                FileSink::Csv(_) => "csv",
+                FileSink::Parquet(..) => "parquet",
+            };
+            row.written.push((label.to_string(), files.iter().map(|f| f.rows).sum()));
+        }
+    }
+    // The manifests, one per export directory, from what the sinks wrote.
+    let mut manifests: Vec<Manifest> = dirs
+        .iter()
+        .map(|_| Manifest {
+            migration_id: migration_id.to_string(),
+            source_database: opened.database_name(),
+            target_database: p
+                .sinks
+                .iter()
+                .map(|s| format!("{:?}", s.kind).to_lowercase())
+                .collect::<Vec<_>>()
+                .join("+"),
+            export_timestamp: export_timestamp.to_string(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            pipeline: p.name.clone(),
+            tables: Vec::new(),
+        })
+        .collect();
+    for o in &outcomes {
+        for (di, m) in manifests.iter_mut().enumerate() {
+            let mut entry = ManifestTable {
+                name: o.table.clone(),
+                row_count: o.transformed,
+                file: None,
+                sha256: None,
+                bytes: None,
+                parquet: Vec::new(),
+                primary_key: plan.tables[by_name[o.table.as_str()]].spec.table.primary_key.clone(),
+                columns: o.columns.clone(),
+            };
+            for (si, files) in &o.files {
+                if file_sinks[*si].0 != di {
+                    continue;
+                }
+                match &file_sinks[*si].1 {
+                    FileSink::Csv(_) => {
+                        let f = &files[0];
+                        entry.file = Some(f.file.clone());
+                        entry.sha256 = Some(f.sha256.clone());
+                        entry.bytes = Some(f.bytes);
+                    }
+                    FileSink::Parquet(..) => entry.parquet.extend(files.iter().map(|f| ManifestFile {
+                        file: f.file.clone(),
+                        row_count: f.rows,
+                        sha256: f.sha256.clone(),
+                    })),
+                }
+            }
+            m.tables.push(entry);
+        }
+    }
+    // Count the files back from disk: the manifest's counts are what the files hold.
+    if p.options.recount_files {
+        for ((_, d), m) in dirs.iter().zip(&manifests) {
+            for t in &m.tables {
+                let on_disk = tokio::task::block_in_place(|| crate::query::count_table_files(&d.path, t))?;
+                ledger.row(&t.name).manifest = Some(on_disk);
+            }
+        }
+    } else if let Some(m) = manifests.first() {
+        for t in &m.tables {
+            ledger.row(&t.name).manifest = Some(t.row_count);
+        }
+    }
+    if !ledger.problems().is_empty() {
+        return Err(Error::Ledger(ledger.render()));
+    }
+    let mut validations = Vec::new();
+    if !p.validations.is_empty() {
+        let (_, d) = &dirs[0];
+        let ctx = crate::transform::session();
+        crate::query::register_manifest(&ctx, &d.path, &manifests[0]).await?;
+        validations = crate::transform::validate::run(&ctx, &p.validations).await?;
+        if let Some(f) = validations.iter().find(|v| !v.passed()) {
+            return Err(Error::Validation { name: f.name.clone(), expected: f.expected.clone(), got: f.got.clone() });
+        }
+    }
+    for ((_, d), m) in dirs.iter().zip(&manifests) {
+        d.complete(m)?;
+    }
+    Ok((ledger, outcomes, validations))
+}

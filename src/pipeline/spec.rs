@@ -1,0 +1,343 @@
+//! The pipeline file (TOML): its keys, `${VAR}` interpolation from the environment,
+//! and errors that name the file, line and key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// A whole pipeline definition.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// The pipeline's name (used in run ids and reports).
+    pub name: String,
+    /// Where the data comes from.
+    pub source: SourceSpec,
+    /// Run-wide options.
+    #[serde(default)]
+    pub options: Options,
+    /// Per-column rules (`[[column]]`), later rules win.
+    #[serde(default, rename = "column")]
+    pub columns: Vec<ColumnRule>,
+    /// Per-table SQL (`[[transform]]`).
+    #[serde(default, rename = "transform")]
+    pub transforms: Vec<Transform>,
+    /// Assertions over the run's data (`[[validate]]`).
+    #[serde(default, rename = "validate")]
+    pub validations: Vec<Validate>,
+    /// Where the data goes (`[[sink]]`).
+    #[serde(default, rename = "sink")]
+    pub sinks: Vec<SinkSpec>,
+    /// The file it was read from (not a key).
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+/// The kinds of source.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// A live MySQL or MariaDB server.
+    Mysql,
+    /// A mysqldump / mariadb-dump file (`.sql` or `.sql.gz`).
+    Mysqldump,
+    /// An export directory with its manifest.
+    Csv,
+}
+
+/// `[source]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// mysql | mysqldump | csv.
+    pub kind: SourceKind,
+    /// `mysql://user:pass@host:3306/database` (kind = "mysql").
+    pub url: Option<String>,
+    /// The dump file (kind = "mysqldump").
+    pub path: Option<String>,
+    /// The export directory (kind = "csv").
+    pub dir: Option<String>,
+    /// Table globs to include.
+    #[serde(default = "all_tables")]
+    pub tables: Vec<String>,
+    /// Table globs to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+fn all_tables() -> Vec<String> {
+    vec!["*".into()]
+}
+
+/// Zero dates: stop (default) or write NULL and count.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ZeroDateRule {
+    /// Stop with the row's location.
+    #[default]
+    Error,
+    /// Write NULL, count it.
+    Null,
+}
+
+/// Boolean columns holding values other than 0/1: stop (default) or read non-zero as true.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum BoolValues {
+    /// Only 0 and 1.
+    #[default]
+    Strict,
+    /// Any non-zero value is true.
+    Nonzero,
+}
+
+/// char(36) columns: lower-case UUIDs and keep other values (default), or refuse non-UUIDs.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum UuidRule {
+    /// Lower-case UUIDs, keep anything else (`''` is common) unchanged.
+    #[default]
+    Lenient,
+    /// Refuse values that are not UUIDs.
+    Strict,
+}
+
+/// `[options]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Options {
+    /// Rows per Arrow batch.
+    pub batch_rows: usize,
+    /// MySQL connections reading in parallel inside the snapshot.
+    pub connections: usize,
+    /// Tables with more rows than this are read in primary-key ranges.
+    pub range_rows: u64,
+    /// Zero dates.
+    pub zero_date: ZeroDateRule,
+    /// Boolean values other than 0/1.
+    pub bool_values: BoolValues,
+    /// char(36) values that are not UUIDs.
+    pub uuid: UuidRule,
+    /// Keep the audit columns in the export (the spec leaves them out).
+    pub keep_audit_columns: bool,
+    /// The audit columns' names.
+    pub audit_columns: Vec<String>,
+    /// Count every exported file back from disk before writing the manifest.
+    pub recount_files: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            batch_rows: 8192,
+            connections: 2,
+            range_rows: 250_000,
+            zero_date: ZeroDateRule::Error,
+            bool_values: BoolValues::Strict,
+            uuid: UuidRule::Lenient,
+            keep_audit_columns: false,
+            audit_columns: vec!["createdDate".into(), "updatedDate".into(), "version".into()],
+            recount_files: true,
+        }
+    }
+}
+
+/// `[[column]]`: rules for the columns matching `table` and `column` (globs).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ColumnRule {
+    /// Table glob.
+    pub table: String,
+    /// Column glob.
+    pub column: String,
+    /// Carry the column as this type: boolean, uuid, text, json, binary.
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    /// Zero dates in this column.
+    pub zero_date: Option<ZeroDateRule>,
+    /// Boolean values other than 0/1 in this column.
+    pub bool_values: Option<BoolValues>,
+    /// Non-UUID values in this char(36) column.
+    pub uuid: Option<UuidRule>,
+    /// Leave the column out.
+    pub exclude: Option<bool>,
+}
+
+/// `[[transform]]`: SQL over the table's stream, called `input`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Transform {
+    /// The table.
+    pub table: String,
+    /// The query.
+    pub sql: String,
+}
+
+/// `[[validate]]`: a query whose single value must equal `expect`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Validate {
+    /// A name for reports.
+    pub name: String,
+    /// The query, over the run's tables by name.
+    pub sql: String,
+    /// The expected value.
+    pub expect: toml::Value,
+}
+
+/// The kinds of sink.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    /// Spec CSV files + manifest.
+    Csv,
+    /// Parquet files + manifest.
+    Parquet,
+    /// PostgreSQL by binary COPY.
+    Postgres,
+}
+
+/// `[[sink]]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SinkSpec {
+    /// csv | parquet | postgres.
+    pub kind: SinkKind,
+    /// The base directory; each run writes `<dir>/<migrationId>/` (csv, parquet).
+    pub dir: Option<String>,
+    /// `postgres://…` (postgres).
+    pub url: Option<String>,
+    /// Parquet: start a new file past this many MiB.
+    pub max_file_mb: Option<u64>,
+}
+
+/// Replaces every `${VAR}` with the variable's value (`${VAR:-default}` gives a
+/// default); a missing variable without a default is an error naming it.
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in `{text}`"))?;
+        let (var, default) = match after[..end].split_once(":-") {
+            Some((v, d)) => (v, Some(d)),
+            None => (&after[..end], None),
+        };
+        let value = lookup(var)
+            .filter(|v| !v.is_empty() || default.is_none())
+            .or_else(|| default.map(str::to_string))
+            .ok_or_else(|| format!("environment variable `{var}` is not set"))?;
+        out.push_str(&value);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    (line, col)
+}
+
+impl Pipeline {
+    /// Reads a pipeline file, rejecting unknown keys, and interpolates `${VAR}`s.
+    pub fn load(path: &Path) -> Result<Pipeline> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path, |v| std::env::var(v).ok())
+    }
+
+    /// Parses pipeline text (`path` is for messages); `env` looks variables up.
+    pub fn parse(text: &str, path: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Pipeline> {
+        let mut p: Pipeline = toml::from_str(text).map_err(|e| Error::Pipeline {
+            file: path.to_path_buf(),
+            at: e.span().map(|s| line_col(text, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        p.file = path.to_path_buf();
+        let fail = |key: &str, message: String| {
+            let at =
+                text.find(&format!("{key} =")).or_else(|| text.find(&format!("{key}="))).map(|o| line_col(text, o));
+            Error::Pipeline { file: path.to_path_buf(), at, message: format!("{key}: {message}") }
+        };
+        let mut fields: Vec<(&str, &mut Option<String>)> =
+            vec![("url", &mut p.source.url), ("path", &mut p.source.path), ("dir", &mut p.source.dir)];
+        for s in p.sinks.iter_mut() {
+            fields.push(("url", &mut s.url));
+            fields.push(("dir", &mut s.dir));
+        }
+        for (key, v) in fields {
+            if let Some(t) = v.as_mut() {
+                *t = interpolate(t, &env).map_err(|m| fail(key, m))?;
+            }
+        }
+        p.check().map_err(|m| Error::Pipeline { file: path.to_path_buf(), at: None, message: m })?;
+        Ok(p)
+    }
+
+    fn check(&self) -> std::result::Result<(), String> {
+        let s = &self.source;
+        match s.kind {
+            SourceKind::Mysql if s.url.is_none() => return Err("source.kind = \"mysql\" needs source.url".into()),
+            SourceKind::Mysqldump if s.path.is_none() => {
+                return Err("source.kind = \"mysqldump\" needs source.path".into())
+            }
+            SourceKind::Csv if s.dir.is_none() => return Err("source.kind = \"csv\" needs source.dir".into()),
+            _ => {}
+        }
+        if self.sinks.is_empty() {
+            return Err("a pipeline needs at least one [[sink]]".into());
+        }
+        for (i, k) in self.sinks.iter().enumerate() {
+            match k.kind {
+                SinkKind::Csv | SinkKind::Parquet if k.dir.is_none() => {
+                    return Err(format!("sink {} ({:?}) needs dir", i + 1, k.kind));
+                }
+                SinkKind::Postgres if k.url.is_none() => return Err(format!("sink {} (postgres) needs url", i + 1)),
+                _ => {}
+            }
+        }
+        if self.options.batch_rows == 0 || self.options.connections == 0 {
+            return Err("options.batch_rows and options.connections must be at least 1".into());
+        }
+        for pat in s.tables.iter().chain(&s.exclude).chain(self.columns.iter().flat_map(|c| [&c.table, &c.column])) {
+            glob::Pattern::new(pat).map_err(|e| format!("`{pat}` is not a valid glob: {e}"))?;
+        }
+        if !self.validations.is_empty()
+            && !self.sinks.iter().any(|k| matches!(k.kind, SinkKind::Csv | SinkKind::Parquet))
+        {
+            return Err("[[validate]] runs over the exported files: add a csv or parquet sink".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: &str =
+        "name = \"t\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"csv\"\ndir = \"out\"\n";
+
+    #[test]
+    fn interpolates_and_names_missing_variables() {
+        let env = |v: &str| (v == "MYSQL_URL").then(|| "mysql://u:p@h/db".to_string());
+        let p = Pipeline::parse(P, Path::new("p.toml"), env).unwrap();
+        assert_eq!(p.source.url.as_deref(), Some("mysql://u:p@h/db"));
+        let e = Pipeline::parse(P, Path::new("p.toml"), |_| None).unwrap_err().to_string();
+        assert!(e.contains("MYSQL_URL") && e.starts_with("p.toml:4:"), "{e}");
+        assert_eq!(interpolate("${A:-x}/${B:-y}", |v| (v == "A").then(|| "a".into())).unwrap(), "a/y");
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let text = P.replace("[[sink]]\n", "[[sink]]\ncompression = 1\n");
+        let e = Pipeline::parse(&text, Path::new("p.toml"), |_| Some("x".into())).unwrap_err().to_string();
+        assert!(e.starts_with("p.toml:6:"), "{e}");
+        assert!(e.contains("unknown field `compression`"), "{e}");
+    }
+}

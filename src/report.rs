@@ -1,0 +1,66 @@
+//! Printing a run's result: a per-table summary, the ledger, the export directories,
+//! the validations — as text for people and JSON for machines.
+
+use std::fmt::Write;
+
+use crate::pipeline::RunReport;
+
+/// The run's result as text.
+pub fn run_text(r: &RunReport) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "run {} finished in {:.2}s\n", r.migration_id, r.seconds);
+    let w = r.tables.iter().map(|t| t.table.chars().count()).max().unwrap_or(5).max(5);
+    let _ = writeln!(o, "{:<w$}  {:>12}  {:>14}  {:>8}  {:>12}", "table", "rows", "bytes", "seconds", "rows/s");
+    let (mut rows, mut bytes) = (0u64, 0u64);
+    for t in &r.tables {
+        let b: u64 = t.files.iter().flat_map(|(_, f)| f.iter().map(|f| f.bytes)).sum();
+        rows += t.transformed;
+        bytes += b;
+        let rate = if t.seconds > 0.0 { t.transformed as f64 / t.seconds } else { 0.0 };
+        let _ = writeln!(o, "{:<w$}  {:>12}  {:>14}  {:>8.2}  {:>12.0}", t.table, t.transformed, b, t.seconds, rate);
+        for (col, n) in &t.stats.zero_dates_nulled {
+            let _ = writeln!(o, "{:<w$}    ! {n} zero dates in `{col}` written as NULL", "");
+        }
+    }
+    let rate = if r.seconds > 0.0 { rows as f64 / r.seconds } else { 0.0 };
+    let _ = writeln!(o, "{:<w$}  {:>12}  {:>14}  {:>8.2}  {:>12.0}\n", "total", rows, bytes, r.seconds, rate);
+    let _ = writeln!(o, "row-count ledger:\n{}", r.ledger.render());
+    for v in &r.validations {
+        let _ = writeln!(o, "validation `{}`: {} (expected {})", v.name, v.got, v.expected);
+    }
+    for e in &r.exports {
+        let _ = writeln!(o, "export: {}", e.display());
+    }
+    o
+}
+
+/// The run's result as JSON.
+pub fn run_json(r: &RunReport) -> String {
+    let tables: Vec<serde_json::Value> = r
+        .tables
+        .iter()
+        .map(|t| {
+            let l = r.ledger.rows.iter().find(|l| l.table == t.table);
+            serde_json::json!({
+                "table": t.table,
+                "sourceCount": t.stats.source_count.map(|(n, _)| n),
+                "rowsRead": t.stats.rows_read,
+                "rowsTransformed": t.transformed,
+                "written": l.map(|l| l.written.iter().map(|(k, v)| serde_json::json!({"sink": k, "rows": v})).collect::<Vec<_>>()),
+                "rowsInFiles": l.and_then(|l| l.manifest),
+                "bytes": t.files.iter().flat_map(|(_, f)| f.iter().map(|f| f.bytes)).sum::<u64>(),
+                "seconds": t.seconds,
+                "zeroDatesNulled": t.stats.zero_dates_nulled.iter().map(|(c, n)| serde_json::json!({"column": c, "count": n})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "migrationId": r.migration_id,
+        "ok": true,
+        "seconds": r.seconds,
+        "exports": r.exports,
+        "tables": tables,
+        "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),
+    })
+    .to_string()
+}

@@ -1,0 +1,312 @@
+//! Arrow record batches → PostgreSQL binary COPY (`COPY t (cols) FROM STDIN (FORMAT binary)`).
+//!
+//! The stream is the 19-byte [`CopyEncoder::header`], then per row an int16 field count
+//! and per field an int32 length (-1 for NULL) followed by the value in its type's
+//! binary send format, then the int16 -1 [`CopyEncoder::trailer`]. Each column is
+//! encoded for its target column's type ([`PgTarget`]), casting where the Arrow type
+//! and the target differ (0/1 → boolean, UUID text → uuid, …); which pairs are possible
+//! is known before any row is read ([`can_encode`]), and a value that cannot be carried
+//! (out of range, too long, not a UUID, …) is [`Rejected`] with its row, column and why.
+//! The per-cell work lives in `cell.rs`, the downcast columns in `column.rs`, the
+//! numeric format in `numeric.rs`.
+
+use std::fmt;
+
+use arrow::array::Array;
+use arrow::buffer::NullBuffer;
+use arrow::datatypes::{DataType, Schema, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use bytes::{BufMut, BytesMut};
+
+use super::cell;
+use super::column::{self, Src};
+
+/// The PostgreSQL type a column is encoded for: one per binary send format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PgTarget {
+    /// boolean.
+    Bool,
+    /// smallint.
+    Int2,
+    /// integer.
+    Int4,
+    /// bigint.
+    Int8,
+    /// numeric (any precision and scale; the server applies the column's typmod).
+    Numeric,
+    /// real.
+    Float4,
+    /// double precision.
+    Float8,
+    /// text, varchar, bpchar, citext, name and PostgreSQL enum types: the text send format.
+    Text,
+    /// uuid.
+    Uuid,
+    /// json (its text).
+    Json,
+    /// jsonb (version byte 1, then its text).
+    Jsonb,
+    /// bytea.
+    Bytea,
+    /// date.
+    Date,
+    /// time (without time zone).
+    Time,
+    /// timestamp (without time zone).
+    Timestamp,
+    /// timestamptz.
+    Timestamptz,
+    /// interval.
+    Interval,
+    /// text[] (a MySQL set, split on commas).
+    TextArray,
+    /// varchar[] (a MySQL set, split on commas): element type varchar.
+    VarcharArray,
+}
+
+impl PgTarget {
+    /// The target for a `pg_type.typname` (`int4`, `varchar`, `_text`, …). PostgreSQL
+    /// enum types are not known by name: the caller maps them to [`PgTarget::Text`].
+    pub fn from_pg_type_name(name: &str) -> Option<PgTarget> {
+        Some(match name {
+            "bool" | "boolean" => PgTarget::Bool,
+            "int2" | "smallint" => PgTarget::Int2,
+            "int4" | "integer" | "int" => PgTarget::Int4,
+            "int8" | "bigint" => PgTarget::Int8,
+            "numeric" | "decimal" => PgTarget::Numeric,
+            "float4" | "real" => PgTarget::Float4,
+            "float8" | "double precision" => PgTarget::Float8,
+            "text" | "varchar" | "bpchar" | "citext" | "name" => PgTarget::Text,
+            "uuid" => PgTarget::Uuid,
+            "json" => PgTarget::Json,
+            "jsonb" => PgTarget::Jsonb,
+            "bytea" => PgTarget::Bytea,
+            "date" => PgTarget::Date,
+            "time" => PgTarget::Time,
+            "timestamp" => PgTarget::Timestamp,
+            "timestamptz" => PgTarget::Timestamptz,
+            "interval" => PgTarget::Interval,
+            "_text" | "_citext" => PgTarget::TextArray,
+            "_varchar" => PgTarget::VarcharArray,
+            _ => return None,
+        })
+    }
+
+    /// The SQL name, for messages.
+    pub fn sql_name(self) -> &'static str {
+        match self {
+            PgTarget::Bool => "boolean",
+            PgTarget::Int2 => "smallint",
+            PgTarget::Int4 => "integer",
+            PgTarget::Int8 => "bigint",
+            PgTarget::Numeric => "numeric",
+            PgTarget::Float4 => "real",
+            PgTarget::Float8 => "double precision",
+            PgTarget::Text => "text",
+            PgTarget::Uuid => "uuid",
+            PgTarget::Json => "json",
+            PgTarget::Jsonb => "jsonb",
+            PgTarget::Bytea => "bytea",
+            PgTarget::Date => "date",
+            PgTarget::Time => "time",
+            PgTarget::Timestamp => "timestamp",
+            PgTarget::Timestamptz => "timestamptz",
+            PgTarget::Interval => "interval",
+            PgTarget::TextArray => "text[]",
+            PgTarget::VarcharArray => "varchar[]",
+        }
+    }
+}
+
+impl fmt::Display for PgTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.sql_name())
+    }
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_binary(t: &DataType) -> bool {
+    matches!(t, DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_))
+}
+
+fn is_utc(tz: &Option<std::sync::Arc<str>>) -> bool {
+    match tz {
+        None => true,
+        Some(z) => matches!(&**z, "UTC" | "utc" | "Z" | "+00:00" | "+00" | "Etc/UTC" | "GMT"),
+    }
+}
+
+/// Whether a column of Arrow type `t` can be encoded for `target` (a plan-time check;
+/// individual values may still be rejected, e.g. 70000 for smallint).
+pub fn can_encode(t: &DataType, target: PgTarget) -> bool {
+    use PgTarget as P;
+    match t {
+        DataType::Null => true,
+        DataType::Boolean => matches!(target, P::Bool | P::Int2 | P::Int4 | P::Int8),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            matches!(target, P::Bool | P::Int2 | P::Int4 | P::Int8 | P::Numeric | P::Float4 | P::Float8 | P::Text)
+        }
+        DataType::Decimal128(..) | DataType::Decimal256(..) => {
+            matches!(target, P::Numeric | P::Int2 | P::Int4 | P::Int8 | P::Text)
+        }
+        DataType::Float32 => matches!(target, P::Float4 | P::Float8 | P::Numeric),
+        DataType::Float64 => matches!(target, P::Float8 | P::Numeric),
+        DataType::Date32 => matches!(target, P::Date | P::Timestamp | P::Timestamptz | P::Text),
+        DataType::Timestamp(TimeUnit::Microsecond, tz) => {
+            target == P::Timestamptz || (target == P::Timestamp && is_utc(tz))
+        }
+        DataType::Duration(TimeUnit::Microsecond) => matches!(target, P::Interval | P::Time),
+        t if is_text(t) => {
+            matches!(target, P::Text | P::Uuid | P::Json | P::Jsonb | P::TextArray | P::VarcharArray)
+        }
+        DataType::FixedSizeBinary(16) => matches!(target, P::Uuid | P::Bytea),
+        t if is_binary(t) => target == P::Bytea,
+        _ => false,
+    }
+}
+
+/// One target column of the COPY, in the batch's column order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CopyColumn {
+    /// The column name (for messages; the caller writes the COPY column list).
+    pub name: String,
+    /// The type it is encoded for.
+    pub target: PgTarget,
+    /// varchar(n)/char(n): values longer than `n` characters are rejected here (also
+    /// applied to each element of a varchar[]).
+    pub max_chars: Option<usize>,
+}
+
+/// A value the encoder refused: which row of the batch (0-based), which column, the
+/// value (shortened for display) and why (phrased to follow "value …").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// Row index within the batch passed to [`CopyEncoder::encode`].
+    pub row: usize,
+    /// The column name.
+    pub column: String,
+    /// The value, rendered and shortened to about 60 characters.
+    pub value: String,
+    /// Why, e.g. `does not fit smallint`.
+    pub reason: String,
+}
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}, column `{}`: value {} {}", self.row, self.column, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// Encodes batches of one input schema for one list of target columns.
+#[derive(Debug, Clone)]
+pub struct CopyEncoder {
+    columns: Vec<CopyColumn>,
+    types: Vec<DataType>,
+}
+
+/// The binary COPY signature, flags and header-extension length.
+const HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
+
+impl CopyEncoder {
+    /// An encoder for batches of `input`, whose columns are, in order, `columns`. Fails,
+    /// naming the column, when an Arrow type cannot be encoded for its target.
+    pub fn new(input: &Schema, columns: Vec<CopyColumn>) -> Result<CopyEncoder, String> {
+        if input.fields().len() != columns.len() {
+            return Err(format!(
+                "the batches have {} columns but {} target columns were given",
+                input.fields().len(),
+                columns.len()
+            ));
+        }
+        if columns.len() > i16::MAX as usize {
+            return Err(format!("{} columns is more than a COPY row can hold", columns.len()));
+        }
+        for (field, col) in input.fields().iter().zip(&columns) {
+            if !can_encode(field.data_type(), col.target) {
+                return Err(format!(
+                    "column `{}`: cannot encode Arrow {} as PostgreSQL {}",
+                    col.name,
+                    field.data_type(),
+                    col.target
+                ));
+            }
+        }
+        let types = input.fields().iter().map(|f| f.data_type().clone()).collect();
+        Ok(CopyEncoder { columns, types })
+    }
+
+    /// The target columns, in order.
+    pub fn columns(&self) -> &[CopyColumn] {
+        &self.columns
+    }
+
+    /// Appends the binary COPY header (signature, flags 0, no extension).
+    pub fn header(out: &mut BytesMut) {
+        out.put_slice(HEADER);
+    }
+
+    /// Appends the end-of-data marker (int16 -1).
+    pub fn trailer(out: &mut BytesMut) {
+        out.put_i16(-1);
+    }
+
+    /// Appends every row of `batch`. On a rejected value returns which row, column and
+    /// value and why; the rows before it are in `out`, nothing of that row is.
+    pub fn encode(&self, batch: &RecordBatch, out: &mut BytesMut) -> Result<(), Rejected> {
+        let srcs = self.bind(batch)?;
+        let ncols = self.columns.len() as i16;
+        // A rough size (a sliced batch's buffers may be far larger than its rows):
+        // the field count and, per field, a length and 8 bytes.
+        out.reserve(batch.num_rows() * (2 + 12 * self.columns.len()));
+        for row in 0..batch.num_rows() {
+            let start = out.len();
+            out.put_i16(ncols);
+            for ((src, nulls), col) in srcs.iter().zip(&self.columns) {
+                if nulls.is_some_and(|n| n.is_null(row)) {
+                    out.put_i32(-1);
+                    continue;
+                }
+                if let Err(reason) = cell::encode(src, col.target, col.max_chars, row, out) {
+                    out.truncate(start);
+                    return Err(Rejected { row, column: col.name.clone(), value: column::render(src, row), reason });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Downcasts each column once, checking it still has the type given to [`CopyEncoder::new`].
+    fn bind<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<(Src<'a>, Option<&'a NullBuffer>)>, Rejected> {
+        let mismatch = |column: &str, reason: String| Rejected {
+            row: 0,
+            column: column.to_string(),
+            value: String::new(),
+            reason,
+        };
+        if batch.num_columns() != self.columns.len() {
+            return Err(mismatch(
+                "",
+                format!("batch has {} columns, the encoder {}", batch.num_columns(), self.columns.len()),
+            ));
+        }
+        let mut srcs = Vec::with_capacity(self.columns.len());
+        for ((array, col), t) in batch.columns().iter().zip(&self.columns).zip(&self.types) {
+            if array.data_type() != t {
+                return Err(mismatch(
+                    &col.name,
+                    format!("batch column has Arrow type {}, the encoder was built for {t}", array.data_type()),
+                ));
+            }
+            let src = Src::bind(array.as_ref())
+                .ok_or_else(|| mismatch(&col.name, format!("Arrow type {} is not supported", array.data_type())))?;
+            let nulls = array.nulls();
+            srcs.push((src, nulls));
+        }
+        Ok(srcs)
+    }
+}

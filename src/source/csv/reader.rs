@@ -1,0 +1,246 @@
+//! [`CsvReader`]: streams one exported CSV file back as Arrow record batches typed by
+//! the manifest's columns, and [`count_and_hash`], the cheap pre-load check of a file.
+//!
+//! Error locations: every [`Error::Input`] carries the file, the 1-based physical line
+//! on which the offending record starts (the header is line 1; a record after a value
+//! with embedded newlines starts further down than its record number) and, when the
+//! problem concerns one field, that field's expected column name.
+
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use sha2::{Digest, Sha256};
+
+use super::decode::ColumnDecoder;
+use super::parse::{ParseError, RecordCounter, RecordParser};
+use crate::error::{Error, Result};
+use crate::types::Logical;
+
+/// One expected column: its name and logical type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvColumn {
+    /// The column name, as in the header.
+    pub name: String,
+    /// Its logical type; the Arrow type read is `logical.arrow_type()`.
+    pub logical: Logical,
+}
+
+impl CsvColumn {
+    /// A column named `name` of type `logical`.
+    pub fn new(name: impl Into<String>, logical: Logical) -> Self {
+        CsvColumn { name: name.into(), logical }
+    }
+}
+
+/// The Arrow schema of a file with these columns: every field nullable, typed by
+/// [`Logical::arrow_type`].
+pub fn csv_schema(columns: &[CsvColumn]) -> SchemaRef {
+    Arc::new(Schema::new(columns.iter().map(|c| Field::new(&c.name, c.logical.arrow_type(), true)).collect::<Vec<_>>()))
+}
+
+/// A streaming reader of one CSV file (buffered, never the whole file in memory),
+/// yielding batches of at most `batch_rows` rows. After the first error it yields nothing more.
+#[derive(Debug)]
+pub struct CsvReader {
+    path: PathBuf,
+    parser: RecordParser<BufReader<File>>,
+    columns: Vec<CsvColumn>,
+    decoders: Vec<ColumnDecoder>,
+    schema: SchemaRef,
+    batch_rows: usize,
+    rows_read: u64,
+    done: bool,
+}
+
+impl CsvReader {
+    /// Opens `path`, reads its header and checks that it names `columns`, in order.
+    pub fn open(path: &Path, columns: Vec<CsvColumn>, batch_rows: usize) -> Result<CsvReader> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut parser = RecordParser::new(BufReader::with_capacity(256 * 1024, file));
+        let input = |line: u64, column: Option<&str>, message: String| Error::Input {
+            file: path.to_path_buf(),
+            line,
+            column: column.map(str::to_string),
+            message,
+        };
+        let decoders = columns
+            .iter()
+            .map(|c| ColumnDecoder::new(c.logical).map_err(|m| input(1, Some(&c.name), m)))
+            .collect::<Result<Vec<_>>>()?;
+        match parser.next_record() {
+            Ok(true) => {}
+            Ok(false) => return Err(input(1, None, "empty file: no header".into())),
+            Err(e) => return Err(input(e.line, None, format!("header: {}", e.message))),
+        }
+        let mut found = Vec::with_capacity(parser.fields().len());
+        for i in 0..parser.fields().len() {
+            let name = std::str::from_utf8(parser.field_bytes(i))
+                .map_err(|_| input(1, columns.get(i).map(|c| c.name.as_str()), "header: invalid UTF-8".into()))?;
+            found.push(name.to_string());
+        }
+        check_header(&columns, &found).map_err(|(i, m)| input(1, columns.get(i).map(|c| c.name.as_str()), m))?;
+        Ok(CsvReader {
+            path: path.to_path_buf(),
+            parser,
+            schema: csv_schema(&columns),
+            columns,
+            decoders,
+            batch_rows: batch_rows.max(1),
+            rows_read: 0,
+            done: false,
+        })
+    }
+
+    /// The schema of the batches: every field nullable, typed by `logical.arrow_type()`.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Records decoded so far (the header excluded).
+    pub fn rows_read(&self) -> u64 {
+        self.rows_read
+    }
+
+    /// An [`Error::Input`] at `line` for the column at `index` (if any).
+    fn error(&self, line: u64, index: Option<usize>, message: String) -> Error {
+        Error::Input {
+            file: self.path.clone(),
+            line,
+            column: index.and_then(|i| self.columns.get(i).or(self.columns.last())).map(|c| c.name.clone()),
+            message,
+        }
+    }
+
+    /// Reads one record into the decoders.
+    fn read_record(&mut self) -> Result<bool> {
+        match self.parser.next_record() {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
+            Err(ParseError { line, field, message }) => return Err(self.error(line, field, message)),
+        }
+        let line = self.parser.record_line();
+        let (n, want) = (self.parser.fields().len(), self.columns.len());
+        if n < want {
+            let missing = &self.columns[n].name;
+            return Err(self.error(
+                line,
+                Some(n),
+                format!("record has {n} fields, expected {want}: column `{missing}` is missing"),
+            ));
+        }
+        if n > want {
+            return Err(self.error(line, None, format!("record has {n} fields, expected {want}")));
+        }
+        for i in 0..n {
+            let field = self.parser.fields()[i];
+            let text = &self.parser.data()[field.start..field.end];
+            let result = if field.quoted {
+                self.decoders[i].append(text)
+            } else if text == b"\\N" {
+                self.decoders[i].append_null();
+                Ok(())
+            } else if text.is_empty() {
+                Err("empty unquoted field: write \\N for NULL or \"\" for an empty string".to_string())
+            } else {
+                self.decoders[i].append(text)
+            };
+            if let Err(m) = result {
+                return Err(self.error(line, Some(i), m));
+            }
+        }
+        self.rows_read += 1;
+        Ok(true)
+    }
+}
+
+/// Compares the header found with the expected columns; on a mismatch, the index of the
+/// first expected column concerned and a message saying what differs.
+fn check_header(columns: &[CsvColumn], found: &[String]) -> std::result::Result<(), (usize, String)> {
+    let expected: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let found: Vec<&str> = found.iter().map(String::as_str).collect();
+    if expected == found {
+        return Ok(());
+    }
+    let show = |v: &[&str]| v.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ");
+    let at = expected.iter().zip(&found).position(|(a, b)| a != b).unwrap_or(expected.len().min(found.len()));
+    let what = match (expected.get(at), found.get(at)) {
+        (Some(e), Some(f)) if found.contains(e) && expected.contains(f) => {
+            format!("column {} is `{f}` where `{e}` was expected (columns out of order)", at + 1)
+        }
+        (Some(e), Some(f)) => format!("column {} is `{f}` where `{e}` was expected", at + 1),
+        (Some(e), None) => format!("missing column `{e}` (and any after it)"),
+        (None, Some(f)) => format!("unexpected extra column `{f}`"),
+        (None, None) => unreachable!("the headers differ somewhere"),
+    };
+    let message = format!("wrong header: {what}; expected {}; found {}", show(&expected), show(&found));
+    Err((at.min(expected.len().saturating_sub(1)), message))
+}
+
+impl Iterator for CsvReader {
+    type Item = Result<RecordBatch>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let mut rows = 0;
+        while rows < self.batch_rows {
+            match self.read_record() {
+                Ok(true) => rows += 1,
+                Ok(false) => {
+                    self.done = true;
+                    break;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        if rows == 0 {
+            return None;
+        }
+        let arrays = self.decoders.iter_mut().map(ColumnDecoder::finish).collect();
+        Some(
+            RecordBatch::try_new(self.schema.clone(), arrays)
+                .map_err(|e| self.error(self.parser.record_line(), None, e.to_string())),
+        )
+    }
+}
+
+/// Streams a whole file to count its records and hash it: returns (records excluding the
+/// header, sha256 as lowercase hex). Quoted newlines do not end records. A file ending
+/// inside quotes or without a final newline is an [`Error::Input`] (line = the last line).
+pub fn count_and_hash(path: &Path) -> Result<(u64, String)> {
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut counter = RecordCounter::default();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        hasher.update(&buf[..n]);
+        counter.feed(&buf[..n]);
+    }
+    let records = counter.finish().map_err(|message| Error::Input {
+        file: path.to_path_buf(),
+        line: counter.lines(),
+        column: None,
+        message,
+    })?;
+    let records = records.checked_sub(1).ok_or_else(|| Error::Input {
+        file: path.to_path_buf(),
+        line: 1,
+        column: None,
+        message: "empty file: no header".into(),
+    })?;
+    Ok((records, hex::encode(hasher.finalize())))
+}

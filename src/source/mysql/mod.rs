@@ -1,0 +1,172 @@
+//! The live MySQL 8 / MariaDB source: connects, takes one consistent snapshot shared by
+//! several connections, introspects the schema and streams tables as Arrow batches.
+
+mod introspect;
+mod read;
+
+use std::sync::Arc;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, OptsBuilder};
+use tokio::sync::{mpsc, Mutex, Semaphore};
+
+use crate::error::{Error, Result};
+use crate::schema::Table;
+use crate::source::feed::{ReadSpec, TableFeed, FEED_DEPTH};
+
+pub use introspect::introspect;
+
+/// How the source reads.
+#[derive(Debug, Clone)]
+pub struct MySqlOptions {
+    /// Connections reading in parallel (all inside one snapshot).
+    pub connections: usize,
+    /// Rows per batch.
+    pub batch_rows: usize,
+    /// Tables with more rows than this are read in primary-key ranges.
+    pub range_rows: u64,
+}
+
+impl Default for MySqlOptions {
+    fn default() -> Self {
+        MySqlOptions { connections: 2, batch_rows: 8192, range_rows: 250_000 }
+    }
+}
+
+/// Connections that all see the same consistent snapshot of the database.
+pub struct MySqlSource {
+    database: String,
+    conns: Mutex<Vec<Conn>>,
+    permits: Semaphore,
+    options: MySqlOptions,
+    snapshot_shared: bool,
+}
+
+/// Parses a `mysql://` URL, with errors that never repeat the URL (it holds the password).
+pub fn parse_url(url: &str) -> Result<(Opts, String)> {
+    let opts = Opts::from_url(url).map_err(|e| {
+        Error::other(format!(
+            "the MySQL URL {} is not valid: {}",
+            crate::secret::redact_url(url),
+            crate::secret::scrub(&e.to_string())
+        ))
+    })?;
+    let db =
+        opts.db_name().map(str::to_string).filter(|d| !d.is_empty()).ok_or_else(|| {
+            Error::other(format!("the MySQL URL {} names no database", crate::secret::redact_url(url)))
+        })?;
+    Ok((opts, db))
+}
+
+async fn connect(opts: &Opts) -> Result<Conn> {
+    let builder = OptsBuilder::from_opts(opts.clone())
+        .init(vec!["SET NAMES utf8mb4", "SET SESSION time_zone = '+00:00'"])
+        .prefer_socket(false);
+    let mut last = None;
+    for attempt in 0..3u32 {
+        match Conn::new(builder.clone()).await {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+            }
+        }
+    }
+    Err(Error::mysql("connecting", last.expect("at least one attempt")))
+}
+
+impl MySqlSource {
+    /// Connects `options.connections` sessions and opens one consistent snapshot across
+    /// them: under `FLUSH TABLES WITH READ LOCK` each session starts a REPEATABLE READ
+    /// consistent-snapshot transaction, then the lock is released (as mysqldump and
+    /// mydumper do). Without the RELOAD privilege the source falls back to one session.
+    pub async fn open(url: &str, options: MySqlOptions) -> Result<MySqlSource> {
+        let (opts, database) = parse_url(url)?;
+        let mut control = connect(&opts).await?;
+        let wanted = options.connections.max(1);
+        let locked = wanted > 1 && control.query_drop("FLUSH TABLES WITH READ LOCK").await.is_ok();
+        let n = if locked { wanted } else { 1 };
+        if wanted > 1 && !locked {
+            tracing::warn!("no RELOAD privilege for a shared snapshot: reading over one connection");
+        }
+        let mut conns = Vec::with_capacity(n);
+        let start = async {
+            for _ in 0..n {
+                let mut c = connect(&opts).await?;
+                c.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    .await
+                    .map_err(|e| Error::mysql("setting isolation level", e))?;
+                c.query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+                    .await
+                    .map_err(|e| Error::mysql("starting the snapshot transaction", e))?;
+                conns.push(c);
+            }
+            Ok::<_, Error>(())
+        }
+        .await;
+        if locked {
+            control.query_drop("UNLOCK TABLES").await.map_err(|e| Error::mysql("releasing the snapshot lock", e))?;
+        }
+        start?;
+        let _ = control.disconnect().await;
+        Ok(MySqlSource {
+            database,
+            permits: Semaphore::new(conns.len()),
+            conns: Mutex::new(conns),
+            options: MySqlOptions { connections: n, ..options },
+            snapshot_shared: locked,
+        })
+    }
+
+    /// The database name (safe to print).
+    pub fn database(&self) -> &str {
+        &self.database
+    }
+
+    /// Whether several connections share the snapshot.
+    pub fn parallel(&self) -> bool {
+        self.snapshot_shared
+    }
+
+    /// The schema, read inside the snapshot's first connection.
+    pub async fn introspect(&self) -> Result<Vec<Table>> {
+        let mut conn = self.acquire().await;
+        let r = introspect(&mut conn, &self.database).await;
+        self.release(conn).await;
+        r
+    }
+
+    async fn acquire(&self) -> Conn {
+        let permit = self.permits.acquire().await.expect("semaphore is never closed");
+        permit.forget();
+        self.conns.lock().await.pop().expect("a permit means a free connection")
+    }
+
+    async fn release(&self, conn: Conn) {
+        self.conns.lock().await.push(conn);
+        self.permits.add_permits(1);
+    }
+
+    /// Starts reading every table; the feeds come back in the order given. Tables are read
+    /// concurrently, as many at a time as there are connections; big tables are split in
+    /// primary-key ranges read on several connections and delivered in key order.
+    pub fn read_all(self: Arc<Self>, specs: Vec<ReadSpec>) -> mpsc::Receiver<TableFeed> {
+        let (feeds_tx, feeds_rx) = mpsc::channel(specs.len().max(1));
+        for spec in specs {
+            let (tx, rx) = mpsc::channel(FEED_DEPTH);
+            let _ = feeds_tx.try_send(TableFeed { table: spec.table.name.clone(), rx });
+            let this = self.clone();
+            tokio::spawn(async move { read::read_table(this, spec, tx).await });
+        }
+        feeds_rx
+    }
+
+    /// Ends the snapshot transactions and closes every connection.
+    pub async fn close(&self) {
+        let conns: Vec<Conn> = std::mem::take(&mut *self.conns.lock().await);
+        for mut c in conns {
+            let _ = c.query_drop("COMMIT").await;
+            let _ = c.disconnect().await;
+        }
+    }
+}

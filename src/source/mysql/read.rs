@@ -1,0 +1,202 @@
+//! Streaming one table out of the snapshot: count, split into primary-key ranges when
+//! big, read each range over the binary protocol, decode into Arrow batches.
+
+use std::sync::Arc;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Params, Row, Value};
+use tokio::sync::mpsc;
+
+use super::MySqlSource;
+use crate::error::{Error, Result};
+use crate::ident;
+use crate::source::cell::{render_key, BatchBuilder, Cell};
+use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH};
+use crate::types::Logical;
+
+/// A `WHERE` clause over the key and its parameters.
+#[derive(Debug, Clone, Default)]
+struct Range {
+    clause: String,
+    params: Vec<Value>,
+}
+
+/// Reads one table into `tx`, ending with `Done` or `Failed`.
+pub(super) async fn read_table(src: Arc<MySqlSource>, spec: ReadSpec, tx: mpsc::Sender<FeedMsg>) {
+    match read_table_inner(&src, &spec, &tx).await {
+        Ok(stats) => {
+            let _ = tx.send(FeedMsg::Done(stats)).await;
+        }
+        Err(e) => {
+            let _ = tx.send(FeedMsg::Failed(e)).await;
+        }
+    }
+}
+
+async fn read_table_inner(src: &Arc<MySqlSource>, spec: &ReadSpec, tx: &mpsc::Sender<FeedMsg>) -> Result<ReadStats> {
+    let table = ident::mysql(&spec.table.name);
+    let mut conn = src.acquire().await;
+    let planned = plan_ranges(&mut conn, src, spec).await;
+    src.release(conn).await;
+    let (count, ranges) = planned?;
+
+    let mut stats = ReadStats { source_count: Some((count, CountKind::Snapshot)), ..Default::default() };
+    let mut nulled = vec![0u64; spec.plans.len()];
+    if ranges.len() == 1 {
+        let mut conn = src.acquire().await;
+        let r = read_range(&mut conn, src, spec, &ranges[0], tx).await;
+        src.release(conn).await;
+        let (rows, z) = r?;
+        stats.rows_read = rows;
+        nulled = z;
+    } else {
+        tracing::debug!(table = %table, ranges = ranges.len(), "reading in key ranges");
+        let mut chunks = Vec::new();
+        for range in ranges {
+            let (ctx, crx) = mpsc::channel(FEED_DEPTH);
+            let (src, spec) = (src.clone(), spec.clone());
+            let handle = tokio::spawn(async move {
+                let mut conn = src.acquire().await;
+                let r = read_range(&mut conn, &src, &spec, &range, &ctx).await;
+                src.release(conn).await;
+                r
+            });
+            chunks.push((crx, handle));
+        }
+        for (mut crx, handle) in chunks {
+            while let Some(msg) = crx.recv().await {
+                if tx.send(msg).await.is_err() {
+                    return Err(Error::other("the run stopped reading"));
+                }
+            }
+            let (rows, z) = handle.await.map_err(|e| Error::other(format!("reader task failed: {e}")))??;
+            stats.rows_read += rows;
+            nulled.iter_mut().zip(z).for_each(|(a, b)| *a += b);
+        }
+    }
+    stats.zero_dates_nulled =
+        spec.plans.iter().zip(nulled).filter(|(_, n)| *n > 0).map(|(p, n)| (p.name.clone(), n)).collect();
+    Ok(stats)
+}
+
+/// Counts the table in the snapshot and decides its key ranges.
+async fn plan_ranges(conn: &mut Conn, src: &MySqlSource, spec: &ReadSpec) -> Result<(u64, Vec<Range>)> {
+    let t = &spec.table;
+    let qt = ident::mysql(&t.name);
+    let count: u64 = conn
+        .query_first(format!("SELECT COUNT(*) FROM {qt}"))
+        .await
+        .map_err(|e| Error::mysql(format!("counting `{}`", t.name), e))?
+        .unwrap_or(0);
+    let opts = &src.options;
+    let single_key = t.primary_key.len() == 1;
+    if !src.parallel() || !single_key || count <= opts.range_rows {
+        return Ok((count, vec![Range::default()]));
+    }
+    let pieces = (count.div_ceil(opts.range_rows) as usize).clamp(2, opts.connections * 4);
+    let key = ident::mysql(&t.primary_key[0]);
+    let step = count / pieces as u64;
+    let mut bounds: Vec<Value> = Vec::new();
+    for k in 1..pieces as u64 {
+        let b: Option<Value> = conn
+            .exec_first(format!("SELECT {key} FROM {qt} ORDER BY {key} LIMIT 1 OFFSET ?"), (k * step,))
+            .await
+            .map_err(|e| Error::mysql(format!("finding key ranges of `{}`", t.name), e))?;
+        match b {
+            Some(v) if bounds.last() != Some(&v) => bounds.push(v),
+            _ => {}
+        }
+    }
+    let mut ranges = Vec::with_capacity(bounds.len() + 1);
+    for i in 0..=bounds.len() {
+        let mut r = Range::default();
+        if i > 0 {
+            r.clause.push_str(&format!("{key} >= ?"));
+            r.params.push(bounds[i - 1].clone());
+        }
+        if i < bounds.len() {
+            if !r.clause.is_empty() {
+                r.clause.push_str(" AND ");
+            }
+            r.clause.push_str(&format!("{key} < ?"));
+            r.params.push(bounds[i].clone());
+        }
+        ranges.push(r);
+    }
+    Ok((count, ranges))
+}
+
+fn cell(v: Option<&Value>) -> Cell<'_> {
+    match v {
+        None | Some(Value::NULL) => Cell::Null,
+        Some(Value::Bytes(b)) => Cell::Bytes(b),
+        Some(Value::Int(i)) => Cell::Int(*i),
+        Some(Value::UInt(u)) => Cell::UInt(*u),
+        Some(Value::Float(f)) => Cell::Float(*f),
+        Some(Value::Double(d)) => Cell::Double(*d),
+        Some(&Value::Date(year, month, day, hour, minute, second, micro)) => {
+            Cell::DateTime { year, month, day, hour, minute, second, micro }
+        }
+        Some(&Value::Time(negative, days, hours, minutes, seconds, micros)) => {
+            Cell::Time { negative, days, hours, minutes, seconds, micros }
+        }
+    }
+}
+
+/// Reads one key range; returns rows read and zero dates nulled per column.
+async fn read_range(
+    conn: &mut Conn,
+    src: &MySqlSource,
+    spec: &ReadSpec,
+    range: &Range,
+    tx: &mpsc::Sender<FeedMsg>,
+) -> Result<(u64, Vec<u64>)> {
+    let t = &spec.table;
+    let cols: Vec<String> = spec.columns.iter().map(|&i| ident::mysql(&t.columns[i].name)).collect();
+    let keys: Vec<usize> = t.primary_key.iter().filter_map(|k| spec.plans.iter().position(|p| &p.name == k)).collect();
+    let key_names: Vec<&str> = keys.iter().map(|&i| spec.plans[i].name.as_str()).collect();
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), ident::mysql(&t.name));
+    if !range.clause.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&range.clause);
+    }
+    if !t.primary_key.is_empty() {
+        let order: Vec<String> = t.primary_key.iter().map(|k| ident::mysql(k)).collect();
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    let ctx = || format!("reading `{}`", t.name);
+    let params = if range.params.is_empty() { Params::Empty } else { Params::Positional(range.params.clone()) };
+    let mut result = conn.exec_iter(sql.as_str(), params).await.map_err(|e| Error::mysql(ctx(), e))?;
+    let batch_rows = src.options.batch_rows;
+    let mut builder = BatchBuilder::new(spec.plans.clone(), batch_rows);
+    let mut rows = 0u64;
+    let is_bool: Vec<bool> = spec.plans.iter().map(|p| p.logical == Logical::Bool).collect();
+    debug_assert_eq!(is_bool.len(), cols.len());
+    while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
+        push_row(&mut builder, &row, &key_names, &keys, &t.name, rows)?;
+        rows += 1;
+        if builder.rows() >= batch_rows || builder.bytes() >= 32 << 20 {
+            if tx.send(FeedMsg::Batch(builder.finish())).await.is_err() {
+                return Err(Error::other("the run stopped reading"));
+            }
+        }
+    }
+    drop(result);
+    if builder.rows() > 0 && tx.send(FeedMsg::Batch(builder.finish())).await.is_err() {
+        return Err(Error::other("the run stopped reading"));
+    }
+    Ok((rows, builder.zero_dates_nulled().to_vec()))
+}
+
+fn push_row(b: &mut BatchBuilder, row: &Row, key_names: &[&str], keys: &[usize], table: &str, n: u64) -> Result<()> {
+    for i in 0..row.len() {
+        if let Err(e) = b.push(i, cell(row.as_ref(i))) {
+            let values: Vec<String> =
+                keys.iter().map(|&k| row.as_ref(k).map(|v| v.as_sql(true)).unwrap_or_default()).collect();
+            let key = render_key(key_names, &values, n + 1);
+            return Err(e.locate(table, b.columns(), key).into());
+        }
+    }
+    b.end_row();
+    Ok(())
+}

@@ -1,0 +1,284 @@
+//! The mysqldump source: a streaming, synchronous reader of `mysqldump` /
+//! `mariadb-dump` output (`.sql`, or gzip-compressed, detected by its magic bytes).
+//!
+//! The dump is read in chunks ([`CHUNK`]) and never held whole: `CREATE TABLE`
+//! statements become [`Table`]s ([`read_schema`]), and the rows of `INSERT` statements
+//! are scanned byte by byte straight into the shared cell decoder ([`read_data`]), so a
+//! dump and the live server it came from give identical batches. Everything else a
+//! dump holds (comments, `SET`, `LOCK TABLES`, `DROP TABLE`, conditional comments,
+//! views, triggers under `DELIMITER ;;`) is skipped.
+
+mod ddl;
+mod input;
+mod scan;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use arrow::record_batch::RecordBatch;
+
+use crate::error::{Error, Result};
+use crate::schema::Table;
+use crate::source::cell::{column_plans, ColumnPlan, ZeroDate};
+use input::Input;
+use scan::{read_tuples, Scratch, Slots, TableState};
+
+/// How many bytes are read from the dump at a time.
+pub const CHUNK: usize = 1 << 20;
+
+/// What to read of one table: the table, which of its columns to output (indexes
+/// into `table.columns`, in output order), and their decoding plans (same order).
+#[derive(Debug, Clone)]
+pub struct DumpTable {
+    /// The table, as [`read_schema`] gave it.
+    pub table: Table,
+    /// The output columns, as indexes into `table.columns`.
+    pub columns: Vec<usize>,
+    /// The decoding plan of each output column.
+    pub plans: Vec<ColumnPlan>,
+}
+
+impl DumpTable {
+    /// Every column of `table`, in order, with the default plans (zero dates are errors).
+    pub fn all_columns(table: Table) -> DumpTable {
+        let columns: Vec<usize> = (0..table.columns.len()).collect();
+        let plans = column_plans(&table, &columns, |_| ZeroDate::Error);
+        DumpTable { table, columns, plans }
+    }
+}
+
+/// Opens a dump, decompressing it when it starts with the gzip magic bytes.
+pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut reader = BufReader::with_capacity(64 << 10, file);
+    let head = reader.fill_buf().map_err(|e| Error::io(path, e))?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(Box::new(flate2::bufread::MultiGzDecoder::new(reader)))
+    } else {
+        Ok(Box::new(reader))
+    }
+}
+
+/// Reads only the `CREATE TABLE` statements (a full pass over the file that skips
+/// INSERT data quickly), in file order.
+pub fn read_schema(path: &Path) -> Result<Vec<Table>> {
+    read_schema_from(open(path)?, path, CHUNK)
+}
+
+/// [`read_schema`] over any reader, in chunks of `chunk` bytes; `file` names it in errors.
+pub fn read_schema_from(src: impl Read, file: &Path, chunk: usize) -> Result<Vec<Table>> {
+    let mut input = Input::new(Box::new(src), file, chunk);
+    let mut tables = Vec::new();
+    walk(&mut input, &mut Mode::Schema(&mut tables))?;
+    Ok(tables)
+}
+
+/// Streams the INSERT data of the selected tables (keyed by table name): calls
+/// `emit(table_name, batch)` for every batch of at most `batch_rows` rows (smaller when
+/// a batch passes 32 MiB, and at the end of each run of a table's INSERTs), in file
+/// order. Tables not selected are skipped quickly. Returns the rows read per selected
+/// table (0 for a selected table without data).
+pub fn read_data(
+    path: &Path,
+    tables: &HashMap<String, DumpTable>,
+    batch_rows: usize,
+    emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
+) -> Result<HashMap<String, u64>> {
+    read_data_from(open(path)?, path, CHUNK, tables, batch_rows, emit)
+}
+
+/// [`read_data`] over any reader, in chunks of `chunk` bytes; `file` names it in errors.
+pub fn read_data_from(
+    src: impl Read,
+    file: &Path,
+    chunk: usize,
+    tables: &HashMap<String, DumpTable>,
+    batch_rows: usize,
+    emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
+) -> Result<HashMap<String, u64>> {
+    let mut input = Input::new(Box::new(src), file, chunk);
+    let mut data = Data { tables, batch_rows: batch_rows.max(1), emit, states: HashMap::new(), current: None };
+    walk(&mut input, &mut Mode::Data(&mut data))?;
+    data.flush_current()?;
+    Ok(tables.keys().map(|n| (n.clone(), data.states.get(n).map_or(0, |s| s.rows))).collect())
+}
+
+/// The state of a data pass.
+struct Data<'a, 'e> {
+    tables: &'a HashMap<String, DumpTable>,
+    batch_rows: usize,
+    emit: &'e mut dyn FnMut(&str, RecordBatch) -> Result<()>,
+    states: HashMap<String, TableState>,
+    /// The table whose builder may hold rows.
+    current: Option<String>,
+}
+
+impl Data<'_, '_> {
+    fn flush_current(&mut self) -> Result<()> {
+        if let Some(name) = self.current.take() {
+            if let Some(st) = self.states.get_mut(&name) {
+                if st.builder.rows() > 0 {
+                    (self.emit)(&name, st.builder.finish())?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+enum Mode<'m, 'a, 'e> {
+    Schema(&'m mut Vec<Table>),
+    Data(&'m mut Data<'a, 'e>),
+}
+
+/// The statement loop shared by both passes.
+fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
+    let mut delim: Vec<u8> = b";".to_vec();
+    let mut word = String::new();
+    let mut sc = Scratch::default();
+    let mut text = Vec::new();
+    loop {
+        let Some(c) = input.skip_ws()? else { return Ok(()) };
+        if input.skip_comment()? {
+            continue;
+        }
+        if c == b';' {
+            // An empty statement, or what is left of `;;` after a skipped comment.
+            input.pos += 1;
+            continue;
+        }
+        let line = input.line();
+        input.read_word(&mut word)?;
+        match word.as_str() {
+            "" => {
+                let shown = if c.is_ascii_graphic() { format!("`{}`", c as char) } else { format!("byte 0x{c:02x}") };
+                return Err(input.error_at(line, format!("unexpected {shown} where a statement was expected")));
+            }
+            "INSERT" | "REPLACE" => insert(input, mode, &mut sc, &delim, line)?,
+            "CREATE" if matches!(mode, Mode::Schema(_)) => {
+                input.skip_ws()?;
+                if !(input.at_word(b"TABLE")? || input.at_word(b"TEMPORARY")?) {
+                    skip_statement(input, &delim, line)?;
+                    continue;
+                }
+                text.clear();
+                text.extend_from_slice(b"CREATE ");
+                if !input.collect_statement(&mut text, &delim)? {
+                    return Err(
+                        input.error(format!("the CREATE TABLE on line {line} does not end: the dump is truncated"))
+                    );
+                }
+                let sql = String::from_utf8_lossy(&text);
+                let table = ddl::parse_create_table(&sql).map_err(|m| input.error_at(line, m))?;
+                if let Mode::Schema(tables) = mode {
+                    tables.push(table);
+                }
+            }
+            "DELIMITER" => {
+                text.clear();
+                while let Some(b) = input.next()? {
+                    if b == b'\n' {
+                        break;
+                    }
+                    text.push(b);
+                }
+                let d = String::from_utf8_lossy(&text).trim().as_bytes().to_vec();
+                if d.is_empty() {
+                    return Err(input.error_at(line, "DELIMITER without a delimiter"));
+                }
+                delim = d;
+            }
+            _ => skip_statement(input, &delim, line)?,
+        }
+    }
+}
+
+fn skip_statement(input: &mut Input, delim: &[u8], line: u64) -> Result<()> {
+    if !input.skip_past(delim, true)? {
+        return Err(
+            input.error(format!("the statement that starts on line {line} does not end: the dump is truncated"))
+        );
+    }
+    Ok(())
+}
+
+/// One INSERT/REPLACE statement, its first keyword consumed.
+fn insert(input: &mut Input, mode: &mut Mode, sc: &mut Scratch, delim: &[u8], line: u64) -> Result<()> {
+    loop {
+        input.skip_ws()?;
+        let mut modifier = false;
+        for kw in [&b"INTO"[..], b"IGNORE", b"LOW_PRIORITY", b"DELAYED", b"HIGH_PRIORITY"] {
+            if input.at_word(kw)? {
+                input.pos += kw.len();
+                modifier = true;
+            }
+        }
+        if !modifier {
+            break;
+        }
+    }
+    let mut ident = Vec::new();
+    input.read_ident(&mut ident)?;
+    while input.peek()? == Some(b'.') {
+        input.pos += 1;
+        input.read_ident(&mut ident)?;
+    }
+    let Mode::Data(data) = mode else { return skip_statement(input, delim, line) };
+    let name = String::from_utf8_lossy(&ident);
+    let Some(dt) = data.tables.get(name.as_ref()) else { return skip_statement(input, delim, line) };
+    let name = dt.table.name.as_str();
+    if data.current.as_deref() != Some(name) {
+        data.flush_current()?;
+        data.current = Some(name.to_string());
+    }
+    if !data.states.contains_key(name) {
+        let st = TableState::new(dt, data.batch_rows).map_err(|m| input.error_at(line, m))?;
+        data.states.insert(name.to_string(), st);
+    }
+    let st = data.states.get_mut(name).expect("inserted above");
+
+    let mut listed = None;
+    if input.skip_ws()? == Some(b'(') {
+        input.pos += 1;
+        let mut names = Vec::new();
+        loop {
+            input.skip_ws()?;
+            input.read_ident(&mut ident)?;
+            names.push(String::from_utf8_lossy(&ident).into_owned());
+            match input.skip_ws()? {
+                Some(b',') => input.pos += 1,
+                Some(b')') => {
+                    input.pos += 1;
+                    break;
+                }
+                _ => return Err(input.error(format!("INSERT INTO `{name}`: expected , or ) in the column list"))),
+            }
+        }
+        listed = Some(names);
+    }
+    input.skip_ws()?;
+    if input.at_word(b"VALUES")? {
+        input.pos += 6;
+    } else if input.at_word(b"VALUE")? {
+        input.pos += 5;
+    } else {
+        return Err(input.error(format!("INSERT INTO `{name}`: only INSERT … VALUES is supported")));
+    }
+    let slots = match &listed {
+        None => std::mem::take(&mut st.default_slots),
+        Some(names) => match st.listed.take() {
+            Some((prev, slots)) if &prev == names => slots,
+            _ => Slots::new(dt, Some(names)).map_err(|m| input.error_at(line, m))?,
+        },
+    };
+    let result = read_tuples(input, dt, st, &slots, sc, data.batch_rows, &mut *data.emit);
+    match listed {
+        None => st.default_slots = slots,
+        Some(names) => st.listed = Some((names, slots)),
+    }
+    result
+}

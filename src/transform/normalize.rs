@@ -1,0 +1,141 @@
+//! Typed normalisation of a table's batches, as DataFusion physical expressions
+//! evaluated on each batch: 0/1 → boolean, timestamp → UTC, UUID → lowercase,
+//! JSON → validated. A rejected value stops the run with its table, key and column.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::{Column, DFSchema};
+use datafusion::logical_expr::{cast, Expr};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+
+use super::udf::{self, BoolRule, Rejected};
+use crate::error::{Error, Result, ValueError};
+use crate::source::cell::{read_schema, render_key, ColumnPlan};
+use crate::types::Logical;
+
+/// What the pipeline decided for one column's normalisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Rules {
+    /// Values other than 0/1 in boolean columns.
+    pub bool_values: BoolRule,
+    /// Refuse char(36) values that are not UUIDs (instead of keeping them as they are).
+    pub strict_uuid: bool,
+}
+
+/// The normalisation of one table: one expression per column.
+pub struct Normalizer {
+    table: String,
+    plans: Vec<ColumnPlan>,
+    rules: Vec<Rules>,
+    exprs: Vec<Arc<dyn PhysicalExpr>>,
+    schema: SchemaRef,
+    key_columns: Vec<usize>,
+    rows_seen: u64,
+}
+
+fn column(name: &str) -> Expr {
+    Expr::Column(Column::from_name(name))
+}
+
+/// The logical expression normalising one column (its read type → its output type).
+pub fn expression(plan: &ColumnPlan, rules: Rules) -> Expr {
+    let c = column(&plan.name);
+    let udfs = udf::udfs();
+    let call = |name: &str| {
+        let f = udfs.iter().find(|f| f.name() == name).expect("known udf").clone();
+        f.call(vec![c.clone()])
+    };
+    match plan.logical {
+        Logical::Bool if rules.bool_values == BoolRule::NonZero => call("mysql_bool_nonzero"),
+        Logical::Bool => call("mysql_bool"),
+        Logical::Uuid if rules.strict_uuid => call("uuid_strict"),
+        Logical::Uuid => call("uuid_lower"),
+        Logical::Json => call("json_check"),
+        Logical::Timestamp => cast(c, Logical::Timestamp.arrow_type()),
+        _ => c,
+    }
+    .alias(&plan.name)
+}
+
+impl Normalizer {
+    /// Builds the expressions for a table's columns; `key` names the primary key columns.
+    pub fn new(
+        ctx: &SessionContext,
+        table: &str,
+        plans: Vec<ColumnPlan>,
+        rules: Vec<Rules>,
+        key: &[String],
+    ) -> Result<Self> {
+        let input = read_schema(&plans);
+        let df_schema =
+            DFSchema::try_from(input.as_ref().clone()).map_err(|e| Error::datafusion("normalisation schema", e))?;
+        let exprs = plans
+            .iter()
+            .zip(&rules)
+            .map(|(p, r)| ctx.create_physical_expr(expression(p, *r), &df_schema))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::datafusion(format!("planning the normalisation of `{table}`"), e))?;
+        let schema = Arc::new(Schema::new(
+            plans.iter().map(|p| Field::new(&p.name, p.logical.arrow_type(), true)).collect::<Vec<_>>(),
+        ));
+        let key_columns = key.iter().filter_map(|k| plans.iter().position(|p| &p.name == k)).collect();
+        Ok(Normalizer { table: table.to_string(), plans, rules, exprs, schema, key_columns, rows_seen: 0 })
+    }
+
+    /// The schema of normalised batches.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Normalises one batch.
+    pub fn apply(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let mut columns = Vec::with_capacity(self.exprs.len());
+        for (i, e) in self.exprs.iter().enumerate() {
+            let out = e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()));
+            match out {
+                Ok(a) => columns.push(a),
+                Err(err) => return Err(self.locate(batch, i, err.to_string())),
+            }
+        }
+        self.rows_seen += batch.num_rows() as u64;
+        RecordBatch::try_new(self.schema.clone(), columns)
+            .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))
+    }
+
+    /// Finds the row a kernel refused and names it by key.
+    fn locate(&self, batch: &RecordBatch, i: usize, message: String) -> Error {
+        let plan = &self.plans[i];
+        let a = batch.column(i);
+        let rejected: Option<Rejected> = match plan.logical {
+            Logical::Bool => udf::to_bool(a, self.rules[i].bool_values).err(),
+            Logical::Uuid => udf::uuid_lower(a, self.rules[i].strict_uuid).err(),
+            Logical::Json => udf::json_check(a).err(),
+            _ => None,
+        };
+        let Some(r) = rejected else {
+            return Error::datafusion(format!("normalising `{}`.`{}`", self.table, plan.name), message);
+        };
+        let opts = FormatOptions::default();
+        let values: Vec<String> = self
+            .key_columns
+            .iter()
+            .map(|&k| {
+                ArrayFormatter::try_new(batch.column(k).as_ref(), &opts)
+                    .map(|f| format!("'{}'", f.value(r.row)))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let names: Vec<&str> = self.key_columns.iter().map(|&k| self.plans[k].name.as_str()).collect();
+        Error::from(ValueError {
+            table: self.table.clone(),
+            key: render_key(&names, &values, self.rows_seen + r.row as u64 + 1),
+            column: plan.name.clone(),
+            value: r.value,
+            reason: r.reason,
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! The normalisation functions, as plain Arrow kernels and as DataFusion UDFs
+//! (`mysql_bool`, `uuid_lower`, `json_check`) so per-table SQL can call them too.
+//!
+//! Each kernel either returns the normalised array or says which row it rejected and
+//! why; [`super::normalize`] turns that into an error naming the row's key.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use arrow::datatypes::{DataType, Int8Type};
+use datafusion::common::DataFusionError;
+use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
+
+/// A value a kernel refused: its row in the batch, the value, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    /// Row index within the batch.
+    pub row: usize,
+    /// The value as text.
+    pub value: String,
+    /// Why it was refused.
+    pub reason: String,
+}
+
+/// What a boolean column does with values other than 0 and 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BoolRule {
+    /// Refuse them (the default).
+    #[default]
+    Strict,
+    /// Any non-zero value is true (MySQL's own reading).
+    NonZero,
+}
+
+/// tinyint/bit 0/1 → boolean.
+pub fn to_bool(a: &ArrayRef, rule: BoolRule) -> Result<ArrayRef, Rejected> {
+    let ints = a.as_primitive::<Int8Type>();
+    if rule == BoolRule::Strict {
+        if let Some(row) = (0..ints.len()).find(|&i| ints.is_valid(i) && !matches!(ints.value(i), 0 | 1)) {
+            return Err(Rejected {
+                row,
+                value: ints.value(row).to_string(),
+                reason: "is not 0 or 1 in a boolean column (set bool_values = \"nonzero\" to read it as true)".into(),
+            });
+        }
+    }
+    let out: BooleanArray = ints.iter().map(|v| v.map(|x| x != 0)).collect();
+    Ok(Arc::new(out))
+}
+
+/// Whether `s` is a UUID in 8-4-4-4-12 hex form (any case).
+pub fn is_uuid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+/// Lower-cases the values that are UUIDs; other values ('' is common in real data)
+/// are kept as they are, or refused when `strict`.
+pub fn uuid_lower(a: &ArrayRef, strict: bool) -> Result<ArrayRef, Rejected> {
+    let s = a.as_string::<i32>();
+    if !s.iter().flatten().any(|v| v.bytes().any(|c| c.is_ascii_uppercase()) || (strict && !is_uuid(v))) {
+        return Ok(a.clone());
+    }
+    let mut out = Vec::with_capacity(s.len());
+    for (row, v) in s.iter().enumerate() {
+        out.push(match v {
+            Some(v) if is_uuid(v) => Some(v.to_ascii_lowercase()),
+            Some(v) if strict => {
+                return Err(Rejected {
+                    row,
+                    value: format!("'{}'", crate::error::shorten(v, 60)),
+                    reason: "is not a UUID".into(),
+                })
+            }
+            Some(v) => Some(v.to_string()),
+            None => None,
+        });
+    }
+    Ok(Arc::new(StringArray::from(out)))
+}
+
+/// Checks that every value is valid JSON; the text is kept byte for byte.
+pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Rejected> {
+    let s = a.as_string::<i32>();
+    for (row, v) in s.iter().enumerate() {
+        if let Some(v) = v {
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(v) {
+                return Err(Rejected {
+                    row,
+                    value: format!("'{}'", crate::error::shorten(v, 60)),
+                    reason: format!("is not valid JSON ({e})"),
+                });
+            }
+        }
+    }
+    Ok(a.clone())
+}
+
+fn udf(
+    name: &str,
+    input: DataType,
+    output: DataType,
+    kernel: impl Fn(&ArrayRef) -> Result<ArrayRef, Rejected> + Send + Sync + 'static,
+) -> ScalarUDF {
+    let name_owned = name.to_string();
+    create_udf(
+        name,
+        vec![input],
+        output,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            kernel(&arrays[0]).map(ColumnarValue::Array).map_err(|r| {
+                DataFusionError::Execution(format!("{name_owned}: row {}: value {} {}", r.row, r.value, r.reason))
+            })
+        }),
+    )
+}
+
+/// The UDFs, for registration with a DataFusion session.
+pub fn udfs() -> Vec<ScalarUDF> {
+    vec![
+        udf("mysql_bool", DataType::Int8, DataType::Boolean, |a| to_bool(a, BoolRule::Strict)),
+        udf("mysql_bool_nonzero", DataType::Int8, DataType::Boolean, |a| to_bool(a, BoolRule::NonZero)),
+        udf("uuid_lower", DataType::Utf8, DataType::Utf8, |a| uuid_lower(a, false)),
+        udf("uuid_strict", DataType::Utf8, DataType::Utf8, |a| uuid_lower(a, true)),
+        udf("json_check", DataType::Utf8, DataType::Utf8, json_check),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::Int8Array;
+
+    #[test]
+    fn booleans_refuse_two() {
+        let a: ArrayRef = Arc::new(Int8Array::from(vec![Some(0), None, Some(1), Some(2)]));
+        let e = to_bool(&a, BoolRule::Strict).unwrap_err();
+        assert_eq!((e.row, e.value.as_str()), (3, "2"));
+        let b = to_bool(&a, BoolRule::NonZero).unwrap();
+        assert_eq!(b.as_boolean().iter().collect::<Vec<_>>(), vec![Some(false), None, Some(true), Some(true)]);
+    }
+
+    #[test]
+    fn uuids_lowercase_and_keep_others() {
+        let a: ArrayRef =
+            Arc::new(StringArray::from(vec![Some("0A1B2C3D-0000-4000-8000-00000000ABCD"), Some(""), None]));
+        let b = uuid_lower(&a, false).unwrap();
+        let b = b.as_string::<i32>();
+        assert_eq!(b.value(0), "0a1b2c3d-0000-4000-8000-00000000abcd");
+        assert_eq!(b.value(1), "");
+        assert!(b.is_null(2));
+        assert_eq!(uuid_lower(&a, true).unwrap_err().row, 1);
+    }
+
+    #[test]
+    fn json_is_checked_not_rewritten() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("{\"a\":  1}"), Some("{bad")]));
+        assert_eq!(json_check(&a).unwrap_err().row, 1);
+    }
+}
