@@ -35,6 +35,20 @@ enum Command {
         #[arg(default_value = "pipelines/demo.toml")]
         pipeline: PathBuf,
     },
+    /// Load an export directory (CSV + manifest) into PostgreSQL, schema-first.
+    Import {
+        /// The export directory.
+        dir: PathBuf,
+        /// The target, `postgres://user@host:5432/db` (or set CONVERGE_TARGET_URL).
+        #[arg(long, env = "CONVERGE_TARGET_URL")]
+        to: String,
+        /// The target schema.
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// Replace the rows of non-empty target tables (default: refuse them).
+        #[arg(long)]
+        truncate: bool,
+    },
     /// Run SQL over an export directory (CSV or Parquet, typed by its manifest).
     Query {
         /// The export directory (the one holding migration_manifest.json).
@@ -84,13 +98,29 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             }
             Ok(())
         }
+        Command::Import { dir, to, schema, truncate } => {
+            let p = Pipeline::import(&dir.to_string_lossy(), to, Some(schema.clone()), *truncate);
+            let report = pipeline::run(&p, &RunOptions::default()).await?;
+            if cli.json {
+                println!("{}", converge::report::run_json(&report));
+            } else if !cli.quiet {
+                print!("{}", converge::report::run_text(&report));
+            }
+            Ok(())
+        }
         Command::Plan { pipeline } => {
             let p = Pipeline::load(pipeline)?;
-            let (opened, plan) = pipeline::run::plan(&p).await?;
-            let text = pipeline::plan::render(&p, &plan, &opened.describe());
+            let (opened, plan, target) = pipeline::run::plan(&p).await?;
+            let mut text = pipeline::plan::render(&p, &plan, &opened.describe());
             opened.close().await;
+            if let Some(t) = &target {
+                text.push_str(&pipeline::plan::render_target(&t.problems));
+            }
             print!("{text}");
-            Ok(())
+            match target {
+                Some(t) if !t.problems.is_empty() => Err(converge::Error::other("the target does not fit the source")),
+                _ => Ok(()),
+            }
         }
         Command::Query { dir, sql, format } => {
             let ctx = converge::query::open_export(dir).await?;

@@ -20,8 +20,10 @@ pub struct LedgerRow {
     pub transform_sql: bool,
     /// Rows each sink wrote: (sink label, rows).
     pub written: Vec<(String, u64)>,
-    /// Rows the manifest declares.
+    /// Rows counted back from the exported files (what the manifest declares).
     pub manifest: Option<u64>,
+    /// Rows counted in the PostgreSQL target after commit.
+    pub target: Option<u64>,
 }
 
 /// The ledger of a run.
@@ -53,7 +55,12 @@ impl LedgerRow {
         }
         if let (Some(m), Some(e)) = (self.manifest, expected) {
             if m != e {
-                p.push(format!("manifest says {m} rows, expected {e}"));
+                p.push(format!("the files hold {m} rows, expected {e}"));
+            }
+        }
+        if let (Some(t), Some(e)) = (self.target, expected) {
+            if t != e {
+                p.push(format!("the target holds {t} rows, expected {e}"));
             }
         }
         p
@@ -89,7 +96,8 @@ impl Ledger {
         }
         let mut header = vec!["table".to_string(), "source".into(), "read".into(), "transformed".into()];
         header.extend(sinks.iter().cloned());
-        header.push("manifest".into());
+        header.push("files".into());
+        header.push("target".into());
         header.push("status".into());
         let mut lines: Vec<Vec<String>> = vec![header];
         for r in &self.rows {
@@ -104,6 +112,7 @@ impl Ledger {
                 line.push(cell(r.written.iter().find(|(k, _)| k == s).map(|(_, v)| *v)));
             }
             line.push(cell(r.manifest));
+            line.push(cell(r.target));
             line.push(if r.problems().is_empty() { "ok".into() } else { "MISMATCH".into() });
             lines.push(line);
         }

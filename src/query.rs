@@ -125,6 +125,7 @@ pub fn render(
             Ok(format!("{t}\n"))
         }
         OutputFormat::Csv => {
+            use arrow::datatypes::DataType as D;
             let mut out = Vec::new();
             let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
             crate::sink::csv_encode::CsvEncoder::header(&mut out, &names);
@@ -133,6 +134,17 @@ pub fn render(
                 let mut cols = Vec::new();
                 let mut logical = Vec::new();
                 for c in b.columns() {
+                    // Parquet reads back as view types (DataFusion's default): encode
+                    // them as their plain types, so bytes stay `\x…` and not lossy text.
+                    let plain = match c.data_type() {
+                        D::BinaryView | D::LargeBinary => Some(D::Binary),
+                        D::Utf8View | D::LargeUtf8 => Some(D::Utf8),
+                        _ => None,
+                    };
+                    let c = match plain {
+                        Some(t) => &arrow::compute::cast(c, &t).map_err(|e| Error::datafusion("printing", e))?,
+                        None => c,
+                    };
                     match Logical::from_arrow(c.data_type()) {
                         Some(l) => {
                             logical.push(l);
@@ -141,7 +153,7 @@ pub fn render(
                         None => {
                             logical.push(Logical::Text);
                             cols.push(
-                                arrow::compute::cast(c, &arrow::datatypes::DataType::Utf8)
+                                arrow::compute::cast(c, &D::Utf8)
                                     .map_err(|e| Error::datafusion("printing", e))?,
                             );
                         }

@@ -34,7 +34,7 @@ async fn application_pipeline_plans_and_runs() {
         &[("MYSQL_URL", my.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
     );
 
-    let (opened, plan) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
     let text = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
     assert!(!text.contains(&my.url), "the plan must not print the source URL");
@@ -79,7 +79,7 @@ async fn kratos_pipeline_plans_and_runs() {
         "pipelines/kratos.toml",
         &[("KRATOS_MYSQL_URL", my.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
     );
-    let (opened, plan) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
     let text = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
     assert!(text.contains("- schema_migration: excluded by `schema_migration`"), "{text}");

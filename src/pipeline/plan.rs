@@ -26,6 +26,8 @@ pub struct TablePlan {
     pub excluded_columns: Vec<(String, String)>,
     /// The table's `[[transform]]` SQL.
     pub transform_sql: Option<String>,
+    /// Columns the file sinks (CSV, Parquet) leave out: the audit columns.
+    pub file_excluded: Vec<String>,
 }
 
 impl TablePlan {
@@ -86,6 +88,7 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
     let mut plans = Vec::new();
     let mut rules = Vec::new();
     let mut excluded_columns = Vec::new();
+    let mut file_excluded = Vec::new();
     for (i, c) in table.columns.iter_mut().enumerate() {
         let applicable: Vec<_> =
             p.columns.iter().filter(|r| matches(&r.table, &table.name) && matches(&r.column, &c.name)).collect();
@@ -99,8 +102,14 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
             continue;
         }
         if !o.keep_audit_columns && !in_key && o.audit_columns.contains(&c.name) {
-            excluded_columns.push((c.name.clone(), "audit column (options.keep_audit_columns = true keeps it)".into()));
-            continue;
+            excluded_columns.push((
+                c.name.clone(),
+                "audit column, left out of CSV/Parquet files (options.keep_audit_columns = true keeps it)".into(),
+            ));
+            file_excluded.push(c.name.clone());
+            if !p.sinks.iter().any(|s| s.kind == super::spec::SinkKind::Postgres) {
+                continue;
+            }
         }
         if let Some(kind) = applicable.iter().rev().find_map(|r| r.kind.as_deref()) {
             let to = Logical::from_name(kind)
@@ -130,7 +139,7 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
         });
     }
     let transform_sql = p.transforms.iter().find(|t| t.table == table.name).map(|t| t.sql.clone());
-    Ok(TablePlan { spec: ReadSpec { table, columns, plans }, rules, excluded_columns, transform_sql })
+    Ok(TablePlan { spec: ReadSpec { table, columns, plans }, rules, excluded_columns, transform_sql, file_excluded })
 }
 
 /// The plan as text for `converge plan`.
@@ -193,6 +202,18 @@ pub fn render(p: &Pipeline, plan: &Plan, source: &str) -> String {
     }
     for v in &p.validations {
         let _ = writeln!(o, "\nvalidate `{}`: expect {}", v.name, crate::transform::validate::expected_text(&v.expect));
+    }
+    o
+}
+
+/// The plan-time check against the PostgreSQL target, as text.
+pub fn render_target(problems: &[String]) -> String {
+    if problems.is_empty() {
+        return "\ntarget check: every table and column has a target, every type can be encoded, no NOT NULL column is left without a value\n".into();
+    }
+    let mut o = format!("\ntarget check: {} problems (the run would stop before moving any data):\n", problems.len());
+    for p in problems {
+        let _ = writeln!(o, "  - {p}");
     }
     o
 }

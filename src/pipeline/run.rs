@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::task::JoinSet;
@@ -16,6 +17,8 @@ use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
 use crate::sink::export_dir::ExportDir;
+use crate::sink::postgres::load::PgLoad;
+use crate::sink::postgres::target::{match_targets, TableTarget};
 use crate::transform::validate::Outcome;
 
 /// Options of one run that are not part of the pipeline.
@@ -49,16 +52,40 @@ pub fn new_migration_id(name: &str) -> String {
     format!("{name}-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &rand[..6])
 }
 
-/// Opens the source and builds the plan (nothing is read but the schema).
-pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan)> {
+/// The PostgreSQL side of a run: the open load and each planned table's target.
+pub struct Target {
+    /// The open connection (no transaction until [`PgLoad::begin`]).
+    pub load: PgLoad,
+    /// Per planned table, its target (None when it has a problem).
+    pub tables: Vec<Option<TableTarget>>,
+    /// Every problem of the plan-time check (`table.column: why`).
+    pub problems: Vec<String>,
+    /// Replace rows of non-empty tables.
+    pub truncate: bool,
+}
+
+/// Opens the source and builds the plan (nothing is read but the schema); with a
+/// postgres sink, also introspects the target and checks the plan against it.
+pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     let (opened, tables) = source::open(p).await?;
-    match plan::build(p, tables) {
-        Ok(plan) => Ok((opened, plan)),
+    let mut plan = match plan::build(p, tables) {
+        Ok(plan) => plan,
         Err(e) => {
             opened.close().await;
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((opened, plan, None)) };
+    let url = sink.url.as_deref().expect("checked by the pipeline");
+    let load = match PgLoad::open(url, sink.schema.as_deref().unwrap_or("public")).await {
+        Ok(l) => l,
+        Err(e) => {
+            opened.close().await;
+            return Err(e);
+        }
+    };
+    let (tables, problems) = match_targets(&mut plan.tables, &load.tables);
+    Ok((opened, plan, Some(Target { load, tables, problems, truncate: sink.truncate.unwrap_or(false) })))
 }
 
 /// Runs the pipeline.
@@ -66,11 +93,26 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let migration_id = new_migration_id(&p.name);
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let (opened, plan) = plan(p).await?;
-    if p.sinks.iter().any(|s| s.kind == SinkKind::Postgres) {
-        opened.close().await;
-        return Err(Error::other("the postgres sink is not available yet: use csv or parquet sinks"));
-    }
+    let (opened, plan, target) = plan(p).await?;
+    let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
+    let target = match target {
+        None => None,
+        Some(mut t) => {
+            let begun = if t.problems.is_empty() {
+                t.load.begin(&names, t.truncate).await
+            } else {
+                Err(Error::other(format!(
+                    "the target does not fit the source (nothing was loaded):\n  - {}",
+                    t.problems.join("\n  - ")
+                )))
+            };
+            if let Err(e) = begun {
+                opened.close().await;
+                return Err(e);
+            }
+            Some((Arc::new(t.load), t.tables))
+        }
+    };
     // One export directory per distinct sink directory; csv and parquet may share one.
     let mut dirs: Vec<(String, ExportDir)> = Vec::new();
     let mut file_sinks: Vec<(usize, FileSink)> = Vec::new();
@@ -99,8 +141,13 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
             },
         ));
     }
-    let result = execute(p, &opened, &plan, &file_sinks, &dirs, &migration_id, &export_timestamp, options).await;
+    let result =
+        execute(p, &opened, &plan, target.as_ref(), &file_sinks, &dirs, &migration_id, &export_timestamp, options)
+            .await;
     opened.close().await;
+    if let (Err(_), Some((load, _))) = (&result, &target) {
+        load.rollback().await;
+    }
     match result {
         Ok((ledger, tables, validations)) => Ok(RunReport {
             migration_id,
@@ -125,6 +172,7 @@ async fn execute(
     p: &Pipeline,
     opened: &Opened,
     plan: &Plan,
+    target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
     file_sinks: &[(usize, FileSink)],
     dirs: &[(String, ExportDir)],
     migration_id: &str,
@@ -132,7 +180,7 @@ async fn execute(
     options: &RunOptions,
 ) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
     let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
-    let mut feeds = source::start(opened, specs, p.options.batch_rows);
+    let mut feeds = source::start(opened, specs, p.options.batch_rows, target.is_some());
     let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
     let sinks: Vec<FileSink> = file_sinks.iter().map(|(_, s)| s.clone()).collect();
     let mut set = JoinSet::new();
@@ -151,7 +199,8 @@ async fn execute(
                         _ => Error::other(format!("the source sent table `{}`, which is not in the plan", feed.table)),
                     });
                 };
-                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), options.drop_rows.clone()));
+                let pg = target.map(|(l, t)| (l.clone(), t[i].clone().expect("checked at plan time")));
+                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), pg, options.drop_rows.clone()));
             }
             done = set.join_next(), if !set.is_empty() => {
                 let outcome = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))??;
@@ -176,6 +225,9 @@ async fn execute(
                 FileSink::Parquet(..) => "parquet",
             };
             row.written.push((label.to_string(), files.iter().map(|f| f.rows).sum()));
+        }
+        if let Some(n) = o.copied {
+            row.written.push(("postgres".to_string(), n));
         }
     }
     // The manifests, one per export directory, from what the sinks wrote.
@@ -242,6 +294,13 @@ async fn execute(
             ledger.row(&t.name).manifest = Some(t.row_count);
         }
     }
+    let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
+    if let Some((load, _)) = target {
+        // Foreign keys proven, sequences moved, rows counted — still inside the transaction.
+        for (t, n) in load.finish(&names).await? {
+            ledger.row(&t).target = Some(n);
+        }
+    }
     if !ledger.problems().is_empty() {
         return Err(Error::Ledger(ledger.render()));
     }
@@ -253,6 +312,14 @@ async fn execute(
         validations = crate::transform::validate::run(&ctx, &p.validations).await?;
         if let Some(f) = validations.iter().find(|v| !v.passed()) {
             return Err(Error::Validation { name: f.name.clone(), expected: f.expected.clone(), got: f.got.clone() });
+        }
+    }
+    if let Some((load, _)) = target {
+        for (t, n) in load.commit(&names).await? {
+            ledger.row(&t).target = Some(n);
+        }
+        if !ledger.problems().is_empty() {
+            return Err(Error::Ledger(ledger.render()));
         }
     }
     for ((_, d), m) in dirs.iter().zip(&manifests) {

@@ -19,6 +19,8 @@ pub enum Opened {
     MySql(Arc<MySqlSource>),
     /// A dump file.
     Dump(PathBuf),
+    /// An export directory, checked against its manifest.
+    Export(PathBuf, Box<crate::manifest::Manifest>),
 }
 
 impl Opened {
@@ -31,6 +33,7 @@ impl Opened {
                 if s.parallel() { "parallel connections" } else { "one connection" }
             ),
             Opened::Dump(p) => format!("mysqldump file {}", p.display()),
+            Opened::Export(p, m) => format!("export {} (run {}, every file checked against the manifest)", p.display(), m.migration_id),
         }
     }
 
@@ -41,6 +44,7 @@ impl Opened {
             Opened::Dump(p) => {
                 format!("mysqldump:{}", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
             }
+            Opened::Export(_, m) => m.source_database.clone(),
         }
     }
 
@@ -74,16 +78,27 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
             Ok((Opened::Dump(path), tables))
         }
         SourceKind::Csv => {
-            Err(Error::other("source.kind = \"csv\" is not supported by `run` yet; use a mysql or mysqldump source"))
+            let dir = PathBuf::from(s.dir.as_deref().expect("checked by the pipeline"));
+            let d2 = dir.clone();
+            let (manifest, tables) = tokio::task::spawn_blocking(move || {
+                let (m, t) = crate::source::csv::export::open(&d2)?;
+                crate::source::csv::export::verify(&d2, &m)?;
+                Ok::<_, Error>((m, t))
+            })
+            .await
+            .map_err(|e| Error::other(format!("export check failed: {e}")))??;
+            Ok((Opened::Export(dir, Box::new(manifest)), tables))
         }
     }
 }
 
-/// Starts reading the planned tables; one feed per table.
-pub fn start(opened: &Opened, specs: Vec<ReadSpec>, batch_rows: usize) -> mpsc::Receiver<TableFeed> {
+/// Starts reading the planned tables; one feed per table (dumps and exports are read
+/// one table at a time anyway).
+pub fn start(opened: &Opened, specs: Vec<ReadSpec>, batch_rows: usize, one_table_at_a_time: bool) -> mpsc::Receiver<TableFeed> {
     match opened {
-        Opened::MySql(src) => src.clone().read_all(specs),
+        Opened::MySql(src) => src.clone().read_all(specs, one_table_at_a_time),
         Opened::Dump(path) => start_dump(path.clone(), specs, batch_rows),
+        Opened::Export(dir, m) => crate::source::csv::export::start(dir.clone(), (**m).clone(), specs, batch_rows),
     }
 }
 

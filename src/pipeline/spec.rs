@@ -211,6 +211,10 @@ pub struct SinkSpec {
     pub url: Option<String>,
     /// Parquet: start a new file past this many MiB.
     pub max_file_mb: Option<u64>,
+    /// PostgreSQL: the target schema (default `public`).
+    pub schema: Option<String>,
+    /// PostgreSQL: replace the rows of non-empty target tables (default: refuse them).
+    pub truncate: Option<bool>,
 }
 
 /// Replaces every `${VAR}` with the variable's value (`${VAR:-default}` gives a
@@ -279,6 +283,35 @@ impl Pipeline {
         Ok(p)
     }
 
+    /// The pipeline behind `converge import DIR --to URL`: an export directory into
+    /// PostgreSQL, typed by the target.
+    pub fn import(dir: &str, url: &str, schema: Option<String>, truncate: bool) -> Pipeline {
+        Pipeline {
+            name: "import".into(),
+            source: SourceSpec {
+                kind: SourceKind::Csv,
+                url: None,
+                path: None,
+                dir: Some(dir.to_string()),
+                tables: all_tables(),
+                exclude: Vec::new(),
+            },
+            options: Options::default(),
+            columns: Vec::new(),
+            transforms: Vec::new(),
+            validations: Vec::new(),
+            sinks: vec![SinkSpec {
+                kind: SinkKind::Postgres,
+                dir: None,
+                url: Some(url.to_string()),
+                max_file_mb: None,
+                schema,
+                truncate: Some(truncate),
+            }],
+            file: PathBuf::from("(import)"),
+        }
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
         let s = &self.source;
         match s.kind {
@@ -306,6 +339,9 @@ impl Pipeline {
         }
         for pat in s.tables.iter().chain(&s.exclude).chain(self.columns.iter().flat_map(|c| [&c.table, &c.column])) {
             glob::Pattern::new(pat).map_err(|e| format!("`{pat}` is not a valid glob: {e}"))?;
+        }
+        if self.sinks.iter().filter(|k| k.kind == SinkKind::Postgres).count() > 1 {
+            return Err("one postgres sink per pipeline".into());
         }
         if !self.validations.is_empty()
             && !self.sinks.iter().any(|k| matches!(k.kind, SinkKind::Csv | SinkKind::Parquet))

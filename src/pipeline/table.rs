@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::datatypes::SchemaRef;
@@ -14,6 +15,8 @@ use crate::error::{Error, Result};
 use crate::manifest::ManifestColumn;
 use crate::sink::csv::CsvTableWriter;
 use crate::sink::parquet::ParquetTableWriter;
+use crate::sink::postgres::load::PgLoad;
+use crate::sink::postgres::target::TableTarget;
 use crate::sink::FileWritten;
 use crate::source::feed::{FeedMsg, ReadStats, TableFeed, FEED_DEPTH};
 use crate::transform::normalize::Normalizer;
@@ -41,6 +44,8 @@ pub struct TableOutcome {
     pub columns: Vec<ManifestColumn>,
     /// Files written per sink (index into the run's file sinks).
     pub files: Vec<(usize, Vec<FileWritten>)>,
+    /// Rows COPY reported, when the table was loaded into PostgreSQL.
+    pub copied: Option<u64>,
     /// Seconds from first to last batch.
     pub seconds: f64,
 }
@@ -60,6 +65,7 @@ pub async fn run_table(
     plan: TablePlan,
     feed: TableFeed,
     sinks: Vec<FileSink>,
+    pg: Option<(Arc<PgLoad>, TableTarget)>,
     drop_rows: DropRows,
 ) -> Result<TableOutcome> {
     let started = Instant::now();
@@ -97,7 +103,11 @@ pub async fn run_table(
             )
         }
     };
-    let columns = manifest_columns(&plan, &schema)?;
+    // File sinks leave the audit columns out; PostgreSQL gets every column.
+    let file_indices: Vec<usize> =
+        (0..schema.fields().len()).filter(|&i| !plan.file_excluded.contains(schema.field(i).name())).collect();
+    let file_schema = std::sync::Arc::new(schema.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?);
+    let columns = manifest_columns(&plan, &file_schema)?;
     let logical: Vec<Logical> = columns
         .iter()
         .map(|c| Logical::from_manifest_name(&c.logical_type).expect("names come from Logical::name"))
@@ -108,21 +118,50 @@ pub async fn run_table(
         .map(|s| match s {
             FileSink::Csv(dir) => CsvTableWriter::create(dir, &name, &names, &logical).map(Writer::Csv),
             FileSink::Parquet(dir, max) => {
-                ParquetTableWriter::create(dir, &name, schema.clone(), *max).map(Writer::Parquet)
+                ParquetTableWriter::create(dir, &name, file_schema.clone(), *max).map(Writer::Parquet)
             }
         })
         .collect::<Result<Vec<_>>>()?;
-    let mut transformed = 0u64;
-    while let Some(batch) = out.next().await {
-        let batch = batch?;
-        transformed += batch.num_rows() as u64;
-        tokio::task::block_in_place(|| {
-            writers.iter_mut().try_for_each(|w| match w {
-                Writer::Csv(w) => w.write(&batch),
-                Writer::Parquet(w) => w.write(&batch),
-            })
-        })?;
-    }
+    let (pg_tx, pg_rx) = mpsc::channel::<Result<RecordBatch>>(FEED_DEPTH);
+    let copy = async {
+        match &pg {
+            Some((load, target)) => {
+                let stream =
+                    futures::stream::unfold(pg_rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+                load.copy_table(target, &plan.spec.table.primary_key, Box::pin(stream)).await.map(Some)
+            }
+            None => Ok(None),
+        }
+    };
+    let write = async {
+        let mut pg_tx = pg.as_ref().map(|_| pg_tx);
+        let mut transformed = 0u64;
+        while let Some(batch) = out.next().await {
+            let batch = batch?;
+            transformed += batch.num_rows() as u64;
+            if !writers.is_empty() {
+                let file_batch = batch.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?;
+                tokio::task::block_in_place(|| {
+                    writers.iter_mut().try_for_each(|w| match w {
+                        Writer::Csv(w) => w.write(&file_batch),
+                        Writer::Parquet(w) => w.write(&file_batch),
+                    })
+                })?;
+            }
+            if let Some(tx) = &pg_tx {
+                if tx.send(Ok(batch)).await.is_err() {
+                    // The COPY ended early: its own error says why.
+                    pg_tx = None;
+                    break;
+                }
+            }
+        }
+        drop(pg_tx);
+        Ok::<_, Error>(transformed)
+    };
+    let (written, copied) = futures::join!(write, copy);
+    let copied = copied?;
+    let transformed = written?;
     let stats = reader.await.map_err(|e| Error::other(format!("table `{name}`: reader task failed: {e}")))??;
     let files = tokio::task::block_in_place(|| {
         writers
@@ -139,7 +178,7 @@ pub async fn run_table(
             })
             .collect::<Result<Vec<_>>>()
     })?;
-    Ok(TableOutcome { table: name, stats, transformed, columns, files, seconds: started.elapsed().as_secs_f64() })
+    Ok(TableOutcome { table: name, stats, transformed, columns, files, copied, seconds: started.elapsed().as_secs_f64() })
 }
 
 /// Reads the feed, normalises each batch and passes it on; returns the read statistics.

@@ -1,6 +1,10 @@
-//! The PostgreSQL sink: binary COPY encoding of Arrow batches.
+//! The PostgreSQL sink: target introspection, the plan-time check, binary COPY encoding
+//! of Arrow batches, and the transactional load.
 
 mod cell;
 mod column;
 pub mod copy;
+pub mod introspect;
+pub mod load;
 pub mod numeric;
+pub mod target;

@@ -15,6 +15,7 @@
 
 pub mod decode;
 pub mod parse;
+pub mod export;
 mod reader;
 mod table;
 #[cfg(test)]

@@ -147,11 +147,25 @@ impl MySqlSource {
         self.permits.add_permits(1);
     }
 
-    /// Starts reading every table; the feeds come back in the order given. Tables are read
-    /// concurrently, as many at a time as there are connections; big tables are split in
-    /// primary-key ranges read on several connections and delivered in key order.
-    pub fn read_all(self: Arc<Self>, specs: Vec<ReadSpec>) -> mpsc::Receiver<TableFeed> {
+    /// Starts reading every table; the feeds come back in the order given. Big tables are
+    /// split in primary-key ranges read on several connections and delivered in key order.
+    /// Tables are read concurrently, as many at a time as there are connections — or, with
+    /// `one_table_at_a_time` (a single-transaction PostgreSQL load, which takes tables one
+    /// after the other), each table once the one before it has been read.
+    pub fn read_all(self: Arc<Self>, specs: Vec<ReadSpec>, one_table_at_a_time: bool) -> mpsc::Receiver<TableFeed> {
         let (feeds_tx, feeds_rx) = mpsc::channel(specs.len().max(1));
+        if one_table_at_a_time {
+            tokio::spawn(async move {
+                for spec in specs {
+                    let (tx, rx) = mpsc::channel(FEED_DEPTH);
+                    if feeds_tx.send(TableFeed { table: spec.table.name.clone(), rx }).await.is_err() {
+                        return;
+                    }
+                    read::read_table(self.clone(), spec, tx).await;
+                }
+            });
+            return feeds_rx;
+        }
         for spec in specs {
             let (tx, rx) = mpsc::channel(FEED_DEPTH);
             let _ = feeds_tx.try_send(TableFeed { table: spec.table.name.clone(), rx });

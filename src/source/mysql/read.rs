@@ -12,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::ident;
 use crate::source::cell::{render_key, BatchBuilder, Cell};
 use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH};
-use crate::types::Logical;
 
 /// A `WHERE` clause over the key and its parameters.
 #[derive(Debug, Clone, Default)]
@@ -51,21 +50,31 @@ async fn read_table_inner(src: &Arc<MySqlSource>, spec: &ReadSpec, tx: &mpsc::Se
         nulled = z;
     } else {
         tracing::debug!(table = %table, ranges = ranges.len(), "reading in key ranges");
-        let mut chunks = Vec::new();
-        for range in ranges {
-            let (ctx, crx) = mpsc::channel(FEED_DEPTH);
+        // Connections are taken in key order by one launcher, so the range the consumer
+        // waits for always holds a connection (later ranges may wait, never the reverse).
+        let (chunk_tx, mut chunk_rx) = mpsc::unbounded_channel();
+        let launcher = {
             let (src, spec) = (src.clone(), spec.clone());
-            let handle = tokio::spawn(async move {
-                let mut conn = src.acquire().await;
-                let r = read_range(&mut conn, &src, &spec, &range, &ctx).await;
-                src.release(conn).await;
-                r
-            });
-            chunks.push((crx, handle));
-        }
-        for (mut crx, handle) in chunks {
+            tokio::spawn(async move {
+                for range in ranges {
+                    let mut conn = src.acquire().await;
+                    let (ctx, crx) = mpsc::channel(FEED_DEPTH);
+                    let (src2, spec2) = (src.clone(), spec.clone());
+                    let handle = tokio::spawn(async move {
+                        let r = read_range(&mut conn, &src2, &spec2, &range, &ctx).await;
+                        src2.release(conn).await;
+                        r
+                    });
+                    if chunk_tx.send((crx, handle)).is_err() {
+                        break;
+                    }
+                }
+            })
+        };
+        while let Some((mut crx, handle)) = chunk_rx.recv().await {
             while let Some(msg) = crx.recv().await {
                 if tx.send(msg).await.is_err() {
+                    launcher.abort();
                     return Err(Error::other("the run stopped reading"));
                 }
             }
@@ -170,8 +179,6 @@ async fn read_range(
     let batch_rows = src.options.batch_rows;
     let mut builder = BatchBuilder::new(spec.plans.clone(), batch_rows);
     let mut rows = 0u64;
-    let is_bool: Vec<bool> = spec.plans.iter().map(|p| p.logical == Logical::Bool).collect();
-    debug_assert_eq!(is_bool.len(), cols.len());
     while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
         push_row(&mut builder, &row, &key_names, &keys, &t.name, rows)?;
         rows += 1;

@@ -352,7 +352,8 @@ impl<'r> Input<'r> {
             }
         }
         let line = start_line.unwrap_or(1);
-        Err(self.error_at(line, format!("unterminated {} literal at end of file", quote as char)))
+        Err(self
+            .error_at(line, format!("unterminated {} literal at end of file (the dump is truncated)", quote as char)))
     }
 }
 

@@ -1,0 +1,146 @@
+//! Reads the target PostgreSQL schema from pg_catalog: tables, columns with their types
+//! (domains resolved to their base type, enums, arrays), NOT NULL, defaults, identity
+//! and serial sequences, primary keys, unique constraints and foreign keys.
+
+use tokio_postgres::Client;
+
+use crate::error::{Error, Result};
+
+/// One target column.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgColumn {
+    /// Column name.
+    pub name: String,
+    /// `pg_type.typname` of the column's type, or of a domain's base type.
+    pub type_name: String,
+    /// The type is a PostgreSQL enum.
+    pub is_enum: bool,
+    /// NOT NULL.
+    pub not_null: bool,
+    /// Has a default (or is an identity or generated column).
+    pub has_default: bool,
+    /// `GENERATED … AS IDENTITY`.
+    pub identity: bool,
+    /// varchar(n)/char(n): n.
+    pub max_chars: Option<usize>,
+    /// The sequence behind a serial or identity column.
+    pub sequence: Option<String>,
+}
+
+/// A foreign key of a target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgForeignKey {
+    /// Constraint name.
+    pub name: String,
+    /// Referencing columns.
+    pub columns: Vec<String>,
+    /// Referenced table.
+    pub ref_table: String,
+    /// Referenced columns.
+    pub ref_columns: Vec<String>,
+    /// `pg_get_constraintdef`, to recreate it exactly.
+    pub definition: String,
+}
+
+/// One target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgTable {
+    /// Table name.
+    pub name: String,
+    /// Columns in order.
+    pub columns: Vec<PgColumn>,
+    /// Primary key columns.
+    pub primary_key: Vec<String>,
+    /// Unique constraints (column lists).
+    pub uniques: Vec<Vec<String>>,
+    /// Foreign keys.
+    pub foreign_keys: Vec<PgForeignKey>,
+}
+
+impl PgTable {
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Option<&PgColumn> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// Every ordinary or partitioned table of `schema`, sorted by name.
+pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
+    let ctx = |what: &str| format!("reading the target's {what} (schema `{schema}`)");
+    let rows = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, COALESCE(bt.typname, t.typname)::text,
+                    COALESCE(bt.typtype, t.typtype) = 'e', a.attnotnull OR (t.typtype = 'd' AND t.typnotnull),
+                    a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attidentity <> '',
+                    CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
+                    pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname)
+             FROM pg_attribute a
+             JOIN pg_class c ON c.oid = a.attrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY c.relname, a.attnum",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| Error::postgres(ctx("columns"), &e))?;
+    let mut tables: Vec<PgTable> = Vec::new();
+    for r in rows {
+        let table: String = r.get(0);
+        if tables.last().is_none_or(|t| t.name != table) {
+            tables.push(PgTable { name: table, columns: Vec::new(), primary_key: Vec::new(), uniques: Vec::new(), foreign_keys: Vec::new() });
+        }
+        let type_name: String = r.get(2);
+        let typmod: i32 = r.get(7);
+        let max_chars = (matches!(type_name.as_str(), "varchar" | "bpchar" | "_varchar" | "_bpchar") && typmod > 4)
+            .then(|| (typmod - 4) as usize);
+        tables.last_mut().expect("pushed").columns.push(PgColumn {
+            name: r.get(1),
+            type_name,
+            is_enum: r.get(3),
+            not_null: r.get(4),
+            has_default: r.get(5),
+            identity: r.get(6),
+            max_chars,
+            sequence: r.get(8),
+        });
+    }
+    let cons = client
+        .query(
+            "SELECT con.conname::text, c.relname::text, con.contype::text,
+                    ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i),
+                    fc.relname::text,
+                    ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
+                          JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i),
+                    pg_get_constraintdef(con.oid)
+             FROM pg_constraint con
+             JOIN pg_class c ON c.oid = con.conrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             LEFT JOIN pg_class fc ON fc.oid = con.confrelid
+             WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f')
+             ORDER BY c.relname, con.conname",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| Error::postgres(ctx("constraints"), &e))?;
+    for r in cons {
+        let table: String = r.get(1);
+        let Some(t) = tables.iter_mut().find(|t| t.name == table) else { continue };
+        let kind: String = r.get(2);
+        let columns: Vec<String> = r.get(3);
+        match kind.as_str() {
+            "p" => t.primary_key = columns,
+            "u" => t.uniques.push(columns),
+            _ => t.foreign_keys.push(PgForeignKey {
+                name: r.get(0),
+                columns,
+                ref_table: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                ref_columns: r.get(5),
+                definition: r.get(6),
+            }),
+        }
+    }
+    Ok(tables)
+}

@@ -1,0 +1,315 @@
+//! Loading PostgreSQL in one transaction: the target is checked empty (or truncated),
+//! foreign-key enforcement is suspended (session_replication_role = replica where the
+//! role may, otherwise the foreign keys are dropped and re-created inside the
+//! transaction), each table arrives by binary COPY, then every foreign key is proven
+//! free of orphans, sequences are moved past the loaded maximum, the rows are counted,
+//! and only then is the transaction committed. Any failure rolls everything back.
+
+use std::collections::VecDeque;
+
+use arrow::array::ArrayRef;
+use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use bytes::BytesMut;
+use futures::SinkExt;
+use tokio::sync::Mutex;
+use tokio_postgres::{Client, NoTls};
+
+use super::copy::{CopyEncoder, Rejected};
+use super::introspect::{introspect, PgTable};
+use super::target::TableTarget;
+use crate::error::{Error, Result, ValueError};
+use crate::ident;
+use crate::source::cell::render_key;
+
+/// How foreign keys are kept out of the way during the load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FkMode {
+    /// `session_replication_role = replica`: triggers (and so FK checks) off for this session.
+    Replica,
+    /// Foreign keys dropped in the transaction and re-created (and so validated) after the load.
+    Recreate,
+}
+
+/// An open load: one connection, one transaction.
+pub struct PgLoad {
+    client: Mutex<Client>,
+    schema: String,
+    /// The target tables, as introspected.
+    pub tables: Vec<PgTable>,
+    /// How foreign keys are handled.
+    pub fk_mode: FkMode,
+    dropped_fks: Vec<(String, String, String)>,
+}
+
+/// Connects to the target (no TLS unless the URL asks; see README).
+pub async fn connect(url: &str) -> Result<Client> {
+    let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+        Error::other(format!("the PostgreSQL URL {} is not valid: {e}", crate::secret::redact_url(url)))
+    })?;
+    let mut last = None;
+    for attempt in 0..3u32 {
+        match config.connect(NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::warn!("PostgreSQL connection ended: {}", crate::secret::scrub(&e.to_string()));
+                    }
+                });
+                client
+                    .batch_execute("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'")
+                    .await
+                    .map_err(|e| Error::postgres("preparing the session", &e))?;
+                return Ok(client);
+            }
+            Err(e) => {
+                last = Some(e);
+                tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+            }
+        }
+    }
+    Err(Error::postgres(format!("connecting to {}", crate::secret::redact_url(url)), &last.expect("tried")))
+}
+
+/// Quotes a schema-qualified table name.
+pub fn qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", ident::pg(schema), ident::pg(table))
+}
+
+impl PgLoad {
+    /// Connects and introspects the target schema (nothing is changed yet).
+    pub async fn open(url: &str, schema: &str) -> Result<PgLoad> {
+        let client = connect(url).await?;
+        let tables = introspect(&client, schema).await?;
+        Ok(PgLoad { client: Mutex::new(client), schema: schema.to_string(), tables, fk_mode: FkMode::Recreate, dropped_fks: Vec::new() })
+    }
+
+    /// Begins the transaction: refuses non-empty target tables unless `truncate`, then
+    /// suspends foreign-key enforcement.
+    pub async fn begin(&mut self, loaded: &[String], truncate: bool) -> Result<()> {
+        let client = self.client.get_mut();
+        let mut non_empty = Vec::new();
+        for t in loaded {
+            let q = format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(&self.schema, t));
+            let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("checking `{t}` is empty"), &e))?;
+            if row.get::<_, bool>(0) {
+                non_empty.push(t.clone());
+            }
+        }
+        if !non_empty.is_empty() && !truncate {
+            return Err(Error::other(format!(
+                "the target tables {} are not empty; set truncate = true on the postgres sink to replace their rows",
+                non_empty.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
+            )));
+        }
+        client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
+        self.fk_mode = match client.batch_execute("SET LOCAL session_replication_role = replica").await {
+            Ok(()) => FkMode::Replica,
+            Err(_) => {
+                // Not a superuser: roll back to a clean transaction and drop the FKs instead.
+                client.batch_execute("ROLLBACK; BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
+                FkMode::Recreate
+            }
+        };
+        if !non_empty.is_empty() {
+            let list: Vec<String> = non_empty.iter().map(|t| qualified(&self.schema, t)).collect();
+            client.batch_execute(&format!("TRUNCATE {}", list.join(", "))).await.map_err(|e| Error::postgres("TRUNCATE", &e))?;
+        }
+        if self.fk_mode == FkMode::Recreate {
+            for t in &self.tables {
+                for fk in &t.foreign_keys {
+                    if loaded.contains(&t.name) || loaded.contains(&fk.ref_table) {
+                        let q = format!("ALTER TABLE {} DROP CONSTRAINT {}", qualified(&self.schema, &t.name), ident::pg(&fk.name));
+                        client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("dropping FK `{}`", fk.name), &e))?;
+                        self.dropped_fks.push((t.name.clone(), fk.name.clone(), fk.definition.clone()));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// COPYs one table's batches; returns the row count COPY reported. On a rejected value
+    /// or a server error the error names the row by its source key.
+    pub async fn copy_table<S>(&self, target: &TableTarget, key: &[String], mut batches: S) -> Result<u64>
+    where
+        S: futures::Stream<Item = Result<RecordBatch>> + Unpin,
+    {
+        use futures::StreamExt;
+        // The connection is taken only once the table's first batch is there, so tables
+        // take it in the order their data arrives (the source delivers them one by one).
+        let first = batches.next().await;
+        let client = self.client.lock().await;
+        let cols: Vec<String> = target.columns.iter().map(|c| ident::pg(&c.name)).collect();
+        let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", qualified(&self.schema, &target.table), cols.join(", "));
+        let sink = client.copy_in::<_, bytes::Bytes>(&sql).await.map_err(|e| Error::postgres(format!("starting COPY into `{}`", target.table), &e))?;
+        futures::pin_mut!(sink);
+        let mut encoder: Option<CopyEncoder> = None;
+        let mut buf = BytesMut::with_capacity(1 << 20);
+        CopyEncoder::header(&mut buf);
+        let mut keys = KeyRing::new(key);
+        let mut rows = 0u64;
+        let fail = |e: tokio_postgres::Error, keys: &KeyRing| keys.locate(&target.table, e);
+        let mut next = first;
+        while let Some(batch) = next {
+            let batch = batch?;
+            let enc = match &encoder {
+                Some(e) => e,
+                None => encoder.insert(
+                    CopyEncoder::new(&batch.schema(), target.columns.clone())
+                        .map_err(|m| Error::other(format!("table `{}`: {m}", target.table)))?,
+                ),
+            };
+            keys.push(&batch, rows);
+            if let Err(r) = enc.encode(&batch, &mut buf) {
+                return Err(rejected(&target.table, &keys, rows, r));
+            }
+            rows += batch.num_rows() as u64;
+            if buf.len() >= 1 << 20 {
+                sink.send(buf.split().freeze()).await.map_err(|e| fail(e, &keys))?;
+            }
+            next = batches.next().await;
+        }
+        CopyEncoder::trailer(&mut buf);
+        sink.send(buf.split().freeze()).await.map_err(|e| fail(e, &keys))?;
+        let copied = sink.finish().await.map_err(|e| fail(e, &keys))?;
+        Ok(copied)
+    }
+
+    /// Re-creates dropped foreign keys, proves every foreign key of the loaded tables has
+    /// no orphans, moves sequences past the loaded maximum, and counts each table.
+    pub async fn finish(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
+        let client = self.client.lock().await;
+        for (t, name, def) in &self.dropped_fks {
+            let q = format!("ALTER TABLE {} ADD CONSTRAINT {} {def}", qualified(&self.schema, t), ident::pg(name));
+            client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e))?;
+        }
+        let mut orphans = Vec::new();
+        for t in self.tables.iter().filter(|t| loaded.contains(&t.name)) {
+            for fk in &t.foreign_keys {
+                let on: Vec<String> = fk.columns.iter().zip(&fk.ref_columns).map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c))).collect();
+                let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+                let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
+                let q = format!(
+                    "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                    shown.join(", "),
+                    qualified(&self.schema, &t.name),
+                    not_null.join(" AND "),
+                    qualified(&self.schema, &fk.ref_table),
+                    on.join(" AND ")
+                );
+                let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
+                let n: i64 = row.get(0);
+                if n > 0 {
+                    let examples: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+                    orphans.push(format!(
+                        "`{}`.({}) → `{}`: {n} orphaned rows, e.g. {}",
+                        t.name,
+                        fk.columns.join(", "),
+                        fk.ref_table,
+                        examples.join("; ")
+                    ));
+                }
+            }
+        }
+        if !orphans.is_empty() {
+            return Err(Error::other(format!("foreign keys with orphans after the load (nothing was committed):\n  {}", orphans.join("\n  "))));
+        }
+        for t in self.tables.iter().filter(|t| loaded.contains(&t.name)) {
+            for c in t.columns.iter().filter(|c| c.sequence.is_some()) {
+                let seq = c.sequence.as_deref().expect("filtered");
+                let q = format!(
+                    "SELECT setval({}, GREATEST(COALESCE(max({}), 0), 1), max({}) IS NOT NULL) FROM {}",
+                    ident::pg_literal(seq),
+                    ident::pg(&c.name),
+                    ident::pg(&c.name),
+                    qualified(&self.schema, &t.name)
+                );
+                client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("resetting sequence {seq}"), &e))?;
+            }
+        }
+        self.count(&client, loaded).await
+    }
+
+    async fn count(&self, client: &Client, loaded: &[String]) -> Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for t in loaded {
+            let row = client
+                .query_one(&format!("SELECT count(*) FROM {}", qualified(&self.schema, t)), &[])
+                .await
+                .map_err(|e| Error::postgres(format!("counting `{t}`"), &e))?;
+            out.push((t.clone(), row.get::<_, i64>(0) as u64));
+        }
+        Ok(out)
+    }
+
+    /// Commits, then counts every loaded table again outside the transaction.
+    pub async fn commit(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
+        let client = self.client.lock().await;
+        client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
+        self.count(&client, loaded).await
+    }
+
+    /// Rolls back everything this load did.
+    pub async fn rollback(&self) {
+        let client = self.client.lock().await;
+        let _ = client.batch_execute("ROLLBACK").await;
+    }
+}
+
+/// The key columns of the last few batches sent, to name the row of a server error.
+struct KeyRing {
+    names: Vec<String>,
+    batches: VecDeque<(u64, Vec<ArrayRef>)>,
+}
+
+impl KeyRing {
+    fn new(key: &[String]) -> Self {
+        KeyRing { names: key.to_vec(), batches: VecDeque::new() }
+    }
+
+    fn push(&mut self, batch: &RecordBatch, first_row: u64) {
+        let cols: Vec<ArrayRef> = self.names.iter().filter_map(|k| batch.column_by_name(k).cloned()).collect();
+        self.batches.push_back((first_row, cols));
+        if self.batches.len() > 16 {
+            self.batches.pop_front();
+        }
+    }
+
+    /// The key of row `n` (0-based within the table), if still held.
+    fn key(&self, n: u64) -> Option<String> {
+        let (first, cols) = self.batches.iter().rev().find(|(first, _)| *first <= n)?;
+        let i = (n - first) as usize;
+        if cols.first().is_some_and(|c| i >= c.len()) {
+            return None;
+        }
+        let opts = FormatOptions::default();
+        let values: Vec<String> = cols
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| format!("'{}'", f.value(i))).unwrap_or_default())
+            .collect();
+        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+        Some(render_key(&names, &values, n + 1))
+    }
+
+    /// A server error during COPY, with the row named when the server says which line.
+    fn locate(&self, table: &str, e: tokio_postgres::Error) -> Error {
+        let line = e.as_db_error().and_then(|d| d.where_()).and_then(|w| {
+            let rest = &w[w.find("line ")? + 5..];
+            rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok()
+        });
+        let at = match line.and_then(|l| self.key(l - 1).map(|k| (l, k))) {
+            Some((_, k)) => format!("row {k}"),
+            None => match line {
+                Some(l) => format!("row {l} of the COPY"),
+                None => "a row".to_string(),
+            },
+        };
+        Error::postgres(format!("loading `{table}`, {at}"), &e)
+    }
+}
+
+fn rejected(table: &str, keys: &KeyRing, first_row: u64, r: Rejected) -> Error {
+    let key = keys.key(first_row + r.row as u64).unwrap_or_else(|| format!("#{}", first_row + r.row as u64 + 1));
+    Error::from(ValueError { table: table.to_string(), key, column: r.column, value: r.value, reason: r.reason })
+}

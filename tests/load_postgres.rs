@@ -1,0 +1,270 @@
+//! MySQL → PostgreSQL directly (binary COPY, schema-first): every cell equal, foreign keys
+//! (a self-reference and a cycle) proven, sequences moved past the loaded maximum — and
+//! failures that name the row and leave the target exactly as it was.
+
+mod common;
+
+use common::*;
+
+const MY_SCHEMA: &str = "CREATE TABLE org (id char(36) PRIMARY KEY, name varchar(50) NOT NULL, ownerId char(36) NULL);\n\
+CREATE TABLE person (id char(36) PRIMARY KEY, orgId char(36) NULL, managerId char(36) NULL, active tinyint NOT NULL, \
+ born datetime(6) NULL, settings json NULL, avatar blob NULL, n int unsigned NULL, note varchar(200) NULL);\n\
+CREATE TABLE ticket (id int AUTO_INCREMENT PRIMARY KEY, personId char(36) NULL, title varchar(200) NOT NULL, createdAt timestamp(6) NULL)";
+
+const MY_DATA: &str = "INSERT INTO org VALUES ('0A000000-0000-4000-8000-000000000001', 'Acme', NULL), ('0a000000-0000-4000-8000-000000000002', 'Umbrella', '0b000000-0000-4000-8000-000000000001');\n\
+INSERT INTO person VALUES \
+ ('0B000000-0000-4000-8000-000000000001', '0a000000-0000-4000-8000-000000000001', NULL, 1, '2024-01-15 10:30:00.123456', '{\"a\": [1, \"x\"]}', X'00FF10', 4294967295, 'line\\nbreak'),\
+ ('0b000000-0000-4000-8000-000000000002', '0a000000-0000-4000-8000-000000000002', '0b000000-0000-4000-8000-000000000001', 0, NULL, NULL, NULL, 0, NULL);\n\
+INSERT INTO ticket (personId, title, createdAt) VALUES ('0b000000-0000-4000-8000-000000000001', 'first \"one\"', '2024-01-01 00:00:00.000001'), (NULL, 'emoji 😀', NULL), ('0b000000-0000-4000-8000-000000000002', 'x', '1999-12-31 23:59:59.999999')";
+
+const PG_SCHEMA: &str = "CREATE TABLE org (id uuid PRIMARY KEY, name varchar(50) NOT NULL UNIQUE, \"ownerId\" uuid NULL);\n\
+CREATE TABLE person (id uuid PRIMARY KEY, \"orgId\" uuid REFERENCES org(id), \"managerId\" uuid REFERENCES person(id), active boolean NOT NULL, \
+ born timestamp(6) NULL, settings jsonb NULL, avatar bytea NULL, n bigint NULL, note varchar(200) NULL);\n\
+ALTER TABLE org ADD CONSTRAINT org_owner_fk FOREIGN KEY (\"ownerId\") REFERENCES person(id);\n\
+CREATE TABLE ticket (id serial PRIMARY KEY, \"personId\" uuid REFERENCES person(id), title varchar(100) NOT NULL, \"createdAt\" timestamptz(6), extra text NOT NULL DEFAULT 'x')";
+
+fn load_pipeline(extra_sink: &str) -> String {
+    format!(
+        "name = \"load\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n{extra_sink}\n"
+    )
+}
+
+async fn setup(prefix: &str, extra_my: &str) -> (MyDb, PgDb) {
+    let my = MyDb::create(prefix).await;
+    my.exec(MY_SCHEMA).await;
+    my.exec(MY_DATA).await;
+    if !extra_my.is_empty() {
+        my.exec(extra_my).await;
+    }
+    let pg = PgDb::create(prefix).await;
+    pg.client.batch_execute(PG_SCHEMA).await.unwrap();
+    (my, pg)
+}
+
+async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    pg.client
+        .simple_query(sql)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Every table's rows as text, to compare the target before and after a failed run.
+async fn snapshot(pg: &PgDb) -> Vec<Vec<Vec<Option<String>>>> {
+    let mut out = Vec::new();
+    for t in ["org", "person", "ticket"] {
+        out.push(pg_rows(pg, &format!("SELECT * FROM \"{t}\" ORDER BY 1")).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mysql_to_postgres_every_cell_equal_fks_proven_sequences_reset() {
+    let (my, pg) = setup("load", "").await;
+    let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    for row in &report.ledger.rows {
+        assert!(row.problems().is_empty());
+        assert_eq!(row.target, row.read, "{}", row.table);
+        assert!(row.written.iter().any(|(k, n)| k == "postgres" && Some(*n) == row.read));
+    }
+    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+        ("org", "id", &[("id", "uuid"), ("name", "text"), ("ownerId", "uuid")]),
+        (
+            "person",
+            "id",
+            &[("id", "uuid"), ("orgId", "uuid"), ("managerId", "uuid"), ("active", "bool"), ("born", "datetime"), ("settings", "json"), ("avatar", "bytes"), ("n", "int"), ("note", "text")],
+        ),
+        ("ticket", "id", &[("id", "int"), ("personId", "uuid"), ("title", "text"), ("createdAt", "datetime")]),
+    ];
+    let mut conn = my.conn().await;
+    for (table, key, cols) in cases {
+        use mysql_async::prelude::*;
+        let names: Vec<String> = cols.iter().map(|c| c.0.to_string()).collect();
+        let my_rows: Vec<mysql_async::Row> = conn
+            .exec(format!("SELECT {} FROM `{table}` ORDER BY LOWER(`{key}`)", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")), ())
+            .await
+            .unwrap();
+        let pg_rows = pg_rows(&pg, &format!("SELECT {} FROM \"{table}\" ORDER BY \"{key}\"", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "))).await;
+        assert_eq!(my_rows.len(), pg_rows.len(), "{table}");
+        for (m, p) in my_rows.iter().zip(&pg_rows) {
+            for (i, (name, kind)) in cols.iter().enumerate() {
+                assert_eq!(my_canon(m.as_ref(i).unwrap(), kind), pg_canon(p[i].as_deref(), kind), "{table}.{name}");
+            }
+        }
+    }
+    // The serial sequence is past the loaded maximum: a new row takes the next value.
+    let next = pg_rows(&pg, "INSERT INTO ticket (title) VALUES ('after') RETURNING id").await;
+    assert_eq!(next[0][0].as_deref(), Some("4"));
+    // The foreign keys are in place again.
+    let fks = pg_rows(&pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await;
+    assert_eq!(fks[0][0].as_deref(), Some("4"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// Runs the load pipeline against a target that already holds rows (replaced with
+/// `truncate = true`), expecting failure; the target must be exactly as before.
+async fn failing_run(my: &MyDb, pg: &PgDb) -> String {
+    pg.client
+        .batch_execute(
+            "INSERT INTO org VALUES ('00000000-0000-4000-8000-0000000000aa', 'Before', NULL);\n\
+             INSERT INTO person (id, active, born) VALUES ('00000000-0000-4000-8000-0000000000bb', true, '2020-01-01');\n\
+             INSERT INTO ticket (title) VALUES ('kept')",
+        )
+        .await
+        .unwrap();
+    let before = snapshot(pg).await;
+    let p = pipeline(&load_pipeline("truncate = true"), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.err().expect("the run must fail").to_string();
+    assert_eq!(snapshot(pg).await, before, "the target changed after a failed run: {err}");
+    let fks = pg_rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await;
+    assert_eq!(fks[0][0].as_deref(), Some("4"));
+    err
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_longer_than_the_target_varchar_names_the_row() {
+    let (my, pg) = setup("long", &format!("UPDATE ticket SET title = '{}' WHERE id = 2", "y".repeat(150))).await;
+    let err = failing_run(&my, &pg).await;
+    assert!(err.contains("table `ticket`, row id='2', column `title`"), "{err}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_into_not_null_names_the_row_and_the_server_message() {
+    let (my, pg) = setup("notnull", "").await;
+    pg.client.batch_execute("ALTER TABLE person ALTER COLUMN born SET NOT NULL").await.unwrap();
+    let err = failing_run(&my, &pg).await;
+    assert!(err.contains("loading `person`, row id='0b000000-0000-4000-8000-000000000002'"), "{err}");
+    assert!(err.contains("23502"), "{err}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphaned_foreign_key_in_the_source_fails_the_load() {
+    let (my, pg) = setup("orphan", "INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-00000000dead', 'orphan')").await;
+    let err = failing_run(&my, &pg).await;
+    assert!(err.contains("`ticket`.(personId) → `person`: 1 orphaned rows"), "{err}");
+    assert!(err.contains("0b000000-0000-4000-8000-00000000dead"), "{err}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_against_a_target_unique_constraint_names_the_row() {
+    let (my, pg) = setup("dup", "INSERT INTO org VALUES ('0a000000-0000-4000-8000-000000000003', 'Acme', NULL)").await;
+    let err = failing_run(&my, &pg).await;
+    assert!(err.contains("loading `org`") && err.contains("23505") && err.contains("org_name_key"), "{err}");
+    assert!(err.contains("0a000000-0000-4000-8000-000000000003"), "{err}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_does_not_fit_stops_before_any_data_moves() {
+    let (my, pg) = setup("misfit", "").await;
+    pg.client.batch_execute("ALTER TABLE person DROP COLUMN note; ALTER TABLE ticket ADD COLUMN owner text NOT NULL").await.unwrap();
+    let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    assert!(err.contains("person.note: no column of that name in the target table"), "{err}");
+    assert!(err.contains("ticket.owner: NOT NULL in the target, without a default"), "{err}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM person").await[0][0].as_deref(), Some("0"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn non_empty_targets_are_refused_without_truncate() {
+    let (my, pg) = setup("nonempty", "").await;
+    pg.client.batch_execute("INSERT INTO ticket (title) VALUES ('kept')").await.unwrap();
+    let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    assert!(err.contains("`ticket` are not empty"), "{err}");
+    assert_eq!(pg_rows(&pg, "SELECT title FROM ticket").await, vec![vec![Some("kept".to_string())]]);
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_and_import_give_the_same_target_as_the_direct_load() {
+    let (my, direct) = setup("fanout", "").await;
+    let out = TempDir::new("fanout");
+    // One read, two sinks: CSV export and PostgreSQL.
+    let text = format!("{}[[sink]]\nkind = \"csv\"\ndir = \"${{OUT}}\"\n", load_pipeline(""));
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &direct.url), ("OUT", out.path().to_str().unwrap())]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    for row in &report.ledger.rows {
+        let sinks: Vec<&str> = row.written.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(sinks, vec!["csv", "postgres"], "{}", row.table);
+        assert_eq!(row.manifest, row.target);
+    }
+    // The export, imported into another empty target, gives the same rows.
+    let imported = PgDb::create("import").await;
+    imported.client.batch_execute(PG_SCHEMA).await.unwrap();
+    let dir = report.exports[0].to_str().unwrap().to_string();
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--quiet", "import", &dir, "--to", &imported.url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(snapshot(&imported).await, snapshot(&direct).await);
+    imported.drop_db().await;
+    direct.drop_db().await;
+    my.drop_db().await;
+}
+
+/// Exports the fixture, lets `damage` change the export, and imports it: the import
+/// must fail before loading anything.
+async fn broken_import(prefix: &str, damage: impl FnOnce(&std::path::Path)) -> String {
+    let (my, pg) = setup(prefix, "").await;
+    let out = TempDir::new(prefix);
+    let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    damage(&report.exports[0]);
+    let import = converge::Pipeline::import(report.exports[0].to_str().unwrap(), &pg.url, None, false);
+    let err = converge::pipeline::run(&import, &Default::default()).await.err().expect("the import must fail").to_string();
+    for t in ["org", "person", "ticket"] {
+        assert_eq!(pg_rows(&pg, &format!("SELECT count(*) FROM \"{t}\"")).await[0][0].as_deref(), Some("0"), "{err}");
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+    err
+}
+
+fn edit(path: std::path::PathBuf, f: impl FnOnce(String) -> String) {
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, f(text)).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_a_csv_whose_row_count_differs_from_the_manifest() {
+    let err = broken_import("rows", |d| {
+        edit(d.join("ticket.csv"), |t| {
+            let mut lines: Vec<&str> = t.lines().collect();
+            lines.pop();
+            lines.join("\n") + "\n"
+        })
+    })
+    .await;
+    assert!(err.contains("ticket.csv") && err.contains("holds 2 rows, the manifest says 3"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_a_csv_with_a_changed_byte() {
+    let err = broken_import("sha", |d| edit(d.join("org.csv"), |t| t.replace("Acme", "Acmf"))).await;
+    assert!(err.contains("org.csv") && err.contains("sha256"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refuses_a_csv_with_a_broken_quote() {
+    let err = broken_import("quote", |d| edit(d.join("ticket.csv"), |t| t.replacen("\"first \"\"one\"\"\"", "\"first \"one\"", 1))).await;
+    assert!(err.contains("ticket.csv:2"), "{err}");
+}
