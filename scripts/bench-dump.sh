@@ -12,7 +12,7 @@ set -eu
 cd "$(dirname "$0")/.."
 DUMP=${1:-/work/bench-data/bench.sql}
 OUT=${2:-/work/bench-data/out}
-BIN=${CARGO_TARGET_DIR:-target}/release/converge
+BIN=${CONVERGE_BIN:-${CARGO_TARGET_DIR:-target}/release/converge}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 if [ ! -f "$DUMP" ]; then
     mkdir -p "$(dirname "$DUMP")"

@@ -59,6 +59,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Append an entry to the run log (replaces the spec's log_migration_run.sh) and print it.
+    Log {
+        /// What happened.
+        #[arg(value_enum)]
+        status: converge::runlog::Status,
+        /// Free text, e.g. "All checks passed".
+        message: Option<String>,
+        /// The run log (default: $CONVERGE_RUN_LOG, else ./converge-runs.jsonl).
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        /// The run this entry belongs to (default: $CONVERGE_MIGRATION_ID, else the log's last one).
+        #[arg(long, value_name = "ID")]
+        migration_id: Option<String>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -121,6 +135,15 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 Some(t) if !t.problems.is_empty() => Err(converge::Error::other("the target does not fit the source")),
                 _ => Ok(()),
             }
+        }
+        Command::Log { status, message, log, migration_id } => {
+            let path = log.clone().unwrap_or_else(converge::runlog::default_path);
+            let entry =
+                converge::runlog::log(&path, *status, message.as_deref().unwrap_or(""), migration_id.as_deref())?;
+            if !cli.quiet {
+                println!("{}", entry.to_line());
+            }
+            Ok(())
         }
         Command::Query { dir, sql, format } => {
             let ctx = converge::query::open_export(dir).await?;

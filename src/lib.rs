@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod pipeline;
 pub mod query;
 pub mod report;
+pub mod runlog;
 pub mod schema;
 pub mod secret;
 pub mod sink;

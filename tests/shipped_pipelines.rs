@@ -16,6 +16,18 @@ fn load(file: &str, vars: &[(&str, String)]) -> converge::Pipeline {
     converge::Pipeline::parse(&text, &path, move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())).unwrap()
 }
 
+async fn target(name: &str) -> PgDb {
+    let db = PgDb::create(name).await;
+    let sql = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(format!("{name}_pg.sql"))).unwrap();
+    db.client.batch_execute(&sql).await.unwrap();
+    db
+}
+
+async fn pg_count(pg: &PgDb, table: &str) -> u64 {
+    let row = pg.client.query_one(&format!("SELECT count(*) FROM \"{table}\""), &[]).await.unwrap();
+    row.get::<_, i64>(0) as u64
+}
+
 async fn fixture(name: &str) -> MyDb {
     let db = MyDb::create(name).await;
     let sql =
@@ -28,16 +40,18 @@ async fn fixture(name: &str) -> MyDb {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn application_pipeline_plans_and_runs() {
     let my = fixture("alkemio").await;
+    let pg = target("alkemio").await;
     let out = TempDir::new("alkemio");
     let p = load(
         "pipelines/alkemio.toml",
-        &[("MYSQL_URL", my.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
+        &[("MYSQL_URL", my.url.clone()), ("PG_URL", pg.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
     );
 
-    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, check) = converge::pipeline::run::plan(&p).await.unwrap();
     let text = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
     assert!(!text.contains(&my.url), "the plan must not print the source URL");
+    assert_eq!(check.unwrap().problems, Vec::<String>::new());
     let order: Vec<&str> = plan.tables.iter().map(|t| t.name()).collect();
     let pos = |t: &str| order.iter().position(|x| *x == t).unwrap_or_else(|| panic!("{t} not planned"));
     assert!(pos("authorization_policy") < pos("profile") && pos("profile") < pos("user"));
@@ -68,18 +82,30 @@ async fn application_pipeline_plans_and_runs() {
     assert!(user.contains("0b5e1c2a-4444-4a44-8a44-000000000001,ada,"), "upper-case keys are lower-cased: {user}");
     let space = std::fs::read_to_string(dir.join("space.csv")).unwrap();
     assert!(space.contains(",\"\",\"{"), "'' in char(36) stays an empty string: {space}");
+    // The same read loaded PostgreSQL, audit columns included.
+    for t in &m.tables {
+        assert_eq!(pg_count(&pg, &t.name).await, t.row_count, "{}", t.name);
+    }
+    let row = pg.client.query_one("SELECT version, \"serviceProfile\", \"createdDate\"::text FROM \"user\" WHERE \"nameID\" = 'grace'", &[]).await.unwrap();
+    assert_eq!((row.get::<_, i32>(0), row.get::<_, bool>(1), row.get::<_, String>(2)), (1, true, "2024-01-15 11:00:00".to_string()));
+    let cred = pg.client.query_one("SELECT \"resourceID\" FROM credential WHERE type = 'space-admin'", &[]).await.unwrap();
+    assert_eq!(cred.get::<_, String>(0), "0B5E1C2A-2222-4A22-8A22-000000000001", "a char(36) bound for varchar keeps its value");
+    assert_eq!(pg_count(&pg, "migrations_typeorm").await, 1, "the target's own migration history is untouched");
+    pg.drop_db().await;
     my.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kratos_pipeline_plans_and_runs() {
     let my = fixture("kratos").await;
+    let pg = target("kratos").await;
     let out = TempDir::new("kratos");
     let p = load(
         "pipelines/kratos.toml",
-        &[("KRATOS_MYSQL_URL", my.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
+        &[("KRATOS_MYSQL_URL", my.url.clone()), ("KRATOS_PG_URL", pg.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
     );
-    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, check) = converge::pipeline::run::plan(&p).await.unwrap();
+    assert_eq!(check.unwrap().problems, Vec::<String>::new());
     let text = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
     assert!(text.contains("- schema_migration: excluded by `schema_migration`"), "{text}");
@@ -110,5 +136,22 @@ async fn kratos_pipeline_plans_and_runs() {
     assert!(creds.contains("\"{\"\"hashed_password\"\":"), "{creds}");
     let msgs = std::fs::read_to_string(report.exports[0].join("courier_messages.csv")).unwrap();
     assert!(msgs.contains(",\\x7b22636f6465223a22313233343536227d00,"), "blob as hex: {msgs}");
+    for t in &m.tables {
+        assert_eq!(pg_count(&pg, &t.name).await, t.row_count, "{}", t.name);
+    }
+    assert_eq!(pg_count(&pg, "schema_migration").await, 2, "Kratos' own bookkeeping is untouched");
+    pg.drop_db().await;
+
+    // A credential type that differs from the target's own rows fails the run.
+    let pg = target("kratos").await;
+    pg.client.batch_execute("UPDATE identity_credential_types SET name = 'passkey' WHERE name = 'webauthn'").await.unwrap();
+    let p = load(
+        "pipelines/kratos.toml",
+        &[("KRATOS_MYSQL_URL", my.url.clone()), ("KRATOS_PG_URL", pg.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
+    );
+    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    assert!(err.contains("`identity_credential_types` is filled by the target's own migrations and differs"), "{err}");
+    assert_eq!(pg_count(&pg, "identities").await, 0);
+    pg.drop_db().await;
     my.drop_db().await;
 }

@@ -77,7 +77,7 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     };
     let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((opened, plan, None)) };
     let url = sink.url.as_deref().expect("checked by the pipeline");
-    let load = match PgLoad::open(url, sink.schema.as_deref().unwrap_or("public")).await {
+    let load = match PgLoad::open(url, sink.schema.as_deref().unwrap_or("public"), sink.existing.clone()).await {
         Ok(l) => l,
         Err(e) => {
             opened.close().await;

@@ -215,6 +215,10 @@ pub struct SinkSpec {
     pub schema: Option<String>,
     /// PostgreSQL: replace the rows of non-empty target tables (default: refuse them).
     pub truncate: Option<bool>,
+    /// PostgreSQL: tables the target's own migrations already filled; their rows are
+    /// compared with the source's instead of loaded, and any difference fails the run.
+    #[serde(default)]
+    pub existing: Vec<String>,
 }
 
 /// Replaces every `${VAR}` with the variable's value (`${VAR:-default}` gives a
@@ -307,6 +311,7 @@ impl Pipeline {
                 max_file_mb: None,
                 schema,
                 truncate: Some(truncate),
+                existing: Vec::new(),
             }],
             file: PathBuf::from("(import)"),
         }

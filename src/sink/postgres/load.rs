@@ -40,6 +40,7 @@ pub struct PgLoad {
     /// How foreign keys are handled.
     pub fk_mode: FkMode,
     dropped_fks: Vec<(String, String, String)>,
+    existing: Vec<String>,
 }
 
 /// Connects to the target (no TLS unless the URL asks; see README).
@@ -78,10 +79,18 @@ pub fn qualified(schema: &str, table: &str) -> String {
 
 impl PgLoad {
     /// Connects and introspects the target schema (nothing is changed yet).
-    pub async fn open(url: &str, schema: &str) -> Result<PgLoad> {
+    /// `existing` names tables the target already holds rows for: compared, not loaded.
+    pub async fn open(url: &str, schema: &str, existing: Vec<String>) -> Result<PgLoad> {
         let client = connect(url).await?;
         let tables = introspect(&client, schema).await?;
-        Ok(PgLoad { client: Mutex::new(client), schema: schema.to_string(), tables, fk_mode: FkMode::Recreate, dropped_fks: Vec::new() })
+        Ok(PgLoad {
+            client: Mutex::new(client),
+            schema: schema.to_string(),
+            tables,
+            fk_mode: FkMode::Recreate,
+            dropped_fks: Vec::new(),
+            existing,
+        })
     }
 
     /// Begins the transaction: refuses non-empty target tables unless `truncate`, then
@@ -89,7 +98,7 @@ impl PgLoad {
     pub async fn begin(&mut self, loaded: &[String], truncate: bool) -> Result<()> {
         let client = self.client.get_mut();
         let mut non_empty = Vec::new();
-        for t in loaded {
+        for t in loaded.iter().filter(|t| !self.existing.contains(t)) {
             let q = format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(&self.schema, t));
             let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("checking `{t}` is empty"), &e))?;
             if row.get::<_, bool>(0) {
@@ -141,7 +150,18 @@ impl PgLoad {
         let first = batches.next().await;
         let client = self.client.lock().await;
         let cols: Vec<String> = target.columns.iter().map(|c| ident::pg(&c.name)).collect();
-        let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", qualified(&self.schema, &target.table), cols.join(", "));
+        let table = qualified(&self.schema, &target.table);
+        let compare = self.existing.contains(&target.table);
+        let into = if compare {
+            // Rows the target already has: COPY into a twin and compare instead of loading.
+            let twin = ident::pg(&format!("converge_compare_{}", target.table));
+            let q = format!("CREATE TEMP TABLE {twin} (LIKE {table}) ON COMMIT DROP");
+            client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("preparing to compare `{}`", target.table), &e))?;
+            twin
+        } else {
+            table.clone()
+        };
+        let sql = format!("COPY {into} ({}) FROM STDIN (FORMAT binary)", cols.join(", "));
         let sink = client.copy_in::<_, bytes::Bytes>(&sql).await.map_err(|e| Error::postgres(format!("starting COPY into `{}`", target.table), &e))?;
         futures::pin_mut!(sink);
         let mut encoder: Option<CopyEncoder> = None;
@@ -173,6 +193,21 @@ impl PgLoad {
         CopyEncoder::trailer(&mut buf);
         sink.send(buf.split().freeze()).await.map_err(|e| fail(e, &keys))?;
         let copied = sink.finish().await.map_err(|e| fail(e, &keys))?;
+        if compare {
+            let list = cols.join(", ");
+            let q = format!(
+                "SELECT (SELECT count(*) FROM (SELECT {list} FROM {into} EXCEPT ALL SELECT {list} FROM {table}) a), \
+                        (SELECT count(*) FROM (SELECT {list} FROM {table} EXCEPT ALL SELECT {list} FROM {into}) b)"
+            );
+            let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("comparing `{}`", target.table), &e))?;
+            let (missing, extra): (i64, i64) = (row.get(0), row.get(1));
+            if missing + extra > 0 {
+                return Err(Error::other(format!(
+                    "table `{}` is filled by the target's own migrations and differs from the source: {missing} source rows are not in the target, {extra} target rows are not in the source",
+                    target.table
+                )));
+            }
+        }
         Ok(copied)
     }
 
