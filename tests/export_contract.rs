@@ -177,3 +177,24 @@ async fn invalid_utf8_in_a_text_column_names_the_row() {
     assert!(err.contains("row id=2, column `body`") && err.contains("not valid UTF-8"), "{err}");
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_table_sql_transforms_and_a_failed_validation_names_itself_and_its_value() {
+    let my = MyDb::create("validate").await;
+    my.exec("CREATE TABLE `user` (id int PRIMARY KEY, name varchar(20), active tinyint(1));\nINSERT INTO `user` VALUES (1, 'ada', 1), (2, 'bob', 0), (3, NULL, 1)").await;
+    let out = TempDir::new("validate");
+    let extra = "[[transform]]\ntable = \"user\"\nsql = \"SELECT id, upper(name) AS name, active FROM input WHERE active\"\n\
+                 [[validate]]\nname = \"two active users\"\nsql = 'SELECT count(*) FROM \"user\"'\nexpect = 2\n";
+    let p = pipeline(&export_pipeline(extra), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let csv = std::fs::read_to_string(report.exports[0].join("user.csv")).unwrap();
+    assert_eq!(csv, "id,name,active\n1,ADA,t\n3,\\N,t\n");
+    let row = &report.ledger.rows[0];
+    assert_eq!((row.read, row.transformed), (Some(3), Some(2)), "a transform may filter rows; the ledger says so");
+
+    let failing = extra.replace("expect = 2", "expect = 3");
+    let p = pipeline(&export_pipeline(&failing), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    assert_eq!(err, "validation `two active users` failed: expected 3, got 2");
+    my.drop_db().await;
+}
