@@ -104,23 +104,15 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
     match &cli.command {
         Command::Run { pipeline } => {
             let p = Pipeline::load(pipeline)?;
-            let report = pipeline::run(&p, &RunOptions::default()).await?;
-            if cli.json {
-                println!("{}", converge::report::run_json(&report));
-            } else if !cli.quiet {
-                print!("{}", converge::report::run_text(&report));
-            }
-            Ok(())
+            let id = pipeline::run::new_migration_id(&p.name);
+            let options = RunOptions { migration_id: Some(id.clone()), ..Default::default() };
+            run_logged(cli, &p, &options, &id).await
         }
         Command::Import { dir, to, schema, truncate } => {
             let p = Pipeline::import(&dir.to_string_lossy(), to, Some(schema.clone()), *truncate);
-            let report = pipeline::run(&p, &RunOptions::default()).await?;
-            if cli.json {
-                println!("{}", converge::report::run_json(&report));
-            } else if !cli.quiet {
-                print!("{}", converge::report::run_text(&report));
-            }
-            Ok(())
+            let id = pipeline::run::new_migration_id(&p.name);
+            let options = RunOptions { migration_id: Some(id.clone()), ..Default::default() };
+            run_logged(cli, &p, &options, &id).await
         }
         Command::Plan { pipeline } => {
             let p = Pipeline::load(pipeline)?;
@@ -165,6 +157,42 @@ impl From<Format> for converge::query::OutputFormat {
             Format::Table => converge::query::OutputFormat::Table,
             Format::Csv => converge::query::OutputFormat::Csv,
             Format::Json => converge::query::OutputFormat::Json,
+        }
+    }
+}
+
+/// Runs a pipeline with its run-log entries (started, then completed or failed with the
+/// duration), prints the result, and warns when the run took longer than the downtime budget.
+async fn run_logged(cli: &Cli, p: &Pipeline, options: &RunOptions, id: &str) -> converge::Result<()> {
+    use converge::runlog::{self, Entry, Status};
+    let log = runlog::default_path();
+    let note = |status: Status, message: String, seconds: Option<f64>| {
+        let mut e = Entry::new(status, message).with_migration_id(id);
+        if let Some(s) = seconds {
+            e = e.with_phase("run", s);
+        }
+        if let Err(err) = runlog::append(&log, &e) {
+            tracing::warn!("cannot write the run log: {err}");
+        }
+    };
+    note(Status::Started, format!("pipeline `{}`", p.name), None);
+    let started = std::time::Instant::now();
+    match pipeline::run(p, options).await {
+        Ok(report) => {
+            note(Status::Completed, format!("pipeline `{}`: ledger reconciled", p.name), Some(report.seconds));
+            if let Some(w) = runlog::budget_warning(report.seconds, 1.0, runlog::DEFAULT_BUDGET_SECS) {
+                tracing::warn!("{w}");
+            }
+            if cli.json {
+                println!("{}", converge::report::run_json(&report));
+            } else if !cli.quiet {
+                print!("{}", converge::report::run_text(&report));
+            }
+            Ok(())
+        }
+        Err(e) => {
+            note(Status::Failed, e.to_string(), Some(started.elapsed().as_secs_f64()));
+            Err(e)
         }
     }
 }

@@ -152,10 +152,7 @@ pub fn render(
                         }
                         None => {
                             logical.push(Logical::Text);
-                            cols.push(
-                                arrow::compute::cast(c, &D::Utf8)
-                                    .map_err(|e| Error::datafusion("printing", e))?,
-                            );
+                            cols.push(arrow::compute::cast(c, &D::Utf8).map_err(|e| Error::datafusion("printing", e))?);
                         }
                     }
                 }

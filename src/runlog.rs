@@ -180,14 +180,29 @@ pub fn host() -> String {
         .unwrap_or_else(|| "unknown".to_string())
 }
 
-/// The user's name: `$USER`, else `$LOGNAME`, else `unknown`.
+/// The user's name: `$USER`, else `$LOGNAME`, else the name of this process's uid in
+/// `/etc/passwd` (or `uid N`), else `unknown`.
 pub fn user() -> String {
     ["USER", "LOGNAME"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .map(|s| s.trim().to_string())
         .find(|s| !s.is_empty())
+        .or_else(user_from_uid)
         .unwrap_or_else(|| "unknown".to_string())
+}
+
+/// The real uid from `/proc/self/status`, named through `/etc/passwd` (name field only).
+fn user_from_uid() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:"))?.split_whitespace().next()?.to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let name = passwd.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let (name, _, id) = (f.next()?, f.next()?, f.next()?);
+        (id == uid && !name.is_empty()).then(|| name.to_string())
+    });
+    Some(name.unwrap_or_else(|| format!("uid {uid}")))
 }
 
 /// Appends `entry` as one line to the log at `path`, creating it owner-only (`0600`).

@@ -87,7 +87,7 @@ async fn a_lost_row_fails_the_run_with_the_ledger_and_no_manifest() {
     my.exec("CREATE TABLE `t` (id int PRIMARY KEY);\nINSERT INTO t SELECT seq FROM seq_1_to_100").await;
     let out = TempDir::new("ledger");
     let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let options = converge::pipeline::RunOptions { drop_rows: Some(("t".into(), 1)) };
+    let options = converge::pipeline::RunOptions { drop_rows: Some(("t".into(), 1)), ..Default::default() };
     let err = converge::pipeline::run(&p, &options).await.unwrap_err().to_string();
     assert!(err.contains("row counts do not reconcile"), "{err}");
     assert!(err.contains("MISMATCH") && err.contains("rows read but 99 left"), "{err}");
@@ -183,7 +183,8 @@ async fn per_table_sql_transforms_and_a_failed_validation_names_itself_and_its_v
     let my = MyDb::create("validate").await;
     my.exec("CREATE TABLE `user` (id int PRIMARY KEY, name varchar(20), active tinyint(1));\nINSERT INTO `user` VALUES (1, 'ada', 1), (2, 'bob', 0), (3, NULL, 1)").await;
     let out = TempDir::new("validate");
-    let extra = "[[transform]]\ntable = \"user\"\nsql = \"SELECT id, upper(name) AS name, active FROM input WHERE active\"\n\
+    let extra =
+        "[[transform]]\ntable = \"user\"\nsql = \"SELECT id, upper(name) AS name, active FROM input WHERE active\"\n\
                  [[validate]]\nname = \"two active users\"\nsql = 'SELECT count(*) FROM \"user\"'\nexpect = 2\n";
     let p = pipeline(&export_pipeline(extra), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
     let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();

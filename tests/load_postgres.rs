@@ -48,7 +48,9 @@ async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
         .unwrap()
         .into_iter()
         .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect()),
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
             _ => None,
         })
         .collect()
@@ -73,12 +75,23 @@ async fn mysql_to_postgres_every_cell_equal_fks_proven_sequences_reset() {
         assert_eq!(row.target, row.read, "{}", row.table);
         assert!(row.written.iter().any(|(k, n)| k == "postgres" && Some(*n) == row.read));
     }
-    let cases: &[(&str, &str, &[(&str, &str)])] = &[
+    type Case<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
         ("org", "id", &[("id", "uuid"), ("name", "text"), ("ownerId", "uuid")]),
         (
             "person",
             "id",
-            &[("id", "uuid"), ("orgId", "uuid"), ("managerId", "uuid"), ("active", "bool"), ("born", "datetime"), ("settings", "json"), ("avatar", "bytes"), ("n", "int"), ("note", "text")],
+            &[
+                ("id", "uuid"),
+                ("orgId", "uuid"),
+                ("managerId", "uuid"),
+                ("active", "bool"),
+                ("born", "datetime"),
+                ("settings", "json"),
+                ("avatar", "bytes"),
+                ("n", "int"),
+                ("note", "text"),
+            ],
         ),
         ("ticket", "id", &[("id", "int"), ("personId", "uuid"), ("title", "text"), ("createdAt", "datetime")]),
     ];
@@ -87,10 +100,23 @@ async fn mysql_to_postgres_every_cell_equal_fks_proven_sequences_reset() {
         use mysql_async::prelude::*;
         let names: Vec<String> = cols.iter().map(|c| c.0.to_string()).collect();
         let my_rows: Vec<mysql_async::Row> = conn
-            .exec(format!("SELECT {} FROM `{table}` ORDER BY LOWER(`{key}`)", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")), ())
+            .exec(
+                format!(
+                    "SELECT {} FROM `{table}` ORDER BY LOWER(`{key}`)",
+                    names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                ),
+                (),
+            )
             .await
             .unwrap();
-        let pg_rows = pg_rows(&pg, &format!("SELECT {} FROM \"{table}\" ORDER BY \"{key}\"", names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "))).await;
+        let pg_rows = pg_rows(
+            &pg,
+            &format!(
+                "SELECT {} FROM \"{table}\" ORDER BY \"{key}\"",
+                names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+            ),
+        )
+        .await;
         assert_eq!(my_rows.len(), pg_rows.len(), "{table}");
         for (m, p) in my_rows.iter().zip(&pg_rows) {
             for (i, (name, kind)) in cols.iter().enumerate() {
@@ -121,7 +147,7 @@ async fn failing_run(my: &MyDb, pg: &PgDb) -> String {
         .unwrap();
     let before = snapshot(pg).await;
     let p = pipeline(&load_pipeline("truncate = true"), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().expect("the run must fail").to_string();
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("the run must fail").to_string();
     assert_eq!(snapshot(pg).await, before, "the target changed after a failed run: {err}");
     let fks = pg_rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await;
     assert_eq!(fks[0][0].as_deref(), Some("4"));
@@ -150,7 +176,11 @@ async fn null_into_not_null_names_the_row_and_the_server_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orphaned_foreign_key_in_the_source_fails_the_load() {
-    let (my, pg) = setup("orphan", "INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-00000000dead', 'orphan')").await;
+    let (my, pg) = setup(
+        "orphan",
+        "INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-00000000dead', 'orphan')",
+    )
+    .await;
     let err = failing_run(&my, &pg).await;
     assert!(err.contains("`ticket`.(personId) → `person`: 1 orphaned rows"), "{err}");
     assert!(err.contains("0b000000-0000-4000-8000-00000000dead"), "{err}");
@@ -171,7 +201,10 @@ async fn a_duplicate_against_a_target_unique_constraint_names_the_row() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_target_that_does_not_fit_stops_before_any_data_moves() {
     let (my, pg) = setup("misfit", "").await;
-    pg.client.batch_execute("ALTER TABLE person DROP COLUMN note; ALTER TABLE ticket ADD COLUMN owner text NOT NULL").await.unwrap();
+    pg.client
+        .batch_execute("ALTER TABLE person DROP COLUMN note; ALTER TABLE ticket ADD COLUMN owner text NOT NULL")
+        .await
+        .unwrap();
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
     let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("person.note: no column of that name in the target table"), "{err}");
@@ -230,7 +263,8 @@ async fn broken_import(prefix: &str, damage: impl FnOnce(&std::path::Path)) -> S
     let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
     damage(&report.exports[0]);
     let import = converge::Pipeline::import(report.exports[0].to_str().unwrap(), &pg.url, None, false);
-    let err = converge::pipeline::run(&import, &Default::default()).await.err().expect("the import must fail").to_string();
+    let err =
+        converge::pipeline::run(&import, &Default::default()).await.expect_err("the import must fail").to_string();
     for t in ["org", "person", "ticket"] {
         assert_eq!(pg_rows(&pg, &format!("SELECT count(*) FROM \"{t}\"")).await[0][0].as_deref(), Some("0"), "{err}");
     }
@@ -265,6 +299,9 @@ async fn import_refuses_a_csv_with_a_changed_byte() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn import_refuses_a_csv_with_a_broken_quote() {
-    let err = broken_import("quote", |d| edit(d.join("ticket.csv"), |t| t.replacen("\"first \"\"one\"\"\"", "\"first \"one\"", 1))).await;
+    let err = broken_import("quote", |d| {
+        edit(d.join("ticket.csv"), |t| t.replacen("\"first \"\"one\"\"\"", "\"first \"one\"", 1))
+    })
+    .await;
     assert!(err.contains("ticket.csv:2"), "{err}");
 }

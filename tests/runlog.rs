@@ -127,7 +127,7 @@ fn concurrent_processes_lose_no_entry() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), WORKERS * EACH);
     let mut seen = HashSet::new();
-    let mut last_per_worker = vec![None::<usize>; WORKERS];
+    let mut last_per_worker = [None::<usize>; WORKERS];
     for line in lines {
         let e: Entry = serde_json::from_str(line).unwrap_or_else(|err| panic!("bad line {line:?}: {err}"));
         assert_eq!(e.status, Status::InProgress);

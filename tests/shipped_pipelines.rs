@@ -18,7 +18,9 @@ fn load(file: &str, vars: &[(&str, String)]) -> converge::Pipeline {
 
 async fn target(name: &str) -> PgDb {
     let db = PgDb::create(name).await;
-    let sql = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(format!("{name}_pg.sql"))).unwrap();
+    let sql =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(format!("{name}_pg.sql")))
+            .unwrap();
     db.client.batch_execute(&sql).await.unwrap();
     db
 }
@@ -86,10 +88,25 @@ async fn application_pipeline_plans_and_runs() {
     for t in &m.tables {
         assert_eq!(pg_count(&pg, &t.name).await, t.row_count, "{}", t.name);
     }
-    let row = pg.client.query_one("SELECT version, \"serviceProfile\", \"createdDate\"::text FROM \"user\" WHERE \"nameID\" = 'grace'", &[]).await.unwrap();
-    assert_eq!((row.get::<_, i32>(0), row.get::<_, bool>(1), row.get::<_, String>(2)), (1, true, "2024-01-15 11:00:00".to_string()));
-    let cred = pg.client.query_one("SELECT \"resourceID\" FROM credential WHERE type = 'space-admin'", &[]).await.unwrap();
-    assert_eq!(cred.get::<_, String>(0), "0B5E1C2A-2222-4A22-8A22-000000000001", "a char(36) bound for varchar keeps its value");
+    let row = pg
+        .client
+        .query_one(
+            "SELECT version, \"serviceProfile\", \"createdDate\"::text FROM \"user\" WHERE \"nameID\" = 'grace'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (row.get::<_, i32>(0), row.get::<_, bool>(1), row.get::<_, String>(2)),
+        (1, true, "2024-01-15 11:00:00".to_string())
+    );
+    let cred =
+        pg.client.query_one("SELECT \"resourceID\" FROM credential WHERE type = 'space-admin'", &[]).await.unwrap();
+    assert_eq!(
+        cred.get::<_, String>(0),
+        "0B5E1C2A-2222-4A22-8A22-000000000001",
+        "a char(36) bound for varchar keeps its value"
+    );
     assert_eq!(pg_count(&pg, "migrations_typeorm").await, 1, "the target's own migration history is untouched");
     pg.drop_db().await;
     my.drop_db().await;
@@ -102,7 +119,11 @@ async fn kratos_pipeline_plans_and_runs() {
     let out = TempDir::new("kratos");
     let p = load(
         "pipelines/kratos.toml",
-        &[("KRATOS_MYSQL_URL", my.url.clone()), ("KRATOS_PG_URL", pg.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
+        &[
+            ("KRATOS_MYSQL_URL", my.url.clone()),
+            ("KRATOS_PG_URL", pg.url.clone()),
+            ("EXPORT_DIR", out.path().display().to_string()),
+        ],
     );
     let (opened, plan, check) = converge::pipeline::run::plan(&p).await.unwrap();
     assert_eq!(check.unwrap().problems, Vec::<String>::new());
@@ -144,10 +165,17 @@ async fn kratos_pipeline_plans_and_runs() {
 
     // A credential type that differs from the target's own rows fails the run.
     let pg = target("kratos").await;
-    pg.client.batch_execute("UPDATE identity_credential_types SET name = 'passkey' WHERE name = 'webauthn'").await.unwrap();
+    pg.client
+        .batch_execute("UPDATE identity_credential_types SET name = 'passkey' WHERE name = 'webauthn'")
+        .await
+        .unwrap();
     let p = load(
         "pipelines/kratos.toml",
-        &[("KRATOS_MYSQL_URL", my.url.clone()), ("KRATOS_PG_URL", pg.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
+        &[
+            ("KRATOS_MYSQL_URL", my.url.clone()),
+            ("KRATOS_PG_URL", pg.url.clone()),
+            ("EXPORT_DIR", out.path().display().to_string()),
+        ],
     );
     let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("`identity_credential_types` is filled by the target's own migrations and differs"), "{err}");

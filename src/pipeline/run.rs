@@ -24,6 +24,8 @@ use crate::transform::validate::Outcome;
 /// Options of one run that are not part of the pipeline.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// The run's id (a new one when absent).
+    pub migration_id: Option<String>,
     /// Test hook: lose rows of a table after reading, to prove the ledger catches it.
     #[doc(hidden)]
     pub drop_rows: DropRows,
@@ -91,7 +93,7 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
 /// Runs the pipeline.
 pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
-    let migration_id = new_migration_id(&p.name);
+    let migration_id = options.migration_id.clone().unwrap_or_else(|| new_migration_id(&p.name));
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let (opened, plan, target) = plan(p).await?;
     let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();

@@ -33,7 +33,9 @@ impl Opened {
                 if s.parallel() { "parallel connections" } else { "one connection" }
             ),
             Opened::Dump(p) => format!("mysqldump file {}", p.display()),
-            Opened::Export(p, m) => format!("export {} (run {}, every file checked against the manifest)", p.display(), m.migration_id),
+            Opened::Export(p, m) => {
+                format!("export {} (run {}, every file checked against the manifest)", p.display(), m.migration_id)
+            }
         }
     }
 
@@ -94,7 +96,12 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
 
 /// Starts reading the planned tables; one feed per table (dumps and exports are read
 /// one table at a time anyway).
-pub fn start(opened: &Opened, specs: Vec<ReadSpec>, batch_rows: usize, one_table_at_a_time: bool) -> mpsc::Receiver<TableFeed> {
+pub fn start(
+    opened: &Opened,
+    specs: Vec<ReadSpec>,
+    batch_rows: usize,
+    one_table_at_a_time: bool,
+) -> mpsc::Receiver<TableFeed> {
     match opened {
         Opened::MySql(src) => src.clone().read_all(specs, one_table_at_a_time),
         Opened::Dump(path) => start_dump(path.clone(), specs, batch_rows),

@@ -51,8 +51,8 @@ pub struct TableOutcome {
 }
 
 enum Writer {
-    Csv(CsvTableWriter),
-    Parquet(ParquetTableWriter),
+    Csv(Box<CsvTableWriter>),
+    Parquet(Box<ParquetTableWriter>),
 }
 
 type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
@@ -106,7 +106,8 @@ pub async fn run_table(
     // File sinks leave the audit columns out; PostgreSQL gets every column.
     let file_indices: Vec<usize> =
         (0..schema.fields().len()).filter(|&i| !plan.file_excluded.contains(schema.field(i).name())).collect();
-    let file_schema = std::sync::Arc::new(schema.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?);
+    let file_schema =
+        std::sync::Arc::new(schema.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?);
     let columns = manifest_columns(&plan, &file_schema)?;
     let logical: Vec<Logical> = columns
         .iter()
@@ -116,9 +117,11 @@ pub async fn run_table(
     let mut writers = sinks
         .iter()
         .map(|s| match s {
-            FileSink::Csv(dir) => CsvTableWriter::create(dir, &name, &names, &logical).map(Writer::Csv),
+            FileSink::Csv(dir) => {
+                CsvTableWriter::create(dir, &name, &names, &logical).map(|w| Writer::Csv(Box::new(w)))
+            }
             FileSink::Parquet(dir, max) => {
-                ParquetTableWriter::create(dir, &name, file_schema.clone(), *max).map(Writer::Parquet)
+                ParquetTableWriter::create(dir, &name, file_schema.clone(), *max).map(|w| Writer::Parquet(Box::new(w)))
             }
         })
         .collect::<Result<Vec<_>>>()?;
@@ -178,7 +181,15 @@ pub async fn run_table(
             })
             .collect::<Result<Vec<_>>>()
     })?;
-    Ok(TableOutcome { table: name, stats, transformed, columns, files, copied, seconds: started.elapsed().as_secs_f64() })
+    Ok(TableOutcome {
+        table: name,
+        stats,
+        transformed,
+        columns,
+        files,
+        copied,
+        seconds: started.elapsed().as_secs_f64(),
+    })
 }
 
 /// Reads the feed, normalises each batch and passes it on; returns the read statistics.

@@ -35,13 +35,16 @@ impl<W: Write> Write for Hashing<W> {
     }
 }
 
+/// The writer of the file being written.
+type PartWriter = ArrowWriter<Hashing<BufWriter<File>>>;
+
 /// Writes one table's Parquet file(s).
 pub struct ParquetTableWriter {
     dir: PathBuf,
     table: String,
     schema: SchemaRef,
     max_file_bytes: u64,
-    current: Option<(String, u64, ArrowWriter<Hashing<BufWriter<File>>>)>,
+    current: Option<(String, u64, PartWriter)>,
     done: Vec<FileWritten>,
 }
 

@@ -89,7 +89,13 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
     for r in rows {
         let table: String = r.get(0);
         if tables.last().is_none_or(|t| t.name != table) {
-            tables.push(PgTable { name: table, columns: Vec::new(), primary_key: Vec::new(), uniques: Vec::new(), foreign_keys: Vec::new() });
+            tables.push(PgTable {
+                name: table,
+                columns: Vec::new(),
+                primary_key: Vec::new(),
+                uniques: Vec::new(),
+                foreign_keys: Vec::new(),
+            });
         }
         let type_name: String = r.get(2);
         let typmod: i32 = r.get(7);

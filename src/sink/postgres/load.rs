@@ -100,7 +100,8 @@ impl PgLoad {
         let mut non_empty = Vec::new();
         for t in loaded.iter().filter(|t| !self.existing.contains(t)) {
             let q = format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(&self.schema, t));
-            let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("checking `{t}` is empty"), &e))?;
+            let row =
+                client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("checking `{t}` is empty"), &e))?;
             if row.get::<_, bool>(0) {
                 non_empty.push(t.clone());
             }
@@ -122,14 +123,24 @@ impl PgLoad {
         };
         if !non_empty.is_empty() {
             let list: Vec<String> = non_empty.iter().map(|t| qualified(&self.schema, t)).collect();
-            client.batch_execute(&format!("TRUNCATE {}", list.join(", "))).await.map_err(|e| Error::postgres("TRUNCATE", &e))?;
+            client
+                .batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+                .await
+                .map_err(|e| Error::postgres("TRUNCATE", &e))?;
         }
         if self.fk_mode == FkMode::Recreate {
             for t in &self.tables {
                 for fk in &t.foreign_keys {
                     if loaded.contains(&t.name) || loaded.contains(&fk.ref_table) {
-                        let q = format!("ALTER TABLE {} DROP CONSTRAINT {}", qualified(&self.schema, &t.name), ident::pg(&fk.name));
-                        client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("dropping FK `{}`", fk.name), &e))?;
+                        let q = format!(
+                            "ALTER TABLE {} DROP CONSTRAINT {}",
+                            qualified(&self.schema, &t.name),
+                            ident::pg(&fk.name)
+                        );
+                        client
+                            .batch_execute(&q)
+                            .await
+                            .map_err(|e| Error::postgres(format!("dropping FK `{}`", fk.name), &e))?;
                         self.dropped_fks.push((t.name.clone(), fk.name.clone(), fk.definition.clone()));
                     }
                 }
@@ -156,13 +167,19 @@ impl PgLoad {
             // Rows the target already has: COPY into a twin and compare instead of loading.
             let twin = ident::pg(&format!("converge_compare_{}", target.table));
             let q = format!("CREATE TEMP TABLE {twin} (LIKE {table}) ON COMMIT DROP");
-            client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("preparing to compare `{}`", target.table), &e))?;
+            client
+                .batch_execute(&q)
+                .await
+                .map_err(|e| Error::postgres(format!("preparing to compare `{}`", target.table), &e))?;
             twin
         } else {
             table.clone()
         };
         let sql = format!("COPY {into} ({}) FROM STDIN (FORMAT binary)", cols.join(", "));
-        let sink = client.copy_in::<_, bytes::Bytes>(&sql).await.map_err(|e| Error::postgres(format!("starting COPY into `{}`", target.table), &e))?;
+        let sink = client
+            .copy_in::<_, bytes::Bytes>(&sql)
+            .await
+            .map_err(|e| Error::postgres(format!("starting COPY into `{}`", target.table), &e))?;
         futures::pin_mut!(sink);
         let mut encoder: Option<CopyEncoder> = None;
         let mut buf = BytesMut::with_capacity(1 << 20);
@@ -199,7 +216,10 @@ impl PgLoad {
                 "SELECT (SELECT count(*) FROM (SELECT {list} FROM {into} EXCEPT ALL SELECT {list} FROM {table}) a), \
                         (SELECT count(*) FROM (SELECT {list} FROM {table} EXCEPT ALL SELECT {list} FROM {into}) b)"
             );
-            let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("comparing `{}`", target.table), &e))?;
+            let row = client
+                .query_one(&q, &[])
+                .await
+                .map_err(|e| Error::postgres(format!("comparing `{}`", target.table), &e))?;
             let (missing, extra): (i64, i64) = (row.get(0), row.get(1));
             if missing + extra > 0 {
                 return Err(Error::other(format!(
@@ -217,13 +237,22 @@ impl PgLoad {
         let client = self.client.lock().await;
         for (t, name, def) in &self.dropped_fks {
             let q = format!("ALTER TABLE {} ADD CONSTRAINT {} {def}", qualified(&self.schema, t), ident::pg(name));
-            client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e))?;
+            client
+                .batch_execute(&q)
+                .await
+                .map_err(|e| Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e))?;
         }
         let mut orphans = Vec::new();
         for t in self.tables.iter().filter(|t| loaded.contains(&t.name)) {
             for fk in &t.foreign_keys {
-                let on: Vec<String> = fk.columns.iter().zip(&fk.ref_columns).map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c))).collect();
-                let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+                let on: Vec<String> = fk
+                    .columns
+                    .iter()
+                    .zip(&fk.ref_columns)
+                    .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
+                    .collect();
+                let not_null: Vec<String> =
+                    fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
                 let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
                 let q = format!(
                     "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
@@ -233,7 +262,10 @@ impl PgLoad {
                     qualified(&self.schema, &fk.ref_table),
                     on.join(" AND ")
                 );
-                let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
+                let row = client
+                    .query_one(&q, &[])
+                    .await
+                    .map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
                 let n: i64 = row.get(0);
                 if n > 0 {
                     let examples: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
@@ -248,7 +280,10 @@ impl PgLoad {
             }
         }
         if !orphans.is_empty() {
-            return Err(Error::other(format!("foreign keys with orphans after the load (nothing was committed):\n  {}", orphans.join("\n  "))));
+            return Err(Error::other(format!(
+                "foreign keys with orphans after the load (nothing was committed):\n  {}",
+                orphans.join("\n  ")
+            )));
         }
         for t in self.tables.iter().filter(|t| loaded.contains(&t.name)) {
             for c in t.columns.iter().filter(|c| c.sequence.is_some()) {
@@ -321,7 +356,9 @@ impl KeyRing {
         let opts = FormatOptions::default();
         let values: Vec<String> = cols
             .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| format!("'{}'", f.value(i))).unwrap_or_default())
+            .map(|c| {
+                ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| format!("'{}'", f.value(i))).unwrap_or_default()
+            })
             .collect();
         let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
         Some(render_key(&names, &values, n + 1))

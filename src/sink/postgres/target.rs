@@ -65,7 +65,10 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
         for tc in &target.columns {
             let fed = plan.spec.plans.iter().any(|p| p.name == tc.name);
             if !fed && tc.not_null && !tc.has_default {
-                problems.push(format!("{name}.{}: NOT NULL in the target, without a default, and the source has no value for it", tc.name));
+                problems.push(format!(
+                    "{name}.{}: NOT NULL in the target, without a default, and the source has no value for it",
+                    tc.name
+                ));
             }
         }
         out.push((columns.len() == plan.spec.plans.len()).then(|| TableTarget { table: target.name.clone(), columns }));

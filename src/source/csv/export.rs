@@ -31,7 +31,12 @@ pub fn open(dir: &Path) -> Result<(Manifest, Vec<Table>)> {
                 column: Some(c.name.clone()),
                 message: format!("table `{}`: unknown logical type `{}`", t.name, c.logical_type),
             })?;
-            columns.push(Column { name: c.name.clone(), mysql: MySqlType::parse(&c.mysql_type), nullable: c.nullable, logical });
+            columns.push(Column {
+                name: c.name.clone(),
+                mysql: MySqlType::parse(&c.mysql_type),
+                nullable: c.nullable,
+                logical,
+            });
         }
         tables.push(Table {
             name: t.name.clone(),
@@ -54,7 +59,12 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<()> {
         let e = e.map_err(|e| Error::io(dir, e))?;
         let name = e.file_name().to_string_lossy().into_owned();
         if name.ends_with(".csv") && !listed.contains(&name.as_str()) {
-            return Err(Error::Input { file: e.path(), line: 0, column: None, message: "this file is not in the manifest".into() });
+            return Err(Error::Input {
+                file: e.path(),
+                line: 0,
+                column: None,
+                message: "this file is not in the manifest".into(),
+            });
         }
     }
     for t in &manifest.tables {
@@ -63,7 +73,12 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<()> {
         };
         let path = dir.join(file);
         if !path.exists() {
-            return Err(Error::Input { file: path, line: 0, column: None, message: "listed in the manifest but missing".into() });
+            return Err(Error::Input {
+                file: path,
+                line: 0,
+                column: None,
+                message: "listed in the manifest but missing".into(),
+            });
         }
         // Opening checks the header against the manifest's columns.
         CsvReader::open(&path, columns(t)?, 1)?;
@@ -86,7 +101,9 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<()> {
                     file: path,
                     line: 0,
                     column: None,
-                    message: format!("sha256 is {sha}, the manifest says {expected}: the file changed after the export"),
+                    message: format!(
+                        "sha256 is {sha}, the manifest says {expected}: the file changed after the export"
+                    ),
                 });
             }
         }
@@ -128,7 +145,13 @@ pub fn start(dir: PathBuf, manifest: Manifest, specs: Vec<ReadSpec>, batch_rows:
     feeds_rx
 }
 
-fn read_table(dir: &Path, manifest: &Manifest, spec: &ReadSpec, batch_rows: usize, tx: &mpsc::Sender<FeedMsg>) -> Result<ReadStats> {
+fn read_table(
+    dir: &Path,
+    manifest: &Manifest,
+    spec: &ReadSpec,
+    batch_rows: usize,
+    tx: &mpsc::Sender<FeedMsg>,
+) -> Result<ReadStats> {
     let t = manifest.tables.iter().find(|t| t.name == spec.table.name).expect("planned from the manifest");
     let path = dir.join(t.file.as_deref().expect("verified"));
     let all = columns(t)?;
@@ -142,13 +165,20 @@ fn read_table(dir: &Path, manifest: &Manifest, spec: &ReadSpec, batch_rows: usiz
             .columns
             .iter()
             .zip(target.fields())
-            .map(|(&i, f)| cast(batch.column(i), f.data_type()).map_err(|e| Error::datafusion(format!("{}", path.display()), e)))
+            .map(|(&i, f)| {
+                cast(batch.column(i), f.data_type()).map_err(|e| Error::datafusion(format!("{}", path.display()), e))
+            })
             .collect::<Result<Vec<_>>>()?;
-        let batch = RecordBatch::try_new(target.clone(), arrays).map_err(|e| Error::datafusion(format!("{}", path.display()), e))?;
+        let batch = RecordBatch::try_new(target.clone(), arrays)
+            .map_err(|e| Error::datafusion(format!("{}", path.display()), e))?;
         rows += batch.num_rows() as u64;
         if tx.blocking_send(FeedMsg::Batch(batch)).is_err() {
             return Err(Error::other("the run stopped reading"));
         }
     }
-    Ok(ReadStats { source_count: Some((t.row_count, CountKind::Manifest)), rows_read: rows, zero_dates_nulled: Vec::new() })
+    Ok(ReadStats {
+        source_count: Some((t.row_count, CountKind::Manifest)),
+        rows_read: rows,
+        zero_dates_nulled: Vec::new(),
+    })
 }

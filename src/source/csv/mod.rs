@@ -14,8 +14,8 @@
 //! concerned.
 
 pub mod decode;
-pub mod parse;
 pub mod export;
+pub mod parse;
 mod reader;
 mod table;
 #[cfg(test)]

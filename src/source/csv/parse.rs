@@ -315,7 +315,9 @@ mod tests {
 
     /// Parses all records of `input` into (text, quoted) fields, with a tiny buffer so
     /// that every state crosses a refill.
-    fn parse_all(input: &[u8], cap: usize) -> Result<Vec<(u64, Vec<(String, bool)>)>, ParseError> {
+    type Records = Vec<(u64, Vec<(String, bool)>)>;
+
+    fn parse_all(input: &[u8], cap: usize) -> Result<Records, ParseError> {
         let mut p = RecordParser::new(std::io::BufReader::with_capacity(cap, input));
         let mut out = Vec::new();
         while p.next_record()? {

@@ -182,10 +182,9 @@ async fn read_range(
     while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
         push_row(&mut builder, &row, &key_names, &keys, &t.name, rows)?;
         rows += 1;
-        if builder.rows() >= batch_rows || builder.bytes() >= 32 << 20 {
-            if tx.send(FeedMsg::Batch(builder.finish())).await.is_err() {
-                return Err(Error::other("the run stopped reading"));
-            }
+        let full = builder.rows() >= batch_rows || builder.bytes() >= 32 << 20;
+        if full && tx.send(FeedMsg::Batch(builder.finish())).await.is_err() {
+            return Err(Error::other("the run stopped reading"));
         }
     }
     drop(result);
