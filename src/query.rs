@@ -10,25 +10,9 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ManifestTable};
-use crate::source::csv::{count_and_hash, csv_table, CsvColumn};
+use crate::source::csv::export::manifest_columns;
+use crate::source::csv::{count_and_hash, csv_table};
 use crate::types::Logical;
-
-/// The expected columns of a manifest table.
-pub fn csv_columns(dir: &Path, t: &ManifestTable) -> Result<Vec<CsvColumn>> {
-    t.columns
-        .iter()
-        .map(|c| {
-            Logical::from_manifest_name(&c.logical_type)
-                .map(|logical| CsvColumn { name: c.name.clone(), logical })
-                .ok_or_else(|| Error::Input {
-                    file: dir.join(crate::manifest::MANIFEST_FILE),
-                    line: 0,
-                    column: Some(c.name.clone()),
-                    message: format!("unknown logical type `{}` in table `{}`", c.logical_type, t.name),
-                })
-        })
-        .collect()
-}
 
 /// Counts a table's rows back from its files, checking each file's sha256 against the
 /// manifest entry. Prefers the CSV file; otherwise sums the Parquet footers.
@@ -66,7 +50,7 @@ pub fn count_table_files(dir: &Path, t: &ManifestTable) -> Result<u64> {
 pub async fn register_manifest(ctx: &SessionContext, dir: &Path, manifest: &Manifest) -> Result<()> {
     for t in &manifest.tables {
         let provider: Arc<dyn TableProvider> = if let Some(file) = &t.file {
-            csv_table(dir.join(file), csv_columns(dir, t)?, 8192)?
+            csv_table(dir.join(file), manifest_columns(dir, t)?, 8192)?
         } else if !t.parquet.is_empty() {
             let paths: Vec<String> =
                 t.parquet.iter().map(|f| dir.join(&f.file).to_string_lossy().into_owned()).collect();

@@ -81,11 +81,13 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<()> {
             });
         }
         // Opening checks the header against the manifest's columns.
-        CsvReader::open(&path, columns(t)?, 1)?;
+        CsvReader::open(&path, manifest_columns(dir, t)?, 1)?;
         let (rows, sha) = match count_and_hash(&path) {
             Ok(v) => v,
             // The counter only knows the file is broken; the full parser says where.
-            Err(e) => return Err(CsvReader::open(&path, columns(t)?, 8192)?.find_map(|b| b.err()).unwrap_or(e)),
+            Err(e) => {
+                return Err(CsvReader::open(&path, manifest_columns(dir, t)?, 8192)?.find_map(|b| b.err()).unwrap_or(e))
+            }
         };
         if rows != t.row_count {
             return Err(Error::Input {
@@ -111,13 +113,19 @@ pub fn verify(dir: &Path, manifest: &Manifest) -> Result<()> {
     Ok(())
 }
 
-fn columns(t: &crate::manifest::ManifestTable) -> Result<Vec<CsvColumn>> {
+/// The expected columns of a manifest table, typed by its logical types.
+pub fn manifest_columns(dir: &Path, t: &crate::manifest::ManifestTable) -> Result<Vec<CsvColumn>> {
     t.columns
         .iter()
         .map(|c| {
-            Logical::from_manifest_name(&c.logical_type)
-                .map(|l| CsvColumn::new(c.name.clone(), l))
-                .ok_or_else(|| Error::other(format!("table `{}`: unknown logical type `{}`", t.name, c.logical_type)))
+            Logical::from_manifest_name(&c.logical_type).map(|l| CsvColumn::new(c.name.clone(), l)).ok_or_else(|| {
+                Error::Input {
+                    file: dir.join(MANIFEST_FILE),
+                    line: 0,
+                    column: Some(c.name.clone()),
+                    message: format!("unknown logical type `{}` in table `{}`", c.logical_type, t.name),
+                }
+            })
         })
         .collect()
 }
@@ -154,7 +162,7 @@ fn read_table(
 ) -> Result<ReadStats> {
     let t = manifest.tables.iter().find(|t| t.name == spec.table.name).expect("planned from the manifest");
     let path = dir.join(t.file.as_deref().expect("verified"));
-    let all = columns(t)?;
+    let all = manifest_columns(dir, t)?;
     let reader = CsvReader::open(&path, all, batch_rows)?;
     // The file holds normalised values; the run normalises again from the read types.
     let target = read_schema(&spec.plans);
