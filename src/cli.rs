@@ -34,6 +34,10 @@ enum Command {
         /// The pipeline file.
         #[arg(default_value = "pipelines/demo.toml")]
         pipeline: PathBuf,
+        /// Also read the data once (in the snapshot) and report every value the run would
+        /// reject or change, with counts and example keys (live MySQL sources).
+        #[arg(long)]
+        profile: bool,
     },
     /// Load an export directory (CSV + manifest) into PostgreSQL, schema-first.
     Import {
@@ -114,14 +118,30 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             let options = RunOptions { migration_id: Some(id.clone()), ..Default::default() };
             run_logged(cli, &p, &options, &id).await
         }
-        Command::Plan { pipeline } => {
+        Command::Plan { pipeline, profile } => {
             let p = Pipeline::load(pipeline)?;
             let (opened, plan, target) = pipeline::run::plan(&p).await?;
             let mut text = pipeline::plan::render(&p, &plan, &opened.describe());
-            opened.close().await;
             if let Some(t) = &target {
                 text.push_str(&pipeline::plan::render_target(&t.problems));
             }
+            if *profile {
+                let found = match &opened {
+                    pipeline::source::Opened::MySql(src) => {
+                        let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
+                        pipeline::profile::profile(src, &plan, targets).await
+                    }
+                    _ => Err(converge::Error::other("--profile reads a live MySQL source")),
+                };
+                match found {
+                    Ok(f) => text.push_str(&pipeline::profile::render(&f)),
+                    Err(e) => {
+                        opened.close().await;
+                        return Err(e);
+                    }
+                }
+            }
+            opened.close().await;
             print!("{text}");
             match target {
                 Some(t) if !t.problems.is_empty() => Err(converge::Error::other("the target does not fit the source")),

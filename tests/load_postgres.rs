@@ -305,3 +305,40 @@ async fn import_refuses_a_csv_with_a_broken_quote() {
     .await;
     assert!(err.contains("ticket.csv:2"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_profile_reports_every_value_the_run_would_reject_or_change() {
+    let extra = format!(
+        "SET SESSION sql_mode = '';\n\
+         SET SESSION check_constraint_checks = 0;\n\
+         INSERT INTO person (id, active, born, settings) VALUES ('0b000000-0000-4000-8000-0000000000f1', 2, '0000-00-00 00:00:00', '{{bad json');\n\
+         INSERT INTO org VALUES ('0a000000-0000-4000-8000-0000000000f2', 'Junk Inc', 'not-a-uuid');\n\
+         UPDATE ticket SET title = '{}' WHERE id = 3",
+        "z".repeat(120)
+    );
+    let (my, pg) = setup("profile", &extra).await;
+    pg.client.batch_execute("ALTER TABLE person ALTER COLUMN born SET NOT NULL").await.unwrap();
+    let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
+    let t = target.as_ref().unwrap();
+    let found = converge::pipeline::profile::profile(src, &plan, Some((&t.tables[..], &t.load.tables[..]))).await.unwrap();
+    opened.close().await;
+    let text = converge::pipeline::profile::render(&found);
+    let expect = [
+        "person.active: 1 values rejected: not 0 or 1 in a boolean column (e.g. id='0b000000-0000-4000-8000-0000000000f1')",
+        "person.born: 1 values rejected: zero date (e.g. id='0b000000-0000-4000-8000-0000000000f1')",
+        "person.born: 1 values rejected: NULL bound for a NOT NULL column (e.g. id='0b000000-0000-4000-8000-000000000002')",
+        "person.settings: 1 values rejected: invalid JSON",
+        "org.ownerId: 1 values rejected: not a UUID, bound for a uuid column (e.g. id='0a000000-0000-4000-8000-0000000000f2')",
+        "org.id: 1 values changed: upper-case UUID lower-cased (e.g. id='0A000000-0000-4000-8000-000000000001')",
+        "ticket.title: 1 values rejected: longer than the target's 100 characters (e.g. id='3')",
+    ];
+    for e in expect {
+        assert!(text.contains(e), "missing `{e}` in:\n{text}");
+    }
+    // Profiling moved no data.
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM person").await[0][0].as_deref(), Some("0"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}

@@ -1,6 +1,7 @@
 //! Pipelines: the definition file, the plan, and one run's orchestration.
 
 pub mod plan;
+pub mod profile;
 pub mod run;
 pub mod source;
 pub mod spec;

@@ -136,6 +136,14 @@ impl MySqlSource {
         r
     }
 
+    /// Runs a query on a snapshot connection (the same consistent view as the reads).
+    pub async fn query<T: FromRow + Send + 'static>(&self, sql: &str) -> Result<Vec<T>> {
+        let mut conn = self.acquire().await;
+        let r = conn.query(sql).await.map_err(|e| Error::mysql("profiling", e));
+        self.release(conn).await;
+        r
+    }
+
     async fn acquire(&self) -> Conn {
         let permit = self.permits.acquire().await.expect("semaphore is never closed");
         permit.forget();
