@@ -322,7 +322,8 @@ async fn plan_profile_reports_every_value_the_run_would_reject_or_change() {
     let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
     let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
     let t = target.as_ref().unwrap();
-    let found = converge::pipeline::profile::profile(src, &plan, Some((&t.tables[..], &t.load.tables[..]))).await.unwrap();
+    let found =
+        converge::pipeline::profile::profile(src, &plan, Some((&t.tables[..], &t.load.tables[..]))).await.unwrap();
     opened.close().await;
     let text = converge::pipeline::profile::render(&found);
     let expect = [
@@ -339,6 +340,36 @@ async fn plan_profile_reports_every_value_the_run_would_reject_or_change() {
     }
     // Profiling moved no data.
     assert_eq!(pg_rows(&pg, "SELECT count(*) FROM person").await[0][0].as_deref(), Some("0"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
+    let (my, pg) = setup("pertable", &format!("UPDATE ticket SET title = '{}' WHERE id = 2", "y".repeat(150))).await;
+    let name = my.name.clone();
+    let text = load_pipeline("transaction = \"table\"").replace("name = \"load\"", &format!("name = \"{name}\""));
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("ticket has a value too long").to_string();
+    assert!(err.contains("table `ticket`, row id='2', column `title`"), "{err}");
+    // The tables before the failing one are committed and recorded; the failing one is empty.
+    let count = |t: &'static str| {
+        let pg = &pg;
+        async move { pg_rows(pg, &format!("SELECT count(*) FROM \"{t}\"")).await[0][0].clone().unwrap() }
+    };
+    assert_eq!((count("org").await, count("person").await, count("ticket").await), ("2".into(), "2".into(), "0".into()));
+    let state = std::path::Path::new(".converge").join(format!("{name}.load-state.json"));
+    assert!(std::fs::read_to_string(&state).unwrap().contains("\"person\": 2"));
+
+    // Fixed at the source, the rerun reads and loads only what is missing.
+    my.exec("UPDATE ticket SET title = 'short' WHERE id = 2").await;
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let loaded: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
+    assert_eq!(loaded, vec!["ticket"]);
+    assert_eq!(count("ticket").await, "3");
+    let next = pg_rows(&pg, "INSERT INTO ticket (title) VALUES ('after') RETURNING id").await;
+    assert_eq!(next[0][0].as_deref(), Some("4"));
+    let _ = std::fs::remove_file(&state);
     pg.drop_db().await;
     my.drop_db().await;
 }

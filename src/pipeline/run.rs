@@ -11,13 +11,13 @@ use tokio::task::JoinSet;
 
 use super::plan::{self, Plan};
 use super::source::{self, Opened};
-use super::spec::{Pipeline, SinkKind};
+use super::spec::{Pipeline, SinkKind, TransactionMode};
 use super::table::{run_table, DropRows, FileSink, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
 use crate::sink::export_dir::ExportDir;
-use crate::sink::postgres::load::PgLoad;
+use crate::sink::postgres::load::{LoadState, PgLoad};
 use crate::sink::postgres::target::{match_targets, TableTarget};
 use crate::transform::validate::Outcome;
 
@@ -79,13 +79,31 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     };
     let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((opened, plan, None)) };
     let url = sink.url.as_deref().expect("checked by the pipeline");
-    let load = match PgLoad::open(url, sink.schema.as_deref().unwrap_or("public"), sink.existing.clone()).await {
+    let state = (sink.transaction == TransactionMode::Table)
+        .then(|| PathBuf::from(".converge").join(format!("{}.load-state.json", p.name)));
+    let load = match PgLoad::open(url, sink.schema.as_deref().unwrap_or("public"), sink.existing.clone(), state.clone())
+        .await
+    {
         Ok(l) => l,
         Err(e) => {
             opened.close().await;
             return Err(e);
         }
     };
+    // Per-table mode: tables a previous run committed, and which still hold exactly the
+    // rows it recorded, are not read again.
+    if let Some(state) = &state {
+        let done = LoadState::read(state)?;
+        let names: Vec<String> =
+            plan.tables.iter().map(|t| t.name().to_string()).filter(|t| done.tables.contains_key(t)).collect();
+        for (t, n) in load.count_now(&names).await? {
+            if done.tables.get(&t) == Some(&n) {
+                plan.tables.retain(|x| x.name() != t);
+                plan.excluded
+                    .push((t, format!("loaded and reconciled by an earlier run ({n} rows, {})", state.display())));
+            }
+        }
+    }
     let (tables, problems) = match_targets(&mut plan.tables, &load.tables);
     Ok((opened, plan, Some(Target { load, tables, problems, truncate: sink.truncate.unwrap_or(false) })))
 }

@@ -219,6 +219,22 @@ pub struct SinkSpec {
     /// compared with the source's instead of loaded, and any difference fails the run.
     #[serde(default)]
     pub existing: Vec<String>,
+    /// PostgreSQL: `run` (default) loads everything in one transaction, all or nothing;
+    /// `table` commits each table on its own and records it, so a rerun skips the tables
+    /// already loaded and reconciled.
+    #[serde(default)]
+    pub transaction: TransactionMode,
+}
+
+/// How a postgres sink uses transactions.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionMode {
+    /// One transaction for the whole run.
+    #[default]
+    Run,
+    /// One transaction per table; resumable.
+    Table,
 }
 
 /// Replaces every `${VAR}` with the variable's value (`${VAR:-default}` gives a
@@ -312,6 +328,7 @@ impl Pipeline {
                 schema,
                 truncate: Some(truncate),
                 existing: Vec::new(),
+                transaction: TransactionMode::Run,
             }],
             file: PathBuf::from("(import)"),
         }

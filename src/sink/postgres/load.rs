@@ -6,6 +6,7 @@
 //! and only then is the transaction committed. Any failure rolls everything back.
 
 use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
 
 use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
@@ -16,7 +17,7 @@ use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
 use super::copy::{CopyEncoder, Rejected};
-use super::introspect::{introspect, PgTable};
+use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::target::TableTarget;
 use crate::error::{Error, Result, ValueError};
 use crate::ident;
@@ -29,6 +30,8 @@ pub enum FkMode {
     Replica,
     /// Foreign keys dropped in the transaction and re-created (and so validated) after the load.
     Recreate,
+    /// Foreign keys enforced as rows arrive (per-table transactions without a superuser).
+    Enforced,
 }
 
 /// An open load: one connection, one transaction.
@@ -41,6 +44,44 @@ pub struct PgLoad {
     pub fk_mode: FkMode,
     dropped_fks: Vec<(String, String, String)>,
     existing: Vec<String>,
+    superuser: bool,
+    per_table: Option<PathBuf>,
+    run_tables: Vec<String>,
+    done: std::sync::Mutex<Vec<String>>,
+}
+
+/// The tables a per-table load committed, kept beside the pipeline so a rerun skips them.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct LoadState {
+    /// Table → rows committed.
+    pub tables: std::collections::BTreeMap<String, u64>,
+}
+
+impl LoadState {
+    /// Reads a state file (empty when there is none).
+    pub fn read(path: &Path) -> Result<LoadState> {
+        match std::fs::read_to_string(path) {
+            Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Input {
+                file: path.to_path_buf(),
+                line: e.line() as u64,
+                column: None,
+                message: format!("not a load state: {e}"),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LoadState::default()),
+            Err(e) => Err(Error::io(path, e)),
+        }
+    }
+
+    /// Writes it atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        }
+        let tmp = path.with_extension("tmp");
+        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::other(e.to_string()))?;
+        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
 }
 
 /// Connects to the target (no TLS unless the URL asks; see README).
@@ -80,9 +121,16 @@ pub fn qualified(schema: &str, table: &str) -> String {
 impl PgLoad {
     /// Connects and introspects the target schema (nothing is changed yet).
     /// `existing` names tables the target already holds rows for: compared, not loaded.
-    pub async fn open(url: &str, schema: &str, existing: Vec<String>) -> Result<PgLoad> {
+    /// With `per_table`, each table is its own transaction and the tables committed are
+    /// recorded in that state file.
+    pub async fn open(url: &str, schema: &str, existing: Vec<String>, per_table: Option<PathBuf>) -> Result<PgLoad> {
         let client = connect(url).await?;
         let tables = introspect(&client, schema).await?;
+        let superuser: bool = client
+            .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
+            .await
+            .map_err(|e| Error::postgres("reading the role", &e))?
+            .get(0);
         Ok(PgLoad {
             client: Mutex::new(client),
             schema: schema.to_string(),
@@ -90,12 +138,17 @@ impl PgLoad {
             fk_mode: FkMode::Recreate,
             dropped_fks: Vec::new(),
             existing,
+            superuser,
+            per_table,
+            run_tables: Vec::new(),
+            done: std::sync::Mutex::new(Vec::new()),
         })
     }
 
     /// Begins the transaction: refuses non-empty target tables unless `truncate`, then
     /// suspends foreign-key enforcement.
     pub async fn begin(&mut self, loaded: &[String], truncate: bool) -> Result<()> {
+        self.run_tables = loaded.to_vec();
         let client = self.client.get_mut();
         let mut non_empty = Vec::new();
         for t in loaded.iter().filter(|t| !self.existing.contains(t)) {
@@ -113,14 +166,20 @@ impl PgLoad {
             )));
         }
         client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
-        self.fk_mode = match client.batch_execute("SET LOCAL session_replication_role = replica").await {
-            Ok(()) => FkMode::Replica,
-            Err(_) => {
-                // Not a superuser: roll back to a clean transaction and drop the FKs instead.
-                client.batch_execute("ROLLBACK; BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
-                FkMode::Recreate
-            }
+        self.fk_mode = match (self.superuser, &self.per_table) {
+            (true, _) => FkMode::Replica,
+            // One transaction per table: foreign keys stay enforced, tables load in
+            // dependency order.
+            (false, Some(_)) => FkMode::Enforced,
+            // Not a superuser: drop the FKs inside the transaction and re-create them.
+            (false, None) => FkMode::Recreate,
         };
+        if self.fk_mode == FkMode::Replica && self.per_table.is_none() {
+            client
+                .batch_execute("SET LOCAL session_replication_role = replica")
+                .await
+                .map_err(|e| Error::postgres("suspending FK checks", &e))?;
+        }
         if !non_empty.is_empty() {
             let list: Vec<String> = non_empty.iter().map(|t| qualified(&self.schema, t)).collect();
             client
@@ -146,6 +205,10 @@ impl PgLoad {
                 }
             }
         }
+        if self.per_table.is_some() {
+            // Truncation done; each table now gets its own transaction.
+            client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
+        }
         Ok(())
     }
 
@@ -160,6 +223,15 @@ impl PgLoad {
         // take it in the order their data arrives (the source delivers them one by one).
         let first = batches.next().await;
         let client = self.client.lock().await;
+        if self.per_table.is_some() {
+            client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
+            if self.fk_mode == FkMode::Replica {
+                client
+                    .batch_execute("SET LOCAL session_replication_role = replica")
+                    .await
+                    .map_err(|e| Error::postgres("suspending FK checks", &e))?;
+            }
+        }
         let cols: Vec<String> = target.columns.iter().map(|c| ident::pg(&c.name)).collect();
         let table = qualified(&self.schema, &target.table);
         let compare = self.existing.contains(&target.table);
@@ -228,6 +300,26 @@ impl PgLoad {
                 )));
             }
         }
+        if let Some(state) = &self.per_table {
+            // This table's transaction: prove its foreign keys towards tables already in
+            // place, move its sequences, commit, and remember it for a rerun.
+            let done: Vec<String> = {
+                let mut d = self.done.lock().expect("not poisoned").clone();
+                d.push(target.table.clone());
+                d
+            };
+            let fks = self.fks_among(&done, Some(&target.table));
+            self.prove_fks(&client, &fks).await?;
+            self.reset_sequences(&client, &target.table).await?;
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| Error::postgres(format!("committing `{}`", target.table), &e))?;
+            self.done.lock().expect("not poisoned").push(target.table.clone());
+            let mut st = LoadState::read(state)?;
+            st.tables.insert(target.table.clone(), copied);
+            st.write(state)?;
+        }
         Ok(copied)
     }
 
@@ -242,41 +334,69 @@ impl PgLoad {
                 .await
                 .map_err(|e| Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e))?;
         }
+        if self.per_table.is_none() {
+            self.prove_fks(&client, &self.fks_among(loaded, None)).await?;
+            for t in loaded {
+                self.reset_sequences(&client, t).await?;
+            }
+        } else if let Err(e) = self.prove_fks(&client, &self.fks_among(loaded, None)).await {
+            // Each table was proven against the tables before it; this catches references
+            // to tables that came later (cycles). The committed tables stay.
+            return Err(Error::other(format!("{e}\n  (per-table mode: the tables before were committed)")));
+        }
+        self.count(&client, loaded).await
+    }
+
+    /// The foreign keys whose child is in `tables` and whose parent is in `tables` or not
+    /// loaded by this run; with `touching`, only those with that table at either end.
+    fn fks_among<'a>(&'a self, tables: &[String], touching: Option<&str>) -> Vec<(&'a PgTable, &'a PgForeignKey)> {
+        self.tables
+            .iter()
+            .filter(|t| tables.contains(&t.name))
+            .flat_map(|t| t.foreign_keys.iter().map(move |fk| (t, fk)))
+            .filter(|(_, fk)| {
+                tables.contains(&fk.ref_table)
+                    || !self.tables.iter().any(|x| x.name == fk.ref_table)
+                    || touching.is_none()
+            })
+            .filter(|(t, fk)| touching.is_none_or(|x| t.name == x || fk.ref_table == x))
+            .collect()
+    }
+
+    /// Proves the foreign keys have no orphans; the error lists counts and example keys.
+    async fn prove_fks(&self, client: &Client, fks: &[(&PgTable, &PgForeignKey)]) -> Result<()> {
         let mut orphans = Vec::new();
-        for t in self.tables.iter().filter(|t| loaded.contains(&t.name)) {
-            for fk in &t.foreign_keys {
-                let on: Vec<String> = fk
-                    .columns
-                    .iter()
-                    .zip(&fk.ref_columns)
-                    .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
-                    .collect();
-                let not_null: Vec<String> =
-                    fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
-                let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
-                let q = format!(
-                    "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-                    shown.join(", "),
-                    qualified(&self.schema, &t.name),
-                    not_null.join(" AND "),
-                    qualified(&self.schema, &fk.ref_table),
-                    on.join(" AND ")
-                );
-                let row = client
-                    .query_one(&q, &[])
-                    .await
-                    .map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
-                let n: i64 = row.get(0);
-                if n > 0 {
-                    let examples: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
-                    orphans.push(format!(
-                        "`{}`.({}) → `{}`: {n} orphaned rows, e.g. {}",
-                        t.name,
-                        fk.columns.join(", "),
-                        fk.ref_table,
-                        examples.join("; ")
-                    ));
-                }
+        for (t, fk) in fks {
+            let on: Vec<String> = fk
+                .columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
+                .collect();
+            let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+            let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
+            let q = format!(
+                "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+                shown.join(", "),
+                qualified(&self.schema, &t.name),
+                not_null.join(" AND "),
+                qualified(&self.schema, &fk.ref_table),
+                on.join(" AND ")
+            );
+            let row = client
+                .query_one(&q, &[])
+                .await
+                .map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
+            let n: i64 = row.get(0);
+            if n > 0 {
+                let examples: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+                orphans.push(format!(
+                    "`{}`.({}) → `{}`: {n} orphaned rows, e.g. {}",
+                    t.name,
+                    fk.columns.join(", "),
+                    fk.ref_table,
+                    examples.join("; ")
+                ));
             }
         }
         if !orphans.is_empty() {
@@ -285,7 +405,12 @@ impl PgLoad {
                 orphans.join("\n  ")
             )));
         }
-        for t in self.tables.iter().filter(|t| loaded.contains(&t.name)) {
+        Ok(())
+    }
+
+    /// Moves every sequence of `table` past its column's loaded maximum.
+    async fn reset_sequences(&self, client: &Client, table: &str) -> Result<()> {
+        for t in self.tables.iter().filter(|t| t.name == table) {
             for c in t.columns.iter().filter(|c| c.sequence.is_some()) {
                 let seq = c.sequence.as_deref().expect("filtered");
                 let q = format!(
@@ -298,7 +423,13 @@ impl PgLoad {
                 client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("resetting sequence {seq}"), &e))?;
             }
         }
-        self.count(&client, loaded).await
+        Ok(())
+    }
+
+    /// Counts rows of the named tables now (outside any load transaction).
+    pub async fn count_now(&self, tables: &[String]) -> Result<Vec<(String, u64)>> {
+        let client = self.client.lock().await;
+        self.count(&client, tables).await
     }
 
     async fn count(&self, client: &Client, loaded: &[String]) -> Result<Vec<(String, u64)>> {
@@ -316,7 +447,9 @@ impl PgLoad {
     /// Commits, then counts every loaded table again outside the transaction.
     pub async fn commit(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
         let client = self.client.lock().await;
-        client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
+        if self.per_table.is_none() {
+            client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
+        }
         self.count(&client, loaded).await
     }
 
