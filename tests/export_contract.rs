@@ -173,8 +173,17 @@ async fn invalid_utf8_in_a_text_column_names_the_row() {
          INSERT INTO notes VALUES (1, 'fine'), (2, X'66FF00')",
     )
     .await;
-    let err = run_err(&my, "[[column]]\ntable = \"notes\"\ncolumn = \"body\"\ntype = \"text\"\n").await;
+    let rule = "[[column]]\ntable = \"notes\"\ncolumn = \"body\"\ntype = \"text\"\n";
+    let err = run_err(&my, rule).await;
     assert!(err.contains("row id=2, column `body`") && err.contains("not valid UTF-8"), "{err}");
+    // `plan --profile` finds it before the run.
+    let p = pipeline(&export_pipeline(rule), &[("MYSQL_URL", &my.url), ("OUT", "/nonexistent")]);
+    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
+    let found = converge::pipeline::profile::profile(src, &plan, None).await.unwrap();
+    opened.close().await;
+    let text = converge::pipeline::profile::render(&found);
+    assert!(text.contains("notes.body: 1 values rejected: invalid UTF-8 (e.g. id='2')"), "{text}");
     my.drop_db().await;
 }
 

@@ -350,14 +350,18 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
     let name = my.name.clone();
     let text = load_pipeline("transaction = \"table\"").replace("name = \"load\"", &format!("name = \"{name}\""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("ticket has a value too long").to_string();
+    let err =
+        converge::pipeline::run(&p, &Default::default()).await.expect_err("ticket has a value too long").to_string();
     assert!(err.contains("table `ticket`, row id='2', column `title`"), "{err}");
     // The tables before the failing one are committed and recorded; the failing one is empty.
     let count = |t: &'static str| {
         let pg = &pg;
         async move { pg_rows(pg, &format!("SELECT count(*) FROM \"{t}\"")).await[0][0].clone().unwrap() }
     };
-    assert_eq!((count("org").await, count("person").await, count("ticket").await), ("2".into(), "2".into(), "0".into()));
+    assert_eq!(
+        (count("org").await, count("person").await, count("ticket").await),
+        ("2".into(), "2".into(), "0".into())
+    );
     let state = std::path::Path::new(".converge").join(format!("{name}.load-state.json"));
     assert!(std::fs::read_to_string(&state).unwrap().contains("\"person\": 2"));
 

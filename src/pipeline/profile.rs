@@ -1,6 +1,6 @@
 //! `converge plan --profile`: reads the data once, inside the snapshot, and reports per
 //! column every value the run would reject or change — booleans outside 0/1, non-UUIDs
-//! bound for uuid, invalid JSON, zero dates, values longer than the target column, NULLs
+//! bound for uuid, invalid JSON, zero dates, invalid UTF-8, values longer than the target column, NULLs
 //! bound for NOT NULL, UUIDs that will be lower-cased — with counts and example keys, so
 //! the data can be fixed before the downtime window instead of failing inside it.
 //!
@@ -64,6 +64,19 @@ fn checks(t: &TablePlan, target: Option<(&TableTarget, &PgTable)>) -> Vec<Check>
                 format!("CAST({c} AS CHAR) LIKE '0000%' OR CAST({c} AS CHAR) LIKE '%-00%'"),
             ),
             _ => {}
+        }
+        let binary_source = t.spec.table.column_index(&cp.name).is_some_and(|ci| {
+            let m = &t.spec.table.columns[ci].mysql;
+            m.charset.is_none() || m.charset.as_deref() == Some("binary")
+        });
+        if matches!(cp.logical, Logical::Text | Logical::Json | Logical::Uuid | Logical::Enum | Logical::Set)
+            && binary_source
+        {
+            // Bytes carried as text (a [[column]] rule): they must be valid UTF-8.
+            add(
+                "rejected: invalid UTF-8",
+                format!("CAST(CONVERT({c} USING utf8mb4) AS BINARY) <> CAST({c} AS BINARY)"),
+            );
         }
         if cp.logical == Logical::Uuid && copy.is_none_or(|k| k.target == PgTarget::Uuid) {
             add("changed: upper-case UUID lower-cased", format!("BINARY {c} <> BINARY LOWER({c})"));
