@@ -57,9 +57,7 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
                 ));
                 continue;
             }
-            if tc.not_null && cp.nullable {
-                // Not a plan error: the data may hold no NULL. `plan --profile` counts them.
-            }
+            // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
             columns.push(CopyColumn { name: cp.name.clone(), target: pg, max_chars: tc.max_chars });
         }
         for tc in &target.columns {
