@@ -377,3 +377,38 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_owner_without_superuser_loads_by_dropping_and_recreating_foreign_keys() {
+    let my = MyDb::create("owner").await;
+    my.exec(MY_SCHEMA).await;
+    my.exec(MY_DATA).await;
+    let pg = PgDb::create("owner").await;
+    let role = format!("r_{}", &pg.name[pg.name.len() - 10..]);
+    pg.client
+        .batch_execute(&format!(
+            "CREATE ROLE \"{role}\" LOGIN; GRANT ALL ON SCHEMA public TO \"{role}\"; SET ROLE \"{role}\"; {PG_SCHEMA}; RESET ROLE"
+        ))
+        .await
+        .unwrap();
+    let url = pg.url.replacen("postgres@", &format!("{role}@"), 1);
+    let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &url)]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
+    let fks = pg_rows(&pg, "SELECT conname FROM pg_constraint WHERE contype = 'f' ORDER BY 1").await;
+    assert_eq!(fks.len(), 4, "the foreign keys were re-created: {fks:?}");
+    // An orphan is caught by re-creating the constraint; nothing stays loaded.
+    pg.client.batch_execute("TRUNCATE ticket, person, org").await.unwrap();
+    my.exec("INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-00000000dead', 'orphan')").await;
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("orphan").to_string();
+    assert!(err.contains("ticket_personId_fkey") || err.contains("orphaned"), "{err}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM person").await[0][0].as_deref(), Some("0"));
+    assert_eq!(
+        pg_rows(&pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await[0][0].as_deref(),
+        Some("4")
+    );
+    pg.drop_db().await;
+    let admin = connect_pg(&format!("{}/postgres", pg_base())).await;
+    admin.batch_execute(&format!("DROP ROLE \"{role}\"")).await.unwrap();
+    my.drop_db().await;
+}
