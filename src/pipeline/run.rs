@@ -70,26 +70,23 @@ pub struct Target {
 /// postgres sink, also introspects the target and checks the plan against it.
 pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     let (opened, tables) = source::open(p).await?;
-    let mut plan = match plan::build(p, tables) {
-        Ok(plan) => plan,
+    match plan_with_target(p, tables).await {
+        Ok((plan, target)) => Ok((opened, plan, target)),
         Err(e) => {
             opened.close().await;
-            return Err(e);
+            Err(e)
         }
-    };
-    let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((opened, plan, None)) };
+    }
+}
+
+async fn plan_with_target(p: &Pipeline, tables: Vec<crate::schema::Table>) -> Result<(Plan, Option<Target>)> {
+    let mut plan = plan::build(p, tables)?;
+    let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((plan, None)) };
     let url = sink.url.as_deref().expect("checked by the pipeline");
     let state = (sink.transaction == TransactionMode::Table)
         .then(|| PathBuf::from(".converge").join(format!("{}.load-state.json", p.name)));
-    let load = match PgLoad::open(url, sink.schema.as_deref().unwrap_or("public"), sink.existing.clone(), state.clone())
-        .await
-    {
-        Ok(l) => l,
-        Err(e) => {
-            opened.close().await;
-            return Err(e);
-        }
-    };
+    let schema = sink.schema.as_deref().unwrap_or("public");
+    let load = PgLoad::open(url, schema, sink.existing.clone(), state.clone()).await?;
     // Per-table mode: tables a previous run committed, and which still hold exactly the
     // rows it recorded, are not read again.
     if let Some(state) = &state {
@@ -105,7 +102,7 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
         }
     }
     let (tables, problems) = match_targets(&mut plan.tables, &load.tables);
-    Ok((opened, plan, Some(Target { load, tables, problems, truncate: sink.truncate.unwrap_or(false) })))
+    Ok((plan, Some(Target { load, tables, problems, truncate: sink.truncate.unwrap_or(false) })))
 }
 
 /// Runs the pipeline.

@@ -108,11 +108,8 @@ pub async fn run_table(
         (0..schema.fields().len()).filter(|&i| !plan.file_excluded.contains(schema.field(i).name())).collect();
     let file_schema =
         std::sync::Arc::new(schema.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?);
-    let columns = manifest_columns(&plan, &file_schema)?;
-    let logical: Vec<Logical> = columns
-        .iter()
-        .map(|c| Logical::from_manifest_name(&c.logical_type).expect("names come from Logical::name"))
-        .collect();
+    let (columns, logical): (Vec<ManifestColumn>, Vec<Logical>) =
+        manifest_columns(&plan, &file_schema)?.into_iter().unzip();
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
     let mut writers = sinks
         .iter()
@@ -229,8 +226,9 @@ async fn normalize_feed(
     Err(Error::other(format!("table `{}`: the source ended without finishing", feed.table)))
 }
 
-/// The manifest's column list for the batches the sinks receive.
-fn manifest_columns(plan: &TablePlan, schema: &SchemaRef) -> Result<Vec<ManifestColumn>> {
+/// The manifest's column list for the batches the sinks receive, with each column's
+/// logical type (which decides how the CSV sink writes it).
+fn manifest_columns(plan: &TablePlan, schema: &SchemaRef) -> Result<Vec<(ManifestColumn, Logical)>> {
     let t = &plan.spec.table;
     schema
         .fields()
@@ -256,13 +254,14 @@ fn manifest_columns(plan: &TablePlan, schema: &SchemaRef) -> Result<Vec<Manifest
                     (String::new(), l, true)
                 }
             };
-            Ok(ManifestColumn {
+            let column = ManifestColumn {
                 name: f.name().clone(),
                 mysql_type,
                 logical_type: logical.name(),
                 arrow_type: logical.arrow_type().to_string(),
                 nullable,
-            })
+            };
+            Ok((column, logical))
         })
         .collect()
 }

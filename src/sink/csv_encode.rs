@@ -11,6 +11,7 @@ use std::io::Write;
 use arrow::array::*;
 use arrow::datatypes::{i256, DataType, Decimal128Type, Decimal256Type, DurationMicrosecondType, TimeUnit};
 
+use crate::calendar::civil_from_days;
 use crate::types::Logical;
 
 /// One column of a batch, downcast once per batch.
@@ -67,20 +68,6 @@ fn write_hex(out: &mut Vec<u8>, b: &[u8]) {
         out.push(HEX[(x >> 4) as usize]);
         out.push(HEX[(x & 15) as usize]);
     }
-}
-
-/// (year, month, day) of a day count since 1970-01-01 (H. Hinnant's algorithm).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 fn write_date(out: &mut Vec<u8>, days: i64) {
@@ -279,8 +266,6 @@ mod tests {
             String::from_utf8(o).unwrap(),
             "2024-01-15T10:30:00.123456Z 1969-12-31T23:59:59.999999Z -838:59:59 0:00:00.000001 -0.05 -0.000000000000000000000000000005"
         );
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-719_162), (1, 1, 1));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::common::{Column, DFSchema};
-use datafusion::logical_expr::{cast, Expr};
+use datafusion::logical_expr::{cast, Expr, ScalarUDF};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
@@ -41,10 +41,10 @@ fn column(name: &str) -> Expr {
     Expr::Column(Column::from_name(name))
 }
 
-/// The logical expression normalising one column (its read type → its output type).
-pub fn expression(plan: &ColumnPlan, rules: Rules) -> Expr {
+/// The logical expression normalising one column (its read type → its output type);
+/// `udfs` are [`udf::udfs`].
+pub fn expression(plan: &ColumnPlan, rules: Rules, udfs: &[ScalarUDF]) -> Expr {
     let c = column(&plan.name);
-    let udfs = udf::udfs();
     let call = |name: &str| {
         let f = udfs.iter().find(|f| f.name() == name).expect("known udf").clone();
         f.call(vec![c.clone()])
@@ -73,10 +73,11 @@ impl Normalizer {
         let input = read_schema(&plans);
         let df_schema =
             DFSchema::try_from(input.as_ref().clone()).map_err(|e| Error::datafusion("normalisation schema", e))?;
+        let udfs = udf::udfs();
         let exprs = plans
             .iter()
             .zip(&rules)
-            .map(|(p, r)| ctx.create_physical_expr(expression(p, *r), &df_schema))
+            .map(|(p, r)| ctx.create_physical_expr(expression(p, *r, &udfs), &df_schema))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::datafusion(format!("planning the normalisation of `{table}`"), e))?;
         let schema = Arc::new(Schema::new(

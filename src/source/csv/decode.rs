@@ -10,6 +10,7 @@ use std::sync::Arc;
 use arrow::array::*;
 use arrow::datatypes::{i256, DataType, TimeUnit};
 
+use crate::calendar::{days_from_civil, days_in_month};
 use crate::types::Logical;
 
 /// The Arrow builder for one column, by Arrow type.
@@ -268,17 +269,6 @@ fn expect(text: &[u8], at: usize, want: u8) -> Result<(), String> {
     }
 }
 
-/// Days from 1970-01-01 to a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Days since the epoch of a `YYYY-MM-DD` prefix of `text`, checking the calendar.
 fn date_days(text: &[u8]) -> Result<i64, String> {
     let y = digits(text, 0, 4)?;
@@ -286,13 +276,9 @@ fn date_days(text: &[u8]) -> Result<i64, String> {
     let m = digits(text, 5, 2)?;
     expect(text, 7, b'-')?;
     let d = digits(text, 8, 2)?;
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let month_days = match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return Err(format!("month {m} out of range")),
+    let month_days = match days_in_month(y as i64, m) {
+        0 => return Err(format!("month {m} out of range")),
+        n => n,
     };
     if y == 0 {
         return Err("year 0000 (a zero date) is not a date".into());
