@@ -53,6 +53,29 @@ enum Command {
         #[arg(long)]
         truncate: bool,
     },
+    /// Compare the MySQL source with the PostgreSQL target after a migration: exact counts,
+    /// critical tables, foreign keys, every value (canonical row digests), JSON, UUIDs,
+    /// sequences, indexes. Exit code 0 only if every automated check passes.
+    Verify {
+        /// The pipeline whose source and postgres sink to compare.
+        #[arg(required_unless_present = "source")]
+        pipeline: Option<PathBuf>,
+        /// Without a pipeline: the source, `mysql://user@host:3306/db`.
+        #[arg(long, requires = "target", conflicts_with = "pipeline")]
+        source: Option<String>,
+        /// Without a pipeline: the target, `postgres://user@host:5432/db`.
+        #[arg(long, requires = "source")]
+        target: Option<String>,
+        /// Without a pipeline: the target schema.
+        #[arg(long, default_value = "public")]
+        schema: String,
+        /// Compare N random rows per table (plus exact counts) instead of every row.
+        #[arg(long, value_name = "N")]
+        sample: Option<u64>,
+        /// Also write the Markdown report (the guide's checklist, ticked) to this file.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+    },
     /// Run SQL over an export directory (CSV or Parquet, typed by its manifest).
     Query {
         /// The export directory (the one holding migration_manifest.json).
@@ -109,14 +132,12 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         Command::Run { pipeline } => {
             let p = Pipeline::load(pipeline)?;
             let id = pipeline::run::new_migration_id(&p.name);
-            let options = RunOptions { migration_id: Some(id.clone()), ..Default::default() };
-            run_logged(cli, &p, &options, &id).await
+            run_logged(cli, &p, &id).await
         }
         Command::Import { dir, to, schema, truncate } => {
             let p = Pipeline::import(&dir.to_string_lossy(), to, Some(schema.clone()), *truncate);
             let id = pipeline::run::new_migration_id(&p.name);
-            let options = RunOptions { migration_id: Some(id.clone()), ..Default::default() };
-            run_logged(cli, &p, &options, &id).await
+            run_logged(cli, &p, &id).await
         }
         Command::Plan { pipeline, profile } => {
             let p = Pipeline::load(pipeline)?;
@@ -146,6 +167,32 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             match target {
                 Some(t) if !t.problems.is_empty() => Err(converge::Error::other("the target does not fit the source")),
                 _ => Ok(()),
+            }
+        }
+        Command::Verify { pipeline, source, target, schema, sample, report } => {
+            let p = match (pipeline, source, target) {
+                (Some(file), _, _) => Pipeline::load(file)?,
+                (None, Some(s), Some(t)) => Pipeline::compare(s, t, Some(schema.clone())),
+                _ => return Err(converge::Error::other("verify needs a pipeline, or --source and --target")),
+            };
+            let depth = match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
+                Some(n) => converge::verify::Depth::Sample(n),
+                None => converge::verify::Depth::Full,
+            };
+            let r = converge::verify::verify(&p, depth).await?;
+            if let Some(path) = report {
+                converge::sink::export_dir::write_private(path, r.markdown().as_bytes())?;
+            }
+            if cli.json {
+                println!("{}", r.json());
+            } else if !cli.quiet {
+                print!("{}", r.text());
+            }
+            log_verify(&r);
+            if r.passed() {
+                Ok(())
+            } else {
+                Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
             }
         }
         Command::Log { status, message, log, migration_id } => {
@@ -181,11 +228,18 @@ impl From<Format> for converge::query::OutputFormat {
     }
 }
 
-/// Runs a pipeline with its run-log entries (started, then completed or failed with the
-/// duration), prints the result, and warns when the run took longer than the downtime budget.
-async fn run_logged(cli: &Cli, p: &Pipeline, options: &RunOptions, id: &str) -> converge::Result<()> {
+/// Runs a pipeline with its run-log entries (started, each phase, then completed or
+/// failed with the duration; a downtime-budget warning as soon as one is projected),
+/// with progress on stderr, and prints the result.
+async fn run_logged(cli: &Cli, p: &Pipeline, id: &str) -> converge::Result<()> {
     use converge::runlog::{self, Entry, Status};
     let log = runlog::default_path();
+    let options = RunOptions {
+        migration_id: Some(id.to_string()),
+        progress: !cli.quiet && !cli.json,
+        run_log: Some(log.clone()),
+        ..Default::default()
+    };
     let note = |status: Status, message: String, seconds: Option<f64>| {
         let mut e = Entry::new(status, message).with_migration_id(id);
         if let Some(s) = seconds {
@@ -197,12 +251,14 @@ async fn run_logged(cli: &Cli, p: &Pipeline, options: &RunOptions, id: &str) -> 
     };
     note(Status::Started, format!("pipeline `{}`", p.name), None);
     let started = std::time::Instant::now();
-    match pipeline::run(p, options).await {
+    match pipeline::run(p, &options).await {
         Ok(report) => {
-            note(Status::Completed, format!("pipeline `{}`: ledger reconciled", p.name), Some(report.seconds));
-            if let Some(w) = runlog::budget_warning(report.seconds, 1.0, runlog::DEFAULT_BUDGET_SECS) {
-                tracing::warn!("{w}");
-            }
+            let verified = if report.verify.is_some() { ", target verified" } else { "" };
+            note(
+                Status::Completed,
+                format!("pipeline `{}`: ledger reconciled{verified}", p.name),
+                Some(report.seconds),
+            );
             if cli.json {
                 println!("{}", converge::report::run_json(&report));
             } else if !cli.quiet {
@@ -214,5 +270,23 @@ async fn run_logged(cli: &Cli, p: &Pipeline, options: &RunOptions, id: &str) -> 
             note(Status::Failed, e.to_string(), Some(started.elapsed().as_secs_f64()));
             Err(e)
         }
+    }
+}
+
+/// Notes a verification in the run log (the migration it belongs to: the log's last).
+fn log_verify(r: &converge::verify::report::Report) {
+    use converge::runlog::{self, Entry, Status};
+    let path = runlog::default_path();
+    let verdict = if r.passed() { "passed" } else { "FAILED" };
+    let mut e = Entry::new(
+        Status::InProgress,
+        format!("verify `{}`: {verdict} ({} checks failed)", r.pipeline, r.failures().len()),
+    )
+    .with_phase("verify", r.seconds);
+    if let Ok(Some(id)) = runlog::resolve_migration_id(None, &path) {
+        e = e.with_migration_id(id);
+    }
+    if let Err(err) = runlog::append(&path, &e) {
+        tracing::warn!("cannot write the run log: {err}");
     }
 }

@@ -8,6 +8,7 @@ pub mod ident;
 pub mod ledger;
 pub mod manifest;
 pub mod pipeline;
+pub mod progress;
 pub mod query;
 pub mod report;
 pub mod runlog;
@@ -17,6 +18,7 @@ pub mod sink;
 pub mod source;
 pub mod transform;
 pub mod types;
+pub mod verify;
 
 pub use error::{Error, Result};
 pub use pipeline::Pipeline;

@@ -31,6 +31,21 @@ pub fn run_text(r: &RunReport) -> String {
     for e in &r.exports {
         let _ = writeln!(o, "export: {}", e.display());
     }
+    let phases: Vec<String> = r.phases.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect();
+    let _ = writeln!(o, "phases: {}", phases.join(", "));
+    if let Some(w) = &r.budget_warning {
+        let _ = writeln!(o, "warning: downtime budget: {w}");
+    }
+    if let Some(v) = &r.verify {
+        let failed = v.failures().len();
+        let _ = writeln!(
+            o,
+            "verify: {} checks, {failed} failed ({}, {} rows read back)",
+            v.checks.len(),
+            v.mode,
+            v.rows_read
+        );
+    }
     o
 }
 
@@ -60,6 +75,9 @@ pub fn run_json(r: &RunReport) -> String {
         "seconds": r.seconds,
         "exports": r.exports,
         "tables": tables,
+        "phases": r.phases.iter().map(|(n, s)| serde_json::json!({"phase": n, "seconds": s})).collect::<Vec<_>>(),
+        "budgetWarning": r.budget_warning,
+        "verify": r.verify.as_ref().map(|v| serde_json::from_str::<serde_json::Value>(&v.json()).unwrap_or_default()),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),
     })
     .to_string()

@@ -270,3 +270,51 @@ fn a_corrupt_line_is_reported_with_file_and_line() {
     let err = runlog::read(&path).unwrap_err().to_string();
     assert!(err.contains("runs.jsonl:2:"), "{err}");
 }
+
+/// `converge run` of the demo pipeline with the given downtime budget, logging to `log`.
+fn run_demo(scratch: &Scratch, budget_minutes: &str) -> (Output, Vec<Entry>) {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let pipeline = scratch.file(&format!("demo-{budget_minutes}.toml"));
+    let text = std::fs::read_to_string(format!("{root}/pipelines/demo.toml"))
+        .unwrap()
+        .replace("path = \"fixtures/demo.sql\"", &format!("path = \"{root}/fixtures/demo.sql\""))
+        .replace("dir = \"exports/demo\"", &format!("dir = \"{}\"", s(&scratch.file("out"))));
+    let text =
+        text.replacen("[source]", &format!("[options]\ndowntime_budget_minutes = {budget_minutes}\n\n[source]"), 1);
+    std::fs::write(&pipeline, text).unwrap();
+    let log = scratch.file(&format!("runs-{budget_minutes}.jsonl"));
+    let out = Command::new(env!("CARGO_BIN_EXE_converge"))
+        .arg("run")
+        .arg(&pipeline)
+        .env(runlog::ENV_LOG, &log)
+        .output()
+        .expect("converge runs");
+    ok(&out);
+    (out, runlog::read(&log).unwrap())
+}
+
+#[test]
+fn run_logs_each_phase_and_warns_during_the_run_when_over_budget() {
+    let scratch = Scratch::new("budget");
+    // A generous budget: phases logged, no warning.
+    let (out, entries) = run_demo(&scratch, "30");
+    let statuses: Vec<Status> = entries.iter().map(|e| e.status).collect();
+    assert_eq!(statuses.first(), Some(&Status::Started));
+    assert_eq!(statuses.last(), Some(&Status::Completed));
+    let phases: Vec<&str> = entries.iter().filter_map(|e| e.phase.as_deref()).collect();
+    assert_eq!(phases, ["schema check", "export", "reconcile", "commit", "run"], "{entries:?}");
+    assert!(entries.iter().all(|e| e.migration_id == entries[0].migration_id && e.migration_id.is_some()));
+    assert!(entries.iter().filter(|e| e.phase.is_some()).all(|e| e.seconds.is_some_and(|s| s >= 0.0)));
+    assert!(!entries.iter().any(|e| e.message.contains("downtime budget")));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("phases: schema check"), "{stdout}");
+    // A budget of 6 ms: the warning is written while the data moves, before the export
+    // phase ends — not only at the end — on stderr and in the run log.
+    let (out, entries) = run_demo(&scratch, "0.0001");
+    let warned = entries.iter().position(|e| e.message.starts_with("downtime budget:")).expect("a budget warning");
+    let exported = entries.iter().position(|e| e.phase.as_deref() == Some("export")).unwrap();
+    assert!(warned < exported, "{entries:?}");
+    assert_eq!(entries[warned].status, Status::InProgress);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("downtime budget"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("warning: downtime budget"));
+}

@@ -68,6 +68,12 @@ async fn application_pipeline_plans_and_runs() {
 
     let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
     assert_eq!(report.validations.len(), 2);
+    // `[verify]`: after the commit, the guide's checklist ran and passed, critical tables included.
+    let v = report.verify.as_ref().expect("the pipeline verifies after the load");
+    assert!(v.passed(), "{}", v.text());
+    let critical = v.checks.iter().filter(|c| c.section == converge::verify::report::Section::CriticalTables).count();
+    assert_eq!(critical, 12);
+    assert_eq!(report.phases.last().map(|(n, _)| n.as_str()), Some("verify"));
     let dir = &report.exports[0];
     let m = Manifest::read(dir).unwrap();
     for t in &m.tables {
@@ -149,6 +155,13 @@ async fn kratos_pipeline_plans_and_runs() {
     );
 
     let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let v = report.verify.as_ref().expect("the pipeline verifies after the load");
+    assert!(v.passed(), "{}", v.text());
+    // JSON (traits, credentials config) compared by meaning, row by row.
+    assert!(v
+        .checks
+        .iter()
+        .any(|c| c.subject == "identities" && c.evidence.contains("rows digested on both sides: equal")));
     let m = Manifest::read(&report.exports[0]).unwrap();
     for t in &m.tables {
         assert_eq!(t.row_count, my.count(&t.name).await, "{}", t.name);

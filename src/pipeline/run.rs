@@ -16,6 +16,7 @@ use super::table::{run_table, DropRows, FileSink, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
+use crate::progress::{Display, Progress};
 use crate::sink::export_dir::ExportDir;
 use crate::sink::postgres::load::{LoadState, PgLoad};
 use crate::sink::postgres::target::{match_targets, TableTarget};
@@ -29,6 +30,10 @@ pub struct RunOptions {
     /// Test hook: lose rows of a table after reading, to prove the ledger catches it.
     #[doc(hidden)]
     pub drop_rows: DropRows,
+    /// Show progress on stderr (bars on a terminal, lines otherwise).
+    pub progress: bool,
+    /// The run log that phase durations and budget warnings are appended to.
+    pub run_log: Option<PathBuf>,
 }
 
 /// What a successful run did.
@@ -46,6 +51,75 @@ pub struct RunReport {
     pub validations: Vec<Outcome>,
     /// Seconds the run took.
     pub seconds: f64,
+    /// Each phase and its seconds, in order.
+    pub phases: Vec<(String, f64)>,
+    /// The downtime-budget warning, when the run was projected to exceed it.
+    pub budget_warning: Option<String>,
+    /// The verification after the load (`[verify]`), when it ran (it passed).
+    pub verify: Option<crate::verify::report::Report>,
+}
+
+/// The run's clock: phases, and the downtime budget watched against the progress.
+pub struct Clock {
+    started: Instant,
+    phase_started: Instant,
+    budget_secs: f64,
+    migration_id: String,
+    log: Option<PathBuf>,
+    /// Phases done, with seconds.
+    pub phases: Vec<(String, f64)>,
+    /// The budget warning given (once).
+    pub warned: Option<String>,
+}
+
+impl Clock {
+    fn new(budget_secs: f64, migration_id: &str, log: Option<PathBuf>) -> Clock {
+        let now = Instant::now();
+        Clock {
+            started: now,
+            phase_started: now,
+            budget_secs,
+            migration_id: migration_id.to_string(),
+            log,
+            phases: Vec::new(),
+            warned: None,
+        }
+    }
+
+    fn note(&self, entry: crate::runlog::Entry) {
+        if let Some(log) = &self.log {
+            if let Err(e) = crate::runlog::append(log, &entry.with_migration_id(&self.migration_id)) {
+                tracing::warn!("cannot write the run log: {e}");
+            }
+        }
+    }
+
+    /// Ends the current phase: records its duration and notes it in the run log.
+    pub fn phase(&mut self, name: &str) {
+        let secs = self.phase_started.elapsed().as_secs_f64();
+        self.phase_started = Instant::now();
+        self.phases.push((name.to_string(), secs));
+        self.note(
+            crate::runlog::Entry::new(crate::runlog::Status::InProgress, format!("phase `{name}` done"))
+                .with_phase(name, secs),
+        );
+        // No projection between phases: only a budget already spent is reported here.
+        self.check(0.0);
+    }
+
+    /// Compares the projected total (elapsed / fraction done) with the budget; warns
+    /// once — on stderr and in the run log — when the run will not fit.
+    pub fn check(&mut self, fraction_done: f64) {
+        if self.warned.is_some() {
+            return;
+        }
+        let elapsed = self.started.elapsed().as_secs_f64();
+        if let Some(w) = crate::runlog::budget_warning(elapsed, fraction_done, self.budget_secs) {
+            tracing::warn!("downtime budget: {w}");
+            self.note(crate::runlog::Entry::new(crate::runlog::Status::InProgress, format!("downtime budget: {w}")));
+            self.warned = Some(w);
+        }
+    }
 }
 
 /// A new run id: `<pipeline>-<UTC time>-<random>`.
@@ -110,6 +184,7 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let migration_id = options.migration_id.clone().unwrap_or_else(|| new_migration_id(&p.name));
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mut clock = Clock::new(p.options.downtime_budget_minutes * 60.0, &migration_id, options.run_log.clone());
     let (opened, plan, target) = plan(p).await?;
     let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
     let target = match target {
@@ -158,21 +233,33 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
             },
         ));
     }
-    let result =
-        execute(p, &opened, &plan, target.as_ref(), &file_sinks, &dirs, &migration_id, &export_timestamp, options)
-            .await;
+    clock.phase("schema check");
+    let progress = Progress::new(plan.tables.iter().map(|t| (t.name().to_string(), t.spec.table.estimated_rows)));
+    let display = options.progress.then(|| Display::start(progress.clone()));
+    let run = Run { p, opened: &opened, plan: &plan, target: target.as_ref(), file_sinks: &file_sinks, dirs: &dirs };
+    let result = execute(&run, &migration_id, &export_timestamp, options, &progress, &mut clock).await;
+    if let Some(d) = display {
+        d.stop();
+    }
     opened.close().await;
     if let (Err(_), Some((load, _))) = (&result, &target) {
         load.rollback().await;
     }
+    let result = match result {
+        Ok(done) => after_run(p, &mut clock).await.map(|verify| (done, verify)),
+        Err(e) => Err(e),
+    };
     match result {
-        Ok((ledger, tables, validations)) => Ok(RunReport {
+        Ok(((ledger, tables, validations), verify)) => Ok(RunReport {
             migration_id,
             exports: dirs.into_iter().map(|(_, d)| d.path).collect(),
             ledger,
             tables,
             validations,
             seconds: started.elapsed().as_secs_f64(),
+            phases: clock.phases,
+            budget_warning: clock.warned,
+            verify,
         }),
         Err(e) => {
             let text = e.to_string();
@@ -184,18 +271,43 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// After a committed load, the `[verify]` phase: the target compared with the source.
+async fn after_run(p: &Pipeline, clock: &mut Clock) -> Result<Option<crate::verify::report::Report>> {
+    let Some(v) = p.verify.as_ref().filter(|v| v.after_run) else { return Ok(None) };
+    if p.source.kind != super::spec::SourceKind::Mysql {
+        return Ok(None);
+    }
+    let depth = v.sample.map(crate::verify::Depth::Sample).unwrap_or_default();
+    let report = crate::verify::verify(p, depth).await?;
+    clock.phase("verify");
+    if !report.passed() {
+        return Err(Error::other(format!(
+            "the load was committed, but verification failed (`converge verify` reruns it):\n{}",
+            report.text()
+        )));
+    }
+    Ok(Some(report))
+}
+
+/// What one run works with, once planned.
+struct Run<'a> {
+    p: &'a Pipeline,
+    opened: &'a Opened,
+    plan: &'a Plan,
+    target: Option<&'a (Arc<PgLoad>, Vec<Option<TableTarget>>)>,
+    file_sinks: &'a [(usize, FileSink)],
+    dirs: &'a [(String, ExportDir)],
+}
+
 async fn execute(
-    p: &Pipeline,
-    opened: &Opened,
-    plan: &Plan,
-    target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
-    file_sinks: &[(usize, FileSink)],
-    dirs: &[(String, ExportDir)],
+    run: &Run<'_>,
     migration_id: &str,
     export_timestamp: &str,
     options: &RunOptions,
+    progress: &Arc<Progress>,
+    clock: &mut Clock,
 ) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
+    let Run { p, opened, plan, target, file_sinks, dirs } = *run;
     let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
     let mut feeds = source::start(opened, specs, p.options.batch_rows, target.is_some());
     let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
@@ -204,9 +316,11 @@ async fn execute(
     let mut outcomes: Vec<Option<TableOutcome>> = vec![None; plan.tables.len()];
     let mut expected = plan.tables.len();
     let mut received = 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     // Tables are processed as their feeds arrive; each feed is bounded, so memory is too.
     while expected > 0 {
         tokio::select! {
+            _ = tick.tick() => clock.check(progress.fraction_done()),
             feed = feeds.recv(), if received < plan.tables.len() => {
                 let Some(mut feed) = feed else { return Err(Error::other("the source stopped before every table was read")) };
                 received += 1;
@@ -217,17 +331,20 @@ async fn execute(
                     });
                 };
                 let pg = target.map(|(l, t)| (l.clone(), t[i].clone().expect("checked at plan time")));
-                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), pg, options.drop_rows.clone()));
+                let counter = progress.table(&feed.table);
+                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), pg, counter, options.drop_rows.clone()));
             }
             done = set.join_next(), if !set.is_empty() => {
                 let outcome = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))??;
                 let i = by_name[outcome.table.as_str()];
                 outcomes[i] = Some(outcome);
                 expected -= 1;
+                clock.check(progress.fraction_done());
             }
         }
     }
     let outcomes: Vec<TableOutcome> = outcomes.into_iter().map(|o| o.expect("every table finished")).collect();
+    clock.phase(if target.is_some() { "export + load" } else { "export" });
 
     let mut ledger = Ledger::default();
     for (t, o) in plan.tables.iter().zip(&outcomes) {
@@ -331,6 +448,7 @@ async fn execute(
             return Err(Error::Validation { name: f.name.clone(), expected: f.expected.clone(), got: f.got.clone() });
         }
     }
+    clock.phase("reconcile");
     if let Some((load, _)) = target {
         for (t, n) in load.commit(&names).await? {
             ledger.row(&t).target = Some(n);
@@ -342,5 +460,6 @@ async fn execute(
     for ((_, d), m) in dirs.iter().zip(&manifests) {
         d.complete(m)?;
     }
+    clock.phase("commit");
     Ok((ledger, outcomes, validations))
 }

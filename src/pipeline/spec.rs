@@ -30,6 +30,8 @@ pub struct Pipeline {
     /// Where the data goes (`[[sink]]`).
     #[serde(default, rename = "sink")]
     pub sinks: Vec<SinkSpec>,
+    /// `[verify]`: what `converge verify` checks, and whether `run` verifies after loading.
+    pub verify: Option<VerifySpec>,
     /// The file it was read from (not a key).
     #[serde(skip)]
     pub file: PathBuf,
@@ -126,6 +128,8 @@ pub struct Options {
     pub audit_columns: Vec<String>,
     /// Count every exported file back from disk before writing the manifest.
     pub recount_files: bool,
+    /// The downtime window the run must fit in, in minutes (the runbook's 30).
+    pub downtime_budget_minutes: f64,
 }
 
 impl Default for Options {
@@ -140,7 +144,26 @@ impl Default for Options {
             keep_audit_columns: false,
             audit_columns: vec!["createdDate".into(), "updatedDate".into(), "version".into()],
             recount_files: true,
+            downtime_budget_minutes: 30.0,
         }
+    }
+}
+
+/// `[verify]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VerifySpec {
+    /// Tables that must exist in the target and hold rows (the guide's critical tables).
+    pub critical: Vec<String>,
+    /// `run` verifies the target after committing the load (default true).
+    pub after_run: bool,
+    /// Compare this many random rows per table instead of every row.
+    pub sample: Option<u64>,
+}
+
+impl Default for VerifySpec {
+    fn default() -> Self {
+        VerifySpec { critical: Vec::new(), after_run: true, sample: None }
     }
 }
 
@@ -330,8 +353,26 @@ impl Pipeline {
                 existing: Vec::new(),
                 transaction: TransactionMode::Run,
             }],
+            verify: None,
             file: PathBuf::from("(import)"),
         }
+    }
+
+    /// The pipeline behind `converge verify --source URL --target URL`: every table of
+    /// the MySQL database against the PostgreSQL schema, default rules.
+    pub fn compare(source_url: &str, target_url: &str, schema: Option<String>) -> Pipeline {
+        let mut p = Pipeline::import("", target_url, schema, false);
+        p.name = "verify".into();
+        p.source = SourceSpec {
+            kind: SourceKind::Mysql,
+            url: Some(source_url.to_string()),
+            path: None,
+            dir: None,
+            tables: all_tables(),
+            exclude: Vec::new(),
+        };
+        p.file = PathBuf::from("(verify)");
+        p
     }
 
     fn check(&self) -> std::result::Result<(), String> {
@@ -364,6 +405,12 @@ impl Pipeline {
         }
         if self.sinks.iter().filter(|k| k.kind == SinkKind::Postgres).count() > 1 {
             return Err("one postgres sink per pipeline".into());
+        }
+        if self.verify.is_some() && !self.sinks.iter().any(|k| k.kind == SinkKind::Postgres) {
+            return Err("[verify] compares the source with a postgres sink: add one".into());
+        }
+        if self.options.downtime_budget_minutes.is_nan() || self.options.downtime_budget_minutes <= 0.0 {
+            return Err("options.downtime_budget_minutes must be more than 0".into());
         }
         if !self.validations.is_empty()
             && !self.sinks.iter().any(|k| matches!(k.kind, SinkKind::Csv | SinkKind::Parquet))

@@ -66,6 +66,7 @@ pub async fn run_table(
     feed: TableFeed,
     sinks: Vec<FileSink>,
     pg: Option<(Arc<PgLoad>, TableTarget)>,
+    counter: Option<Arc<crate::progress::TableProgress>>,
     drop_rows: DropRows,
 ) -> Result<TableOutcome> {
     let started = Instant::now();
@@ -139,6 +140,9 @@ pub async fn run_table(
         while let Some(batch) = out.next().await {
             let batch = batch?;
             transformed += batch.num_rows() as u64;
+            if let Some(c) = &counter {
+                c.add(batch.num_rows() as u64);
+            }
             if !writers.is_empty() {
                 let file_batch = batch.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?;
                 tokio::task::block_in_place(|| {
@@ -178,6 +182,9 @@ pub async fn run_table(
             })
             .collect::<Result<Vec<_>>>()
     })?;
+    if let Some(c) = &counter {
+        c.finish();
+    }
     Ok(TableOutcome {
         table: name,
         stats,

@@ -22,6 +22,20 @@ pub fn create_private(path: &Path) -> Result<File> {
     OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| Error::io(path, e))
 }
 
+/// Writes `bytes` to `path` (replacing it), owner-only (0600): reports hold keys and
+/// table contents' shape.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| Error::io(path, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(path, e))
+}
+
 /// The file name for a table's data, refusing names that would leave the directory.
 pub fn data_file_name(table: &str, ext: &str) -> Result<String> {
     if table.is_empty() || table.contains('/') || table.contains('\0') || table == "." || table == ".." {

@@ -367,29 +367,8 @@ impl PgLoad {
     async fn prove_fks(&self, client: &Client, fks: &[(&PgTable, &PgForeignKey)]) -> Result<()> {
         let mut orphans = Vec::new();
         for (t, fk) in fks {
-            let on: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
-                .collect();
-            let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
-            let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
-            let q = format!(
-                "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
-                shown.join(", "),
-                qualified(&self.schema, &t.name),
-                not_null.join(" AND "),
-                qualified(&self.schema, &fk.ref_table),
-                on.join(" AND ")
-            );
-            let row = client
-                .query_one(&q, &[])
-                .await
-                .map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
-            let n: i64 = row.get(0);
+            let (n, examples) = super::integrity::orphans(client, &self.schema, &t.name, fk).await?;
             if n > 0 {
-                let examples: Vec<String> = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
                 orphans.push(format!(
                     "`{}`.({}) → `{}`: {n} orphaned rows, e.g. {}",
                     t.name,

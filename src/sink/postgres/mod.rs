@@ -4,6 +4,7 @@
 mod cell;
 mod column;
 pub mod copy;
+pub mod integrity;
 pub mod introspect;
 pub mod load;
 pub mod numeric;

@@ -144,6 +144,35 @@ impl MySqlSource {
         r
     }
 
+    /// Runs a query (text protocol) on a snapshot connection and hands each row to
+    /// `each` as it arrives — values as text, NULL as `None` — without collecting them.
+    pub async fn query_each(&self, sql: &str, mut each: impl FnMut(Vec<Option<String>>) + Send) -> Result<u64> {
+        let mut conn = self.acquire().await;
+        let mut n = 0u64;
+        let r = async {
+            let mut result = conn.query_iter(sql).await?;
+            result
+                .for_each(|row| {
+                    n += 1;
+                    each(
+                        row.unwrap()
+                            .into_iter()
+                            .map(|v| match v {
+                                mysql_async::Value::NULL => None,
+                                mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
+                                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
+                            })
+                            .collect(),
+                    )
+                })
+                .await
+        }
+        .await
+        .map_err(|e| Error::mysql("verifying", e));
+        self.release(conn).await;
+        r.map(|_| n)
+    }
+
     async fn acquire(&self) -> Conn {
         let permit = self.permits.acquire().await.expect("semaphore is never closed");
         permit.forget();

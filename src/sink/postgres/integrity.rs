@@ -1,0 +1,78 @@
+//! Integrity questions asked of a loaded target, shared by the load (which proves them
+//! before it commits) and by `verify`: foreign-key orphans, sequences behind their
+//! column's maximum.
+
+use tokio_postgres::Client;
+
+use super::introspect::{PgColumn, PgForeignKey};
+use super::load::qualified;
+use crate::error::{Error, Result};
+use crate::ident;
+
+/// Rows of `table` whose foreign key `fk` references no row: their count and up to
+/// three example keys (the referencing values).
+pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignKey) -> Result<(i64, Vec<String>)> {
+    let on: Vec<String> = fk
+        .columns
+        .iter()
+        .zip(&fk.ref_columns)
+        .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
+        .collect();
+    let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+    let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
+    let q = format!(
+        "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
+        shown.join(", "),
+        qualified(schema, table),
+        not_null.join(" AND "),
+        qualified(schema, &fk.ref_table),
+        on.join(" AND ")
+    );
+    let row = client
+        .query_one(&q, &[])
+        .await
+        .map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
+    Ok((row.get(0), row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
+}
+
+/// A sequence behind a column: the last value it handed out (None: none yet) and the
+/// column's maximum (None: no rows).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SequenceState {
+    /// The sequence, as PostgreSQL names it.
+    pub sequence: String,
+    /// The last value handed out (`nextval` gives more than this).
+    pub last: Option<i64>,
+    /// The column's maximum.
+    pub max: Option<i64>,
+}
+
+impl SequenceState {
+    /// The next value would collide with (or fall below) a loaded row.
+    pub fn behind(&self) -> bool {
+        match (self.last, self.max) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(l), Some(m)) => l < m,
+        }
+    }
+}
+
+/// Reads the state of the sequence behind `column` of `table`.
+pub async fn sequence_state(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    column: &PgColumn,
+) -> Result<Option<SequenceState>> {
+    let Some(seq) = column.sequence.as_deref() else { return Ok(None) };
+    // `seq` comes from pg_get_serial_sequence: already a quoted, qualified name.
+    let q = format!(
+        "SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END, (SELECT max({})::bigint FROM {}) FROM {seq}",
+        ident::pg(&column.name),
+        qualified(schema, table)
+    );
+    let row = client.query_one(&q, &[]).await.map_err(|e| Error::postgres(format!("reading sequence {seq}"), &e))?;
+    let last: i64 = row.get(0);
+    Ok(Some(SequenceState { sequence: seq.to_string(), last: Some(last), max: row.get(1) }))
+}

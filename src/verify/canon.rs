@@ -1,0 +1,311 @@
+//! Canonical values for comparing a source row with its target row: for every
+//! (logical type, target type) pair, one MySQL expression and one PostgreSQL expression
+//! that give the same text for the same value. Most are computed by the servers, so a
+//! whole table is digested without shipping it; JSON (compared by meaning) and floats
+//! (compared bit for bit; the servers print them differently) are made canonical here.
+//!
+//! | logical | canonical text |
+//! |---|---|
+//! | boolean | `1` / `0` |
+//! | integers, year, decimal | the number as the server prints it (scale kept) |
+//! | float, double | shortest round-trip text, compared as IEEE bits (client) |
+//! | date | `YYYY-MM-DD` (zero dates: NULL, as the load writes them) |
+//! | datetime, timestamp | `YYYY-MM-DD HH:MM:SS.ffffff`, UTC |
+//! | time | signed microseconds |
+//! | text, enum, set | the characters, exactly (`set` into `text[]`: comma-joined) |
+//! | uuid (char(36)) | lower-case |
+//! | binary, blob, binary(16) | lower-case hex of the bytes |
+//! | json | keys sorted, numbers as doubles, no whitespace (client) |
+//!
+//! NULL stays NULL and is distinct from the empty string in the row digest.
+
+use crate::ident;
+use crate::types::Logical;
+
+/// Which columns the client canonicalises (the servers cannot agree on their text).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKind {
+    /// JSON, compared by meaning.
+    Json,
+    /// A float or double, compared by its bits.
+    Float,
+}
+
+/// How one column is compared.
+#[derive(Debug, Clone)]
+pub struct ColumnCanon {
+    /// The column's name (same on both sides).
+    pub name: String,
+    /// MySQL expression giving the canonical text (or the raw text for client columns).
+    pub mysql: String,
+    /// PostgreSQL expression giving the canonical text (or the raw text for client columns).
+    pub pg: String,
+    /// Set when the client, not the servers, makes the value canonical.
+    pub client: Option<ClientKind>,
+    /// Key columns: compare ranges by number instead of by canonical text.
+    pub numeric: bool,
+    /// The target column is a PostgreSQL uuid (key ranges can use its index).
+    pub pg_uuid: bool,
+}
+
+const UUID_RE: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
+
+/// The canonical expressions of a column carried as `logical` into a target column of
+/// PostgreSQL type `pg_type` (`pg_enum`: the target type is an enum).
+pub fn column(name: &str, logical: Logical, pg_type: &str, pg_enum: bool) -> ColumnCanon {
+    let m = ident::mysql(name);
+    let g = ident::pg(name);
+    let text_target = pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
+    let json_target = matches!(pg_type, "json" | "jsonb");
+    let mut client = None;
+    let mut numeric = false;
+    let full_ts = "'%Y-%m-%d %H:%i:%s.%f'";
+    let zero_guard = |body: String| {
+        format!("CASE WHEN {m} IS NULL OR MONTH({m}) = 0 OR DAYOFMONTH({m}) = 0 THEN NULL ELSE {body} END")
+    };
+    let pg_ts = |col: &str| match pg_type {
+        "timestamptz" => format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"),
+        "date" => format!("to_char({col}, 'YYYY-MM-DD')"),
+        "timestamp" => format!("to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+        _ => format!("{col}::text"),
+    };
+    let (mysql, pg) = match logical {
+        Logical::Bool => (
+            format!("CASE WHEN {m} IS NULL THEN NULL WHEN {m} <> 0 THEN '1' ELSE '0' END"),
+            if pg_type == "bool" {
+                format!("CASE WHEN {g} THEN '1' WHEN NOT {g} THEN '0' END")
+            } else {
+                format!("CASE WHEN {g} <> 0 THEN '1' WHEN {g} = 0 THEN '0' END")
+            },
+        ),
+        Logical::Int8
+        | Logical::Int16
+        | Logical::Int32
+        | Logical::Int64
+        | Logical::UInt64
+        | Logical::Year
+        | Logical::Decimal(..) => {
+            numeric = true;
+            let pg = match (logical, pg_type) {
+                (Logical::Decimal(..), _) => format!("{g}::text"),
+                (_, "numeric") => format!("trim_scale({g})::text"),
+                (_, "float4" | "float8") => format!("{g}::numeric::text"),
+                _ => format!("{g}::text"),
+            };
+            (format!("CAST({m} AS CHAR)"), pg)
+        }
+        Logical::Float32 | Logical::Float64 => {
+            client = Some(ClientKind::Float);
+            (format!("CAST({m} AS DOUBLE)"), format!("{g}::float8::text"))
+        }
+        Logical::Date => {
+            let fmt = if pg_type == "date" || text_target { "'%Y-%m-%d'" } else { full_ts };
+            (zero_guard(format!("DATE_FORMAT({m}, {fmt})")), pg_ts(&g))
+        }
+        Logical::DateTime | Logical::Timestamp => (zero_guard(format!("DATE_FORMAT({m}, {full_ts})")), pg_ts(&g)),
+        Logical::Time => (
+            format!("CAST(TIME_TO_SEC({m}) * 1000000 AS SIGNED)"),
+            format!("(extract(epoch from {g}) * 1000000)::bigint::text"),
+        ),
+        Logical::Json => {
+            client = Some(ClientKind::Json);
+            (format!("CONVERT({m} USING utf8mb4)"), format!("{g}::text"))
+        }
+        Logical::Text | Logical::Enum | Logical::Set if json_target => {
+            client = Some(ClientKind::Json);
+            (format!("CONVERT({m} USING utf8mb4)"), format!("{g}::text"))
+        }
+        Logical::Text | Logical::Enum | Logical::Set => {
+            let pg = match pg_type {
+                "_text" | "_varchar" => format!("array_to_string({g}, ',')"),
+                _ => format!("{g}::text"),
+            };
+            let mysql = if pg_type == "uuid" {
+                format!("LOWER(CONVERT({m} USING utf8mb4))")
+            } else {
+                format!("CONVERT({m} USING utf8mb4)")
+            };
+            (mysql, pg)
+        }
+        Logical::Uuid => (
+            format!("CONVERT(CASE WHEN {m} REGEXP '{UUID_RE}' THEN LOWER({m}) ELSE {m} END USING utf8mb4)"),
+            format!("{g}::text"),
+        ),
+        Logical::UuidBinary | Logical::Binary | Logical::Geometry => {
+            let pg = match pg_type {
+                "uuid" => format!("replace({g}::text, '-', '')"),
+                "bytea" => format!("encode({g}, 'hex')"),
+                _ => format!("encode(convert_to({g}::text, 'UTF8'), 'hex')"),
+            };
+            (format!("LOWER(HEX({m}))"), pg)
+        }
+    };
+    ColumnCanon { name: name.to_string(), mysql, pg, client, numeric, pg_uuid: pg_type == "uuid" }
+}
+
+/// The canonical form of a value the client reads: JSON by meaning (keys sorted,
+/// numbers as doubles), floats by their bits. Anything that does not parse is kept
+/// verbatim behind a marker, so it can only equal the same broken text.
+pub fn client_value(kind: ClientKind, text: &str) -> String {
+    match kind {
+        ClientKind::Float => match text.trim().parse::<f64>() {
+            // -0 and 0 are equal numbers, and so equal values.
+            Ok(0.0) => "f:0".into(),
+            Ok(v) => format!("f:{:016x}", v.to_bits()),
+            Err(_) => format!("raw:{text}"),
+        },
+        ClientKind::Json => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => {
+                let mut out = String::with_capacity(text.len());
+                json_canonical(&v, &mut out);
+                out
+            }
+            Err(_) => format!("raw:{text}"),
+        },
+    }
+}
+
+fn json_canonical(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match v {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            out.push_str(&format!("{:?}", if f == 0.0 { 0.0 } else { f }));
+        }
+        Value::String(s) => out.push_str(&serde_json::to_string(s).expect("a string serialises")),
+        Value::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_canonical(x, out);
+            }
+            out.push(']');
+        }
+        Value::Object(o) => {
+            let mut keys: Vec<&String> = o.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::to_string(k).expect("a string serialises"));
+                out.push(':');
+                json_canonical(&o[k.as_str()], out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// The MySQL expression of a row's 60-bit digest over the server-side columns.
+pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
+    let parts: Vec<String> =
+        cols.iter().map(|c| format!("IFNULL(CONCAT(CHAR_LENGTH({e}), ':', {e}), '~')", e = c.mysql)).collect();
+    let body = if parts.is_empty() { "''".to_string() } else { format!("CONCAT_WS('|', {})", parts.join(", ")) };
+    format!("CAST(CONV(LEFT(MD5(CONVERT({body} USING utf8mb4)), 15), 16, 10) AS UNSIGNED)")
+}
+
+/// The PostgreSQL expression of a row's 60-bit digest over the server-side columns.
+pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
+    let parts: Vec<String> =
+        cols.iter().map(|c| format!("coalesce(length({e})::text || ':' || ({e}), '~')", e = c.pg)).collect();
+    let body = if parts.is_empty() { "''".to_string() } else { format!("concat_ws('|', {})", parts.join(", ")) };
+    format!("('x' || left(md5({body}), 15))::bit(60)::bigint")
+}
+
+/// The client-side 60-bit digest of a row's client columns (and its key).
+pub fn client_row_hash(key: &[Option<String>], values: &[Option<String>]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for v in key.iter().chain(values) {
+        match v {
+            Some(v) => {
+                h.update((v.len() as u64).to_le_bytes());
+                h.update(v.as_bytes());
+            }
+            None => h.update(u64::MAX.to_le_bytes()),
+        }
+    }
+    let d = h.finalize();
+    u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) >> 4
+}
+
+/// The MySQL expression a key column is ordered and bounded by.
+pub fn mysql_key_order(c: &ColumnCanon) -> String {
+    if c.numeric {
+        ident::mysql(&c.name)
+    } else {
+        format!("(CONVERT({} USING utf8mb4) COLLATE utf8mb4_bin)", c.mysql)
+    }
+}
+
+/// The PostgreSQL expression a key column is ordered and bounded by.
+pub fn pg_key_order(c: &ColumnCanon) -> String {
+    if c.numeric || c.pg_uuid {
+        ident::pg(&c.name)
+    } else {
+        format!("(({}) COLLATE \"C\")", c.pg)
+    }
+}
+
+/// A key bound (a canonical key value) as a MySQL literal.
+pub fn mysql_bound(c: &ColumnCanon, v: &str) -> String {
+    if c.numeric && is_number(v) {
+        v.to_string()
+    } else {
+        format!("(_utf8mb4 X'{}' COLLATE utf8mb4_bin)", hex::encode(v.as_bytes()))
+    }
+}
+
+/// A key bound (a canonical key value) as a PostgreSQL literal.
+pub fn pg_bound(c: &ColumnCanon, v: &str) -> String {
+    if c.numeric && is_number(v) {
+        v.to_string()
+    } else if c.pg_uuid {
+        format!("{}::uuid", ident::pg_literal(v))
+    } else {
+        format!("({} COLLATE \"C\")", ident::pg_literal(v))
+    }
+}
+
+fn is_number(v: &str) -> bool {
+    let v = v.strip_prefix('-').unwrap_or(v);
+    !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.') && v.bytes().filter(|b| *b == b'.').count() <= 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_by_meaning() {
+        let a = client_value(ClientKind::Json, r#"{"b": [1, 2.0, {"y": null, "x": "é"}], "a": true}"#);
+        let b = client_value(ClientKind::Json, r#"{"a":true,"b":[1.0,2,{"x":"é","y":null}]}"#);
+        assert_eq!(a, b);
+        assert_ne!(a, client_value(ClientKind::Json, r#"{"a":true,"b":[1.0,2,{"x":"e","y":null}]}"#));
+        assert_eq!(client_value(ClientKind::Json, "{broken"), "raw:{broken");
+    }
+
+    #[test]
+    fn floats_by_bits() {
+        assert_eq!(client_value(ClientKind::Float, "1e20"), client_value(ClientKind::Float, "1e+20"));
+        assert_eq!(client_value(ClientKind::Float, "0.00001"), client_value(ClientKind::Float, "1e-05"));
+        assert_ne!(client_value(ClientKind::Float, "0.1"), client_value(ClientKind::Float, "0.10000000149011612"));
+        assert_eq!(client_value(ClientKind::Float, "-0"), client_value(ClientKind::Float, "0"));
+    }
+
+    #[test]
+    fn bounds_are_literals_not_sql() {
+        let c = column("id", Logical::Text, "varchar", false);
+        assert_eq!(mysql_bound(&c, "a'b"), "(_utf8mb4 X'612762' COLLATE utf8mb4_bin)");
+        assert_eq!(pg_bound(&c, "a'b"), "('a''b' COLLATE \"C\")");
+        let n = column("id", Logical::Int64, "int8", false);
+        assert_eq!(mysql_bound(&n, "-42"), "-42");
+        assert_eq!(mysql_bound(&n, "1; DROP"), "(_utf8mb4 X'313b2044524f50' COLLATE utf8mb4_bin)");
+    }
+}

@@ -1,0 +1,287 @@
+//! `converge verify` against the local servers: a clean migration passes; one changed
+//! cell, one deleted row, one added row, one orphaned foreign key, one sequence set back
+//! and one dropped index each fail, naming the table, the check and the keys; the
+//! key-range search finds one changed row among a million while reading few rows.
+
+mod common;
+
+use common::*;
+use converge::verify::digest::RowDiff;
+use converge::verify::report::{Outcome, Report, Section};
+use converge::verify::{verify, Depth};
+
+const MY_SCHEMA: &str = "CREATE TABLE org (id char(36) PRIMARY KEY, name varchar(50) NOT NULL);\n\
+CREATE TABLE person (id char(36) PRIMARY KEY, orgId char(36) NULL, active tinyint(1) NOT NULL, born datetime(6) NULL, \
+ seen timestamp(6) NULL, settings json NULL, avatar blob NULL, n bigint unsigned NULL, score double NULL, ratio float NULL, \
+ amount decimal(30,10) NULL, spent time(6) NULL, kind enum('a','b') NULL, tags set('x','y') NULL, y year NULL, note text NULL, \
+ legacy char(36) NULL, CONSTRAINT fk_person_org FOREIGN KEY (orgId) REFERENCES org(id));\n\
+CREATE TABLE ticket (id int AUTO_INCREMENT PRIMARY KEY, personId char(36) NULL, title varchar(200) NOT NULL, \
+ KEY idx_ticket_person (personId), KEY idx_ticket_title (title));\n\
+CREATE TABLE `query-result-cache` (k varchar(20) NOT NULL, part int NOT NULL, v text, PRIMARY KEY (k, part))";
+
+const MY_DATA: &str = "INSERT INTO org VALUES ('0A000000-0000-4000-8000-000000000001', 'Acme'), ('0a000000-0000-4000-8000-000000000002', 'Umbrella');\n\
+INSERT INTO person VALUES \
+ ('0B000000-0000-4000-8000-000000000001', '0a000000-0000-4000-8000-000000000001', 1, '2024-01-15 10:30:00.123456', '2024-02-01 00:00:00.000001', \
+  '{\"b\": [1, 2.5, {\"z\": null}], \"a\": \"é\"}', X'00FF10', 18446744073709551615, 1e300, 0.1, -12345678901234567890.0123456789, '-838:59:59.000001', 'b', 'x,y', 1901, 'line\\nbreak \\\\ tab\\t', ''),\
+ ('0b000000-0000-4000-8000-000000000002', '0a000000-0000-4000-8000-000000000002', 0, NULL, NULL, NULL, '', 0, 0.00001, -3.5, 0, '838:59:59', 'a', '', 2155, '', 'not-a-uuid-but-kept'),\
+ ('0b000000-0000-4000-8000-000000000003', NULL, 1, '1000-01-01 00:00:00', '1970-01-01 00:00:01', '[]', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);\n\
+INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-000000000001', 'first \"one\"'), (NULL, 'emoji 😀'), ('0b000000-0000-4000-8000-000000000002', 'x');\n\
+INSERT INTO `query-result-cache` VALUES ('a', 1, 'one'), ('a', 2, NULL), ('B', 1, 'case')";
+
+const PG_SCHEMA: &str = "CREATE TABLE org (id uuid PRIMARY KEY, name varchar(50) NOT NULL);\n\
+CREATE TABLE person (id uuid PRIMARY KEY, \"orgId\" uuid REFERENCES org(id), active boolean NOT NULL, born timestamp(6), \
+ seen timestamptz(6), settings jsonb, avatar bytea, n numeric(20), score double precision, ratio real, amount numeric(30,10), \
+ spent interval, kind text, tags text, y smallint, note text, legacy varchar(36));\n\
+CREATE INDEX person_org_idx ON person (\"orgId\");\n\
+CREATE TABLE ticket (id serial PRIMARY KEY, \"personId\" uuid REFERENCES person(id), title varchar(200) NOT NULL);\n\
+CREATE INDEX ticket_person_idx ON ticket (\"personId\");\n\
+CREATE INDEX ticket_title_idx ON ticket (title, id);\n\
+CREATE TABLE \"query-result-cache\" (k varchar(20) NOT NULL, part int NOT NULL, v text, PRIMARY KEY (k, part))";
+
+fn pipeline_text() -> String {
+    "name = \"verify\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n\
+     [verify]\ncritical = [\"org\", \"person\", \"ticket\"]\nafter_run = false\n\
+     [[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n"
+        .to_string()
+}
+
+async fn migrated(prefix: &str) -> (MyDb, PgDb, converge::Pipeline) {
+    let my = MyDb::create(prefix).await;
+    my.exec(MY_SCHEMA).await;
+    my.exec(MY_DATA).await;
+    let pg = PgDb::create(prefix).await;
+    pg.client.batch_execute(PG_SCHEMA).await.unwrap();
+    let p = pipeline(&pipeline_text(), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    (my, pg, p)
+}
+
+fn failed(r: &Report, section: Section) -> Vec<&converge::verify::report::Check> {
+    r.checks.iter().filter(|c| c.section == section && c.outcome == Outcome::Fail).collect()
+}
+
+fn diffs<'a>(r: &'a Report, table: &str) -> &'a [RowDiff] {
+    &r.tables.iter().find(|(t, _)| t == table).expect("table compared").1.diffs
+}
+
+/// Runs `fault` on the target, verifies (full), checks the failure, then runs `undo`
+/// and verifies again: the target is back to passing.
+async fn with_fault(pg: &PgDb, p: &converge::Pipeline, fault: &str, undo: &str) -> Report {
+    pg.client.batch_execute(fault).await.unwrap();
+    let r = verify(p, Depth::Full).await.unwrap();
+    assert!(!r.passed(), "verify passed after: {fault}\n{}", r.text());
+    pg.client.batch_execute(undo).await.unwrap();
+    let again = verify(p, Depth::Full).await.unwrap();
+    assert!(again.passed(), "undo of `{fault}` did not restore:\n{}", again.text());
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clean_migration_passes_and_each_fault_is_named() {
+    let (my, pg, p) = migrated("verify").await;
+
+    // Clean: every automated check passes, in full and sampled.
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed(), "{}", r.text());
+    for s in [
+        Section::RowCounts,
+        Section::CriticalTables,
+        Section::ForeignKeys,
+        Section::Content,
+        Section::Sequences,
+        Section::Indexes,
+        Section::Json,
+        Section::Uuid,
+    ] {
+        assert!(r.checks.iter().any(|c| c.section == s && c.outcome == Outcome::Pass), "no passing {s:?} check");
+    }
+    // A char(36) kept as varchar with a non-UUID value: reported, not failed.
+    let legacy = r.checks.iter().find(|c| c.section == Section::Uuid && c.subject == "person.legacy").unwrap();
+    assert_eq!(legacy.outcome, Outcome::Skip, "{legacy:?}");
+    assert!(legacy.evidence.contains("1 non-empty values are not UUIDs"), "{legacy:?}");
+    let uuid_checks: Vec<_> =
+        r.checks.iter().filter(|c| c.section == Section::Uuid).map(|c| c.subject.clone()).collect();
+    assert!(uuid_checks.contains(&"person.id".to_string()), "{uuid_checks:?}");
+    let sampled = verify(&p, Depth::Sample(2)).await.unwrap();
+    assert!(sampled.passed(), "{}", sampled.text());
+    assert_eq!(sampled.tables.iter().find(|(t, _)| t == "person").unwrap().1.compared, 2);
+
+    // One changed cell: the table, the content check, the key and the column.
+    let r = with_fault(
+        &pg,
+        &p,
+        "UPDATE person SET note = 'line\nbreak \\ tab\t ' WHERE id = '0b000000-0000-4000-8000-000000000001'",
+        "UPDATE person SET note = E'line\\nbreak \\\\ tab\\t' WHERE id = '0b000000-0000-4000-8000-000000000001'",
+    )
+    .await;
+    let f = failed(&r, Section::Content);
+    assert_eq!(f.len(), 1, "{}", r.text());
+    assert_eq!(f[0].subject, "person");
+    assert_eq!(
+        diffs(&r, "person"),
+        &[RowDiff::Changed { key: "id='0b000000-0000-4000-8000-000000000001'".into(), columns: vec!["note".into()] }]
+    );
+    assert!(failed(&r, Section::RowCounts).is_empty());
+
+    // A microsecond, a JSON value by meaning, a float bit: each is a change.
+    for (fault, undo, column) in [
+        (
+            "UPDATE person SET born = born + interval '1 microsecond' WHERE n > 0",
+            "UPDATE person SET born = born - interval '1 microsecond' WHERE n > 0",
+            "born",
+        ),
+        (
+            "UPDATE person SET settings = '{\"a\": \"é\", \"b\": [1, 2.5, {\"z\": 0}]}' WHERE active AND n > 0",
+            "UPDATE person SET settings = '{\"a\": \"é\", \"b\": [1, 2.5, {\"z\": null}]}' WHERE active AND n > 0",
+            "settings",
+        ),
+        ("UPDATE person SET ratio = 0.10000001 WHERE n > 0", "UPDATE person SET ratio = 0.1 WHERE n > 0", "ratio"),
+        ("UPDATE person SET avatar = NULL WHERE n = 0", "UPDATE person SET avatar = '' WHERE n = 0", "avatar"),
+    ] {
+        let r = with_fault(&pg, &p, fault, undo).await;
+        match diffs(&r, "person") {
+            [RowDiff::Changed { columns, .. }] => assert_eq!(columns, &vec![column.to_string()], "{fault}"),
+            other => panic!("{fault}: {other:?}"),
+        }
+    }
+
+    // One deleted row: the count and the missing key.
+    let r = with_fault(
+        &pg,
+        &p,
+        "DELETE FROM ticket WHERE id = 2",
+        "INSERT INTO ticket (id, \"personId\", title) VALUES (2, NULL, 'emoji 😀')",
+    )
+    .await;
+    assert_eq!(failed(&r, Section::RowCounts)[0].subject, "ticket");
+    assert!(failed(&r, Section::RowCounts)[0].evidence.contains("3 rows in the source, 2 in the target"));
+    assert_eq!(diffs(&r, "ticket"), &[RowDiff::Missing { key: "id='2'".into() }]);
+
+    // One added row, in a table with a composite text key and a quoted name.
+    let r = with_fault(
+        &pg,
+        &p,
+        "INSERT INTO \"query-result-cache\" VALUES ('a', 3, 'extra')",
+        "DELETE FROM \"query-result-cache\" WHERE part = 3",
+    )
+    .await;
+    assert_eq!(failed(&r, Section::RowCounts)[0].subject, "query-result-cache");
+    assert_eq!(diffs(&r, "query-result-cache"), &[RowDiff::Extra { key: "k='a', part='3'".into() }]);
+
+    // One orphaned foreign key (checks suspended by a superuser to make it).
+    let r = with_fault(
+        &pg,
+        &p,
+        "SET session_replication_role = replica; UPDATE person SET \"orgId\" = '0a000000-0000-4000-8000-0000000000ff' WHERE id = '0b000000-0000-4000-8000-000000000002'; SET session_replication_role = origin",
+        "UPDATE person SET \"orgId\" = '0a000000-0000-4000-8000-000000000002' WHERE id = '0b000000-0000-4000-8000-000000000002'",
+    )
+    .await;
+    let f = failed(&r, Section::ForeignKeys);
+    assert_eq!(f.len(), 1, "{}", r.text());
+    assert!(f[0].subject.starts_with("person.(orgId) → org"), "{}", f[0].subject);
+    assert!(f[0].evidence.contains("1 rows reference no row"), "{}", f[0].evidence);
+    assert_eq!(f[0].keys, vec!["orgId = 0a000000-0000-4000-8000-0000000000ff".to_string()]);
+
+    // One sequence set back.
+    let r = with_fault(&pg, &p, "SELECT setval('ticket_id_seq', 1)", "SELECT setval('ticket_id_seq', 3)").await;
+    let f = failed(&r, Section::Sequences);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].subject, "ticket.id");
+    assert!(f[0].evidence.contains("last value 1, column maximum 3"), "{}", f[0].evidence);
+    assert_eq!(r.failures().len(), 1, "{}", r.text());
+
+    // One index dropped.
+    let r =
+        with_fault(&pg, &p, "DROP INDEX ticket_person_idx", "CREATE INDEX ticket_person_idx ON ticket (\"personId\")")
+            .await;
+    let f = failed(&r, Section::Indexes);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].subject, "ticket.idx_ticket_person");
+    assert!(f[0].evidence.contains("(personId) has no counterpart"), "{}", f[0].evidence);
+
+    // A critical table emptied (and so also a count and content failure).
+    let r = with_fault(
+        &pg,
+        &p,
+        "CREATE TABLE keep AS SELECT * FROM ticket; DELETE FROM ticket",
+        "INSERT INTO ticket SELECT * FROM keep; DROP TABLE keep",
+    )
+    .await;
+    let f = failed(&r, Section::CriticalTables);
+    assert_eq!((f[0].subject.as_str(), f[0].evidence.as_str()), ("ticket", "present but empty"));
+    assert_eq!(diffs(&r, "ticket").len(), 3);
+
+    // The binary: exit codes, JSON, the Markdown report (owner-only), no password.
+    let dir = TempDir::new("verify-cli");
+    let md = dir.path().join("report.md");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--json", "verify", "--source", &my.url, "--target", &pg.url, "--report"])
+        .arg(&md)
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(json["passed"], true);
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(text.contains("**PASSED**") && text.contains("## Manual checks"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&md).unwrap().permissions().mode() & 0o777, 0o600);
+    pg.client.batch_execute("UPDATE org SET name = 'Acme Inc' WHERE name = 'Acme'").await.unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["verify", "--source", &my.url, "--target", &pg.url])
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("content `org`")
+            && stdout.contains("id='0a000000-0000-4000-8000-000000000001': differs in name"),
+        "{stdout}"
+    );
+    let log = converge::runlog::read(&dir.path().join("runs.jsonl")).unwrap();
+    assert_eq!(log.len(), 2);
+    assert!(log[1].message.contains("FAILED"), "{:?}", log[1]);
+
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_range_search_finds_one_changed_row_in_a_million_reading_few_rows() {
+    const N: u64 = 1_000_000;
+    let my = MyDb::create("verifybig").await;
+    my.exec(
+        "CREATE TABLE big (id int PRIMARY KEY, name varchar(40) NOT NULL, amount decimal(12,2) NOT NULL, at datetime(6) NOT NULL);\n\
+         INSERT INTO big SELECT seq, CONCAT('row-', seq), seq / 100, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_1_to_1000000",
+    )
+    .await;
+    let pg = PgDb::create("verifybig").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE big (id int PRIMARY KEY, name varchar(40) NOT NULL, amount numeric(12,2) NOT NULL, at timestamp(6) NOT NULL);\n\
+             INSERT INTO big SELECT g, 'row-' || g, g / 100.0, timestamp '2024-01-01' + g * interval '1 second' FROM generate_series(1, 1000000) g;\n\
+             UPDATE big SET name = 'row-654321 ' WHERE id = 654321",
+        )
+        .await
+        .unwrap();
+    let text = "name = \"big\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
+    let p = pipeline(text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let r = verify(&p, Depth::Full).await.unwrap();
+    let (_, big) = &r.tables[0];
+    assert_eq!((big.source_rows, big.target_rows), (N, N));
+    assert_eq!(
+        big.diffs,
+        vec![RowDiff::Changed { key: "id='654321'".into(), columns: vec!["name".into()] }],
+        "{}",
+        r.text()
+    );
+    // The rows shipped to find it: split points and one small range per side.
+    println!("rows read to find 1 changed row among {N}: {}", big.rows_read);
+    assert!(big.rows_read < 1_000, "read {} rows", big.rows_read);
+    assert!(big.rows_read > 0);
+    assert_eq!(r.rows_read, big.rows_read);
+    pg.drop_db().await;
+    my.drop_db().await;
+}
