@@ -179,7 +179,7 @@ async fn clean_migration_passes_and_each_fault_is_named() {
     let f = failed(&r, Section::ForeignKeys);
     assert_eq!(f.len(), 1, "{}", r.text());
     assert!(f[0].subject.starts_with("person.(orgId) → org"), "{}", f[0].subject);
-    assert!(f[0].evidence.contains("1 rows reference no row"), "{}", f[0].evidence);
+    assert!(f[0].evidence.contains("1 row pointing at no row of `org`"), "{}", f[0].evidence);
     assert_eq!(f[0].keys, vec!["orgId = 0a000000-0000-4000-8000-0000000000ff".to_string()]);
 
     // One sequence set back.

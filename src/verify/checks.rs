@@ -33,7 +33,12 @@ pub async fn foreign_keys(client: &Client, schema: &str, tables: &[PgTable]) -> 
                         Section::ForeignKeys,
                         subject,
                         Outcome::Fail,
-                        format!("`{}`: {n} rows reference no row of `{}`", fk.name, fk.ref_table),
+                        format!(
+                            "`{}`: {} pointing at no row of `{}`",
+                            fk.name,
+                            super::report::rows(n as u64),
+                            fk.ref_table
+                        ),
                     )
                 }
             });

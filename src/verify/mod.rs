@@ -102,7 +102,7 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                     Depth::Sample(n) => sides.compare_sample(&cmp, n).await?,
                 }
             };
-            let counted = format!("{} rows in the source, {} in the target", res.source_rows, res.target_rows);
+            let counted = format!("{} in the source, {} in the target", report::rows(res.source_rows), res.target_rows);
             checks.push(Check {
                 section: Section::RowCounts,
                 subject: name.clone(),
@@ -172,7 +172,7 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                     section: Section::CriticalTables,
                     subject: c.clone(),
                     outcome: Outcome::Pass,
-                    evidence: format!("present, {n} rows"),
+                    evidence: format!("present, {}", report::rows(n)),
                     keys: Vec::new(),
                 },
             });
@@ -205,8 +205,8 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
 
 fn content_check(table: &str, r: &ContentResult, depth: Depth, transformed: bool) -> Check {
     let how = match depth {
-        Depth::Full => format!("{} rows digested on both sides", r.compared),
-        Depth::Sample(_) => format!("{} sampled rows compared", r.compared),
+        Depth::Full => format!("{} digested on both sides", report::rows(r.compared)),
+        Depth::Sample(_) => format!("{} sampled and compared", report::rows(r.compared)),
     };
     let (outcome, evidence) = if transformed {
         (Outcome::Skip, r.note.clone().unwrap_or_default())
@@ -216,7 +216,9 @@ fn content_check(table: &str, r: &ContentResult, depth: Depth, transformed: bool
         (Outcome::Fail, format!("{how}: content differs; {note}"))
     } else {
         let more = if r.truncated { " (first ones listed; more differ)" } else { "" };
-        (Outcome::Fail, format!("{how}: {} rows differ{more}, located by key-range search", r.diffs.len()))
+        let differ =
+            if r.diffs.len() == 1 { "1 row differs".to_string() } else { format!("{} rows differ", r.diffs.len()) };
+        (Outcome::Fail, format!("{how}: {differ}{more}, located by key-range search"))
     };
     Check {
         section: Section::Content,

@@ -209,6 +209,9 @@ impl Report {
                 continue;
             }
             for c in &of {
+                if s == Section::RowCounts && c.outcome == Outcome::Pass && !self.tables.is_empty() {
+                    continue; // in the table above
+                }
                 let mark = match c.outcome {
                     Outcome::Pass => "[x]",
                     Outcome::Fail => "[ ] **FAILED**",
@@ -252,6 +255,15 @@ impl Report {
                 .collect(),
         );
         v.to_string()
+    }
+}
+
+/// `1 row`, `2 rows`.
+pub fn rows(n: u64) -> String {
+    if n == 1 {
+        "1 row".into()
+    } else {
+        format!("{n} rows")
     }
 }
 
