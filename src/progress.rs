@@ -188,14 +188,22 @@ fn bars(progress: Arc<Progress>, stop: Arc<AtomicBool>) {
 fn lines(progress: Arc<Progress>, stop: Arc<AtomicBool>) {
     let mut last = Instant::now();
     let mut reported = vec![false; progress.tables.len()];
-    while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(200));
+    let report_done = |reported: &mut Vec<bool>| {
         for (i, t) in progress.tables.iter().enumerate() {
             if t.is_done() && !reported[i] {
                 reported[i] = true;
                 eprintln!("progress: table `{}` done, {} rows", t.name, t.rows());
             }
         }
+    };
+    loop {
+        // Read the flag first: every table finished before the display was stopped.
+        let stopping = stop.load(Ordering::Relaxed);
+        report_done(&mut reported);
+        if stopping {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
         if last.elapsed() >= Duration::from_secs(5) {
             last = Instant::now();
             let secs = progress.elapsed().as_secs_f64();

@@ -273,6 +273,10 @@ fn a_corrupt_line_is_reported_with_file_and_line() {
 
 /// `converge run` of the demo pipeline with the given downtime budget, logging to `log`.
 fn run_demo(scratch: &Scratch, budget_minutes: &str) -> (Output, Vec<Entry>) {
+    run_demo_with(scratch, budget_minutes, &[])
+}
+
+fn run_demo_with(scratch: &Scratch, budget_minutes: &str, flags: &[&str]) -> (Output, Vec<Entry>) {
     let root = env!("CARGO_MANIFEST_DIR");
     let pipeline = scratch.file(&format!("demo-{budget_minutes}.toml"));
     let text = std::fs::read_to_string(format!("{root}/pipelines/demo.toml"))
@@ -284,6 +288,7 @@ fn run_demo(scratch: &Scratch, budget_minutes: &str) -> (Output, Vec<Entry>) {
     std::fs::write(&pipeline, text).unwrap();
     let log = scratch.file(&format!("runs-{budget_minutes}.jsonl"));
     let out = Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(flags)
         .arg("run")
         .arg(&pipeline)
         .env(runlog::ENV_LOG, &log)
@@ -308,6 +313,9 @@ fn run_logs_each_phase_and_warns_during_the_run_when_over_budget() {
     assert!(!entries.iter().any(|e| e.message.contains("downtime budget")));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("phases: schema check"), "{stdout}");
+    // Not a terminal: progress as plain lines, one per table done.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("progress: table `user` done, 2 rows"), "{stderr}");
     // A budget of 6 ms: the warning is written while the data moves, before the export
     // phase ends — not only at the end — on stderr and in the run log.
     let (out, entries) = run_demo(&scratch, "0.0001");
@@ -317,4 +325,14 @@ fn run_logs_each_phase_and_warns_during_the_run_when_over_budget() {
     assert_eq!(entries[warned].status, Status::InProgress);
     assert!(String::from_utf8_lossy(&out.stderr).contains("downtime budget"));
     assert!(String::from_utf8_lossy(&out.stdout).contains("warning: downtime budget"));
+    // --quiet: nothing on stdout or stderr, the run log still written.
+    let (out, entries) = run_demo_with(&scratch, "0.0002", &["--quiet"]);
+    assert!(out.stdout.is_empty() && out.stderr.is_empty(), "{out:?}");
+    assert!(entries.iter().any(|e| e.message.starts_with("downtime budget:")));
+    // --json: one JSON document with the phases and the warning.
+    let (out, _) = run_demo_with(&scratch, "0.0003", &["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["phases"][0]["phase"], "schema check");
+    assert!(v["budgetWarning"].as_str().is_some_and(|w| !w.is_empty()), "{v}");
+    assert!(v["tables"].as_array().is_some_and(|t| t.len() > 5), "{v}");
 }
