@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the hot paths that need no server: decoding MySQL cells into
-//! Arrow (the decoder both readers share) and encoding Arrow batches as spec CSV.
+//! Arrow (the decoder both readers share), encoding Arrow batches as spec CSV and as
+//! PostgreSQL binary COPY, and scanning a mysqldump file's INSERTs into Arrow.
 //!
 //!     cargo bench --bench hot_paths
 
@@ -86,6 +87,56 @@ fn benches(c: &mut Criterion) {
             black_box(out.len())
         })
     });
+
+    // The COPY encoder sees the normalised batch, bound for uuid, bigint, timestamp, text, boolean.
+    use converge::sink::postgres::copy::{CopyColumn, CopyEncoder, PgTarget};
+    let targets = [PgTarget::Uuid, PgTarget::Int8, PgTarget::Timestamp, PgTarget::Text, PgTarget::Bool];
+    let columns = targets
+        .iter()
+        .zip(["id", "n", "at", "body", "flag"])
+        .map(|(t, n)| CopyColumn { name: n.into(), target: *t, max_chars: None })
+        .collect();
+    let copy = CopyEncoder::new(&batch.schema(), columns).unwrap();
+    let mut buf = bytes::BytesMut::with_capacity(2 << 20);
+    g.bench_function("encode Arrow as PostgreSQL binary COPY (8192 rows × 5 columns)", |b| {
+        b.iter(|| {
+            buf.clear();
+            copy.encode(&batch, &mut buf).unwrap();
+            black_box(buf.len())
+        })
+    });
+    g.finish();
+
+    // The dump scanner: one extended INSERT per 1,000 rows, as mariadb-dump writes them.
+    let mut dump = String::from("CREATE TABLE `t` (\n  `id` char(36) NOT NULL,\n  `n` bigint NOT NULL,\n  `at` datetime(6) NOT NULL,\n  `body` text,\n  `flag` tinyint(1) NOT NULL,\n  PRIMARY KEY (`id`)\n);\n");
+    for chunk in rows.chunks(1000) {
+        dump.push_str("INSERT INTO `t` VALUES ");
+        for (i, (id, n, body)) in chunk.iter().enumerate() {
+            if i > 0 {
+                dump.push(',');
+            }
+            let body = body.replace('\\', "\\\\").replace('\n', "\\n").replace('"', "\\\"");
+            dump.push_str(&format!("('{id}',{n},'2024-01-15 10:30:00.123456','{body}',{})", n & 1));
+        }
+        dump.push_str(";\n");
+    }
+    let path = std::path::Path::new("bench.sql");
+    let schema = converge::source::mysqldump::read_schema_from(dump.as_bytes(), path, 1 << 20).unwrap();
+    let tables: std::collections::HashMap<String, converge::source::mysqldump::DumpTable> =
+        schema.into_iter().map(|t| (t.name.clone(), converge::source::mysqldump::DumpTable::all_columns(t))).collect();
+    let scan = || {
+        let mut rows = 0;
+        converge::source::mysqldump::read_data_from(dump.as_bytes(), path, 1 << 20, &tables, 8192, &mut |_, batch| {
+            rows += batch.num_rows();
+            Ok(())
+        })
+        .unwrap();
+        rows
+    };
+    assert_eq!(scan(), ROWS, "the scanner reads every row of the generated dump");
+    let mut g = c.benchmark_group("dump");
+    g.throughput(Throughput::Bytes(dump.len() as u64));
+    g.bench_function("scan mysqldump INSERTs into Arrow (8192 rows, bytes of dump)", |b| b.iter(|| black_box(scan())));
     g.finish();
 }
 

@@ -28,6 +28,9 @@ enum Command {
         /// The pipeline file.
         #[arg(default_value = "pipelines/demo.toml")]
         pipeline: PathBuf,
+        /// Benchmarks only: `read` passes batches on without normalisation.
+        #[arg(long, hide = true)]
+        bench_stage: Option<String>,
     },
     /// Print what a run would do, without moving data.
     Plan {
@@ -75,6 +78,43 @@ enum Command {
         /// Also write the Markdown report (the guide's checklist, ticked) to this file.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+    },
+    /// Measure throughput: generate a platform-shaped dataset in MySQL (or use --source and
+    /// --target), then time converge's stages against the servers' own tools in one run.
+    Bench {
+        /// Dataset sizes in rows (comma-separated); each is generated and measured.
+        #[arg(long, value_delimiter = ',', default_value = "300000")]
+        rows: Vec<u64>,
+        /// The generator's seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The MySQL server to generate on (no database in the URL).
+        #[arg(long, default_value = "mysql://root@127.0.0.1:3306")]
+        mysql: String,
+        /// The PostgreSQL server for the target (no database in the URL).
+        #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+        pg: String,
+        /// Measure this existing MySQL database instead (needs --target).
+        #[arg(long, requires = "target")]
+        source: Option<String>,
+        /// Its schema-first PostgreSQL target (its tables are emptied).
+        #[arg(long, requires = "source")]
+        target: Option<String>,
+        /// Working directory for the export, COPY files and the dump.
+        #[arg(long, default_value = "bench-work")]
+        work_dir: PathBuf,
+        /// Keep the generated databases and files.
+        #[arg(long)]
+        keep: bool,
+        /// Skip `converge verify` of the loaded target.
+        #[arg(long)]
+        no_verify: bool,
+        /// MySQL connections per run.
+        #[arg(long, default_value_t = 2)]
+        connections: usize,
+        /// Write the throughput chart (SVG) here.
+        #[arg(long, default_value = "bench-throughput.svg")]
+        chart: PathBuf,
     },
     /// Run SQL over an export directory (CSV or Parquet, typed by its manifest).
     Query {
@@ -129,15 +169,20 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: &Cli) -> converge::Result<()> {
     match &cli.command {
-        Command::Run { pipeline } => {
+        Command::Run { pipeline, bench_stage } => {
             let p = Pipeline::load(pipeline)?;
             let id = pipeline::run::new_migration_id(&p.name);
-            run_logged(cli, &p, &id).await
+            let skip_transform = match bench_stage.as_deref() {
+                None => false,
+                Some("read") => true,
+                Some(other) => return Err(converge::Error::other(format!("unknown bench stage `{other}`"))),
+            };
+            run_logged(cli, &p, &id, skip_transform).await
         }
         Command::Import { dir, to, schema, truncate } => {
             let p = Pipeline::import(&dir.to_string_lossy(), to, Some(schema.clone()), *truncate);
             let id = pipeline::run::new_migration_id(&p.name);
-            run_logged(cli, &p, &id).await
+            run_logged(cli, &p, &id, false).await
         }
         Command::Plan { pipeline, profile } => {
             let p = Pipeline::load(pipeline)?;
@@ -195,6 +240,28 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
             }
         }
+        Command::Bench { rows, seed, mysql, pg, source, target, work_dir, keep, no_verify, connections, chart } => {
+            let o = converge::bench::BenchOptions {
+                rows: rows.clone(),
+                seed: *seed,
+                mysql_server: mysql.clone(),
+                pg_server: pg.clone(),
+                existing: source.clone().zip(target.clone()),
+                work_dir: work_dir.clone(),
+                keep: *keep,
+                verify: !no_verify,
+                connections: *connections,
+            };
+            let results = converge::bench::run(&o).await?;
+            std::fs::write(chart, converge::bench::chart(&results)).map_err(|e| converge::Error::io(chart, e))?;
+            if cli.json {
+                println!("{}", serde_json::to_string(&results).expect("results serialise"));
+            } else if !cli.quiet {
+                print!("{}", converge::bench::text(&results));
+                println!("chart: {}", chart.display());
+            }
+            Ok(())
+        }
         Command::Log { status, message, log, migration_id } => {
             let path = log.clone().unwrap_or_else(converge::runlog::default_path);
             let entry =
@@ -231,13 +298,14 @@ impl From<Format> for converge::query::OutputFormat {
 /// Runs a pipeline with its run-log entries (started, each phase, then completed or
 /// failed with the duration; a downtime-budget warning as soon as one is projected),
 /// with progress on stderr, and prints the result.
-async fn run_logged(cli: &Cli, p: &Pipeline, id: &str) -> converge::Result<()> {
+async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> converge::Result<()> {
     use converge::runlog::{self, Entry, Status};
     let log = runlog::default_path();
     let options = RunOptions {
         migration_id: Some(id.to_string()),
         progress: !cli.quiet && !cli.json,
         run_log: Some(log.clone()),
+        skip_transform,
         ..Default::default()
     };
     let note = |status: Status, message: String, seconds: Option<f64>| {

@@ -2,6 +2,7 @@
 //! dataflow — source → transform (DataFusion) → sinks — with a row-count ledger at
 //! every stage. See DESIGN.md for the contracts.
 
+pub mod bench;
 pub mod calendar;
 pub mod error;
 pub mod ident;

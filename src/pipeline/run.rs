@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 use super::plan::{self, Plan};
 use super::source::{self, Opened};
 use super::spec::{Pipeline, SinkKind, TransactionMode};
-use super::table::{run_table, DropRows, FileSink, TableOutcome};
+use super::table::{run_table, DropRows, FileSink, TableHooks, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
@@ -34,6 +34,8 @@ pub struct RunOptions {
     pub progress: bool,
     /// The run log that phase durations and budget warnings are appended to.
     pub run_log: Option<PathBuf>,
+    /// Benchmarks: pass the batches on as read, without normalisation (`bench`'s read stage).
+    pub skip_transform: bool,
 }
 
 /// What a successful run did.
@@ -332,7 +334,8 @@ async fn execute(
                 };
                 let pg = target.map(|(l, t)| (l.clone(), t[i].clone().expect("checked at plan time")));
                 let counter = progress.table(&feed.table);
-                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), pg, counter, options.drop_rows.clone()));
+                let hooks = TableHooks { counter, drop_rows: options.drop_rows.clone(), skip_transform: options.skip_transform };
+                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), pg, hooks));
             }
             done = set.join_next(), if !set.is_empty() => {
                 let outcome = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))??;

@@ -220,6 +220,8 @@ pub enum SinkKind {
     Parquet,
     /// PostgreSQL by binary COPY.
     Postgres,
+    /// Nothing: the batches are counted and dropped (to measure the source and transforms).
+    Null,
 }
 
 /// `[[sink]]`.

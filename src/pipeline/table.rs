@@ -60,22 +60,33 @@ type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>;
 /// Test hook: drop this many rows of the named table after reading (simulates a lost row).
 pub type DropRows = Option<(String, usize)>;
 
+/// What a run adds to one table's flow besides its sinks.
+#[derive(Debug, Clone, Default)]
+pub struct TableHooks {
+    /// The table's progress counter.
+    pub counter: Option<Arc<crate::progress::TableProgress>>,
+    /// Test hook: lose rows (see [`DropRows`]).
+    pub drop_rows: DropRows,
+    /// Benchmarks: pass batches on as read, without normalisation.
+    pub skip_transform: bool,
+}
+
 /// Runs one table to completion.
 pub async fn run_table(
     plan: TablePlan,
     feed: TableFeed,
     sinks: Vec<FileSink>,
     pg: Option<(Arc<PgLoad>, TableTarget)>,
-    counter: Option<Arc<crate::progress::TableProgress>>,
-    drop_rows: DropRows,
+    hooks: TableHooks,
 ) -> Result<TableOutcome> {
+    let TableHooks { counter, drop_rows, skip_transform } = hooks;
     let started = Instant::now();
     let name = plan.name().to_string();
     let ctx = crate::transform::session();
     let norm = Normalizer::new(&ctx, &name, plan.spec.plans.clone(), plan.rules.clone(), &plan.spec.table.primary_key)?;
     let norm_schema = norm.schema();
     let (tx, rx) = mpsc::channel::<Result<RecordBatch>>(FEED_DEPTH);
-    let reader = tokio::spawn(normalize_feed(feed, norm, tx, drop_rows));
+    let reader = tokio::spawn(normalize_feed(feed, (!skip_transform).then_some(norm), tx, drop_rows));
     let normalized: BatchStream =
         Box::pin(futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
     let (schema, mut out): (SchemaRef, BatchStream) = match &plan.transform_sql {
@@ -199,14 +210,18 @@ pub async fn run_table(
 /// Reads the feed, normalises each batch and passes it on; returns the read statistics.
 async fn normalize_feed(
     mut feed: TableFeed,
-    mut norm: Normalizer,
+    mut norm: Option<Normalizer>,
     tx: mpsc::Sender<Result<RecordBatch>>,
     mut drop_rows: DropRows,
 ) -> Result<ReadStats> {
     while let Some(msg) = feed.rx.recv().await {
         match msg {
             FeedMsg::Batch(b) => {
-                let mut b = match norm.apply(&b) {
+                let normalized = match norm.as_mut() {
+                    Some(norm) => norm.apply(&b),
+                    None => Ok(b),
+                };
+                let mut b = match normalized {
                     Ok(b) => b,
                     Err(e) => {
                         let text = e.to_string();

@@ -1,0 +1,477 @@
+//! `converge bench`: generates a platform-shaped dataset in MySQL (or takes a database
+//! the user names), then measures, in one run, `converge`'s stages and the references
+//! they are judged against — the server's own raw read, PostgreSQL's own binary `COPY
+//! FROM` of a file of the same data, `mariadb-dump` — and prints rows/s, MB/s, CPU time,
+//! peak memory (from the kernel's accounting of each child process) and the ratios.
+
+pub mod chart;
+pub mod dataset;
+pub mod measure;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use futures::{SinkExt, StreamExt};
+use mysql_async::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::ident;
+use measure::Measured;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Dataset sizes (total rows) to generate and measure, in order.
+    pub rows: Vec<u64>,
+    /// The generator's seed.
+    pub seed: u64,
+    /// The MySQL server to generate on: `mysql://user:pass@host:port` (no database).
+    pub mysql_server: String,
+    /// The PostgreSQL server for the target: `postgres://user:pass@host:port` (no database).
+    pub pg_server: String,
+    /// Measure an existing source and schema-first target instead of a generated dataset.
+    pub existing: Option<(String, String)>,
+    /// Where files go (CSV export, binary COPY files, dump).
+    pub work_dir: PathBuf,
+    /// Keep the generated databases and files.
+    pub keep: bool,
+    /// Also run `converge verify` (full) on the loaded target.
+    pub verify: bool,
+    /// MySQL connections for the runs.
+    pub connections: usize,
+}
+
+/// One measured stage.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stage {
+    /// What ran.
+    pub name: String,
+    /// A reference (the servers' own tools), not `converge`.
+    pub reference: bool,
+    /// Rows it moved.
+    pub rows: u64,
+    /// Bytes it moved (CSV-encoded data size, or the dump's size for dump stages).
+    pub bytes: u64,
+    /// Time, CPU, memory.
+    #[serde(flatten)]
+    pub measured: Measured,
+}
+
+impl Stage {
+    /// Rows per second.
+    pub fn rows_per_sec(&self) -> f64 {
+        self.rows as f64 / self.measured.seconds.max(1e-9)
+    }
+
+    /// MB (10^6 bytes) per second.
+    pub fn mb_per_sec(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.measured.seconds.max(1e-9)
+    }
+}
+
+/// One scale's results.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScaleResult {
+    /// Rows in the dataset.
+    pub rows: u64,
+    /// Its size as spec CSV, in bytes.
+    pub csv_bytes: u64,
+    /// Its size as a mysqldump file, in bytes.
+    pub dump_bytes: u64,
+    /// Seconds the generator took (0 for an existing database).
+    pub generate_seconds: f64,
+    /// Every stage, in the order run.
+    pub stages: Vec<Stage>,
+    /// `converge verify` of the loaded target passed (None when not run).
+    pub verified: Option<bool>,
+}
+
+impl ScaleResult {
+    fn stage(&self, name: &str) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+
+    /// (what, value, target, met) for each of the bars.
+    pub fn ratios(&self) -> Vec<(String, f64, String, bool)> {
+        let mut out = Vec::new();
+        let secs = |n: &str| self.stage(n).map(|s| s.measured.seconds);
+        if let (Some(e2e), Some(copy)) = (secs(E2E), secs(PG_COPY)) {
+            let r = e2e / copy;
+            out.push(("end-to-end ÷ PostgreSQL COPY FROM file".into(), r, "≤ 1.35".into(), r <= 1.35));
+        }
+        if let (Some(csv), Some(raw)) = (secs(CSV), secs(RAW)) {
+            let r = csv / raw;
+            out.push(("CSV export ÷ server raw read".into(), r, "≤ 1.2".into(), r <= 1.2));
+        }
+        if let Some(d) = self.stage(DUMP) {
+            let r = d.bytes as f64 / 1e6 / d.measured.cpu_seconds.max(1e-9);
+            out.push(("dump source, MB of dump per CPU-second".into(), r, "≥ 150".into(), r >= 150.0));
+        }
+        let peak = self.stages.iter().filter(|s| !s.reference).map(|s| s.measured.peak_rss_mb).fold(0.0, f64::max);
+        out.push(("peak RSS of any converge stage, MB".into(), peak, "≤ 300".into(), peak <= 300.0));
+        out
+    }
+}
+
+const RAW: &str = "server raw read (mariadb --quick > /dev/null)";
+const READ: &str = "converge read only";
+const TRANSFORM: &str = "converge read + transform";
+const CSV: &str = "converge export to spec CSV";
+const E2E: &str = "converge MySQL → PostgreSQL";
+const PG_COPY: &str = "PostgreSQL binary COPY FROM file";
+const IMPORT: &str = "converge import (CSV → PostgreSQL)";
+const MYSQLDUMP: &str = "mariadb-dump to file";
+const DUMP: &str = "converge dump source (dump → Arrow)";
+const VERIFY: &str = "converge verify (full)";
+
+/// Runs the benchmark at every scale.
+pub async fn run(o: &BenchOptions) -> Result<Vec<ScaleResult>> {
+    let mut out = Vec::new();
+    match &o.existing {
+        Some((src, dst)) => out.push(measure_scale(o, src, dst, 0, 0.0).await?),
+        None => {
+            for &rows in &o.rows {
+                let name = format!("cvg_bench_{rows}_{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+                let my_url = format!("{}/{name}", o.mysql_server.trim_end_matches('/'));
+                let pg_url = format!("{}/{name}", o.pg_server.trim_end_matches('/'));
+                let started = Instant::now();
+                create_databases(o, &name).await?;
+                let made = async {
+                    let mut conn = mysql_async::Conn::from_url(my_url.as_str())
+                        .await
+                        .map_err(|e| Error::mysql("connecting to the benchmark database", e))?;
+                    dataset::generate(&mut conn, rows, o.seed).await?;
+                    let _ = conn.disconnect().await;
+                    let pg = crate::sink::postgres::load::connect(&pg_url).await?;
+                    pg.batch_execute(dataset::PG_SCHEMA)
+                        .await
+                        .map_err(|e| Error::postgres("creating the benchmark target", &e))
+                }
+                .await;
+                let generated = started.elapsed().as_secs_f64();
+                let r = match made {
+                    Ok(()) => measure_scale(o, &my_url, &pg_url, rows, generated).await,
+                    Err(e) => Err(e),
+                };
+                if !o.keep {
+                    drop_databases(o, &name).await;
+                }
+                out.push(r?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn create_databases(o: &BenchOptions, name: &str) -> Result<()> {
+    let mut my = mysql_async::Conn::from_url(o.mysql_server.as_str())
+        .await
+        .map_err(|e| Error::mysql("connecting to the MySQL server", e))?;
+    my.query_drop(format!("CREATE DATABASE {} CHARACTER SET utf8mb4", ident::mysql(name)))
+        .await
+        .map_err(|e| Error::mysql("creating the benchmark database", e))?;
+    let _ = my.disconnect().await;
+    let pg = crate::sink::postgres::load::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await?;
+    pg.batch_execute(&format!("CREATE DATABASE {}", ident::pg(name)))
+        .await
+        .map_err(|e| Error::postgres("creating the benchmark target database", &e))
+}
+
+async fn drop_databases(o: &BenchOptions, name: &str) {
+    if let Ok(mut my) = mysql_async::Conn::from_url(o.mysql_server.as_str()).await {
+        let _ = my.query_drop(format!("DROP DATABASE IF EXISTS {}", ident::mysql(name))).await;
+        let _ = my.disconnect().await;
+    }
+    if let Ok(pg) =
+        crate::sink::postgres::load::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await
+    {
+        let _ = pg.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident::pg(name))).await;
+    }
+}
+
+/// A `converge` child process with the benchmark's URLs in its environment (pipelines
+/// name them as `${BENCH_MYSQL_URL}`, `${BENCH_PG_URL}`: no secret is written to a file).
+fn converge(my_url: &str, pg_url: &str, args: &[&str]) -> Result<Command> {
+    let exe = std::env::current_exe().map_err(|e| Error::other(format!("cannot find the converge binary: {e}")))?;
+    let mut c = Command::new(exe);
+    c.arg("--quiet").args(args).env("BENCH_MYSQL_URL", my_url).env("BENCH_PG_URL", pg_url);
+    c.env("CONVERGE_RUN_LOG", "/dev/null");
+    Ok(c)
+}
+
+fn write_pipeline(dir: &Path, name: &str, source: &str, sinks: &str, connections: usize) -> Result<PathBuf> {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "name = \"bench-{name}\"\n[source]\n{source}\n[options]\nconnections = {connections}\naudit_columns = []\nrecount_files = false\n{sinks}\n"
+    );
+    std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
+    Ok(path)
+}
+
+async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, generated: f64) -> Result<ScaleResult> {
+    let dir = o.work_dir.join(format!("bench-{}", if rows > 0 { rows.to_string() } else { "existing".into() }));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let (opts, db) = crate::source::mysql::parse_url(my_url)?;
+    let my_src = "kind = \"mysql\"\nurl = \"${BENCH_MYSQL_URL}\"";
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let null = write_pipeline(&dir, "null", my_src, "[[sink]]\nkind = \"null\"", o.connections)?;
+    let csv_dir = dir.join("csv");
+    let csv = write_pipeline(
+        &dir,
+        "csv",
+        my_src,
+        &format!("[[sink]]\nkind = \"csv\"\ndir = \"{}\"", s(&csv_dir)),
+        o.connections,
+    )?;
+    let e2e = write_pipeline(
+        &dir,
+        "e2e",
+        my_src,
+        "[[sink]]\nkind = \"postgres\"\nurl = \"${BENCH_PG_URL}\"\ntruncate = true",
+        o.connections,
+    )?;
+    let dump_file = dir.join("dump.sql");
+    let dump = write_pipeline(
+        &dir,
+        "dump",
+        &format!("kind = \"mysqldump\"\npath = \"{}\"", s(&dump_file)),
+        "[[sink]]\nkind = \"null\"",
+        o.connections,
+    )?;
+
+    // Row count and tables, from the source.
+    let mut conn = mysql_async::Conn::new(opts.clone())
+        .await
+        .map_err(|e| Error::mysql("connecting to the benchmark source", e))?;
+    let tables: Vec<String> = conn
+        .exec(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
+            (db.as_str(),),
+        )
+        .await
+        .map_err(|e| Error::mysql("listing the benchmark tables", e))?;
+    let mut total_rows = 0u64;
+    for t in &tables {
+        let n: Option<u64> = conn
+            .query_first(format!("SELECT COUNT(*) FROM {}", ident::mysql(t)))
+            .await
+            .map_err(|e| Error::mysql("counting", e))?;
+        total_rows += n.unwrap_or(0);
+    }
+    let _ = conn.disconnect().await;
+
+    let mut stages = Vec::new();
+    let mut push = |name: &str, reference: bool, rows: u64, bytes: u64, m: Measured| {
+        tracing::info!("{name}: {:.2}s", m.seconds);
+        stages.push(Stage { name: name.to_string(), reference, rows, bytes, measured: m });
+    };
+
+    // The server's raw read, as its own client does it (warms the caches for all that follows).
+    let sql: Vec<String> = tables.iter().map(|t| format!("SELECT * FROM {}", ident::mysql(t))).collect();
+    let raw = || {
+        let mut raw = Command::new("mariadb");
+        raw.args(["--quick", "--batch", "--raw", "--skip-column-names", "--protocol=tcp"])
+            .arg(format!("--host={}", opts.ip_or_hostname()))
+            .arg(format!("--port={}", opts.tcp_port()))
+            .arg(format!("--user={}", opts.user().unwrap_or("root")))
+            .arg(&db)
+            .arg("-e")
+            .arg(sql.join("; "));
+        if let Some(p) = opts.pass() {
+            raw.env("MYSQL_PWD", p);
+        }
+        raw
+    };
+    // Once to warm the caches (untimed), once measured.
+    measure::child(raw(), "mariadb raw read (warm-up)")?;
+    let raw_m = measure::child(raw(), "mariadb raw read")?;
+
+    let m = measure::child(converge(my_url, pg_url, &["run", &s(&null), "--bench-stage", "read"])?, READ)?;
+    let read_m = m;
+    let m = measure::child(converge(my_url, pg_url, &["run", &s(&null)])?, TRANSFORM)?;
+    let transform_m = m;
+    let csv_m = measure::child(converge(my_url, pg_url, &["run", &s(&csv)])?, CSV)?;
+    let export = std::fs::read_dir(&csv_dir)
+        .map_err(|e| Error::io(&csv_dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.join("migration_manifest.json").exists())
+        .ok_or_else(|| Error::other("the CSV export left no manifest"))?;
+    let manifest = crate::manifest::Manifest::read(&export)?;
+    let csv_bytes: u64 = manifest.tables.iter().filter_map(|t| t.bytes).sum();
+    push(RAW, true, total_rows, csv_bytes, raw_m);
+    push(READ, false, total_rows, csv_bytes, read_m);
+    push(TRANSFORM, false, total_rows, csv_bytes, transform_m);
+    push(CSV, false, total_rows, csv_bytes, csv_m);
+
+    let e2e_m = measure::child(converge(my_url, pg_url, &["run", &s(&e2e)])?, E2E)?;
+    push(E2E, false, total_rows, csv_bytes, e2e_m);
+    let verified = if o.verify {
+        let r = measure::child(converge(my_url, pg_url, &["verify", &s(&e2e)])?, VERIFY);
+        let ok = r.is_ok();
+        push(VERIFY, false, total_rows, csv_bytes, r.unwrap_or_default());
+        Some(ok)
+    } else {
+        None
+    };
+
+    // PostgreSQL's own ingest of the same data from binary COPY files it wrote itself.
+    let copy_m = pg_copy_reference(pg_url, &tables, &dir).await?;
+    push(PG_COPY, true, total_rows, csv_bytes, copy_m);
+    let import_m =
+        measure::child(converge(my_url, pg_url, &["import", &s(&export), "--to", pg_url, "--truncate"])?, IMPORT)?;
+    push(IMPORT, false, total_rows, csv_bytes, import_m);
+
+    // mariadb-dump, then the dump source reading it.
+    let mut md = Command::new("sh");
+    md.arg("-c")
+        .arg("exec mariadb-dump --single-transaction --quick --skip-lock-tables --protocol=tcp \"$@\" > \"$DUMP_FILE\"")
+        .arg("mariadb-dump")
+        .arg(format!("--host={}", opts.ip_or_hostname()))
+        .arg(format!("--port={}", opts.tcp_port()))
+        .arg(format!("--user={}", opts.user().unwrap_or("root")))
+        .arg(&db)
+        .env("DUMP_FILE", &dump_file);
+    if let Some(p) = opts.pass() {
+        md.env("MYSQL_PWD", p);
+    }
+    let md_m = measure::child(md, MYSQLDUMP)?;
+    let dump_bytes = std::fs::metadata(&dump_file).map(|m| m.len()).unwrap_or(0);
+    push(MYSQLDUMP, true, total_rows, dump_bytes, md_m);
+    let dump_m = measure::child(converge(my_url, pg_url, &["run", &s(&dump)])?, DUMP)?;
+    push(DUMP, false, total_rows, dump_bytes, dump_m);
+
+    if !o.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(ScaleResult { rows: total_rows, csv_bytes, dump_bytes, generate_seconds: generated, stages, verified })
+}
+
+/// Writes each loaded table to a binary COPY file (PostgreSQL's own encoding), empties
+/// the tables, and times PostgreSQL loading the files back — in one transaction, foreign
+/// keys not checked row by row (as `converge` loads), indexes maintained.
+async fn pg_copy_reference(pg_url: &str, source_tables: &[String], dir: &Path) -> Result<Measured> {
+    let client = crate::sink::postgres::load::connect(pg_url).await?;
+    let pe = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
+    let targets = crate::sink::postgres::introspect::introspect(&client, "public").await?;
+    let tables: Vec<String> = targets.iter().map(|t| t.name.clone()).filter(|t| source_tables.contains(t)).collect();
+    for t in &tables {
+        let path = dir.join(format!("{t}.pgcopy"));
+        let mut f = tokio::fs::File::create(&path).await.map_err(|e| Error::io(&path, e))?;
+        let stream = client
+            .copy_out(&format!("COPY {} TO STDOUT (FORMAT binary)", ident::pg(t)))
+            .await
+            .map_err(pe("writing the COPY reference file"))?;
+        futures::pin_mut!(stream);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(pe("writing the COPY reference file"))?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await.map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    let list: Vec<String> = tables.iter().map(|t| ident::pg(t)).collect();
+    client.batch_execute(&format!("TRUNCATE {}", list.join(", "))).await.map_err(pe("emptying the target"))?;
+    client.batch_execute("CHECKPOINT").await.ok();
+    let started = Instant::now();
+    client.batch_execute("BEGIN; SET LOCAL session_replication_role = replica").await.map_err(pe("starting"))?;
+    for t in &tables {
+        let path = dir.join(format!("{t}.pgcopy"));
+        let sink = client
+            .copy_in::<_, bytes::Bytes>(&format!("COPY {} FROM STDIN (FORMAT binary)", ident::pg(t)))
+            .await
+            .map_err(pe("COPY FROM"))?;
+        futures::pin_mut!(sink);
+        let mut f = tokio::fs::File::open(&path).await.map_err(|e| Error::io(&path, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf).await.map_err(|e| Error::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            sink.send(bytes::Bytes::copy_from_slice(&buf[..n])).await.map_err(pe("COPY FROM"))?;
+        }
+        sink.finish().await.map_err(pe("COPY FROM"))?;
+        let _ = std::fs::remove_file(&path);
+    }
+    client.batch_execute("COMMIT").await.map_err(pe("committing"))?;
+    Ok(Measured { seconds: started.elapsed().as_secs_f64(), ..Default::default() })
+}
+
+/// The results as text: a table per scale, the ratios against the bars, and —
+/// with two or more scales — how time grows with rows.
+pub fn text(results: &[ScaleResult]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for r in results {
+        let _ = writeln!(
+            o,
+            "\n{} rows, {:.1} MB as spec CSV, {:.1} MB as a dump{}",
+            r.rows,
+            r.csv_bytes as f64 / 1e6,
+            r.dump_bytes as f64 / 1e6,
+            if r.generate_seconds > 0.0 {
+                format!(" (generated in {:.1}s)", r.generate_seconds)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            o,
+            "{:<52} {:>9} {:>11} {:>9} {:>8} {:>10}",
+            "stage", "seconds", "rows/s", "MB/s", "CPU s", "peak MB"
+        );
+        for s in &r.stages {
+            let _ = writeln!(
+                o,
+                "{:<52} {:>9.2} {:>11.0} {:>9.1} {:>8.2} {:>10.1}",
+                if s.reference { format!("{} [ref]", s.name) } else { s.name.clone() },
+                s.measured.seconds,
+                s.rows_per_sec(),
+                s.mb_per_sec(),
+                s.measured.cpu_seconds,
+                s.measured.peak_rss_mb
+            );
+        }
+        for (what, v, target, met) in r.ratios() {
+            let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
+        }
+        if let Some(v) = r.verified {
+            let _ = writeln!(o, "  verify of the loaded target: {}", if v { "passed" } else { "FAILED" });
+        }
+    }
+    for w in results.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        if let (Some(x), Some(y)) = (a.stage(E2E), b.stage(E2E)) {
+            let rows = b.rows as f64 / a.rows.max(1) as f64;
+            let time = y.measured.seconds / x.measured.seconds.max(1e-9);
+            let _ = writeln!(
+                o,
+                "\nlinearity: {rows:.1}× the rows took {time:.2}× the time end to end (target ≤ {:.1}×)",
+                rows * 1.1
+            );
+        }
+    }
+    o
+}
+
+/// The chart of every stage at every scale.
+pub fn chart(results: &[ScaleResult]) -> String {
+    let mut bars = Vec::new();
+    for r in results {
+        for s in &r.stages {
+            if s.name == VERIFY {
+                continue;
+            }
+            bars.push(chart::Bar {
+                label: format!("{} ({} rows)", s.name, r.rows),
+                value: s.mb_per_sec(),
+                reference: s.reference,
+            });
+        }
+    }
+    chart::svg("converge bench: throughput per stage (MB/s)", &bars)
+}
