@@ -95,6 +95,45 @@ impl Error {
     }
 }
 
+impl Error {
+    /// A failure worth retrying before any data has moved: the connection was refused,
+    /// reset, closed or killed, or the server is shutting down.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::MySql { source, .. } => match source {
+                mysql_async::Error::Io(_) => true,
+                mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed) => true,
+                // ER_CONNECTION_KILLED, ER_SERVER_SHUTDOWN, CR_SERVER_GONE_ERROR, CR_SERVER_LOST.
+                mysql_async::Error::Server(s) => matches!(s.code, 1927 | 1053 | 2006 | 2013),
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+}
+
+/// Retries `attempt` while it fails with a transient error, up to `tries` times with
+/// exponential backoff (200 ms, 400 ms, …); the last error says how many attempts failed.
+pub async fn retry<T, F, Fut>(what: &str, tries: u32, mut attempt: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut n = 0;
+    loop {
+        n += 1;
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.is_transient() && n < tries => {
+                tracing::warn!("{what}: attempt {n} of {tries} failed, retrying: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(n - 1))).await;
+            }
+            Err(e) if n > 1 => return Err(Error::other(format!("{what}: gave up after {n} attempts: {e}"))),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Shortens a value for an error message: at most `max` characters, with an ellipsis.
 pub fn shorten(value: &str, max: usize) -> String {
     if value.chars().count() <= max {

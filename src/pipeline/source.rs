@@ -67,9 +67,19 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
             let o = &p.options;
             let options =
                 MySqlOptions { connections: o.connections, batch_rows: o.batch_rows, range_rows: o.range_rows };
-            let src = Arc::new(MySqlSource::open(url, options).await?);
-            let tables = src.introspect().await?;
-            Ok((Opened::MySql(src), tables))
+            // Nothing has moved yet: a connection refused, dropped or killed while opening
+            // the snapshot or reading the schema is retried, a bounded number of times.
+            crate::error::retry("opening the MySQL source", 3, || async {
+                let src = Arc::new(MySqlSource::open(url, options.clone()).await?);
+                match src.introspect().await {
+                    Ok(tables) => Ok((Opened::MySql(src), tables)),
+                    Err(e) => {
+                        src.close().await;
+                        Err(e)
+                    }
+                }
+            })
+            .await
         }
         SourceKind::Mysqldump => {
             let path = PathBuf::from(s.path.as_deref().expect("checked by the pipeline"));

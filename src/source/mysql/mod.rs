@@ -72,7 +72,7 @@ async fn connect(opts: &Opts) -> Result<Conn> {
             }
         }
     }
-    Err(Error::mysql("connecting", last.expect("at least one attempt")))
+    Err(Error::mysql("connecting (3 attempts)", last.expect("at least one attempt")))
 }
 
 impl MySqlSource {
