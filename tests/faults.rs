@@ -112,7 +112,7 @@ async fn mysql_connection_killed_mid_read() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
     admin.query_drop(format!("KILL CONNECTION {killed}")).await.unwrap();
-    let err = run.await.unwrap().err().expect("the run fails").to_string();
+    let err = run.await.unwrap().expect_err("the run fails").to_string();
     assert!(err.contains("MySQL"), "{err}");
     assert_eq!(counts(&pg).await, (0, 0), "the target is as before");
     assert_eq!(manifests(out.path()), 0, "no manifest claims a whole export");
@@ -130,7 +130,7 @@ async fn postgres_backend_terminated_mid_copy() {
     let admin = connect_pg(&format!("{}/postgres", pg_base())).await;
     let pid = copying_backend(&admin, &pg.name, || run.is_finished()).await.expect("the run reached the COPY");
     admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
-    let err = run.await.unwrap().err().expect("the run fails").to_string();
+    let err = run.await.unwrap().expect_err("the run fails").to_string();
     assert!(err.contains("PostgreSQL") || err.contains("connection"), "{err}");
     assert_eq!(counts(&pg).await, (0, 0), "the target is as before");
     assert_eq!(manifests(out.path()), 0);
@@ -212,7 +212,7 @@ async fn export_filesystem_full() {
     assert!(status.success(), "mounting a 2 MiB tmpfs needs root");
     let text = export_pipeline("");
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("OUT", &mnt.path().to_string_lossy())]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().expect("a full disk fails the run");
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("a full disk fails the run");
     let shown = err.to_string();
     let _ = std::process::Command::new("umount").arg(mnt.path()).status();
     assert!(shown.contains("No space left on device"), "{shown}");
