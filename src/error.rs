@@ -164,6 +164,8 @@ impl fmt::Display for Error {
             Error::Input { file, line, column: Some(c), message } => {
                 write!(f, "{}:{line}: column `{c}`: {message}", file.display())
             }
+            // Line 0: about the whole file.
+            Error::Input { file, line: 0, column: None, message } => write!(f, "{}: {message}", file.display()),
             Error::Input { file, line, column: None, message } => {
                 write!(f, "{}:{line}: {message}", file.display())
             }

@@ -320,11 +320,20 @@ async fn execute(
     let mut received = 0;
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     // Tables are processed as their feeds arrive; each feed is bounded, so memory is too.
+    let mut source_ended = false;
     while expected > 0 {
+        // A source that stops early has told a table task why; that task's error is the
+        // one to report, so the generic one comes only when every task is done.
+        if source_ended && set.is_empty() {
+            return Err(Error::other("the source stopped before every table was read"));
+        }
         tokio::select! {
             _ = tick.tick() => clock.check(progress.fraction_done()),
-            feed = feeds.recv(), if received < plan.tables.len() => {
-                let Some(mut feed) = feed else { return Err(Error::other("the source stopped before every table was read")) };
+            feed = feeds.recv(), if received < plan.tables.len() && !source_ended => {
+                let Some(mut feed) = feed else {
+                    source_ended = true;
+                    continue;
+                };
                 received += 1;
                 let Some(&i) = by_name.get(feed.table.as_str()) else {
                     return Err(match feed.rx.recv().await {
