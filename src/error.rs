@@ -89,7 +89,16 @@ impl Error {
                 }
                 m
             }
-            None => e.to_string(),
+            None => {
+                // The driver's message, then its causes (a TLS handshake says why it failed).
+                let mut m = e.to_string();
+                let mut cause = std::error::Error::source(e);
+                while let Some(c) = cause {
+                    m.push_str(&format!(": {c}"));
+                    cause = c.source();
+                }
+                m
+            }
         };
         Error::Postgres { context: context.into(), message }
     }

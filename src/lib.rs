@@ -17,6 +17,7 @@ pub mod schema;
 pub mod secret;
 pub mod sink;
 pub mod source;
+pub mod tls;
 pub mod transform;
 pub mod types;
 pub mod verify;

@@ -62,5 +62,10 @@ pub struct TableFeed {
     pub rx: mpsc::Receiver<FeedMsg>,
 }
 
+/// A batch is cut once its values pass this many bytes, whatever its row count: with
+/// 30 KB blobs, 8,192 rows would be 250 MB a batch. Every source applies it, so memory is
+/// bounded by bytes, not rows.
+pub const MAX_BATCH_BYTES: usize = 8 << 20;
+
 /// Batches in flight per table: bounds memory to (this + 1) batches per active table.
 pub const FEED_DEPTH: usize = 2;

@@ -84,20 +84,32 @@ impl LoadState {
     }
 }
 
-/// Connects to the target (no TLS unless the URL asks; see README).
+/// Connects to the target: TLS as the URL's `sslmode`/`sslrootcert` ask (see [`crate::tls`]).
 pub async fn connect(url: &str) -> Result<Client> {
-    let config: tokio_postgres::Config = url.parse().map_err(|e: tokio_postgres::Error| {
+    let (plain, tls) = crate::tls::postgres(url)?;
+    let mut config: tokio_postgres::Config = plain.parse().map_err(|e: tokio_postgres::Error| {
         Error::other(format!("the PostgreSQL URL {} is not valid: {e}", crate::secret::redact_url(url)))
     })?;
+    let connector = tls.postgres_connector()?;
+    config.ssl_mode(match tls.mode {
+        crate::tls::Mode::Disable => tokio_postgres::config::SslMode::Disable,
+        crate::tls::Mode::Prefer => tokio_postgres::config::SslMode::Prefer,
+        _ => tokio_postgres::config::SslMode::Require,
+    });
     let mut last = None;
     for attempt in 0..3u32 {
-        match config.connect(NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(async move {
-                    if let Err(e) = conn.await {
-                        tracing::warn!("PostgreSQL connection ended: {}", crate::secret::scrub(&e.to_string()));
-                    }
-                });
+        let connected = match &connector {
+            None => config.connect(NoTls).await.map(|(client, conn)| {
+                tokio::spawn(watch(conn));
+                client
+            }),
+            Some(tls) => config.connect(tls.clone()).await.map(|(client, conn)| {
+                tokio::spawn(watch(conn));
+                client
+            }),
+        };
+        match connected {
+            Ok(client) => {
                 client
                     .batch_execute("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'")
                     .await
@@ -111,6 +123,13 @@ pub async fn connect(url: &str) -> Result<Client> {
         }
     }
     Err(Error::postgres(format!("connecting to {}", crate::secret::redact_url(url)), &last.expect("tried")))
+}
+
+/// Drives a connection until it ends; a failure is logged without secrets.
+async fn watch<F: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>>(conn: F) {
+    if let Err(e) = conn.await {
+        tracing::warn!("PostgreSQL connection ended: {}", crate::secret::scrub(&e.to_string()));
+    }
 }
 
 /// Quotes a schema-qualified table name.

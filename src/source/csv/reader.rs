@@ -187,10 +187,13 @@ impl Iterator for CsvReader {
         if self.done {
             return None;
         }
-        let mut rows = 0;
-        while rows < self.batch_rows {
+        let (mut rows, mut bytes) = (0, 0);
+        while rows < self.batch_rows && bytes < crate::source::feed::MAX_BATCH_BYTES {
             match self.read_record() {
-                Ok(true) => rows += 1,
+                Ok(true) => {
+                    rows += 1;
+                    bytes += self.parser.data().len();
+                }
                 Ok(false) => {
                     self.done = true;
                     break;

@@ -42,9 +42,11 @@ pub struct MySqlSource {
     snapshot_shared: bool,
 }
 
-/// Parses a `mysql://` URL, with errors that never repeat the URL (it holds the password).
+/// Parses a `mysql://` URL, with errors that never repeat the URL (it holds the password);
+/// `ssl-mode` and `ssl-ca` ask for TLS (see [`crate::tls`]).
 pub fn parse_url(url: &str) -> Result<(Opts, String)> {
-    let opts = Opts::from_url(url).map_err(|e| {
+    let (plain, tls) = crate::tls::mysql(url)?;
+    let opts = Opts::from_url(&plain).map_err(|e| {
         Error::other(format!(
             "the MySQL URL {} is not valid: {}",
             crate::secret::redact_url(url),
@@ -55,6 +57,7 @@ pub fn parse_url(url: &str) -> Result<(Opts, String)> {
         opts.db_name().map(str::to_string).filter(|d| !d.is_empty()).ok_or_else(|| {
             Error::other(format!("the MySQL URL {} names no database", crate::secret::redact_url(url)))
         })?;
+    let opts = Opts::from(OptsBuilder::from_opts(opts).ssl_opts(tls.mysql_opts()));
     Ok((opts, db))
 }
 

@@ -11,7 +11,7 @@ use super::MySqlSource;
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::source::cell::{render_key, BatchBuilder, Cell};
-use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH};
+use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH, MAX_BATCH_BYTES};
 
 /// A `WHERE` clause over the key and its parameters.
 #[derive(Debug, Clone, Default)]
@@ -104,18 +104,7 @@ async fn plan_ranges(conn: &mut Conn, src: &MySqlSource, spec: &ReadSpec) -> Res
     }
     let pieces = (count.div_ceil(opts.range_rows) as usize).clamp(2, opts.connections * 4);
     let key = ident::mysql(&t.primary_key[0]);
-    let step = count / pieces as u64;
-    let mut bounds: Vec<Value> = Vec::new();
-    for k in 1..pieces as u64 {
-        let b: Option<Value> = conn
-            .exec_first(format!("SELECT {key} FROM {qt} ORDER BY {key} LIMIT 1 OFFSET ?"), (k * step,))
-            .await
-            .map_err(|e| Error::mysql(format!("finding key ranges of `{}`", t.name), e))?;
-        match b {
-            Some(v) if bounds.last() != Some(&v) => bounds.push(v),
-            _ => {}
-        }
-    }
+    let bounds = find_bounds(conn, &t.name, &key, count, pieces).await?;
     let mut ranges = Vec::with_capacity(bounds.len() + 1);
     for i in 0..=bounds.len() {
         let mut r = Range::default();
@@ -133,6 +122,79 @@ async fn plan_ranges(conn: &mut Conn, src: &MySqlSource, spec: &ReadSpec) -> Res
         ranges.push(r);
     }
     Ok((count, ranges))
+}
+
+/// Splits the key space into about `pieces` ranges. Integer keys and hex-prefixed keys
+/// (UUIDs) are split by interpolating between the smallest and largest key, each
+/// candidate snapped to the next existing key by an index seek — no scan. Other keys
+/// fall back to `OFFSET` probes, which scan the index up to each bound. The bounds come
+/// back sorted by the server (its collation decides the order), without duplicates.
+async fn find_bounds(conn: &mut Conn, table: &str, key: &str, count: u64, pieces: usize) -> Result<Vec<Value>> {
+    let err = |e| Error::mysql(format!("finding key ranges of `{table}`"), e);
+    let qt = ident::mysql(table);
+    // The binary protocol: integer keys come back as integers.
+    let ends: Option<(Value, Value)> =
+        conn.exec_first(format!("SELECT MIN({key}), MAX({key}) FROM {qt}"), ()).await.map_err(err)?;
+    let Some((min, max)) = ends else { return Ok(Vec::new()) };
+    let candidates: Option<Vec<Value>> = match (&min, &max) {
+        (Value::Int(a), Value::Int(b)) => Some(
+            (1..pieces as i128)
+                .map(|k| Value::Int((*a as i128 + (*b as i128 - *a as i128) * k / pieces as i128) as i64))
+                .collect(),
+        ),
+        (Value::UInt(a), Value::UInt(b)) => Some(
+            (1..pieces as u128)
+                .map(|k| Value::UInt((*a as u128 + (*b as u128 - *a as u128) * k / pieces as u128) as u64))
+                .collect(),
+        ),
+        (Value::Bytes(a), Value::Bytes(b)) => match (hex_prefix(a), hex_prefix(b)) {
+            (Some(a), Some(b)) if b > a => Some(
+                (1..pieces as u64)
+                    .map(|k| Value::Bytes(format!("{:08x}", a + (b - a) * k / pieces as u64).into_bytes()))
+                    .collect(),
+            ),
+            _ => None,
+        },
+        _ => None,
+    };
+    let mut snapped: Vec<Value> = Vec::new();
+    match candidates {
+        Some(c) => {
+            for v in c {
+                let b: Option<Value> = conn
+                    .exec_first(format!("SELECT {key} FROM {qt} WHERE {key} >= ? ORDER BY {key} LIMIT 1"), (v,))
+                    .await
+                    .map_err(err)?;
+                snapped.extend(b);
+            }
+        }
+        None => {
+            let step = count / pieces as u64;
+            for k in 1..pieces as u64 {
+                let b: Option<Value> = conn
+                    .exec_first(format!("SELECT {key} FROM {qt} ORDER BY {key} LIMIT 1 OFFSET ?"), (k * step,))
+                    .await
+                    .map_err(err)?;
+                snapped.extend(b);
+            }
+        }
+    }
+    if snapped.is_empty() {
+        return Ok(snapped);
+    }
+    let marks = vec!["?"; snapped.len()].join(", ");
+    let sorted: Vec<Value> = conn
+        .exec(format!("SELECT DISTINCT {key} FROM {qt} WHERE {key} IN ({marks}) ORDER BY {key}"), snapped)
+        .await
+        .map_err(err)?;
+    // The smallest key starts the first range anyway.
+    Ok(sorted.into_iter().filter(|v| *v != min).collect())
+}
+
+/// The first 8 characters of a key as a number, when they are hex digits (UUIDs).
+fn hex_prefix(b: &[u8]) -> Option<u64> {
+    let p = b.get(..8)?;
+    std::str::from_utf8(p).ok().and_then(|s| u64::from_str_radix(s, 16).ok())
 }
 
 fn cell(v: Option<&Value>) -> Cell<'_> {
@@ -182,7 +244,7 @@ async fn read_range(
     while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
         push_row(&mut builder, &row, &key_names, &keys, &t.name, rows)?;
         rows += 1;
-        let full = builder.rows() >= batch_rows || builder.bytes() >= 32 << 20;
+        let full = builder.rows() >= batch_rows || builder.bytes() >= MAX_BATCH_BYTES;
         if full && tx.send(FeedMsg::Batch(builder.finish())).await.is_err() {
             return Err(Error::other("the run stopped reading"));
         }

@@ -12,8 +12,7 @@ use crate::source::cell::{render_key, BatchBuilder, Cell, CellError};
 use crate::types::Logical;
 use arrow::record_batch::RecordBatch;
 
-/// Batches are flushed beyond this many appended bytes, whatever their row count.
-const MAX_BATCH_BYTES: usize = 32 << 20;
+use crate::source::feed::MAX_BATCH_BYTES;
 
 /// The byte a backslash escape stands for (`\n` → newline; an unknown `\x` is `x`).
 #[inline]
