@@ -281,6 +281,18 @@ async fn unreachable_or_dropping_servers_are_retried_then_reported() {
     assert!(err.contains("gave up after 3 attempts") && err.contains("connecting"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(600), "backoff between attempts");
+    // The same for an unreachable PostgreSQL target: retried, then reported without the password.
+    let my = MyDb::create("unreachpg").await;
+    my.exec("CREATE TABLE t (id int PRIMARY KEY)").await;
+    let text_pg = "name = \"x\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
+    let p =
+        pipeline(text_pg, &[("MYSQL_URL", &my.url), ("PG_URL", "postgres://postgres:s3cret-pw@127.0.0.1:1/nothing")]);
+    let started = std::time::Instant::now();
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("unreachable").to_string();
+    assert!(err.contains("connecting to postgres://postgres:***@127.0.0.1:1/nothing (3 attempts)"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "{err}");
+    assert!(started.elapsed() >= Duration::from_millis(600), "backoff between attempts");
+    my.drop_db().await;
 
     // A server that drops the connection while the schema is read, once: retried, the run completes.
     let my = MyDb::create("flaky").await;

@@ -122,7 +122,10 @@ pub async fn connect(url: &str) -> Result<Client> {
             }
         }
     }
-    Err(Error::postgres(format!("connecting to {}", crate::secret::redact_url(url)), &last.expect("tried")))
+    Err(Error::postgres(
+        format!("connecting to {} (3 attempts)", crate::secret::redact_url(url)),
+        &last.expect("tried"),
+    ))
 }
 
 /// Drives a connection until it ends; a failure is logged without secrets.
