@@ -285,3 +285,33 @@ async fn key_range_search_finds_one_changed_row_in_a_million_reading_few_rows() 
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_verifies_after_the_commit_and_a_failure_keeps_the_export_whole() {
+    let my = MyDb::create("verifyrun").await;
+    my.exec(MY_SCHEMA).await;
+    my.exec(MY_DATA).await;
+    let pg = PgDb::create("verifyrun").await;
+    pg.client.batch_execute(PG_SCHEMA).await.unwrap();
+    // The target lacks an index the source has: the data loads, verification fails.
+    pg.client.batch_execute("DROP INDEX ticket_title_idx").await.unwrap();
+    let out = TempDir::new("verifyrun");
+    let text = pipeline_text().replace("after_run = false\n", "")
+        + &format!("[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n", out.path().display());
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let e = converge::pipeline::run(&p, &Default::default()).await.expect_err("verification fails").to_string();
+    assert!(e.contains("the load was committed, but verification failed"), "{e}");
+    assert!(e.contains("index `ticket.idx_ticket_title`"), "{e}");
+    let n: i64 = pg.client.query_one("SELECT count(*) FROM ticket", &[]).await.unwrap().get(0);
+    assert_eq!(n, 3, "the load stays committed");
+    let run_dir = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_type().unwrap().is_dir())
+        .unwrap()
+        .path();
+    assert!(run_dir.join("migration_manifest.json").exists(), "the export is whole");
+    assert!(!run_dir.join("FAILED").exists(), "and not marked failed");
+    pg.drop_db().await;
+    my.drop_db().await;
+}

@@ -247,30 +247,30 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     if let (Err(_), Some((load, _))) = (&result, &target) {
         load.rollback().await;
     }
-    let result = match result {
-        Ok(done) => after_run(p, &mut clock).await.map(|verify| (done, verify)),
-        Err(e) => Err(e),
-    };
-    match result {
-        Ok(((ledger, tables, validations), verify)) => Ok(RunReport {
-            migration_id,
-            exports: dirs.into_iter().map(|(_, d)| d.path).collect(),
-            ledger,
-            tables,
-            validations,
-            seconds: started.elapsed().as_secs_f64(),
-            phases: clock.phases,
-            budget_warning: clock.warned,
-            verify,
-        }),
+    let (ledger, tables, validations) = match result {
+        Ok(done) => done,
         Err(e) => {
             let text = e.to_string();
             for (_, d) in &dirs {
                 d.mark_failed(&text);
             }
-            Err(e)
+            return Err(e);
         }
-    }
+    };
+    // The export is whole and the load committed by now: a failed verification fails
+    // the run without marking the export failed.
+    let verify = after_run(p, &mut clock).await?;
+    Ok(RunReport {
+        migration_id,
+        exports: dirs.into_iter().map(|(_, d)| d.path).collect(),
+        ledger,
+        tables,
+        validations,
+        seconds: started.elapsed().as_secs_f64(),
+        phases: clock.phases,
+        budget_warning: clock.warned,
+        verify,
+    })
 }
 
 /// After a committed load, the `[verify]` phase: the target compared with the source.
