@@ -124,11 +124,8 @@ impl Display {
     }
 
     /// Stops the display (the bars are cleared; the summary follows).
-    pub fn stop(mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.task.take() {
-            let _ = t.join();
-        }
+    pub fn stop(self) {
+        drop(self);
     }
 }
 

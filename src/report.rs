@@ -77,7 +77,7 @@ pub fn run_json(r: &RunReport) -> String {
         "tables": tables,
         "phases": r.phases.iter().map(|(n, s)| serde_json::json!({"phase": n, "seconds": s})).collect::<Vec<_>>(),
         "budgetWarning": r.budget_warning,
-        "verify": r.verify.as_ref().map(|v| serde_json::from_str::<serde_json::Value>(&v.json()).unwrap_or_default()),
+        "verify": r.verify.as_ref().map(|v| v.json_value()),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),
     })
     .to_string()

@@ -52,13 +52,10 @@ fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 /// A server process stopped (and its data removed with the temp dir) on drop.
-struct Server(Child, Option<Box<dyn Fn()>>);
+struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Some(stop) = &self.1 {
-            stop();
-        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -100,7 +97,7 @@ fn mariadb(dir: &Path, certs: &(PathBuf, PathBuf, PathBuf)) -> (Server, u16) {
         .spawn()
         .unwrap();
     wait_for(port);
-    (Server(child, None), port)
+    (Server(child), port)
 }
 
 fn postgres(dir: &Path, certs: &(PathBuf, PathBuf, PathBuf)) -> (Server, u16) {
@@ -136,7 +133,7 @@ fn postgres(dir: &Path, certs: &(PathBuf, PathBuf, PathBuf)) -> (Server, u16) {
         .spawn()
         .unwrap();
     wait_for(port);
-    (Server(child, None), port)
+    (Server(child), port)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

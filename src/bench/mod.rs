@@ -291,10 +291,8 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     measure::child(raw(), "mariadb raw read (warm-up)")?;
     let raw_m = measure::child(raw(), "mariadb raw read")?;
 
-    let m = measure::child(converge(my_url, pg_url, &["run", &s(&null), "--bench-stage", "read"])?, READ)?;
-    let read_m = m;
-    let m = measure::child(converge(my_url, pg_url, &["run", &s(&null)])?, TRANSFORM)?;
-    let transform_m = m;
+    let read_m = measure::child(converge(my_url, pg_url, &["run", &s(&null), "--bench-stage", "read"])?, READ)?;
+    let transform_m = measure::child(converge(my_url, pg_url, &["run", &s(&null)])?, TRANSFORM)?;
     let csv_m = measure::child(converge(my_url, pg_url, &["run", &s(&csv)])?, CSV)?;
     let export = std::fs::read_dir(&csv_dir)
         .map_err(|e| Error::io(&csv_dir, e))?

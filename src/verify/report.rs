@@ -242,6 +242,11 @@ impl Report {
 
     /// The report as JSON.
     pub fn json(&self) -> String {
+        self.json_value().to_string()
+    }
+
+    /// The report as a JSON value.
+    pub fn json_value(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("the report serialises");
         v["passed"] = serde_json::Value::Bool(self.passed());
         v["tables"] = serde_json::Value::Array(
@@ -254,7 +259,7 @@ impl Report {
                 })
                 .collect(),
         );
-        v.to_string()
+        v
     }
 }
 
