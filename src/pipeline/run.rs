@@ -18,7 +18,7 @@ use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
 use crate::progress::{Display, Progress};
 use crate::sink::export_dir::ExportDir;
-use crate::sink::postgres::load::{LoadState, PgLoad};
+use crate::sink::postgres::load::{LoadState, PgLoad, Tuning};
 use crate::sink::postgres::target::{match_targets, TableTarget};
 use crate::transform::validate::Outcome;
 
@@ -162,7 +162,12 @@ async fn plan_with_target(p: &Pipeline, tables: Vec<crate::schema::Table>) -> Re
     let state = (sink.transaction == TransactionMode::Table)
         .then(|| PathBuf::from(".converge").join(format!("{}.load-state.json", p.name)));
     let schema = sink.schema.as_deref().unwrap_or("public");
-    let load = PgLoad::open(url, schema, sink.existing.clone(), state.clone()).await?;
+    let tuning = Tuning {
+        freeze: sink.freeze.unwrap_or(true),
+        defer_indexes: sink.defer_indexes.unwrap_or(false),
+        streams: sink.streams.unwrap_or(1),
+    };
+    let load = PgLoad::open(url, schema, sink.existing.clone(), state.clone(), tuning).await?;
     // Per-table mode: tables a previous run committed, and which still hold exactly the
     // rows it recorded, are not read again.
     if let Some(state) = &state {
@@ -311,7 +316,9 @@ async fn execute(
 ) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
     let Run { p, opened, plan, target, file_sinks, dirs } = *run;
     let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
-    let mut feeds = source::start(opened, specs, p.options.batch_rows, target.is_some());
+    // A load on one connection takes tables one after the other: read them so.
+    let one_at_a_time = target.is_some_and(|(l, _)| !l.parallel());
+    let mut feeds = source::start(opened, specs, p.options.batch_rows, one_at_a_time);
     let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
     let sinks: Vec<FileSink> = file_sinks.iter().map(|(_, s)| s.clone()).collect();
     let mut set = JoinSet::new();

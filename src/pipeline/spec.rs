@@ -249,6 +249,19 @@ pub struct SinkSpec {
     /// already loaded and reconciled.
     #[serde(default)]
     pub transaction: TransactionMode,
+    /// PostgreSQL: `COPY … FREEZE` into the tables the load's transaction empties
+    /// (default true; single-transaction mode only). The rows arrive already frozen and
+    /// visible, so nothing rewrites them later (hint bits, anti-wraparound vacuum).
+    pub freeze: Option<bool>,
+    /// PostgreSQL: drop the loaded tables' secondary indexes and foreign keys before the
+    /// load and re-create them after it, inside the transaction, then prove they are
+    /// exactly as they were (default false; single-transaction mode only).
+    pub defer_indexes: Option<bool>,
+    /// PostgreSQL, `transaction = "table"`: tables COPYing at once, each on its own
+    /// connection (default 1). Used when foreign keys need not be enforced row by row (a
+    /// superuser's replica role); otherwise one. When a table fails, the tables still in
+    /// flight beside it are rolled back with it (a rerun loads them).
+    pub streams: Option<usize>,
 }
 
 /// How a postgres sink uses transactions.
@@ -354,6 +367,9 @@ impl Pipeline {
                 truncate: Some(truncate),
                 existing: Vec::new(),
                 transaction: TransactionMode::Run,
+                freeze: None,
+                defer_indexes: None,
+                streams: None,
             }],
             verify: None,
             file: PathBuf::from("(import)"),
@@ -404,6 +420,17 @@ impl Pipeline {
         }
         for pat in s.tables.iter().chain(&s.exclude).chain(self.columns.iter().flat_map(|c| [&c.table, &c.column])) {
             glob::Pattern::new(pat).map_err(|e| format!("`{pat}` is not a valid glob: {e}"))?;
+        }
+        for k in self.sinks.iter().filter(|k| k.kind == SinkKind::Postgres) {
+            if k.defer_indexes == Some(true) && k.transaction == TransactionMode::Table {
+                return Err(
+                    "defer_indexes needs transaction = \"run\" (indexes are re-created in the load's one transaction)"
+                        .into(),
+                );
+            }
+            if k.streams == Some(0) {
+                return Err("streams must be at least 1".into());
+            }
         }
         if self.sinks.iter().filter(|k| k.kind == SinkKind::Postgres).count() > 1 {
             return Err("one postgres sink per pipeline".into());

@@ -4,6 +4,11 @@
 //! transaction), each table arrives by binary COPY, then every foreign key is proven
 //! free of orphans, sequences are moved past the loaded maximum, the rows are counted,
 //! and only then is the transaction committed. Any failure rolls everything back.
+//!
+//! What makes it fast without changing the result ([`Tuning`]): tables the transaction
+//! emptied are loaded with `COPY … FREEZE`; secondary indexes and foreign keys can be
+//! built once after the load instead of row by row (re-created from their own
+//! definitions, then proven identical); per-table mode COPYs several tables at once.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -13,7 +18,7 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::BytesMut;
 use futures::SinkExt;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 use tokio_postgres::{Client, NoTls};
 
 use super::copy::{CopyEncoder, Rejected};
@@ -34,9 +39,41 @@ pub enum FkMode {
     Enforced,
 }
 
-/// An open load: one connection, one transaction.
+/// How a load may speed itself up; every choice leaves the same rows and schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// `COPY … FREEZE` into the tables the transaction truncated (single-transaction mode).
+    pub freeze: bool,
+    /// Drop secondary indexes and foreign keys, load, re-create and prove them
+    /// (single-transaction mode).
+    pub defer_indexes: bool,
+    /// Connections COPYing at once in per-table mode (when foreign keys need not be
+    /// enforced row by row).
+    pub streams: usize,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { freeze: true, defer_indexes: false, streams: 1 }
+    }
+}
+
+/// A secondary index dropped for the load, to be re-created from its definition.
+#[derive(Debug, Clone)]
+struct DeferredIndex {
+    table: String,
+    name: String,
+    definition: String,
+    comment: Option<String>,
+}
+
+/// An open load: one transaction on the first connection (per-table mode: one per
+/// table, on as many connections as [`Tuning::streams`] allows).
 pub struct PgLoad {
-    client: Mutex<Client>,
+    clients: Vec<Mutex<Client>>,
+    free: Semaphore,
+    url: String,
+    tuning: Tuning,
     schema: String,
     /// The target tables, as introspected.
     pub tables: Vec<PgTable>,
@@ -48,6 +85,9 @@ pub struct PgLoad {
     per_table: Option<PathBuf>,
     run_tables: Vec<String>,
     done: std::sync::Mutex<Vec<String>>,
+    frozen: Vec<String>,
+    deferred: Vec<DeferredIndex>,
+    structure: Vec<String>,
 }
 
 /// The tables a per-table load committed, kept beside the pipeline so a rerun skips them.
@@ -145,7 +185,13 @@ impl PgLoad {
     /// `existing` names tables the target already holds rows for: compared, not loaded.
     /// With `per_table`, each table is its own transaction and the tables committed are
     /// recorded in that state file.
-    pub async fn open(url: &str, schema: &str, existing: Vec<String>, per_table: Option<PathBuf>) -> Result<PgLoad> {
+    pub async fn open(
+        url: &str,
+        schema: &str,
+        existing: Vec<String>,
+        per_table: Option<PathBuf>,
+        tuning: Tuning,
+    ) -> Result<PgLoad> {
         let client = connect(url).await?;
         let tables = introspect(&client, schema).await?;
         let superuser: bool = client
@@ -154,7 +200,10 @@ impl PgLoad {
             .map_err(|e| Error::postgres("reading the role", &e))?
             .get(0);
         Ok(PgLoad {
-            client: Mutex::new(client),
+            clients: vec![Mutex::new(client)],
+            free: Semaphore::new(1),
+            url: url.to_string(),
+            tuning,
             schema: schema.to_string(),
             tables,
             fk_mode: FkMode::Recreate,
@@ -164,14 +213,49 @@ impl PgLoad {
             per_table,
             run_tables: Vec::new(),
             done: std::sync::Mutex::new(Vec::new()),
+            frozen: Vec::new(),
+            deferred: Vec::new(),
+            structure: Vec::new(),
         })
+    }
+
+    /// Tables may be COPYed at once (per-table mode with several streams); otherwise the
+    /// source should deliver them one after the other.
+    pub fn parallel(&self) -> bool {
+        self.clients.len() > 1
+    }
+
+    /// The tables loaded with `COPY … FREEZE`.
+    pub fn frozen(&self) -> &[String] {
+        &self.frozen
+    }
+
+    /// The secondary indexes built after the load, as `table.index`.
+    pub fn deferred_indexes(&self) -> Vec<String> {
+        self.deferred.iter().map(|d| format!("{}.{}", d.table, d.name)).collect()
+    }
+
+    /// The control connection (the run's transaction).
+    async fn control(&self) -> MutexGuard<'_, Client> {
+        self.clients[0].lock().await
+    }
+
+    /// A connection to COPY on: any free one.
+    async fn stream(&self) -> (SemaphorePermit<'_>, MutexGuard<'_, Client>) {
+        let permit = self.free.acquire().await.expect("the semaphore is never closed");
+        for c in &self.clients {
+            if let Ok(guard) = c.try_lock() {
+                return (permit, guard);
+            }
+        }
+        unreachable!("a permit means a free connection")
     }
 
     /// Begins the transaction: refuses non-empty target tables unless `truncate`, then
     /// suspends foreign-key enforcement.
     pub async fn begin(&mut self, loaded: &[String], truncate: bool) -> Result<()> {
         self.run_tables = loaded.to_vec();
-        let client = self.client.get_mut();
+        let client = self.clients[0].get_mut();
         let mut non_empty = Vec::new();
         for t in loaded.iter().filter(|t| !self.existing.contains(t)) {
             let q = format!("SELECT EXISTS (SELECT 1 FROM {})", qualified(&self.schema, t));
@@ -188,7 +272,11 @@ impl PgLoad {
             )));
         }
         client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
+        let defer = self.tuning.defer_indexes && self.per_table.is_none();
         self.fk_mode = match (self.superuser, &self.per_table) {
+            // Foreign keys built after the load: dropped and re-created (triggers stay
+            // off for a superuser all the same).
+            _ if defer => FkMode::Recreate,
             (true, _) => FkMode::Replica,
             // One transaction per table: foreign keys stay enforced, tables load in
             // dependency order.
@@ -196,18 +284,15 @@ impl PgLoad {
             // Not a superuser: drop the FKs inside the transaction and re-create them.
             (false, None) => FkMode::Recreate,
         };
-        if self.fk_mode == FkMode::Replica && self.per_table.is_none() {
+        if self.superuser && self.per_table.is_none() {
             client
                 .batch_execute("SET LOCAL session_replication_role = replica")
                 .await
                 .map_err(|e| Error::postgres("suspending FK checks", &e))?;
         }
-        if !non_empty.is_empty() {
-            let list: Vec<String> = non_empty.iter().map(|t| qualified(&self.schema, t)).collect();
-            client
-                .batch_execute(&format!("TRUNCATE {}", list.join(", ")))
-                .await
-                .map_err(|e| Error::postgres("TRUNCATE", &e))?;
+        let fresh: Vec<String> = loaded.iter().filter(|t| !self.existing.contains(t)).cloned().collect();
+        if defer {
+            self.structure = structure(client, &self.schema, &fresh).await?;
         }
         if self.fk_mode == FkMode::Recreate {
             for t in &self.tables {
@@ -227,9 +312,41 @@ impl PgLoad {
                 }
             }
         }
+        // Tables emptied by this transaction take COPY FREEZE; an empty table is truncated
+        // too when nothing outside the load references it (TRUNCATE would refuse).
+        let mut truncated = non_empty.clone();
+        if self.tuning.freeze && self.per_table.is_none() {
+            self.frozen = freezable(client, &self.schema, &fresh).await?;
+            truncated.extend(self.frozen.iter().filter(|t| !non_empty.contains(t)).cloned());
+        }
+        if !truncated.is_empty() {
+            let list: Vec<String> = truncated.iter().map(|t| qualified(&self.schema, t)).collect();
+            client
+                .batch_execute(&format!("TRUNCATE {}", list.join(", ")))
+                .await
+                .map_err(|e| Error::postgres("TRUNCATE", &e))?;
+        }
+        if defer {
+            self.deferred = secondary_indexes(client, &self.schema, &fresh).await?;
+            for d in &self.deferred {
+                let q = format!("DROP INDEX {}", qualified(&self.schema, &d.name));
+                client
+                    .batch_execute(&q)
+                    .await
+                    .map_err(|e| Error::postgres(format!("dropping index `{}` until after the load", d.name), &e))?;
+            }
+        }
         if self.per_table.is_some() {
             // Truncation done; each table now gets its own transaction.
             client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
+        }
+        if self.per_table.is_some() && self.fk_mode == FkMode::Replica && self.tuning.streams > 1 {
+            // Foreign keys are proven per table, not enforced row by row: tables may load
+            // side by side, each on its own connection.
+            for _ in 1..self.tuning.streams {
+                self.clients.push(Mutex::new(connect(&self.url).await?));
+            }
+            self.free = Semaphore::new(self.clients.len());
         }
         Ok(())
     }
@@ -244,7 +361,7 @@ impl PgLoad {
         // The connection is taken only once the table's first batch is there, so tables
         // take it in the order their data arrives (the source delivers them one by one).
         let first = batches.next().await;
-        let client = self.client.lock().await;
+        let (_permit, client) = self.stream().await;
         if self.per_table.is_some() {
             client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
             if self.fk_mode == FkMode::Replica {
@@ -269,7 +386,8 @@ impl PgLoad {
         } else {
             table.clone()
         };
-        let sql = format!("COPY {into} ({}) FROM STDIN (FORMAT binary)", cols.join(", "));
+        let freeze = if !compare && self.frozen.contains(&target.table) { ", FREEZE" } else { "" };
+        let sql = format!("COPY {into} ({}) FROM STDIN (FORMAT binary{freeze})", cols.join(", "));
         let sink = client
             .copy_in::<_, bytes::Bytes>(&sql)
             .await
@@ -348,13 +466,36 @@ impl PgLoad {
     /// Re-creates dropped foreign keys, proves every foreign key of the loaded tables has
     /// no orphans, moves sequences past the loaded maximum, and counts each table.
     pub async fn finish(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
-        let client = self.client.lock().await;
+        let client = self.control().await;
+        for d in &self.deferred {
+            client
+                .batch_execute(&d.definition)
+                .await
+                .map_err(|e| Error::postgres(format!("re-creating index `{}` of `{}`", d.name, d.table), &e))?;
+            if let Some(c) = &d.comment {
+                let q = format!("COMMENT ON INDEX {} IS {}", qualified(&self.schema, &d.name), ident::pg_literal(c));
+                client.batch_execute(&q).await.map_err(|e| Error::postgres("restoring an index comment", &e))?;
+            }
+        }
         for (t, name, def) in &self.dropped_fks {
             let q = format!("ALTER TABLE {} ADD CONSTRAINT {} {def}", qualified(&self.schema, t), ident::pg(name));
             client
                 .batch_execute(&q)
                 .await
                 .map_err(|e| Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e))?;
+        }
+        if !self.structure.is_empty() {
+            let fresh: Vec<String> = loaded.iter().filter(|t| !self.existing.contains(t)).cloned().collect();
+            let now = structure(&client, &self.schema, &fresh).await?;
+            if now != self.structure {
+                let gone: Vec<&String> = self.structure.iter().filter(|s| !now.contains(s)).collect();
+                let new: Vec<&String> = now.iter().filter(|s| !self.structure.contains(s)).collect();
+                return Err(Error::other(format!(
+                    "the indexes and foreign keys re-created after the load differ from the ones before it (nothing was committed):\n  before: {}\n  after:  {}",
+                    gone.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; "),
+                    new.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("; ")
+                )));
+            }
         }
         if self.per_table.is_none() {
             self.prove_fks(&client, &self.fks_among(loaded, None)).await?;
@@ -429,7 +570,7 @@ impl PgLoad {
 
     /// Counts rows of the named tables now (outside any load transaction).
     pub async fn count_now(&self, tables: &[String]) -> Result<Vec<(String, u64)>> {
-        let client = self.client.lock().await;
+        let client = self.control().await;
         self.count(&client, tables).await
     }
 
@@ -447,7 +588,7 @@ impl PgLoad {
 
     /// Commits, then counts every loaded table again outside the transaction.
     pub async fn commit(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
-        let client = self.client.lock().await;
+        let client = self.control().await;
         if self.per_table.is_none() {
             client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
         }
@@ -456,9 +597,110 @@ impl PgLoad {
 
     /// Rolls back everything this load did.
     pub async fn rollback(&self) {
-        let client = self.client.lock().await;
-        let _ = client.batch_execute("ROLLBACK").await;
+        for c in &self.clients {
+            let _ = c.lock().await.batch_execute("ROLLBACK").await;
+        }
     }
+}
+
+/// Of the `tables` (all emptied or empty, in this transaction), those that can be
+/// truncated here and loaded with FREEZE: plain tables the role may truncate, and whose
+/// every referencing foreign key (still in place) comes from another such table.
+async fn freezable(client: &Client, schema: &str, tables: &[String]) -> Result<Vec<String>> {
+    let pe = |e: tokio_postgres::Error| Error::postgres("finding the tables COPY FREEZE may load", &e);
+    let mut set: Vec<String> = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind = 'r'
+               AND has_table_privilege(c.oid, 'TRUNCATE')",
+            &[&schema, &tables],
+        )
+        .await
+        .map_err(pe)?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // (referenced table, referencing table when in this schema)
+    let edges: Vec<(String, Option<String>)> = client
+        .query(
+            "SELECT pc.relname::text, CASE WHEN cn.nspname = $1 THEN cc.relname::text END
+             FROM pg_constraint k
+             JOIN pg_class pc ON pc.oid = k.confrelid JOIN pg_namespace pn ON pn.oid = pc.relnamespace
+             JOIN pg_class cc ON cc.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = cc.relnamespace
+             WHERE k.contype = 'f' AND pn.nspname = $1 AND pc.relname = ANY($2)",
+            &[&schema, &set],
+        )
+        .await
+        .map_err(pe)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    loop {
+        let before = set.len();
+        let keep = |t: &String, set: &[String]| {
+            edges.iter().filter(|(p, _)| p == t).all(|(_, c)| c.as_ref().is_some_and(|c| set.contains(c)))
+        };
+        let snapshot = set.clone();
+        set.retain(|t| keep(t, &snapshot));
+        if set.len() == before {
+            return Ok(set);
+        }
+    }
+}
+
+/// The secondary indexes of `tables` that can be dropped and re-created exactly from
+/// their definitions: not a primary key, not behind a constraint, valid, in the default
+/// tablespace, on a plain table.
+async fn secondary_indexes(client: &Client, schema: &str, tables: &[String]) -> Result<Vec<DeferredIndex>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, i.relname::text, pg_get_indexdef(i.oid), obj_description(i.oid, 'pg_class')
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class c ON c.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = ANY($2) AND c.relkind = 'r' AND NOT c.relispartition
+               AND NOT x.indisprimary AND x.indisvalid AND i.reltablespace = 0
+               AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.oid)
+               AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                               AND d.objid = i.oid AND d.deptype NOT IN ('a', 'n'))
+             ORDER BY 1, 2",
+            &[&schema, &tables],
+        )
+        .await
+        .map_err(|e| Error::postgres("reading the secondary indexes", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| DeferredIndex { table: r.get(0), name: r.get(1), definition: r.get(2), comment: r.get(3) })
+        .collect())
+}
+
+/// Every index and constraint of `tables` as one line each (definition, validity,
+/// comment), sorted: what a load that rebuilds them must leave exactly as it found.
+async fn structure(client: &Client, schema: &str, tables: &[String]) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT format('index %I.%I: %s (valid %s, comment %L)', c.relname, i.relname, pg_get_indexdef(i.oid),
+                           x.indisvalid, obj_description(i.oid, 'pg_class'))
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class c ON c.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = ANY($2)
+             UNION ALL
+             SELECT format('constraint %I.%I: %s (validated %s)', c.relname, k.conname, pg_get_constraintdef(k.oid),
+                           k.convalidated)
+             FROM pg_constraint k
+             JOIN pg_class c ON c.oid = k.conrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND (c.relname = ANY($2)
+                   OR k.confrelid IN (SELECT c2.oid FROM pg_class c2 WHERE c2.relnamespace = n.oid AND c2.relname = ANY($2)))
+             ORDER BY 1",
+            &[&schema, &tables],
+        )
+        .await
+        .map_err(|e| Error::postgres("reading the indexes and constraints", &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// The key columns of the last few batches sent, to name the row of a server error.

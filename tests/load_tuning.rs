@@ -1,0 +1,237 @@
+//! The load's speed-ups leave the same target: `COPY … FREEZE` into the tables the
+//! transaction emptied (and not into one something outside the load references),
+//! secondary indexes and foreign keys built after the load and proven identical, and
+//! several COPY streams in per-table mode.
+
+mod common;
+
+use common::*;
+
+const MY_SCHEMA: &str = "CREATE TABLE org (id int PRIMARY KEY, name varchar(50) NOT NULL);\n\
+CREATE TABLE person (id int PRIMARY KEY, orgId int NULL, email varchar(100) NOT NULL, note text NULL);\n\
+CREATE TABLE ticket (id int PRIMARY KEY, personId int NULL, title varchar(100) NOT NULL)";
+
+const MY_DATA: &str = "INSERT INTO org VALUES (1, 'Acme'), (2, 'Umbrella');\n\
+INSERT INTO person VALUES (1, 1, 'a@x.org', 'line\\nbreak'), (2, 2, 'B@x.org', NULL), (3, NULL, 'c@x.org', '😀');\n\
+INSERT INTO ticket VALUES (1, 1, 'first'), (2, NULL, 'second'), (3, 3, 'third')";
+
+/// Secondary indexes of every kind a definition carries: plain, partial, unique (not a
+/// constraint), expression, INCLUDE, with a comment; a unique constraint and foreign keys.
+const PG_SCHEMA: &str = "CREATE TABLE org (id int PRIMARY KEY, name varchar(50) NOT NULL, CONSTRAINT org_name_key UNIQUE (name));\n\
+CREATE TABLE person (id int PRIMARY KEY, \"orgId\" int REFERENCES org(id), email varchar(100) NOT NULL, note text);\n\
+CREATE TABLE ticket (id int PRIMARY KEY, \"personId\" int REFERENCES person(id) DEFERRABLE INITIALLY DEFERRED, title varchar(100) NOT NULL);\n\
+CREATE INDEX person_org ON person (\"orgId\");\n\
+CREATE UNIQUE INDEX person_email_lower ON person (lower(email));\n\
+CREATE INDEX person_noted ON person (id) INCLUDE (email) WHERE note IS NOT NULL;\n\
+CREATE INDEX ticket_title ON ticket USING hash (title);\n\
+COMMENT ON INDEX person_org IS 'who works where';\n\
+CREATE INDEX ticket_person ON ticket (\"personId\" DESC NULLS LAST) WITH (fillfactor = 70)";
+
+fn load_pipeline(extra_sink: &str) -> String {
+    format!(
+        "name = \"tuning\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n{extra_sink}\n"
+    )
+}
+
+async fn setup(prefix: &str) -> (MyDb, PgDb) {
+    let my = MyDb::create(prefix).await;
+    my.exec(MY_SCHEMA).await;
+    my.exec(MY_DATA).await;
+    let pg = PgDb::create(prefix).await;
+    pg.client.batch_execute(PG_SCHEMA).await.unwrap();
+    pg.client.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_visibility").await.unwrap();
+    (my, pg)
+}
+
+async fn texts(pg: &PgDb, sql: &str) -> Vec<String> {
+    pg.client.query(sql, &[]).await.unwrap().iter().map(|r| r.get::<_, String>(0)).collect()
+}
+
+/// The target's indexes and constraints as the catalog describes them, read
+/// independently of the tool, with the index's identity (its oid) apart.
+async fn catalog(pg: &PgDb) -> (Vec<String>, Vec<String>) {
+    let defs = texts(
+        pg,
+        "SELECT format('%s | %s | %s', indexdef, obj_description(format('%I', indexname)::regclass, 'pg_class'),
+                       (SELECT indisvalid FROM pg_index WHERE indexrelid = format('%I', indexname)::regclass))
+         FROM pg_indexes WHERE schemaname = 'public'
+         UNION ALL
+         SELECT format('%s %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated)
+         FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+         ORDER BY 1",
+    )
+    .await;
+    let oids = texts(
+        pg,
+        "SELECT format('%s=%s', indexname, format('%I', indexname)::regclass::oid) FROM pg_indexes
+         WHERE schemaname = 'public' ORDER BY 1",
+    )
+    .await;
+    (defs, oids)
+}
+
+/// Whether every page of the table is all-frozen in the visibility map.
+async fn all_frozen(pg: &PgDb, table: &str) -> bool {
+    let row = pg
+        .client
+        .query_one(&format!("SELECT COALESCE(bool_and(all_frozen), false) FROM pg_visibility_map('{table}')"), &[])
+        .await
+        .unwrap();
+    row.get(0)
+}
+
+async fn rows(pg: &PgDb) -> Vec<String> {
+    texts(
+        pg,
+        "SELECT format('%s', o) FROM org o UNION ALL SELECT format('%s', p) FROM person p
+         UNION ALL SELECT format('%s', t) FROM ticket t ORDER BY 1",
+    )
+    .await
+}
+
+const EXPECTED_ROWS: [&str; 8] = [
+    "(1,1,a@x.org,\"line\nbreak\")",
+    "(1,1,first)",
+    "(1,Acme)",
+    "(2,,second)",
+    "(2,2,B@x.org,)",
+    "(2,Umbrella)",
+    "(3,,c@x.org,😀)",
+    "(3,3,third)",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not() {
+    let (my, pg) = setup("freeze").await;
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    for t in ["org", "person", "ticket"] {
+        assert!(all_frozen(&pg, t).await, "{t} was loaded with COPY FREEZE");
+    }
+
+    // Off: the same rows, not frozen.
+    let again = load_pipeline("truncate = true\nfreeze = false");
+    converge::pipeline::run(&pipeline(&again, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    for t in ["org", "person", "ticket"] {
+        assert!(!all_frozen(&pg, t).await, "{t} was loaded without FREEZE");
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unfrozen() {
+    let (my, pg) = setup("freeze_out").await;
+    // A target-only table referencing person: TRUNCATE person would be refused, and so
+    // would org's (person references it and is not truncated). ticket is free.
+    pg.client
+        .batch_execute("CREATE TABLE badge (id int PRIMARY KEY, \"personId\" int REFERENCES person(id))")
+        .await
+        .unwrap();
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    assert!(all_frozen(&pg, "ticket").await);
+    assert!(!all_frozen(&pg, "person").await);
+    assert!(!all_frozen(&pg, "org").await);
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deferred_indexes_and_foreign_keys_are_rebuilt_exactly_as_they_were() {
+    let (my, pg) = setup("defer").await;
+    let (before, before_oids) = catalog(&pg).await;
+    assert_eq!(before_oids.len(), 9, "{before_oids:?}");
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
+    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    let (after, after_oids) = catalog(&pg).await;
+    assert_eq!(after, before, "every index and constraint definition, validity and comment is as it was");
+    // The five secondary indexes were rebuilt (new oids); primary keys and the unique
+    // constraint were kept.
+    let rebuilt: Vec<&String> = after_oids.iter().filter(|o| !before_oids.contains(o)).collect();
+    let names: Vec<&str> = rebuilt.iter().map(|o| o.split('=').next().unwrap()).collect();
+    assert_eq!(names, ["person_email_lower", "person_noted", "person_org", "ticket_person", "ticket_title"]);
+    // The rebuilt indexes serve: the unique expression index refuses a duplicate.
+    let dup = pg.client.batch_execute("INSERT INTO person VALUES (9, NULL, 'A@X.ORG', NULL)").await;
+    assert!(dup.unwrap_err().as_db_error().unwrap().constraint() == Some("person_email_lower"));
+    // Foreign keys were re-created, so validated: an orphan is refused.
+    let orphan = pg.client.batch_execute("INSERT INTO person VALUES (9, 77, 'n@x.org', NULL)").await;
+    assert!(orphan.unwrap_err().as_db_error().unwrap().constraint() == Some("person_orgId_fkey"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_unique_index_that_the_data_breaks_fails_the_run_and_leaves_the_target_as_it_was() {
+    let (my, pg) = setup("defer_dup").await;
+    my.exec("UPDATE person SET email = 'A@X.org' WHERE id = 2").await;
+    let (before, before_oids) = catalog(&pg).await;
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("duplicate").to_string();
+    assert!(err.contains("re-creating index `person_email_lower` of `person`"), "{err}");
+    assert!(err.contains("23505"), "{err}");
+    assert_eq!(catalog(&pg).await, (before, before_oids), "the indexes are the very same ones");
+    assert!(rows(&pg).await.is_empty());
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn defer_indexes_needs_a_single_transaction() {
+    let text = load_pipeline("defer_indexes = true\ntransaction = \"table\"");
+    let err = converge::Pipeline::parse(&text, std::path::Path::new("t.toml"), |k| {
+        Some(
+            if k == "MYSQL_URL" { "mysql://root@127.0.0.1:3306/x" } else { "postgres://postgres@127.0.0.1/x" }
+                .to_string(),
+        )
+    })
+    .expect_err("refused")
+    .to_string();
+    assert!(err.contains("defer_indexes needs transaction = \"run\""), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() {
+    use converge::sink::postgres::load::{PgLoad, Tuning};
+    let (my, pg) = setup("streams").await;
+    let state = std::env::temp_dir().join(format!("{}.load-state.json", pg.name));
+    let tuning = Tuning { streams: 3, ..Default::default() };
+    let tables: Vec<String> = ["org", "person", "ticket"].map(String::from).to_vec();
+    let mut load = PgLoad::open(&pg.url, "public", Vec::new(), Some(state.clone()), tuning).await.unwrap();
+    load.begin(&tables, false).await.unwrap();
+    assert!(load.parallel());
+    let backends = pg
+        .client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(backends, 3, "three COPY connections are open");
+    drop(load);
+    let _ = std::fs::remove_file(&state);
+
+    let name = pg.name.clone();
+    let text = load_pipeline("transaction = \"table\"\nstreams = 3")
+        .replace("name = \"tuning\"", &format!("name = \"{name}\""));
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let report =
+        converge::pipeline::run(&pipeline(&text, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    let _ = std::fs::remove_file(std::path::Path::new(".converge").join(format!("{name}.load-state.json")));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
