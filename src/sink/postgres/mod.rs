@@ -9,3 +9,4 @@ pub mod introspect;
 pub mod load;
 pub mod numeric;
 pub mod target;
+mod tuning;
