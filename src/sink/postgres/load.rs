@@ -10,24 +10,21 @@
 //! built once after the load instead of row by row (re-created from their own
 //! definitions, then proven identical); per-table mode COPYs several tables at once.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use bytes::BytesMut;
 use futures::SinkExt;
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 use tokio_postgres::{Client, NoTls};
 
-use super::copy::{CopyEncoder, Rejected};
+use super::copy::CopyEncoder;
 use super::introspect::{introspect, PgForeignKey, PgTable};
+use super::locate::{rejected, KeyRing};
 use super::target::TableTarget;
 use super::tuning::{freezable, secondary_indexes, structure, DeferredIndex};
-use crate::error::{Error, Result, ValueError};
+use crate::error::{Error, Result};
 use crate::ident;
-use crate::source::cell::render_key;
 
 /// How foreign keys are kept out of the way during the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,16 +212,6 @@ impl PgLoad {
     /// source should deliver them one after the other.
     pub fn parallel(&self) -> bool {
         self.clients.len() > 1
-    }
-
-    /// The tables loaded with `COPY … FREEZE`.
-    pub fn frozen(&self) -> &[String] {
-        &self.frozen
-    }
-
-    /// The secondary indexes built after the load, as `table.index`.
-    pub fn deferred_indexes(&self) -> Vec<String> {
-        self.deferred.iter().map(|d| format!("{}.{}", d.table, d.name)).collect()
     }
 
     /// The control connection (the run's transaction).
@@ -593,63 +580,4 @@ impl PgLoad {
             let _ = c.lock().await.batch_execute("ROLLBACK").await;
         }
     }
-}
-
-/// The key columns of the last few batches sent, to name the row of a server error.
-struct KeyRing {
-    names: Vec<String>,
-    batches: VecDeque<(u64, Vec<ArrayRef>)>,
-}
-
-impl KeyRing {
-    fn new(key: &[String]) -> Self {
-        KeyRing { names: key.to_vec(), batches: VecDeque::new() }
-    }
-
-    fn push(&mut self, batch: &RecordBatch, first_row: u64) {
-        let cols: Vec<ArrayRef> = self.names.iter().filter_map(|k| batch.column_by_name(k).cloned()).collect();
-        self.batches.push_back((first_row, cols));
-        if self.batches.len() > 16 {
-            self.batches.pop_front();
-        }
-    }
-
-    /// The key of row `n` (0-based within the table), if still held.
-    fn key(&self, n: u64) -> Option<String> {
-        let (first, cols) = self.batches.iter().rev().find(|(first, _)| *first <= n)?;
-        let i = (n - first) as usize;
-        if cols.first().is_some_and(|c| i >= c.len()) {
-            return None;
-        }
-        let opts = FormatOptions::default();
-        let values: Vec<String> = cols
-            .iter()
-            .map(|c| {
-                ArrayFormatter::try_new(c.as_ref(), &opts).map(|f| format!("'{}'", f.value(i))).unwrap_or_default()
-            })
-            .collect();
-        let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
-        Some(render_key(&names, &values, n + 1))
-    }
-
-    /// A server error during COPY, with the row named when the server says which line.
-    fn locate(&self, table: &str, e: tokio_postgres::Error) -> Error {
-        let line = e.as_db_error().and_then(|d| d.where_()).and_then(|w| {
-            let rest = &w[w.find("line ")? + 5..];
-            rest.split(|c: char| !c.is_ascii_digit()).next()?.parse::<u64>().ok()
-        });
-        let at = match line.and_then(|l| self.key(l - 1).map(|k| (l, k))) {
-            Some((_, k)) => format!("row {k}"),
-            None => match line {
-                Some(l) => format!("row {l} of the COPY"),
-                None => "a row".to_string(),
-            },
-        };
-        Error::postgres(format!("loading `{table}`, {at}"), &e)
-    }
-}
-
-fn rejected(table: &str, keys: &KeyRing, first_row: u64, r: Rejected) -> Error {
-    let key = keys.key(first_row + r.row as u64).unwrap_or_else(|| format!("#{}", first_row + r.row as u64 + 1));
-    Error::from(ValueError { table: table.to_string(), key, column: r.column, value: r.value, reason: r.reason })
 }

@@ -7,6 +7,7 @@ pub mod copy;
 pub mod integrity;
 pub mod introspect;
 pub mod load;
+mod locate;
 pub mod numeric;
 pub mod target;
 mod tuning;
