@@ -434,7 +434,10 @@ impl PgLoad {
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| Error::postgres(format!("committing `{}`", target.table), &e))?;
-            self.done.lock().expect("not poisoned").push(target.table.clone());
+            // Streams commit side by side: the state file is read, updated and replaced
+            // under the same lock, or two updates would race on its temporary file.
+            let mut done = self.done.lock().expect("not poisoned");
+            done.push(target.table.clone());
             let mut st = LoadState::read(state)?;
             st.tables.insert(target.table.clone(), copied);
             st.write(state)?;
