@@ -31,6 +31,19 @@ pub fn run_text(r: &RunReport) -> String {
     for e in &r.exports {
         let _ = writeln!(o, "export: {}", e.display());
     }
+    if let Some(l) = &r.load {
+        let frozen = if l.frozen.is_empty() { "none".to_string() } else { l.frozen.join(", ") };
+        let _ = write!(o, "load: COPY FREEZE on {} of {} tables ({frozen})", l.frozen.len(), r.tables.len());
+        if !l.rebuilt_indexes.is_empty() {
+            let _ = write!(
+                o,
+                "; {} indexes built after the load and proven as they were ({})",
+                l.rebuilt_indexes.len(),
+                l.rebuilt_indexes.join(", ")
+            );
+        }
+        let _ = writeln!(o, "; {} COPY stream{}", l.streams, if l.streams == 1 { "" } else { "s" });
+    }
     let phases: Vec<String> = r.phases.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect();
     let _ = writeln!(o, "phases: {}", phases.join(", "));
     if let Some(w) = &r.budget_warning {
@@ -78,6 +91,7 @@ pub fn run_json(r: &RunReport) -> String {
         "phases": r.phases.iter().map(|(n, s)| serde_json::json!({"phase": n, "seconds": s})).collect::<Vec<_>>(),
         "budgetWarning": r.budget_warning,
         "verify": r.verify.as_ref().map(|v| v.json_value()),
+        "load": r.load.as_ref().map(|l| serde_json::json!({"frozen": l.frozen, "rebuiltIndexes": l.rebuilt_indexes, "streams": l.streams})),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),
     })
     .to_string()

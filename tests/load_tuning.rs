@@ -104,17 +104,29 @@ const EXPECTED_ROWS: [&str; 8] = [
 async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not() {
     let (my, pg) = setup("freeze").await;
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+    let report = converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     for t in ["org", "person", "ticket"] {
         assert!(all_frozen(&pg, t).await, "{t} was loaded with COPY FREEZE");
     }
+    // The report says so, as text and JSON.
+    let summary = report.load.clone().expect("a postgres load");
+    let mut frozen = summary.frozen.clone();
+    frozen.sort();
+    assert_eq!(frozen, ["org", "person", "ticket"]);
+    assert!(summary.rebuilt_indexes.is_empty() && summary.streams == 1, "{summary:?}");
+    let text = converge::report::run_text(&report);
+    assert!(text.contains("load: COPY FREEZE on 3 of 3 tables"), "{text}");
+    let json: serde_json::Value = serde_json::from_str(&converge::report::run_json(&report)).unwrap();
+    assert_eq!(json["load"]["frozen"].as_array().map(|a| a.len()), Some(3), "{json}");
 
     // Off: the same rows, not frozen.
     let again = load_pipeline("truncate = true\nfreeze = false");
-    converge::pipeline::run(&pipeline(&again, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        converge::pipeline::run(&pipeline(&again, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.load.map(|l| l.frozen), Some(vec![]));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     for t in ["org", "person", "ticket"] {
         assert!(!all_frozen(&pg, t).await, "{t} was loaded without FREEZE");
@@ -133,10 +145,11 @@ async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unf
         .await
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+    let report = converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    assert_eq!(report.load.map(|l| l.frozen), Some(vec!["ticket".to_string()]));
     assert!(all_frozen(&pg, "ticket").await);
     assert!(!all_frozen(&pg, "person").await);
     assert!(!all_frozen(&pg, "org").await);
@@ -151,8 +164,10 @@ async fn deferred_indexes_and_foreign_keys_are_rebuilt_exactly_as_they_were() {
     assert_eq!(before_oids.len(), 9, "{before_oids:?}");
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
-    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    let mut reported = report.load.expect("a postgres load").rebuilt_indexes;
+    reported.sort();
     let (after, after_oids) = catalog(&pg).await;
     assert_eq!(after, before, "every index and constraint definition, validity and comment is as it was");
     // The five secondary indexes were rebuilt (new oids); primary keys and the unique
@@ -160,6 +175,7 @@ async fn deferred_indexes_and_foreign_keys_are_rebuilt_exactly_as_they_were() {
     let rebuilt: Vec<&String> = after_oids.iter().filter(|o| !before_oids.contains(o)).collect();
     let names: Vec<&str> = rebuilt.iter().map(|o| o.split('=').next().unwrap()).collect();
     assert_eq!(names, ["person_email_lower", "person_noted", "person_org", "ticket_person", "ticket_title"]);
+    assert_eq!(reported, names, "the run reports the indexes it rebuilt");
     // The rebuilt indexes serve: the unique expression index refuses a duplicate.
     let dup = pg.client.batch_execute("INSERT INTO person VALUES (9, NULL, 'A@X.ORG', NULL)").await;
     assert!(dup.unwrap_err().as_db_error().unwrap().constraint() == Some("person_email_lower"));
@@ -230,6 +246,7 @@ async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() 
     let report =
         converge::pipeline::run(&pipeline(&text, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
+    assert_eq!(report.load.map(|l| (l.streams, l.frozen.len())), Some((3, 0)), "per-table mode does not freeze");
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     let _ = std::fs::remove_file(std::path::Path::new(".converge").join(format!("{name}.load-state.json")));
     pg.drop_db().await;

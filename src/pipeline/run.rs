@@ -59,6 +59,8 @@ pub struct RunReport {
     pub budget_warning: Option<String>,
     /// The verification after the load (`[verify]`), when it ran (it passed).
     pub verify: Option<crate::verify::report::Report>,
+    /// What the PostgreSQL load did besides COPY (FREEZE, rebuilt indexes, streams).
+    pub load: Option<crate::sink::postgres::load::LoadSummary>,
 }
 
 /// The run's clock: phases, and the downtime budget watched against the progress.
@@ -264,6 +266,7 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     };
     // The export is whole and the load committed by now: a failed verification fails
     // the run without marking the export failed.
+    let load = target.as_ref().map(|(l, _)| l.summary());
     let verify = after_run(p, &mut clock).await?;
     Ok(RunReport {
         migration_id,
@@ -275,6 +278,7 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
         phases: clock.phases,
         budget_warning: clock.warned,
         verify,
+        load,
     })
 }
 

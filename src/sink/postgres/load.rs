@@ -79,6 +79,17 @@ pub struct PgLoad {
     structure: Vec<String>,
 }
 
+/// What the load did beyond COPYing rows, for the run's report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadSummary {
+    /// Tables loaded with `COPY … FREEZE`.
+    pub frozen: Vec<String>,
+    /// Secondary indexes dropped before the COPYs, rebuilt after them and proven identical.
+    pub rebuilt_indexes: Vec<String>,
+    /// Connections that COPYed (tables side by side when more than one).
+    pub streams: usize,
+}
+
 /// The tables a per-table load committed, kept beside the pipeline so a rerun skips them.
 #[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LoadState {
@@ -212,6 +223,15 @@ impl PgLoad {
     /// source should deliver them one after the other.
     pub fn parallel(&self) -> bool {
         self.clients.len() > 1
+    }
+
+    /// Which tables took FREEZE, which indexes were rebuilt, how many streams COPYed.
+    pub fn summary(&self) -> LoadSummary {
+        LoadSummary {
+            frozen: self.frozen.iter().filter(|t| !self.existing.contains(t)).cloned().collect(),
+            rebuilt_indexes: self.deferred.iter().map(|d| d.name.clone()).collect(),
+            streams: self.clients.len(),
+        }
     }
 
     /// The control connection (the run's transaction).
