@@ -112,6 +112,10 @@ enum Command {
         /// MySQL connections per run.
         #[arg(long, default_value_t = 2)]
         connections: usize,
+        /// Run the stages behind the ratios (raw read, CSV export, both end-to-end runs,
+        /// PostgreSQL's COPY) this many times, interleaved, and report each one's median.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
         /// Write the throughput chart (SVG) here.
         #[arg(long, default_value = "bench-throughput.svg")]
         chart: PathBuf,
@@ -240,7 +244,20 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
             }
         }
-        Command::Bench { rows, seed, mysql, pg, source, target, work_dir, keep, no_verify, connections, chart } => {
+        Command::Bench {
+            rows,
+            seed,
+            mysql,
+            pg,
+            source,
+            target,
+            work_dir,
+            keep,
+            no_verify,
+            connections,
+            repeat,
+            chart,
+        } => {
             let o = converge::bench::BenchOptions {
                 rows: rows.clone(),
                 seed: *seed,
@@ -251,6 +268,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 keep: *keep,
                 verify: !no_verify,
                 connections: *connections,
+                repeat: *repeat as usize,
             };
             let results = converge::bench::run(&o).await?;
             std::fs::write(chart, converge::bench::chart(&results)).map_err(|e| converge::Error::io(chart, e))?;

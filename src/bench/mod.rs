@@ -41,6 +41,9 @@ pub struct BenchOptions {
     pub verify: bool,
     /// MySQL connections for the runs.
     pub connections: usize,
+    /// Times each stage behind a ratio runs (interleaved with the others); the median
+    /// run is reported. On a shared machine single runs drift by ±10 %.
+    pub repeat: usize,
 }
 
 /// One measured stage.
@@ -55,9 +58,12 @@ pub struct Stage {
     pub rows: u64,
     /// Bytes it moved (CSV-encoded data size, or the dump's size for dump stages).
     pub bytes: u64,
-    /// Time, CPU, memory.
+    /// Time, CPU, memory: of the median run by wall time, with the largest peak RSS of
+    /// all runs.
     #[serde(flatten)]
     pub measured: Measured,
+    /// How many times it ran.
+    pub runs: usize,
 }
 
 impl Stage {
@@ -283,10 +289,13 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     let _ = conn.disconnect().await;
 
     let mut stages = Vec::new();
-    let mut push = |name: &str, reference: bool, rows: u64, bytes: u64, m: Measured| {
-        tracing::info!("{name}: {:.2}s", m.seconds);
-        stages.push(Stage { name: name.to_string(), reference, rows, bytes, measured: m });
+    let mut push = |name: &str, reference: bool, rows: u64, bytes: u64, runs: Vec<Measured>| {
+        let runs_n = runs.len();
+        let m = median(runs);
+        tracing::info!("{name}: {:.2}s (median of {runs_n})", m.seconds);
+        stages.push(Stage { name: name.to_string(), reference, rows, bytes, measured: m, runs: runs_n });
     };
+    let repeat = o.repeat.max(1);
 
     // The server's raw read, as its own client does it (warms the caches for all that follows).
     let sql: Vec<String> = tables.iter().map(|t| format!("SELECT * FROM {}", ident::mysql(t))).collect();
@@ -304,13 +313,18 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
         }
         raw
     };
-    // Once to warm the caches (untimed), once measured.
+    // Once to warm the caches (untimed), then measured.
     measure::child(raw(), "mariadb raw read (warm-up)")?;
-    let raw_m = measure::child(raw(), "mariadb raw read")?;
-
     let read_m = measure::child(converge(my_url, pg_url, &["run", &s(&null), "--bench-stage", "read"])?, READ)?;
     let transform_m = measure::child(converge(my_url, pg_url, &["run", &s(&null)])?, TRANSFORM)?;
-    let csv_m = measure::child(converge(my_url, pg_url, &["run", &s(&csv)])?, CSV)?;
+    // The export's ratio is against the raw read: the two alternate.
+    let (mut raw_m, mut csv_m) = (Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        raw_m.push(measure::child(raw(), "mariadb raw read")?);
+        // Each run writes its own export directory: keep only the last one.
+        let _ = std::fs::remove_dir_all(&csv_dir);
+        csv_m.push(measure::child(converge(my_url, pg_url, &["run", &s(&csv)])?, CSV)?);
+    }
     let export = std::fs::read_dir(&csv_dir)
         .map_err(|e| Error::io(&csv_dir, e))?
         .filter_map(|e| e.ok())
@@ -320,30 +334,34 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     let manifest = crate::manifest::Manifest::read(&export)?;
     let csv_bytes: u64 = manifest.tables.iter().filter_map(|t| t.bytes).sum();
     push(RAW, true, total_rows, csv_bytes, raw_m);
-    push(READ, false, total_rows, csv_bytes, read_m);
-    push(TRANSFORM, false, total_rows, csv_bytes, transform_m);
+    push(READ, false, total_rows, csv_bytes, vec![read_m]);
+    push(TRANSFORM, false, total_rows, csv_bytes, vec![transform_m]);
     push(CSV, false, total_rows, csv_bytes, csv_m);
 
-    let e2e_m = measure::child(converge(my_url, pg_url, &["run", &s(&e2e)])?, E2E)?;
+    // Both end-to-end configurations alternate with PostgreSQL's own ingest of the same
+    // data from binary COPY files it wrote itself (from the target just loaded); the
+    // deferred configuration runs last, so verify reads what converge loaded.
+    let (mut e2e_m, mut copy_m, mut deferred_m) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..repeat {
+        e2e_m.push(measure::child(converge(my_url, pg_url, &["run", &s(&e2e)])?, E2E)?);
+        copy_m.push(pg_copy_reference(pg_url, &tables, &dir).await?);
+        deferred_m.push(measure::child(converge(my_url, pg_url, &["run", &s(&e2e_deferred)])?, E2E_DEFERRED)?);
+    }
     push(E2E, false, total_rows, csv_bytes, e2e_m);
-    let deferred_m = measure::child(converge(my_url, pg_url, &["run", &s(&e2e_deferred)])?, E2E_DEFERRED)?;
     push(E2E_DEFERRED, false, total_rows, csv_bytes, deferred_m);
     // Verified after the fastest configuration (the deferred one's target).
     let verified = if o.verify {
         let r = measure::child(converge(my_url, pg_url, &["verify", &s(&e2e_deferred)])?, VERIFY);
         let ok = r.is_ok();
-        push(VERIFY, false, total_rows, csv_bytes, r.unwrap_or_default());
+        push(VERIFY, false, total_rows, csv_bytes, vec![r.unwrap_or_default()]);
         Some(ok)
     } else {
         None
     };
-
-    // PostgreSQL's own ingest of the same data from binary COPY files it wrote itself.
-    let copy_m = pg_copy_reference(pg_url, &tables, &dir).await?;
     push(PG_COPY, true, total_rows, csv_bytes, copy_m);
     let import_m =
         measure::child(converge(my_url, pg_url, &["import", &s(&export), "--to", pg_url, "--truncate"])?, IMPORT)?;
-    push(IMPORT, false, total_rows, csv_bytes, import_m);
+    push(IMPORT, false, total_rows, csv_bytes, vec![import_m]);
 
     // mariadb-dump, then the dump source reading it.
     let mut md = Command::new("sh");
@@ -360,14 +378,27 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     }
     let md_m = measure::child(md, MYSQLDUMP)?;
     let dump_bytes = std::fs::metadata(&dump_file).map(|m| m.len()).unwrap_or(0);
-    push(MYSQLDUMP, true, total_rows, dump_bytes, md_m);
+    push(MYSQLDUMP, true, total_rows, dump_bytes, vec![md_m]);
     let dump_m = measure::child(converge(my_url, pg_url, &["run", &s(&dump)])?, DUMP)?;
-    push(DUMP, false, total_rows, dump_bytes, dump_m);
+    push(DUMP, false, total_rows, dump_bytes, vec![dump_m]);
 
     if !o.keep {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(ScaleResult { rows: total_rows, csv_bytes, dump_bytes, generate_seconds: generated, stages, verified })
+}
+
+/// The median run by wall time (for an even count, the faster of the middle two), with
+/// the largest peak RSS of all the runs: memory is a bound, not a typical value.
+fn median(mut runs: Vec<Measured>) -> Measured {
+    if runs.is_empty() {
+        return Measured::default();
+    }
+    let peak = runs.iter().map(|m| m.peak_rss_mb).fold(0.0, f64::max);
+    runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+    let mut m = runs[(runs.len() - 1) / 2].clone();
+    m.peak_rss_mb = peak;
+    m
 }
 
 /// Writes each loaded table to a binary COPY file (PostgreSQL's own encoding), empties
@@ -439,14 +470,19 @@ pub fn text(results: &[ScaleResult]) -> String {
         );
         let _ = writeln!(
             o,
-            "{:<52} {:>9} {:>11} {:>9} {:>8} {:>10}",
+            "{:<66} {:>9} {:>11} {:>9} {:>8} {:>10}",
             "stage", "seconds", "rows/s", "MB/s", "CPU s", "peak MB"
         );
         for s in &r.stages {
             let _ = writeln!(
                 o,
-                "{:<52} {:>9.2} {:>11.0} {:>9.1} {:>8.2} {:>10.1}",
-                if s.reference { format!("{} [ref]", s.name) } else { s.name.clone() },
+                "{:<66} {:>9.2} {:>11.0} {:>9.1} {:>8.2} {:>10.1}",
+                format!(
+                    "{}{}{}",
+                    s.name,
+                    if s.reference { " [ref]" } else { "" },
+                    if s.runs > 1 { format!(" (median of {})", s.runs) } else { String::new() }
+                ),
                 s.measured.seconds,
                 s.rows_per_sec(),
                 s.mb_per_sec(),
@@ -538,6 +574,7 @@ mod tests {
             rows: 0,
             bytes,
             measured: Measured { seconds, cpu_seconds: cpu, peak_rss_mb: rss },
+            runs: 1,
         }
     }
 
@@ -589,5 +626,16 @@ mod tests {
         let t = text(&results);
         assert!(t.contains("linearity, converge MySQL → PostgreSQL: 10.0× the rows took 12.50× the time"), "{t}");
         assert!(linearity(&results[..1]).is_empty());
+    }
+
+    #[test]
+    fn the_median_run_is_reported_with_the_largest_peak_of_all_runs() {
+        let m = |seconds: f64, cpu_seconds: f64, peak_rss_mb: f64| Measured { seconds, cpu_seconds, peak_rss_mb };
+        let got = median(vec![m(12.0, 1.0, 100.0), m(10.0, 2.0, 300.0), m(11.0, 3.0, 200.0)]);
+        assert_eq!((got.seconds, got.cpu_seconds, got.peak_rss_mb), (11.0, 3.0, 300.0));
+        // Two runs: the faster one.
+        let got = median(vec![m(12.0, 1.0, 100.0), m(10.0, 2.0, 50.0)]);
+        assert_eq!((got.seconds, got.peak_rss_mb), (10.0, 100.0));
+        assert_eq!(median(Vec::new()).seconds, 0.0);
     }
 }
