@@ -264,9 +264,9 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
             return Err(e);
         }
     };
+    let load = target.as_ref().map(|(l, _)| l.summary());
     // The export is whole and the load committed by now: a failed verification fails
     // the run without marking the export failed.
-    let load = target.as_ref().map(|(l, _)| l.summary());
     let verify = after_run(p, &mut clock).await?;
     Ok(RunReport {
         migration_id,
