@@ -268,6 +268,28 @@ async fn flaky_proxy(drops: usize) -> (u16, std::sync::Arc<std::sync::atomic::At
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_refuses_is_reported_at_once_not_retried() {
+    // MariaDB answers "unknown database": the run stops on that first answer.
+    let out = TempDir::new("refused");
+    let missing = format!("cvg_missing_{}", std::process::id());
+    let url = format!("mysql://root@127.0.0.1:3306/{missing}");
+    let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &url), ("OUT", &out.path().to_string_lossy())]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("no such database").to_string();
+    assert!(err.contains("Unknown database") && err.contains(&missing), "{err}");
+    assert!(!err.contains("attempts"), "a refusal is not retried: {err}");
+    // PostgreSQL answers "database does not exist": the same.
+    let my = MyDb::create("refusedpg").await;
+    my.exec("CREATE TABLE t (id int PRIMARY KEY)").await;
+    let text_pg = "name = \"x\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
+    let pg_url = format!("postgres://postgres:s3cret-pw@127.0.0.1:5432/{missing}");
+    let p = pipeline(text_pg, &[("MYSQL_URL", &my.url), ("PG_URL", &pg_url)]);
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("no such database").to_string();
+    assert!(err.contains("does not exist") && err.contains(&missing), "{err}");
+    assert!(!err.contains("attempts") && !err.contains("s3cret-pw"), "{err}");
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_or_dropping_servers_are_retried_then_reported() {
     // Nothing listens on port 1: retried with backoff, then reported, with no password shown.
     let text = export_pipeline("");

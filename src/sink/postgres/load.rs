@@ -125,6 +125,8 @@ impl LoadState {
 }
 
 /// Connects to the target: TLS as the URL's `sslmode`/`sslrootcert` ask (see [`crate::tls`]).
+/// A connection that fails is tried three times with backoff; a refusal by the server
+/// (no such database, authentication failed) is final at once.
 pub async fn connect(url: &str) -> Result<Client> {
     let (plain, tls) = crate::tls::postgres(url)?;
     let mut config: tokio_postgres::Config = plain.parse().map_err(|e: tokio_postgres::Error| {
@@ -156,9 +158,16 @@ pub async fn connect(url: &str) -> Result<Client> {
                     .map_err(|e| Error::postgres("preparing the session", &e))?;
                 return Ok(client);
             }
+            // The server answered and refused (no such database, authentication failed):
+            // asking again would get the same answer.
+            Err(e) if e.as_db_error().is_some() => {
+                return Err(Error::postgres(format!("connecting to {}", crate::secret::redact_url(url)), &e));
+            }
             Err(e) => {
                 last = Some(e);
-                tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                if attempt < 2 {
+                    tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
+                }
             }
         }
     }

@@ -61,21 +61,14 @@ pub fn parse_url(url: &str) -> Result<(Opts, String)> {
     Ok((opts, db))
 }
 
+/// One connection attempt. Retrying belongs to the caller: opening the source is retried
+/// as a whole on transient errors ([`crate::error::retry`]), and a server that refuses
+/// (unknown database, access denied) is not asked again.
 async fn connect(opts: &Opts) -> Result<Conn> {
     let builder = OptsBuilder::from_opts(opts.clone())
         .init(vec!["SET NAMES utf8mb4", "SET SESSION time_zone = '+00:00'"])
         .prefer_socket(false);
-    let mut last = None;
-    for attempt in 0..3u32 {
-        match Conn::new(builder.clone()).await {
-            Ok(c) => return Ok(c),
-            Err(e) => {
-                last = Some(e);
-                tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
-            }
-        }
-    }
-    Err(Error::mysql("connecting (3 attempts)", last.expect("at least one attempt")))
+    Conn::new(builder).await.map_err(|e| Error::mysql("connecting", e))
 }
 
 impl MySqlSource {
