@@ -16,8 +16,9 @@ use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
 use futures::SinkExt;
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
+pub use super::connect::connect;
 use super::copy::CopyEncoder;
 use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
@@ -121,66 +122,6 @@ impl LoadState {
         let text = serde_json::to_vec_pretty(self).map_err(|e| Error::other(e.to_string()))?;
         std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    }
-}
-
-/// Connects to the target: TLS as the URL's `sslmode`/`sslrootcert` ask (see [`crate::tls`]).
-/// A connection that fails is tried three times with backoff; a refusal by the server
-/// (no such database, authentication failed) is final at once.
-pub async fn connect(url: &str) -> Result<Client> {
-    let (plain, tls) = crate::tls::postgres(url)?;
-    let mut config: tokio_postgres::Config = plain.parse().map_err(|e: tokio_postgres::Error| {
-        Error::other(format!("the PostgreSQL URL {} is not valid: {e}", crate::secret::redact_url(url)))
-    })?;
-    let connector = tls.postgres_connector()?;
-    config.ssl_mode(match tls.mode {
-        crate::tls::Mode::Disable => tokio_postgres::config::SslMode::Disable,
-        crate::tls::Mode::Prefer => tokio_postgres::config::SslMode::Prefer,
-        _ => tokio_postgres::config::SslMode::Require,
-    });
-    let mut last = None;
-    for attempt in 0..3u32 {
-        let connected = match &connector {
-            None => config.connect(NoTls).await.map(|(client, conn)| {
-                tokio::spawn(watch(conn));
-                client
-            }),
-            Some(tls) => config.connect(tls.clone()).await.map(|(client, conn)| {
-                tokio::spawn(watch(conn));
-                client
-            }),
-        };
-        match connected {
-            Ok(client) => {
-                client
-                    .batch_execute("SET client_encoding = 'UTF8'; SET TIME ZONE 'UTC'")
-                    .await
-                    .map_err(|e| Error::postgres("preparing the session", &e))?;
-                return Ok(client);
-            }
-            // The server answered and refused (no such database, authentication failed):
-            // asking again would get the same answer.
-            Err(e) if e.as_db_error().is_some() => {
-                return Err(Error::postgres(format!("connecting to {}", crate::secret::redact_url(url)), &e));
-            }
-            Err(e) => {
-                last = Some(e);
-                if attempt < 2 {
-                    tokio::time::sleep(std::time::Duration::from_millis(200 * 2u64.pow(attempt))).await;
-                }
-            }
-        }
-    }
-    Err(Error::postgres(
-        format!("connecting to {} (3 attempts)", crate::secret::redact_url(url)),
-        &last.expect("tried"),
-    ))
-}
-
-/// Drives a connection until it ends; a failure is logged without secrets.
-async fn watch<F: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>>(conn: F) {
-    if let Err(e) = conn.await {
-        tracing::warn!("PostgreSQL connection ended: {}", crate::secret::scrub(&e.to_string()));
     }
 }
 

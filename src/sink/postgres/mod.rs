@@ -3,6 +3,7 @@
 
 mod cell;
 mod column;
+mod connect;
 pub mod copy;
 pub mod integrity;
 pub mod introspect;

@@ -1,0 +1,185 @@
+//! The benchmark's results for people: a table per scale with the ratios against the
+//! issue's bars, how time grows with rows, and the SVG chart of throughput per stage.
+
+use super::{ScaleResult, E2E, E2E_DEFERRED, PG_COPY, RAW, VERIFY};
+
+/// The results as text: a table per scale, the ratios against the bars, and —
+/// with two or more scales — how time grows with rows.
+pub fn text(results: &[ScaleResult]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    for r in results {
+        let _ = writeln!(
+            o,
+            "\n{} rows, {:.1} MB as spec CSV, {:.1} MB as a dump{}",
+            r.rows,
+            r.csv_bytes as f64 / 1e6,
+            r.dump_bytes as f64 / 1e6,
+            if r.generate_seconds > 0.0 {
+                format!(" (generated in {:.1}s)", r.generate_seconds)
+            } else {
+                String::new()
+            }
+        );
+        let _ = writeln!(
+            o,
+            "{:<66} {:>9} {:>11} {:>9} {:>8} {:>10}",
+            "stage", "seconds", "rows/s", "MB/s", "CPU s", "peak MB"
+        );
+        for s in &r.stages {
+            let _ = writeln!(
+                o,
+                "{:<66} {:>9.2} {:>11.0} {:>9.1} {:>8.2} {:>10.1}",
+                format!(
+                    "{}{}{}",
+                    s.name,
+                    if s.reference { " [ref]" } else { "" },
+                    if s.runs > 1 { format!(" (median of {})", s.runs) } else { String::new() }
+                ),
+                s.measured.seconds,
+                s.rows_per_sec(),
+                s.mb_per_sec(),
+                s.measured.cpu_seconds,
+                s.measured.peak_rss_mb
+            );
+        }
+        for (what, v, target, met) in r.ratios() {
+            let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
+        }
+        if let Some(v) = r.verified {
+            let _ = writeln!(o, "  verify of the loaded target: {}", if v { "passed" } else { "FAILED" });
+        }
+    }
+    for l in linearity(results) {
+        let _ = writeln!(
+            o,
+            "\nlinearity, {}: {:.1}× the rows took {:.2}× the time (target ≤ {:.1}×){}",
+            l.stage,
+            l.rows_factor,
+            l.time_factor,
+            l.rows_factor * 1.1,
+            if l.reference { " [ref]" } else { "" }
+        );
+    }
+    o
+}
+
+/// How one stage's time grew between two consecutive scales.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Linearity {
+    /// The stage's name.
+    pub stage: String,
+    /// Whether it is one of the servers' own tools (shown so the converge stages can be
+    /// compared with how the servers themselves scale on this machine).
+    pub reference: bool,
+    /// Rows at the larger scale ÷ rows at the smaller.
+    pub rows_factor: f64,
+    /// Seconds at the larger scale ÷ seconds at the smaller.
+    pub time_factor: f64,
+}
+
+/// Time growth against row growth, for both end-to-end configurations and the two
+/// references they are compared with, between each pair of consecutive scales.
+pub fn linearity(results: &[ScaleResult]) -> Vec<Linearity> {
+    let mut out = Vec::new();
+    for w in results.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        for name in [E2E, E2E_DEFERRED, PG_COPY, RAW] {
+            if let (Some(x), Some(y)) = (a.stage(name), b.stage(name)) {
+                out.push(Linearity {
+                    stage: name.to_string(),
+                    reference: y.reference,
+                    rows_factor: b.rows as f64 / a.rows.max(1) as f64,
+                    time_factor: y.measured.seconds / x.measured.seconds.max(1e-9),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// The chart of every stage at every scale.
+pub fn chart(results: &[ScaleResult]) -> String {
+    let mut bars = Vec::new();
+    for r in results {
+        for s in &r.stages {
+            if s.name == VERIFY {
+                continue;
+            }
+            bars.push(super::chart::Bar {
+                label: format!("{} ({} rows)", s.name, r.rows),
+                value: s.mb_per_sec(),
+                reference: s.reference,
+            });
+        }
+    }
+    super::chart::svg("converge bench: throughput per stage (MB/s)", &bars)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::measure::Measured;
+    use crate::bench::{Stage, CSV, DUMP};
+
+    fn stage(name: &str, reference: bool, seconds: f64, cpu: f64, rss: f64, bytes: u64) -> Stage {
+        Stage {
+            name: name.into(),
+            reference,
+            rows: 0,
+            bytes,
+            measured: Measured { seconds, cpu_seconds: cpu, peak_rss_mb: rss },
+            runs: 1,
+        }
+    }
+
+    fn scale(rows: u64, e2e: f64, deferred: f64, copy: f64, rss: f64) -> ScaleResult {
+        ScaleResult {
+            rows,
+            csv_bytes: 0,
+            dump_bytes: 0,
+            generate_seconds: 0.0,
+            stages: vec![
+                stage(RAW, true, 10.0, 1.0, 30.0, 0),
+                stage(CSV, false, 13.0, 5.0, 120.0, 0),
+                stage(E2E, false, e2e, 5.0, rss, 0),
+                stage(E2E_DEFERRED, false, deferred, 5.0, 100.0, 0),
+                stage(PG_COPY, true, copy, 0.0, 900.0, 0),
+                stage(DUMP, false, 1.0, 2.0, 50.0, 300_000_000),
+            ],
+            verified: Some(true),
+        }
+    }
+
+    #[test]
+    fn ratios_compare_each_stage_with_its_reference_and_the_bars() {
+        let r = scale(1000, 14.0, 12.0, 10.0, 310.0).ratios();
+        let find = |w: &str| r.iter().find(|x| x.0 == w).unwrap_or_else(|| panic!("{w} missing: {r:?}")).clone();
+        let e2e = find("end-to-end ÷ PostgreSQL COPY FROM file");
+        assert!((e2e.1 - 1.4).abs() < 1e-9 && !e2e.3, "{e2e:?}");
+        let deferred = find("end-to-end, indexes after the load ÷ PostgreSQL COPY FROM file");
+        assert!((deferred.1 - 1.2).abs() < 1e-9 && deferred.3, "{deferred:?}");
+        let csv = find("CSV export ÷ server raw read");
+        assert!((csv.1 - 1.3).abs() < 1e-9 && !csv.3, "{csv:?}");
+        let dump = find("dump source, MB of dump per CPU-second");
+        assert!((dump.1 - 150.0).abs() < 1e-9 && dump.3, "{dump:?}");
+        // The references' memory (900 MB here) is not converge's: only converge stages count.
+        let peak = find("peak RSS of any converge stage, MB");
+        assert!((peak.1 - 310.0).abs() < 1e-9 && !peak.3, "{peak:?}");
+    }
+
+    #[test]
+    fn linearity_covers_both_end_to_end_stages_and_the_references_between_consecutive_scales() {
+        let results = [scale(300, 2.0, 1.5, 1.0, 100.0), scale(3000, 25.0, 15.0, 12.0, 100.0)];
+        let l = linearity(&results);
+        let names: Vec<&str> = l.iter().map(|x| x.stage.as_str()).collect();
+        assert_eq!(names, [E2E, E2E_DEFERRED, PG_COPY, RAW]);
+        assert!(l.iter().all(|x| (x.rows_factor - 10.0).abs() < 1e-9));
+        assert!((l[0].time_factor - 12.5).abs() < 1e-9 && !l[0].reference);
+        assert!((l[1].time_factor - 10.0).abs() < 1e-9);
+        assert!(l[2].reference && (l[2].time_factor - 12.0).abs() < 1e-9);
+        let t = text(&results);
+        assert!(t.contains("linearity, converge MySQL → PostgreSQL: 10.0× the rows took 12.50× the time"), "{t}");
+        assert!(linearity(&results[..1]).is_empty());
+    }
+}
