@@ -137,6 +137,11 @@ async fn mysql_to_postgres_every_cell_equal_fks_proven_sequences_reset() {
 /// Runs the load pipeline against a target that already holds rows (replaced with
 /// `truncate = true`), expecting failure; the target must be exactly as before.
 async fn failing_run(my: &MyDb, pg: &PgDb) -> String {
+    failing_run_with(my, pg, "").await
+}
+
+/// [`failing_run`] with more postgres sink options.
+async fn failing_run_with(my: &MyDb, pg: &PgDb, options: &str) -> String {
     pg.client
         .batch_execute(
             "INSERT INTO org VALUES ('00000000-0000-4000-8000-0000000000aa', 'Before', NULL);\n\
@@ -146,7 +151,10 @@ async fn failing_run(my: &MyDb, pg: &PgDb) -> String {
         .await
         .unwrap();
     let before = snapshot(pg).await;
-    let p = pipeline(&load_pipeline("truncate = true"), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let p = pipeline(
+        &load_pipeline(&format!("truncate = true\n{options}")),
+        &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
+    );
     let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("the run must fail").to_string();
     assert_eq!(snapshot(pg).await, before, "the target changed after a failed run: {err}");
     let fks = pg_rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await;
@@ -183,6 +191,23 @@ async fn an_orphaned_foreign_key_in_the_source_fails_the_load() {
     .await;
     let err = failing_run(&my, &pg).await;
     assert!(err.contains("`ticket`.(personId) → `person`: 1 orphaned rows"), "{err}");
+    assert!(err.contains("0b000000-0000-4000-8000-00000000dead"), "{err}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// With the foreign keys re-created after the load, PostgreSQL's own validation finds
+/// the orphan; the run still names how many rows and which keys, and commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_orphan_found_when_the_foreign_key_is_re_created_is_named_the_same_way() {
+    let (my, pg) = setup(
+        "orphan_defer",
+        "INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-00000000dead', 'orphan'), \
+         ('0b000000-0000-4000-8000-00000000beef', 'orphan too')",
+    )
+    .await;
+    let err = failing_run_with(&my, &pg, "defer_indexes = true").await;
+    assert!(err.contains("`ticket`.(personId) → `person`: 2 orphaned rows"), "{err}");
     assert!(err.contains("0b000000-0000-4000-8000-00000000dead"), "{err}");
     pg.drop_db().await;
     my.drop_db().await;

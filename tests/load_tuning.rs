@@ -157,6 +157,39 @@ async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unf
     my.drop_db().await;
 }
 
+/// A table the load emptied holds exactly what its COPY reported, so it is not counted
+/// again before commit, unless a trigger can write to it: then the count in the
+/// transaction catches the difference and nothing is committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_that_adds_rows_is_caught_by_the_count_before_commit() {
+    let (my, pg) = setup("trigger_count").await;
+    // ENABLE ALWAYS: fires even with session_replication_role = replica.
+    pg.client
+        .batch_execute(
+            "CREATE FUNCTION ticket_echo() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN IF NEW.id = 1 THEN INSERT INTO ticket VALUES (100, NULL, 'echo'); END IF; RETURN NULL; END $$;
+             CREATE TRIGGER ticket_echo AFTER INSERT ON ticket FOR EACH ROW EXECUTE FUNCTION ticket_echo();
+             ALTER TABLE ticket ENABLE ALWAYS TRIGGER ticket_echo",
+        )
+        .await
+        .unwrap();
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let err = converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+        .await
+        .expect_err("the target holds a row the source does not")
+        .to_string();
+    assert!(err.contains("ticket") && err.contains("the target holds 4 rows, expected 3"), "{err}");
+    assert!(rows(&pg).await.is_empty(), "nothing was committed");
+    // Without the trigger the same load passes.
+    pg.client.batch_execute("DROP TRIGGER ticket_echo ON ticket").await.unwrap();
+    converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deferred_indexes_and_foreign_keys_are_rebuilt_exactly_as_they_were() {
     let (my, pg) = setup("defer").await;

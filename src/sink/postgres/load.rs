@@ -23,7 +23,7 @@ use super::copy::CopyEncoder;
 use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
 use super::target::TableTarget;
-use super::tuning::{freezable, secondary_indexes, structure, DeferredIndex};
+use super::tuning::{freezable, secondary_indexes, structure, without_triggers, DeferredIndex};
 use crate::error::{Error, Result};
 use crate::ident;
 
@@ -76,6 +76,9 @@ pub struct PgLoad {
     run_tables: Vec<String>,
     done: std::sync::Mutex<Vec<String>>,
     frozen: Vec<String>,
+    /// Tables this transaction emptied and no trigger writes to: COPY's row count is
+    /// what they hold until commit (nothing else can write them under TRUNCATE's lock).
+    exact: Vec<String>,
     deferred: Vec<DeferredIndex>,
     structure: Vec<String>,
 }
@@ -164,6 +167,7 @@ impl PgLoad {
             run_tables: Vec::new(),
             done: std::sync::Mutex::new(Vec::new()),
             frozen: Vec::new(),
+            exact: Vec::new(),
             deferred: Vec::new(),
             structure: Vec::new(),
         })
@@ -274,6 +278,9 @@ impl PgLoad {
                 .batch_execute(&format!("TRUNCATE {}", list.join(", ")))
                 .await
                 .map_err(|e| Error::postgres("TRUNCATE", &e))?;
+            if self.per_table.is_none() {
+                self.exact = without_triggers(client, &self.schema, &truncated).await?;
+            }
         }
         if defer {
             self.deferred = secondary_indexes(client, &self.schema, &fresh).await?;
@@ -416,7 +423,8 @@ impl PgLoad {
     }
 
     /// Re-creates dropped foreign keys, proves every foreign key of the loaded tables has
-    /// no orphans, moves sequences past the loaded maximum, and counts each table.
+    /// no orphans, moves sequences past the loaded maximum, and counts each table whose
+    /// COPY count is not already exact.
     pub async fn finish(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
         let client = self.control().await;
         for d in &self.deferred {
@@ -429,12 +437,30 @@ impl PgLoad {
                 client.batch_execute(&q).await.map_err(|e| Error::postgres("restoring an index comment", &e))?;
             }
         }
+        // Planner statistics for the key columns before anything joins on them: a table
+        // loaded in this transaction has none, and without them PostgreSQL reads the
+        // whole heap to prove a foreign key instead of the (all-visible) indexes.
+        for t in loaded.iter().filter(|t| !self.existing.contains(t)) {
+            self.analyze_keys(&client, t).await?;
+        }
         for (t, name, def) in &self.dropped_fks {
-            let q = format!("ALTER TABLE {} ADD CONSTRAINT {} {def}", qualified(&self.schema, t), ident::pg(name));
-            client
-                .batch_execute(&q)
-                .await
-                .map_err(|e| Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e))?;
+            // ADD CONSTRAINT validates the rows itself (unless the definition says NOT
+            // VALID); on a violation, the savepoint lets the proof name the orphans.
+            let q = format!(
+                "SAVEPOINT converge_fk; ALTER TABLE {} ADD CONSTRAINT {} {def}; RELEASE SAVEPOINT converge_fk",
+                qualified(&self.schema, t),
+                ident::pg(name)
+            );
+            if let Err(e) = client.batch_execute(&q).await {
+                if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+                    && client.batch_execute("ROLLBACK TO SAVEPOINT converge_fk").await.is_ok()
+                {
+                    let fks: Vec<_> =
+                        self.fks_among(loaded, None).into_iter().filter(|(_, fk)| &fk.name == name).collect();
+                    self.prove_fks(&client, &fks).await?;
+                }
+                return Err(Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e));
+            }
         }
         if !self.structure.is_empty() {
             let fresh: Vec<String> = loaded.iter().filter(|t| !self.existing.contains(t)).cloned().collect();
@@ -450,7 +476,13 @@ impl PgLoad {
             }
         }
         if self.per_table.is_none() {
-            self.prove_fks(&client, &self.fks_among(loaded, None)).await?;
+            // A foreign key re-created above was validated by PostgreSQL as it was added;
+            // the others (kept in place while triggers were off) are proven here.
+            let validated = |fk: &PgForeignKey| {
+                self.dropped_fks.iter().any(|(_, n, def)| n == &fk.name && !def.contains("NOT VALID"))
+            };
+            let unproven: Vec<_> = self.fks_among(loaded, None).into_iter().filter(|(_, fk)| !validated(fk)).collect();
+            self.prove_fks(&client, &unproven).await?;
             for t in loaded {
                 self.reset_sequences(&client, t).await?;
             }
@@ -459,7 +491,11 @@ impl PgLoad {
             // to tables that came later (cycles). The committed tables stay.
             return Err(Error::other(format!("{e}\n  (per-table mode: the tables before were committed)")));
         }
-        self.count(&client, loaded).await
+        // A table this transaction emptied, under TRUNCATE's lock and with no trigger,
+        // holds exactly the rows its COPY reported: counting it here would scan it for a
+        // number already known. It is counted after commit like every other table.
+        let others: Vec<String> = loaded.iter().filter(|t| !self.exact.contains(t)).cloned().collect();
+        self.count(&client, &others).await
     }
 
     /// The foreign keys whose child is in `tables` and whose parent is in `tables` or not
@@ -500,6 +536,25 @@ impl PgLoad {
             )));
         }
         Ok(())
+    }
+
+    /// `ANALYZE` of the table's key columns (primary key, its foreign keys, and the
+    /// columns other tables' foreign keys reference): a sample, not a scan. The
+    /// statistics commit with the load (and leave the target's planner informed).
+    async fn analyze_keys(&self, client: &Client, table: &str) -> Result<()> {
+        let Some(t) = self.tables.iter().find(|t| t.name == table) else { return Ok(()) };
+        let mut cols: Vec<&String> = t.primary_key.iter().collect();
+        cols.extend(t.foreign_keys.iter().flat_map(|fk| &fk.columns));
+        let referenced = self.tables.iter().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == table);
+        cols.extend(referenced.flat_map(|fk| &fk.ref_columns));
+        cols.sort();
+        cols.dedup();
+        if cols.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> = cols.iter().map(|c| ident::pg(c)).collect();
+        let q = format!("ANALYZE {} ({})", qualified(&self.schema, table), list.join(", "));
+        client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("analyzing `{table}`"), &e))
     }
 
     /// Moves every sequence of `table` past its column's loaded maximum.

@@ -114,3 +114,19 @@ pub(super) async fn structure(client: &Client, schema: &str, tables: &[String]) 
         .map_err(|e| Error::postgres("reading the indexes and constraints", &e))?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
+
+/// Of the `tables`, those no user trigger is attached to (enabled in any mode): rows reach
+/// them only through the load's own COPY, so COPY's row count is exact.
+pub(super) async fn without_triggers(client: &Client, schema: &str, tables: &[String]) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = ANY($2)
+               AND NOT EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal
+                               AND t.tgenabled <> 'D')",
+            &[&schema, &tables],
+        )
+        .await
+        .map_err(|e| Error::postgres("reading the tables' triggers", &e))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
