@@ -52,10 +52,22 @@ impl<const N: usize> Digits<N> {
 impl Digits<40> {
     /// The digits of an unsigned 128-bit magnitude.
     pub fn from_u128(mut v: u128) -> Self {
+        // A u128 division is a library call; one per 19 digits, then u64 arithmetic
+        // (which the compiler turns into multiplications) for the digits themselves.
+        const CHUNK: u128 = 10_000_000_000_000_000_000; // 10^19
         let mut d = Digits::new();
-        while v != 0 {
-            d.push_front((v % 10) as u8);
-            v /= 10;
+        while v >= CHUNK {
+            let mut r = (v % CHUNK) as u64;
+            v /= CHUNK;
+            for _ in 0..19 {
+                d.push_front((r % 10) as u8);
+                r /= 10;
+            }
+        }
+        let mut r = v as u64;
+        while r != 0 {
+            d.push_front((r % 10) as u8);
+            r /= 10;
         }
         d
     }
@@ -328,6 +340,15 @@ mod tests {
         assert_eq!(num(12, -3), expect(1, 0, 0, &[1, 2000]));
         // 100000000 (trailing zero groups dropped)
         assert_eq!(num(100000000, 0), expect(2, 0, 0, &[1]));
+    }
+
+    #[test]
+    fn digits_of_u128_match_its_decimal_text_across_the_19_digit_chunks() {
+        let chunk = 10_000_000_000_000_000_000u128;
+        for v in [1, 9, 10, chunk - 1, chunk, chunk + 1, chunk * 10 + 7, chunk * chunk - 1, chunk * chunk, u128::MAX] {
+            assert_eq!(Digits::from_u128(v).as_bytes(), v.to_string().as_bytes(), "{v}");
+        }
+        assert!(Digits::from_u128(0).as_bytes().is_empty());
     }
 
     #[test]
