@@ -10,7 +10,7 @@
 //! built once after the load instead of row by row (re-created from their own
 //! definitions, then proven identical); per-table mode COPYs several tables at once.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
@@ -22,6 +22,7 @@ pub use super::connect::connect;
 use super::copy::CopyEncoder;
 use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
+pub use super::state::LoadState;
 use super::target::TableTarget;
 use super::tuning::{freezable, secondary_indexes, structure, without_triggers, DeferredIndex};
 use crate::error::{Error, Result};
@@ -94,38 +95,24 @@ pub struct LoadSummary {
     pub streams: usize,
 }
 
-/// The tables a per-table load committed, kept beside the pipeline so a rerun skips them.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct LoadState {
-    /// Table → rows committed.
-    pub tables: std::collections::BTreeMap<String, u64>,
-}
+/// COPY data goes to the server in pieces of this size: under the allocator's mmap
+/// threshold (1 MiB, set in `main.rs`), so the pieces are recycled heap memory.
+const SEND_CHUNK: usize = 256 << 10;
 
-impl LoadState {
-    /// Reads a state file (empty when there is none).
-    pub fn read(path: &Path) -> Result<LoadState> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Input {
-                file: path.to_path_buf(),
-                line: e.line() as u64,
-                column: None,
-                message: format!("not a load state: {e}"),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LoadState::default()),
-            Err(e) => Err(Error::io(path, e)),
-        }
+/// Sends the encoded bytes as copies of at most [`SEND_CHUNK`] and empties `buf`, which
+/// keeps its capacity for the next batch. Handing `buf`'s own memory to the connection
+/// instead (`split().freeze()`) made every batch encode into freshly mapped pages: the
+/// page faults and zeroing cost more than this copy (3 M-row load: 0.5 M minor faults
+/// → 0.2 M, ~1 CPU-second of system time less).
+async fn send_chunks<S>(sink: &mut std::pin::Pin<&mut S>, buf: &mut BytesMut) -> std::result::Result<(), S::Error>
+where
+    S: futures::Sink<bytes::Bytes>,
+{
+    for chunk in buf.chunks(SEND_CHUNK) {
+        sink.send(bytes::Bytes::copy_from_slice(chunk)).await?;
     }
-
-    /// Writes it atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let tmp = path.with_extension("tmp");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::other(e.to_string()))?;
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
-    }
+    buf.clear();
+    Ok(())
 }
 
 /// Quotes a schema-qualified table name.
@@ -350,7 +337,7 @@ impl PgLoad {
             .map_err(|e| Error::postgres(format!("starting COPY into `{}`", target.table), &e))?;
         futures::pin_mut!(sink);
         let mut encoder: Option<CopyEncoder> = None;
-        let mut buf = BytesMut::with_capacity(1 << 20);
+        let mut buf = BytesMut::with_capacity(2 * SEND_CHUNK);
         CopyEncoder::header(&mut buf);
         let mut keys = KeyRing::new(key);
         let mut rows = 0u64;
@@ -370,13 +357,13 @@ impl PgLoad {
                 return Err(rejected(&target.table, &keys, rows, r));
             }
             rows += batch.num_rows() as u64;
-            if buf.len() >= 1 << 20 {
-                sink.send(buf.split().freeze()).await.map_err(|e| fail(e, &keys))?;
+            if buf.len() >= SEND_CHUNK {
+                send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
             }
             next = batches.next().await;
         }
         CopyEncoder::trailer(&mut buf);
-        sink.send(buf.split().freeze()).await.map_err(|e| fail(e, &keys))?;
+        send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
         let copied = sink.finish().await.map_err(|e| fail(e, &keys))?;
         if compare {
             let list = cols.join(", ");

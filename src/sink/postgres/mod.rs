@@ -10,5 +10,6 @@ pub mod introspect;
 pub mod load;
 mod locate;
 pub mod numeric;
+mod state;
 pub mod target;
 mod tuning;
