@@ -1,9 +1,11 @@
 //! Loading PostgreSQL in one transaction: the target is checked empty (or truncated),
 //! foreign-key enforcement is suspended (session_replication_role = replica where the
 //! role may, otherwise the foreign keys are dropped and re-created inside the
-//! transaction), each table arrives by binary COPY, then every foreign key is proven
-//! free of orphans, sequences are moved past the loaded maximum, the rows are counted,
-//! and only then is the transaction committed. Any failure rolls everything back.
+//! transaction), each table arrives by binary COPY, then the key columns are analyzed,
+//! every foreign key is proven free of orphans (by PostgreSQL's own validation when it
+//! is re-created), sequences are moved past the loaded maximum, the rows of any table
+//! whose COPY count is not exact are counted, and only then is the transaction
+//! committed (and every table counted again). Any failure rolls everything back.
 //!
 //! What makes it fast without changing the result ([`Tuning`]): tables the transaction
 //! emptied are loaded with `COPY … FREEZE`; secondary indexes and foreign keys can be
