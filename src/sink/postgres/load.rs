@@ -444,8 +444,11 @@ impl PgLoad {
                 if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
                     && client.batch_execute("ROLLBACK TO SAVEPOINT converge_fk").await.is_ok()
                 {
-                    let fks: Vec<_> =
-                        self.fks_among(loaded, None).into_iter().filter(|(_, fk)| &fk.name == name).collect();
+                    let fks: Vec<_> = self
+                        .fks_among(loaded, None)
+                        .into_iter()
+                        .filter(|(c, fk)| &c.name == t && &fk.name == name)
+                        .collect();
                     self.prove_fks(&client, &fks).await?;
                 }
                 return Err(Error::postgres(format!("re-creating foreign key `{name}` of `{t}`"), &e));
@@ -467,10 +470,12 @@ impl PgLoad {
         if self.per_table.is_none() {
             // A foreign key re-created above was validated by PostgreSQL as it was added;
             // the others (kept in place while triggers were off) are proven here.
-            let validated = |fk: &PgForeignKey| {
-                self.dropped_fks.iter().any(|(_, n, def)| n == &fk.name && !def.contains("NOT VALID"))
+            // (Constraint names are unique per table, not per schema: match both.)
+            let validated = |t: &PgTable, fk: &PgForeignKey| {
+                self.dropped_fks.iter().any(|(c, n, def)| c == &t.name && n == &fk.name && !def.contains("NOT VALID"))
             };
-            let unproven: Vec<_> = self.fks_among(loaded, None).into_iter().filter(|(_, fk)| !validated(fk)).collect();
+            let unproven: Vec<_> =
+                self.fks_among(loaded, None).into_iter().filter(|(t, fk)| !validated(t, fk)).collect();
             self.prove_fks(&client, &unproven).await?;
             for t in loaded {
                 self.reset_sequences(&client, t).await?;
