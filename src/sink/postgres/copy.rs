@@ -8,7 +8,8 @@
 //! is known before any row is read ([`can_encode`]), and a value that cannot be carried
 //! (out of range, too long, not a UUID, …) is [`Rejected`] with its row, column and why.
 //! The per-cell work lives in `cell.rs`, the downcast columns in `column.rs`, the
-//! numeric format in `numeric.rs`.
+//! numeric format in `numeric.rs`. [`send_chunks`] hands the encoded stream to the
+//! connection.
 
 use std::fmt;
 
@@ -309,4 +310,27 @@ impl CopyEncoder {
         }
         Ok(srcs)
     }
+}
+
+/// COPY data goes to the server in pieces of this size: under the allocator's mmap
+/// threshold (1 MiB, set in `main.rs`), so the pieces are recycled heap memory.
+pub(super) const SEND_CHUNK: usize = 256 << 10;
+
+/// Sends the encoded bytes as copies of at most [`SEND_CHUNK`] and empties `buf`, which
+/// keeps its capacity for the next batch. Handing `buf`'s own memory to the connection
+/// instead (`split().freeze()`) made every batch encode into freshly mapped pages: the
+/// page faults and zeroing cost more than this copy (3 M-row load: 0.5 M minor faults
+/// → 0.2 M, ~1 CPU-second of system time less).
+pub(super) async fn send_chunks<S>(
+    sink: &mut std::pin::Pin<&mut S>,
+    buf: &mut BytesMut,
+) -> std::result::Result<(), S::Error>
+where
+    S: futures::Sink<bytes::Bytes>,
+{
+    for chunk in buf.chunks(SEND_CHUNK) {
+        futures::SinkExt::send(sink, bytes::Bytes::copy_from_slice(chunk)).await?;
+    }
+    buf.clear();
+    Ok(())
 }

@@ -16,12 +16,11 @@ use std::path::PathBuf;
 
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
-use futures::SinkExt;
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 use tokio_postgres::Client;
 
 pub use super::connect::connect;
-use super::copy::CopyEncoder;
+use super::copy::{send_chunks, CopyEncoder, SEND_CHUNK};
 use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
 pub use super::state::LoadState;
@@ -95,26 +94,6 @@ pub struct LoadSummary {
     pub rebuilt_indexes: Vec<String>,
     /// Connections that COPYed (tables side by side when more than one).
     pub streams: usize,
-}
-
-/// COPY data goes to the server in pieces of this size: under the allocator's mmap
-/// threshold (1 MiB, set in `main.rs`), so the pieces are recycled heap memory.
-const SEND_CHUNK: usize = 256 << 10;
-
-/// Sends the encoded bytes as copies of at most [`SEND_CHUNK`] and empties `buf`, which
-/// keeps its capacity for the next batch. Handing `buf`'s own memory to the connection
-/// instead (`split().freeze()`) made every batch encode into freshly mapped pages: the
-/// page faults and zeroing cost more than this copy (3 M-row load: 0.5 M minor faults
-/// → 0.2 M, ~1 CPU-second of system time less).
-async fn send_chunks<S>(sink: &mut std::pin::Pin<&mut S>, buf: &mut BytesMut) -> std::result::Result<(), S::Error>
-where
-    S: futures::Sink<bytes::Bytes>,
-{
-    for chunk in buf.chunks(SEND_CHUNK) {
-        sink.send(bytes::Bytes::copy_from_slice(chunk)).await?;
-    }
-    buf.clear();
-    Ok(())
 }
 
 /// Quotes a schema-qualified table name.
