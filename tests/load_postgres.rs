@@ -213,10 +213,21 @@ async fn an_orphan_found_when_the_foreign_key_is_re_created_is_named_the_same_wa
     my.drop_db().await;
 }
 
+/// By default the unique constraint is built after the load: the run names the value and
+/// the keys of both rows that hold it. With `defer_indexes = false` the constraint stays
+/// in place and the first offending row stops the COPY, named by its source key.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_duplicate_against_a_target_unique_constraint_names_the_row() {
     let (my, pg) = setup("dup", "INSERT INTO org VALUES ('0a000000-0000-4000-8000-000000000003', 'Acme', NULL)").await;
     let err = failing_run(&my, &pg).await;
+    assert!(err.contains("table `org`: 1 duplicated values of (name) break the unique index `org_name_key`"), "{err}");
+    assert!(err.contains("23505") && err.contains("e.g. (Acme) in 2 rows ("), "{err}");
+    assert!(
+        err.contains("0a000000-0000-4000-8000-000000000003") && err.contains("0a000000-0000-4000-8000-000000000001"),
+        "{err}"
+    );
+    pg.client.batch_execute("TRUNCATE org, person, ticket").await.unwrap();
+    let err = failing_run_with(&my, &pg, "defer_indexes = false").await;
     assert!(err.contains("loading `org`") && err.contains("23505") && err.contains("org_name_key"), "{err}");
     assert!(err.contains("0a000000-0000-4000-8000-000000000003"), "{err}");
     pg.drop_db().await;

@@ -16,7 +16,8 @@ INSERT INTO person VALUES (1, 1, 'a@x.org', 'line\\nbreak'), (2, 2, 'B@x.org', N
 INSERT INTO ticket VALUES (1, 1, 'first'), (2, NULL, 'second'), (3, 3, 'third')";
 
 /// Secondary indexes of every kind a definition carries: plain, partial, unique (not a
-/// constraint), expression, INCLUDE, with a comment; a unique constraint and foreign keys.
+/// constraint), expression, INCLUDE, with a comment; primary keys, a unique constraint
+/// (with comments on it and on an index behind a key) and foreign keys.
 const PG_SCHEMA: &str = "CREATE TABLE org (id int PRIMARY KEY, name varchar(50) NOT NULL, CONSTRAINT org_name_key UNIQUE (name));\n\
 CREATE TABLE person (id int PRIMARY KEY, \"orgId\" int REFERENCES org(id), email varchar(100) NOT NULL, note text);\n\
 CREATE TABLE ticket (id int PRIMARY KEY, \"personId\" int REFERENCES person(id) DEFERRABLE INITIALLY DEFERRED, title varchar(100) NOT NULL);\n\
@@ -25,6 +26,8 @@ CREATE UNIQUE INDEX person_email_lower ON person (lower(email));\n\
 CREATE INDEX person_noted ON person (id) INCLUDE (email) WHERE note IS NOT NULL;\n\
 CREATE INDEX ticket_title ON ticket USING hash (title);\n\
 COMMENT ON INDEX person_org IS 'who works where';\n\
+COMMENT ON CONSTRAINT org_name_key ON org IS 'one org per name';\n\
+COMMENT ON INDEX org_pkey IS 'the key';\n\
 CREATE INDEX ticket_person ON ticket (\"personId\" DESC NULLS LAST) WITH (fillfactor = 70)";
 
 fn load_pipeline(extra_sink: &str) -> String {
@@ -56,7 +59,8 @@ async fn catalog(pg: &PgDb) -> (Vec<String>, Vec<String>) {
                        (SELECT indisvalid FROM pg_index WHERE indexrelid = format('%I', indexname)::regclass))
          FROM pg_indexes WHERE schemaname = 'public'
          UNION ALL
-         SELECT format('%s %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated)
+         SELECT format('%s %s %s %s %s', conrelid::regclass, conname, pg_get_constraintdef(oid), convalidated,
+                       obj_description(oid, 'pg_constraint'))
          FROM pg_constraint WHERE connamespace = 'public'::regnamespace
          ORDER BY 1",
     )
@@ -116,9 +120,12 @@ async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not()
     let mut frozen = summary.frozen.clone();
     frozen.sort();
     assert_eq!(frozen, ["org", "person", "ticket"]);
-    assert!(summary.rebuilt_indexes.is_empty() && summary.streams == 1, "{summary:?}");
+    // By default every index (nine: three primary keys, a unique constraint, five
+    // secondary) is built after the load.
+    assert!(summary.rebuilt_indexes.len() == 9 && summary.streams == 1, "{summary:?}");
     let text = converge::report::run_text(&report);
     assert!(text.contains("load: COPY FREEZE on 3 of 3 tables"), "{text}");
+    assert!(text.contains("; 9 indexes built after the load and proven as they were (org_pkey, "), "{text}");
     let json: serde_json::Value = serde_json::from_str(&converge::report::run_json(&report)).unwrap();
     assert_eq!(json["load"]["frozen"].as_array().map(|a| a.len()), Some(3), "{json}");
 
@@ -139,15 +146,19 @@ async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not()
 async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unfrozen() {
     let (my, pg) = setup("freeze_out").await;
     // A target-only table referencing person: TRUNCATE person would be refused, and so
-    // would org's (person references it and is not truncated). ticket is free.
+    // would org's (person references it and is not truncated). ticket is free. (With
+    // indexes built after the load, the default, that foreign key is dropped and
+    // re-created like the others, so nothing stands in TRUNCATE's way: this is the
+    // path of `defer_indexes = false`.)
     pg.client
         .batch_execute("CREATE TABLE badge (id int PRIMARY KEY, \"personId\" int REFERENCES person(id))")
         .await
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    let report = converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let report =
+        converge::pipeline::run(&pipeline(&load_pipeline("defer_indexes = false"), &vars), &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     assert_eq!(report.load.map(|l| l.frozen), Some(vec!["ticket".to_string()]));
     assert!(all_frozen(&pg, "ticket").await);
@@ -203,12 +214,28 @@ async fn deferred_indexes_and_foreign_keys_are_rebuilt_exactly_as_they_were() {
     reported.sort();
     let (after, after_oids) = catalog(&pg).await;
     assert_eq!(after, before, "every index and constraint definition, validity and comment is as it was");
-    // The five secondary indexes were rebuilt (new oids); primary keys and the unique
-    // constraint were kept.
+    // Every index was rebuilt (new oids): the five secondary ones, and the primary keys
+    // and unique constraint with their constraints.
     let rebuilt: Vec<&String> = after_oids.iter().filter(|o| !before_oids.contains(o)).collect();
     let names: Vec<&str> = rebuilt.iter().map(|o| o.split('=').next().unwrap()).collect();
-    assert_eq!(names, ["person_email_lower", "person_noted", "person_org", "ticket_person", "ticket_title"]);
+    assert_eq!(
+        names,
+        [
+            "org_name_key",
+            "org_pkey",
+            "person_email_lower",
+            "person_noted",
+            "person_org",
+            "person_pkey",
+            "ticket_person",
+            "ticket_pkey",
+            "ticket_title"
+        ]
+    );
     assert_eq!(reported, names, "the run reports the indexes it rebuilt");
+    // The rebuilt primary key serves (and its column is still NOT NULL).
+    let dup = pg.client.batch_execute("INSERT INTO org VALUES (1, 'Other')").await;
+    assert!(dup.unwrap_err().as_db_error().unwrap().constraint() == Some("org_pkey"));
     // The rebuilt indexes serve: the unique expression index refuses a duplicate.
     let dup = pg.client.batch_execute("INSERT INTO person VALUES (9, NULL, 'A@X.ORG', NULL)").await;
     assert!(dup.unwrap_err().as_db_error().unwrap().constraint() == Some("person_email_lower"));
@@ -229,8 +256,76 @@ async fn a_deferred_unique_index_that_the_data_breaks_fails_the_run_and_leaves_t
     let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("duplicate").to_string();
     assert!(err.contains("re-creating index `person_email_lower` of `person`"), "{err}");
     assert!(err.contains("23505"), "{err}");
+    // The value and the keys of the rows that share it.
+    assert!(err.contains("table `person`: 1 duplicated values of (lower(email::text))"), "{err}");
+    assert!(err.contains("(a@x.org) in 2 rows (1; 2)") || err.contains("(a@x.org) in 2 rows (2; 1)"), "{err}");
     assert_eq!(catalog(&pg).await, (before, before_oids), "the indexes are the very same ones");
     assert!(rows(&pg).await.is_empty());
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// Two source keys that differ only in case are one uuid in PostgreSQL: with the primary
+/// key built after the load, re-creating it fails the run, which names the table, the
+/// key and the value, and leaves the target's rows and indexes as they were.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_key_built_after_the_load_that_the_data_breaks_names_the_key_and_commits_nothing() {
+    let (my, pg) = setup("defer_pk").await;
+    my.exec(
+        "CREATE TABLE token (id char(36) COLLATE utf8mb4_bin PRIMARY KEY, label varchar(20) NOT NULL);\n\
+         INSERT INTO token VALUES ('6f1c2a8e-0b9d-4c1e-9a57-3f2d8b7c6e51', 'lower'), \
+                                  ('6F1C2A8E-0B9D-4C1E-9A57-3F2D8B7C6E51', 'upper')",
+    )
+    .await;
+    pg.client.batch_execute("CREATE TABLE token (id uuid PRIMARY KEY, label varchar(20) NOT NULL)").await.unwrap();
+    let (before, before_oids) = catalog(&pg).await;
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("duplicate key").to_string();
+    assert!(err.contains("re-creating index `token_pkey` of `token`"), "{err}");
+    assert!(err.contains("23505") && err.contains("(id)=(6f1c2a8e-0b9d-4c1e-9a57-3f2d8b7c6e51)"), "{err}");
+    assert!(
+        err.contains("table `token`: 1 duplicated values of (id) break the unique index `token_pkey`")
+            && err.contains("e.g. (6f1c2a8e-0b9d-4c1e-9a57-3f2d8b7c6e51) in 2 rows (nothing was committed)"),
+        "{err}"
+    );
+    assert_eq!(catalog(&pg).await, (before, before_oids), "the indexes are the very same ones");
+    assert!(rows(&pg).await.is_empty());
+    let n: i64 = pg.client.query_one("SELECT count(*) FROM token", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0, "nothing was committed");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// A primary key that a foreign key outside the load depends on (here from another
+/// schema) cannot be dropped for the load: it is kept and maintained row by row, the
+/// rest is still built after the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_referenced_from_outside_the_load_is_kept_while_the_others_are_rebuilt() {
+    let (my, pg) = setup("defer_kept").await;
+    pg.client
+        .batch_execute(
+            "CREATE SCHEMA audit; CREATE TABLE audit.seen (\"orgId\" int REFERENCES public.org(id));
+             INSERT INTO public.org VALUES (1, 'Acme'); INSERT INTO audit.seen VALUES (1);
+             DELETE FROM audit.seen; DELETE FROM public.org",
+        )
+        .await
+        .unwrap();
+    let (before, before_oids) = catalog(&pg).await;
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(rows(&pg).await, EXPECTED_ROWS);
+    let (after, after_oids) = catalog(&pg).await;
+    assert_eq!(after, before);
+    let kept: Vec<&str> =
+        after_oids.iter().filter(|o| before_oids.contains(o)).map(|o| o.split('=').next().unwrap()).collect();
+    assert_eq!(kept, ["org_pkey"], "only the referenced key was left in place");
+    let reported = report.load.expect("a postgres load").rebuilt_indexes;
+    assert!(
+        !reported.contains(&"org_pkey".to_string()) && reported.contains(&"person_pkey".to_string()),
+        "{reported:?}"
+    );
     pg.drop_db().await;
     my.drop_db().await;
 }

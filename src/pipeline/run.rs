@@ -166,7 +166,7 @@ async fn plan_with_target(p: &Pipeline, tables: Vec<crate::schema::Table>) -> Re
     let schema = sink.schema.as_deref().unwrap_or("public");
     let tuning = Tuning {
         freeze: sink.freeze.unwrap_or(true),
-        defer_indexes: sink.defer_indexes.unwrap_or(false),
+        defer_indexes: sink.defer_indexes.unwrap_or(sink.transaction == TransactionMode::Run),
         streams: sink.streams.unwrap_or(1),
     };
     let load = PgLoad::open(url, schema, sink.existing.clone(), state.clone(), tuning).await?;

@@ -253,9 +253,13 @@ pub struct SinkSpec {
     /// (default true; single-transaction mode only). The rows arrive already frozen and
     /// visible, so nothing rewrites them later (hint bits, anti-wraparound vacuum).
     pub freeze: Option<bool>,
-    /// PostgreSQL: drop the loaded tables' secondary indexes and foreign keys before the
-    /// load and re-create them after it, inside the transaction, then prove they are
-    /// exactly as they were (default false; single-transaction mode only).
+    /// PostgreSQL: drop the loaded tables' indexes (secondary, primary-key, unique) and
+    /// foreign keys before the load and re-create them after it, inside the transaction,
+    /// then prove they are exactly as they were (default true in single-transaction mode,
+    /// where it is allowed; as pg_restore does, each index is built once by a sort
+    /// instead of row by row). A duplicate or orphan still fails the run before commit,
+    /// named by value and row keys; `false` keeps them in place and fails at the first
+    /// offending row.
     pub defer_indexes: Option<bool>,
     /// PostgreSQL, `transaction = "table"`: tables COPYing at once, each on its own
     /// connection (default 1). Used when foreign keys need not be enforced row by row (a

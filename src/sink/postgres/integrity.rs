@@ -1,6 +1,6 @@
 //! Integrity questions asked of a loaded target, shared by the load (which proves them
-//! before it commits) and by `verify`: foreign-key orphans, sequences behind their
-//! column's maximum.
+//! before it commits) and by `verify`: foreign-key orphans, values a unique index
+//! refuses, sequences behind their column's maximum.
 
 use tokio_postgres::Client;
 
@@ -33,6 +33,44 @@ pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignK
         .await
         .map_err(|e| Error::postgres(format!("checking foreign key `{}`", fk.name), &e))?;
     Ok((row.get(0), row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
+}
+
+/// Rows of `table` that share a value of a unique index's `keys` (column names or
+/// expressions, as `pg_get_indexdef` prints them; rows where a key is NULL never clash)
+/// within its `predicate`: how many values are duplicated, and up to three of them, each
+/// with how many rows hold it and up to three of those rows' `row_key` (their primary key).
+pub async fn duplicates(
+    client: &Client,
+    schema: &str,
+    table: &str,
+    keys: &[String],
+    predicate: Option<&str>,
+    row_key: &[String],
+) -> Result<(i64, Vec<String>)> {
+    let mut filter: Vec<String> = keys.iter().map(|k| format!("({k}) IS NOT NULL")).collect();
+    filter.extend(predicate.map(|p| format!("({p})")));
+    let value: Vec<String> = keys.iter().map(|k| format!("({k})::text")).collect();
+    let rows = if row_key.is_empty() {
+        String::new()
+    } else {
+        let k: Vec<String> = row_key.iter().map(|c| format!("{}::text", ident::pg(c))).collect();
+        format!(" || ' (' || array_to_string((array_agg(concat_ws(', ', {})))[1:3], '; ') || ')'", k.join(", "))
+    };
+    let groups: Vec<String> = keys.iter().map(|k| format!("({k})")).collect();
+    let q = format!(
+        "SELECT count(*) OVER (), '(' || concat_ws(', ', {}) || ') in ' || count(*) || ' rows'{rows} FROM {} WHERE {} \
+         GROUP BY {} HAVING count(*) > 1 LIMIT 3",
+        value.join(", "),
+        qualified(schema, table),
+        filter.join(" AND "),
+        groups.join(", ")
+    );
+    let found = client
+        .query(&q, &[])
+        .await
+        .map_err(|e| Error::postgres(format!("finding the duplicated values of `{table}`"), &e))?;
+    let n = found.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0);
+    Ok((n, found.iter().map(|r| r.get::<_, String>(1)).collect()))
 }
 
 /// A sequence behind a column: the last value it handed out (None: none yet) and the

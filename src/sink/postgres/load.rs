@@ -8,9 +8,10 @@
 //! committed (and every table counted again). Any failure rolls everything back.
 //!
 //! What makes it fast without changing the result ([`Tuning`]): tables the transaction
-//! emptied are loaded with `COPY … FREEZE`; secondary indexes and foreign keys can be
-//! built once after the load instead of row by row (re-created from their own
-//! definitions, then proven identical); per-table mode COPYs several tables at once.
+//! emptied are loaded with `COPY … FREEZE`; indexes (secondary, primary-key and unique)
+//! and foreign keys can be built once after the load instead of row by row (re-created
+//! from their own definitions, then proven identical); per-table mode COPYs several
+//! tables at once.
 
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
 pub use super::state::LoadState;
 use super::target::TableTarget;
-use super::tuning::{freezable, secondary_indexes, structure, without_triggers, DeferredIndex};
+use super::tuning::{deferrable_indexes, freezable, structure, without_triggers, DeferredIndex};
 use crate::error::{Error, Result};
 use crate::ident;
 
@@ -45,8 +46,8 @@ pub enum FkMode {
 pub struct Tuning {
     /// `COPY … FREEZE` into the tables the transaction truncated (single-transaction mode).
     pub freeze: bool,
-    /// Drop secondary indexes and foreign keys, load, re-create and prove them
-    /// (single-transaction mode).
+    /// Drop indexes (secondary, primary-key, unique) and foreign keys, load, re-create
+    /// and prove them (single-transaction mode).
     pub defer_indexes: bool,
     /// Connections COPYing at once in per-table mode (when foreign keys need not be
     /// enforced row by row).
@@ -55,7 +56,7 @@ pub struct Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { freeze: true, defer_indexes: false, streams: 1 }
+        Tuning { freeze: true, defer_indexes: true, streams: 1 }
     }
 }
 
@@ -90,7 +91,8 @@ pub struct PgLoad {
 pub struct LoadSummary {
     /// Tables loaded with `COPY … FREEZE`.
     pub frozen: Vec<String>,
-    /// Secondary indexes dropped before the COPYs, rebuilt after them and proven identical.
+    /// Indexes (with their primary-key or unique constraint) dropped before the COPYs,
+    /// rebuilt after them and proven identical.
     pub rebuilt_indexes: Vec<String>,
     /// Connections that COPYed (tables side by side when more than one).
     pub streams: usize,
@@ -251,11 +253,10 @@ impl PgLoad {
             }
         }
         if defer {
-            self.deferred = secondary_indexes(client, &self.schema, &fresh).await?;
+            self.deferred = deferrable_indexes(client, &self.schema, &fresh).await?;
             for d in &self.deferred {
-                let q = format!("DROP INDEX {}", qualified(&self.schema, &d.name));
                 client
-                    .batch_execute(&q)
+                    .batch_execute(&d.drop_sql(&self.schema))
                     .await
                     .map_err(|e| Error::postgres(format!("dropping index `{}` until after the load", d.name), &e))?;
             }
@@ -396,14 +397,8 @@ impl PgLoad {
     pub async fn finish(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
         let client = self.control().await;
         for d in &self.deferred {
-            client
-                .batch_execute(&d.definition)
-                .await
-                .map_err(|e| Error::postgres(format!("re-creating index `{}` of `{}`", d.name, d.table), &e))?;
-            if let Some(c) = &d.comment {
-                let q = format!("COMMENT ON INDEX {} IS {}", qualified(&self.schema, &d.name), ident::pg_literal(c));
-                client.batch_execute(&q).await.map_err(|e| Error::postgres("restoring an index comment", &e))?;
-            }
+            let key = self.tables.iter().find(|t| t.name == d.table).map(|t| &t.primary_key[..]).unwrap_or(&[]);
+            d.rebuild(&client, &self.schema, key).await?;
         }
         // Planner statistics for the key columns before anything joins on them: a table
         // loaded in this transaction has none, and without them PostgreSQL reads the
