@@ -137,7 +137,7 @@ impl Default for Options {
         Options {
             batch_rows: 8192,
             connections: 2,
-            range_rows: 250_000,
+            range_rows: 50_000,
             zero_date: ZeroDateRule::Error,
             bool_values: BoolValues::Strict,
             uuid: UuidRule::Lenient,

@@ -29,7 +29,7 @@ pub struct MySqlOptions {
 
 impl Default for MySqlOptions {
     fn default() -> Self {
-        MySqlOptions { connections: 2, batch_rows: 8192, range_rows: 250_000 }
+        MySqlOptions { connections: 2, batch_rows: 8192, range_rows: 50_000 }
     }
 }
 
