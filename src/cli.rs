@@ -109,9 +109,9 @@ enum Command {
         /// Skip `converge verify` of the loaded target.
         #[arg(long)]
         no_verify: bool,
-        /// MySQL connections per run.
-        #[arg(long, default_value_t = 2)]
-        connections: usize,
+        /// MySQL connections per run (default: the pipelines' default).
+        #[arg(long)]
+        connections: Option<usize>,
         /// Run the stages behind the ratios (raw read, CSV export, both end-to-end runs,
         /// PostgreSQL's COPY) this many times, interleaved, and report each one's median.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]

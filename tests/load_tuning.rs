@@ -297,6 +297,39 @@ async fn a_primary_key_built_after_the_load_that_the_data_breaks_names_the_key_a
     my.drop_db().await;
 }
 
+/// A `NULLS NOT DISTINCT` unique index (PostgreSQL 15) counts rows whose key is NULL
+/// as duplicates of each other: built after the load, the error names them too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nulls_not_distinct_index_names_the_rows_sharing_a_null() {
+    let (my, pg) = setup("defer_nnd").await;
+    my.exec(
+        "CREATE TABLE badge (id int PRIMARY KEY, code varchar(20) NULL);\n\
+         INSERT INTO badge VALUES (1, 'a'), (2, NULL), (3, 'b'), (4, NULL)",
+    )
+    .await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE badge (id int PRIMARY KEY, code varchar(20));\n\
+             CREATE UNIQUE INDEX badge_code ON badge (code) NULLS NOT DISTINCT",
+        )
+        .await
+        .unwrap();
+    let (before, before_oids) = catalog(&pg).await;
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("two NULL codes").to_string();
+    assert!(
+        err.contains("table `badge`: 1 duplicated values of (code) break the unique index `badge_code`")
+            && err.contains("e.g. (NULL) in 2 rows (2; 4)"),
+        "{err}"
+    );
+    assert_eq!(catalog(&pg).await, (before, before_oids), "the indexes are the very same ones");
+    let n: i64 = pg.client.query_one("SELECT count(*) FROM badge", &[]).await.unwrap().get(0);
+    assert_eq!(n, 0, "nothing was committed");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
 /// A primary key that a foreign key outside the load depends on (here from another
 /// schema) cannot be dropped for the load: it is kept and maintained row by row, the
 /// rest is still built after the load.

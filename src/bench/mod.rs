@@ -41,8 +41,8 @@ pub struct BenchOptions {
     pub keep: bool,
     /// Also run `converge verify` (full) on the loaded target.
     pub verify: bool,
-    /// MySQL connections for the runs.
-    pub connections: usize,
+    /// MySQL connections for the runs (`None`: the pipelines' default).
+    pub connections: Option<usize>,
     /// Times each stage behind a ratio runs (interleaved with the others); the median
     /// run is reported. On a shared machine single runs drift by ±10 %.
     pub repeat: usize,
@@ -221,10 +221,11 @@ fn converge(my_url: &str, pg_url: &str, args: &[&str]) -> Result<Command> {
     Ok(c)
 }
 
-fn write_pipeline(dir: &Path, name: &str, source: &str, sinks: &str, connections: usize) -> Result<PathBuf> {
+fn write_pipeline(dir: &Path, name: &str, source: &str, sinks: &str, connections: Option<usize>) -> Result<PathBuf> {
     let path = dir.join(format!("{name}.toml"));
+    let connections = connections.map(|n| format!("connections = {n}\n")).unwrap_or_default();
     let text = format!(
-        "name = \"bench-{name}\"\n[source]\n{source}\n[options]\nconnections = {connections}\naudit_columns = []\nrecount_files = false\n{sinks}\n"
+        "name = \"bench-{name}\"\n[source]\n{source}\n[options]\n{connections}audit_columns = []\nrecount_files = false\n{sinks}\n"
     );
     std::fs::write(&path, text).map_err(|e| Error::io(&path, e))?;
     Ok(path)

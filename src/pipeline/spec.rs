@@ -112,7 +112,8 @@ pub enum UuidRule {
 pub struct Options {
     /// Rows per Arrow batch.
     pub batch_rows: usize,
-    /// MySQL connections reading in parallel inside the snapshot.
+    /// MySQL connections reading in parallel inside the snapshot (default 8): key ranges
+    /// and tables are read side by side, within a fixed read-ahead memory budget.
     pub connections: usize,
     /// Tables with more rows than this are read in primary-key ranges.
     pub range_rows: u64,
@@ -136,7 +137,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             batch_rows: 8192,
-            connections: 2,
+            connections: 8,
             range_rows: 50_000,
             zero_date: ZeroDateRule::Error,
             bool_values: BoolValues::Strict,

@@ -6,6 +6,7 @@ use tokio_postgres::Client;
 
 use super::introspect::{PgColumn, PgForeignKey};
 use super::load::qualified;
+use super::tuning::UniqueKey;
 use crate::error::{Error, Result};
 use crate::ident;
 
@@ -35,21 +36,26 @@ pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignK
     Ok((row.get(0), row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
 }
 
-/// Rows of `table` that share a value of a unique index's `keys` (column names or
-/// expressions, as `pg_get_indexdef` prints them; rows where a key is NULL never clash)
-/// within its `predicate`: how many values are duplicated, and up to three of them, each
-/// with how many rows hold it and up to three of those rows' `row_key` (their primary key).
-pub async fn duplicates(
+/// Rows of `table` that share a value of a unique index's keys (column names or
+/// expressions, as `pg_get_indexdef` prints them; rows where a key is NULL clash only
+/// under `NULLS NOT DISTINCT`) within its predicate: how many values are duplicated, and
+/// up to three of them, each with how many rows hold it and up to three of those rows'
+/// `row_key` (their primary key).
+pub(super) async fn duplicates(
     client: &Client,
     schema: &str,
     table: &str,
-    keys: &[String],
-    predicate: Option<&str>,
+    unique: &UniqueKey,
     row_key: &[String],
 ) -> Result<(i64, Vec<String>)> {
-    let mut filter: Vec<String> = keys.iter().map(|k| format!("({k}) IS NOT NULL")).collect();
-    filter.extend(predicate.map(|p| format!("({p})")));
-    let value: Vec<String> = keys.iter().map(|k| format!("({k})::text")).collect();
+    let keys = &unique.keys;
+    let mut filter: Vec<String> = if unique.nulls_not_distinct {
+        vec!["true".into()]
+    } else {
+        keys.iter().map(|k| format!("({k}) IS NOT NULL")).collect()
+    };
+    filter.extend(unique.predicate.as_ref().map(|p| format!("({p})")));
+    let value: Vec<String> = keys.iter().map(|k| format!("coalesce(({k})::text, 'NULL')")).collect();
     let rows = if row_key.is_empty() {
         String::new()
     } else {

@@ -26,9 +26,20 @@ pub(super) struct DeferredIndex {
     pub(super) comment: Option<String>,
     /// What it is: a plain index, or a constraint's.
     pub(super) kind: IndexKind,
-    /// For a unique index: its key columns or expressions and its predicate, to name
-    /// the duplicated values if the loaded rows break it.
-    pub(super) unique: Option<(Vec<String>, Option<String>)>,
+    /// For a unique index: what makes two rows clash, to name the duplicated values if
+    /// the loaded rows break it.
+    pub(super) unique: Option<UniqueKey>,
+}
+
+/// What a unique index compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UniqueKey {
+    /// Its key columns or expressions, as `pg_get_indexdef` prints them.
+    pub(super) keys: Vec<String>,
+    /// Its predicate (a partial index).
+    pub(super) predicate: Option<String>,
+    /// `NULLS NOT DISTINCT` (PostgreSQL 15): rows whose keys are NULL clash too.
+    pub(super) nulls_not_distinct: bool,
 }
 
 /// Whether a deferred index stands alone or behind a constraint.
@@ -85,17 +96,16 @@ impl DeferredIndex {
         let create = statements.next().expect("a definition");
         let q = format!("SAVEPOINT converge_ix; {create}; RELEASE SAVEPOINT converge_ix");
         if let Err(e) = client.batch_execute(&q).await {
-            if let (Some((keys, predicate)), Some(&SqlState::UNIQUE_VIOLATION)) = (&self.unique, e.code()) {
+            if let (Some(unique), Some(&SqlState::UNIQUE_VIOLATION)) = (&self.unique, e.code()) {
                 if client.batch_execute("ROLLBACK TO SAVEPOINT converge_ix").await.is_ok() {
                     let primary = matches!(self.kind, IndexKind::Constraint { primary: true, .. });
                     let shown = if primary { &[][..] } else { row_key };
-                    let (n, examples) =
-                        duplicates(client, schema, &self.table, keys, predicate.as_deref(), shown).await?;
+                    let (n, examples) = duplicates(client, schema, &self.table, unique, shown).await?;
                     if n > 0 {
                         return Err(Error::other(format!(
                             "table `{}`: {n} duplicated values of ({}) break the unique index `{}` built after the load, e.g. {} (nothing was committed)\n  {}",
                             self.table,
-                            keys.join(", "),
+                            unique.keys.join(", "),
                             self.name,
                             examples.join(", "),
                             fail(&e)
@@ -169,7 +179,8 @@ pub(super) async fn deferrable_indexes(client: &Client, schema: &str, tables: &[
         .query(
             "SELECT c.relname::text, k.conname::text, pg_get_constraintdef(k.oid), obj_description(i.oid, 'pg_class'),
                     ARRAY(SELECT pg_get_indexdef(x.indexrelid, a, true) FROM generate_series(1, x.indnkeyatts) a),
-                    pg_get_expr(x.indpred, x.indrelid, true), obj_description(k.oid, 'pg_constraint'), k.contype = 'p'
+                    pg_get_expr(x.indpred, x.indrelid, true), obj_description(k.oid, 'pg_constraint'), k.contype = 'p',
+                    COALESCE((to_jsonb(x) ->> 'indnullsnotdistinct')::bool, false)
              FROM pg_constraint k
              JOIN pg_index x ON x.indexrelid = k.conindid
              JOIN pg_class i ON i.oid = k.conindid
@@ -192,7 +203,8 @@ pub(super) async fn deferrable_indexes(client: &Client, schema: &str, tables: &[
         .query(
             "SELECT c.relname::text, i.relname::text, pg_get_indexdef(i.oid), obj_description(i.oid, 'pg_class'),
                     ARRAY(SELECT pg_get_indexdef(x.indexrelid, a, true) FROM generate_series(1, x.indnkeyatts) a),
-                    pg_get_expr(x.indpred, x.indrelid, true), x.indisunique
+                    pg_get_expr(x.indpred, x.indrelid, true), x.indisunique,
+                    COALESCE((to_jsonb(x) ->> 'indnullsnotdistinct')::bool, false)
              FROM pg_index x
              JOIN pg_class i ON i.oid = x.indexrelid
              JOIN pg_class c ON c.oid = x.indrelid
@@ -213,7 +225,7 @@ pub(super) async fn deferrable_indexes(client: &Client, schema: &str, tables: &[
         name: r.get(1),
         definition: r.get(2),
         comment: r.get(3),
-        unique: Some((r.get(4), r.get(5))),
+        unique: Some(UniqueKey { keys: r.get(4), predicate: r.get(5), nulls_not_distinct: r.get(8) }),
         kind: IndexKind::Constraint { comment: r.get(6), primary: r.get(7) },
     };
     let index = |r: &tokio_postgres::Row| DeferredIndex {
@@ -221,7 +233,11 @@ pub(super) async fn deferrable_indexes(client: &Client, schema: &str, tables: &[
         name: r.get(1),
         definition: r.get(2),
         comment: r.get(3),
-        unique: r.get::<_, bool>(6).then(|| (r.get(4), r.get(5))),
+        unique: r.get::<_, bool>(6).then(|| UniqueKey {
+            keys: r.get(4),
+            predicate: r.get(5),
+            nulls_not_distinct: r.get(7),
+        }),
         kind: IndexKind::Index,
     };
     Ok(constraints.iter().map(constraint).chain(secondary.iter().map(index)).collect())

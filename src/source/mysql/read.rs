@@ -11,7 +11,7 @@ use super::MySqlSource;
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::source::cell::{render_key, BatchBuilder, Cell};
-use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH, MAX_BATCH_BYTES};
+use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH};
 
 /// A `WHERE` clause over the key and its parameters.
 #[derive(Debug, Clone, Default)]
@@ -283,13 +283,13 @@ async fn read_range(
     let ctx = || format!("reading `{}`", t.name);
     let params = if range.params.is_empty() { Params::Empty } else { Params::Positional(range.params.clone()) };
     let mut result = conn.exec_iter(sql.as_str(), params).await.map_err(|e| Error::mysql(ctx(), e))?;
-    let batch_rows = src.options.batch_rows;
+    let (batch_rows, batch_bytes) = (src.options.batch_rows, src.options.batch_bytes());
     let mut builder = BatchBuilder::new(spec.plans.clone(), batch_rows);
     let mut rows = 0u64;
     while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
         push_row(&mut builder, &row, &key_names, &keys, &t.name, rows)?;
         rows += 1;
-        let full = builder.rows() >= batch_rows || builder.bytes() >= MAX_BATCH_BYTES;
+        let full = builder.rows() >= batch_rows || builder.bytes() >= batch_bytes;
         if full && tx.send(FeedMsg::Batch(builder.finish())).await.is_err() {
             return Err(Error::other("the run stopped reading"));
         }
