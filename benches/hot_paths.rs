@@ -94,9 +94,9 @@ fn benches(c: &mut Criterion) {
     let columns = targets
         .iter()
         .zip(["id", "n", "at", "body", "flag"])
-        .map(|(t, n)| CopyColumn { name: n.into(), target: *t, max_chars: None })
+        .map(|(t, n)| CopyColumn { name: n.into(), target: *t, max_chars: None, ..Default::default() })
         .collect();
-    let copy = CopyEncoder::new(&batch.schema(), columns).unwrap();
+    let mut copy = CopyEncoder::new(&batch.schema(), columns).unwrap();
     let mut buf = bytes::BytesMut::with_capacity(2 << 20);
     g.bench_function("encode Arrow as PostgreSQL binary COPY (8192 rows × 5 columns)", |b| {
         b.iter(|| {

@@ -191,10 +191,13 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         Command::Plan { pipeline, profile } => {
             let p = Pipeline::load(pipeline)?;
             let (opened, plan, target) = pipeline::run::plan(&p).await?;
-            let mut text = pipeline::plan::render(&p, &plan, &opened.describe());
+            let targets = target.as_ref().map(|t| &t.tables[..]);
+            let described = opened.describe();
+            let mut text = pipeline::plan::render_with_target(&p, &plan, &described, targets);
             if let Some(t) = &target {
-                text.push_str(&pipeline::plan::render_target(&t.problems));
+                text.push_str(&pipeline::plan::render_target(&t.problems, &t.narrowing));
             }
+            let mut findings = None;
             if *profile {
                 let found = match &opened {
                     pipeline::source::Opened::MySql(src) => {
@@ -204,7 +207,10 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                     _ => Err(converge::Error::other("--profile reads a live MySQL source")),
                 };
                 match found {
-                    Ok(f) => text.push_str(&pipeline::profile::render(&f)),
+                    Ok(f) => {
+                        text.push_str(&pipeline::profile::render(&f));
+                        findings = Some(f);
+                    }
                     Err(e) => {
                         opened.close().await;
                         return Err(e);
@@ -212,10 +218,26 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 }
             }
             opened.close().await;
-            print!("{text}");
-            match target {
-                Some(t) if !t.problems.is_empty() => Err(converge::Error::other("the target does not fit the source")),
-                _ => Ok(()),
+            let problems = target.as_ref().map_or(0, |t| t.problems.len());
+            let blocking = findings.as_ref().map_or(0, |f| f.iter().filter(|f| f.blocking()).count());
+            if cli.json {
+                let mut j = pipeline::plan::json(&plan, targets);
+                j["pipeline"] = serde_json::json!(p.name);
+                j["source"] = serde_json::json!(described);
+                j["problems"] = serde_json::json!(target.as_ref().map(|t| &t.problems));
+                j["narrowing"] = serde_json::json!(target.as_ref().map(|t| &t.narrowing));
+                j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
+                j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
+                println!("{j}");
+            } else if !cli.quiet {
+                print!("{text}");
+            }
+            match (problems, blocking) {
+                (0, 0) => Ok(()),
+                (0, n) => Err(converge::Error::other(format!(
+                    "the profile found {n} kinds of values that would stop the run"
+                ))),
+                _ => Err(converge::Error::other("the target does not fit the source")),
             }
         }
         Command::Verify { pipeline, source, target, schema, sample, report } => {
@@ -324,6 +346,7 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
         progress: !cli.quiet && !cli.json,
         run_log: Some(log.clone()),
         skip_transform,
+        interrupt: Some(on_signal()),
         ..Default::default()
     };
     let note = |status: Status, message: String, seconds: Option<f64>| {
@@ -357,6 +380,32 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             Err(e)
         }
     }
+}
+
+/// SIGINT or SIGTERM asks the run to stop: it rolls back what it has not committed,
+/// marks the export FAILED and logs `failed: interrupted`. A second signal exits at once
+/// (PostgreSQL rolls back the open transaction when the connection closes).
+fn on_signal() -> tokio::sync::watch::Receiver<Option<&'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (tx, rx) = tokio::sync::watch::channel(None);
+    tokio::spawn(async move {
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        let name = tokio::select! {
+            _ = int.recv() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        };
+        eprintln!("\nconverge: {name} received: stopping and rolling back what is not committed (a second signal quits at once)");
+        let _ = tx.send(Some(name));
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        eprintln!("converge: second signal: quitting now");
+        std::process::exit(130);
+    });
+    rx
 }
 
 /// Notes a verification in the run log (the migration it belongs to: the log's last).

@@ -35,6 +35,9 @@ pub enum Error {
     Validation { name: String, expected: String, got: String },
     /// Anything else, already phrased for the operator.
     Other(String),
+    /// The run was stopped by a signal (SIGINT, SIGTERM) before it committed; the
+    /// message names the signal.
+    Interrupted(String),
 }
 
 /// Where and why one value could not be carried over.
@@ -183,6 +186,7 @@ impl fmt::Display for Error {
                 write!(f, "validation `{name}` failed: expected {expected}, got {got}")
             }
             Error::Other(m) => f.write_str(m),
+            Error::Interrupted(m) => write!(f, "interrupted: {m}"),
         }
     }
 }

@@ -43,6 +43,20 @@ pub fn run_text(r: &RunReport) -> String {
             );
         }
         let _ = writeln!(o, "; {} COPY stream{}", l.streams, if l.streams == 1 { "" } else { "s" });
+        if !l.triggers.is_empty() {
+            let verdict = if l.triggers_disabled {
+                "did NOT fire (triggers = \"disable\")"
+            } else {
+                "fired for every row, as for the application's inserts"
+            };
+            let _ = writeln!(o, "target triggers {verdict}: {}", l.triggers.join(", "));
+        }
+        for (t, c, n) in &l.changed {
+            let _ = writeln!(
+                o,
+                "changed: {n} values of {t}.{c} rounded or padded by the target's type (allowed by a [[column]] rule)"
+            );
+        }
     }
     let phases: Vec<String> = r.phases.iter().map(|(n, s)| format!("{n} {s:.2}s")).collect();
     let _ = writeln!(o, "phases: {}", phases.join(", "));
@@ -91,7 +105,14 @@ pub fn run_json(r: &RunReport) -> String {
         "phases": r.phases.iter().map(|(n, s)| serde_json::json!({"phase": n, "seconds": s})).collect::<Vec<_>>(),
         "budgetWarning": r.budget_warning,
         "verify": r.verify.as_ref().map(|v| v.json_value()),
-        "load": r.load.as_ref().map(|l| serde_json::json!({"frozen": l.frozen, "rebuiltIndexes": l.rebuilt_indexes, "streams": l.streams})),
+        "load": r.load.as_ref().map(|l| serde_json::json!({
+            "frozen": l.frozen,
+            "rebuiltIndexes": l.rebuilt_indexes,
+            "streams": l.streams,
+            "triggers": l.triggers,
+            "triggersFired": !l.triggers_disabled,
+            "changed": l.changed.iter().map(|(t, c, n)| serde_json::json!({"table": t, "column": c, "count": n})).collect::<Vec<_>>(),
+        })),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),
     })
     .to_string()

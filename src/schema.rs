@@ -31,7 +31,22 @@ impl MySqlType {
     /// Builds a type from a column type string such as `decimal(65,30) unsigned`
     /// (the form information_schema and `CREATE TABLE` both use).
     pub fn parse(column_type: &str) -> MySqlType {
-        let ct = column_type.trim().to_ascii_lowercase();
+        // Lower case, except inside quotes: an enum's labels keep their case.
+        let mut quoted = false;
+        let ct: String = column_type
+            .trim()
+            .chars()
+            .map(|c| {
+                if c == '\'' {
+                    quoted = !quoted;
+                }
+                if quoted {
+                    c
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
         let base_end = ct.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(ct.len());
         let data_type = ct[..base_end].to_string();
         let args: Vec<u64> = match (ct.find('('), ct.find(')')) {
@@ -173,6 +188,9 @@ mod tests {
         assert_eq!(t.fsp, Some(6));
         let t = MySqlType::parse("enum('a','it''s','c,d')");
         assert_eq!(t.members(), vec!["a", "it's", "c,d"]);
+        let t = MySqlType::parse("ENUM('Good','Meh') ");
+        assert_eq!((t.data_type.as_str(), t.column_type.as_str()), ("enum", "enum('Good','Meh')"));
+        assert_eq!(t.members(), vec!["Good", "Meh"]);
         assert_eq!(MySqlType::parse("char(36)").max_length, Some(36));
     }
 }

@@ -398,8 +398,9 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
         (count("org").await, count("person").await, count("ticket").await),
         ("2".into(), "2".into(), "0".into())
     );
-    let state = std::path::Path::new(".converge").join(format!("{name}.load-state.json"));
-    assert!(std::fs::read_to_string(&state).unwrap().contains("\"person\": 2"));
+    // The state is in the target, written with each table's data.
+    let state = pg_rows(&pg, "SELECT table_name, rows FROM converge.load_state ORDER BY 1").await;
+    assert_eq!(state, vec![vec![Some("org".into()), Some("2".into())], vec![Some("person".into()), Some("2".into())]]);
 
     // Fixed at the source, the rerun reads and loads only what is missing.
     my.exec("UPDATE ticket SET title = 'short' WHERE id = 2").await;
@@ -409,7 +410,44 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
     assert_eq!(count("ticket").await, "3");
     let next = pg_rows(&pg, "INSERT INTO ticket (title) VALUES ('after') RETURNING id").await;
     assert_eq!(next[0][0].as_deref(), Some("4"));
-    let _ = std::fs::remove_file(&state);
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_per_table_rerun_refuses_when_a_committed_table_changed_in_the_source() {
+    let (my, pg) = setup("rerun", &format!("UPDATE ticket SET title = '{}' WHERE id = 2", "y".repeat(150))).await;
+    let name = my.name.clone();
+    let text = load_pipeline("transaction = \"table\"").replace("name = \"load\"", &format!("name = \"{name}\""));
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    converge::pipeline::run(&p, &Default::default()).await.expect_err("ticket has a value too long");
+    // The source moves on: a committed table gains a row, the failing one is fixed.
+    my.exec("UPDATE ticket SET title = 'short' WHERE id = 2").await;
+    my.exec("INSERT INTO org (id, name) VALUES ('0a000000-0000-4000-8000-0000000000ff', 'Late')").await;
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("org changed").to_string();
+    assert!(err.contains("`org` (committed by run") && err.contains("3 rows in the source, 2 in the target"), "{err}");
+    assert!(!err.contains("`person`"), "person is unchanged: {err}");
+    let count = |t: &'static str| {
+        let pg = &pg;
+        async move { pg_rows(pg, &format!("SELECT count(*) FROM \"{t}\"")).await[0][0].clone().unwrap() }
+    };
+    assert_eq!((count("org").await, count("ticket").await), ("2".into(), "0".into()), "nothing was loaded");
+    // A changed value (same count) is caught by the content digest.
+    my.exec("DELETE FROM org WHERE name = 'Late'").await;
+    my.exec("UPDATE person SET note = 'edited' WHERE id = '0b000000-0000-4000-8000-000000000001'").await;
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("person changed").to_string();
+    assert!(err.contains("`person` (committed by run") && !err.contains("`org`"), "{err}");
+    // With truncate, the changed table is loaded again, the unchanged one skipped.
+    let text = load_pipeline("transaction = \"table\"\ntruncate = true")
+        .replace("name = \"load\"", &format!("name = \"{name}\""));
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let mut loaded: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
+    loaded.sort();
+    // org is unchanged, but it references person (TRUNCATE takes them together).
+    assert_eq!(loaded, vec!["org", "person", "ticket"]);
+    let note = pg_rows(&pg, "SELECT note FROM person WHERE id = '0b000000-0000-4000-8000-000000000001'").await;
+    assert_eq!(note[0][0].as_deref(), Some("edited"));
     pg.drop_db().await;
     my.drop_db().await;
 }

@@ -147,23 +147,39 @@ async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unf
     let (my, pg) = setup("freeze_out").await;
     // A target-only table referencing person: TRUNCATE person would be refused, and so
     // would org's (person references it and is not truncated). ticket is free. (With
-    // indexes built after the load, the default, that foreign key is dropped and
-    // re-created like the others, so nothing stands in TRUNCATE's way: this is the
-    // path of `defer_indexes = false`.)
+    // indexes built after the load, or without them but with the target's triggers
+    // firing, the defaults, that foreign key is dropped and re-created like the others,
+    // so nothing stands in TRUNCATE's way: this is the path of `defer_indexes = false`
+    // with `triggers = "disable"`, where the foreign keys stay in place.)
     pg.client
         .batch_execute("CREATE TABLE badge (id int PRIMARY KEY, \"personId\" int REFERENCES person(id))")
         .await
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    let report =
-        converge::pipeline::run(&pipeline(&load_pipeline("defer_indexes = false"), &vars), &Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::pipeline::run(
+        &pipeline(&load_pipeline("defer_indexes = false\ntriggers = \"disable\""), &vars),
+        &Default::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     assert_eq!(report.load.map(|l| l.frozen), Some(vec!["ticket".to_string()]));
     assert!(all_frozen(&pg, "ticket").await);
     assert!(!all_frozen(&pg, "person").await);
     assert!(!all_frozen(&pg, "org").await);
+    // With the triggers firing, the outside foreign key is dropped and re-created too:
+    // every table is emptied by the transaction and takes FREEZE.
+    pg.client.batch_execute("TRUNCATE ticket, badge, person, org").await.unwrap();
+    let report =
+        converge::pipeline::run(&pipeline(&load_pipeline("defer_indexes = false"), &vars), &Default::default())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(report.load.map(|l| l.frozen.len()), Some(3));
+    let fks = pg.client.query_one("SELECT count(*) FROM pg_constraint WHERE contype = 'f'", &[]).await.unwrap();
+    assert_eq!(fks.get::<_, i64>(0), 3, "every foreign key is back");
+    for t in ["org", "person", "ticket"] {
+        assert!(all_frozen(&pg, t).await, "{t}");
+    }
     pg.drop_db().await;
     my.drop_db().await;
 }
@@ -375,9 +391,9 @@ async fn defer_indexes_needs_a_single_transaction() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() {
-    use converge::sink::postgres::load::{PgLoad, Tuning};
+    use converge::sink::postgres::load::{PerTable, PgLoad, Tuning};
     let (my, pg) = setup("streams").await;
-    let state = std::env::temp_dir().join(format!("{}.load-state.json", pg.name));
+    let state = PerTable { pipeline: "streams-test".into(), migration_id: "m1".into() };
     let tuning = Tuning { streams: 3, ..Default::default() };
     let tables: Vec<String> = ["org", "person", "ticket"].map(String::from).to_vec();
     let mut load = PgLoad::open(&pg.url, "public", Vec::new(), Some(state.clone()), tuning).await.unwrap();
@@ -394,7 +410,6 @@ async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() 
         .get::<_, i64>(0);
     assert_eq!(backends, 3, "three COPY connections are open");
     drop(load);
-    let _ = std::fs::remove_file(&state);
 
     let name = pg.name.clone();
     let text = load_pipeline("transaction = \"table\"\nstreams = 3")
@@ -405,7 +420,6 @@ async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() 
     assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
     assert_eq!(report.load.map(|l| (l.streams, l.frozen.len())), Some((3, 0)), "per-table mode does not freeze");
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
-    let _ = std::fs::remove_file(std::path::Path::new(".converge").join(format!("{name}.load-state.json")));
     pg.drop_db().await;
     my.drop_db().await;
 }

@@ -14,7 +14,7 @@ use arrow::array::{
 use arrow::datatypes::{i256, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
-use converge::sink::postgres::copy::{can_encode, CopyColumn, CopyEncoder, PgTarget, Rejected};
+use converge::sink::postgres::copy::{can_encode, CopyColumn, CopyEncoder, Limit, PgTarget, Rejected};
 use futures::{FutureExt, SinkExt};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 
@@ -62,7 +62,8 @@ async fn target_of(client: &Client, table: &str) -> CopyColumn {
     let typmod: i32 = typmod.parse().unwrap();
     let max_chars =
         (matches!(typname.as_str(), "varchar" | "bpchar" | "_varchar") && typmod >= 4).then(|| (typmod - 4) as usize);
-    CopyColumn { name: "v".into(), target, max_chars }
+    let limit = if typtype == "e" { Limit::None } else { Limit::from_typmod(&typname, typmod) };
+    CopyColumn { name: "v".into(), target, max_chars, limit, ..Default::default() }
 }
 
 async fn rows(client: &Client, sql: &str) -> Vec<Vec<Option<String>>> {
@@ -98,7 +99,7 @@ fn batch(v: ArrayRef) -> RecordBatch {
 }
 
 fn encoder(b: &RecordBatch, v: CopyColumn) -> Result<CopyEncoder, String> {
-    let i = CopyColumn { name: "i".into(), target: PgTarget::Int4, max_chars: None };
+    let i = CopyColumn { name: "i".into(), target: PgTarget::Int4, max_chars: None, ..Default::default() };
     CopyEncoder::new(b.schema().as_ref(), vec![i, v])
 }
 
@@ -124,7 +125,7 @@ async fn run_cases(client: &Client, cases: Vec<Case>) {
         let b = batch(c.values.clone());
         let col = target_of(client, &table).await;
         assert!(can_encode(c.values.data_type(), col.target), "{label}: can_encode says no");
-        let enc = encoder(&b, col).unwrap_or_else(|e| panic!("{label}: {e}"));
+        let mut enc = encoder(&b, col).unwrap_or_else(|e| panic!("{label}: {e}"));
         let mut body = BytesMut::new();
         enc.encode(&b, &mut body).unwrap_or_else(|r| panic!("{label}: rejected {r}"));
         match copy(client, &table, "i, v", &body).await {
@@ -568,7 +569,7 @@ fn text_cases() -> Vec<Case> {
         case("varchar(20)", arr(StringArray::from(texts.clone())), &texts),
         case("citext", arr(StringArray::from(texts.clone())), &texts),
         case("varchar(3)", arr(StringArray::from(vec!["😀😀😀", "abc"])), &[Some("😀😀😀"), Some("abc")]),
-        case("char(3)", arr(StringArray::from(vec!["abc", "é"])), &[Some("abc"), Some("é")]),
+        case("char(3)", arr(StringArray::from(vec!["abc", "é ü"])), &[Some("abc"), Some("é ü")]),
         case("mood", arr(StringArray::from(vec![Some("sad"), Some("ok"), None])), &[Some("sad"), Some("ok"), None]),
         case(
             "uuid",
@@ -649,8 +650,9 @@ async fn wide_sliced_batch_counts_rows() {
             .batch_execute("CREATE TABLE w (i int8 primary key, d numeric(20), s varchar(12), b bool)")
             .await
             .unwrap();
-        let col = |name: &str, target, max_chars| CopyColumn { name: name.into(), target, max_chars };
-        let enc = CopyEncoder::new(
+        let col =
+            |name: &str, target, max_chars| CopyColumn { name: name.into(), target, max_chars, ..Default::default() };
+        let mut enc = CopyEncoder::new(
             b.schema().as_ref(),
             vec![
                 col("i", PgTarget::Int8, None),
@@ -694,7 +696,7 @@ async fn wide_sliced_batch_counts_rows() {
 /// Encodes a one-column batch `v` for `target` and returns the rejection.
 fn reject(values: ArrayRef, target: PgTarget, max_chars: Option<usize>) -> (Rejected, BytesMut) {
     let b = batch(values);
-    let enc = encoder(&b, CopyColumn { name: "v".into(), target, max_chars }).unwrap();
+    let mut enc = encoder(&b, CopyColumn { name: "v".into(), target, max_chars, ..Default::default() }).unwrap();
     let mut out = BytesMut::new();
     let r = enc.encode(&b, &mut out).expect_err("a value must be rejected");
     (r, out)
@@ -769,8 +771,11 @@ fn unsupported_pairs_fail_when_built() {
     ] {
         assert!(!can_encode(&t, target), "{t} → {target}");
         let schema = Schema::new(vec![Field::new("x", t.clone(), true)]);
-        let err =
-            CopyEncoder::new(&schema, vec![CopyColumn { name: "x".into(), target, max_chars: None }]).unwrap_err();
+        let err = CopyEncoder::new(
+            &schema,
+            vec![CopyColumn { name: "x".into(), target, max_chars: None, ..Default::default() }],
+        )
+        .unwrap_err();
         assert!(err.contains("`x`") && err.contains(target.sql_name()), "{err}");
     }
     assert_eq!(PgTarget::from_pg_type_name("_varchar"), Some(PgTarget::VarcharArray));

@@ -9,6 +9,7 @@ use glob::Pattern;
 use super::spec::{BoolValues, Pipeline, UuidRule, ZeroDateRule};
 use crate::error::{Error, Result};
 use crate::schema::{dependency_order, Table};
+use crate::sink::postgres::target::TableTarget;
 use crate::source::cell::{ColumnPlan, ZeroDate};
 use crate::source::feed::ReadSpec;
 use crate::transform::normalize::Rules;
@@ -28,6 +29,8 @@ pub struct TablePlan {
     pub transform_sql: Option<String>,
     /// Columns the file sinks (CSV, Parquet) leave out: the audit columns.
     pub file_excluded: Vec<String>,
+    /// Columns whose values a `[[column]]` rule lets the target's type change (counted).
+    pub allow_change: Vec<String>,
 }
 
 impl TablePlan {
@@ -89,6 +92,7 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
     let mut rules = Vec::new();
     let mut excluded_columns = Vec::new();
     let mut file_excluded = Vec::new();
+    let mut allow_change = Vec::new();
     for (i, c) in table.columns.iter_mut().enumerate() {
         let applicable: Vec<_> =
             p.columns.iter().filter(|r| matches(&r.table, &table.name) && matches(&r.column, &c.name)).collect();
@@ -125,6 +129,9 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
         let zero = applicable.iter().rev().find_map(|r| r.zero_date).unwrap_or(o.zero_date);
         let bools = applicable.iter().rev().find_map(|r| r.bool_values).unwrap_or(o.bool_values);
         let uuid = applicable.iter().rev().find_map(|r| r.uuid).unwrap_or(o.uuid);
+        if last(&|r| r.allow_change) == Some(true) {
+            allow_change.push(c.name.clone());
+        }
         columns.push(i);
         plans.push(ColumnPlan {
             name: c.name.clone(),
@@ -139,11 +146,24 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
         });
     }
     let transform_sql = p.transforms.iter().find(|t| t.table == table.name).map(|t| t.sql.clone());
-    Ok(TablePlan { spec: ReadSpec { table, columns, plans }, rules, excluded_columns, transform_sql, file_excluded })
+    Ok(TablePlan {
+        spec: ReadSpec { table, columns, plans },
+        rules,
+        excluded_columns,
+        transform_sql,
+        file_excluded,
+        allow_change,
+    })
 }
 
 /// The plan as text for `converge plan`.
 pub fn render(p: &Pipeline, plan: &Plan, source: &str) -> String {
+    render_with_target(p, plan, source, None)
+}
+
+/// The plan as text, each column's PostgreSQL target type beside its source type when
+/// the target is known.
+pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Option<&[Option<TableTarget>]>) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "pipeline `{}` ({})", p.name, p.file.display());
     let _ = writeln!(o, "source: {source}");
@@ -159,6 +179,7 @@ pub fn render(p: &Pipeline, plan: &Plan, source: &str) -> String {
     let _ = writeln!(o, "\n{} tables in load order (~{total} rows estimated):", plan.tables.len());
     for (n, t) in plan.tables.iter().enumerate() {
         let tb = &t.spec.table;
+        let target = targets.and_then(|ts| ts.get(n)).and_then(|t| t.as_ref());
         let key = if tb.primary_key.is_empty() {
             "no primary key".to_string()
         } else {
@@ -175,11 +196,12 @@ pub fn render(p: &Pipeline, plan: &Plan, source: &str) -> String {
             );
         }
         let width = t.spec.plans.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
-        for (&ci, cp) in t.spec.columns.iter().zip(&t.spec.plans) {
+        for (k, (&ci, cp)) in t.spec.columns.iter().zip(&t.spec.plans).enumerate() {
             let c = &tb.columns[ci];
+            let pg = target.and_then(|t| t.types.get(k)).map(|ty| format!(" → pg {ty}")).unwrap_or_default();
             let _ = writeln!(
                 o,
-                "       {:<width$}  {:<22} → {:<32} → {}{}",
+                "       {:<width$}  {:<22} → {:<32} → {}{}{pg}",
                 cp.name,
                 c.mysql.column_type,
                 format!("{} ({})", cp.logical.arrow_type(), cp.logical.name()),
@@ -206,14 +228,70 @@ pub fn render(p: &Pipeline, plan: &Plan, source: &str) -> String {
     o
 }
 
-/// The plan-time check against the PostgreSQL target, as text.
-pub fn render_target(problems: &[String]) -> String {
-    if problems.is_empty() {
-        return "\ntarget check: every table and column has a target, every type can be encoded, no NOT NULL column is left without a value\n".into();
-    }
-    let mut o = format!("\ntarget check: {} problems (the run would stop before moving any data):\n", problems.len());
-    for p in problems {
-        let _ = writeln!(o, "  - {p}");
+/// The plan-time check against the PostgreSQL target, as text: every problem, then
+/// every narrowing cast (checked value by value as the rows arrive).
+pub fn render_target(problems: &[String], narrowing: &[String]) -> String {
+    let mut o = if problems.is_empty() {
+        "\ntarget check: every table and column has a target, every type can be encoded, no NOT NULL column is left without a value\n".to_string()
+    } else {
+        let mut o =
+            format!("\ntarget check: {} problems (the run would stop before moving any data):\n", problems.len());
+        for p in problems {
+            let _ = writeln!(o, "  - {p}");
+        }
+        o
+    };
+    if !narrowing.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nnarrowing casts ({}; `plan --profile` counts the values they would refuse or change):",
+            narrowing.len()
+        );
+        for n in narrowing {
+            let _ = writeln!(o, "  - {n}");
+        }
     }
     o
+}
+
+/// The plan as JSON for `converge plan --json`.
+pub fn json(plan: &Plan, targets: Option<&[Option<TableTarget>]>) -> serde_json::Value {
+    let tables: Vec<serde_json::Value> = plan
+        .tables
+        .iter()
+        .enumerate()
+        .map(|(n, t)| {
+            let target = targets.and_then(|ts| ts.get(n)).and_then(|t| t.as_ref());
+            let columns: Vec<serde_json::Value> = t
+                .spec
+                .columns
+                .iter()
+                .zip(&t.spec.plans)
+                .enumerate()
+                .map(|(k, (&ci, cp))| {
+                    let c = &t.spec.table.columns[ci];
+                    serde_json::json!({
+                        "name": cp.name,
+                        "mysqlType": c.mysql.column_type,
+                        "arrowType": cp.logical.arrow_type().to_string(),
+                        "logical": cp.logical.name(),
+                        "nullable": c.nullable,
+                        "targetType": target.and_then(|t| t.types.get(k)),
+                        "allowChange": t.allow_change.contains(&cp.name),
+                    })
+                })
+                .collect();
+            serde_json::json!({
+                "name": t.name(),
+                "estimatedRows": t.spec.table.estimated_rows,
+                "primaryKey": t.spec.table.primary_key,
+                "columns": columns,
+                "excludedColumns": t.excluded_columns.iter().map(|(c, why)| serde_json::json!({"column": c, "why": why})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "tables": tables,
+        "excludedTables": plan.excluded.iter().map(|(t, why)| serde_json::json!({"table": t, "why": why})).collect::<Vec<_>>(),
+    })
 }

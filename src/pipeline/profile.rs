@@ -12,8 +12,8 @@ use std::fmt::Write;
 use super::plan::{Plan, TablePlan};
 use crate::error::Result;
 use crate::ident;
-use crate::sink::postgres::copy::PgTarget;
-use crate::sink::postgres::introspect::PgTable;
+use crate::sink::postgres::copy::{CopyColumn, Limit, PgTarget};
+use crate::sink::postgres::introspect::{PgColumn, PgTable};
 use crate::sink::postgres::target::TableTarget;
 use crate::source::cell::ZeroDate;
 use crate::source::mysql::MySqlSource;
@@ -81,6 +81,11 @@ fn checks(t: &TablePlan, target: Option<(&TableTarget, &PgTable)>) -> Vec<Check>
         if cp.logical == Logical::Uuid && copy.is_none_or(|k| k.target == PgTarget::Uuid) {
             add("changed: upper-case UUID lower-cased", format!("BINARY {c} <> BINARY LOWER({c})"));
         }
+        if let (Some(k), Some((_, pt))) = (copy, target) {
+            for (what, cond) in target_checks(&c, cp.logical, k, pt.column(&cp.name)) {
+                add(&what, cond);
+            }
+        }
         if let Some(n) = copy.and_then(|k| k.max_chars) {
             add(&format!("rejected: longer than the target's {n} characters"), format!("CHAR_LENGTH({c}) > {n}"));
         }
@@ -92,6 +97,84 @@ fn checks(t: &TablePlan, target: Option<(&TableTarget, &PgTable)>) -> Vec<Check>
                 condition: format!("{c} IS NULL"),
             });
         }
+    }
+    out
+}
+
+/// What the target column's type refuses or changes, as MySQL conditions on column `c`
+/// (quoted): enum labels it lacks, integer ranges, fractional parts bound for integers,
+/// a numeric's precision and scale, fractional seconds, char(n) padding.
+fn target_checks(c: &str, logical: Logical, k: &CopyColumn, pc: Option<&PgColumn>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let changed = |what: String| {
+        if k.allow_change {
+            format!("changed (allowed by a [[column]] rule): {what}")
+        } else {
+            format!("rejected: {what} (a [[column]] rule with allow_change = true would allow it)")
+        }
+    };
+    if let Some(pc) = pc.filter(|pc| pc.is_enum) {
+        let labels: Vec<String> =
+            pc.enum_labels.iter().map(|l| format!("'{}'", l.replace('\\', "\\\\").replace('\'', "''"))).collect();
+        let list = if labels.is_empty() { "NULL".to_string() } else { labels.join(", ") };
+        out.push((
+            format!("rejected: not a label of the target enum {}", pc.sql_type),
+            format!("BINARY {c} NOT IN ({list})"),
+        ));
+    }
+    let numeric_source = matches!(
+        logical,
+        Logical::Int8
+            | Logical::Int16
+            | Logical::Int32
+            | Logical::Int64
+            | Logical::UInt64
+            | Logical::Year
+            | Logical::Decimal(..)
+    );
+    let range = match k.target {
+        PgTarget::Int2 => Some(("smallint", i16::MIN as i128, i16::MAX as i128)),
+        PgTarget::Int4 => Some(("integer", i32::MIN as i128, i32::MAX as i128)),
+        PgTarget::Int8 => Some(("bigint", i64::MIN as i128, i64::MAX as i128)),
+        _ => None,
+    };
+    if let (Some((name, lo, hi)), true) = (range, numeric_source) {
+        out.push((format!("rejected: outside {name}'s range"), format!("{c} < {lo} OR {c} > {hi}")));
+        if matches!(logical, Logical::Decimal(_, s) if s > 0) {
+            out.push(("rejected: a fractional part, bound for an integer".into(), format!("{c} <> TRUNCATE({c}, 0)")));
+        }
+    }
+    match k.limit {
+        Limit::Numeric { precision, scale }
+            if numeric_source || matches!(logical, Logical::Float32 | Logical::Float64) =>
+        {
+            let whole = precision as i32 - scale as i32;
+            out.push((
+                format!(
+                    "rejected: does not fit numeric({precision},{scale}) (at most {whole} digits before the point)"
+                ),
+                format!("ABS(ROUND({c}, {scale})) >= 1e{whole}"),
+            ));
+            out.push((
+                changed(format!("rounded to {scale} digits after the point by numeric({precision},{scale})")),
+                format!("{c} <> ROUND({c}, {scale})"),
+            ));
+        }
+        Limit::Granule { micros, truncates: false }
+            if matches!(logical, Logical::DateTime | Logical::Timestamp | Logical::Time) =>
+        {
+            out.push((
+                changed(format!("fractional seconds rounded ({})", k.limit)),
+                format!("MICROSECOND({c}) % {micros} <> 0"),
+            ));
+        }
+        Limit::Padded(n) => {
+            out.push((
+                changed(format!("shorter than {n} characters, padded with spaces by char({n})")),
+                format!("CHAR_LENGTH({c}) < {n}"),
+            ));
+        }
+        _ => {}
     }
     out
 }
@@ -146,12 +229,33 @@ pub async fn profile(
     Ok(findings)
 }
 
+impl Finding {
+    /// The run would stop at these values (rather than carry them as a rule says).
+    pub fn blocking(&self) -> bool {
+        self.what.starts_with("rejected")
+    }
+}
+
+/// The findings as JSON.
+pub fn json(findings: &[Finding]) -> serde_json::Value {
+    findings
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "table": f.table, "column": f.column, "what": f.what, "count": f.count,
+                "examples": f.examples, "blocking": f.blocking(),
+            })
+        })
+        .collect()
+}
+
 /// The findings as text for `converge plan --profile`.
 pub fn render(findings: &[Finding]) -> String {
     if findings.is_empty() {
         return "\nprofile: no value would be rejected or changed\n".into();
     }
-    let mut o = format!("\nprofile: {} findings\n", findings.len());
+    let blocking = findings.iter().filter(|f| f.blocking()).count();
+    let mut o = format!("\nprofile: {} findings, {blocking} of them would stop the run\n", findings.len());
     for f in findings {
         let _ =
             writeln!(o, "  - {}.{}: {} values {} (e.g. {})", f.table, f.column, f.count, f.what, f.examples.join("; "));

@@ -18,7 +18,7 @@ use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
 use crate::progress::{Display, Progress};
 use crate::sink::export_dir::ExportDir;
-use crate::sink::postgres::load::{LoadState, PgLoad, Tuning};
+use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
 use crate::sink::postgres::target::{match_targets, TableTarget};
 use crate::transform::validate::Outcome;
 
@@ -36,6 +36,30 @@ pub struct RunOptions {
     pub run_log: Option<PathBuf>,
     /// Benchmarks: pass the batches on as read, without normalisation (`bench`'s read stage).
     pub skip_transform: bool,
+    /// Set to the signal's name (`SIGINT`, `SIGTERM`) to stop the run before it commits:
+    /// it rolls back, marks the export FAILED and ends with [`Error::Interrupted`].
+    pub interrupt: Option<tokio::sync::watch::Receiver<Option<&'static str>>>,
+}
+
+/// Waits until `interrupt` names a signal (forever without one).
+async fn signalled(interrupt: &Option<tokio::sync::watch::Receiver<Option<&'static str>>>) -> &'static str {
+    let Some(mut rx) = interrupt.clone() else { return std::future::pending().await };
+    loop {
+        if let Some(s) = *rx.borrow_and_update() {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// The signal already received, if any.
+fn interrupted(options: &RunOptions) -> Result<()> {
+    match options.interrupt.as_ref().and_then(|rx| *rx.borrow()) {
+        Some(s) => Err(Error::Interrupted(s.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// What a successful run did.
@@ -140,6 +164,8 @@ pub struct Target {
     pub tables: Vec<Option<TableTarget>>,
     /// Every problem of the plan-time check (`table.column: why`).
     pub problems: Vec<String>,
+    /// Every narrowing cast (checked value by value during the load).
+    pub narrowing: Vec<String>,
     /// Replace rows of non-empty tables.
     pub truncate: bool,
 }
@@ -148,7 +174,7 @@ pub struct Target {
 /// postgres sink, also introspects the target and checks the plan against it.
 pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     let (opened, tables) = source::open(p).await?;
-    match plan_with_target(p, tables).await {
+    match plan_with_target(p, &opened, tables).await {
         Ok((plan, target)) => Ok((opened, plan, target)),
         Err(e) => {
             opened.close().await;
@@ -157,41 +183,112 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     }
 }
 
-async fn plan_with_target(p: &Pipeline, tables: Vec<crate::schema::Table>) -> Result<(Plan, Option<Target>)> {
+async fn plan_with_target(
+    p: &Pipeline,
+    opened: &Opened,
+    tables: Vec<crate::schema::Table>,
+) -> Result<(Plan, Option<Target>)> {
     let mut plan = plan::build(p, tables)?;
     let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((plan, None)) };
     let url = sink.url.as_deref().expect("checked by the pipeline");
-    let state = (sink.transaction == TransactionMode::Table)
-        .then(|| PathBuf::from(".converge").join(format!("{}.load-state.json", p.name)));
+    let migration_id = crate::sink::postgres::load::APPLICATION_NAME
+        .try_with(|n| n.trim_start_matches("converge/").to_string())
+        .unwrap_or_else(|_| new_migration_id(&p.name));
+    let per_table =
+        (sink.transaction == TransactionMode::Table).then(|| PerTable { pipeline: p.name.clone(), migration_id });
     let schema = sink.schema.as_deref().unwrap_or("public");
     let tuning = Tuning {
         freeze: sink.freeze.unwrap_or(true),
         defer_indexes: sink.defer_indexes.unwrap_or(sink.transaction == TransactionMode::Run),
         streams: sink.streams.unwrap_or(1),
     };
-    let load = PgLoad::open(url, schema, sink.existing.clone(), state.clone(), tuning).await?;
-    // Per-table mode: tables a previous run committed, and which still hold exactly the
-    // rows it recorded, are not read again.
-    if let Some(state) = &state {
-        let done = LoadState::read(state)?;
-        let names: Vec<String> =
-            plan.tables.iter().map(|t| t.name().to_string()).filter(|t| done.tables.contains_key(t)).collect();
-        for (t, n) in load.count_now(&names).await? {
-            if done.tables.get(&t) == Some(&n) {
-                plan.tables.retain(|x| x.name() != t);
-                plan.excluded
-                    .push((t, format!("loaded and reconciled by an earlier run ({n} rows, {})", state.display())));
+    let load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
+        .await?
+        .disable_triggers(sink.triggers == super::spec::TriggerMode::Disable);
+    let (tables, check) = match_targets(&mut plan.tables, &load.tables);
+    let truncate = sink.truncate.unwrap_or(false);
+    let mut target = Target { load, tables, problems: check.problems, narrowing: check.narrowing, truncate };
+    skip_unchanged(opened, &mut plan, &mut target, schema).await?;
+    Ok((plan, Some(target)))
+}
+
+/// Per-table mode: each table an earlier run committed is compared with the source in
+/// this run's snapshot (count and content digest). Unchanged, it is skipped, and the
+/// plan says so; changed, it is loaded again when `truncate` allows, else the run is
+/// refused naming it — a target never mixes two snapshots of the source.
+async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, schema: &str) -> Result<()> {
+    let mut unchanged = Vec::new();
+    let mut changed = Vec::new();
+    for c in target.load.committed_earlier().await? {
+        let Some(i) = plan.tables.iter().position(|t| t.name() == c.table) else { continue };
+        let pt = target.load.tables.iter().find(|t| t.name == c.table).cloned();
+        let (source, held, same) = match (opened, pt) {
+            (Opened::MySql(src), Some(pt)) => {
+                let client = target.load.client().await;
+                crate::verify::unchanged(src, &client, schema, &plan.tables[i], &pt).await?
             }
+            // A dump or CSV source cannot be compared in place: the table is loaded again.
+            _ => (0, c.rows, false),
+        };
+        if same {
+            unchanged.push((c, source));
+        } else {
+            let what = format!(
+                "`{}` (committed by run {}; the source now differs: {source} rows in the source, {held} in the target)",
+                c.table, c.migration_id
+            );
+            changed.push((c.table.clone(), what));
         }
     }
-    let (tables, problems) = match_targets(&mut plan.tables, &load.tables);
-    Ok((plan, Some(Target { load, tables, problems, truncate: sink.truncate.unwrap_or(false) })))
+    if !changed.is_empty() && !target.truncate {
+        let list: Vec<&str> = changed.iter().map(|(_, w)| w.as_str()).collect();
+        return Err(Error::other(format!(
+            "per-table mode: tables an earlier run committed no longer match the source, and loading the rest now would mix two snapshots: {}. Set truncate = true on the postgres sink to load them again, or empty the target",
+            list.join(", ")
+        )));
+    }
+    // A table loaded again is truncated: every committed table referencing it is loaded
+    // again with it (TRUNCATE takes them together).
+    let mut reload: Vec<String> = changed.iter().map(|(t, _)| t.clone()).collect();
+    for (_, what) in &changed {
+        tracing::warn!("per-table mode: {what}: loaded again (truncate = true)");
+    }
+    loop {
+        let refers = |t: &str| {
+            let table = target.load.tables.iter().find(|x| x.name == t);
+            table.is_some_and(|x| x.foreign_keys.iter().any(|fk| reload.contains(&fk.ref_table)))
+        };
+        let Some(k) = unchanged.iter().position(|(c, _)| refers(&c.table)) else { break };
+        let (c, _) = unchanged.remove(k);
+        tracing::warn!(
+            "per-table mode: `{}` is unchanged but tied by a foreign key to a table loaded again: loaded again too",
+            c.table
+        );
+        reload.push(c.table);
+    }
+    for (c, source) in unchanged {
+        let i = plan.tables.iter().position(|t| t.name() == c.table).expect("planned");
+        plan.tables.remove(i);
+        target.tables.remove(i);
+        let why = format!(
+            "committed by run {} and unchanged in the source since ({source} rows, content digest equal to the target's): skipped",
+            c.migration_id
+        );
+        plan.excluded.push((c.table, why));
+    }
+    Ok(())
 }
 
 /// Runs the pipeline.
 pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let migration_id = options.migration_id.clone().unwrap_or_else(|| new_migration_id(&p.name));
+    crate::sink::postgres::load::APPLICATION_NAME
+        .scope(format!("converge/{migration_id}"), run_as(p, options, migration_id, started))
+        .await
+}
+
+async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, started: Instant) -> Result<RunReport> {
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut clock = Clock::new(p.options.downtime_budget_minutes * 60.0, &migration_id, options.run_log.clone());
     let (opened, plan, target) = plan(p).await?;
@@ -254,6 +351,10 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     if let (Err(_), Some((load, _))) = (&result, &target) {
         load.rollback().await;
     }
+    let result = result.map_err(|e| match e {
+        Error::Interrupted(signal) => Error::Interrupted(rolled_back(&signal, &names, target.as_ref(), &dirs)),
+        e => e,
+    });
     let (ledger, tables, validations) = match result {
         Ok(done) => done,
         Err(e) => {
@@ -280,6 +381,28 @@ pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
         verify,
         load,
     })
+}
+
+/// What an interrupted run undid, for its message and the run log.
+fn rolled_back(
+    signal: &str,
+    names: &[String],
+    target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
+    dirs: &[(String, ExportDir)],
+) -> String {
+    let mut o = format!("{signal} received");
+    if let Some((load, _)) = target {
+        let committed = load.committed();
+        let undone: Vec<&str> = names.iter().filter(|t| !committed.contains(t)).map(|t| t.as_str()).collect();
+        o.push_str(&format!("; PostgreSQL: rolled back the load of {} tables ({})", undone.len(), undone.join(", ")));
+        if !committed.is_empty() {
+            o.push_str(&format!("; committed before the signal (per-table mode): {}", committed.join(", ")));
+        }
+    }
+    for (_, d) in dirs {
+        o.push_str(&format!("; export {} marked FAILED", d.path.display()));
+    }
+    o
 }
 
 /// After a committed load, the `[verify]` phase: the target compared with the source.
@@ -340,6 +463,7 @@ async fn execute(
         }
         tokio::select! {
             _ = tick.tick() => clock.check(progress.fraction_done()),
+            signal = signalled(&options.interrupt) => return Err(Error::Interrupted(signal.to_string())),
             feed = feeds.recv(), if received < plan.tables.len() && !source_ended => {
                 let Some(mut feed) = feed else {
                     source_ended = true;
@@ -452,6 +576,7 @@ async fn execute(
         }
     }
     let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
+    interrupted(options)?;
     if let Some((load, _)) = target {
         // Foreign keys proven, sequences moved, rows counted — still inside the transaction.
         for (t, n) in load.finish(&names).await? {
@@ -472,6 +597,8 @@ async fn execute(
         }
     }
     clock.phase("reconcile");
+    // The last moment a signal stops the run: past here it commits.
+    interrupted(options)?;
     if let Some((load, _)) = target {
         for (t, n) in load.commit(&names).await? {
             ledger.row(&t).target = Some(n);

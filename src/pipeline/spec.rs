@@ -187,6 +187,10 @@ pub struct ColumnRule {
     pub uuid: Option<UuidRule>,
     /// Leave the column out.
     pub exclude: Option<bool>,
+    /// Let the target's type change this column's values (round to a smaller scale or
+    /// fewer fractional seconds, pad to char(n)): the run counts the values changed
+    /// instead of stopping at the first one.
+    pub allow_change: Option<bool>,
 }
 
 /// `[[transform]]`: SQL over the table's stream, called `input`.
@@ -264,9 +268,26 @@ pub struct SinkSpec {
     pub defer_indexes: Option<bool>,
     /// PostgreSQL, `transaction = "table"`: tables COPYing at once, each on its own
     /// connection (default 1). Used when foreign keys need not be enforced row by row (a
-    /// superuser's replica role); otherwise one. When a table fails, the tables still in
+    /// superuser, who may switch the checks off table by table); otherwise one. When a table fails, the tables still in
     /// flight beside it are rolled back with it (a rerun loads them).
     pub streams: Option<usize>,
+    /// PostgreSQL: `fire` (default) lets the target's triggers fire as they would for the
+    /// application's own inserts; `disable` turns them (and the foreign-key checks) off
+    /// with `session_replication_role = replica` (a superuser's right), and the run's
+    /// summary names every trigger that did not fire.
+    #[serde(default)]
+    pub triggers: TriggerMode,
+}
+
+/// Whether the target's triggers fire during a load.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerMode {
+    /// As for the application's inserts.
+    #[default]
+    Fire,
+    /// Off for the load's sessions (superuser).
+    Disable,
 }
 
 /// How a postgres sink uses transactions.
@@ -375,6 +396,7 @@ impl Pipeline {
                 freeze: None,
                 defer_indexes: None,
                 streams: None,
+                triggers: TriggerMode::Fire,
             }],
             verify: None,
             file: PathBuf::from("(import)"),

@@ -52,7 +52,8 @@ const UUID_RE: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 
 /// The canonical expressions of a column carried as `logical` into a target column of
 /// PostgreSQL type `pg_type` (`pg_enum`: the target type is an enum).
-pub fn column(name: &str, logical: Logical, pg_type: &str, pg_enum: bool) -> ColumnCanon {
+/// `is_bit`: a MySQL `bit(n)`, compared as the integer it holds.
+pub fn column(name: &str, logical: Logical, pg_type: &str, pg_enum: bool, is_bit: bool) -> ColumnCanon {
     let m = ident::mysql(name);
     let g = ident::pg(name);
     let text_target = pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
@@ -92,7 +93,13 @@ pub fn column(name: &str, logical: Logical, pg_type: &str, pg_enum: bool) -> Col
                 (_, "float4" | "float8") => format!("{g}::numeric::text"),
                 _ => format!("{g}::text"),
             };
-            (format!("CAST({m} AS CHAR)"), pg)
+            // `bit(n)` as the integer it holds (CAST alone gives its bytes); YEAR 0000 as 0.
+            let my = if is_bit || logical == Logical::Year {
+                format!("CAST({m} + 0 AS CHAR)")
+            } else {
+                format!("CAST({m} AS CHAR)")
+            };
+            (my, pg)
         }
         Logical::Float32 | Logical::Float64 => {
             client = Some(ClientKind::Float);
@@ -301,10 +308,10 @@ mod tests {
 
     #[test]
     fn bounds_are_literals_not_sql() {
-        let c = column("id", Logical::Text, "varchar", false);
+        let c = column("id", Logical::Text, "varchar", false, false);
         assert_eq!(mysql_bound(&c, "a'b"), "(_utf8mb4 X'612762' COLLATE utf8mb4_bin)");
         assert_eq!(pg_bound(&c, "a'b"), "('a''b' COLLATE \"C\")");
-        let n = column("id", Logical::Int64, "int8", false);
+        let n = column("id", Logical::Int64, "int8", false, false);
         assert_eq!(mysql_bound(&n, "-42"), "-42");
         assert_eq!(mysql_bound(&n, "1; DROP"), "(_utf8mb4 X'313b2044524f50' COLLATE utf8mb4_bin)");
     }

@@ -405,6 +405,13 @@ impl Sides<'_> {
         Ok(out)
     }
 
+    /// The whole table's digest on both sides: source rows, target rows, and whether
+    /// the contents are equal (nothing is bisected).
+    pub async fn digest_whole(&self, t: &TableCmp) -> Result<(u64, u64, bool)> {
+        let (dm, dg) = self.both(t, &Range::default()).await?;
+        Ok((dm.count, dg.count, dm == dg))
+    }
+
     /// Compares a whole table: digests, then key-range bisection where they differ.
     pub async fn compare_full(&self, t: &TableCmp) -> Result<ContentResult> {
         let before = self.rows_read.load(Ordering::Relaxed);

@@ -22,11 +22,54 @@ pub fn unique(prefix: &str) -> String {
     format!("cvg_{prefix}_{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
 }
 
-/// A MariaDB database that is dropped when the value is.
+/// A MariaDB database that is dropped when the value is (also when a test panics).
 pub struct MyDb {
     pub name: String,
     pub url: String,
     pool: mysql_async::Pool,
+    dropped: bool,
+}
+
+/// Runs `f` on a runtime of its own, on a thread of its own: a guard's `Drop` may run
+/// inside a test's runtime (while it unwinds), which cannot block on another future.
+fn on_own_runtime<F: std::future::Future<Output = ()> + Send + 'static>(f: F) {
+    let _ = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        rt.block_on(f);
+    })
+    .join();
+}
+
+impl Drop for MyDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let name = self.name.clone();
+        on_own_runtime(async move {
+            let pool = mysql_async::Pool::new(mysql_base().as_str());
+            if let Ok(mut c) = pool.get_conn().await {
+                let _ = c.query_drop(format!("DROP DATABASE IF EXISTS `{name}`")).await;
+            }
+        });
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        if self.dropped {
+            return;
+        }
+        let name = self.name.clone();
+        on_own_runtime(async move {
+            if let Ok((admin, conn)) =
+                tokio_postgres::connect(&format!("{}/postgres", pg_base()), tokio_postgres::NoTls).await
+            {
+                tokio::spawn(conn);
+                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)")).await;
+            }
+        });
+    }
 }
 
 impl MyDb {
@@ -40,7 +83,7 @@ impl MyDb {
             .unwrap();
         drop(c);
         let url = format!("{}/{name}", mysql_base());
-        MyDb { pool: mysql_async::Pool::new(url.as_str()), name, url }
+        MyDb { pool: mysql_async::Pool::new(url.as_str()), name, url, dropped: false }
     }
 
     /// Runs statements (separated by `;\n`).
@@ -66,11 +109,12 @@ impl MyDb {
     }
 
     /// Drops the database.
-    pub async fn drop_db(self) {
+    pub async fn drop_db(mut self) {
         let mut c = self.pool.get_conn().await.unwrap();
         c.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.name)).await.unwrap();
         drop(c);
         // Not `Pool::disconnect`: it waits for every connection a test may still hold.
+        self.dropped = true;
     }
 }
 
@@ -79,6 +123,7 @@ pub struct PgDb {
     pub name: String,
     pub url: String,
     pub client: tokio_postgres::Client,
+    dropped: bool,
 }
 
 impl PgDb {
@@ -90,14 +135,14 @@ impl PgDb {
         let url = format!("{}/{name}", pg_base());
         let client = connect_pg(&url).await;
         client.batch_execute("SET TIME ZONE 'UTC'; SET extra_float_digits = 3").await.unwrap();
-        PgDb { name, url, client }
+        PgDb { name, url, client, dropped: false }
     }
 
     /// Drops the database.
-    pub async fn drop_db(self) {
-        drop(self.client);
+    pub async fn drop_db(mut self) {
         let admin = connect_pg(&format!("{}/postgres", pg_base())).await;
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await.unwrap();
+        self.dropped = true;
     }
 }
 

@@ -162,6 +162,25 @@ fn hms(out: &mut String, micros: i64) {
     }
 }
 
+/// µs since 1970-01-01 as `YYYY-MM-DD H:MM:SS[.ffffff]`.
+pub fn micros_text(v: i64) -> String {
+    let mut s = String::new();
+    put_date_text(&mut s, v.div_euclid(USECS_PER_DAY));
+    s.push(' ');
+    hms(&mut s, v.rem_euclid(USECS_PER_DAY));
+    s
+}
+
+/// A duration in µs as `[-]H:MM:SS[.ffffff]`.
+pub fn duration_text(v: i64) -> String {
+    let mut s = String::new();
+    if v < 0 {
+        s.push('-');
+    }
+    hms(&mut s, v.unsigned_abs().min(i64::MAX as u64) as i64);
+    s
+}
+
 /// Row `i` of `src` as text for an error message, shortened to about 60 characters.
 pub fn render(src: &Src, i: usize) -> String {
     let mut s = String::new();
@@ -182,17 +201,8 @@ pub fn render(src: &Src, i: usize) -> String {
         Src::F32(v) => s = v[i].to_string(),
         Src::F64(v) => s = v[i].to_string(),
         Src::Date(v) => put_date_text(&mut s, v[i] as i64),
-        Src::Micros(v) => {
-            put_date_text(&mut s, v[i].div_euclid(USECS_PER_DAY));
-            s.push(' ');
-            hms(&mut s, v[i].rem_euclid(USECS_PER_DAY));
-        }
-        Src::Dur(v) => {
-            if v[i] < 0 {
-                s.push('-');
-            }
-            hms(&mut s, v[i].unsigned_abs().min(i64::MAX as u64) as i64);
-        }
+        Src::Micros(v) => s = micros_text(v[i]),
+        Src::Dur(v) => s = duration_text(v[i]),
         Src::Str(a) => s = format!("'{}'", a.get(i)),
         Src::Bin(a) => {
             s.push_str("\\x");

@@ -6,6 +6,12 @@ use tokio_postgres::{Client, NoTls};
 
 use crate::error::{Error, Result};
 
+tokio::task_local! {
+    /// The `application_name` of the sessions opened inside a run (`converge/<migrationId>`),
+    /// so `pg_stat_activity` says whose they are; `converge` outside one.
+    pub static APPLICATION_NAME: String;
+}
+
 /// Connects to the target: TLS as the URL's `sslmode`/`sslrootcert` ask (see [`crate::tls`]).
 /// A connection that fails is tried three times with backoff; a refusal by the server
 /// (no such database, authentication failed) is final at once.
@@ -15,6 +21,10 @@ pub async fn connect(url: &str) -> Result<Client> {
         Error::other(format!("the PostgreSQL URL {} is not valid: {e}", crate::secret::redact_url(url)))
     })?;
     let connector = tls.postgres_connector()?;
+    if config.get_application_name().is_none() {
+        let name = APPLICATION_NAME.try_with(|n| n.clone()).unwrap_or_else(|_| "converge".to_string());
+        config.application_name(&name);
+    }
     config.ssl_mode(match tls.mode {
         crate::tls::Mode::Disable => tokio_postgres::config::SslMode::Disable,
         crate::tls::Mode::Prefer => tokio_postgres::config::SslMode::Prefer,

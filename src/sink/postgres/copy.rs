@@ -21,9 +21,10 @@ use bytes::{BufMut, BytesMut};
 
 use super::cell;
 use super::column::{self, Src};
+use super::narrow::{self, Verdict};
 
 /// The PostgreSQL type a column is encoded for: one per binary send format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PgTarget {
     /// boolean.
     Bool,
@@ -40,6 +41,7 @@ pub enum PgTarget {
     /// double precision.
     Float8,
     /// text, varchar, bpchar, citext, name and PostgreSQL enum types: the text send format.
+    #[default]
     Text,
     /// uuid.
     Uuid,
@@ -169,8 +171,78 @@ pub fn can_encode(t: &DataType, target: PgTarget) -> bool {
     }
 }
 
+/// What a target column's type modifier does to a value that does not fit it exactly:
+/// PostgreSQL would round, truncate or pad it without an error. Each such value is
+/// found here, before it is sent ([`super::narrow`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Limit {
+    /// Nothing: every value arrives as it is.
+    #[default]
+    None,
+    /// `numeric(precision, scale)`: rounded to `scale` digits, refused past `precision`.
+    Numeric {
+        /// Total digits.
+        precision: u16,
+        /// Digits after the point (negative: rounded to tens, hundreds, …).
+        scale: i16,
+    },
+    /// `timestamp(n)`, `time(n)`, `interval(n)`, `interval minute`, …: the value is
+    /// rounded (or, for an interval's fields, truncated) to a multiple of this many µs.
+    Granule {
+        /// The µs the stored value is a multiple of.
+        micros: i64,
+        /// Truncated (interval fields) rather than rounded (fractional seconds).
+        truncates: bool,
+    },
+    /// `char(n)`: a shorter value is padded with spaces to `n` characters.
+    Padded(usize),
+}
+
+impl Limit {
+    /// The limit of a target column from its `pg_type.typname` and `atttypmod`.
+    pub fn from_typmod(type_name: &str, typmod: i32) -> Limit {
+        match type_name {
+            "numeric" if typmod >= 4 => {
+                let t = typmod - 4;
+                Limit::Numeric { precision: ((t >> 16) & 0xffff) as u16, scale: (((t & 0x7ff) ^ 1024) - 1024) as i16 }
+            }
+            "timestamp" | "timestamptz" | "time" if (0..6).contains(&typmod) => {
+                Limit::Granule { micros: 10i64.pow(6 - typmod as u32), truncates: false }
+            }
+            "interval" if typmod >= 0 => interval_limit(typmod),
+            "bpchar" if typmod > 5 => Limit::Padded((typmod - 4) as usize),
+            _ => Limit::None,
+        }
+    }
+}
+
+/// `interval(p)` and `interval <fields>`: the range's smallest field truncates, the
+/// precision (on seconds) rounds.
+fn interval_limit(typmod: i32) -> Limit {
+    const SECOND: i32 = 1 << 12;
+    const MINUTE: i32 = 1 << 11;
+    const HOUR: i32 = 1 << 10;
+    let range = (typmod >> 16) & 0x7fff;
+    let precision = typmod & 0xffff;
+    if range != 0x7fff && range & SECOND == 0 {
+        let micros = if range & MINUTE != 0 {
+            60_000_000
+        } else if range & HOUR != 0 {
+            3_600_000_000
+        } else {
+            // Day, month or year: the time of day is dropped altogether.
+            i64::MAX
+        };
+        return Limit::Granule { micros, truncates: true };
+    }
+    if (0..6).contains(&precision) {
+        return Limit::Granule { micros: 10i64.pow(6 - precision as u32), truncates: false };
+    }
+    Limit::None
+}
+
 /// One target column of the COPY, in the batch's column order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct CopyColumn {
     /// The column name (for messages; the caller writes the COPY column list).
     pub name: String,
@@ -179,6 +251,11 @@ pub struct CopyColumn {
     /// varchar(n)/char(n): values longer than `n` characters are rejected here (also
     /// applied to each element of a varchar[]).
     pub max_chars: Option<usize>,
+    /// What the column's type modifier would do to a value that does not fit it.
+    pub limit: Limit,
+    /// A `[[column]]` rule lets the limit change values (`allow_change = true`): they
+    /// are counted instead of refused.
+    pub allow_change: bool,
 }
 
 /// A value the encoder refused: which row of the batch (0-based), which column, the
@@ -208,6 +285,7 @@ impl std::error::Error for Rejected {}
 pub struct CopyEncoder {
     columns: Vec<CopyColumn>,
     types: Vec<DataType>,
+    changed: Vec<u64>,
 }
 
 /// The binary COPY signature, flags and header-extension length.
@@ -238,7 +316,14 @@ impl CopyEncoder {
             }
         }
         let types = input.fields().iter().map(|f| f.data_type().clone()).collect();
-        Ok(CopyEncoder { columns, types })
+        let changed = vec![0; columns.len()];
+        Ok(CopyEncoder { columns, types, changed })
+    }
+
+    /// Per column, the values a `[[column]]` rule let the target change (rounded,
+    /// padded, truncated) so far.
+    pub fn changed(&self) -> &[u64] {
+        &self.changed
     }
 
     /// The target columns, in order.
@@ -258,8 +343,11 @@ impl CopyEncoder {
 
     /// Appends every row of `batch`. On a rejected value returns which row, column and
     /// value and why; the rows before it are in `out`, nothing of that row is.
-    pub fn encode(&self, batch: &RecordBatch, out: &mut BytesMut) -> Result<(), Rejected> {
+    pub fn encode(&mut self, batch: &RecordBatch, out: &mut BytesMut) -> Result<(), Rejected> {
         let srcs = self.bind(batch)?;
+        if self.columns.iter().any(|c| c.limit != Limit::None) {
+            self.narrowing(&srcs, batch.num_rows())?;
+        }
         let ncols = self.columns.len() as i16;
         // A rough size (a sliced batch's buffers may be far larger than its rows):
         // the field count and, per field, a length and 8 bytes.
@@ -276,6 +364,34 @@ impl CopyEncoder {
                     out.truncate(start);
                     return Err(Rejected { row, column: col.name.clone(), value: column::render(src, row), reason });
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every value a column's type modifier would change: refused (naming it and what it
+    /// would become) unless the column allows the change, then counted. Checked before
+    /// any row of the batch is encoded, so a refusal leaves `out` as it was.
+    fn narrowing(&mut self, srcs: &[(Src<'_>, Option<&NullBuffer>)], rows: usize) -> Result<(), Rejected> {
+        for (ci, ((src, nulls), col)) in srcs.iter().zip(&self.columns).enumerate() {
+            if col.limit == Limit::None {
+                continue;
+            }
+            for row in (0..rows).filter(|&r| nulls.is_none_or(|n| n.is_valid(r))) {
+                let reason = match narrow::check(src, col.limit, row) {
+                    Verdict::Same => continue,
+                    Verdict::Changed(_) if col.allow_change => {
+                        self.changed[ci] += 1;
+                        continue;
+                    }
+                    Verdict::Changed(to) => format!(
+                        "would become {to} in the target's {}; a [[column]] rule with allow_change = true lets the \
+                         target change it (the run then counts the values changed)",
+                        col.limit
+                    ),
+                    Verdict::Refused(why) => why,
+                };
+                return Err(Rejected { row, column: col.name.clone(), value: column::render(src, row), reason });
             }
         }
         Ok(())

@@ -25,6 +25,14 @@ pub struct PgColumn {
     pub max_chars: Option<usize>,
     /// The sequence behind a serial or identity column.
     pub sequence: Option<String>,
+    /// `atttypmod` (of the domain, for a domain): precision, scale, length; -1 for none.
+    pub typmod: i32,
+    /// `GENERATED ALWAYS AS (…) STORED`: PostgreSQL computes it; a COPY may not name it.
+    pub generated: bool,
+    /// The type as PostgreSQL prints it (`numeric(8,2)`, `character varying(20)`).
+    pub sql_type: String,
+    /// A PostgreSQL enum's labels, in order.
+    pub enum_labels: Vec<String>,
 }
 
 /// A foreign key of a target table.
@@ -55,6 +63,10 @@ pub struct PgTable {
     pub uniques: Vec<Vec<String>>,
     /// Foreign keys.
     pub foreign_keys: Vec<PgForeignKey>,
+    /// CHECK constraints: name and `pg_get_constraintdef` (`CHECK (…)`).
+    pub checks: Vec<(String, String)>,
+    /// The user (not internal) triggers that fire on INSERT, enabled in any mode.
+    pub triggers: Vec<String>,
 }
 
 impl PgTable {
@@ -73,7 +85,10 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
                     COALESCE(bt.typtype, t.typtype) = 'e', a.attnotnull OR (t.typtype = 'd' AND t.typnotnull),
                     a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', a.attidentity <> '',
                     CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
-                    pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname)
+                    pg_get_serial_sequence(format('%I.%I', n.nspname, c.relname), a.attname),
+                    a.attgenerated <> '', format_type(a.atttypid, a.atttypmod),
+                    ARRAY(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = COALESCE(bt.oid, t.oid)
+                          ORDER BY e.enumsortorder)
              FROM pg_attribute a
              JOIN pg_class c ON c.oid = a.attrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -95,6 +110,8 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
                 primary_key: Vec::new(),
                 uniques: Vec::new(),
                 foreign_keys: Vec::new(),
+                checks: Vec::new(),
+                triggers: Vec::new(),
             });
         }
         let type_name: String = r.get(2);
@@ -110,6 +127,10 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
             identity: r.get(6),
             max_chars,
             sequence: r.get(8),
+            typmod,
+            generated: r.get(9),
+            sql_type: r.get(10),
+            enum_labels: r.get(11),
         });
     }
     let cons = client
@@ -125,7 +146,7 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
              JOIN pg_class c ON c.oid = con.conrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
              LEFT JOIN pg_class fc ON fc.oid = con.confrelid
-             WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f')
+             WHERE n.nspname = $1 AND con.contype IN ('p', 'u', 'f', 'c')
              ORDER BY c.relname, con.conname",
             &[&schema],
         )
@@ -139,6 +160,7 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
         match kind.as_str() {
             "p" => t.primary_key = columns,
             "u" => t.uniques.push(columns),
+            "c" => t.checks.push((r.get(0), r.get(6))),
             _ => t.foreign_keys.push(PgForeignKey {
                 name: r.get(0),
                 columns,
@@ -146,6 +168,22 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
                 ref_columns: r.get(5),
                 definition: r.get(6),
             }),
+        }
+    }
+    let triggers = client
+        .query(
+            "SELECT c.relname::text, tg.tgname::text FROM pg_trigger tg
+             JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND NOT tg.tgisinternal AND tg.tgenabled <> 'D' AND (tg.tgtype & 4) <> 0
+             ORDER BY 1, 2",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| Error::postgres(ctx("triggers"), &e))?;
+    for r in triggers {
+        let table: String = r.get(0);
+        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+            t.triggers.push(r.get(1));
         }
     }
     Ok(tables)

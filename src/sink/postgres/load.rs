@@ -1,7 +1,7 @@
 //! Loading PostgreSQL in one transaction: the target is checked empty (or truncated),
-//! foreign-key enforcement is suspended (session_replication_role = replica where the
-//! role may, otherwise the foreign keys are dropped and re-created inside the
-//! transaction), each table arrives by binary COPY, then the key columns are analyzed,
+//! foreign keys are dropped and re-created inside the transaction (the target's own
+//! triggers fire as they would for the application; `triggers = "disable"` switches
+//! them and the foreign-key checks off with session_replication_role = replica), each table arrives by binary COPY, then the key columns are analyzed,
 //! every foreign key is proven free of orphans (by PostgreSQL's own validation when it
 //! is re-created), sequences are moved past the loaded maximum, the rows of any table
 //! whose COPY count is not exact are counted, and only then is the transaction
@@ -13,18 +13,17 @@
 //! from their own definitions, then proven identical); per-table mode COPYs several
 //! tables at once.
 
-use std::path::PathBuf;
-
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
 use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
 use tokio_postgres::Client;
 
-pub use super::connect::connect;
+pub use super::connect::{connect, APPLICATION_NAME};
 use super::copy::{send_chunks, CopyEncoder, SEND_CHUNK};
 use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
-pub use super::state::LoadState;
+use super::state;
+pub use super::state::Committed;
 use super::target::TableTarget;
 use super::tuning::{deferrable_indexes, freezable, structure, without_triggers, DeferredIndex};
 use crate::error::{Error, Result};
@@ -33,12 +32,17 @@ use crate::ident;
 /// How foreign keys are kept out of the way during the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FkMode {
-    /// `session_replication_role = replica`: triggers (and so FK checks) off for this session.
+    /// `session_replication_role = replica`: triggers (and so FK checks) off for this
+    /// session — only when the pipeline says `triggers = "disable"`.
     Replica,
     /// Foreign keys dropped in the transaction and re-created (and so validated) after the load.
     Recreate,
     /// Foreign keys enforced as rows arrive (per-table transactions without a superuser).
     Enforced,
+    /// Per-table transactions as a superuser: only the foreign-key check triggers of the
+    /// table being loaded are switched off for its COPY (its own triggers fire), and its
+    /// foreign keys are proven before it commits.
+    RiOff,
 }
 
 /// How a load may speed itself up; every choice leaves the same rows and schema.
@@ -75,7 +79,7 @@ pub struct PgLoad {
     dropped_fks: Vec<(String, String, String)>,
     existing: Vec<String>,
     superuser: bool,
-    per_table: Option<PathBuf>,
+    per_table: Option<PerTable>,
     run_tables: Vec<String>,
     done: std::sync::Mutex<Vec<String>>,
     frozen: Vec<String>,
@@ -84,6 +88,17 @@ pub struct PgLoad {
     exact: Vec<String>,
     deferred: Vec<DeferredIndex>,
     structure: Vec<String>,
+    disable_triggers: bool,
+    changed: std::sync::Mutex<Vec<(String, String, u64)>>,
+}
+
+/// Per-table mode: whose state the committed tables are recorded under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerTable {
+    /// The pipeline's name (the state's key, with the target schema).
+    pub pipeline: String,
+    /// The run, recorded beside each table it commits.
+    pub migration_id: String,
 }
 
 /// What the load did beyond COPYing rows, for the run's report.
@@ -96,6 +111,13 @@ pub struct LoadSummary {
     pub rebuilt_indexes: Vec<String>,
     /// Connections that COPYed (tables side by side when more than one).
     pub streams: usize,
+    /// The target's INSERT triggers on the loaded tables (`table.trigger`) and whether
+    /// they fired (`triggers = "disable"` turns them off).
+    pub triggers: Vec<String>,
+    /// The triggers did not fire (`session_replication_role = replica`).
+    pub triggers_disabled: bool,
+    /// Values a `[[column]]` rule let the target's type change: table, column, count.
+    pub changed: Vec<(String, String, u64)>,
 }
 
 /// Quotes a schema-qualified table name.
@@ -107,12 +129,12 @@ impl PgLoad {
     /// Connects and introspects the target schema (nothing is changed yet).
     /// `existing` names tables the target already holds rows for: compared, not loaded.
     /// With `per_table`, each table is its own transaction and the tables committed are
-    /// recorded in that state file.
+    /// recorded in the target (`converge.load_state`), each in its own transaction.
     pub async fn open(
         url: &str,
         schema: &str,
         existing: Vec<String>,
-        per_table: Option<PathBuf>,
+        per_table: Option<PerTable>,
         tuning: Tuning,
     ) -> Result<PgLoad> {
         let client = connect(url).await?;
@@ -140,7 +162,17 @@ impl PgLoad {
             exact: Vec::new(),
             deferred: Vec::new(),
             structure: Vec::new(),
+            disable_triggers: false,
+            changed: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// `triggers = "disable"`: the load runs with `session_replication_role = replica`
+    /// (a superuser's right), so neither the target's triggers nor its foreign-key
+    /// checks fire; the summary names the triggers that did not fire.
+    pub fn disable_triggers(mut self, disable: bool) -> Self {
+        self.disable_triggers = disable;
+        self
     }
 
     /// Tables may be COPYed at once (per-table mode with several streams); otherwise the
@@ -155,6 +187,14 @@ impl PgLoad {
             frozen: self.frozen.iter().filter(|t| !self.existing.contains(t)).cloned().collect(),
             rebuilt_indexes: self.deferred.iter().map(|d| d.name.clone()).collect(),
             streams: self.clients.len(),
+            triggers: self
+                .tables
+                .iter()
+                .filter(|t| self.run_tables.contains(&t.name))
+                .flat_map(|t| t.triggers.iter().map(move |g| format!("{}.{g}", t.name)))
+                .collect(),
+            triggers_disabled: self.fk_mode == FkMode::Replica,
+            changed: self.changed.lock().expect("not poisoned").clone(),
         }
     }
 
@@ -194,20 +234,24 @@ impl PgLoad {
                 non_empty.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
             )));
         }
+        if self.disable_triggers && !self.superuser {
+            return Err(Error::other(
+                "triggers = \"disable\" needs a superuser (it sets session_replication_role = replica); \
+                 without it the target's triggers fire as they would for the application",
+            ));
+        }
         client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
         let defer = self.tuning.defer_indexes && self.per_table.is_none();
-        self.fk_mode = match (self.superuser, &self.per_table) {
-            // Foreign keys built after the load: dropped and re-created (triggers stay
-            // off for a superuser all the same).
-            _ if defer => FkMode::Recreate,
-            (true, _) => FkMode::Replica,
-            // One transaction per table: foreign keys stay enforced, tables load in
-            // dependency order.
-            (false, Some(_)) => FkMode::Enforced,
-            // Not a superuser: drop the FKs inside the transaction and re-create them.
-            (false, None) => FkMode::Recreate,
+        // The target's own triggers fire unless the pipeline turns them off: foreign keys
+        // are kept out of the way by dropping and re-creating them (single transaction)
+        // or by loading in dependency order (per table), never by switching triggers off.
+        self.fk_mode = match &self.per_table {
+            _ if self.disable_triggers => FkMode::Replica,
+            None => FkMode::Recreate,
+            Some(_) if self.superuser => FkMode::RiOff,
+            Some(_) => FkMode::Enforced,
         };
-        if self.superuser && self.per_table.is_none() {
+        if self.fk_mode == FkMode::Replica && self.per_table.is_none() {
             client
                 .batch_execute("SET LOCAL session_replication_role = replica")
                 .await
@@ -242,6 +286,14 @@ impl PgLoad {
             self.frozen = freezable(client, &self.schema, &fresh).await?;
             truncated.extend(self.frozen.iter().filter(|t| !non_empty.contains(t)).cloned());
         }
+        // TRUNCATE takes the (empty) loaded tables that reference a truncated one with it.
+        while let Some(t) = self.tables.iter().find(|t| {
+            fresh.contains(&t.name)
+                && !truncated.contains(&t.name)
+                && t.foreign_keys.iter().any(|fk| truncated.contains(&fk.ref_table))
+        }) {
+            truncated.push(t.name.clone());
+        }
         if !truncated.is_empty() {
             let list: Vec<String> = truncated.iter().map(|t| qualified(&self.schema, t)).collect();
             client
@@ -261,11 +313,15 @@ impl PgLoad {
                     .map_err(|e| Error::postgres(format!("dropping index `{}` until after the load", d.name), &e))?;
             }
         }
-        if self.per_table.is_some() {
+        if let Some(pt) = &self.per_table {
+            // The tables about to be loaded are no longer committed ones.
+            state::ensure(client).await?;
+            state::forget(client, &pt.pipeline, &self.schema, &fresh).await?;
             // Truncation done; each table now gets its own transaction.
             client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
         }
-        if self.per_table.is_some() && self.fk_mode == FkMode::Replica && self.tuning.streams > 1 {
+        let unenforced = matches!(self.fk_mode, FkMode::Replica | FkMode::RiOff);
+        if self.per_table.is_some() && unenforced && self.tuning.streams > 1 {
             // Foreign keys are proven per table, not enforced row by row: tables may load
             // side by side, each on its own connection.
             for _ in 1..self.tuning.streams {
@@ -296,6 +352,7 @@ impl PgLoad {
                     .map_err(|e| Error::postgres("suspending FK checks", &e))?;
             }
         }
+        let ri = if self.fk_mode == FkMode::RiOff { self.ri_checks(&client, &target.table, false).await? } else { 0 };
         let cols: Vec<String> = target.columns.iter().map(|c| ident::pg(&c.name)).collect();
         let table = qualified(&self.schema, &target.table);
         let compare = self.existing.contains(&target.table);
@@ -327,7 +384,7 @@ impl PgLoad {
         let mut next = first;
         while let Some(batch) = next {
             let batch = batch?;
-            let enc = match &encoder {
+            let enc = match &mut encoder {
                 Some(e) => e,
                 None => encoder.insert(
                     CopyEncoder::new(&batch.schema(), target.columns.clone())
@@ -347,6 +404,12 @@ impl PgLoad {
         CopyEncoder::trailer(&mut buf);
         send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
         let copied = sink.finish().await.map_err(|e| fail(e, &keys))?;
+        if let Some(enc) = &encoder {
+            let mut changed = self.changed.lock().expect("not poisoned");
+            for (col, &n) in enc.columns().iter().zip(enc.changed()).filter(|(_, &n)| n > 0) {
+                changed.push((target.table.clone(), col.name.clone(), n));
+            }
+        }
         if compare {
             let list = cols.join(", ");
             let q = format!(
@@ -365,9 +428,12 @@ impl PgLoad {
                 )));
             }
         }
-        if let Some(state) = &self.per_table {
+        if ri > 0 {
+            self.ri_checks(&client, &target.table, true).await?;
+        }
+        if let Some(pt) = &self.per_table {
             // This table's transaction: prove its foreign keys towards tables already in
-            // place, move its sequences, commit, and remember it for a rerun.
+            // place, move its sequences, record it for a rerun, commit.
             let done: Vec<String> = {
                 let mut d = self.done.lock().expect("not poisoned").clone();
                 d.push(target.table.clone());
@@ -376,17 +442,13 @@ impl PgLoad {
             let fks = self.fks_among(&done, Some(&target.table));
             self.prove_fks(&client, &fks).await?;
             self.reset_sequences(&client, &target.table).await?;
+            let c = Committed { table: target.table.clone(), rows: copied, migration_id: pt.migration_id.clone() };
+            state::record(&client, &pt.pipeline, &self.schema, &c).await?;
             client
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| Error::postgres(format!("committing `{}`", target.table), &e))?;
-            // Streams commit side by side: the state file is read, updated and replaced
-            // under the same lock, or two updates would race on its temporary file.
-            let mut done = self.done.lock().expect("not poisoned");
-            done.push(target.table.clone());
-            let mut st = LoadState::read(state)?;
-            st.tables.insert(target.table.clone(), copied);
-            st.write(state)?;
+            self.done.lock().expect("not poisoned").push(target.table.clone());
         }
         Ok(copied)
     }
@@ -525,6 +587,29 @@ impl PgLoad {
         client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("analyzing `{table}`"), &e))
     }
 
+    /// Switches the foreign-key check triggers of `table` off (or back on) inside the
+    /// table's transaction: PostgreSQL's internal `RI_FKey_check_ins` triggers only,
+    /// never the user's. Returns how many there are.
+    async fn ri_checks(&self, client: &Client, table: &str, on: bool) -> Result<usize> {
+        let q = "SELECT tg.tgname::text FROM pg_trigger tg WHERE tg.tgrelid = $1::text::regclass \
+                 AND tg.tgisinternal AND tg.tgfoid = 'pg_catalog.\"RI_FKey_check_ins\"'::regproc";
+        let qt = qualified(&self.schema, table);
+        let names = client
+            .query(q, &[&qt])
+            .await
+            .map_err(|e| Error::postgres(format!("reading the foreign-key triggers of `{table}`"), &e))?;
+        for r in &names {
+            let name: String = r.get(0);
+            let verb = if on { "ENABLE" } else { "DISABLE" };
+            let q = format!("ALTER TABLE {qt} {verb} TRIGGER {}", ident::pg(&name));
+            client
+                .batch_execute(&q)
+                .await
+                .map_err(|e| Error::postgres(format!("suspending the foreign-key checks of `{table}`"), &e))?;
+        }
+        Ok(names.len())
+    }
+
     /// Moves every sequence of `table` past its column's loaded maximum.
     async fn reset_sequences(&self, client: &Client, table: &str) -> Result<()> {
         for t in self.tables.iter().filter(|t| t.name == table) {
@@ -541,6 +626,18 @@ impl PgLoad {
             }
         }
         Ok(())
+    }
+
+    /// The tables a per-table load committed earlier for this pipeline and schema.
+    pub async fn committed_earlier(&self) -> Result<Vec<Committed>> {
+        let Some(pt) = &self.per_table else { return Ok(Vec::new()) };
+        let client = self.control().await;
+        state::read(&client, &pt.pipeline, &self.schema).await
+    }
+
+    /// The target connection (no transaction open before [`PgLoad::begin`]).
+    pub async fn client(&self) -> MutexGuard<'_, Client> {
+        self.control().await
     }
 
     /// Counts rows of the named tables now (outside any load transaction).
@@ -568,6 +665,11 @@ impl PgLoad {
             client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("COMMIT", &e))?;
         }
         self.count(&client, loaded).await
+    }
+
+    /// The tables committed so far (per-table mode; none in single-transaction mode).
+    pub fn committed(&self) -> Vec<String> {
+        self.done.lock().expect("not poisoned").clone()
     }
 
     /// Rolls back everything this load did.

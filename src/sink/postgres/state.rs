@@ -1,40 +1,94 @@
-//! The per-table load's memory: which tables were committed and with how many rows,
-//! kept in a file beside the pipeline so a rerun skips them.
+//! The per-table load's memory, kept in the target itself: `converge.load_state` holds,
+//! per pipeline, schema and table, the rows committed and the run that committed them.
+//! Each table's row is written in the same transaction as its data, so the state can
+//! never claim a table the target does not hold (or miss one it does). A rerun does not
+//! trust it blindly: each committed table is compared with the source in the new
+//! snapshot (count and content digest) before it is skipped.
 
-use std::path::Path;
+use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
 
-/// The tables a per-table load committed, kept beside the pipeline so a rerun skips them.
-#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
-pub struct LoadState {
-    /// Table → rows committed.
-    pub tables: std::collections::BTreeMap<String, u64>,
+/// The table `converge` keeps its per-table state in (created on first use).
+pub const STATE_TABLE: &str = "\"converge\".\"load_state\"";
+
+/// One table a per-table load committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The table.
+    pub table: String,
+    /// Rows committed.
+    pub rows: u64,
+    /// The run that committed it.
+    pub migration_id: String,
 }
 
-impl LoadState {
-    /// Reads a state file (empty when there is none).
-    pub fn read(path: &Path) -> Result<LoadState> {
-        match std::fs::read_to_string(path) {
-            Ok(t) => serde_json::from_str(&t).map_err(|e| Error::Input {
-                file: path.to_path_buf(),
-                line: e.line() as u64,
-                column: None,
-                message: format!("not a load state: {e}"),
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(LoadState::default()),
-            Err(e) => Err(Error::io(path, e)),
-        }
-    }
+/// Creates the state table if needed (in its own schema, `converge`).
+pub async fn ensure(client: &Client) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"converge\";
+             CREATE TABLE IF NOT EXISTS {STATE_TABLE} (
+                 pipeline text NOT NULL, target_schema text NOT NULL, table_name text NOT NULL,
+                 rows bigint NOT NULL, migration_id text NOT NULL,
+                 committed_at timestamptz NOT NULL DEFAULT now(),
+                 PRIMARY KEY (pipeline, target_schema, table_name))"
+        ))
+        .await
+        .map_err(|e| Error::postgres("creating converge.load_state (per-table mode's state)", &e))
+}
 
-    /// Writes it atomically.
-    pub fn write(&self, path: &Path) -> Result<()> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        }
-        let tmp = path.with_extension("tmp");
-        let text = serde_json::to_vec_pretty(self).map_err(|e| Error::other(e.to_string()))?;
-        std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+/// The tables committed for `pipeline` into `schema` (none when there is no state table).
+pub async fn read(client: &Client, pipeline: &str, schema: &str) -> Result<Vec<Committed>> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('\"converge\".\"load_state\"') IS NOT NULL", &[])
+        .await
+        .map_err(|e| Error::postgres("looking for converge.load_state", &e))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
     }
+    let rows = client
+        .query(
+            &format!(
+                "SELECT table_name, rows, migration_id FROM {STATE_TABLE}
+                 WHERE pipeline = $1 AND target_schema = $2 ORDER BY table_name"
+            ),
+            &[&pipeline, &schema],
+        )
+        .await
+        .map_err(|e| Error::postgres("reading converge.load_state", &e))?;
+    Ok(rows
+        .iter()
+        .map(|r| Committed { table: r.get(0), rows: r.get::<_, i64>(1) as u64, migration_id: r.get(2) })
+        .collect())
+}
+
+/// Records `table` as committed, inside the transaction that loads it.
+pub async fn record(client: &Client, pipeline: &str, schema: &str, c: &Committed) -> Result<()> {
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {STATE_TABLE} (pipeline, target_schema, table_name, rows, migration_id)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (pipeline, target_schema, table_name)
+                 DO UPDATE SET rows = EXCLUDED.rows, migration_id = EXCLUDED.migration_id, committed_at = now()"
+            ),
+            &[&pipeline, &schema, &c.table, &(c.rows as i64), &c.migration_id],
+        )
+        .await
+        .map_err(|e| Error::postgres(format!("recording `{}` in converge.load_state", c.table), &e))?;
+    Ok(())
+}
+
+/// Forgets `tables` (they are about to be loaded again), inside the load's transaction.
+pub async fn forget(client: &Client, pipeline: &str, schema: &str, tables: &[String]) -> Result<()> {
+    client
+        .execute(
+            &format!("DELETE FROM {STATE_TABLE} WHERE pipeline = $1 AND target_schema = $2 AND table_name = ANY($3)"),
+            &[&pipeline, &schema, &tables],
+        )
+        .await
+        .map_err(|e| Error::postgres("updating converge.load_state", &e))?;
+    Ok(())
 }

@@ -4,9 +4,10 @@
 //! a char(36) bound for varchar keeps its values as they are, a plain tinyint bound for
 //! boolean is read as a boolean.
 
-use super::copy::{can_encode, CopyColumn, PgTarget};
-use super::introspect::PgTable;
+use super::copy::{can_encode, CopyColumn, Limit, PgTarget};
+use super::introspect::{PgColumn, PgTable};
 use crate::pipeline::plan::TablePlan;
+use crate::schema::MySqlType;
 use crate::types::Logical;
 
 /// One table's target: the target table and, per source column, its target column.
@@ -16,29 +17,44 @@ pub struct TableTarget {
     pub table: String,
     /// Per read column (same order as the plan's columns): the COPY column.
     pub columns: Vec<CopyColumn>,
+    /// Per read column: the target column's type as PostgreSQL prints it.
+    pub types: Vec<String>,
 }
 
-/// Decides each planned table's target and lists every problem (`table.column: why`).
-/// Adjusts the plans' logical types where the target decides.
-pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<TableTarget>>, Vec<String>) {
-    let mut problems = Vec::new();
+/// What the plan-time check found: problems stop the run; narrowing casts are checked
+/// value by value as the rows arrive.
+#[derive(Debug, Clone, Default)]
+pub struct TargetCheck {
+    /// `table.column: why` — the run would stop before moving any data.
+    pub problems: Vec<String>,
+    /// `table.column: source type → target type (what can change)`.
+    pub narrowing: Vec<String>,
+}
+
+/// Decides each planned table's target and lists every problem and narrowing cast.
+/// Adjusts the plans' logical types where the target decides, and leaves out of the
+/// read the columns the target generates itself.
+pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<TableTarget>>, TargetCheck) {
+    let mut check = TargetCheck::default();
     let mut out = Vec::new();
     for plan in plans.iter_mut() {
         let name = plan.name().to_string();
         let Some(target) = targets.iter().find(|t| t.name == name) else {
-            problems.push(format!("{name}: no table of that name in the target"));
+            check.problems.push(format!("{name}: no table of that name in the target"));
             out.push(None);
             continue;
         };
+        leave_out_generated(plan, target);
         let mut columns = Vec::new();
-        for cp in plan.spec.plans.iter_mut() {
+        let mut types = Vec::new();
+        for (k, cp) in plan.spec.plans.iter_mut().enumerate() {
             let Some(tc) = target.column(&cp.name) else {
-                problems.push(format!("{name}.{}: no column of that name in the target table", cp.name));
+                check.problems.push(format!("{name}.{}: no column of that name in the target table", cp.name));
                 continue;
             };
             let pg = if tc.is_enum { Some(PgTarget::Text) } else { PgTarget::from_pg_type_name(&tc.type_name) };
             let Some(pg) = pg else {
-                problems.push(format!("{name}.{}: target type {} is not supported", cp.name, tc.type_name));
+                check.problems.push(format!("{name}.{}: target type {} is not supported", cp.name, tc.sql_type));
                 continue;
             };
             // The target decides what the source type leaves open.
@@ -48,28 +64,136 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
                 (Logical::Text, PgTarget::Json | PgTarget::Jsonb) => Logical::Json,
                 (l, _) => l,
             };
+            let mysql = &plan.spec.table.columns[plan.spec.columns[k]].mysql;
             if !can_encode(&cp.logical.arrow_type(), pg) {
-                problems.push(format!(
-                    "{name}.{}: a {} value cannot be encoded for target type {}",
+                check.problems.push(format!(
+                    "{name}.{}: a {} value ({}) cannot be encoded for target type {}",
                     cp.name,
                     cp.logical.name(),
-                    tc.type_name
+                    mysql.column_type,
+                    tc.sql_type
                 ));
                 continue;
             }
+            let limit = if tc.is_enum { Limit::None } else { Limit::from_typmod(&tc.type_name, tc.typmod) };
+            let allow_change = plan.allow_change.contains(&cp.name);
+            if let Some(what) = narrowing(mysql, cp.logical, pg, limit, tc) {
+                let how = if allow_change {
+                    "allowed by a [[column]] rule: the values changed are counted"
+                } else {
+                    "each value is checked; one that would change stops the run"
+                };
+                check
+                    .narrowing
+                    .push(format!("{name}.{}: {} → {}: {what} ({how})", cp.name, mysql.column_type, tc.sql_type));
+            }
             // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
-            columns.push(CopyColumn { name: cp.name.clone(), target: pg, max_chars: tc.max_chars });
+            columns.push(CopyColumn {
+                name: cp.name.clone(),
+                target: pg,
+                max_chars: tc.max_chars,
+                limit,
+                allow_change,
+            });
+            types.push(tc.sql_type.clone());
         }
         for tc in &target.columns {
             let fed = plan.spec.plans.iter().any(|p| p.name == tc.name);
             if !fed && tc.not_null && !tc.has_default {
-                problems.push(format!(
+                check.problems.push(format!(
                     "{name}.{}: NOT NULL in the target, without a default, and the source has no value for it",
                     tc.name
                 ));
             }
         }
-        out.push((columns.len() == plan.spec.plans.len()).then(|| TableTarget { table: target.name.clone(), columns }));
+        let whole = columns.len() == plan.spec.plans.len();
+        out.push(whole.then(|| TableTarget { table: target.name.clone(), columns, types }));
     }
-    (out, problems)
+    (out, check)
+}
+
+/// A target column PostgreSQL computes (`GENERATED ALWAYS AS (…) STORED`) takes no value
+/// from a COPY: the source column of that name is not read, and the plan says why.
+fn leave_out_generated(plan: &mut TablePlan, target: &PgTable) {
+    let mut k = 0;
+    while k < plan.spec.plans.len() {
+        let name = plan.spec.plans[k].name.clone();
+        if target.column(&name).is_some_and(|c| c.generated) {
+            plan.spec.plans.remove(k);
+            plan.spec.columns.remove(k);
+            plan.rules.remove(k);
+            plan.excluded_columns.push((
+                name,
+                "generated in the target (GENERATED ALWAYS AS … STORED): PostgreSQL computes it, the source's value is not loaded"
+                    .into(),
+            ));
+        } else {
+            k += 1;
+        }
+    }
+}
+
+/// What a cast from the source column to the target column can change or refuse, when
+/// it can: a smaller scale or precision, fewer fractional seconds, a narrower integer,
+/// a shorter text, padding.
+fn narrowing(m: &MySqlType, logical: Logical, pg: PgTarget, limit: Limit, tc: &PgColumn) -> Option<String> {
+    let int_digits = |l: Logical| match l {
+        Logical::Bool | Logical::Int8 => Some(3),
+        Logical::Int16 | Logical::Year => Some(5),
+        Logical::Int32 => Some(10),
+        Logical::Int64 => Some(19),
+        Logical::UInt64 => Some(20),
+        Logical::Decimal(p, s) => Some(p as i32 - s as i32),
+        _ => None,
+    };
+    match limit {
+        Limit::Numeric { precision, scale } => {
+            let (src_scale, whole) = match logical {
+                Logical::Decimal(_, s) => (s as i32, int_digits(logical)?),
+                Logical::Float32 | Logical::Float64 => return Some("a float rounded to the scale".into()),
+                l => (0, int_digits(l)?),
+            };
+            let mut what = Vec::new();
+            if src_scale > scale as i32 {
+                what.push(format!("rounded from {src_scale} to {scale} digits after the point"));
+            }
+            if whole > precision as i32 - scale as i32 {
+                what.push(format!("at most {} digits before the point", precision as i32 - scale as i32));
+            }
+            (!what.is_empty()).then(|| what.join(", "))
+        }
+        Limit::Granule { micros, truncates } => {
+            let kept = 6 - micros.min(1_000_000).ilog10();
+            if truncates {
+                Some("an interval restricted to some fields: the rest is truncated".into())
+            } else {
+                (m.fsp.unwrap_or(6) > kept).then(|| format!("fractional seconds rounded to {kept} digits"))
+            }
+        }
+        Limit::Padded(n) => Some(format!("values shorter than {n} characters are padded with spaces")),
+        Limit::None => {
+            let range = |bits: i32| int_digits(logical).is_some_and(|d| d > bits);
+            match pg {
+                PgTarget::Int2 if range(4) => Some("values outside smallint's range are refused".into()),
+                PgTarget::Int4 if range(9) => Some("values outside integer's range are refused".into()),
+                PgTarget::Int8 if range(18) => Some("values outside bigint's range are refused".into()),
+                PgTarget::Int2 | PgTarget::Int4 | PgTarget::Int8 if matches!(logical, Logical::Decimal(_, s) if s > 0) => {
+                    Some("values with a fractional part are refused".into())
+                }
+                PgTarget::Float4 | PgTarget::Float8 if int_digits(logical).is_some() => {
+                    Some("integers a float cannot hold exactly are refused".into())
+                }
+                PgTarget::Text => match (tc.max_chars, m.max_length) {
+                    (Some(t), Some(s)) if (s as usize) > t => {
+                        Some(format!("values longer than {t} characters are refused"))
+                    }
+                    (Some(t), None) if !matches!(logical, Logical::Uuid) => {
+                        Some(format!("values longer than {t} characters are refused"))
+                    }
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+    }
 }

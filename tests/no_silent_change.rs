@@ -1,0 +1,398 @@
+//! A run that exits 0 changed no value: narrowing casts are checked value by value
+//! (refused naming the row, or counted where a `[[column]]` rule allows them), the
+//! target's triggers fire as they would for the application, generated target columns
+//! are left to PostgreSQL, and `plan --profile` reports every value the run would refuse.
+//! Each test works in its own throw-away databases on the local servers.
+
+mod common;
+
+use common::*;
+
+fn pg_pipeline(extra_sink: &str, rules: &str) -> String {
+    format!(
+        "name = \"narrow\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n{rules}\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n{extra_sink}\n"
+    )
+}
+
+async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    pg.client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// One source column type and its values, one target column type: the run either
+/// refuses naming the first value that would change, or (with the rule) loads and
+/// counts the changed values.
+struct Narrow {
+    my_type: &'static str,
+    values: &'static [&'static str],
+    pg_type: &'static str,
+    /// The value named in the refusal, and what it would become.
+    refused: (&'static str, &'static str),
+    /// With `allow_change`: values changed, and the target's text of the values in order.
+    allowed: Option<(u64, &'static [&'static str])>,
+}
+
+const NARROW: &[Narrow] = &[
+    Narrow {
+        my_type: "decimal(12,4)",
+        values: &["1.2300", "1.2349", "-0.0050"],
+        pg_type: "numeric(8,2)",
+        refused: ("1.2349", "would become 1.23"),
+        allowed: Some((2, &["1.23", "1.23", "-0.01"])),
+    },
+    Narrow {
+        my_type: "datetime(6)",
+        values: &["2024-01-01 10:00:00", "2024-01-01 10:00:00.500001"],
+        pg_type: "timestamp(0)",
+        refused: ("2024-01-01 10:00:00.500001", "would become 2024-01-01 10:00:01"),
+        allowed: Some((1, &["2024-01-01 10:00:00", "2024-01-01 10:00:01"])),
+    },
+    Narrow {
+        my_type: "datetime(6)",
+        values: &["2024-01-01 10:00:00.123000", "2024-01-01 10:00:00.123456"],
+        pg_type: "timestamp(3)",
+        refused: ("2024-01-01 10:00:00.123456", "would become 2024-01-01 10:00:00.123000"),
+        allowed: Some((1, &["2024-01-01 10:00:00.123", "2024-01-01 10:00:00.123"])),
+    },
+    Narrow {
+        my_type: "time(6)",
+        values: &["12:00:00", "12:00:00.25"],
+        pg_type: "time(0)",
+        refused: ("12:00:00.250000", "would become 12:00:00"),
+        allowed: Some((1, &["12:00:00", "12:00:00"])),
+    },
+    Narrow {
+        my_type: "time(6)",
+        values: &["01:00:00", "-01:00:00.75"],
+        pg_type: "interval second(0)",
+        refused: ("-1:00:00.750000", "would become -1:00:01"),
+        allowed: Some((1, &["01:00:00", "-01:00:01"])),
+    },
+    Narrow {
+        my_type: "varchar(10)",
+        values: &["abcd", "ab"],
+        pg_type: "char(4)",
+        refused: ("'ab'", "would become 'ab  '"),
+        allowed: Some((1, &["abcd", "ab  "])),
+    },
+    Narrow {
+        my_type: "bigint",
+        values: &["5", "3000000000"],
+        pg_type: "integer",
+        refused: ("3000000000", "does not fit integer"),
+        allowed: None,
+    },
+    Narrow {
+        my_type: "decimal(12,2)",
+        values: &["1.00", "1234567.00"],
+        pg_type: "numeric(8,2)",
+        refused: ("1234567.00", "does not fit numeric(8,2)"),
+        allowed: None,
+    },
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_narrowing_cast_is_refused_naming_the_value_or_counted_when_allowed() {
+    for (n, case) in NARROW.iter().enumerate() {
+        let my = MyDb::create("narrow").await;
+        let pg = PgDb::create("narrow").await;
+        my.exec(&format!("CREATE TABLE t (id int PRIMARY KEY, v {} NULL)", case.my_type)).await;
+        let values: Vec<String> = case.values.iter().enumerate().map(|(i, v)| format!("({i}, '{v}')")).collect();
+        my.exec(&format!("INSERT INTO t VALUES {}, ({}, NULL)", values.join(", "), values.len())).await;
+        pg.client
+            .batch_execute(&format!("CREATE TABLE t (id int PRIMARY KEY, v {} NULL)", case.pg_type))
+            .await
+            .unwrap();
+        let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+        let p = pipeline(&pg_pipeline("", ""), &vars);
+        let err = converge::pipeline::run(&p, &Default::default()).await.expect_err(case.pg_type).to_string();
+        assert!(err.contains("table `t`") && err.contains("column `v`"), "case {n}: {err}");
+        assert!(err.contains(&format!("value {}", case.refused.0)), "case {n}: {err}");
+        assert!(err.contains(case.refused.1), "case {n}: {err}");
+        assert_eq!(
+            pg_rows(&pg, "SELECT count(*) FROM t").await[0][0].as_deref(),
+            Some("0"),
+            "case {n}: target untouched"
+        );
+        if let Some((changed, expect)) = case.allowed {
+            let rule = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\nallow_change = true\n";
+            let p = pipeline(&pg_pipeline("", rule), &vars);
+            let report =
+                converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("case {n}: {e}"));
+            let text = converge::report::run_text(&report);
+            assert!(text.contains(&format!("changed: {changed} values of t.v")), "case {n}: {text}");
+            let load = report.load.expect("a postgres load");
+            assert_eq!(load.changed, vec![("t".to_string(), "v".to_string(), changed)], "case {n}");
+            let got = pg_rows(&pg, "SELECT v FROM t ORDER BY id").await;
+            let want: Vec<Vec<Option<String>>> =
+                expect.iter().map(|v| vec![Some(v.to_string())]).chain([vec![None]]).collect();
+            assert_eq!(got, want, "case {n}");
+        }
+        pg.drop_db().await;
+        my.drop_db().await;
+    }
+}
+
+const TRIGGERED: &str = "CREATE TABLE audit (who text, what text);\n\
+CREATE TABLE person (id int PRIMARY KEY, email text NOT NULL);\n\
+CREATE FUNCTION normalise() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+  NEW.email := lower(NEW.email); \
+  INSERT INTO audit VALUES (current_setting('application_name'), NEW.email); \
+  RETURN NEW; END $$;\n\
+CREATE TRIGGER person_normalise BEFORE INSERT ON person FOR EACH ROW EXECUTE FUNCTION normalise()";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_triggers_fire_by_default_and_the_summary_says_when_they_did_not() {
+    let my = MyDb::create("trig").await;
+    my.exec(
+        "CREATE TABLE person (id int PRIMARY KEY, email varchar(100) NOT NULL);\n\
+             INSERT INTO person VALUES (1, 'Ann@Example.COM'), (2, 'bob@example.com')",
+    )
+    .await;
+    let vars_for = |pg: &PgDb| [("MYSQL_URL", my.url.clone()), ("PG_URL", pg.url.clone())];
+    for (extra, fired) in [("", true), ("triggers = \"disable\"", false), ("transaction = \"table\"", true)] {
+        let pg = PgDb::create("trig").await;
+        pg.client.batch_execute(TRIGGERED).await.unwrap();
+        let vars = vars_for(&pg);
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let p =
+            pipeline(&pg_pipeline(extra, "").replace("name = \"narrow\"", &format!("name = \"{}\"", pg.name)), &vars);
+        let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let emails = pg_rows(&pg, "SELECT email FROM person ORDER BY id").await;
+        let audit = pg_rows(&pg, "SELECT who FROM audit").await;
+        let text = converge::report::run_text(&report);
+        let load = report.load.expect("a postgres load");
+        assert_eq!(load.triggers, vec!["person.person_normalise".to_string()], "{extra}");
+        assert_eq!(load.triggers_disabled, !fired, "{extra}");
+        if fired {
+            assert_eq!(emails[0][0].as_deref(), Some("ann@example.com"), "{extra}: the trigger normalised the row");
+            assert_eq!(audit.len(), 2, "{extra}");
+            let who = audit[0][0].clone().unwrap();
+            assert_eq!(who, format!("converge/{}", report.migration_id), "{extra}: the session names the run");
+            assert!(
+                text.contains("target triggers fired for every row") && text.contains("person.person_normalise"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(emails[0][0].as_deref(), Some("Ann@Example.COM"), "{extra}: the trigger did not fire");
+            assert!(audit.is_empty());
+            assert!(
+                text.contains("target triggers did NOT fire (triggers = \"disable\"): person.person_normalise"),
+                "{text}"
+            );
+        }
+        pg.drop_db().await;
+    }
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generated_target_column_is_left_to_postgresql() {
+    let my = MyDb::create("gen").await;
+    my.exec("CREATE TABLE line (id int PRIMARY KEY, qty int NOT NULL, price decimal(10,2) NOT NULL, total decimal(12,2) NULL);\n\
+             INSERT INTO line VALUES (1, 3, 2.50, 7.50), (2, 1, 10.00, 10.00)")
+        .await;
+    let pg = PgDb::create("gen").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE line (id int PRIMARY KEY, qty int NOT NULL, price numeric(10,2) NOT NULL, \
+             total numeric(12,2) GENERATED ALWAYS AS (qty * price) STORED)",
+        )
+        .await
+        .unwrap();
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&pg_pipeline("", ""), &vars);
+    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    opened.close().await;
+    let target = target.expect("a postgres sink");
+    assert!(target.problems.is_empty(), "{:?}", target.problems);
+    let excluded = &plan.tables[0].excluded_columns;
+    assert!(excluded.iter().any(|(c, why)| c == "total" && why.contains("generated in the target")), "{excluded:?}");
+    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        pg_rows(&pg, "SELECT total FROM line ORDER BY id").await,
+        vec![vec![Some("7.50".into())], vec![Some("10.00".into())]]
+    );
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_profile_lists_every_rejectable_value_and_fails() {
+    let my = MyDb::create("prof").await;
+    my.exec(
+        "CREATE TABLE item (id int PRIMARY KEY, mood enum('Good','Meh') NULL, big bigint unsigned NULL, \
+         amount decimal(12,4) NULL, whole decimal(10,2) NULL, flag tinyint NULL, note varchar(64) NULL);\n\
+         INSERT INTO item VALUES (1, 'Good', 1, 1.0000, 1.00, 1, 'ok'), (2, 'Meh', 18446744073709551615, 123456.0000, 2.50, 5, 'this is longer than twenty chars'), \
+         (3, 'Good', 2, 1.2349, 3.00, 0, NULL)",
+    )
+    .await;
+    let pg = PgDb::create("prof").await;
+    pg.client
+        .batch_execute(
+            "CREATE TYPE mood AS ENUM ('Good');\n\
+             CREATE TABLE item (id int PRIMARY KEY, mood mood, big bigint, amount numeric(6,2), whole integer, flag boolean, note varchar(20))",
+        )
+        .await
+        .unwrap();
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&pg_pipeline("", ""), &vars);
+    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let target = target.expect("a postgres sink");
+    let text = converge::pipeline::plan::render_with_target(&p, &plan, "", Some(&target.tables));
+    assert!(text.contains("varchar(64)") && text.contains("→ pg character varying(20)"), "{text}");
+    let narrowing = target.narrowing.join("\n");
+    for col in ["item.amount", "item.whole", "item.note", "item.big"] {
+        assert!(narrowing.contains(col), "{col} is a narrowing cast: {narrowing}");
+    }
+    let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
+    let found =
+        converge::pipeline::profile::profile(src, &plan, Some((&target.tables, &target.load.tables))).await.unwrap();
+    opened.close().await;
+    let blocking: Vec<(String, String)> =
+        found.iter().filter(|f| f.blocking()).map(|f| (f.column.clone(), f.what.clone())).collect();
+    let has = |col: &str, what: &str| blocking.iter().any(|(c, w)| c == col && w.contains(what));
+    assert!(has("mood", "not a label of the target enum"), "{blocking:?}");
+    assert!(has("big", "outside bigint's range"), "{blocking:?}");
+    assert!(has("amount", "does not fit numeric(6,2)"), "{blocking:?}");
+    assert!(has("amount", "rounded to 2 digits"), "{blocking:?}");
+    assert!(has("whole", "a fractional part"), "{blocking:?}");
+    assert!(has("flag", "not 0 or 1"), "{blocking:?}");
+    assert!(has("note", "longer than the target's 20 characters"), "{blocking:?}");
+    // Each finding counts its values: one of each here.
+    assert!(found.iter().filter(|f| f.blocking()).all(|f| f.count == 1), "{found:?}");
+    // The run refuses the first of them, and loads nothing.
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("rejectable values");
+    assert!(err.to_string().contains("table `item`"), "{err}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM item").await[0][0].as_deref(), Some("0"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_a_load_rolls_back_logs_interrupted_and_marks_the_export_failed() {
+    let my = MyDb::create("sig").await;
+    my.exec("CREATE TABLE slow (id int PRIMARY KEY)").await;
+    let ids: Vec<String> = (1..=400).map(|i| format!("({i})")).collect();
+    my.exec(&format!("INSERT INTO slow VALUES {}", ids.join(", "))).await;
+    let pg = PgDb::create("sig").await;
+    // Each row takes a while to insert, so the signal arrives in the middle of the COPY.
+    pg.client
+        .batch_execute(
+            "CREATE TABLE slow (id int PRIMARY KEY);\n\
+             CREATE FUNCTION dawdle() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(0.05); RETURN NEW; END $$;\n\
+             CREATE TRIGGER slow_dawdle BEFORE INSERT ON slow FOR EACH ROW EXECUTE FUNCTION dawdle()",
+        )
+        .await
+        .unwrap();
+    let dir = TempDir::new("sig");
+    let file = dir.path().join("p.toml");
+    let exports = dir.path().join("exports");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"sig\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
+            my.url,
+            exports.display(),
+            pg.url
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("runs.jsonl");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--quiet", "run"])
+        .arg(&file)
+        .env("CONVERGE_RUN_LOG", &log)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the COPY is under way (the session names the run), then interrupt.
+    let mut copying = false;
+    for _ in 0..600 {
+        let rows = pg_rows(
+            &pg,
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/sig-%' AND query LIKE 'COPY%'",
+        )
+        .await;
+        if rows[0][0].as_deref() != Some("0") {
+            copying = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(copying, "the load never started");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("SIGINT received"), "{stderr}");
+    assert!(
+        stderr.contains("interrupted: SIGINT received; PostgreSQL: rolled back the load of 1 tables (slow)"),
+        "{stderr}"
+    );
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM slow").await[0][0].as_deref(), Some("0"));
+    let last = std::fs::read_to_string(&log).unwrap().lines().last().unwrap().to_string();
+    assert!(last.contains("\"failed\"") && last.contains("interrupted"), "{last}");
+    let export = std::fs::read_dir(&exports).unwrap().next().unwrap().unwrap().path();
+    let failed = std::fs::read_to_string(export.join("FAILED")).unwrap();
+    assert!(failed.contains("interrupted"), "{failed}");
+    // The backend does not go on after converge has gone.
+    let left = pg_rows(&pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/sig-%'").await;
+    let mut gone = left[0][0].as_deref() == Some("0");
+    for _ in 0..100 {
+        if gone {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let left =
+            pg_rows(&pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/sig-%'").await;
+        gone = left[0][0].as_deref() == Some("0");
+    }
+    assert!(gone, "a converge session outlived the process");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_compares_bit_as_its_integer_and_year_zero_as_zero() {
+    let my = MyDb::create("bits").await;
+    my.exec(
+        "CREATE TABLE b (id int PRIMARY KEY, f bit(5) NULL, w bit(64) NULL, y year NULL);\n\
+         INSERT INTO b VALUES (1, b'10101', b'1111111111111111111111111111111111111111111111111111111111111111', 0), (2, b'0', b'1', 2024), (3, NULL, NULL, NULL)",
+    )
+    .await;
+    let pg = PgDb::create("bits").await;
+    pg.client
+        .batch_execute("CREATE TABLE b (id int PRIMARY KEY, f smallint, w numeric(20), y smallint)")
+        .await
+        .unwrap();
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let p = pipeline(&pg_pipeline("", ""), &vars);
+    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        pg_rows(&pg, "SELECT f, w, y FROM b ORDER BY id").await,
+        vec![
+            vec![Some("21".into()), Some("18446744073709551615".into()), Some("0".into())],
+            vec![Some("0".into()), Some("1".into()), Some("2024".into())],
+            vec![None, None, None],
+        ]
+    );
+    let report = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
+    assert!(report.passed(), "{}", report.text());
+    // A real difference is still found.
+    pg.client.batch_execute("UPDATE b SET f = 20 WHERE id = 1").await.unwrap();
+    let report = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
+    assert!(!report.passed(), "{}", report.text());
+    pg.drop_db().await;
+    my.drop_db().await;
+}
