@@ -1,7 +1,8 @@
 //! Loading PostgreSQL in one transaction: the target is checked empty (or truncated),
 //! foreign keys are dropped and re-created inside the transaction (the target's own
 //! triggers fire as they would for the application; `triggers = "disable"` switches
-//! them and the foreign-key checks off with session_replication_role = replica), each table arrives by binary COPY, then the key columns are analyzed,
+//! them and the foreign-key checks off with session_replication_role = replica), each
+//! table arrives by binary COPY, then the key columns are analyzed,
 //! every foreign key is proven free of orphans (by PostgreSQL's own validation when it
 //! is re-created), sequences are moved past the loaded maximum, the rows of any table
 //! whose COPY count is not exact are counted, and only then is the transaction
@@ -243,8 +244,9 @@ impl PgLoad {
         client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
         let defer = self.tuning.defer_indexes && self.per_table.is_none();
         // The target's own triggers fire unless the pipeline turns them off: foreign keys
-        // are kept out of the way by dropping and re-creating them (single transaction)
-        // or by loading in dependency order (per table), never by switching triggers off.
+        // are kept out of the way by dropping and re-creating them (single transaction),
+        // per table by switching off only PostgreSQL's own foreign-key check triggers of
+        // the table being loaded (a superuser) or by loading in dependency order.
         self.fk_mode = match &self.per_table {
             _ if self.disable_triggers => FkMode::Replica,
             None => FkMode::Recreate,
