@@ -202,7 +202,18 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 let found = match &opened {
                     pipeline::source::Opened::MySql(src) => {
                         let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
-                        pipeline::profile::profile(src, &plan, targets).await
+                        match (pipeline::profile::profile(src, &plan, targets).await, &target) {
+                            (Ok(mut f), Some(t)) => {
+                                let pg = t.load.client().await;
+                                let checked =
+                                    pipeline::profile::check_constraints(src, &pg, &plan, (&t.tables, &t.load.tables));
+                                checked.await.map(|c| {
+                                    f.extend(c);
+                                    f
+                                })
+                            }
+                            (r, _) => r,
+                        }
                     }
                     _ => Err(converge::Error::other("--profile reads a live MySQL source")),
                 };

@@ -241,7 +241,8 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
     pg.client
         .batch_execute(
             "CREATE TYPE mood AS ENUM ('Good');\n\
-             CREATE TABLE item (id int PRIMARY KEY, mood mood, big bigint, amount numeric(6,2), whole integer, flag boolean, note varchar(20))",
+             CREATE TABLE item (id int PRIMARY KEY, mood mood, big bigint, amount numeric(6,2), whole integer, flag boolean, note varchar(20), \
+             CONSTRAINT note_not_ok CHECK (note <> 'ok'), CONSTRAINT id_small CHECK (id < 4 OR mood = 'Good'))",
         )
         .await
         .unwrap();
@@ -256,8 +257,13 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
         assert!(narrowing.contains(col), "{col} is a narrowing cast: {narrowing}");
     }
     let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
-    let found =
+    let mut found =
         converge::pipeline::profile::profile(src, &plan, Some((&target.tables, &target.load.tables))).await.unwrap();
+    let pg_client = target.load.client().await;
+    let checked =
+        converge::pipeline::profile::check_constraints(src, &pg_client, &plan, (&target.tables, &target.load.tables));
+    found.extend(checked.await.unwrap());
+    drop(pg_client);
     opened.close().await;
     let blocking: Vec<(String, String)> =
         found.iter().filter(|f| f.blocking()).map(|f| (f.column.clone(), f.what.clone())).collect();
@@ -269,6 +275,12 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
     assert!(has("whole", "a fractional part"), "{blocking:?}");
     assert!(has("flag", "not 0 or 1"), "{blocking:?}");
     assert!(has("note", "longer than the target's 20 characters"), "{blocking:?}");
+    // CHECK constraints, evaluated by PostgreSQL on the source's values: row 1's note is 'ok'.
+    let check = found.iter().find(|f| f.what.contains("CHECK constraint `note_not_ok`")).expect("note_not_ok found");
+    assert_eq!((check.count, check.examples.clone()), (1, vec!["id='1'".to_string()]), "{check:?}");
+    assert!(check.blocking());
+    // A constraint every row satisfies is not reported.
+    assert!(!found.iter().any(|f| f.what.contains("id_small")), "{found:?}");
     // Each finding counts its values: one of each here.
     assert!(found.iter().filter(|f| f.blocking()).all(|f| f.count == 1), "{found:?}");
     // The run refuses the first of them, and loads nothing.
@@ -393,6 +405,66 @@ async fn verify_compares_bit_as_its_integer_and_year_zero_as_zero() {
     pg.client.batch_execute("UPDATE b SET f = 20 WHERE id = 1").await.unwrap();
     let report = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
     assert!(!report.passed(), "{}", report.text());
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_load_waiting_on_a_lock_says_which_table_and_who_holds_it() {
+    use std::io::BufRead;
+    let my = MyDb::create("lock").await;
+    my.exec("CREATE TABLE held (id int PRIMARY KEY);\nINSERT INTO held VALUES (1), (2)").await;
+    let pg = PgDb::create("lock").await;
+    pg.client.batch_execute("CREATE TABLE held (id int PRIMARY KEY)").await.unwrap();
+    // Another session (the application, say) holds the table.
+    let holder = connect_pg(&pg.url).await;
+    holder
+        .batch_execute("SET application_name = 'the-app'; BEGIN; LOCK TABLE held IN ACCESS EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let holder_pid: i32 = holder.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let dir = TempDir::new("lock");
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "name = \"lock\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
+            my.url, pg.url
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--quiet", "run"])
+        .arg(&file)
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .env("CONVERGE_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    // The report arrives while the load waits; then the lock is released and it finishes.
+    let mut report = None;
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(120)) {
+        if line.contains("lock on") {
+            report = Some(line);
+            break;
+        }
+    }
+    holder.batch_execute("COMMIT").await.unwrap();
+    let status = child.wait().unwrap();
+    let report = report.expect("a lock-wait report");
+    assert!(report.contains("held"), "{report}");
+    assert!(report.contains(&format!("held by PostgreSQL session {holder_pid}")), "{report}");
+    assert!(report.contains("application `the-app`"), "{report}");
+    assert!(status.success(), "the load finishes once the lock is released");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM held").await[0][0].as_deref(), Some("2"));
+    drop(holder);
     pg.drop_db().await;
     my.drop_db().await;
 }

@@ -50,6 +50,17 @@ pub struct PgForeignKey {
     pub definition: String,
 }
 
+/// A CHECK constraint of a target table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgCheck {
+    /// Constraint name.
+    pub name: String,
+    /// The boolean expression (`pg_get_constraintdef` without `CHECK` and its options).
+    pub expression: String,
+    /// The columns it reads.
+    pub columns: Vec<String>,
+}
+
 /// One target table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgTable {
@@ -63,8 +74,8 @@ pub struct PgTable {
     pub uniques: Vec<Vec<String>>,
     /// Foreign keys.
     pub foreign_keys: Vec<PgForeignKey>,
-    /// CHECK constraints: name and `pg_get_constraintdef` (`CHECK (…)`).
-    pub checks: Vec<(String, String)>,
+    /// CHECK constraints.
+    pub checks: Vec<PgCheck>,
     /// The user (not internal) triggers that fire on INSERT, enabled in any mode.
     pub triggers: Vec<String>,
 }
@@ -160,7 +171,12 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
         match kind.as_str() {
             "p" => t.primary_key = columns,
             "u" => t.uniques.push(columns),
-            "c" => t.checks.push((r.get(0), r.get(6))),
+            "c" => {
+                let def: String = r.get(6);
+                let expression = def.strip_prefix("CHECK ").unwrap_or(&def);
+                let expression = expression.trim_end_matches(" NOT VALID").trim_end_matches(" NO INHERIT");
+                t.checks.push(PgCheck { name: r.get(0), expression: expression.to_string(), columns });
+            }
             _ => t.foreign_keys.push(PgForeignKey {
                 name: r.get(0),
                 columns,

@@ -91,6 +91,8 @@ pub struct PgLoad {
     structure: Vec<String>,
     disable_triggers: bool,
     changed: std::sync::Mutex<Vec<(String, String, u64)>>,
+    /// Dropped with the load: stops the lock-wait watcher.
+    _lock_watch: tokio::sync::watch::Sender<()>,
 }
 
 /// Per-table mode: whose state the committed tables are recorded under.
@@ -140,6 +142,9 @@ impl PgLoad {
     ) -> Result<PgLoad> {
         let client = connect(url).await?;
         let tables = introspect(&client, schema).await?;
+        let (lock_watch, stop) = tokio::sync::watch::channel(());
+        let name = APPLICATION_NAME.try_with(|n| n.clone()).unwrap_or_else(|_| "converge".to_string());
+        tokio::spawn(super::locks::watch_locks(url.to_string(), name, stop));
         let superuser: bool = client
             .query_one("SELECT rolsuper FROM pg_roles WHERE rolname = current_user", &[])
             .await
@@ -165,6 +170,7 @@ impl PgLoad {
             structure: Vec::new(),
             disable_triggers: false,
             changed: std::sync::Mutex::new(Vec::new()),
+            _lock_watch: lock_watch,
         })
     }
 

@@ -9,6 +9,7 @@ pub mod integrity;
 pub mod introspect;
 pub mod load;
 mod locate;
+mod locks;
 pub mod narrow;
 pub mod numeric;
 mod state;
