@@ -468,3 +468,61 @@ async fn a_load_waiting_on_a_lock_says_which_table_and_who_holds_it() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datetime_zone_reads_local_wall_times_as_instants() {
+    let my = MyDb::create("zone").await;
+    my.exec(
+        "CREATE TABLE ev (id int PRIMARY KEY, at datetime(6) NULL, stamp timestamp(6) NULL);\n\
+         INSERT INTO ev VALUES (1, '2024-07-01 12:00:00', '2024-07-01 10:00:00'), (2, '2024-01-15 12:00:00.5', NULL), (3, NULL, NULL)",
+    )
+    .await;
+    let pg = PgDb::create("zone").await;
+    pg.client
+        .batch_execute("CREATE TABLE ev (id int PRIMARY KEY, at timestamptz(6), stamp timestamptz(6))")
+        .await
+        .unwrap();
+    let dir = TempDir::new("zone");
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    // Without the zone, plan says the DATETIME is taken as UTC.
+    let (opened, _, target) = converge::pipeline::run::plan(&pipeline(&pg_pipeline("", ""), &vars)).await.unwrap();
+    opened.close().await;
+    let warned = target.unwrap().narrowing.join("\n");
+    assert!(warned.contains("ev.at") && warned.contains("datetime_zone"), "{warned}");
+    assert!(!warned.contains("ev.stamp"), "TIMESTAMP carries its zone: {warned}");
+    let text = format!(
+        "name = \"zone\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\ndatetime_zone = \"Europe/Amsterdam\"\n\
+         [[sink]]\nkind = \"csv\"\ndir = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n",
+        dir.path().display()
+    );
+    let p = pipeline(&text, &vars);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        pg_rows(&pg, "SELECT at, stamp FROM ev ORDER BY id").await,
+        vec![
+            vec![Some("2024-07-01 10:00:00+00".into()), Some("2024-07-01 10:00:00+00".into())],
+            vec![Some("2024-01-15 11:00:00.5+00".into()), None],
+            vec![None, None],
+        ]
+    );
+    let csv = std::fs::read_to_string(report.exports[0].join("ev.csv")).unwrap();
+    assert!(csv.contains("2024-07-01T10:00:00Z") && csv.contains("2024-01-15T11:00:00.5"), "{csv}");
+    let v = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
+    assert!(v.passed(), "{}", v.text());
+    // A wall time the zone skips has no instant: refused, naming the row.
+    my.exec("INSERT INTO ev VALUES (4, '2024-03-31 02:30:00', NULL)").await;
+    pg.client.batch_execute("TRUNCATE ev").await.unwrap();
+    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("a skipped wall time").to_string();
+    assert!(err.contains("table `ev`") && err.contains("id='4'") && err.contains("2024-03-31 02:30:00"), "{err}");
+    assert!(err.contains("does not exist (the clocks went forward) in Europe/Amsterdam"), "{err}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM ev").await[0][0].as_deref(), Some("0"));
+    // An unknown zone is a pipeline error.
+    let bad = converge::Pipeline::parse(
+        &text.replace("Europe/Amsterdam", "Mars/Olympus"),
+        std::path::Path::new("t.toml"),
+        |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()),
+    );
+    assert!(bad.expect_err("unknown zone").to_string().contains("not an IANA time zone"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}

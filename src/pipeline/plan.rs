@@ -140,9 +140,16 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
             zero_date: if zero == ZeroDateRule::Null { ZeroDate::Null } else { ZeroDate::Error },
             nullable: c.nullable,
         });
+        // DATETIME holding wall-clock times in a zone: read as instants, like TIMESTAMP.
+        let zone = p.source.zone().filter(|_| c.logical == Logical::DateTime && c.mysql.data_type == "datetime");
+        if zone.is_some() {
+            c.logical = Logical::Timestamp;
+            plans.last_mut().expect("pushed").logical = Logical::Timestamp;
+        }
         rules.push(Rules {
             bool_values: if bools == BoolValues::Nonzero { BoolRule::NonZero } else { BoolRule::Strict },
             strict_uuid: uuid == UuidRule::Strict,
+            zone,
         });
     }
     let transform_sql = p.transforms.iter().find(|t| t.table == table.name).map(|t| t.sql.clone());

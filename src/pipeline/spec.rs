@@ -67,6 +67,18 @@ pub struct SourceSpec {
     /// Table globs to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// The IANA zone the source's DATETIME values are wall-clock times in (default
+    /// `UTC`). DATETIME columns are then read as instants, like TIMESTAMP columns: a
+    /// wall time the zone skips or repeats (a clock change) stops the run naming it.
+    pub datetime_zone: Option<String>,
+}
+
+impl SourceSpec {
+    /// The DATETIME zone, when one other than UTC is set.
+    pub fn zone(&self) -> Option<chrono_tz::Tz> {
+        let z: chrono_tz::Tz = self.datetime_zone.as_deref()?.parse().ok()?;
+        (z != chrono_tz::UTC && z != chrono_tz::Etc::UTC).then_some(z)
+    }
 }
 
 fn all_tables() -> Vec<String> {
@@ -379,6 +391,7 @@ impl Pipeline {
                 dir: Some(dir.to_string()),
                 tables: all_tables(),
                 exclude: Vec::new(),
+                datetime_zone: None,
             },
             options: Options::default(),
             columns: Vec::new(),
@@ -415,6 +428,7 @@ impl Pipeline {
             dir: None,
             tables: all_tables(),
             exclude: Vec::new(),
+            datetime_zone: None,
         };
         p.file = PathBuf::from("(verify)");
         p
@@ -428,7 +442,15 @@ impl Pipeline {
                 return Err("source.kind = \"mysqldump\" needs source.path".into())
             }
             SourceKind::Csv if s.dir.is_none() => return Err("source.kind = \"csv\" needs source.dir".into()),
+            SourceKind::Csv if s.datetime_zone.is_some() => {
+                return Err("source.datetime_zone is for a MySQL source: a CSV export holds instants already".into())
+            }
             _ => {}
+        }
+        if let Some(z) = &s.datetime_zone {
+            z.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!("source.datetime_zone `{z}` is not an IANA time zone (like \"Europe/Amsterdam\" or \"UTC\")")
+            })?;
         }
         if self.sinks.is_empty() {
             return Err("a pipeline needs at least one [[sink]]".into());

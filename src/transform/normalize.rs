@@ -1,6 +1,6 @@
 //! Typed normalisation of a table's batches, as DataFusion physical expressions
 //! evaluated on each batch: 0/1 → boolean, timestamp → UTC, UUID → lowercase,
-//! JSON → validated. A rejected value stops the run with its table, key and column.
+//! JSON → validated, a DATETIME's wall time in `[source] datetime_zone` → its instant. A rejected value stops the run with its table, key and column.
 
 use std::sync::Arc;
 
@@ -24,6 +24,8 @@ pub struct Rules {
     pub bool_values: BoolRule,
     /// Refuse char(36) values that are not UUIDs (instead of keeping them as they are).
     pub strict_uuid: bool,
+    /// A DATETIME column holding wall-clock times in this zone: read as instants (UTC).
+    pub zone: Option<chrono_tz::Tz>,
 }
 
 /// The normalisation of one table: one expression per column.
@@ -97,10 +99,12 @@ impl Normalizer {
         let mut columns = Vec::with_capacity(self.exprs.len());
         for (i, e) in self.exprs.iter().enumerate() {
             let out = e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()));
-            match out {
-                Ok(a) => columns.push(a),
-                Err(err) => return Err(self.locate(batch, i, err.to_string())),
-            }
+            let out = match (out, self.rules[i].zone) {
+                (Ok(a), Some(zone)) => udf::from_zone(&a, zone).map_err(|r| self.located(batch, i, r))?,
+                (Ok(a), None) => a,
+                (Err(err), _) => return Err(self.locate(batch, i, err.to_string())),
+            };
+            columns.push(out);
         }
         self.rows_seen += batch.num_rows() as u64;
         RecordBatch::try_new(self.schema.clone(), columns)
@@ -120,6 +124,12 @@ impl Normalizer {
         let Some(r) = rejected else {
             return Error::datafusion(format!("normalising `{}`.`{}`", self.table, plan.name), message);
         };
+        self.located(batch, i, r)
+    }
+
+    /// The error for a value of column `i` a kernel refused, naming its row by key.
+    fn located(&self, batch: &RecordBatch, i: usize, r: Rejected) -> Error {
+        let plan = &self.plans[i];
         let opts = FormatOptions::default();
         let values: Vec<String> = self
             .key_columns

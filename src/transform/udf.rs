@@ -100,6 +100,37 @@ pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Rejected> {
     Ok(a.clone())
 }
 
+/// Wall-clock µs (a DATETIME read as if UTC) in `zone` → the instant's µs since the
+/// epoch, labelled UTC. A wall time the zone skips (clocks forward) or repeats (clocks
+/// back) has no single instant: refused.
+pub fn from_zone(a: &ArrayRef, zone: chrono_tz::Tz) -> Result<ArrayRef, Rejected> {
+    use arrow::array::TimestampMicrosecondArray;
+    use arrow::datatypes::TimestampMicrosecondType;
+    use chrono::TimeZone;
+    let src = a.as_primitive::<TimestampMicrosecondType>();
+    let mut out = Vec::with_capacity(src.len());
+    for (row, v) in src.iter().enumerate() {
+        let Some(v) = v else {
+            out.push(None);
+            continue;
+        };
+        let wall = chrono::DateTime::from_timestamp_micros(v).map(|d| d.naive_utc());
+        let at = wall.map(|w| zone.from_local_datetime(&w));
+        let reject = |why: &str| Rejected {
+            row,
+            value: wall.map_or(v.to_string(), |w| w.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
+            reason: format!("{why} in {zone} (source.datetime_zone): it has no single instant"),
+        };
+        match at {
+            Some(chrono::LocalResult::Single(t)) => out.push(Some(t.timestamp_micros())),
+            Some(chrono::LocalResult::Ambiguous(..)) => return Err(reject("happens twice (the clocks went back)")),
+            _ => return Err(reject("does not exist (the clocks went forward)")),
+        }
+    }
+    let converted = TimestampMicrosecondArray::from(out).with_timezone("UTC");
+    Ok(Arc::new(converted))
+}
+
 fn udf(
     name: &str,
     input: DataType,

@@ -52,8 +52,17 @@ const UUID_RE: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]
 
 /// The canonical expressions of a column carried as `logical` into a target column of
 /// PostgreSQL type `pg_type` (`pg_enum`: the target type is an enum).
-/// `is_bit`: a MySQL `bit(n)`, compared as the integer it holds.
-pub fn column(name: &str, logical: Logical, pg_type: &str, pg_enum: bool, is_bit: bool) -> ColumnCanon {
+/// `is_bit`: a MySQL `bit(n)`, compared as the integer it holds. `zone`: a DATETIME
+/// read in `[source] datetime_zone` — the target's instant is compared as the wall time
+/// it is in that zone.
+pub fn column(
+    name: &str,
+    logical: Logical,
+    pg_type: &str,
+    pg_enum: bool,
+    is_bit: bool,
+    zone: Option<&str>,
+) -> ColumnCanon {
     let m = ident::mysql(name);
     let g = ident::pg(name);
     let text_target = pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
@@ -109,7 +118,19 @@ pub fn column(name: &str, logical: Logical, pg_type: &str, pg_enum: bool, is_bit
             let fmt = if pg_type == "date" || text_target { "'%Y-%m-%d'" } else { full_ts };
             (zero_guard(format!("DATE_FORMAT({m}, {fmt})")), pg_ts(&g))
         }
-        Logical::DateTime | Logical::Timestamp => (zero_guard(format!("DATE_FORMAT({m}, {full_ts})")), pg_ts(&g)),
+        Logical::DateTime | Logical::Timestamp => {
+            let pg = match (zone, pg_type) {
+                (Some(z), "timestamptz") => {
+                    format!("to_char({g} AT TIME ZONE {}, 'YYYY-MM-DD HH24:MI:SS.US')", ident::pg_literal(z))
+                }
+                (Some(z), "timestamp") => format!(
+                    "to_char(({g} AT TIME ZONE 'UTC') AT TIME ZONE {}, 'YYYY-MM-DD HH24:MI:SS.US')",
+                    ident::pg_literal(z)
+                ),
+                _ => pg_ts(&g),
+            };
+            (zero_guard(format!("DATE_FORMAT({m}, {full_ts})")), pg)
+        }
         Logical::Time => (
             format!("CAST(TIME_TO_SEC({m}) * 1000000 AS SIGNED)"),
             format!("(extract(epoch from {g}) * 1000000)::bigint::text"),
@@ -308,10 +329,10 @@ mod tests {
 
     #[test]
     fn bounds_are_literals_not_sql() {
-        let c = column("id", Logical::Text, "varchar", false, false);
+        let c = column("id", Logical::Text, "varchar", false, false, None);
         assert_eq!(mysql_bound(&c, "a'b"), "(_utf8mb4 X'612762' COLLATE utf8mb4_bin)");
         assert_eq!(pg_bound(&c, "a'b"), "('a''b' COLLATE \"C\")");
-        let n = column("id", Logical::Int64, "int8", false, false);
+        let n = column("id", Logical::Int64, "int8", false, false, None);
         assert_eq!(mysql_bound(&n, "-42"), "-42");
         assert_eq!(mysql_bound(&n, "1; DROP"), "(_utf8mb4 X'313b2044524f50' COLLATE utf8mb4_bin)");
     }

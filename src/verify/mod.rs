@@ -44,9 +44,10 @@ pub async fn unchanged(
 ) -> Result<(u64, u64, bool)> {
     let name = tp.name().to_string();
     let mut columns = Vec::new();
-    for cp in &tp.spec.plans {
+    for (cp, r) in tp.spec.plans.iter().zip(&tp.rules) {
         let Some(tc) = pt.column(&cp.name) else { return Ok((0, 0, false)) };
-        columns.push(canon::column(&cp.name, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit));
+        let zone = r.zone.map(|z| z.name());
+        columns.push(canon::column(&cp.name, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone));
     }
     let pk = &tp.spec.table.primary_key;
     let key: Vec<usize> = pk.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
@@ -98,9 +99,12 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
             verified.push(pt);
             let table = &tp.spec.table;
             let mut columns = Vec::new();
-            for cp in &tp.spec.plans {
+            for (cp, r) in tp.spec.plans.iter().zip(&tp.rules) {
+                let zone = r.zone.map(|z| z.name());
                 match pt.column(&cp.name) {
-                    Some(tc) => columns.push(canon::column(&cp.name, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit)),
+                    Some(tc) => {
+                        columns.push(canon::column(&cp.name, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone))
+                    }
                     None => checks.push(fail(
                         Section::Content,
                         &format!("{name}.{}", cp.name),

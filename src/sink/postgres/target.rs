@@ -174,6 +174,9 @@ fn narrowing(m: &MySqlType, logical: Logical, pg: PgTarget, limit: Limit, tc: &P
         Limit::None => {
             let range = |bits: i32| int_digits(logical).is_some_and(|d| d > bits);
             match pg {
+                PgTarget::Timestamptz if logical == Logical::DateTime => Some(
+                    "DATETIME has no zone and is read as UTC; set [source] datetime_zone if it holds local time".into(),
+                ),
                 PgTarget::Int2 if range(4) => Some("values outside smallint's range are refused".into()),
                 PgTarget::Int4 if range(9) => Some("values outside integer's range are refused".into()),
                 PgTarget::Int8 if range(18) => Some("values outside bigint's range are refused".into()),
