@@ -402,7 +402,8 @@ async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() 
     let backends = pg
         .client
         .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND application_name NOT LIKE '%(lock watch)'",
             &[],
         )
         .await

@@ -401,6 +401,27 @@ async fn verify_compares_bit_as_its_integer_and_year_zero_as_zero() {
     );
     let report = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
     assert!(report.passed(), "{}", report.text());
+    // PostgreSQL bit strings as targets: bit(n) and varbit, read back as bits.
+    let bits = PgDb::create("bits").await;
+    bits.client.batch_execute("CREATE TABLE b (id int PRIMARY KEY, f bit(5), w varbit(64), y smallint)").await.unwrap();
+    let bvars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", bits.url.as_str())];
+    let bp = pipeline(&pg_pipeline("", ""), &bvars);
+    converge::pipeline::run(&bp, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        pg_rows(&bits, "SELECT f, w FROM b ORDER BY id").await,
+        vec![
+            vec![Some("10101".into()), Some("1".repeat(64))],
+            vec![Some("00000".into()), Some(format!("{}1", "0".repeat(63)))],
+            vec![None, None],
+        ]
+    );
+    let report = converge::verify::verify(&bp, converge::verify::Depth::Full).await.unwrap();
+    assert!(report.passed(), "{}", report.text());
+    // A bit(4) target is narrower than bit(5): the wide value is refused by row.
+    bits.client.batch_execute("TRUNCATE b; ALTER TABLE b ALTER COLUMN f TYPE bit(4) USING B'0000'").await.unwrap();
+    let err = converge::pipeline::run(&bp, &Default::default()).await.expect_err("21 needs 5 bits").to_string();
+    assert!(err.contains("id='1'") && err.contains("does not fit bit(4)"), "{err}");
+    bits.drop_db().await;
     // A real difference is still found.
     pg.client.batch_execute("UPDATE b SET f = 20 WHERE id = 1").await.unwrap();
     let report = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
@@ -523,6 +544,215 @@ async fn datetime_zone_reads_local_wall_times_as_instants() {
         |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()),
     );
     assert!(bad.expect_err("unknown zone").to_string().contains("not an IANA time zone"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// A MySQL type family with edge values, and the PostgreSQL targets a schema-first user
+/// may give it.
+struct Family {
+    my: &'static str,
+    values: &'static [&'static str],
+    targets: &'static [&'static str],
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        my: "tinyint",
+        values: &["-128", "0", "127"],
+        targets: &["smallint", "integer", "numeric(3,0)", "numeric(2,0)", "real", "text", "varchar(3)"],
+    },
+    Family { my: "tinyint unsigned", values: &["0", "255"], targets: &["smallint", "numeric(3,0)"] },
+    Family { my: "smallint", values: &["-32768", "32767"], targets: &["smallint", "integer", "numeric(5,0)", "real"] },
+    Family {
+        my: "int",
+        values: &["-2147483648", "0", "2147483647"],
+        targets: &[
+            "integer",
+            "smallint",
+            "bigint",
+            "numeric(10,0)",
+            "numeric(9,0)",
+            "real",
+            "double precision",
+            "varchar(10)",
+        ],
+    },
+    Family {
+        my: "bigint",
+        values: &["-9223372036854775808", "9223372036854775807", "16777217"],
+        targets: &["bigint", "integer", "numeric(19,0)", "numeric(20,2)", "double precision", "real", "text"],
+    },
+    Family {
+        my: "bigint unsigned",
+        values: &["0", "18446744073709551615"],
+        targets: &["numeric(20,0)", "numeric", "bigint", "text"],
+    },
+    Family {
+        my: "decimal(12,4)",
+        values: &["-99999999.9999", "0.0001", "1.2349", "0.0000"],
+        targets: &["numeric", "numeric(12,4)", "numeric(16,6)", "numeric(8,2)", "numeric(12,3)", "integer", "text"],
+    },
+    Family {
+        my: "decimal(12,0)",
+        values: &["-999999999999", "0", "7"],
+        targets: &["bigint", "integer", "numeric(12,0)", "numeric(13,1)"],
+    },
+    Family {
+        my: "decimal(65,30)",
+        values: &[
+            "12345678901234567890123456789012345.123456789012345678901234567890",
+            "-0.000000000000000000000000000001",
+        ],
+        targets: &["numeric", "numeric(65,30)", "numeric(40,5)"],
+    },
+    Family {
+        my: "float",
+        values: &["0.1", "-3.40282e38", "1.5e-10", "16777216"],
+        targets: &["real", "double precision", "numeric", "numeric(10,2)"],
+    },
+    Family {
+        my: "double",
+        values: &["0.1", "1.7976931348623157e308", "2.2250738585072014e-308", "-2.5"],
+        targets: &["double precision", "numeric", "numeric(10,2)"],
+    },
+    Family {
+        my: "date",
+        values: &["1000-01-01", "9999-12-31", "2024-02-29"],
+        targets: &["date", "timestamp", "timestamptz", "text"],
+    },
+    Family {
+        my: "datetime(6)",
+        values: &["1000-01-01 00:00:00", "9999-12-31 23:59:59.999999", "2024-02-29 12:00:00.5"],
+        targets: &["timestamp", "timestamp(6)", "timestamp(3)", "timestamp(0)", "timestamptz"],
+    },
+    Family {
+        my: "datetime",
+        values: &["2024-02-29 12:00:00", "1970-01-01 00:00:00"],
+        targets: &["timestamp(0)", "timestamptz(0)"],
+    },
+    Family {
+        my: "timestamp(6)",
+        values: &["1970-01-01 00:00:01", "2038-01-19 03:14:07.999999"],
+        targets: &["timestamptz", "timestamp", "timestamptz(0)"],
+    },
+    Family {
+        my: "time(6)",
+        values: &["-838:59:59", "838:59:59", "00:00:00.000001", "23:59:59.999999"],
+        targets: &["interval", "interval second(0)", "interval minute", "time", "time(0)"],
+    },
+    Family { my: "time", values: &["00:00:00", "12:34:56"], targets: &["time", "time(0)", "interval"] },
+    Family {
+        my: "varchar(10)",
+        values: &["", "a", "ab  ", "äöü😀", "x\\ny"],
+        targets: &["text", "varchar(10)", "varchar(3)", "char(4)", "char(10)"],
+    },
+    Family { my: "char(4)", values: &["abcd", "ab"], targets: &["char(4)", "varchar(4)", "text"] },
+];
+
+/// An independent comparison of the source's text (`src`) with the target's value (`v`),
+/// by PostgreSQL's own parsing of the source text: true when the value arrived unchanged.
+fn same_value(my: &str, pg: &str) -> &'static str {
+    let text_target = pg.starts_with("text") || pg.starts_with("varchar") || pg.starts_with("char");
+    let base = my.split(['(', ' ']).next().unwrap();
+    match base {
+        "varchar" | "char" => "s.src IS NOT DISTINCT FROM (CASE WHEN t.v IS NULL THEN NULL ELSE concat(t.v) END)",
+        // A FLOAT is read exactly (as a double, below) and carried as its shortest decimal.
+        "float" if pg == "real" => "s.src::float8::real IS NOT DISTINCT FROM t.v",
+        "float" if pg == "double precision" => "s.src::float8::real::text::float8 IS NOT DISTINCT FROM t.v",
+        "float" => "s.src::float8::real::text::numeric IS NOT DISTINCT FROM t.v",
+        "double" if pg == "double precision" => "s.src::float8 IS NOT DISTINCT FROM t.v",
+        _ if text_target => "s.src IS NOT DISTINCT FROM t.v::text",
+        "date" | "datetime" | "timestamp" if pg.starts_with("timestamptz") => {
+            "s.src::timestamp IS NOT DISTINCT FROM (t.v AT TIME ZONE 'UTC')"
+        }
+        "date" if pg == "date" => "s.src::date IS NOT DISTINCT FROM t.v",
+        "date" | "datetime" | "timestamp" => "s.src::timestamp IS NOT DISTINCT FROM t.v",
+        "time" if pg.starts_with("time") => "s.src::time IS NOT DISTINCT FROM t.v",
+        "time" => "s.src::interval IS NOT DISTINCT FROM t.v",
+        _ => "s.src::numeric IS NOT DISTINCT FROM t.v::numeric",
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_pair_either_arrives_equal_or_is_refused_naming_the_value() {
+    let my = MyDb::create("pairs").await;
+    let pg = PgDb::create("pairs").await;
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+    let (mut loaded, mut refused) = (Vec::new(), Vec::new());
+    let mut n = 0;
+    for f in FAMILIES {
+        for target in f.targets {
+            n += 1;
+            let t = format!("t{n}");
+            my.exec(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v {} NULL)", f.my)).await;
+            let values: Vec<String> = f.values.iter().enumerate().map(|(i, v)| format!("({i}, '{v}')")).collect();
+            my.exec(&format!("INSERT INTO {t} VALUES {}, ({}, NULL)", values.join(", "), f.values.len())).await;
+            pg.client.batch_execute(&format!("CREATE TABLE {t} (id int PRIMARY KEY, v {target})")).await.unwrap();
+            let text = pg_pipeline("", "")
+                .replace("url = \"${MYSQL_URL}\"", &format!("url = \"${{MYSQL_URL}}\"\ntables = [\"{t}\"]"));
+            let p = pipeline(&text, &vars);
+            let label = format!("{} → {target}", f.my);
+            match converge::pipeline::run(&p, &Default::default()).await {
+                Ok(_) => {
+                    let v = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
+                    assert!(v.passed(), "{label}: loaded, but verify differs:\n{}", v.text());
+                    // The source's own text, parsed by PostgreSQL, against what was stored.
+                    let mut conn = my.conn().await;
+                    use mysql_async::prelude::Queryable;
+                    let read = if f.my == "float" { "CAST(CAST(v AS DOUBLE) AS CHAR)" } else { "CAST(v AS CHAR)" };
+                    let rows: Vec<(i32, Option<String>)> =
+                        conn.query(format!("SELECT id, {read} FROM {t} ORDER BY id")).await.unwrap();
+                    let ids: Vec<i32> = rows.iter().map(|r| r.0).collect();
+                    let src: Vec<Option<String>> = rows.into_iter().map(|r| r.1).collect();
+                    let sql = format!(
+                        "SELECT count(*) FROM unnest($1::int[], $2::text[]) AS s(id, src) FULL JOIN {t} t USING (id) \
+                         WHERE s.id IS NULL OR t.id IS NULL OR NOT ({})",
+                        same_value(f.my, target)
+                    );
+                    let differ: i64 = pg
+                        .client
+                        .query_one(&sql, &[&ids, &src])
+                        .await
+                        .unwrap_or_else(|e| panic!("{label}: {e}"))
+                        .get(0);
+                    assert_eq!(differ, 0, "{label}: the run succeeded but {differ} values changed");
+                    loaded.push(label);
+                }
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(
+                        e.contains(&format!("table `{t}`")) && e.contains("column `v`") && e.contains("value "),
+                        "{label}: refused without naming the value: {e}"
+                    );
+                    let count = pg_rows(&pg, &format!("SELECT count(*) FROM {t}")).await;
+                    assert_eq!(count[0][0].as_deref(), Some("0"), "{label}: refused, but rows stayed");
+                    refused.push(label);
+                }
+            }
+        }
+    }
+    // Both outcomes occur: the matrix holds casts that keep every value and casts that cannot.
+    assert!(loaded.len() >= 20 && refused.len() >= 15, "loaded: {loaded:#?}\nrefused: {refused:#?}");
+    for must in [
+        "decimal(12,4) → numeric(8,2)",
+        "datetime(6) → timestamp(0)",
+        "time(6) → interval second(0)",
+        "varchar(10) → char(4)",
+        "bigint → integer",
+        "int → real",
+    ] {
+        assert!(refused.iter().any(|r| r == must), "{must} must be refused: {refused:#?}");
+    }
+    for must in [
+        "decimal(12,4) → numeric(16,6)",
+        "bigint unsigned → numeric(20,0)",
+        "time(6) → interval",
+        "char(4) → varchar(4)",
+        "timestamp(6) → timestamptz",
+    ] {
+        assert!(loaded.iter().any(|r| r == must), "{must} must load: {loaded:#?}");
+    }
     pg.drop_db().await;
     my.drop_db().await;
 }

@@ -84,6 +84,8 @@ pub fn column(
             format!("CASE WHEN {m} IS NULL THEN NULL WHEN {m} <> 0 THEN '1' ELSE '0' END"),
             if pg_type == "bool" {
                 format!("CASE WHEN {g} THEN '1' WHEN NOT {g} THEN '0' END")
+            } else if matches!(pg_type, "bit" | "varbit") {
+                format!("CASE WHEN {g} = B'1' THEN '1' WHEN {g} = B'0' THEN '0' END")
             } else {
                 format!("CASE WHEN {g} <> 0 THEN '1' WHEN {g} = 0 THEN '0' END")
             },
@@ -97,20 +99,39 @@ pub fn column(
         | Logical::Decimal(..) => {
             numeric = true;
             let pg = match (logical, pg_type) {
-                (Logical::Decimal(..), _) => format!("{g}::text"),
+                // A decimal by its value: trailing fractional zeros are display scale
+                // (numeric(16,6) holds 1.2349 as 1.234900).
+                (Logical::Decimal(..), _) => format!("trim_scale({g}::numeric)::text"),
                 (_, "numeric") => format!("trim_scale({g})::text"),
                 (_, "float4" | "float8") => format!("{g}::numeric::text"),
+                // A bit string as the unsigned integer it spells (bigint is signed: the
+                // 64th bit is added back).
+                (_, "bit" | "varbit") => format!(
+                    "(lpad({g}::text, 64, '0')::bit(64)::bigint::numeric \
+                     + CASE WHEN lpad({g}::text, 64, '0') LIKE '1%' THEN 18446744073709551616 ELSE 0 END)::text"
+                ),
                 _ => format!("{g}::text"),
             };
             // `bit(n)` as the integer it holds (CAST alone gives its bytes); YEAR 0000 as 0.
             let my = if is_bit || logical == Logical::Year {
                 format!("CAST({m} + 0 AS CHAR)")
+            } else if matches!(logical, Logical::Decimal(_, s) if s > 0) {
+                format!(
+                    "IF(LOCATE('.', CAST({m} AS CHAR)) > 0, \
+                     TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({m} AS CHAR))), CAST({m} AS CHAR))"
+                )
             } else {
                 format!("CAST({m} AS CHAR)")
             };
             (my, pg)
         }
-        Logical::Float32 | Logical::Float64 => {
+        Logical::Float32 => {
+            // A FLOAT is carried as its shortest decimal (0.1, not 0.100000001490116…):
+            // in a double or numeric target it is compared at the float's own precision.
+            client = Some(ClientKind::Float);
+            (format!("CAST({m} AS DOUBLE)"), format!("{g}::float4::float8::text"))
+        }
+        Logical::Float64 => {
             client = Some(ClientKind::Float);
             (format!("CAST({m} AS DOUBLE)"), format!("{g}::float8::text"))
         }

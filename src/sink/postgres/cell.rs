@@ -30,9 +30,17 @@ fn unsupported(what: &str, target: PgTarget) -> Res {
     Err(format!("({what}) cannot be encoded as {target}"))
 }
 
-/// Appends `[length][value]` for row `i` (not NULL) of `src`, encoded for `target`.
+/// Appends `[length][value]` for row `i` (not NULL) of `src`, encoded for `target`
+/// (`max`: the target's length in characters; for a bit target, its length in bits).
 pub fn encode(src: &Src, target: PgTarget, max: Option<usize>, i: usize, out: &mut BytesMut) -> Res {
     use PgTarget as P;
+    match (*src, target) {
+        (Src::Bool(a), P::Bit) => return put_bits(out, a.value(i) as u128, max),
+        (Src::Int(v), P::Bit) => return put_bits(out, v.get(i) as u64 as u128, max),
+        (Src::Dec128(v, 0), P::Bit) if v[i] >= 0 => return put_bits(out, v[i] as u128, max),
+        (_, P::Bit) => return Err("is not a bit string (target bit)".into()),
+        _ => {}
+    }
     match *src {
         Src::Null => {
             out.put_i32(-1);
@@ -242,6 +250,23 @@ fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {
         k += 2;
     }
     Some(out)
+}
+
+/// A MySQL bit(n) value (its integer) as PostgreSQL's bit string of `bits` bits: int32
+/// bit length, then the bits most significant first, left-aligned in whole bytes.
+fn put_bits(out: &mut BytesMut, v: u128, bits: Option<usize>) -> Res {
+    let n = bits.unwrap_or(64).min(128);
+    if n < 128 && v >> n != 0 {
+        return Err(format!("does not fit bit({n})"));
+    }
+    let bytes = n.div_ceil(8);
+    let aligned = if n == 0 { 0 } else { v << (bytes * 8 - n) };
+    out.put_i32(4 + bytes as i32);
+    out.put_i32(n as i32);
+    for k in (0..bytes).rev() {
+        out.put_u8((aligned >> (8 * k)) as u8);
+    }
+    Ok(())
 }
 
 /// Integer (already exact) for bool/int2/int4/int8, with range checks.

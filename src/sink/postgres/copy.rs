@@ -65,6 +65,8 @@ pub enum PgTarget {
     TextArray,
     /// varchar[] (a MySQL set, split on commas): element type varchar.
     VarcharArray,
+    /// bit(n) and varbit (a MySQL bit(n)): the bit string of [`CopyColumn::bits`] bits.
+    Bit,
 }
 
 impl PgTarget {
@@ -91,6 +93,7 @@ impl PgTarget {
             "interval" => PgTarget::Interval,
             "_text" | "_citext" => PgTarget::TextArray,
             "_varchar" => PgTarget::VarcharArray,
+            "bit" | "varbit" => PgTarget::Bit,
             _ => return None,
         })
     }
@@ -117,6 +120,7 @@ impl PgTarget {
             PgTarget::Interval => "interval",
             PgTarget::TextArray => "text[]",
             PgTarget::VarcharArray => "varchar[]",
+            PgTarget::Bit => "bit",
         }
     }
 }
@@ -148,13 +152,13 @@ pub fn can_encode(t: &DataType, target: PgTarget) -> bool {
     use PgTarget as P;
     match t {
         DataType::Null => true,
-        DataType::Boolean => matches!(target, P::Bool | P::Int2 | P::Int4 | P::Int8),
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
-            matches!(target, P::Bool | P::Int2 | P::Int4 | P::Int8 | P::Numeric | P::Float4 | P::Float8 | P::Text)
-        }
-        DataType::Decimal128(..) | DataType::Decimal256(..) => {
-            matches!(target, P::Numeric | P::Int2 | P::Int4 | P::Int8 | P::Text)
-        }
+        DataType::Boolean => matches!(target, P::Bool | P::Int2 | P::Int4 | P::Int8 | P::Bit),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => matches!(
+            target,
+            P::Bool | P::Int2 | P::Int4 | P::Int8 | P::Numeric | P::Float4 | P::Float8 | P::Text | P::Bit
+        ),
+        DataType::Decimal128(..) => matches!(target, P::Numeric | P::Int2 | P::Int4 | P::Int8 | P::Text | P::Bit),
+        DataType::Decimal256(..) => matches!(target, P::Numeric | P::Int2 | P::Int4 | P::Int8 | P::Text),
         DataType::Float32 => matches!(target, P::Float4 | P::Float8 | P::Numeric),
         DataType::Float64 => matches!(target, P::Float8 | P::Numeric),
         DataType::Date32 => matches!(target, P::Date | P::Timestamp | P::Timestamptz | P::Text),
@@ -256,6 +260,9 @@ pub struct CopyColumn {
     /// A `[[column]]` rule lets the limit change values (`allow_change = true`): they
     /// are counted instead of refused.
     pub allow_change: bool,
+    /// A bit(n)/varbit target: the bit string's length (bit(n): n; varbit: the source's
+    /// bit(n) width).
+    pub bits: Option<usize>,
 }
 
 /// A value the encoder refused: which row of the batch (0-based), which column, the
@@ -360,7 +367,8 @@ impl CopyEncoder {
                     out.put_i32(-1);
                     continue;
                 }
-                if let Err(reason) = cell::encode(src, col.target, col.max_chars, row, out) {
+                let max = if col.target == PgTarget::Bit { col.bits } else { col.max_chars };
+                if let Err(reason) = cell::encode(src, col.target, max, row, out) {
                     out.truncate(start);
                     return Err(Rejected { row, column: col.name.clone(), value: column::render(src, row), reason });
                 }

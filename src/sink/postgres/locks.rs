@@ -13,6 +13,12 @@ pub const REPORT_AFTER: Duration = Duration::from_secs(3);
 /// than [`REPORT_AFTER`] for a lock, with the sessions blocking it, until `stop` closes.
 pub async fn watch_locks(url: String, application_name: String, mut stop: watch::Receiver<()>) {
     let Ok(client) = super::connect::connect(&url).await else { return };
+    // Its own name, so it is told apart from the load's sessions.
+    let named =
+        format!("SET application_name = {}", crate::ident::pg_literal(&format!("{application_name} (lock watch)")));
+    if client.batch_execute(&named).await.is_err() {
+        return;
+    }
     let sql = "SELECT a.pid, extract(epoch FROM now() - l.waitstart)::int, \
                       COALESCE(l.relation::regclass::text, l.locktype), l.mode, \
                       b.pid, b.usename::text, b.application_name, b.state, left(b.query, 100) \

@@ -75,6 +75,28 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
                 ));
                 continue;
             }
+            let bits = match (pg, tc.type_name.as_str()) {
+                (PgTarget::Bit, _) if !mysql_is_bit(mysql) => {
+                    check.problems.push(format!(
+                        "{name}.{}: only a MySQL bit(n) column can be loaded into {} (the source is {})",
+                        cp.name, tc.sql_type, mysql.column_type
+                    ));
+                    continue;
+                }
+                (PgTarget::Bit, "bit") => Some(tc.typmod.max(1) as usize),
+                (PgTarget::Bit, _) => Some(mysql.precision.unwrap_or(1) as usize),
+                _ => None,
+            };
+            if let (Some(n), PgTarget::Bit) = (bits, pg) {
+                let width = mysql.precision.unwrap_or(1) as usize;
+                let varbit_max = (tc.type_name == "varbit" && tc.typmod > 0).then_some(tc.typmod as usize);
+                if n < width || varbit_max.is_some_and(|m| m < width) {
+                    check.narrowing.push(format!(
+                        "{name}.{}: {} → {}: values wider than the target's bits are refused",
+                        cp.name, mysql.column_type, tc.sql_type
+                    ));
+                }
+            }
             let limit = if tc.is_enum { Limit::None } else { Limit::from_typmod(&tc.type_name, tc.typmod) };
             let allow_change = plan.allow_change.contains(&cp.name);
             if let Some(what) = narrowing(mysql, cp.logical, pg, limit, tc) {
@@ -94,6 +116,7 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
                 max_chars: tc.max_chars,
                 limit,
                 allow_change,
+                bits,
             });
             types.push(tc.sql_type.clone());
         }
@@ -110,6 +133,10 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
         out.push(whole.then(|| TableTarget { table: target.name.clone(), columns, types }));
     }
     (out, check)
+}
+
+fn mysql_is_bit(m: &MySqlType) -> bool {
+    m.data_type == "bit"
 }
 
 /// A target column PostgreSQL computes (`GENERATED ALWAYS AS (…) STORED`) takes no value
