@@ -31,6 +31,9 @@ pub fn run_text(r: &RunReport) -> String {
     for e in &r.exports {
         let _ = writeln!(o, "export: {}", e.display());
     }
+    for (t, why) in &r.skipped {
+        let _ = writeln!(o, "not carried: {t} ({why})");
+    }
     if let Some(l) = &r.load {
         let frozen = if l.frozen.is_empty() { "none".to_string() } else { l.frozen.join(", ") };
         let _ = write!(o, "load: COPY FREEZE on {} of {} tables ({frozen})", l.frozen.len(), r.tables.len());
@@ -104,6 +107,7 @@ pub fn run_json(r: &RunReport) -> String {
         "tables": tables,
         "phases": r.phases.iter().map(|(n, s)| serde_json::json!({"phase": n, "seconds": s})).collect::<Vec<_>>(),
         "budgetWarning": r.budget_warning,
+        "skipped": r.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "why": why})).collect::<Vec<_>>(),
         "verify": r.verify.as_ref().map(|v| v.json_value()),
         "load": r.load.as_ref().map(|l| serde_json::json!({
             "frozen": l.frozen,

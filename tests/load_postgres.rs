@@ -407,6 +407,12 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
     let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let loaded: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
     assert_eq!(loaded, vec!["ticket"]);
+    // The summary says which tables were skipped, and why.
+    let text = converge::report::run_text(&report);
+    assert!(
+        text.contains("not carried: org (committed by run") && text.contains("unchanged in the source since"),
+        "{text}"
+    );
     assert_eq!(count("ticket").await, "3");
     let next = pg_rows(&pg, "INSERT INTO ticket (title) VALUES ('after') RETURNING id").await;
     assert_eq!(next[0][0].as_deref(), Some("4"));

@@ -283,6 +283,24 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
     assert!(!found.iter().any(|f| f.what.contains("id_small")), "{found:?}");
     // Each finding counts its values: one of each here.
     assert!(found.iter().filter(|f| f.blocking()).all(|f| f.count == 1), "{found:?}");
+    // The command: `plan --profile --json` says the same, as JSON, and exits non-zero.
+    let dir = TempDir::new("prof");
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, pg_pipeline("", "").replace("${MYSQL_URL}", &my.url).replace("${PG_URL}", &pg.url)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--json", "plan", "--profile"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "plan --profile must fail when values would stop the run");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {:?}", out));
+    assert_eq!(j["ok"], serde_json::json!(false));
+    let profiled = j["profile"].as_array().expect("findings");
+    assert!(profiled.iter().any(|f| f["column"] == "mood" && f["blocking"] == true), "{j}");
+    assert!(profiled.iter().any(|f| f["what"].as_str().unwrap().contains("note_not_ok")), "{j}");
+    let cols = j["tables"][0]["columns"].as_array().unwrap();
+    assert!(cols.iter().any(|c| c["name"] == "note" && c["targetType"] == "character varying(20)"), "{j}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("would stop the run"));
     // The run refuses the first of them, and loads nothing.
     let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("rejectable values");
     assert!(err.to_string().contains("table `item`"), "{err}");
@@ -293,6 +311,17 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigint_during_a_load_rolls_back_logs_interrupted_and_marks_the_export_failed() {
+    interrupted_load(libc::SIGINT, "SIGINT").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_load_rolls_back_the_same_way() {
+    interrupted_load(libc::SIGTERM, "SIGTERM").await;
+}
+
+async fn interrupted_load(signal: i32, name: &str) {
+    // Its own pipeline name: the test finds the load's session by it.
+    let job = name.to_lowercase();
     let my = MyDb::create("sig").await;
     my.exec("CREATE TABLE slow (id int PRIMARY KEY)").await;
     let ids: Vec<String> = (1..=400).map(|i| format!("({i})")).collect();
@@ -313,7 +342,7 @@ async fn sigint_during_a_load_rolls_back_logs_interrupted_and_marks_the_export_f
     std::fs::write(
         &file,
         format!(
-            "name = \"sig\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
+            "name = \"{job}\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
             my.url,
             exports.display(),
             pg.url
@@ -333,7 +362,7 @@ async fn sigint_during_a_load_rolls_back_logs_interrupted_and_marks_the_export_f
     for _ in 0..600 {
         let rows = pg_rows(
             &pg,
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/sig-%' AND query LIKE 'COPY%'",
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/{job}-%' AND query LIKE 'COPY%'"),
         )
         .await;
         if rows[0][0].as_deref() != Some("0") {
@@ -343,15 +372,13 @@ async fn sigint_during_a_load_rolls_back_logs_interrupted_and_marks_the_export_f
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(copying, "the load never started");
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    unsafe { libc::kill(child.id() as i32, signal) };
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
-    assert!(stderr.contains("SIGINT received"), "{stderr}");
-    assert!(
-        stderr.contains("interrupted: SIGINT received; PostgreSQL: rolled back the load of 1 tables (slow)"),
-        "{stderr}"
-    );
+    assert!(stderr.contains(&format!("{name} received")), "{stderr}");
+    let rolled = format!("interrupted: {name} received; PostgreSQL: rolled back the load of 1 tables (slow)");
+    assert!(stderr.contains(&rolled), "{stderr}");
     assert_eq!(pg_rows(&pg, "SELECT count(*) FROM slow").await[0][0].as_deref(), Some("0"));
     let last = std::fs::read_to_string(&log).unwrap().lines().last().unwrap().to_string();
     assert!(last.contains("\"failed\"") && last.contains("interrupted"), "{last}");
@@ -359,15 +386,20 @@ async fn sigint_during_a_load_rolls_back_logs_interrupted_and_marks_the_export_f
     let failed = std::fs::read_to_string(export.join("FAILED")).unwrap();
     assert!(failed.contains("interrupted"), "{failed}");
     // The backend does not go on after converge has gone.
-    let left = pg_rows(&pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/sig-%'").await;
+    let left =
+        pg_rows(&pg, &format!("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/{job}-%'"))
+            .await;
     let mut gone = left[0][0].as_deref() == Some("0");
     for _ in 0..100 {
         if gone {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        let left =
-            pg_rows(&pg, "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/sig-%'").await;
+        let left = pg_rows(
+            &pg,
+            &format!("SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'converge/{job}-%'"),
+        )
+        .await;
         gone = left[0][0].as_deref() == Some("0");
     }
     assert!(gone, "a converge session outlived the process");
@@ -754,5 +786,24 @@ async fn every_type_pair_either_arrives_equal_or_is_refused_naming_the_value() {
         assert!(loaded.iter().any(|r| r == must), "{must} must load: {loaded:#?}");
     }
     pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_manifest_keeps_enum_labels_as_the_source_spells_them() {
+    let my = MyDb::create("labels").await;
+    my.exec("CREATE TABLE m (id int PRIMARY KEY, mood ENUM('Good','Meh','it''s OK') NULL);\nINSERT INTO m VALUES (1, 'Meh')").await;
+    let dir = TempDir::new("labels");
+    let text = format!(
+        "name = \"labels\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n",
+        my.url,
+        dir.path().display()
+    );
+    let report =
+        converge::pipeline::run(&pipeline(&text, &[]), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let manifest = converge::manifest::Manifest::read(&report.exports[0]).unwrap();
+    let col = manifest.tables[0].columns.iter().find(|c| c.name == "mood").unwrap();
+    assert_eq!(col.mysql_type, "enum('Good','Meh','it''s OK')");
+    assert!(std::fs::read_to_string(report.exports[0].join("m.csv")).unwrap().contains("Meh"));
     my.drop_db().await;
 }

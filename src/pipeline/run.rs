@@ -85,6 +85,9 @@ pub struct RunReport {
     pub verify: Option<crate::verify::report::Report>,
     /// What the PostgreSQL load did besides COPY (FREEZE, rebuilt indexes, streams).
     pub load: Option<crate::sink::postgres::load::LoadSummary>,
+    /// Tables of the source the run did not carry, with why (excluded by the pipeline,
+    /// or committed by an earlier per-table run and unchanged since).
+    pub skipped: Vec<(String, String)>,
 }
 
 /// The run's clock: phases, and the downtime budget watched against the progress.
@@ -380,6 +383,7 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
         budget_warning: clock.warned,
         verify,
         load,
+        skipped: plan.excluded.clone(),
     })
 }
 
