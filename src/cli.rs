@@ -55,6 +55,20 @@ enum Command {
         /// Replace the rows of non-empty target tables (default: refuse them).
         #[arg(long)]
         truncate: bool,
+        /// A table the target's own migrations filled (repeatable): its rows are compared
+        /// with the export's instead of loaded.
+        #[arg(long, value_name = "TABLE")]
+        existing: Vec<String>,
+        /// `run`: one transaction, all or nothing; `table`: commit each table on its own.
+        #[arg(long, default_value = "run", value_parser = ["run", "table"])]
+        transaction: String,
+        /// `fire` (default): the target's triggers fire; `disable`: off (superuser).
+        #[arg(long, default_value = "fire", value_parser = ["fire", "disable"])]
+        triggers: String,
+        /// Fill the audit columns the export left out (`version` = 1, `createdDate` and
+        /// `updatedDate` = the export's timestamp) where the target requires them.
+        #[arg(long)]
+        audit_defaults: bool,
     },
     /// Compare the MySQL source with the PostgreSQL target after a migration: exact counts,
     /// critical tables, foreign keys, every value (canonical row digests), JSON, UUIDs,
@@ -183,8 +197,17 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             };
             run_logged(cli, &p, &id, skip_transform).await
         }
-        Command::Import { dir, to, schema, truncate } => {
-            let p = Pipeline::import(&dir.to_string_lossy(), to, Some(schema.clone()), *truncate);
+        Command::Import { dir, to, schema, truncate, existing, transaction, triggers, audit_defaults } => {
+            use converge::pipeline::spec::{ImportOptions, TransactionMode, TriggerMode};
+            let o = ImportOptions {
+                schema: Some(schema.clone()),
+                truncate: *truncate,
+                existing: existing.clone(),
+                transaction: if transaction == "table" { TransactionMode::Table } else { TransactionMode::Run },
+                triggers: if triggers == "disable" { TriggerMode::Disable } else { TriggerMode::Fire },
+                audit_defaults: *audit_defaults,
+            };
+            let p = Pipeline::import_with(&dir.to_string_lossy(), to, &o);
             let id = pipeline::run::new_migration_id(&p.name);
             run_logged(cli, &p, &id, false).await
         }

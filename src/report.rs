@@ -54,6 +54,18 @@ pub fn run_text(r: &RunReport) -> String {
             };
             let _ = writeln!(o, "target triggers {verdict}: {}", l.triggers.join(", "));
         }
+        let filled: u64 = l.audit_filled.iter().map(|f| f.3).sum();
+        if !l.audit_filled.is_empty() {
+            let mut cols: Vec<String> = l.audit_filled.iter().map(|f| format!("{} = {}", f.1, f.2)).collect();
+            cols.sort();
+            cols.dedup();
+            let tables = l.audit_filled.iter().map(|f| &f.0).collect::<std::collections::BTreeSet<_>>().len();
+            let _ = writeln!(
+                o,
+                "audit defaults: {filled} values filled in {tables} tables ({}), as the ORM fills a new row",
+                cols.join(", ")
+            );
+        }
         for (t, c, n) in &l.changed {
             let _ = writeln!(
                 o,
@@ -116,6 +128,7 @@ pub fn run_json(r: &RunReport) -> String {
             "triggers": l.triggers,
             "triggersFired": !l.triggers_disabled,
             "changed": l.changed.iter().map(|(t, c, n)| serde_json::json!({"table": t, "column": c, "count": n})).collect::<Vec<_>>(),
+            "auditDefaults": l.audit_filled.iter().map(|(t, c, v, n)| serde_json::json!({"table": t, "column": c, "value": v, "rows": n})).collect::<Vec<_>>(),
         })),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),
     })

@@ -196,3 +196,145 @@ async fn kratos_pipeline_plans_and_runs() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// `converge import` of an export directory, as the CLI runs it.
+fn import_cmd(dir: &Path, url: &str, extra: &[&str], log: &Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .arg("import")
+        .arg(dir)
+        .args(["--to", url])
+        .args(extra)
+        .env("CONVERGE_RUN_LOG", log)
+        .output()
+        .unwrap()
+}
+
+/// Verifies the target against the source, leaving out the given columns.
+async fn verify_except(my: &MyDb, pg: &PgDb, except: &[&str]) -> converge::verify::report::Report {
+    let mut text = format!(
+        "name = \"check\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\nexclude = [\"migrations_typeorm\", \"query-result-cache\"]\n\
+         [[column]]\ntable = \"user\"\ncolumn = \"serviceProfile\"\ntype = \"boolean\"\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
+        my.url, pg.url
+    );
+    for c in except {
+        text.push_str(&format!("[[column]]\ntable = \"*\"\ncolumn = \"{c}\"\nexclude = true\n"));
+    }
+    let p = converge::Pipeline::parse(&text, Path::new("check.toml"), |_| None).unwrap();
+    converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_application_export_imports_with_audit_defaults_or_when_kept() {
+    let my = fixture("alkemio").await;
+    let out = TempDir::new("alk_import");
+    let scratch = target("alkemio").await;
+    let vars = |keep: bool, pg: &PgDb| {
+        vec![
+            ("MYSQL_URL", my.url.clone()),
+            ("PG_URL", pg.url.clone()),
+            ("EXPORT_DIR", out.path().join(if keep { "kept" } else { "spec" }).display().to_string()),
+        ]
+    };
+    // plan says the spec export would not import into the pipeline's own target.
+    let p = load("pipelines/alkemio.toml", &vars(false, &scratch));
+    let (opened, _, check) = converge::pipeline::run::plan(&p).await.unwrap();
+    opened.close().await;
+    let notes = check.unwrap().notes.join("\n");
+    assert!(
+        notes.contains("would not import") && notes.contains("`version`") && notes.contains("--audit-defaults"),
+        "{notes}"
+    );
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let export = report.exports[0].clone();
+    let log = out.path().join("runs.jsonl");
+
+    // Refused by default, the same cause told once with the tables it concerns and the fix.
+    let pg = target("alkemio").await;
+    let refused = import_cmd(&export, &pg.url, &[], &log);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{err}");
+    assert!(
+        err.contains("`version` in ") && err.contains("keep_audit_columns = true") && err.contains("--audit-defaults"),
+        "{err}"
+    );
+    assert_eq!(err.matches("`version` in ").count(), 1, "one line for the cause: {err}");
+    assert!(err.lines().count() < 12, "grouped, not one line per table: {err}");
+
+    // --audit-defaults: loaded, the audit columns filled and counted, every other value verified.
+    let filled = import_cmd(&export, &pg.url, &["--audit-defaults"], &log);
+    let stdout = String::from_utf8_lossy(&filled.stdout);
+    assert!(filled.status.success(), "{}", String::from_utf8_lossy(&filled.stderr));
+    assert!(stdout.contains("audit defaults:") && stdout.contains("version = 1"), "{stdout}");
+    let m = Manifest::read(&export).unwrap();
+    let row = pg.client.query_one("SELECT version, \"createdDate\"::text FROM \"user\" LIMIT 1", &[]).await.unwrap();
+    assert_eq!(row.get::<_, i32>(0), 1);
+    assert_eq!(row.get::<_, String>(1), m.export_timestamp.trim_end_matches('Z').replace('T', " "));
+    let v = verify_except(&my, &pg, &["version", "createdDate", "updatedDate"]).await;
+    assert!(v.passed(), "{}", v.text());
+    // The target's own defaults are as they were: none on version.
+    let defaults = pg
+        .client
+        .query_one("SELECT count(*) FROM information_schema.columns WHERE column_name = 'version' AND column_default IS NOT NULL", &[])
+        .await
+        .unwrap();
+    assert_eq!(defaults.get::<_, i64>(0), 0);
+    let own = pg
+        .client
+        .query_one("SELECT column_default FROM information_schema.columns WHERE table_name = 'user' AND column_name = 'createdDate'", &[])
+        .await
+        .unwrap();
+    assert_eq!(own.get::<_, Option<String>>(0).as_deref(), Some("now()"), "the target's own default is back");
+
+    // keep_audit_columns = true: a lossless export, imported as it is and verified whole.
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines/alkemio.toml"))
+        .unwrap()
+        .replace("keep_audit_columns = false", "keep_audit_columns = true");
+    let scratch2 = target("alkemio").await;
+    let kept_vars = vars(true, &scratch2);
+    let p = converge::Pipeline::parse(&text, Path::new("alkemio.toml"), |k| {
+        kept_vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let whole = target("alkemio").await;
+    let kept = import_cmd(&report.exports[0], &whole.url, &[], &log);
+    assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stderr));
+    let v = verify_except(&my, &whole, &[]).await;
+    assert!(v.passed(), "{}", v.text());
+    whole.drop_db().await;
+    pg.drop_db().await;
+    scratch2.drop_db().await;
+    scratch.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kratos_export_imports_into_a_migrated_target_with_existing() {
+    let my = fixture("kratos").await;
+    let out = TempDir::new("kratos_import");
+    let scratch = target("kratos").await;
+    let p = load(
+        "pipelines/kratos.toml",
+        &[
+            ("KRATOS_MYSQL_URL", my.url.clone()),
+            ("KRATOS_PG_URL", scratch.url.clone()),
+            ("EXPORT_DIR", out.path().display().to_string()),
+        ],
+    );
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let export = report.exports[0].clone();
+    let log = out.path().join("runs.jsonl");
+    // The target's own migrations filled identity_credential_types.
+    let pg = target("kratos").await;
+    let refused = import_cmd(&export, &pg.url, &[], &log);
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && err.contains("identity_credential_types"), "{err}");
+    let ok = import_cmd(&export, &pg.url, &["--existing", "identity_credential_types"], &log);
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    for t in &Manifest::read(&export).unwrap().tables {
+        assert_eq!(pg_count(&pg, &t.name).await, t.row_count, "{}", t.name);
+    }
+    pg.drop_db().await;
+    scratch.drop_db().await;
+    my.drop_db().await;
+}

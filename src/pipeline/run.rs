@@ -19,7 +19,7 @@ use crate::manifest::{Manifest, ManifestFile, ManifestTable};
 use crate::progress::{Display, Progress};
 use crate::sink::export_dir::ExportDir;
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
-use crate::sink::postgres::target::{match_targets, TableTarget};
+use crate::sink::postgres::target::{audit_fills, group_problems, match_targets, TableTarget};
 use crate::transform::validate::Outcome;
 
 /// Options of one run that are not part of the pipeline.
@@ -169,6 +169,8 @@ pub struct Target {
     pub problems: Vec<String>,
     /// Every narrowing cast (checked value by value during the load).
     pub narrowing: Vec<String>,
+    /// What else the plan found worth saying (an export that would not import).
+    pub notes: Vec<String>,
     /// Replace rows of non-empty tables.
     pub truncate: bool,
 }
@@ -208,11 +210,55 @@ async fn plan_with_target(
     let load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
         .await?
         .disable_triggers(sink.triggers == super::spec::TriggerMode::Disable);
-    let (tables, check) = match_targets(&mut plan.tables, &load.tables);
+    let (tables, mut check) = match_targets(&mut plan.tables, &load.tables);
+    let load = if sink.audit_defaults {
+        let stamp = match opened {
+            Opened::Export(_, m) => m.export_timestamp.clone(),
+            _ => chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        };
+        let (fills, answered) = audit_fills(&plan.tables, &load.tables, &p.options.audit_columns, &stamp);
+        check.problems.retain(|x| !answered.contains(x));
+        load.audit_defaults(fills)
+    } else {
+        load
+    };
+    check.notes.extend(export_would_not_import(p, &plan, &load.tables));
     let truncate = sink.truncate.unwrap_or(false);
-    let mut target = Target { load, tables, problems: check.problems, narrowing: check.narrowing, truncate };
+    let mut target =
+        Target { load, tables, problems: check.problems, narrowing: check.narrowing, notes: check.notes, truncate };
     skip_unchanged(opened, &mut plan, &mut target, schema).await?;
     Ok((plan, Some(target)))
+}
+
+/// A pipeline with a CSV sink and a postgres sink, whose CSV leaves out audit columns its
+/// own target requires: the export would not import into that target. Said at plan time.
+fn export_would_not_import(
+    p: &Pipeline,
+    plan: &Plan,
+    targets: &[crate::sink::postgres::introspect::PgTable],
+) -> Vec<String> {
+    if !p.sinks.iter().any(|s| s.kind == SinkKind::Csv) {
+        return Vec::new();
+    }
+    let mut tables = Vec::new();
+    let mut columns: Vec<String> = Vec::new();
+    for t in &plan.tables {
+        let Some(pt) = targets.iter().find(|x| x.name == t.name()) else { continue };
+        let required: Vec<&String> =
+            t.file_excluded.iter().filter(|c| pt.column(c).is_some_and(|pc| pc.not_null && !pc.has_default)).collect();
+        if !required.is_empty() {
+            tables.push(t.name().to_string());
+            columns.extend(required.into_iter().filter(|c| !columns.contains(c)).cloned().collect::<Vec<_>>());
+        }
+    }
+    if tables.is_empty() {
+        return Vec::new();
+    }
+    vec![format!(
+        "the CSV export would not import into this target as it is: it leaves out the audit columns {} (options.keep_audit_columns = false), which {} tables of the target require (NOT NULL, no default). Set keep_audit_columns = true for a lossless export, or import it with --audit-defaults",
+        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
+        tables.len()
+    )]
 }
 
 /// Per-table mode: each table an earlier run committed is compared with the source in
@@ -304,7 +350,7 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
             } else {
                 Err(Error::other(format!(
                     "the target does not fit the source (nothing was loaded):\n  - {}",
-                    t.problems.join("\n  - ")
+                    group_problems(&t.problems, &p.options.audit_columns).join("\n  - ")
                 )))
             };
             if let Err(e) = begun {

@@ -289,6 +289,29 @@ pub struct SinkSpec {
     /// summary names every trigger that did not fire.
     #[serde(default)]
     pub triggers: TriggerMode,
+    /// PostgreSQL: audit columns the source does not carry (a spec export leaves
+    /// `version`, `createdDate`, `updatedDate` out) but the target requires are filled as
+    /// the ORM would fill them for a new row: `version` = 1, the dates = the export's
+    /// timestamp (default false: such a target is refused, saying why).
+    #[serde(default)]
+    pub audit_defaults: bool,
+}
+
+/// The postgres sink options `converge import` takes.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// The target schema (default `public`).
+    pub schema: Option<String>,
+    /// Replace the rows of non-empty target tables.
+    pub truncate: bool,
+    /// Tables the target's migrations filled: compared, not loaded.
+    pub existing: Vec<String>,
+    /// One transaction, or one per table.
+    pub transaction: TransactionMode,
+    /// Whether the target's triggers fire.
+    pub triggers: TriggerMode,
+    /// Fill the audit columns the export left out.
+    pub audit_defaults: bool,
 }
 
 /// Whether the target's triggers fire during a load.
@@ -382,6 +405,22 @@ impl Pipeline {
     /// The pipeline behind `converge import DIR --to URL`: an export directory into
     /// PostgreSQL, typed by the target.
     pub fn import(dir: &str, url: &str, schema: Option<String>, truncate: bool) -> Pipeline {
+        let o = ImportOptions { schema, truncate, ..Default::default() };
+        Pipeline::import_with(dir, url, &o)
+    }
+
+    /// [`Pipeline::import`] with the postgres sink's options.
+    pub fn import_with(dir: &str, url: &str, o: &ImportOptions) -> Pipeline {
+        let mut p = Pipeline::import_base(dir, url, o.schema.clone(), o.truncate);
+        let sink = &mut p.sinks[0];
+        sink.existing = o.existing.clone();
+        sink.transaction = o.transaction;
+        sink.triggers = o.triggers;
+        sink.audit_defaults = o.audit_defaults;
+        p
+    }
+
+    fn import_base(dir: &str, url: &str, schema: Option<String>, truncate: bool) -> Pipeline {
         Pipeline {
             name: "import".into(),
             source: SourceSpec {
@@ -410,6 +449,7 @@ impl Pipeline {
                 defer_indexes: None,
                 streams: None,
                 triggers: TriggerMode::Fire,
+                audit_defaults: false,
             }],
             verify: None,
             file: PathBuf::from("(import)"),
@@ -419,7 +459,7 @@ impl Pipeline {
     /// The pipeline behind `converge verify --source URL --target URL`: every table of
     /// the MySQL database against the PostgreSQL schema, default rules.
     pub fn compare(source_url: &str, target_url: &str, schema: Option<String>) -> Pipeline {
-        let mut p = Pipeline::import("", target_url, schema, false);
+        let mut p = Pipeline::import_base("", target_url, schema, false);
         p.name = "verify".into();
         p.source = SourceSpec {
             kind: SourceKind::Mysql,

@@ -25,7 +25,7 @@ use super::introspect::{introspect, PgForeignKey, PgTable};
 use super::locate::{rejected, KeyRing};
 use super::state;
 pub use super::state::Committed;
-use super::target::TableTarget;
+use super::target::{AuditFill, TableTarget};
 use super::tuning::{deferrable_indexes, freezable, structure, without_triggers, DeferredIndex};
 use crate::error::{Error, Result};
 use crate::ident;
@@ -93,6 +93,10 @@ pub struct PgLoad {
     changed: std::sync::Mutex<Vec<(String, String, u64)>>,
     /// Dropped with the load: stops the lock-wait watcher.
     _lock_watch: tokio::sync::watch::Sender<()>,
+    audit: Vec<AuditFill>,
+    audit_filled: std::sync::Mutex<Vec<(String, String, String, u64)>>,
+    /// The target's own defaults of the filled audit columns, put back after each COPY.
+    own_defaults: std::sync::Mutex<Vec<(String, String, Option<String>)>>,
 }
 
 /// Per-table mode: whose state the committed tables are recorded under.
@@ -121,6 +125,19 @@ pub struct LoadSummary {
     pub triggers_disabled: bool,
     /// Values a `[[column]]` rule let the target's type change: table, column, count.
     pub changed: Vec<(String, String, u64)>,
+    /// Audit columns filled (`audit_defaults`): table, column, value, rows.
+    pub audit_filled: Vec<(String, String, String, u64)>,
+}
+
+/// A column's own default expression, if it has one.
+async fn own_default(client: &Client, table: &str, column: &str) -> Result<Option<String>> {
+    let q = "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d JOIN pg_attribute a \
+             ON a.attrelid = d.adrelid AND a.attnum = d.adnum WHERE d.adrelid = $1::text::regclass AND a.attname = $2";
+    let row = client
+        .query_opt(q, &[&table, &column])
+        .await
+        .map_err(|e| Error::postgres(format!("reading the default of {table}.{column}"), &e))?;
+    Ok(row.map(|r| r.get(0)))
 }
 
 /// Quotes a schema-qualified table name.
@@ -171,7 +188,18 @@ impl PgLoad {
             disable_triggers: false,
             changed: std::sync::Mutex::new(Vec::new()),
             _lock_watch: lock_watch,
+            audit: Vec::new(),
+            audit_filled: std::sync::Mutex::new(Vec::new()),
+            own_defaults: std::sync::Mutex::new(Vec::new()),
         })
+    }
+
+    /// `audit_defaults`: these columns, which the source does not carry, are filled with
+    /// their value for every row (a column default set for the COPY only, inside its
+    /// transaction, and dropped again before commit).
+    pub fn audit_defaults(mut self, fills: Vec<AuditFill>) -> Self {
+        self.audit = fills;
+        self
     }
 
     /// `triggers = "disable"`: the load runs with `session_replication_role = replica`
@@ -202,6 +230,7 @@ impl PgLoad {
                 .collect(),
             triggers_disabled: self.fk_mode == FkMode::Replica,
             changed: self.changed.lock().expect("not poisoned").clone(),
+            audit_filled: self.audit_filled.lock().expect("not poisoned").clone(),
         }
     }
 
@@ -361,6 +390,8 @@ impl PgLoad {
             }
         }
         let ri = if self.fk_mode == FkMode::RiOff { self.ri_checks(&client, &target.table, false).await? } else { 0 };
+        let fills: Vec<&AuditFill> = self.audit.iter().filter(|f| f.table == target.table).collect();
+        self.fill_defaults(&client, &fills, true).await?;
         let cols: Vec<String> = target.columns.iter().map(|c| ident::pg(&c.name)).collect();
         let table = qualified(&self.schema, &target.table);
         let compare = self.existing.contains(&target.table);
@@ -438,6 +469,11 @@ impl PgLoad {
         }
         if ri > 0 {
             self.ri_checks(&client, &target.table, true).await?;
+        }
+        self.fill_defaults(&client, &fills, false).await?;
+        {
+            let mut filled = self.audit_filled.lock().expect("not poisoned");
+            filled.extend(fills.iter().map(|f| (f.table.clone(), f.column.clone(), f.value.clone(), copied)));
         }
         if let Some(pt) = &self.per_table {
             // This table's transaction: prove its foreign keys towards tables already in
@@ -593,6 +629,31 @@ impl PgLoad {
         let list: Vec<String> = cols.iter().map(|c| ident::pg(c)).collect();
         let q = format!("ANALYZE {} ({})", qualified(&self.schema, table), list.join(", "));
         client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("analyzing `{table}`"), &e))
+    }
+
+    /// Sets the column defaults that fill the audit columns (`set`), first reading the
+    /// target's own, or puts the target's own back (`!set`).
+    async fn fill_defaults(&self, client: &Client, fills: &[&AuditFill], set: bool) -> Result<()> {
+        for f in fills {
+            let table = qualified(&self.schema, &f.table);
+            let action = if set {
+                let own = own_default(client, &table, &f.column).await?;
+                self.own_defaults.lock().expect("not poisoned").push((f.table.clone(), f.column.clone(), own));
+                format!("SET DEFAULT {}", f.value)
+            } else {
+                let own = self.own_defaults.lock().expect("not poisoned");
+                match own.iter().find(|(t, c, _)| t == &f.table && c == &f.column).and_then(|x| x.2.clone()) {
+                    Some(expr) => format!("SET DEFAULT {expr}"),
+                    None => "DROP DEFAULT".to_string(),
+                }
+            };
+            let q = format!("ALTER TABLE {table} ALTER COLUMN {} {action}", ident::pg(&f.column));
+            client
+                .batch_execute(&q)
+                .await
+                .map_err(|e| Error::postgres(format!("filling the audit column `{}`.`{}`", f.table, f.column), &e))?;
+        }
+        Ok(())
     }
 
     /// Switches the foreign-key check triggers of `table` off (or back on) inside the

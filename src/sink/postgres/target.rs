@@ -29,6 +29,8 @@ pub struct TargetCheck {
     pub problems: Vec<String>,
     /// `table.column: source type → target type (what can change)`.
     pub narrowing: Vec<String>,
+    /// Other findings worth saying before the run.
+    pub notes: Vec<String>,
 }
 
 /// Decides each planned table's target and lists every problem and narrowing cast.
@@ -226,4 +228,87 @@ fn narrowing(m: &MySqlType, logical: Logical, pg: PgTarget, limit: Limit, tc: &P
             }
         }
     }
+}
+
+/// The problems of a plan-time check, grouped by cause: the same column and reason in
+/// several tables is one line naming the tables (a handful, then how many more), with the
+/// fix where one is known (`audit`: the columns a spec export leaves out).
+pub fn group_problems(problems: &[String], audit: &[String]) -> Vec<String> {
+    let mut groups: Vec<(String, String, Vec<String>)> = Vec::new();
+    let mut single = Vec::new();
+    for p in problems {
+        let parsed = p.split_once(": ").and_then(|(at, why)| at.rsplit_once('.').map(|(t, c)| (t, c, why)));
+        let Some((table, column, why)) = parsed else {
+            single.push(p.clone());
+            continue;
+        };
+        match groups.iter_mut().find(|(c, w, _)| c == column && w == why) {
+            Some(g) => g.2.push(table.to_string()),
+            None => groups.push((column.to_string(), why.to_string(), vec![table.to_string()])),
+        }
+    }
+    let mut out = single;
+    for (column, why, tables) in groups {
+        let shown: Vec<&str> = tables.iter().take(5).map(|t| t.as_str()).collect();
+        let more = if tables.len() > 5 { format!(" and {} more", tables.len() - 5) } else { String::new() };
+        let mut line = if tables.len() == 1 {
+            format!("{}.{column}: {why}", tables[0])
+        } else {
+            format!("`{column}` in {} tables ({}{more}): {why}", tables.len(), shown.join(", "))
+        };
+        if audit.contains(&column) && why.contains("source has no value") {
+            line.push_str(
+                ". The export left it out as an audit column: export again with options.keep_audit_columns = true \
+                 (lossless), or import with --audit-defaults (version = 1, createdDate/updatedDate = the export's \
+                 timestamp, as the ORM fills a new row)",
+            );
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// An audit column the source does not carry, filled for the target (`audit_defaults`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFill {
+    /// The target table.
+    pub table: String,
+    /// The column.
+    pub column: String,
+    /// The SQL literal it is filled with.
+    pub value: String,
+}
+
+/// The audit columns `audit_defaults` fills: those of `audit` the plan does not feed —
+/// `version` (an integer the target requires, without a default) with 1, a date or
+/// timestamp with `timestamp`. Returns the fills and the problems they answer.
+pub fn audit_fills(
+    plans: &[TablePlan],
+    targets: &[PgTable],
+    audit: &[String],
+    timestamp: &str,
+) -> (Vec<AuditFill>, Vec<String>) {
+    let mut fills = Vec::new();
+    let mut answered = Vec::new();
+    for plan in plans {
+        let Some(t) = targets.iter().find(|t| t.name == plan.name()) else { continue };
+        for tc in t.columns.iter().filter(|c| audit.contains(&c.name)) {
+            if plan.spec.plans.iter().any(|p| p.name == tc.name) {
+                continue;
+            }
+            // A date takes the export's timestamp even over a target default (`now()`
+            // would be the import's time); a version only where the target has no default.
+            let value = match tc.type_name.as_str() {
+                "int2" | "int4" | "int8" | "numeric" if tc.not_null && !tc.has_default => "1".to_string(),
+                "timestamp" | "timestamptz" | "date" => crate::ident::pg_literal(timestamp),
+                _ => continue,
+            };
+            answered.push(format!(
+                "{}.{}: NOT NULL in the target, without a default, and the source has no value for it",
+                t.name, tc.name
+            ));
+            fills.push(AuditFill { table: t.name.clone(), column: tc.name.clone(), value });
+        }
+    }
+    (fills, answered)
 }
