@@ -92,6 +92,9 @@ enum Command {
         /// Also write the Markdown report (the guide's checklist, ticked) to this file.
         #[arg(long, value_name = "FILE")]
         report: Option<PathBuf>,
+        /// Fail on warnings too (a missing index): by default they are advice.
+        #[arg(long)]
+        strict: bool,
     },
     /// Measure throughput: generate a platform-shaped dataset in MySQL (or use --source and
     /// --target), then time converge's stages against the servers' own tools in one run.
@@ -274,7 +277,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 _ => Err(converge::Error::other("the target does not fit the source")),
             }
         }
-        Command::Verify { pipeline, source, target, schema, sample, report } => {
+        Command::Verify { pipeline, source, target, schema, sample, report, strict } => {
             let p = match (pipeline, source, target) {
                 (Some(file), _, _) => Pipeline::load(file)?,
                 (None, Some(s), Some(t)) => Pipeline::compare(s, t, Some(schema.clone())),
@@ -294,10 +297,12 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 print!("{}", r.text());
             }
             log_verify(&r);
-            if r.passed() {
-                Ok(())
-            } else {
+            if !r.passed() {
                 Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
+            } else if *strict && !r.passed_strict() {
+                Err(converge::Error::other(format!("verification failed (--strict): {} warnings", r.warnings().len())))
+            } else {
+                Ok(())
             }
         }
         Command::Bench {

@@ -190,14 +190,28 @@ async fn clean_migration_passes_and_each_fault_is_named() {
     assert!(f[0].evidence.contains("last value 1, column maximum 3"), "{}", f[0].evidence);
     assert_eq!(r.failures().len(), 1, "{}", r.text());
 
-    // One index dropped.
-    let r =
-        with_fault(&pg, &p, "DROP INDEX ticket_person_idx", "CREATE INDEX ticket_person_idx ON ticket (\"personId\")")
-            .await;
-    let f = failed(&r, Section::Indexes);
-    assert_eq!(f.len(), 1);
-    assert_eq!(f[0].subject, "ticket.idx_ticket_person");
-    assert!(f[0].evidence.contains("(personId) has no counterpart"), "{}", f[0].evidence);
+    // One plain index missing (MySQL's implicit foreign-key index, say): advice, not a
+    // failure — exit 0 with a warning, 1 under --strict.
+    pg.client.batch_execute("DROP INDEX ticket_person_idx").await.unwrap();
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed() && !r.passed_strict(), "{}", r.text());
+    let w = r.warnings();
+    assert_eq!(w.len(), 1);
+    assert_eq!(w[0].subject, "ticket.idx_ticket_person");
+    assert!(w[0].evidence.contains("(personId) has no counterpart"), "{}", w[0].evidence);
+    assert!(r.text().contains("1 warnings (performance, not data"), "{}", r.text());
+    let cli = |strict: bool| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_converge"));
+        c.args(["verify", "--source", &my.url, "--target", &pg.url]);
+        if strict {
+            c.arg("--strict");
+        }
+        c.env("CONVERGE_RUN_LOG", std::env::temp_dir().join(format!("{}.jsonl", pg.name))).output().unwrap()
+    };
+    assert_eq!(cli(false).status.code(), Some(0));
+    assert_eq!(cli(true).status.code(), Some(1));
+    let _ = std::fs::remove_file(std::env::temp_dir().join(format!("{}.jsonl", pg.name)));
+    pg.client.batch_execute("CREATE INDEX ticket_person_idx ON ticket (\"personId\")").await.unwrap();
 
     // A critical table emptied (and so also a count and content failure).
     let r = with_fault(
@@ -293,15 +307,21 @@ async fn run_verifies_after_the_commit_and_a_failure_keeps_the_export_whole() {
     my.exec(MY_DATA).await;
     let pg = PgDb::create("verifyrun").await;
     pg.client.batch_execute(PG_SCHEMA).await.unwrap();
-    // The target lacks an index the source has: the data loads, verification fails.
-    pg.client.batch_execute("DROP INDEX ticket_title_idx").await.unwrap();
+    // A target trigger rewrites a value as it arrives: the data loads, verification fails.
+    pg.client
+        .batch_execute(
+            "CREATE FUNCTION shout() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.title := upper(NEW.title); RETURN NEW; END $$;\n\
+             CREATE TRIGGER ticket_shout BEFORE INSERT ON ticket FOR EACH ROW EXECUTE FUNCTION shout()",
+        )
+        .await
+        .unwrap();
     let out = TempDir::new("verifyrun");
     let text = pipeline_text().replace("after_run = false\n", "")
         + &format!("[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n", out.path().display());
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
     let e = converge::pipeline::run(&p, &Default::default()).await.expect_err("verification fails").to_string();
     assert!(e.contains("the load was committed, but verification failed"), "{e}");
-    assert!(e.contains("index `ticket.idx_ticket_title`"), "{e}");
+    assert!(e.contains("content `ticket`"), "{e}");
     let n: i64 = pg.client.query_one("SELECT count(*) FROM ticket", &[]).await.unwrap().get(0);
     assert_eq!(n, 3, "the load stays committed");
     let run_dir = std::fs::read_dir(out.path())
@@ -312,6 +332,32 @@ async fn run_verifies_after_the_commit_and_a_failure_keeps_the_export_whole() {
         .path();
     assert!(run_dir.join("migration_manifest.json").exists(), "the export is whole");
     assert!(!run_dir.join("FAILED").exists(), "and not marked failed");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_without_a_primary_key_is_located_by_its_not_null_unique_key() {
+    let my = MyDb::create("uniqkey").await;
+    my.exec(
+        "CREATE TABLE tag (code varchar(10) NOT NULL, label varchar(20) NULL, UNIQUE KEY tag_code (code));\n\
+             INSERT INTO tag VALUES ('a', 'Alpha'), ('b', 'Beta'), ('c', NULL)",
+    )
+    .await;
+    let pg = PgDb::create("uniqkey").await;
+    pg.client.batch_execute("CREATE TABLE tag (code varchar(10) NOT NULL UNIQUE, label varchar(20))").await.unwrap();
+    let p = pipeline(
+        "name = \"uniq\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n",
+        &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
+    );
+    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(verify(&p, Depth::Full).await.unwrap().passed());
+    pg.client.batch_execute("UPDATE tag SET label = 'Bet' WHERE code = 'b'").await.unwrap();
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(!r.passed());
+    let d = diffs(&r, "tag");
+    assert_eq!(d.len(), 1, "{}", r.text());
+    assert!(r.text().contains("code='b'"), "{}", r.text());
     pg.drop_db().await;
     my.drop_db().await;
 }

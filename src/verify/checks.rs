@@ -227,10 +227,18 @@ pub fn index_check(table: &str, ix: &Index, target: &[Index], carried: &[String]
     let what = if ix.unique { "unique index" } else { "index" };
     match found {
         Some(t) => check(Section::Indexes, subject, Outcome::Pass, format!("{what} on ({cols}) → `{}`", t.name)),
-        None => check(
+        // A missing unique index leaves uniqueness unenforced: a failure. A missing plain
+        // index (MySQL makes one for every foreign key) slows lookups: a warning.
+        None if ix.unique => check(
             Section::Indexes,
             subject,
             Outcome::Fail,
+            format!("{what} on ({cols}) has no counterpart in the target: uniqueness is not enforced"),
+        ),
+        None => check(
+            Section::Indexes,
+            subject,
+            Outcome::Warn,
             format!("{what} on ({cols}) has no counterpart in the target (lookups by these columns will scan)"),
         ),
     }

@@ -33,6 +33,21 @@ pub enum Depth {
     Sample(u64),
 }
 
+/// The columns rows are compared and located by: the primary key, or — for a table
+/// without one — its first unique key whose columns are all NOT NULL (a unique key with
+/// a nullable column does not identify rows).
+fn comparison_key(table: &crate::schema::Table, indexes: &[checks::Index]) -> Vec<String> {
+    if !table.primary_key.is_empty() {
+        return table.primary_key.clone();
+    }
+    let not_null = |c: &String| table.columns.iter().any(|x| &x.name == c && !x.nullable);
+    indexes
+        .iter()
+        .find(|ix| ix.unique && !ix.columns.is_empty() && ix.columns.iter().all(not_null))
+        .map(|ix| ix.columns.clone())
+        .unwrap_or_default()
+}
+
 /// Whether a table a per-table load committed earlier still equals the source in the
 /// source's current snapshot: source rows, target rows, equal content.
 pub async fn unchanged(
@@ -112,9 +127,12 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                     )),
                 }
             }
+            let none = Vec::new();
+            let unique = source_indexes.get(&name).unwrap_or(&none);
+            let key_columns = comparison_key(table, unique);
             let key: Vec<usize> =
-                table.primary_key.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
-            let key = if key.len() == table.primary_key.len() { key } else { Vec::new() };
+                key_columns.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
+            let key = if key.len() == key_columns.len() { key } else { Vec::new() };
             let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &name), columns, key };
             let key_names: Vec<String> = cmp.key.iter().map(|&i| cmp.columns[i].name.clone()).collect();
             let res = if tp.transform_sql.is_some() {

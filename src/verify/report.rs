@@ -84,6 +84,9 @@ pub enum Outcome {
     Fail,
     /// Not applicable or not checkable (the evidence says why); does not fail the run.
     Skip,
+    /// Advice, not a failure (a missing index: lookups will be slower, the data is
+    /// right); fails only under `--strict`.
+    Warn,
 }
 
 /// One automated check.
@@ -135,6 +138,16 @@ impl Report {
         self.checks.iter().all(|c| c.outcome != Outcome::Fail)
     }
 
+    /// Passed, and no warning either (`verify --strict`).
+    pub fn passed_strict(&self) -> bool {
+        self.passed() && self.warnings().is_empty()
+    }
+
+    /// The warnings.
+    pub fn warnings(&self) -> Vec<&Check> {
+        self.checks.iter().filter(|c| c.outcome == Outcome::Warn).collect()
+    }
+
     /// The failed checks.
     pub fn failures(&self) -> Vec<&Check> {
         self.checks.iter().filter(|c| c.outcome == Outcome::Fail).collect()
@@ -169,8 +182,16 @@ impl Report {
                 let _ = writeln!(o, "      {k}");
             }
         }
+        let warnings = self.warnings();
+        for c in &warnings {
+            let _ = writeln!(o, "\n  ! warning: {} `{}`: {}", c.section.short(), c.subject, c.evidence);
+        }
         let verdict = if self.passed() { "PASSED" } else { "FAILED" };
-        let _ = writeln!(o, "\n{verdict}: {pass} passed, {fail} failed, {skip} not applicable");
+        let _ = writeln!(
+            o,
+            "\n{verdict}: {pass} passed, {fail} failed, {} warnings (performance, not data: `--strict` fails on them), {skip} not applicable",
+            warnings.len()
+        );
         o
     }
 
@@ -216,6 +237,7 @@ impl Report {
                     Outcome::Pass => "[x]",
                     Outcome::Fail => "[ ] **FAILED**",
                     Outcome::Skip => "[-] n/a",
+                    Outcome::Warn => "[ ] warning (performance)",
                 };
                 let _ = writeln!(o, "- {mark} `{}`: {}", c.subject, c.evidence);
                 for k in &c.keys {
@@ -249,6 +271,7 @@ impl Report {
     pub fn json_value(&self) -> serde_json::Value {
         let mut v = serde_json::to_value(self).expect("the report serialises");
         v["passed"] = serde_json::Value::Bool(self.passed());
+        v["warnings"] = serde_json::Value::from(self.warnings().len());
         v["tables"] = serde_json::Value::Array(
             self.tables
                 .iter()
