@@ -281,8 +281,8 @@ fn run_demo_with(scratch: &Scratch, budget_minutes: &str, flags: &[&str]) -> (Ou
     let pipeline = scratch.file(&format!("demo-{budget_minutes}.toml"));
     let text = std::fs::read_to_string(format!("{root}/pipelines/demo.toml"))
         .unwrap()
-        .replace("path = \"fixtures/demo.sql\"", &format!("path = \"{root}/fixtures/demo.sql\""))
-        .replace("dir = \"exports/demo\"", &format!("dir = \"{}\"", s(&scratch.file("out"))));
+        .replace("path = \"../fixtures/demo.sql\"", &format!("path = \"{root}/fixtures/demo.sql\""))
+        .replace("dir = \"../exports/demo\"", &format!("dir = \"{}\"", s(&scratch.file("out"))));
     let text =
         text.replacen("[source]", &format!("[options]\ndowntime_budget_minutes = {budget_minutes}\n\n[source]"), 1);
     std::fs::write(&pipeline, text).unwrap();

@@ -83,6 +83,16 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
         }
         SourceKind::Mysqldump => {
             let path = PathBuf::from(s.path.as_deref().expect("checked by the pipeline"));
+            if !path.is_file() {
+                return Err(Error::Pipeline {
+                    file: p.file.clone(),
+                    at: None,
+                    message: format!(
+                        "source.path: no dump file at `{}` (a relative path is read from the pipeline file's folder)",
+                        path.display()
+                    ),
+                });
+            }
             let p2 = path.clone();
             let tables = tokio::task::spawn_blocking(move || mysqldump::read_schema(&p2))
                 .await
@@ -91,6 +101,20 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
         }
         SourceKind::Csv => {
             let dir = PathBuf::from(s.dir.as_deref().expect("checked by the pipeline"));
+            if !dir.join(crate::manifest::MANIFEST_FILE).is_file() {
+                let what = if dir.is_dir() { "holds no migration_manifest.json" } else { "is not a folder" };
+                return Err(Error::Pipeline {
+                    file: p.file.clone(),
+                    at: None,
+                    message: format!(
+                        "source.dir: `{}` {what}. A converge export directory holds one CSV (or Parquet) file per \
+                         table and the migration_manifest.json that lists them with their row counts and sha256, \
+                         as `converge run` writes it for a pipeline with a `[[sink]] kind = \"csv\"` (into \
+                         <dir>/<migrationId>/, with <dir>/latest pointing at the newest)",
+                        dir.display()
+                    ),
+                });
+            }
             let d2 = dir.clone();
             let (manifest, tables) = tokio::task::spawn_blocking(move || {
                 let (m, t) = crate::source::csv::export::open(&d2)?;

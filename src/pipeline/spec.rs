@@ -336,6 +336,31 @@ pub enum TransactionMode {
     Table,
 }
 
+/// `rel` read from the folder `base` (absolute paths stay as they are), without `..`
+/// and `.` steps where they can be taken away.
+fn beside(base: &Path, rel: &str) -> String {
+    use std::path::Component;
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        return rel.to_string();
+    }
+    let mut out = PathBuf::new();
+    for c in base.join(p).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        ".".into()
+    } else {
+        out.to_string_lossy().into_owned()
+    }
+}
+
 /// Replaces every `${VAR}` with the variable's value (`${VAR:-default}` gives a
 /// default); a missing variable without a default is an error naming it.
 pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
@@ -396,6 +421,15 @@ impl Pipeline {
         for (key, v) in fields {
             if let Some(t) = v.as_mut() {
                 *t = interpolate(t, &env).map_err(|m| fail(key, m))?;
+            }
+        }
+        // Relative files and folders are the pipeline file's neighbours, wherever it runs from.
+        let base = path.parent().filter(|b| !b.as_os_str().is_empty());
+        if let Some(base) = base {
+            let mut files: Vec<&mut Option<String>> = vec![&mut p.source.path, &mut p.source.dir];
+            files.extend(p.sinks.iter_mut().map(|s| &mut s.dir));
+            for v in files.into_iter().flatten() {
+                *v = beside(base, v);
             }
         }
         p.check().map_err(|m| Error::Pipeline { file: path.to_path_buf(), at: None, message: m })?;

@@ -1,0 +1,66 @@
+//! The operator's path: relative paths in a pipeline read from the pipeline file's folder,
+//! errors about missing files name the pipeline key, an import of a folder that is not an
+//! export says what one is.
+
+mod common;
+
+use common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relative_paths_are_read_from_the_pipeline_files_folder() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dir = TempDir::new("relpaths");
+    let sub = dir.path().join("pipelines");
+    std::fs::create_dir_all(&sub).unwrap();
+    std::fs::copy(format!("{root}/fixtures/demo.sql"), dir.path().join("demo.sql")).unwrap();
+    let file = sub.join("p.toml");
+    std::fs::write(
+        &file,
+        "name = \"rel\"\n[source]\nkind = \"mysqldump\"\npath = \"../demo.sql\"\n\
+         exclude = [\"migrations_typeorm\", \"query-result-cache\"]\n[[sink]]\nkind = \"csv\"\ndir = \"out\"\n",
+    )
+    .unwrap();
+    // Run from somewhere else entirely.
+    let elsewhere = TempDir::new("elsewhere");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .current_dir(elsewhere.path())
+        .args(["--quiet", "run"])
+        .arg(&file)
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        sub.join("out").join("latest").join("migration_manifest.json").exists(),
+        "the export is beside the pipeline"
+    );
+    assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing was written where it ran");
+
+    // A missing dump is named by its key.
+    std::fs::remove_file(dir.path().join("demo.sql")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--quiet", "run"])
+        .arg(&file)
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("source.path: no dump file at") && err.contains("demo.sql"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn importing_a_folder_that_is_not_an_export_says_what_an_export_is() {
+    let dir = TempDir::new("notexport");
+    std::fs::write(dir.path().join("user.csv"), "id\n1\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .arg("import")
+        .arg(dir.path())
+        .args(["--to", &format!("{}/postgres", pg_base())])
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("holds no migration_manifest.json") && err.contains("kind = \"csv\""), "{err}");
+}
