@@ -16,6 +16,12 @@ pub fn pg_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
+/// A MySQL string value as a hex literal in utf8mb4: the same text whatever the session's
+/// sql_mode does with quotes and backslashes.
+pub fn mysql_literal(text: &str) -> String {
+    format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(text))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -34,6 +34,9 @@ pub fn run_text(r: &RunReport) -> String {
     for (t, why) in &r.skipped {
         let _ = writeln!(o, "not carried: {t} ({why})");
     }
+    for n in &r.not_carried {
+        let _ = writeln!(o, "not carried: {n}");
+    }
     if let Some(l) = &r.load {
         let frozen = if l.frozen.is_empty() { "none".to_string() } else { l.frozen.join(", ") };
         let _ = write!(o, "load: COPY FREEZE on {} of {} tables ({frozen})", l.frozen.len(), r.tables.len());
@@ -120,6 +123,7 @@ pub fn run_json(r: &RunReport) -> String {
         "phases": r.phases.iter().map(|(n, s)| serde_json::json!({"phase": n, "seconds": s})).collect::<Vec<_>>(),
         "budgetWarning": r.budget_warning,
         "skipped": r.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "why": why})).collect::<Vec<_>>(),
+        "notCarried": r.not_carried,
         "verify": r.verify.as_ref().map(|v| v.json_value()),
         "load": r.load.as_ref().map(|l| serde_json::json!({
             "frozen": l.frozen,

@@ -64,3 +64,55 @@ async fn importing_a_folder_that_is_not_an_export_says_what_an_export_is() {
     assert!(!out.status.success());
     assert!(err.contains("holds no migration_manifest.json") && err.contains("kind = \"csv\""), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_routines_triggers_and_events_are_listed_as_not_carried() {
+    let my = MyDb::create("objects").await;
+    my.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, v float NULL);\nINSERT INTO t VALUES (1, 0.1)\n;\n\
+         CREATE VIEW t_view AS SELECT id FROM t;\n\
+         CREATE PROCEDURE t_proc() SELECT 1;\n\
+         CREATE TRIGGER t_trig BEFORE INSERT ON t FOR EACH ROW SET NEW.v = NEW.v",
+    )
+    .await;
+    let dir = TempDir::new("objects");
+    let text = format!(
+        "name = \"objects\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n",
+        my.url,
+        dir.path().display()
+    );
+    let p = pipeline(&text, &[]);
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let text = converge::report::run_text(&report);
+    assert!(text.contains("not carried: 1 views of the source (t_view)"), "{text}");
+    assert!(text.contains("1 routines of the source (t_proc)"), "{text}");
+    assert!(text.contains("1 triggers of the source (t_trig)"), "{text}");
+    // The view is not exported as a table.
+    assert_eq!(report.tables.iter().map(|t| t.table.as_str()).collect::<Vec<_>>(), vec!["t"]);
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_source_names_its_float_columns() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dump = std::fs::read_to_string(format!("{root}/fixtures/demo.sql")).unwrap();
+    let dir = TempDir::new("dumpfloat");
+    let file = dir.path().join("d.sql");
+    std::fs::write(
+        &file,
+        format!("{dump}\nCREATE TABLE `gauge` (`id` int NOT NULL, `level` float DEFAULT NULL, PRIMARY KEY (`id`));\nINSERT INTO `gauge` VALUES (1,0.1);\n"),
+    )
+    .unwrap();
+    let text = format!(
+        "name = \"d\"\n[source]\nkind = \"mysqldump\"\npath = \"{}\"\ntables = [\"gauge\"]\n[[sink]]\nkind = \"null\"\n",
+        file.display()
+    );
+    let p = pipeline(&text, &[]);
+    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let rendered = converge::pipeline::plan::render(&p, &plan, &opened.describe());
+    opened.close().await;
+    assert!(
+        rendered.contains("mysqldump writes FLOAT with 6 significant digits") && rendered.contains("gauge.level"),
+        "{rendered}"
+    );
+}

@@ -47,6 +47,9 @@ pub struct Plan {
     pub tables: Vec<TablePlan>,
     /// Tables left out, with why.
     pub excluded: Vec<(String, String)>,
+    /// What the source holds that the run cannot carry, or carries with less than the
+    /// server has (a dump's FLOAT digits; views, routines, triggers, events).
+    pub notes: Vec<String>,
 }
 
 fn matches(pattern: &str, name: &str) -> bool {
@@ -82,7 +85,30 @@ pub fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
     for i in order {
         out.push(table_plan(p, chosen[i].clone()).map_err(err)?);
     }
-    Ok(Plan { tables: out, excluded })
+    let mut notes = Vec::new();
+    if p.source.kind == super::spec::SourceKind::Mysqldump {
+        let floats: Vec<String> = out
+            .iter()
+            .flat_map(|t| {
+                let tb = &t.spec.table;
+                t.spec
+                    .columns
+                    .iter()
+                    .map(move |&ci| &tb.columns[ci])
+                    .filter(|c| c.mysql.data_type == "float")
+                    .map(move |c| format!("{}.{}", tb.name, c.name))
+            })
+            .collect();
+        if !floats.is_empty() {
+            notes.push(format!(
+                "FLOAT columns in a dump: mysqldump writes FLOAT with 6 significant digits, so the dump holds less \
+                 than the server for {} columns ({}); read the live server (source.kind = \"mysql\") for every digit",
+                floats.len(),
+                floats.join(", ")
+            ));
+        }
+    }
+    Ok(Plan { tables: out, excluded, notes })
 }
 
 fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, String> {
@@ -223,6 +249,9 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
             let _ = writeln!(o, "       transform: {}", sql.trim());
         }
     }
+    for n in &plan.notes {
+        let _ = writeln!(o, "\nnot carried: {n}");
+    }
     if !plan.excluded.is_empty() {
         let _ = writeln!(o, "\nexcluded tables:");
         for (t, why) in &plan.excluded {
@@ -300,5 +329,6 @@ pub fn json(plan: &Plan, targets: Option<&[Option<TableTarget>]>) -> serde_json:
     serde_json::json!({
         "tables": tables,
         "excludedTables": plan.excluded.iter().map(|(t, why)| serde_json::json!({"table": t, "why": why})).collect::<Vec<_>>(),
+        "notCarried": plan.notes,
     })
 }

@@ -88,6 +88,9 @@ pub struct RunReport {
     /// Tables of the source the run did not carry, with why (excluded by the pipeline,
     /// or committed by an earlier per-table run and unchanged since).
     pub skipped: Vec<(String, String)>,
+    /// What else the source holds that the run did not carry (views, routines, triggers,
+    /// events; a dump's missing FLOAT digits).
+    pub not_carried: Vec<String>,
 }
 
 /// The run's clock: phases, and the downtime budget watched against the progress.
@@ -179,7 +182,14 @@ pub struct Target {
 /// postgres sink, also introspects the target and checks the plan against it.
 pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     let (opened, tables) = source::open(p).await?;
-    match plan_with_target(p, &opened, tables).await {
+    let planned = async {
+        let (mut plan, target) = plan_with_target(p, &opened, tables).await?;
+        if let Opened::MySql(src) = &opened {
+            plan.notes.extend(src.objects_not_carried().await?);
+        }
+        Ok::<_, Error>((plan, target))
+    };
+    match planned.await {
         Ok((plan, target)) => Ok((opened, plan, target)),
         Err(e) => {
             opened.close().await;
@@ -430,6 +440,7 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
         verify,
         load,
         skipped: plan.excluded.clone(),
+        not_carried: plan.notes.clone(),
     })
 }
 

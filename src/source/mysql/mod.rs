@@ -148,6 +148,39 @@ impl MySqlSource {
         r
     }
 
+    /// The source's views, routines, triggers and events, which a run does not carry: one
+    /// line per kind that has any, naming them.
+    pub async fn objects_not_carried(&self) -> Result<Vec<String>> {
+        let db = crate::ident::mysql_literal(self.database());
+        let kinds = [
+            ("views", format!("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db} ORDER BY 1")),
+            (
+                "routines",
+                format!("SELECT ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA = {db} ORDER BY 1"),
+            ),
+            (
+                "triggers",
+                format!("SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {db} ORDER BY 1"),
+            ),
+            (
+                "events",
+                format!("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} ORDER BY 1"),
+            ),
+        ];
+        let mut out = Vec::new();
+        for (kind, q) in kinds {
+            let names: Vec<String> = self.query(&q).await?;
+            if !names.is_empty() {
+                out.push(format!(
+                    "{} {kind} of the source ({}): converge carries tables and their rows; create these in PostgreSQL yourself",
+                    names.len(),
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// Runs a query on a snapshot connection (the same consistent view as the reads).
     pub async fn query<T: FromRow + Send + 'static>(&self, sql: &str) -> Result<Vec<T>> {
         let mut conn = self.acquire().await;
