@@ -17,6 +17,10 @@ struct Cli {
     /// Print the result as JSON.
     #[arg(long, global = true)]
     json: bool,
+    /// Name every table, index and trigger in the run's summary (by default: counts, and
+    /// names only where something needs attention).
+    #[arg(long, short, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -409,6 +413,8 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             );
             if cli.json {
                 println!("{}", converge::report::run_json(&report));
+            } else if cli.verbose {
+                print!("{}", converge::report::run_text_verbose(&report));
             } else if !cli.quiet {
                 print!("{}", converge::report::run_text(&report));
             }

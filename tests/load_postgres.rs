@@ -410,7 +410,7 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
     // The summary says which tables were skipped, and why.
     let text = converge::report::run_text(&report);
     assert!(
-        text.contains("not carried: org (committed by run") && text.contains("unchanged in the source since"),
+        text.contains("not carried: 2 tables: org (committed by run") && text.contains("unchanged in the source since"),
         "{text}"
     );
     assert_eq!(count("ticket").await, "3");

@@ -123,8 +123,10 @@ async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not()
     // By default every index (nine: three primary keys, a unique constraint, five
     // secondary) is built after the load.
     assert!(summary.rebuilt_indexes.len() == 9 && summary.streams == 1, "{summary:?}");
-    let text = converge::report::run_text(&report);
+    let text = converge::report::run_text_verbose(&report);
     assert!(text.contains("load: COPY FREEZE on 3 of 3 tables"), "{text}");
+    let short = converge::report::run_text(&report);
+    assert!(short.contains("; 9 indexes built after the load and proven as they were; "), "{short}");
     assert!(text.contains("; 9 indexes built after the load and proven as they were (org_pkey, "), "{text}");
     let json: serde_json::Value = serde_json::from_str(&converge::report::run_json(&report)).unwrap();
     assert_eq!(json["load"]["frozen"].as_array().map(|a| a.len()), Some(3), "{json}");

@@ -187,7 +187,7 @@ async fn target_triggers_fire_by_default_and_the_summary_says_when_they_did_not(
             assert_eq!(emails[0][0].as_deref(), Some("Ann@Example.COM"), "{extra}: the trigger did not fire");
             assert!(audit.is_empty());
             assert!(
-                text.contains("target triggers did NOT fire (triggers = \"disable\"): person.person_normalise"),
+                text.contains("target triggers did NOT fire (triggers = \"disable\"): 1 (person.person_normalise)"),
                 "{text}"
             );
         }

@@ -116,3 +116,36 @@ async fn a_dump_source_names_its_float_columns() {
         "{rendered}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_of_a_thousand_table_run_fits_a_terminal() {
+    let my = MyDb::create("wide").await;
+    let pg = PgDb::create("wide").await;
+    let mut my_sql = Vec::new();
+    let mut pg_sql = Vec::new();
+    for i in 0..1000 {
+        my_sql.push(format!("CREATE TABLE t{i:04} (id int PRIMARY KEY, v int NULL, KEY v_{i} (v));\nINSERT INTO t{i:04} VALUES (1, {i})"));
+        pg_sql.push(format!("CREATE TABLE t{i:04} (id int PRIMARY KEY, v int); CREATE INDEX v_{i} ON t{i:04} (v);"));
+    }
+    my.exec(&my_sql.join(";\n")).await;
+    pg.client.batch_execute(&pg_sql.join("\n")).await.unwrap();
+    let p = pipeline(
+        "name = \"wide\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n",
+        &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
+    );
+    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let text = converge::report::run_text(&report);
+    assert!(text.lines().count() < 40, "{} lines:\n{text}", text.lines().count());
+    assert!(text.contains("load: COPY FREEZE on 1000 of 1000 tables; 2000 indexes built after the load"), "{text}");
+    assert!(text.contains("row-count ledger: 1000 tables, every count reconciled"), "{text}");
+    // A PostgreSQL-only run still says how many bytes went over.
+    let total = text.lines().find(|l| l.starts_with("total")).unwrap();
+    let bytes: u64 = total.split_whitespace().nth(2).unwrap().parse().unwrap();
+    assert!(bytes > 1000 * 19, "{total}");
+    // Every name is still there, verbose and in JSON.
+    let verbose = converge::report::run_text_verbose(&report);
+    assert!(verbose.lines().count() > 2000 && verbose.contains("t0999"));
+    assert!(converge::report::run_json(&report).contains("\"t0999\""));
+    pg.drop_db().await;
+    my.drop_db().await;
+}

@@ -97,6 +97,7 @@ pub struct PgLoad {
     audit_filled: std::sync::Mutex<Vec<(String, String, String, u64)>>,
     /// The target's own defaults of the filled audit columns, put back after each COPY.
     own_defaults: std::sync::Mutex<Vec<(String, String, Option<String>)>>,
+    copy_bytes: std::sync::Mutex<Vec<(String, u64)>>,
 }
 
 /// Per-table mode: whose state the committed tables are recorded under.
@@ -127,6 +128,8 @@ pub struct LoadSummary {
     pub changed: Vec<(String, String, u64)>,
     /// Audit columns filled (`audit_defaults`): table, column, value, rows.
     pub audit_filled: Vec<(String, String, String, u64)>,
+    /// Bytes of each table's COPY stream.
+    pub copy_bytes: Vec<(String, u64)>,
 }
 
 /// A column's own default expression, if it has one.
@@ -191,6 +194,7 @@ impl PgLoad {
             audit: Vec::new(),
             audit_filled: std::sync::Mutex::new(Vec::new()),
             own_defaults: std::sync::Mutex::new(Vec::new()),
+            copy_bytes: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -231,6 +235,7 @@ impl PgLoad {
             triggers_disabled: self.fk_mode == FkMode::Replica,
             changed: self.changed.lock().expect("not poisoned").clone(),
             audit_filled: self.audit_filled.lock().expect("not poisoned").clone(),
+            copy_bytes: self.copy_bytes.lock().expect("not poisoned").clone(),
         }
     }
 
@@ -419,6 +424,7 @@ impl PgLoad {
         CopyEncoder::header(&mut buf);
         let mut keys = KeyRing::new(key);
         let mut rows = 0u64;
+        let mut sent = 0u64;
         let fail = |e: tokio_postgres::Error, keys: &KeyRing| keys.locate(&target.table, e);
         let mut next = first;
         while let Some(batch) = next {
@@ -436,12 +442,15 @@ impl PgLoad {
             }
             rows += batch.num_rows() as u64;
             if buf.len() >= SEND_CHUNK {
+                sent += buf.len() as u64;
                 send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
             }
             next = batches.next().await;
         }
         CopyEncoder::trailer(&mut buf);
+        sent += buf.len() as u64;
         send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
+        self.copy_bytes.lock().expect("not poisoned").push((target.table.clone(), sent));
         let copied = sink.finish().await.map_err(|e| fail(e, &keys))?;
         if let Some(enc) = &encoder {
             let mut changed = self.changed.lock().expect("not poisoned");
