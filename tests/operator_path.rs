@@ -149,3 +149,27 @@ async fn the_summary_of_a_thousand_table_run_fits_a_terminal() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_target_name_suggests_the_near_match() {
+    let long = format!("t_{}", "x".repeat(62));
+    let my = MyDb::create("names").await;
+    my.exec(&format!(
+        "CREATE TABLE `UserProfile` (id int PRIMARY KEY, `displayName` varchar(20) NULL);\nCREATE TABLE `{long}` (id int PRIMARY KEY)"
+    ))
+    .await;
+    let pg = PgDb::create("names").await;
+    // Created without quotes, as many ORMs do: PostgreSQL folded the names.
+    pg.client.batch_execute(&format!("CREATE TABLE UserProfile (id int PRIMARY KEY, displayName varchar(20)); CREATE TABLE \"{long}\" (id int PRIMARY KEY)")).await.unwrap();
+    let p = pipeline(
+        "name = \"names\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n",
+        &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
+    );
+    let (opened, _, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    opened.close().await;
+    let problems = target.unwrap().problems.join("\n");
+    assert!(problems.contains("UserProfile: no table of that name in the target (the target has `userprofile`, which differs only in case"), "{problems}");
+    assert!(problems.contains(&format!("{long}: no table of that name in the target (the name is 64 bytes, longer than PostgreSQL's 63: PostgreSQL calls it `{}`, which the target has)", &long[..63])), "{problems}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}

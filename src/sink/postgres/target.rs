@@ -42,7 +42,8 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
     for plan in plans.iter_mut() {
         let name = plan.name().to_string();
         let Some(target) = targets.iter().find(|t| t.name == name) else {
-            check.problems.push(format!("{name}: no table of that name in the target"));
+            let hint = near_match(&name, targets.iter().map(|t| t.name.as_str()));
+            check.problems.push(format!("{name}: no table of that name in the target{hint}"));
             out.push(None);
             continue;
         };
@@ -51,7 +52,8 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
         let mut types = Vec::new();
         for (k, cp) in plan.spec.plans.iter_mut().enumerate() {
             let Some(tc) = target.column(&cp.name) else {
-                check.problems.push(format!("{name}.{}: no column of that name in the target table", cp.name));
+                let hint = near_match(&cp.name, target.columns.iter().map(|c| c.name.as_str()));
+                check.problems.push(format!("{name}.{}: no column of that name in the target table{hint}", cp.name));
                 continue;
             };
             let pg = if tc.is_enum { Some(PgTarget::Text) } else { PgTarget::from_pg_type_name(&tc.type_name) };
@@ -135,6 +137,34 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
         out.push(whole.then(|| TableTarget { table: target.name.clone(), columns, types }));
     }
     (out, check)
+}
+
+/// PostgreSQL keeps the first 63 bytes of an identifier (NAMEDATALEN - 1).
+const PG_NAME_BYTES: usize = 63;
+
+/// Why a source name may have no target of that name, when a target name comes close:
+/// the same letters in another case (PostgreSQL folds unquoted names to lower case), or
+/// a name longer than PostgreSQL's 63 bytes (it keeps the first 63).
+fn near_match<'a>(name: &str, candidates: impl Iterator<Item = &'a str> + Clone) -> String {
+    if name.len() > PG_NAME_BYTES {
+        let mut cut = PG_NAME_BYTES;
+        while !name.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let short = &name[..cut];
+        let there = candidates.clone().any(|c| c == short);
+        return format!(
+            " (the name is {} bytes, longer than PostgreSQL's {PG_NAME_BYTES}: PostgreSQL calls it `{short}`{})",
+            name.len(),
+            if there { ", which the target has" } else { "" }
+        );
+    }
+    match candidates.into_iter().find(|c| c.eq_ignore_ascii_case(name)) {
+        Some(c) => format!(
+            " (the target has `{c}`, which differs only in case: PostgreSQL folds unquoted names to lower case, so the target's schema was probably created without quotes)"
+        ),
+        None => String::new(),
+    }
 }
 
 fn mysql_is_bit(m: &MySqlType) -> bool {
