@@ -218,69 +218,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             let id = pipeline::run::new_migration_id(&p.name);
             run_logged(cli, &p, &id, false).await
         }
-        Command::Plan { pipeline, profile } => {
-            let p = Pipeline::load(pipeline)?;
-            let (opened, plan, target) = pipeline::run::plan(&p).await?;
-            let targets = target.as_ref().map(|t| &t.tables[..]);
-            let described = opened.describe();
-            let mut text = pipeline::plan::render_with_target(&p, &plan, &described, targets);
-            if let Some(t) = &target {
-                text.push_str(&pipeline::plan::render_target(&t.problems, &t.narrowing));
-            }
-            let mut findings = None;
-            if *profile {
-                let found = match &opened {
-                    pipeline::source::Opened::MySql(src) => {
-                        let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
-                        match (pipeline::profile::profile(src, &plan, targets).await, &target) {
-                            (Ok(mut f), Some(t)) => {
-                                let pg = t.load.client().await;
-                                let checked =
-                                    pipeline::profile::check_constraints(src, &pg, &plan, (&t.tables, &t.load.tables));
-                                checked.await.map(|c| {
-                                    f.extend(c);
-                                    f
-                                })
-                            }
-                            (r, _) => r,
-                        }
-                    }
-                    _ => Err(converge::Error::other("--profile reads a live MySQL source")),
-                };
-                match found {
-                    Ok(f) => {
-                        text.push_str(&pipeline::profile::render(&f));
-                        findings = Some(f);
-                    }
-                    Err(e) => {
-                        opened.close().await;
-                        return Err(e);
-                    }
-                }
-            }
-            opened.close().await;
-            let problems = target.as_ref().map_or(0, |t| t.problems.len());
-            let blocking = findings.as_ref().map_or(0, |f| f.iter().filter(|f| f.blocking()).count());
-            if cli.json {
-                let mut j = pipeline::plan::json(&plan, targets);
-                j["pipeline"] = serde_json::json!(p.name);
-                j["source"] = serde_json::json!(described);
-                j["problems"] = serde_json::json!(target.as_ref().map(|t| &t.problems));
-                j["narrowing"] = serde_json::json!(target.as_ref().map(|t| &t.narrowing));
-                j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
-                j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
-                println!("{j}");
-            } else if !cli.quiet {
-                print!("{text}");
-            }
-            match (problems, blocking) {
-                (0, 0) => Ok(()),
-                (0, n) => Err(converge::Error::other(format!(
-                    "the profile found {n} kinds of values that would stop the run"
-                ))),
-                _ => Err(converge::Error::other("the target does not fit the source")),
-            }
-        }
+        Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
         Command::Verify { pipeline, source, target, schema, sample, report, strict } => {
             let p = match (pipeline, source, target) {
                 (Some(file), _, _) => Pipeline::load(file)?,
@@ -365,6 +303,70 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 None => converge::query::interactive(&ctx, (*format).into()).await,
             }
         }
+    }
+}
+
+/// `converge plan [--profile]`: the plan, the target check, the profile; text or JSON;
+/// exit non-zero when the target does not fit or a value would stop the run.
+async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> converge::Result<()> {
+    let p = Pipeline::load(pipeline)?;
+    let (opened, plan, target) = pipeline::run::plan(&p).await?;
+    let targets = target.as_ref().map(|t| &t.tables[..]);
+    let described = opened.describe();
+    let mut text = pipeline::plan::render_with_target(&p, &plan, &described, targets);
+    if let Some(t) = &target {
+        text.push_str(&pipeline::plan::render_target(&t.problems, &t.narrowing));
+    }
+    let mut findings = None;
+    if profile {
+        let found = match &opened {
+            pipeline::source::Opened::MySql(src) => {
+                let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
+                match (pipeline::profile::profile(src, &plan, targets).await, &target) {
+                    (Ok(mut f), Some(t)) => {
+                        let pg = t.load.client().await;
+                        let checked =
+                            pipeline::profile::check_constraints(src, &pg, &plan, (&t.tables, &t.load.tables));
+                        checked.await.map(|c| {
+                            f.extend(c);
+                            f
+                        })
+                    }
+                    (r, _) => r,
+                }
+            }
+            _ => Err(converge::Error::other("--profile reads a live MySQL source")),
+        };
+        match found {
+            Ok(f) => {
+                text.push_str(&pipeline::profile::render(&f));
+                findings = Some(f);
+            }
+            Err(e) => {
+                opened.close().await;
+                return Err(e);
+            }
+        }
+    }
+    opened.close().await;
+    let problems = target.as_ref().map_or(0, |t| t.problems.len());
+    let blocking = findings.as_ref().map_or(0, |f| f.iter().filter(|f| f.blocking()).count());
+    if cli.json {
+        let mut j = pipeline::plan::json(&plan, targets);
+        j["pipeline"] = serde_json::json!(p.name);
+        j["source"] = serde_json::json!(described);
+        j["problems"] = serde_json::json!(target.as_ref().map(|t| &t.problems));
+        j["narrowing"] = serde_json::json!(target.as_ref().map(|t| &t.narrowing));
+        j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
+        j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
+        println!("{j}");
+    } else if !cli.quiet {
+        print!("{text}");
+    }
+    match (problems, blocking) {
+        (0, 0) => Ok(()),
+        (0, n) => Err(converge::Error::other(format!("the profile found {n} kinds of values that would stop the run"))),
+        _ => Err(converge::Error::other("the target does not fit the source")),
     }
 }
 

@@ -50,79 +50,11 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
         leave_out_generated(plan, target);
         let mut columns = Vec::new();
         let mut types = Vec::new();
-        for (k, cp) in plan.spec.plans.iter_mut().enumerate() {
-            let Some(tc) = target.column(&cp.name) else {
-                let hint = near_match(&cp.name, target.columns.iter().map(|c| c.name.as_str()));
-                check.problems.push(format!("{name}.{}: no column of that name in the target table{hint}", cp.name));
-                continue;
-            };
-            let pg = if tc.is_enum { Some(PgTarget::Text) } else { PgTarget::from_pg_type_name(&tc.type_name) };
-            let Some(pg) = pg else {
-                check.problems.push(format!("{name}.{}: target type {} is not supported", cp.name, tc.sql_type));
-                continue;
-            };
-            // The target decides what the source type leaves open.
-            cp.logical = match (cp.logical, pg) {
-                (Logical::Uuid, PgTarget::Text) => Logical::Text,
-                (Logical::Int8 | Logical::Int16, PgTarget::Bool) => Logical::Bool,
-                (Logical::Text, PgTarget::Json | PgTarget::Jsonb) => Logical::Json,
-                (l, _) => l,
-            };
-            let mysql = &plan.spec.table.columns[plan.spec.columns[k]].mysql;
-            if !can_encode(&cp.logical.arrow_type(), pg) {
-                check.problems.push(format!(
-                    "{name}.{}: a {} value ({}) cannot be encoded for target type {}",
-                    cp.name,
-                    cp.logical.name(),
-                    mysql.column_type,
-                    tc.sql_type
-                ));
-                continue;
+        for k in 0..plan.spec.plans.len() {
+            if let Some((column, ty)) = column_target(plan, k, target, &mut check) {
+                columns.push(column);
+                types.push(ty);
             }
-            let bits = match (pg, tc.type_name.as_str()) {
-                (PgTarget::Bit, _) if !mysql_is_bit(mysql) => {
-                    check.problems.push(format!(
-                        "{name}.{}: only a MySQL bit(n) column can be loaded into {} (the source is {})",
-                        cp.name, tc.sql_type, mysql.column_type
-                    ));
-                    continue;
-                }
-                (PgTarget::Bit, "bit") => Some(tc.typmod.max(1) as usize),
-                (PgTarget::Bit, _) => Some(mysql.precision.unwrap_or(1) as usize),
-                _ => None,
-            };
-            if let (Some(n), PgTarget::Bit) = (bits, pg) {
-                let width = mysql.precision.unwrap_or(1) as usize;
-                let varbit_max = (tc.type_name == "varbit" && tc.typmod > 0).then_some(tc.typmod as usize);
-                if n < width || varbit_max.is_some_and(|m| m < width) {
-                    check.narrowing.push(format!(
-                        "{name}.{}: {} → {}: values wider than the target's bits are refused",
-                        cp.name, mysql.column_type, tc.sql_type
-                    ));
-                }
-            }
-            let limit = if tc.is_enum { Limit::None } else { Limit::from_typmod(&tc.type_name, tc.typmod) };
-            let allow_change = plan.allow_change.contains(&cp.name);
-            if let Some(what) = narrowing(mysql, cp.logical, pg, limit, tc) {
-                let how = if allow_change {
-                    "allowed by a [[column]] rule: the values changed are counted"
-                } else {
-                    "each value is checked; one that would change stops the run"
-                };
-                check
-                    .narrowing
-                    .push(format!("{name}.{}: {} → {}: {what} ({how})", cp.name, mysql.column_type, tc.sql_type));
-            }
-            // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
-            columns.push(CopyColumn {
-                name: cp.name.clone(),
-                target: pg,
-                max_chars: tc.max_chars,
-                limit,
-                allow_change,
-                bits,
-            });
-            types.push(tc.sql_type.clone());
         }
         for tc in &target.columns {
             let fed = plan.spec.plans.iter().any(|p| p.name == tc.name);
@@ -137,6 +69,81 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
         out.push(whole.then(|| TableTarget { table: target.name.clone(), columns, types }));
     }
     (out, check)
+}
+
+/// The COPY column for read column `k` of `plan` and its target type, or `None` (the
+/// problem noted in `check`); narrowing casts are noted too.
+fn column_target(
+    plan: &mut TablePlan,
+    k: usize,
+    target: &PgTable,
+    check: &mut TargetCheck,
+) -> Option<(CopyColumn, String)> {
+    let name = plan.name().to_string();
+    let allow_change = plan.allow_change.contains(&plan.spec.plans[k].name);
+    let mysql = plan.spec.table.columns[plan.spec.columns[k]].mysql.clone();
+    let cp = &mut plan.spec.plans[k];
+    let Some(tc) = target.column(&cp.name) else {
+        let hint = near_match(&cp.name, target.columns.iter().map(|c| c.name.as_str()));
+        check.problems.push(format!("{name}.{}: no column of that name in the target table{hint}", cp.name));
+        return None;
+    };
+    let pg = if tc.is_enum { Some(PgTarget::Text) } else { PgTarget::from_pg_type_name(&tc.type_name) };
+    let Some(pg) = pg else {
+        check.problems.push(format!("{name}.{}: target type {} is not supported", cp.name, tc.sql_type));
+        return None;
+    };
+    // The target decides what the source type leaves open.
+    cp.logical = match (cp.logical, pg) {
+        (Logical::Uuid, PgTarget::Text) => Logical::Text,
+        (Logical::Int8 | Logical::Int16, PgTarget::Bool) => Logical::Bool,
+        (Logical::Text, PgTarget::Json | PgTarget::Jsonb) => Logical::Json,
+        (l, _) => l,
+    };
+    if !can_encode(&cp.logical.arrow_type(), pg) {
+        check.problems.push(format!(
+            "{name}.{}: a {} value ({}) cannot be encoded for target type {}",
+            cp.name,
+            cp.logical.name(),
+            mysql.column_type,
+            tc.sql_type
+        ));
+        return None;
+    }
+    let bits = match (pg, tc.type_name.as_str()) {
+        (PgTarget::Bit, _) if !mysql_is_bit(&mysql) => {
+            check.problems.push(format!(
+                "{name}.{}: only a MySQL bit(n) column can be loaded into {} (the source is {})",
+                cp.name, tc.sql_type, mysql.column_type
+            ));
+            return None;
+        }
+        (PgTarget::Bit, "bit") => Some(tc.typmod.max(1) as usize),
+        (PgTarget::Bit, _) => Some(mysql.precision.unwrap_or(1) as usize),
+        _ => None,
+    };
+    if let (Some(n), PgTarget::Bit) = (bits, pg) {
+        let width = mysql.precision.unwrap_or(1) as usize;
+        let varbit_max = (tc.type_name == "varbit" && tc.typmod > 0).then_some(tc.typmod as usize);
+        if n < width || varbit_max.is_some_and(|m| m < width) {
+            check.narrowing.push(format!(
+                "{name}.{}: {} → {}: values wider than the target's bits are refused",
+                cp.name, mysql.column_type, tc.sql_type
+            ));
+        }
+    }
+    let limit = if tc.is_enum { Limit::None } else { Limit::from_typmod(&tc.type_name, tc.typmod) };
+    if let Some(what) = narrowing(&mysql, cp.logical, pg, limit, tc) {
+        let how = if allow_change {
+            "allowed by a [[column]] rule: the values changed are counted"
+        } else {
+            "each value is checked; one that would change stops the run"
+        };
+        check.narrowing.push(format!("{name}.{}: {} → {}: {what} ({how})", cp.name, mysql.column_type, tc.sql_type));
+    }
+    // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
+    let column = CopyColumn { name: cp.name.clone(), target: pg, max_chars: tc.max_chars, limit, allow_change, bits };
+    Some((column, tc.sql_type.clone()))
 }
 
 /// PostgreSQL keeps the first 63 bytes of an identifier (NAMEDATALEN - 1).
