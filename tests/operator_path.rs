@@ -173,3 +173,38 @@ async fn a_missing_target_name_suggests_the_near_match() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_lists_its_views_triggers_routines_and_events_as_not_carried() {
+    let my = MyDb::create("dumpobj").await;
+    my.exec(
+        "CREATE TABLE t (id int PRIMARY KEY, v int NULL);\nINSERT INTO t VALUES (1, 2);\n\
+         CREATE VIEW t_view AS SELECT id FROM t;\n\
+         CREATE PROCEDURE t_proc() SELECT 1;\n\
+         CREATE FUNCTION t_fn() RETURNS int DETERMINISTIC RETURN 1;\n\
+         CREATE TRIGGER t_trig BEFORE INSERT ON t FOR EACH ROW SET NEW.v = NEW.v;\n\
+         CREATE EVENT t_ev ON SCHEDULE EVERY 1 DAY DO SELECT 1",
+    )
+    .await;
+    let dir = TempDir::new("dumpobj");
+    let file = dir.path().join("d.sql");
+    let out = std::process::Command::new("mariadb-dump")
+        .args(["-h127.0.0.1", "-uroot", "--routines", "--events", "--single-transaction", &my.name])
+        .output()
+        .expect("mariadb-dump");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::write(&file, &out.stdout).unwrap();
+    let text = format!(
+        "name = \"d\"\n[source]\nkind = \"mysqldump\"\npath = \"{}\"\n[[sink]]\nkind = \"null\"\n",
+        file.display()
+    );
+    let p = pipeline(&text, &[]);
+    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    opened.close().await;
+    assert_eq!(plan.tables.iter().map(|t| t.name()).collect::<Vec<_>>(), vec!["t"], "the view is not a table");
+    let notes = plan.notes.join("\n");
+    for o in ["view t_view", "trigger t_trig", "procedure t_proc", "function t_fn", "event t_ev"] {
+        assert!(notes.contains(o), "{o} missing from: {notes}");
+    }
+    my.drop_db().await;
+}

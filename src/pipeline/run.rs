@@ -184,8 +184,14 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     let (opened, tables) = source::open(p).await?;
     let planned = async {
         let (mut plan, target) = plan_with_target(p, &opened, tables).await?;
-        if let Opened::MySql(src) = &opened {
-            plan.notes.extend(src.objects_not_carried().await?);
+        match &opened {
+            Opened::MySql(src) => plan.notes.extend(src.objects_not_carried().await?),
+            Opened::Dump(_, objects) if !objects.is_empty() => plan.notes.push(format!(
+                "{} views, triggers, routines or events in the dump ({}): converge carries tables and their rows; create these in PostgreSQL yourself",
+                objects.len(),
+                objects.join(", ")
+            )),
+            _ => {}
         }
         Ok::<_, Error>((plan, target))
     };

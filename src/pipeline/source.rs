@@ -17,8 +17,9 @@ use crate::source::mysqldump::{self, DumpTable};
 pub enum Opened {
     /// A live server, snapshot open.
     MySql(Arc<MySqlSource>),
-    /// A dump file.
-    Dump(PathBuf),
+    /// A dump file, and the objects it holds besides tables (views, triggers, routines,
+    /// events: `kind name`).
+    Dump(PathBuf, Vec<String>),
     /// An export directory, checked against its manifest.
     Export(PathBuf, Box<crate::manifest::Manifest>),
 }
@@ -32,7 +33,7 @@ impl Opened {
                 s.database(),
                 if s.parallel() { "parallel connections" } else { "one connection" }
             ),
-            Opened::Dump(p) => format!("mysqldump file {}", p.display()),
+            Opened::Dump(p, _) => format!("mysqldump file {}", p.display()),
             Opened::Export(p, m) => {
                 format!("export {} (run {}, every file checked against the manifest)", p.display(), m.migration_id)
             }
@@ -43,7 +44,7 @@ impl Opened {
     pub fn database_name(&self) -> String {
         match self {
             Opened::MySql(s) => format!("mysql:{}", s.database()),
-            Opened::Dump(p) => {
+            Opened::Dump(p, _) => {
                 format!("mysqldump:{}", p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default())
             }
             Opened::Export(_, m) => m.source_database.clone(),
@@ -94,10 +95,10 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
                 });
             }
             let p2 = path.clone();
-            let tables = tokio::task::spawn_blocking(move || mysqldump::read_schema(&p2))
+            let (tables, objects) = tokio::task::spawn_blocking(move || mysqldump::read_schema_objects(&p2))
                 .await
                 .map_err(|e| Error::other(format!("dump reader failed: {e}")))??;
-            Ok((Opened::Dump(path), tables))
+            Ok((Opened::Dump(path, objects), tables))
         }
         SourceKind::Csv => {
             let dir = PathBuf::from(s.dir.as_deref().expect("checked by the pipeline"));
@@ -138,7 +139,7 @@ pub fn start(
 ) -> mpsc::Receiver<TableFeed> {
     match opened {
         Opened::MySql(src) => src.clone().read_all(specs, one_table_at_a_time),
-        Opened::Dump(path) => start_dump(path.clone(), specs, batch_rows),
+        Opened::Dump(path, _) => start_dump(path.clone(), specs, batch_rows),
         Opened::Export(dir, m) => crate::source::csv::export::start(dir.clone(), (**m).clone(), specs, batch_rows),
     }
 }

@@ -69,12 +69,76 @@ pub fn read_schema(path: &Path) -> Result<Vec<Table>> {
     read_schema_from(open(path)?, path, CHUNK)
 }
 
+/// [`read_schema`], and the other objects the dump holds ([`read_schema_and_objects`]).
+pub fn read_schema_objects(path: &Path) -> Result<(Vec<Table>, Vec<String>)> {
+    read_schema_and_objects(open(path)?, path, CHUNK)
+}
+
 /// [`read_schema`] over any reader, in chunks of `chunk` bytes; `file` names it in errors.
 pub fn read_schema_from(src: impl Read, file: &Path, chunk: usize) -> Result<Vec<Table>> {
+    Ok(read_schema_and_objects(src, file, chunk)?.0)
+}
+
+/// The tables, and the other objects the dump holds (views, triggers, routines, events:
+/// `kind name`), which a run does not carry.
+pub fn read_schema_and_objects(src: impl Read, file: &Path, chunk: usize) -> Result<(Vec<Table>, Vec<String>)> {
     let mut input = Input::new(Box::new(src), file, chunk);
-    let mut tables = Vec::new();
-    walk(&mut input, &mut Mode::Schema(&mut tables))?;
-    Ok(tables)
+    let mut schema = Schema::default();
+    walk(&mut input, &mut Mode::Schema(&mut schema))?;
+    schema.objects.dedup();
+    Ok((schema.tables, schema.objects))
+}
+
+/// What the schema pass collects.
+#[derive(Default)]
+struct Schema {
+    tables: Vec<Table>,
+    objects: Vec<String>,
+}
+
+/// The object a dump statement (or its `/*!NNNNN …*/` part) creates, for the listing of
+/// what is not carried: mysqldump writes `/*!50001 VIEW`, `/*!50003 TRIGGER`,
+/// `/*!50106 EVENT` and `CREATE DEFINER=… PROCEDURE|FUNCTION`.
+fn object_at(input: &mut Input) -> Result<Option<String>> {
+    const MARKS: [(&[u8], &str); 4] = [
+        (b"/*!50001 VIEW ", "view"),
+        (b"/*!50003 TRIGGER ", "trigger"),
+        (b"/*!50106 EVENT ", "event"),
+        (b"CREATE DEFINER=", ""),
+    ];
+    for (mark, kind) in MARKS {
+        if !input.at_bytes(mark)? {
+            continue;
+        }
+        // The next few hundred bytes hold the name.
+        let mut head = Vec::new();
+        for k in mark.len()..mark.len() + 300 {
+            match input.peek_at(k)? {
+                Some(b'\n') | None => break,
+                Some(b) => head.push(b),
+            }
+        }
+        let head = String::from_utf8_lossy(&head).into_owned();
+        let (kind, rest) = if kind.is_empty() {
+            let Some((kind, at)) =
+                ["PROCEDURE ", "FUNCTION "].iter().find_map(|k| head.find(k).map(|i| (*k, i + k.len())))
+            else {
+                return Ok(None);
+            };
+            (kind.trim().to_lowercase(), head[at..].to_string())
+        } else {
+            (kind.to_string(), head)
+        };
+        let rest = rest.trim_start().trim_start_matches("IF NOT EXISTS ").trim_start();
+        let name: String = match rest.strip_prefix('`') {
+            Some(r) => r.split('`').next().unwrap_or("").to_string(),
+            None => {
+                rest.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$')).next().unwrap_or("").to_string()
+            }
+        };
+        return Ok((!name.is_empty()).then(|| format!("{kind} {name}")));
+    }
+    Ok(None)
 }
 
 /// Streams the INSERT data of the selected tables (keyed by table name): calls
@@ -131,7 +195,7 @@ impl Data<'_, '_> {
 }
 
 enum Mode<'m, 'a, 'e> {
-    Schema(&'m mut Vec<Table>),
+    Schema(&'m mut Schema),
     Data(&'m mut Data<'a, 'e>),
 }
 
@@ -143,6 +207,13 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
     let mut text = Vec::new();
     loop {
         let Some(c) = input.skip_ws()? else { return Ok(()) };
+        if let Mode::Schema(schema) = mode {
+            if matches!(c, b'/' | b'C') {
+                if let Some(o) = object_at(input)? {
+                    schema.objects.push(o);
+                }
+            }
+        }
         if input.skip_comment()? {
             continue;
         }
@@ -174,8 +245,8 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
                 }
                 let sql = String::from_utf8_lossy(&text);
                 let table = ddl::parse_create_table(&sql).map_err(|m| input.error_at(line, m))?;
-                if let Mode::Schema(tables) = mode {
-                    tables.push(table);
+                if let Mode::Schema(schema) = mode {
+                    schema.tables.push(table);
                 }
             }
             "DELIMITER" => {
