@@ -145,6 +145,10 @@ fn load(o: &mut String, l: &crate::sink::postgres::load::LoadSummary, tables: us
         }
     }
     let _ = writeln!(o, "; {} COPY stream{}", l.streams, if l.streams == 1 { "" } else { "s" });
+    let _ = writeln!(o, "foreign keys: {}", l.foreign_keys);
+    if let Some(t) = &l.state_table {
+        let _ = writeln!(o, "per-table state: kept in the target, in {t} (written with each table's rows)");
+    }
     if !l.triggers.is_empty() {
         let verdict = if l.triggers_disabled {
             "did NOT fire (triggers = \"disable\")"
@@ -210,6 +214,8 @@ pub fn run_json(r: &RunReport) -> String {
             "frozen": l.frozen,
             "rebuiltIndexes": l.rebuilt_indexes,
             "streams": l.streams,
+            "foreignKeys": l.foreign_keys,
+            "stateTable": l.state_table,
             "copyBytes": l.copy_bytes.iter().map(|(t, n)| serde_json::json!({"table": t, "bytes": n})).collect::<Vec<_>>(),
             "triggers": l.triggers,
             "triggersFired": !l.triggers_disabled,

@@ -173,6 +173,20 @@ async fn target_triggers_fire_by_default_and_the_summary_says_when_they_did_not(
         let text = converge::report::run_text(&report);
         let load = report.load.expect("a postgres load");
         assert_eq!(load.triggers, vec!["person.person_normalise".to_string()], "{extra}");
+        // How the foreign keys were handled, and where per-table state lives, is said.
+        let fk_line = match extra {
+            "" => "foreign keys: dropped for the load and re-created",
+            "triggers = \"disable\"" => {
+                "foreign keys: not enforced during the load (session_replication_role = replica)"
+            }
+            _ => "foreign keys: PostgreSQL's own foreign-key check triggers of each table were off during its COPY",
+        };
+        assert!(text.contains(fk_line), "{extra}: {text}");
+        assert_eq!(
+            text.contains("per-table state: kept in the target, in converge.load_state"),
+            extra.contains("table"),
+            "{text}"
+        );
         assert_eq!(load.triggers_disabled, !fired, "{extra}");
         if fired {
             assert_eq!(emails[0][0].as_deref(), Some("ann@example.com"), "{extra}: the trigger normalised the row");

@@ -130,6 +130,10 @@ pub struct LoadSummary {
     pub audit_filled: Vec<(String, String, String, u64)>,
     /// Bytes of each table's COPY stream.
     pub copy_bytes: Vec<(String, u64)>,
+    /// How the foreign keys were kept out of the way of the load, and then proven.
+    pub foreign_keys: String,
+    /// Where per-table mode keeps its state in the target (`converge.load_state`).
+    pub state_table: Option<String>,
 }
 
 /// A column's own default expression, if it has one.
@@ -236,6 +240,14 @@ impl PgLoad {
             changed: self.changed.lock().expect("not poisoned").clone(),
             audit_filled: self.audit_filled.lock().expect("not poisoned").clone(),
             copy_bytes: self.copy_bytes.lock().expect("not poisoned").clone(),
+            foreign_keys: match self.fk_mode {
+                FkMode::Recreate => "dropped for the load and re-created in its transaction (PostgreSQL validated them)",
+                FkMode::Replica => "not enforced during the load (session_replication_role = replica); converge proved every one free of orphans before commit",
+                FkMode::RiOff => "PostgreSQL's own foreign-key check triggers of each table were off during its COPY; converge proved its foreign keys before it committed",
+                FkMode::Enforced => "enforced row by row (tables loaded in dependency order)",
+            }
+            .to_string(),
+            state_table: self.per_table.as_ref().map(|_| "converge.load_state".to_string()),
         }
     }
 
