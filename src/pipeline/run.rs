@@ -287,6 +287,7 @@ async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, s
     for c in target.load.committed_earlier().await? {
         let Some(i) = plan.tables.iter().position(|t| t.name() == c.table) else { continue };
         let pt = target.load.tables.iter().find(|t| t.name == c.table).cloned();
+        let live = matches!(opened, Opened::MySql(_));
         let (source, held, same) = match (opened, pt) {
             (Opened::MySql(src), Some(pt)) => {
                 let client = target.load.client().await;
@@ -298,11 +299,12 @@ async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, s
         if same {
             unchanged.push((c, source));
         } else {
-            let what = format!(
-                "`{}` (committed by run {}; the source now differs: {source} rows in the source, {held} in the target)",
-                c.table, c.migration_id
-            );
-            changed.push((c.table.clone(), what));
+            let why = if live {
+                format!("the source now differs: {source} rows in the source, {held} in the target")
+            } else {
+                "a dump or CSV source cannot be compared with the target in place".to_string()
+            };
+            changed.push((c.table.clone(), format!("`{}` (committed by run {}; {why})", c.table, c.migration_id)));
         }
     }
     if !changed.is_empty() && !target.truncate {
