@@ -1,6 +1,6 @@
 //! `converge`: moves a MySQL or MariaDB database into PostgreSQL as an Apache Arrow
 //! dataflow — source → transform (DataFusion) → sinks — with a row-count ledger at
-//! every stage. See DESIGN.md for the contracts.
+//! every stage. See docs/architecture.md for the contracts.
 
 pub mod bench;
 pub mod calendar;

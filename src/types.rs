@@ -75,7 +75,7 @@ pub struct Mapping {
 
 const INTS: &[&str] = &["int2", "int4", "int8", "numeric", "float8", "text", "varchar"];
 
-/// The mapping table (DESIGN.md, "Type mapping"). Decimal, whose Arrow type carries
+/// The mapping table (docs/architecture.md, "Type mapping"). Decimal, whose Arrow type carries
 /// parameters, is described by [`Logical::read_type`] and [`Logical::arrow_type`].
 pub const MAPPING: &[Mapping] = &[
     Mapping {
@@ -310,6 +310,24 @@ impl Logical {
             Logical::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             Logical::Uuid | Logical::Json => DataType::Utf8,
             other => other.arrow_type(),
+        }
+    }
+
+    /// An integer or decimal: an exact number, compared and range-checked as one.
+    pub fn is_exact_number(self) -> bool {
+        self.integer_digits().is_some() && self != Logical::Bool
+    }
+
+    /// The most digits a value can have before the point (integers, decimals, booleans).
+    pub fn integer_digits(self) -> Option<i32> {
+        match self {
+            Logical::Bool | Logical::Int8 => Some(3),
+            Logical::Int16 | Logical::Year => Some(5),
+            Logical::Int32 => Some(10),
+            Logical::Int64 => Some(19),
+            Logical::UInt64 => Some(20),
+            Logical::Decimal(p, s) => Some(p as i32 - s as i32),
+            _ => None,
         }
     }
 

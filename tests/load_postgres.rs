@@ -41,21 +41,6 @@ async fn setup(prefix: &str, extra_my: &str) -> (MyDb, PgDb) {
     (my, pg)
 }
 
-async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
-    pg.client
-        .simple_query(sql)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// Every table's rows as text, to compare the target before and after a failed run.
 async fn snapshot(pg: &PgDb) -> Vec<Vec<Vec<Option<String>>>> {
     let mut out = Vec::new();

@@ -14,21 +14,6 @@ fn pg_pipeline(extra_sink: &str, rules: &str) -> String {
     )
 }
 
-async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
-    pg.client
-        .simple_query(sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"))
-        .into_iter()
-        .filter_map(|m| match m {
-            tokio_postgres::SimpleQueryMessage::Row(r) => {
-                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 /// One source column type and its values, one target column type: the run either
 /// refuses naming the first value that would change, or (with the rule) loads and
 /// counts the changed values.

@@ -122,16 +122,7 @@ fn target_checks(c: &str, logical: Logical, k: &CopyColumn, pc: Option<&PgColumn
             format!("BINARY {c} NOT IN ({list})"),
         ));
     }
-    let numeric_source = matches!(
-        logical,
-        Logical::Int8
-            | Logical::Int16
-            | Logical::Int32
-            | Logical::Int64
-            | Logical::UInt64
-            | Logical::Year
-            | Logical::Decimal(..)
-    );
+    let numeric_source = logical.is_exact_number();
     let range = match k.target {
         PgTarget::Int2 => Some(("smallint", i16::MIN as i128, i16::MAX as i128)),
         PgTarget::Int4 => Some(("integer", i32::MIN as i128, i32::MAX as i128)),

@@ -1,4 +1,4 @@
-//! The CSV contract's cell encoder (DESIGN.md, "The CSV export contract"): `\N` for
+//! The CSV contract's cell encoder (docs/architecture.md, "The CSV export contract"): `\N` for
 //! NULL, `""` for an empty string, `t`/`f`, ISO 8601 `Z` timestamps, `[-]H:MM:SS` times,
 //! `\x` hex bytes, JSON always quoted, and every other character kept exactly.
 //!

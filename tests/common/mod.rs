@@ -146,6 +146,22 @@ impl PgDb {
     }
 }
 
+/// Every row of `sql` as PostgreSQL prints it (NULL as `None`).
+pub async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    pg.client
+        .simple_query(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .into_iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::Row(r) => {
+                Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// Connects to PostgreSQL without TLS.
 pub async fn connect_pg(url: &str) -> tokio_postgres::Client {
     let (client, conn) =

@@ -203,15 +203,7 @@ fn leave_out_generated(plan: &mut TablePlan, target: &PgTable) {
 /// it can: a smaller scale or precision, fewer fractional seconds, a narrower integer,
 /// a shorter text, padding.
 fn narrowing(m: &MySqlType, logical: Logical, pg: PgTarget, limit: Limit, tc: &PgColumn) -> Option<String> {
-    let int_digits = |l: Logical| match l {
-        Logical::Bool | Logical::Int8 => Some(3),
-        Logical::Int16 | Logical::Year => Some(5),
-        Logical::Int32 => Some(10),
-        Logical::Int64 => Some(19),
-        Logical::UInt64 => Some(20),
-        Logical::Decimal(p, s) => Some(p as i32 - s as i32),
-        _ => None,
-    };
+    let int_digits = Logical::integer_digits;
     match limit {
         Limit::Numeric { precision, scale } => {
             let (src_scale, whole) = match logical {

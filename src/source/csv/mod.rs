@@ -1,4 +1,4 @@
-//! The CSV export source: reads back the files converge's CSV sink writes (DESIGN.md,
+//! The CSV export source: reads back the files converge's CSV sink writes (docs/architecture.md,
 //! "The CSV export contract"), exactly inverting the writer, as Arrow record batches
 //! typed by the manifest's columns.
 //!
