@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use glob::Pattern;
 
-use super::spec::{BoolValues, Pipeline, UuidRule, ZeroDateRule};
+use super::spec::{BoolValues, NameRule, Pipeline, UuidRule, ZeroDateRule};
 use crate::error::{Error, Result};
 use crate::schema::{dependency_order, Table};
 use crate::sink::postgres::target::TableTarget;
@@ -31,12 +31,68 @@ pub struct TablePlan {
     pub file_excluded: Vec<String>,
     /// Columns whose values a `[[column]]` rule lets the target's type change (counted).
     pub allow_change: Vec<String>,
+    /// The name the output carries: the target table, the export's files
+    /// (`[[table]] target`, `options.names`, or the source's).
+    pub target: String,
+    /// Read columns whose output name differs from the source's: (source, output).
+    pub renames: Vec<(String, String)>,
+    /// How names without a rule are derived (the `[[transform]]`'s too).
+    pub names: NameRule,
+    /// With a `[[transform]]`: the query's columns, each with the read column it carries
+    /// (`None`: computed by the query). Set by [`build`].
+    pub transform_outputs: Option<Vec<(String, Option<String>)>>,
+}
+
+/// One column of a table's output: what the sinks receive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    /// The name the sinks give it: the target column, the CSV header.
+    pub name: String,
+    /// Its name in the stream before renaming (the read column's or the transform's).
+    pub field: String,
+    /// The read column it carries (an index into `spec.plans`), or `None` when a
+    /// `[[transform]]` computes it.
+    pub read: Option<usize>,
 }
 
 impl TablePlan {
-    /// The table's name.
+    /// The table's name (the source's).
     pub fn name(&self) -> &str {
         &self.spec.table.name
+    }
+
+    /// The output name of a stream column called `field`.
+    pub fn out_name(&self, field: &str) -> String {
+        match self.renames.iter().find(|(s, _)| s == field) {
+            Some((_, o)) => o.clone(),
+            None => self.names.apply(field),
+        }
+    }
+
+    /// The output columns in order: the read columns, or the `[[transform]]`'s.
+    pub fn outputs(&self) -> Vec<Output> {
+        match &self.transform_outputs {
+            Some(cols) => cols
+                .iter()
+                .map(|(field, origin)| Output {
+                    name: self.out_name(field),
+                    field: field.clone(),
+                    read: origin.as_ref().and_then(|o| self.spec.plans.iter().position(|p| &p.name == o)),
+                })
+                .collect(),
+            None => self
+                .spec
+                .plans
+                .iter()
+                .enumerate()
+                .map(|(k, p)| Output { name: self.out_name(&p.name), field: p.name.clone(), read: Some(k) })
+                .collect(),
+        }
+    }
+
+    /// The output name of read column `k`, if the output carries it.
+    pub fn read_out_name(&self, k: usize) -> Option<String> {
+        self.outputs().into_iter().find(|o| o.read == Some(k)).map(|o| o.name)
     }
 }
 
@@ -56,9 +112,50 @@ fn matches(pattern: &str, name: &str) -> bool {
     Pattern::new(pattern).map(|p| p.matches(name)).unwrap_or(false)
 }
 
-/// Decides tables, columns and rules from the pipeline and the source's schema.
-pub fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
+/// Decides tables, columns, rules and output names from the pipeline and the source's
+/// schema; plans each `[[transform]]` (over no rows) to learn the columns it gives.
+pub async fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
+    let mut plan = build_tables(p, tables)?;
+    for t in plan.tables.iter_mut() {
+        let Some(sql) = &t.transform_sql else { continue };
+        let fields: Vec<_> =
+            t.spec.plans.iter().map(|c| arrow::datatypes::Field::new(&c.name, c.logical.arrow_type(), true)).collect();
+        let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
+        t.transform_outputs = Some(crate::transform::sql::outputs(t.name(), schema, sql).await?);
+    }
     let err = |m: String| Error::Pipeline { file: p.file.clone(), at: None, message: m };
+    for (i, t) in plan.tables.iter().enumerate() {
+        if let Some(o) = plan.tables[..i].iter().find(|o| o.target == t.target) {
+            return Err(err(format!(
+                "tables `{}` and `{}` would both be called `{}` in the target",
+                o.name(),
+                t.name(),
+                t.target
+            )));
+        }
+        let outputs = t.outputs();
+        for (j, c) in outputs.iter().enumerate() {
+            if let Some(d) = outputs[..j].iter().find(|d| d.name == c.name) {
+                return Err(err(format!(
+                    "`{}`: columns `{}` and `{}` would both be called `{}` in the output",
+                    t.name(),
+                    d.field,
+                    c.field,
+                    c.name
+                )));
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn build_tables(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
+    let err = |m: String| Error::Pipeline { file: p.file.clone(), at: None, message: m };
+    for t in &p.table_names {
+        if !tables.iter().any(|x| x.name == t.source) {
+            return Err(err(format!("[[table]] source `{}` is not a table of the source", t.source)));
+        }
+    }
     for pat in &p.source.tables {
         if !tables.iter().any(|t| matches(pat, &t.name)) {
             return Err(err(format!("source.tables: `{pat}` matches no table of the source")));
@@ -119,6 +216,7 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
     let mut excluded_columns = Vec::new();
     let mut file_excluded = Vec::new();
     let mut allow_change = Vec::new();
+    let mut renames = Vec::new();
     for (i, c) in table.columns.iter_mut().enumerate() {
         let applicable: Vec<_> =
             p.columns.iter().filter(|r| matches(&r.table, &table.name) && matches(&r.column, &c.name)).collect();
@@ -158,6 +256,11 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
         if last(&|r| r.allow_change) == Some(true) {
             allow_change.push(c.name.clone());
         }
+        if let Some(to) = applicable.iter().rev().find_map(|r| r.target.as_ref()) {
+            if to != &c.name {
+                renames.push((c.name.clone(), to.clone()));
+            }
+        }
         columns.push(i);
         plans.push(ColumnPlan {
             name: c.name.clone(),
@@ -179,7 +282,15 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
         });
     }
     let transform_sql = p.transforms.iter().find(|t| t.table == table.name).map(|t| t.sql.clone());
+    let target = match p.table_names.iter().find(|t| t.source == table.name) {
+        Some(t) => t.target.clone(),
+        None => o.names.apply(&table.name),
+    };
     Ok(TablePlan {
+        target,
+        renames,
+        names: o.names,
+        transform_outputs: None,
         spec: ReadSpec { table, columns, plans },
         rules,
         excluded_columns,
@@ -218,7 +329,8 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         } else {
             format!("key ({})", tb.primary_key.join(", "))
         };
-        let _ = writeln!(o, "\n{:>3}. {}  ~{} rows, {key}", n + 1, tb.name, tb.estimated_rows);
+        let called = if t.target != tb.name { format!(" → `{}`", t.target) } else { String::new() };
+        let _ = writeln!(o, "\n{:>3}. {}{called}  ~{} rows, {key}", n + 1, tb.name, tb.estimated_rows);
         for fk in &tb.foreign_keys {
             let _ = writeln!(
                 o,
@@ -231,10 +343,15 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         let width = t.spec.plans.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
         for (k, (&ci, cp)) in t.spec.columns.iter().zip(&t.spec.plans).enumerate() {
             let c = &tb.columns[ci];
-            let pg = target.and_then(|t| t.types.get(k)).map(|ty| format!(" → pg {ty}")).unwrap_or_default();
+            let pg = target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}")).unwrap_or_default();
+            let renamed = match t.read_out_name(k) {
+                Some(out) if out != cp.name => format!(" (as `{out}`)"),
+                Some(_) => String::new(),
+                None => " (not in the transform's output)".into(),
+            };
             let _ = writeln!(
                 o,
-                "       {:<width$}  {:<22} → {:<32} → {}{}{pg}",
+                "       {:<width$}  {:<22} → {:<32} → {}{}{pg}{renamed}",
                 cp.name,
                 c.mysql.column_type,
                 format!("{} ({})", cp.logical.arrow_type(), cp.logical.name()),
@@ -312,13 +429,15 @@ pub fn json(plan: &Plan, targets: Option<&[Option<TableTarget>]>) -> serde_json:
                         "arrowType": cp.logical.arrow_type().to_string(),
                         "logical": cp.logical.name(),
                         "nullable": c.nullable,
-                        "targetType": target.and_then(|t| t.types.get(k)),
+                        "targetType": target.and_then(|t| t.type_of(k)),
+                        "outputName": t.read_out_name(k),
                         "allowChange": t.allow_change.contains(&cp.name),
                     })
                 })
                 .collect();
             serde_json::json!({
                 "name": t.name(),
+                "target": t.target,
                 "estimatedRows": t.spec.table.estimated_rows,
                 "primaryKey": t.spec.table.primary_key,
                 "columns": columns,

@@ -42,8 +42,12 @@ struct Check {
 
 fn checks(t: &TablePlan, target: Option<(&TableTarget, &PgTable)>) -> Vec<Check> {
     let mut out = Vec::new();
+    let outputs = t.outputs();
     for (i, cp) in t.spec.plans.iter().enumerate() {
         let c = ident::mysql(&cp.name);
+        // The output column carrying read column `i`: its COPY column and target name.
+        let at = outputs.iter().position(|o| o.read == Some(i));
+        let out_name = at.map(|p| outputs[p].name.clone()).unwrap_or_else(|| cp.name.clone());
         let mut add = |what: &str, cond: String| {
             out.push(Check {
                 column: cp.name.clone(),
@@ -51,7 +55,7 @@ fn checks(t: &TablePlan, target: Option<(&TableTarget, &PgTable)>) -> Vec<Check>
                 condition: format!("{c} IS NOT NULL AND ({cond})"),
             })
         };
-        let copy = target.and_then(|(tt, _)| tt.columns.get(i));
+        let copy = target.and_then(|(tt, _)| tt.columns.get(at?));
         match cp.logical {
             Logical::Bool => add("rejected: not 0 or 1 in a boolean column", format!("{c} NOT IN (0, 1)")),
             Logical::Uuid if copy.is_some_and(|k| k.target == PgTarget::Uuid) => add(
@@ -82,14 +86,14 @@ fn checks(t: &TablePlan, target: Option<(&TableTarget, &PgTable)>) -> Vec<Check>
             add("changed: upper-case UUID lower-cased", format!("BINARY {c} <> BINARY LOWER({c})"));
         }
         if let (Some(k), Some((_, pt))) = (copy, target) {
-            for (what, cond) in target_checks(&c, cp.logical, k, pt.column(&cp.name)) {
+            for (what, cond) in target_checks(&c, cp.logical, k, pt.column(&out_name)) {
                 add(&what, cond);
             }
         }
         if let Some(n) = copy.and_then(|k| k.max_chars) {
             add(&format!("rejected: longer than the target's {n} characters"), format!("CHAR_LENGTH({c}) > {n}"));
         }
-        let not_null = target.and_then(|(_, pt)| pt.column(&cp.name)).is_some_and(|pc| pc.not_null);
+        let not_null = target.and_then(|(_, pt)| pt.column(&out_name)).is_some_and(|pc| pc.not_null);
         if not_null && cp.nullable {
             out.push(Check {
                 column: cp.name.clone(),
@@ -259,7 +263,7 @@ pub async fn check_constraints(
         let Some(tt) = targets.0.get(ti).and_then(|x| x.as_ref()) else { continue };
         let Some(pt) = targets.1.iter().find(|p| p.name == tt.table) else { continue };
         for check in &pt.checks {
-            let fed = check.columns.iter().all(|c| t.spec.plans.iter().any(|p| &p.name == c));
+            let fed = check.columns.iter().all(|c| source_of(t, c).is_some());
             if !fed || check.columns.is_empty() {
                 continue;
             }
@@ -268,6 +272,12 @@ pub async fn check_constraints(
     }
     findings.retain(|f| f.count > 0);
     Ok(findings)
+}
+
+/// The source column output column `out` carries (as it is or renamed).
+fn source_of(t: &TablePlan, out: &str) -> Option<String> {
+    let o = t.outputs().into_iter().find(|o| o.name == out)?;
+    Some(t.spec.plans[o.read?].name.clone())
 }
 
 async fn evaluate_check(
@@ -281,7 +291,11 @@ async fn evaluate_check(
     let shown: Vec<String> =
         key.iter().map(|c| format!("CONCAT('{}=', QUOTE({}))", c.replace('\'', "''"), ident::mysql(c))).collect();
     let key_sql = if shown.is_empty() { "''".to_string() } else { format!("CONCAT_WS(', ', {})", shown.join(", ")) };
-    let cols: Vec<String> = check.columns.iter().map(|c| format!("CAST({} AS CHAR)", ident::mysql(c))).collect();
+    let cols: Vec<String> = check
+        .columns
+        .iter()
+        .map(|c| format!("CAST({} AS CHAR)", ident::mysql(&source_of(t, c).unwrap_or_else(|| c.clone()))))
+        .collect();
     let q = format!("SELECT {key_sql}, {} FROM {}", cols.join(", "), ident::mysql(t.name()));
     let mut rows: Vec<Vec<Option<String>>> = Vec::new();
     src.query_each(&q, |r| rows.push(r)).await?;

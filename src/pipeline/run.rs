@@ -209,7 +209,7 @@ async fn plan_with_target(
     opened: &Opened,
     tables: Vec<crate::schema::Table>,
 ) -> Result<(Plan, Option<Target>)> {
-    let mut plan = plan::build(p, tables)?;
+    let mut plan = plan::build(p, tables).await?;
     let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((plan, None)) };
     let url = sink.url.as_deref().expect("checked by the pipeline");
     let migration_id = crate::sink::postgres::load::APPLICATION_NAME
@@ -259,11 +259,14 @@ fn export_would_not_import(
     let mut tables = Vec::new();
     let mut columns: Vec<String> = Vec::new();
     for t in &plan.tables {
-        let Some(pt) = targets.iter().find(|x| x.name == t.name()) else { continue };
-        let required: Vec<&String> =
-            t.file_excluded.iter().filter(|c| pt.column(c).is_some_and(|pc| pc.not_null && !pc.has_default)).collect();
+        let Some(pt) = targets.iter().find(|x| x.name == t.target) else { continue };
+        let required: Vec<&String> = t
+            .file_excluded
+            .iter()
+            .filter(|c| pt.column(&t.out_name(c)).is_some_and(|pc| pc.not_null && !pc.has_default))
+            .collect();
         if !required.is_empty() {
-            tables.push(t.name().to_string());
+            tables.push(t.target.clone());
             columns.extend(required.into_iter().filter(|c| !columns.contains(c)).cloned().collect::<Vec<_>>());
         }
     }
@@ -285,7 +288,7 @@ async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, s
     let mut unchanged = Vec::new();
     let mut changed = Vec::new();
     for c in target.load.committed_earlier().await? {
-        let Some(i) = plan.tables.iter().position(|t| t.name() == c.table) else { continue };
+        let Some(i) = plan.tables.iter().position(|t| t.target == c.table) else { continue };
         let pt = target.load.tables.iter().find(|t| t.name == c.table).cloned();
         let live = matches!(opened, Opened::MySql(_));
         let (source, held, same) = match (opened, pt) {
@@ -334,7 +337,7 @@ async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, s
         reload.push(c.table);
     }
     for (c, source) in unchanged {
-        let i = plan.tables.iter().position(|t| t.name() == c.table).expect("planned");
+        let i = plan.tables.iter().position(|t| t.target == c.table).expect("planned");
         plan.tables.remove(i);
         target.tables.remove(i);
         let why = format!(
@@ -344,6 +347,11 @@ async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, s
         plan.excluded.push((c.table, why));
     }
     Ok(())
+}
+
+/// The source's name of the table the output (target, export files) calls `output`.
+fn source_name<'a>(plan: &'a Plan, output: &'a str) -> &'a str {
+    plan.tables.iter().find(|t| t.target == output).map_or(output, |t| t.name())
 }
 
 /// Runs the pipeline.
@@ -359,7 +367,8 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut clock = Clock::new(p.options.downtime_budget_minutes * 60.0, &migration_id, options.run_log.clone());
     let (opened, plan, target) = plan(p).await?;
-    let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
+    // The target's names for the planned tables.
+    let names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
     let target = match target {
         None => None,
         Some(mut t) => {
@@ -601,7 +610,7 @@ async fn execute(
     for o in &outcomes {
         for (di, m) in manifests.iter_mut().enumerate() {
             let mut entry = ManifestTable {
-                name: o.table.clone(),
+                name: plan.tables[by_name[o.table.as_str()]].target.clone(),
                 row_count: o.transformed,
                 file: None,
                 sha256: None,
@@ -636,20 +645,20 @@ async fn execute(
         for ((_, d), m) in dirs.iter().zip(&manifests) {
             for t in &m.tables {
                 let on_disk = tokio::task::block_in_place(|| crate::query::count_table_files(&d.path, t))?;
-                ledger.row(&t.name).manifest = Some(on_disk);
+                ledger.row(source_name(plan, &t.name)).manifest = Some(on_disk);
             }
         }
     } else if let Some(m) = manifests.first() {
         for t in &m.tables {
-            ledger.row(&t.name).manifest = Some(t.row_count);
+            ledger.row(source_name(plan, &t.name)).manifest = Some(t.row_count);
         }
     }
-    let names: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
+    let names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
     interrupted(options)?;
     if let Some((load, _)) = target {
         // Foreign keys proven, sequences moved, rows counted — still inside the transaction.
         for (t, n) in load.finish(&names).await? {
-            ledger.row(&t).target = Some(n);
+            ledger.row(source_name(plan, &t)).target = Some(n);
         }
     }
     if !ledger.problems().is_empty() {
@@ -670,7 +679,7 @@ async fn execute(
     interrupted(options)?;
     if let Some((load, _)) = target {
         for (t, n) in load.commit(&names).await? {
-            ledger.row(&t).target = Some(n);
+            ledger.row(source_name(plan, &t)).target = Some(n);
         }
         if !ledger.problems().is_empty() {
             return Err(Error::Ledger(ledger.render()));

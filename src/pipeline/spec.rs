@@ -21,6 +21,9 @@ pub struct Pipeline {
     /// Per-column rules (`[[column]]`), later rules win.
     #[serde(default, rename = "column")]
     pub columns: Vec<ColumnRule>,
+    /// Target names for source tables (`[[table]] source = "…" target = "…"`).
+    #[serde(default, rename = "table")]
+    pub table_names: Vec<TableName>,
     /// Per-table SQL (`[[transform]]`).
     #[serde(default, rename = "transform")]
     pub transforms: Vec<Transform>,
@@ -85,6 +88,39 @@ fn all_tables() -> Vec<String> {
     vec!["*".into()]
 }
 
+/// How output names (target tables and columns, export files) are derived from the
+/// source's when no `[[table]]` / `[[column]]` rule names them.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum NameRule {
+    /// As in MySQL (default): `UserProfile` stays `UserProfile`.
+    #[default]
+    Keep,
+    /// Folded to lower case, as an ORM that creates unquoted names does: `UserProfile`
+    /// → `userprofile`.
+    Lower,
+}
+
+impl NameRule {
+    /// The output name of `name`.
+    pub fn apply(self, name: &str) -> String {
+        match self {
+            NameRule::Keep => name.to_string(),
+            NameRule::Lower => name.to_lowercase(),
+        }
+    }
+}
+
+/// `[[table]]`: the target's name for one source table.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TableName {
+    /// The source table (its exact name).
+    pub source: String,
+    /// The name the target and the export files give it.
+    pub target: String,
+}
+
 /// Zero dates: stop (default) or write NULL and count.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -143,6 +179,9 @@ pub struct Options {
     pub recount_files: bool,
     /// The downtime window the run must fit in, in minutes (the runbook's 30).
     pub downtime_budget_minutes: f64,
+    /// Output names where no `[[table]]` / `[[column]]` rule gives one: `keep` (default)
+    /// or `lower`.
+    pub names: NameRule,
 }
 
 impl Default for Options {
@@ -158,6 +197,7 @@ impl Default for Options {
             audit_columns: vec!["createdDate".into(), "updatedDate".into(), "version".into()],
             recount_files: true,
             downtime_budget_minutes: 30.0,
+            names: NameRule::Keep,
         }
     }
 }
@@ -203,6 +243,9 @@ pub struct ColumnRule {
     /// fewer fractional seconds, pad to char(n)): the run counts the values changed
     /// instead of stopping at the first one.
     pub allow_change: Option<bool>,
+    /// The target's (and the export's) name for the column; `column` must then name one
+    /// column exactly, not a glob.
+    pub target: Option<String>,
 }
 
 /// `[[transform]]`: SQL over the table's stream, called `input`.
@@ -468,6 +511,7 @@ impl Pipeline {
             },
             options: Options::default(),
             columns: Vec::new(),
+            table_names: Vec::new(),
             transforms: Vec::new(),
             validations: Vec::new(),
             sinks: vec![SinkSpec {
@@ -543,6 +587,22 @@ impl Pipeline {
         }
         for pat in s.tables.iter().chain(&s.exclude).chain(self.columns.iter().flat_map(|c| [&c.table, &c.column])) {
             glob::Pattern::new(pat).map_err(|e| format!("`{pat}` is not a valid glob: {e}"))?;
+        }
+        for c in self.columns.iter().filter(|c| c.target.is_some()) {
+            if c.column.contains(['*', '?', '[']) {
+                return Err(format!(
+                    "[[column]] `{}`: target renames one column, so column must be its exact name, not a glob",
+                    c.column
+                ));
+            }
+        }
+        for (i, t) in self.table_names.iter().enumerate() {
+            if self.table_names[..i].iter().any(|x| x.source == t.source) {
+                return Err(format!("[[table]] `{}` is named twice", t.source));
+            }
+            if t.target.is_empty() {
+                return Err(format!("[[table]] `{}`: target is empty", t.source));
+            }
         }
         for k in self.sinks.iter().filter(|k| k.kind == SinkKind::Postgres) {
             if k.defer_indexes == Some(true) && k.transaction == TransactionMode::Table {

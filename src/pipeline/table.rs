@@ -120,17 +120,22 @@ pub async fn run_table(
         (0..schema.fields().len()).filter(|&i| !plan.file_excluded.contains(schema.field(i).name())).collect();
     let file_schema =
         std::sync::Arc::new(schema.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?);
-    let (columns, logical): (Vec<ManifestColumn>, Vec<Logical>) =
+    let (mut columns, logical): (Vec<ManifestColumn>, Vec<Logical>) =
         manifest_columns(&plan, &file_schema)?.into_iter().unzip();
+    // The files carry the output names (`[[table]]` / `[[column]]` target, `options.names`).
+    for c in columns.iter_mut() {
+        c.name = plan.out_name(&c.name);
+    }
+    let out_schema = output_schema(&plan, &file_schema);
+    let rename = out_schema.fields().iter().zip(file_schema.fields()).any(|(a, b)| a.name() != b.name());
     let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+    let file = plan.target.as_str();
     let mut writers = sinks
         .iter()
         .map(|s| match s {
-            FileSink::Csv(dir) => {
-                CsvTableWriter::create(dir, &name, &names, &logical).map(|w| Writer::Csv(Box::new(w)))
-            }
+            FileSink::Csv(dir) => CsvTableWriter::create(dir, file, &names, &logical).map(|w| Writer::Csv(Box::new(w))),
             FileSink::Parquet(dir, max) => {
-                ParquetTableWriter::create(dir, &name, file_schema.clone(), *max).map(|w| Writer::Parquet(Box::new(w)))
+                ParquetTableWriter::create(dir, file, out_schema.clone(), *max).map(|w| Writer::Parquet(Box::new(w)))
             }
         })
         .collect::<Result<Vec<_>>>()?;
@@ -155,7 +160,11 @@ pub async fn run_table(
                 c.add(batch.num_rows() as u64);
             }
             if !writers.is_empty() {
-                let file_batch = batch.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?;
+                let mut file_batch = batch.project(&file_indices).map_err(|e| Error::datafusion("projection", e))?;
+                if rename {
+                    file_batch = RecordBatch::try_new(out_schema.clone(), file_batch.columns().to_vec())
+                        .map_err(|e| Error::datafusion("renaming columns", e))?;
+                }
                 tokio::task::block_in_place(|| {
                     writers.iter_mut().try_for_each(|w| match w {
                         Writer::Csv(w) => w.write(&file_batch),
@@ -246,6 +255,13 @@ async fn normalize_feed(
         }
     }
     Err(Error::other(format!("table `{}`: the source ended without finishing", feed.table)))
+}
+
+/// `schema` with each column under its output name.
+fn output_schema(plan: &TablePlan, schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<arrow::datatypes::Field> =
+        schema.fields().iter().map(|f| f.as_ref().clone().with_name(plan.out_name(f.name()))).collect();
+    std::sync::Arc::new(arrow::datatypes::Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// The manifest's column list for the batches the sinks receive, with each column's

@@ -59,3 +59,50 @@ pub async fn start(table: &str, schema: SchemaRef, sql: &str) -> Result<TableQue
     let output = df.execute_stream().await.map_err(|e| Error::datafusion(ctx_msg(), e))?;
     Ok(TableQuery { input: tx, output })
 }
+
+/// The columns a `[[transform]]` query gives for an input of `schema`, in order: each
+/// with the input column it carries as it is or renamed (`note AS remark`), or `None`
+/// when the query computes it. Plans the query over an empty input; nothing is read.
+pub async fn outputs(table: &str, schema: SchemaRef, sql: &str) -> Result<Vec<(String, Option<String>)>> {
+    use datafusion::datasource::MemTable;
+    use datafusion::logical_expr::{Expr, LogicalPlan};
+    fn projection(plan: &LogicalPlan) -> Option<&[Expr]> {
+        match plan {
+            LogicalPlan::Projection(p) => Some(&p.expr),
+            LogicalPlan::Sort(s) => projection(&s.input),
+            LogicalPlan::Limit(l) => projection(&l.input),
+            LogicalPlan::Filter(f) => projection(&f.input),
+            _ => None,
+        }
+    }
+    let carried = |e: &Expr| match e {
+        Expr::Column(c) => Some(c.name.clone()),
+        Expr::Alias(a) => match a.expr.as_ref() {
+            Expr::Column(c) => Some(c.name.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    let ctx = super::session();
+    let ctx_msg = || format!("transform SQL of table `{table}`");
+    let input = MemTable::try_new(schema.clone(), vec![vec![]]).map_err(|e| Error::datafusion(ctx_msg(), e))?;
+    ctx.register_table("input", Arc::new(input)).map_err(|e| Error::datafusion(ctx_msg(), e))?;
+    let df = ctx.sql(sql).await.map_err(|e| Error::datafusion(ctx_msg(), e))?;
+    let plan = df.logical_plan();
+    let exprs = projection(plan);
+    let is_input = |n: &str| schema.fields().iter().any(|f| f.name() == n);
+    Ok(plan
+        .schema()
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let origin = exprs
+                .and_then(|e| e.get(i))
+                .and_then(carried)
+                .filter(|n| is_input(n))
+                .or_else(|| is_input(f.name()).then(|| f.name().clone()));
+            (f.name().clone(), origin)
+        })
+        .collect())
+}

@@ -34,8 +34,10 @@ pub enum ClientKind {
 /// How one column is compared.
 #[derive(Debug, Clone)]
 pub struct ColumnCanon {
-    /// The column's name (same on both sides).
+    /// The column's name in the source.
     pub name: String,
+    /// The column's name in the target (`[[column]] target`, `options.names`).
+    pub pg_name: String,
     /// MySQL expression giving the canonical text (or the raw text for client columns).
     pub mysql: String,
     /// PostgreSQL expression giving the canonical text (or the raw text for client columns).
@@ -63,8 +65,21 @@ pub fn column(
     is_bit: bool,
     zone: Option<&str>,
 ) -> ColumnCanon {
+    column_as(name, name, logical, pg_type, pg_enum, is_bit, zone)
+}
+
+/// [`column`] for a column the target calls `pg_name`.
+pub fn column_as(
+    name: &str,
+    pg_name: &str,
+    logical: Logical,
+    pg_type: &str,
+    pg_enum: bool,
+    is_bit: bool,
+    zone: Option<&str>,
+) -> ColumnCanon {
     let m = ident::mysql(name);
-    let g = ident::pg(name);
+    let g = ident::pg(pg_name);
     let text_target = pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
     let json_target = matches!(pg_type, "json" | "jsonb");
     let mut client = None;
@@ -189,7 +204,15 @@ pub fn column(
             (format!("LOWER(HEX({m}))"), pg)
         }
     };
-    ColumnCanon { name: name.to_string(), mysql, pg, client, numeric, pg_uuid: pg_type == "uuid" }
+    ColumnCanon {
+        name: name.to_string(),
+        pg_name: pg_name.to_string(),
+        mysql,
+        pg,
+        client,
+        numeric,
+        pg_uuid: pg_type == "uuid",
+    }
 }
 
 /// The canonical form of a value the client reads: JSON by meaning (keys sorted,
@@ -296,7 +319,7 @@ pub fn mysql_key_order(c: &ColumnCanon) -> String {
 /// The PostgreSQL expression a key column is ordered and bounded by.
 pub fn pg_key_order(c: &ColumnCanon) -> String {
     if c.numeric || c.pg_uuid {
-        ident::pg(&c.name)
+        ident::pg(&c.pg_name)
     } else {
         format!("(({}) COLLATE \"C\")", c.pg)
     }

@@ -59,15 +59,16 @@ pub async fn unchanged(
 ) -> Result<(u64, u64, bool)> {
     let name = tp.name().to_string();
     let mut columns = Vec::new();
-    for (cp, r) in tp.spec.plans.iter().zip(&tp.rules) {
-        let Some(tc) = pt.column(&cp.name) else { return Ok((0, 0, false)) };
+    for (k, (cp, r)) in tp.spec.plans.iter().zip(&tp.rules).enumerate() {
+        let Some(out) = tp.read_out_name(k) else { return Ok((0, 0, false)) };
+        let Some(tc) = pt.column(&out) else { return Ok((0, 0, false)) };
         let zone = r.zone.map(|z| z.name());
-        columns.push(canon::column(&cp.name, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone));
+        columns.push(canon::column_as(&cp.name, &out, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone));
     }
     let pk = &tp.spec.table.primary_key;
     let key: Vec<usize> = pk.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
     let key = if key.len() == pk.len() { key } else { Vec::new() };
-    let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &name), columns, key };
+    let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &tp.target), columns, key };
     let sides = Sides { my: src, pg, rows_read: AtomicU64::new(0) };
     sides.digest_whole(&cmp).await
 }
@@ -90,7 +91,7 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
     let result = async {
         let client = connect(url).await?;
         let pg_tables = introspect(&client, schema).await?;
-        let mut plan = plan::build(p, tables)?;
+        let mut plan = plan::build(p, tables).await?;
         let problems = match_targets(&mut plan.tables, &pg_tables).1.problems;
         let sides = Sides { my: src, pg: &client, rows_read: AtomicU64::new(0) };
         let mut checks: Vec<Check> = Vec::new();
@@ -107,23 +108,32 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
         let target_indexes = checks::pg_indexes(&client, schema).await?;
         for tp in &plan.tables {
             let name = tp.name().to_string();
-            let Some(pt) = pg_tables.iter().find(|t| t.name == name) else {
-                checks.push(fail(Section::RowCounts, &name, "no table of that name in the target".into()));
+            let pg_name = tp.target.clone();
+            let Some(pt) = pg_tables.iter().find(|t| t.name == pg_name) else {
+                checks.push(fail(Section::RowCounts, &name, format!("no table `{pg_name}` in the target")));
                 continue;
             };
             verified.push(pt);
             let table = &tp.spec.table;
             let mut columns = Vec::new();
-            for (cp, r) in tp.spec.plans.iter().zip(&tp.rules) {
+            for (k, (cp, r)) in tp.spec.plans.iter().zip(&tp.rules).enumerate() {
                 let zone = r.zone.map(|z| z.name());
-                match pt.column(&cp.name) {
-                    Some(tc) => {
-                        columns.push(canon::column(&cp.name, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone))
-                    }
+                // A column a [[transform]] leaves out is not in the target to compare.
+                let Some(out) = tp.read_out_name(k) else { continue };
+                match pt.column(&out) {
+                    Some(tc) => columns.push(canon::column_as(
+                        &cp.name,
+                        &out,
+                        cp.logical,
+                        &tc.type_name,
+                        tc.is_enum,
+                        cp.is_bit,
+                        zone,
+                    )),
                     None => checks.push(fail(
                         Section::Content,
                         &format!("{name}.{}", cp.name),
-                        "the column is missing in the target".into(),
+                        format!("the column is missing in the target (as `{pg_name}`.`{out}`)"),
                     )),
                 }
             }
@@ -133,8 +143,8 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
             let key: Vec<usize> =
                 key_columns.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
             let key = if key.len() == key_columns.len() { key } else { Vec::new() };
-            let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &name), columns, key };
-            let key_names: Vec<String> = cmp.key.iter().map(|&i| cmp.columns[i].name.clone()).collect();
+            let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &pg_name), columns, key };
+            let key_names: Vec<String> = cmp.key.iter().map(|&i| cmp.columns[i].pg_name.clone()).collect();
             let res = if tp.transform_sql.is_some() {
                 // A [[transform]] rewrites rows: count them, do not compare their values.
                 let mut r = sides.compare_sample(&cmp, 0).await?;
@@ -156,9 +166,9 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                 keys: Vec::new(),
             });
             checks.push(content_check(&name, &res, depth, tp.transform_sql.is_some()));
-            for cp in &tp.spec.plans {
-                let (Some(tc), Some(col)) = (pt.column(&cp.name), table.columns.iter().find(|c| c.name == cp.name))
-                else {
+            for (k, cp) in tp.spec.plans.iter().enumerate() {
+                let Some(out) = tp.read_out_name(k) else { continue };
+                let (Some(tc), Some(col)) = (pt.column(&out), table.columns.iter().find(|c| c.name == cp.name)) else {
                     continue;
                 };
                 let subject = format!("{name}.{}", cp.name);
@@ -172,21 +182,24 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                 if cp.logical == Logical::Json {
                     checks.push(match tc.type_name.as_str() {
                         "json" | "jsonb" => typed(Section::Json, &tc.type_name),
-                        _ => checks::json_text(&client, schema, &name, &cp.name, &key_names).await?,
+                        _ => checks::json_text(&client, schema, &pg_name, &out, &key_names).await?,
                     });
                 }
                 if matches!(col.logical, Logical::Uuid | Logical::UuidBinary) || tc.type_name == "uuid" {
                     checks.push(match tc.type_name.as_str() {
                         "uuid" => typed(Section::Uuid, "uuid"),
                         "bytea" => continue,
-                        _ => checks::uuid_text(&client, schema, &name, &cp.name, &key_names).await?,
+                        _ => checks::uuid_text(&client, schema, &pg_name, &out, &key_names).await?,
                     });
                 }
             }
-            let carried: Vec<String> = tp.spec.plans.iter().map(|c| c.name.clone()).collect();
+            let carried: Vec<String> = tp.outputs().into_iter().map(|o| o.name).collect();
             let none = Vec::new();
             for ix in source_indexes.get(&name).unwrap_or(&none) {
-                checks.push(checks::index_check(&name, ix, target_indexes.get(&name).unwrap_or(&none), &carried));
+                // The source's index under the target's column names.
+                let mut ix = ix.clone();
+                ix.columns = ix.columns.iter().map(|c| tp.out_name(c)).collect();
+                checks.push(checks::index_check(&name, &ix, target_indexes.get(&pg_name).unwrap_or(&none), &carried));
             }
             results.push((name, res));
         }
@@ -201,7 +214,9 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
         }
         let critical = p.verify.as_ref().map(|v| v.critical.clone()).unwrap_or_default();
         for c in &critical {
-            let rows = match results.iter().find(|(t, _)| t == c) {
+            // A critical table is named by its source or its target name.
+            let planned = plan.tables.iter().find(|t| &t.target == c).map_or(c.as_str(), |t| t.name());
+            let rows = match results.iter().find(|(t, _)| t == planned) {
                 Some((_, r)) => Some(r.target_rows),
                 None if pg_tables.iter().any(|t| &t.name == c) => {
                     let q = format!("SELECT count(*) FROM {}", qualified(schema, c));

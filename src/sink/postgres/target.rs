@@ -10,15 +10,23 @@ use crate::pipeline::plan::TablePlan;
 use crate::schema::MySqlType;
 use crate::types::Logical;
 
-/// One table's target: the target table and, per source column, its target column.
+/// One table's target: the target table and, per output column, its target column.
 #[derive(Debug, Clone)]
 pub struct TableTarget {
     /// The target table's name.
     pub table: String,
-    /// Per read column (same order as the plan's columns): the COPY column.
+    /// Per output column (the order the sinks receive them): the COPY column.
     pub columns: Vec<CopyColumn>,
-    /// Per read column: the target column's type as PostgreSQL prints it.
-    pub types: Vec<String>,
+    /// Per read column (the plan's order): the target column's type as PostgreSQL
+    /// prints it, when the output carries the column.
+    pub types: Vec<Option<String>>,
+}
+
+impl TableTarget {
+    /// The target type of read column `k`.
+    pub fn type_of(&self, k: usize) -> Option<&str> {
+        self.types.get(k).and_then(|t| t.as_deref())
+    }
 }
 
 /// What the plan-time check found: problems stop the run; narrowing casts are checked
@@ -34,30 +42,42 @@ pub struct TargetCheck {
 }
 
 /// Decides each planned table's target and lists every problem and narrowing cast.
+/// Tables and columns are matched by their output names (see [`TablePlan::outputs`]).
 /// Adjusts the plans' logical types where the target decides, and leaves out of the
 /// read the columns the target generates itself.
 pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<TableTarget>>, TargetCheck) {
     let mut check = TargetCheck::default();
     let mut out = Vec::new();
     for plan in plans.iter_mut() {
-        let name = plan.name().to_string();
+        let name = plan.target.clone();
         let Some(target) = targets.iter().find(|t| t.name == name) else {
             let hint = near_match(&name, targets.iter().map(|t| t.name.as_str()));
-            check.problems.push(format!("{name}: no table of that name in the target{hint}"));
+            let from = if name != plan.name() { format!(" (source table `{}`)", plan.name()) } else { String::new() };
+            check.problems.push(format!("{name}{from}: no table of that name in the target{hint}"));
             out.push(None);
             continue;
         };
-        leave_out_generated(plan, target);
+        if plan.transform_outputs.is_none() {
+            leave_out_generated(plan, target);
+        }
+        let outputs = plan.outputs();
         let mut columns = Vec::new();
-        let mut types = Vec::new();
-        for k in 0..plan.spec.plans.len() {
-            if let Some((column, ty)) = column_target(plan, k, target, &mut check) {
+        let mut types = vec![None; plan.spec.plans.len()];
+        for o in &outputs {
+            let Some(k) = o.read else {
+                check.problems.push(format!(
+                    "{name}.{}: computed by the [[transform]]; only columns the query takes from the table (as they are or renamed with AS) can be checked against and loaded into the target",
+                    o.name
+                ));
+                continue;
+            };
+            if let Some((column, ty)) = column_target(plan, &o.name, k, target, &mut check) {
                 columns.push(column);
-                types.push(ty);
+                types[k] = Some(ty);
             }
         }
         for tc in &target.columns {
-            let fed = plan.spec.plans.iter().any(|p| p.name == tc.name);
+            let fed = outputs.iter().any(|o| o.name == tc.name);
             if !fed && tc.not_null && !tc.has_default {
                 check.problems.push(format!(
                     "{name}.{}: NOT NULL in the target, without a default, and the source has no value for it",
@@ -65,32 +85,34 @@ pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Optio
                 ));
             }
         }
-        let whole = columns.len() == plan.spec.plans.len();
+        let whole = columns.len() == outputs.len();
         out.push(whole.then(|| TableTarget { table: target.name.clone(), columns, types }));
     }
     (out, check)
 }
 
-/// The COPY column for read column `k` of `plan` and its target type, or `None` (the
-/// problem noted in `check`); narrowing casts are noted too.
+/// The COPY column for read column `k` of `plan`, output as `out`, and its target type,
+/// or `None` (the problem noted in `check`); narrowing casts are noted too.
 fn column_target(
     plan: &mut TablePlan,
+    out: &str,
     k: usize,
     target: &PgTable,
     check: &mut TargetCheck,
 ) -> Option<(CopyColumn, String)> {
-    let name = plan.name().to_string();
+    let name = plan.target.clone();
     let allow_change = plan.allow_change.contains(&plan.spec.plans[k].name);
     let mysql = plan.spec.table.columns[plan.spec.columns[k]].mysql.clone();
     let cp = &mut plan.spec.plans[k];
-    let Some(tc) = target.column(&cp.name) else {
-        let hint = near_match(&cp.name, target.columns.iter().map(|c| c.name.as_str()));
-        check.problems.push(format!("{name}.{}: no column of that name in the target table{hint}", cp.name));
+    let Some(tc) = target.column(out) else {
+        let hint = near_match(out, target.columns.iter().map(|c| c.name.as_str()));
+        let from = if out != cp.name { format!(" (source column `{}`)", cp.name) } else { String::new() };
+        check.problems.push(format!("{name}.{out}{from}: no column of that name in the target table{hint}"));
         return None;
     };
     let pg = if tc.is_enum { Some(PgTarget::Text) } else { PgTarget::from_pg_type_name(&tc.type_name) };
     let Some(pg) = pg else {
-        check.problems.push(format!("{name}.{}: target type {} is not supported", cp.name, tc.sql_type));
+        check.problems.push(format!("{name}.{out}: target type {} is not supported", tc.sql_type));
         return None;
     };
     // The target decides what the source type leaves open.
@@ -102,8 +124,7 @@ fn column_target(
     };
     if !can_encode(&cp.logical.arrow_type(), pg) {
         check.problems.push(format!(
-            "{name}.{}: a {} value ({}) cannot be encoded for target type {}",
-            cp.name,
+            "{name}.{out}: a {} value ({}) cannot be encoded for target type {}",
             cp.logical.name(),
             mysql.column_type,
             tc.sql_type
@@ -113,8 +134,8 @@ fn column_target(
     let bits = match (pg, tc.type_name.as_str()) {
         (PgTarget::Bit, _) if !mysql_is_bit(&mysql) => {
             check.problems.push(format!(
-                "{name}.{}: only a MySQL bit(n) column can be loaded into {} (the source is {})",
-                cp.name, tc.sql_type, mysql.column_type
+                "{name}.{out}: only a MySQL bit(n) column can be loaded into {} (the source is {})",
+                tc.sql_type, mysql.column_type
             ));
             return None;
         }
@@ -127,8 +148,8 @@ fn column_target(
         let varbit_max = (tc.type_name == "varbit" && tc.typmod > 0).then_some(tc.typmod as usize);
         if n < width || varbit_max.is_some_and(|m| m < width) {
             check.narrowing.push(format!(
-                "{name}.{}: {} → {}: values wider than the target's bits are refused",
-                cp.name, mysql.column_type, tc.sql_type
+                "{name}.{out}: {} → {}: values wider than the target's bits are refused",
+                mysql.column_type, tc.sql_type
             ));
         }
     }
@@ -139,10 +160,10 @@ fn column_target(
         } else {
             "each value is checked; one that would change stops the run"
         };
-        check.narrowing.push(format!("{name}.{}: {} → {}: {what} ({how})", cp.name, mysql.column_type, tc.sql_type));
+        check.narrowing.push(format!("{name}.{out}: {} → {}: {what} ({how})", mysql.column_type, tc.sql_type));
     }
     // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
-    let column = CopyColumn { name: cp.name.clone(), target: pg, max_chars: tc.max_chars, limit, allow_change, bits };
+    let column = CopyColumn { name: out.to_string(), target: pg, max_chars: tc.max_chars, limit, allow_change, bits };
     Some((column, tc.sql_type.clone()))
 }
 
@@ -184,7 +205,7 @@ fn leave_out_generated(plan: &mut TablePlan, target: &PgTable) {
     let mut k = 0;
     while k < plan.spec.plans.len() {
         let name = plan.spec.plans[k].name.clone();
-        if target.column(&name).is_some_and(|c| c.generated) {
+        if target.column(&plan.out_name(&name)).is_some_and(|c| c.generated) {
             plan.spec.plans.remove(k);
             plan.spec.columns.remove(k);
             plan.rules.remove(k);
@@ -320,9 +341,10 @@ pub fn audit_fills(
     let mut fills = Vec::new();
     let mut answered = Vec::new();
     for plan in plans {
-        let Some(t) = targets.iter().find(|t| t.name == plan.name()) else { continue };
-        for tc in t.columns.iter().filter(|c| audit.contains(&c.name)) {
-            if plan.spec.plans.iter().any(|p| p.name == tc.name) {
+        let Some(t) = targets.iter().find(|t| t.name == plan.target) else { continue };
+        let outputs = plan.outputs();
+        for tc in t.columns.iter().filter(|c| audit.iter().any(|a| plan.out_name(a) == c.name)) {
+            if outputs.iter().any(|o| o.name == tc.name) {
                 continue;
             }
             // A date takes the export's timestamp even over a target default (`now()`
