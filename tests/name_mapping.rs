@@ -22,6 +22,13 @@ fn csv_header(report: &converge::pipeline::run::RunReport, file: &str) -> String
     text.lines().next().unwrap_or_default().to_string()
 }
 
+/// The plan-time target check's problems, one per line.
+async fn plan_problems(p: &converge::Pipeline) -> String {
+    let (opened, _, target) = converge::pipeline::run::plan(p).await.unwrap();
+    opened.close().await;
+    target.unwrap().problems.join("\n")
+}
+
 const SOURCE: &str = "CREATE TABLE `UserProfile` (id int PRIMARY KEY, `displayName` varchar(20) NOT NULL, note text NULL);\n\
      CREATE TABLE `Post` (id int PRIMARY KEY, `authorId` int NOT NULL, CONSTRAINT fk_author FOREIGN KEY (`authorId`) REFERENCES `UserProfile` (id));\n\
      INSERT INTO `UserProfile` VALUES (1, 'Ada', 'first\\nline'), (2, 'Grace', NULL);\n\
@@ -105,9 +112,7 @@ async fn names_lower_folds_for_an_orm_that_created_unquoted_names_and_reruns_ski
     let out = TempDir::new("mapl");
     // Without the rule the plan names the near match; with it, the run loads.
     let p = pipeline_for(&my, &pg, &out, "");
-    let (opened, _, target) = converge::pipeline::run::plan(&p).await.unwrap();
-    opened.close().await;
-    let problems = target.unwrap().problems.join("\n");
+    let problems = plan_problems(&p).await;
     assert!(problems.contains("the target has `userprofile`, which differs only in case"), "{problems}");
 
     let per_table = "[options]\nnames = \"lower\"\n";
@@ -170,9 +175,7 @@ async fn a_column_renamed_by_a_transform_is_checked_under_its_new_name() {
     // A column the query computes has no source type to check: said at plan time.
     let computed = "[[transform]]\ntable = \"memo\"\nsql = \"SELECT id, concat(note, secret) AS remark FROM input\"\n";
     let p = pipeline_for(&my, &pg, &out, computed);
-    let (opened, _, target) = converge::pipeline::run::plan(&p).await.unwrap();
-    opened.close().await;
-    let problems = target.unwrap().problems.join("\n");
+    let problems = plan_problems(&p).await;
     assert!(problems.contains("memo.remark: computed by the [[transform]]"), "{problems}");
     pg.drop_db().await;
     my.drop_db().await;
@@ -190,9 +193,7 @@ async fn a_64_character_mysql_name_maps_to_a_name_postgresql_can_hold() {
     let out = TempDir::new("map64");
     // Unmapped, the plan says what PostgreSQL calls it.
     let p = pipeline_for(&my, &pg, &out, "");
-    let (opened, _, target) = converge::pipeline::run::plan(&p).await.unwrap();
-    opened.close().await;
-    let problems = target.unwrap().problems.join("\n");
+    let problems = plan_problems(&p).await;
     assert!(problems.contains(&format!("PostgreSQL calls it `{short}`, which the target has")), "{problems}");
     let p = pipeline_for(&my, &pg, &out, &format!("[[table]]\nsource = \"{long}\"\ntarget = \"{short}\"\n"));
     let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));

@@ -90,9 +90,10 @@ impl TablePlan {
         }
     }
 
-    /// The output name of read column `k`, if the output carries it.
-    pub fn read_out_name(&self, k: usize) -> Option<String> {
-        self.outputs().into_iter().find(|o| o.read == Some(k)).map(|o| o.name)
+    /// Per read column (the plan's order): its output name, if the output carries it.
+    pub fn read_out_names(&self) -> Vec<Option<String>> {
+        let outputs = self.outputs();
+        (0..self.spec.plans.len()).map(|k| outputs.iter().find(|o| o.read == Some(k)).map(|o| o.name.clone())).collect()
     }
 }
 
@@ -341,11 +342,12 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
             );
         }
         let width = t.spec.plans.iter().map(|c| c.name.chars().count()).max().unwrap_or(0);
+        let out_names = t.read_out_names();
         for (k, (&ci, cp)) in t.spec.columns.iter().zip(&t.spec.plans).enumerate() {
             let c = &tb.columns[ci];
             let pg = target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}")).unwrap_or_default();
-            let renamed = match t.read_out_name(k) {
-                Some(out) if out != cp.name => format!(" (as `{out}`)"),
+            let renamed = match &out_names[k] {
+                Some(out) if *out != cp.name => format!(" (as `{out}`)"),
                 Some(_) => String::new(),
                 None => " (not in the transform's output)".into(),
             };
@@ -415,6 +417,7 @@ pub fn json(plan: &Plan, targets: Option<&[Option<TableTarget>]>) -> serde_json:
         .enumerate()
         .map(|(n, t)| {
             let target = targets.and_then(|ts| ts.get(n)).and_then(|t| t.as_ref());
+            let out_names = t.read_out_names();
             let columns: Vec<serde_json::Value> = t
                 .spec
                 .columns
@@ -430,7 +433,7 @@ pub fn json(plan: &Plan, targets: Option<&[Option<TableTarget>]>) -> serde_json:
                         "logical": cp.logical.name(),
                         "nullable": c.nullable,
                         "targetType": target.and_then(|t| t.type_of(k)),
-                        "outputName": t.read_out_name(k),
+                        "outputName": out_names[k],
                         "allowChange": t.allow_change.contains(&cp.name),
                     })
                 })

@@ -59,8 +59,8 @@ pub async fn unchanged(
 ) -> Result<(u64, u64, bool)> {
     let name = tp.name().to_string();
     let mut columns = Vec::new();
-    for (k, (cp, r)) in tp.spec.plans.iter().zip(&tp.rules).enumerate() {
-        let Some(out) = tp.read_out_name(k) else { return Ok((0, 0, false)) };
+    for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(tp.read_out_names()) {
+        let Some(out) = out else { return Ok((0, 0, false)) };
         let Some(tc) = pt.column(&out) else { return Ok((0, 0, false)) };
         let zone = r.zone.map(|z| z.name());
         columns.push(canon::column_as(&cp.name, &out, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone));
@@ -116,10 +116,11 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
             verified.push(pt);
             let table = &tp.spec.table;
             let mut columns = Vec::new();
-            for (k, (cp, r)) in tp.spec.plans.iter().zip(&tp.rules).enumerate() {
+            let out_names = tp.read_out_names();
+            for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(&out_names) {
                 let zone = r.zone.map(|z| z.name());
                 // A column a [[transform]] leaves out is not in the target to compare.
-                let Some(out) = tp.read_out_name(k) else { continue };
+                let Some(out) = out else { continue };
                 match pt.column(&out) {
                     Some(tc) => columns.push(canon::column_as(
                         &cp.name,
@@ -166,8 +167,8 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                 keys: Vec::new(),
             });
             checks.push(content_check(&name, &res, depth, tp.transform_sql.is_some()));
-            for (k, cp) in tp.spec.plans.iter().enumerate() {
-                let Some(out) = tp.read_out_name(k) else { continue };
+            for (cp, out) in tp.spec.plans.iter().zip(&out_names) {
+                let Some(out) = out else { continue };
                 let (Some(tc), Some(col)) = (pt.column(&out), table.columns.iter().find(|c| c.name == cp.name)) else {
                     continue;
                 };
