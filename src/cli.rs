@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use converge::pipeline::{self, Pipeline, RunOptions};
+use converge::pipeline::{self, Pipeline};
+use converge::run::{self, RunOptions};
 
 /// Moves a MySQL or MariaDB database into PostgreSQL as an Arrow dataflow.
 #[derive(Parser)]
@@ -196,7 +197,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
     match &cli.command {
         Command::Run { pipeline, bench_stage } => {
             let p = Pipeline::load(pipeline)?;
-            let id = pipeline::run::new_migration_id(&p.name);
+            let id = run::new_migration_id(&p.name);
             let skip_transform = match bench_stage.as_deref() {
                 None => false,
                 Some("read") => true,
@@ -215,7 +216,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 audit_defaults: *audit_defaults,
             };
             let p = Pipeline::import_with(&dir.to_string_lossy(), to, &o);
-            let id = pipeline::run::new_migration_id(&p.name);
+            let id = run::new_migration_id(&p.name);
             run_logged(cli, &p, &id, false).await
         }
         Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
@@ -310,7 +311,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
 /// exit non-zero when the target does not fit or a value would stop the run.
 async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> converge::Result<()> {
     let p = Pipeline::load(pipeline)?;
-    let (opened, plan, target) = pipeline::run::plan(&p).await?;
+    let (opened, plan, target) = run::plan(&p).await?;
     let targets = target.as_ref().map(|t| &t.tables[..]);
     let described = opened.describe();
     let mut text = pipeline::plan::render_with_target(&p, &plan, &described, targets);
@@ -405,7 +406,7 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
     };
     note(Status::Started, format!("pipeline `{}`", p.name), None);
     let started = std::time::Instant::now();
-    match pipeline::run(p, &options).await {
+    match run::run(p, &options).await {
         Ok(report) => {
             let verified = if report.verify.is_some() { ", target verified" } else { "" };
             note(

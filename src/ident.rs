@@ -22,6 +22,11 @@ pub fn mysql_literal(text: &str) -> String {
     format!("CONVERT(X'{}' USING utf8mb4)", hex::encode(text))
 }
 
+/// `"schema"."table"`, each part quoted.
+pub fn pg_qualified(schema: &str, table: &str) -> String {
+    format!("{}.{}", pg(schema), pg(table))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

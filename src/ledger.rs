@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::source::feed::CountKind;
+use crate::feed::CountKind;
 
 /// One table's counts.
 #[derive(Debug, Clone, Default, PartialEq)]

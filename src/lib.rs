@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod calendar;
 pub mod error;
+pub mod feed;
 pub mod ident;
 pub mod ledger;
 pub mod manifest;
@@ -12,6 +13,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod query;
 pub mod report;
+pub mod run;
 pub mod runlog;
 pub mod schema;
 pub mod secret;

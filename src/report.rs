@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use crate::pipeline::RunReport;
+use crate::run::RunReport;
 
 /// Tables shown one per line at most in the terminal summary (`--verbose` shows all).
 const TABLE_LINES: usize = 20;
@@ -79,8 +79,8 @@ fn render(r: &RunReport, verbose: bool) -> String {
 }
 
 /// Bytes a table took: its files, or (a PostgreSQL-only run) its COPY stream.
-fn table_bytes(r: &RunReport, t: &crate::pipeline::table::TableOutcome) -> u64 {
-    let files: u64 = t.files.iter().flat_map(|(_, f)| f.iter().map(|f| f.bytes)).sum();
+fn table_bytes(r: &RunReport, t: &crate::run::table::TableOutcome) -> u64 {
+    let files: u64 = t.files().map(|f| f.bytes).sum();
     if files > 0 {
         return files;
     }
@@ -90,7 +90,7 @@ fn table_bytes(r: &RunReport, t: &crate::pipeline::table::TableOutcome) -> u64 {
 /// The per-table lines (all with `verbose` or a small run; else the slowest few), the
 /// total, and the zero dates written as NULL.
 fn tables(o: &mut String, r: &RunReport, verbose: bool) {
-    let mut shown: Vec<&crate::pipeline::table::TableOutcome> = r.tables.iter().collect();
+    let mut shown: Vec<&crate::run::table::TableOutcome> = r.tables.iter().collect();
     let all = verbose || shown.len() <= TABLE_LINES;
     if !all {
         shown.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
@@ -193,7 +193,7 @@ pub fn run_json(r: &RunReport) -> String {
                 "rowsTransformed": t.transformed,
                 "written": l.map(|l| l.written.iter().map(|(k, v)| serde_json::json!({"sink": k, "rows": v})).collect::<Vec<_>>()),
                 "rowsInFiles": l.and_then(|l| l.manifest),
-                "bytes": t.files.iter().flat_map(|(_, f)| f.iter().map(|f| f.bytes)).sum::<u64>(),
+                "bytes": t.files().map(|f| f.bytes).sum::<u64>(),
                 "seconds": t.seconds,
                 "zeroDatesNulled": t.stats.zero_dates_nulled.iter().map(|(c, n)| serde_json::json!({"column": c, "count": n})).collect::<Vec<_>>(),
             })

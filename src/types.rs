@@ -7,7 +7,100 @@
 
 use arrow::datatypes::{DataType, TimeUnit};
 
-use crate::schema::MySqlType;
+/// A column's MySQL type, as information_schema describes it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MySqlType {
+    /// The base type in lower case: `tinyint`, `varchar`, `datetime`, …
+    pub data_type: String,
+    /// The full column type in lower case: `tinyint(1) unsigned`, `enum('a','b')`, …
+    pub column_type: String,
+    /// `unsigned` integer or decimal.
+    pub unsigned: bool,
+    /// Numeric precision (decimal) or bit width (bit).
+    pub precision: Option<u32>,
+    /// Numeric scale (decimal).
+    pub scale: Option<u32>,
+    /// Maximum length in characters (char family) or bytes (binary family).
+    pub max_length: Option<u64>,
+    /// Fractional seconds precision (datetime, timestamp, time).
+    pub fsp: Option<u32>,
+    /// Character set of a text column (`utf8mb4`, `latin1`, …).
+    pub charset: Option<String>,
+    /// MariaDB's `json_valid(col)` check constraint marks a longtext as JSON.
+    pub json_check: bool,
+}
+
+impl MySqlType {
+    /// Builds a type from a column type string such as `decimal(65,30) unsigned`
+    /// (the form information_schema and `CREATE TABLE` both use).
+    pub fn parse(column_type: &str) -> MySqlType {
+        // Lower case, except inside quotes: an enum's labels keep their case.
+        let mut quoted = false;
+        let ct: String = column_type
+            .trim()
+            .chars()
+            .map(|c| {
+                if c == '\'' {
+                    quoted = !quoted;
+                }
+                if quoted {
+                    c
+                } else {
+                    c.to_ascii_lowercase()
+                }
+            })
+            .collect();
+        let base_end = ct.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(ct.len());
+        let data_type = ct[..base_end].to_string();
+        let args: Vec<u64> = match (ct.find('('), ct.find(')')) {
+            (Some(a), Some(b)) if b > a && !matches!(data_type.as_str(), "enum" | "set") => {
+                ct[a + 1..b].split(',').filter_map(|s| s.trim().parse().ok()).collect()
+            }
+            _ => Vec::new(),
+        };
+        let unsigned = ct.contains(" unsigned");
+        let mut t = MySqlType { data_type: data_type.clone(), column_type: ct.clone(), unsigned, ..Default::default() };
+        match data_type.as_str() {
+            "decimal" | "numeric" | "dec" | "fixed" => {
+                t.precision = Some(args.first().copied().unwrap_or(10) as u32);
+                t.scale = Some(args.get(1).copied().unwrap_or(0) as u32);
+            }
+            "bit" => t.precision = Some(args.first().copied().unwrap_or(1) as u32),
+            "datetime" | "timestamp" | "time" => t.fsp = Some(args.first().copied().unwrap_or(0) as u32),
+            "char" | "varchar" | "binary" | "varbinary" => t.max_length = args.first().copied(),
+            _ => {}
+        }
+        t
+    }
+
+    /// The values of an `enum(…)` or `set(…)` type, unquoted.
+    pub fn members(&self) -> Vec<String> {
+        let ct = &self.column_type;
+        let (Some(a), Some(b)) = (ct.find('('), ct.rfind(')')) else { return Vec::new() };
+        let inner = &ct[a + 1..b];
+        let mut out = Vec::new();
+        let mut cur = String::new();
+        let mut in_q = false;
+        let mut chars = inner.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\'' if in_q && chars.peek() == Some(&'\'') => {
+                    cur.push('\'');
+                    chars.next();
+                }
+                '\'' => {
+                    in_q = !in_q;
+                    if !in_q {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                }
+                _ if in_q => cur.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+}
 
 /// How `converge` carries one column from MySQL to its sinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -41,7 +41,7 @@ async fn a_table_glob_matching_nothing() {
         "name = \"x\"\n[source]\nkind = \"mysqldump\"\npath = \"{root}/fixtures/demo.sql\"\ntables = [\"user\", \"usr_*\"]\n[[sink]]\nkind = \"null\"\n"
     );
     let p = pipeline(&text, &[]);
-    let e = converge::pipeline::run(&p, &Default::default()).await.expect_err("refused").to_string();
+    let e = converge::run::run(&p, &Default::default()).await.expect_err("refused").to_string();
     assert!(e.contains("source.tables: `usr_*` matches no table of the source"), "{e}");
 }
 
@@ -53,7 +53,7 @@ async fn export(scratch: &TempDir) -> PathBuf {
          [[sink]]\nkind = \"csv\"\ndir = \"{}\"\n",
         scratch.path().display()
     );
-    let r = converge::pipeline::run(&pipeline(&text, &[]), &Default::default()).await.unwrap();
+    let r = converge::run::run(&pipeline(&text, &[]), &Default::default()).await.unwrap();
     r.exports[0].clone()
 }
 
@@ -61,7 +61,7 @@ async fn export(scratch: &TempDir) -> PathBuf {
 async fn read_back(dir: &Path) -> String {
     let text =
         format!("name = \"read\"\n[source]\nkind = \"csv\"\ndir = \"{}\"\n[[sink]]\nkind = \"null\"\n", dir.display());
-    match converge::pipeline::run(&pipeline(&text, &[]), &Default::default()).await {
+    match converge::run::run(&pipeline(&text, &[]), &Default::default()).await {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
     }
@@ -219,7 +219,7 @@ async fn source_values() {
         my.exec(sql).await;
         let out = TempDir::new("badsrc");
         let p = pipeline(&export_pipeline(rules), &[("MYSQL_URL", &my.url), ("OUT", &out.path().to_string_lossy())]);
-        let e = converge::pipeline::run(&p, &Default::default()).await.expect_err(what).to_string();
+        let e = converge::run::run(&p, &Default::default()).await.expect_err(what).to_string();
         println!("{what}: {e}");
         assert!(e.contains(expected), "{what}: `{e}` does not say `{expected}`");
         assert!(
@@ -236,7 +236,7 @@ async fn source_values() {
     pg.client.batch_execute("CREATE TABLE t (id uuid PRIMARY KEY, v int)").await.unwrap();
     let text = "name = \"x\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
     let p = pipeline(text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let e = converge::pipeline::run(&p, &Default::default()).await.expect_err("refused").to_string();
+    let e = converge::run::run(&p, &Default::default()).await.expect_err("refused").to_string();
     assert!(e.contains("column `id`") && e.contains("not-a-uuid"), "{e}");
     let n: i64 = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
     assert_eq!(n, 0);

@@ -105,7 +105,7 @@ dir = "${OUT}"
 async fn export(source: &str, vars: &[(&str, &str)]) -> PathBuf {
     let p = pipeline(&format!("name = \"dvl\"\n[source]\n{source}\n{OPTIONS}"), vars);
     let report =
-        converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("export from {source}: {e}"));
+        converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("export from {source}: {e}"));
     report.exports[0].clone()
 }
 
@@ -265,7 +265,7 @@ async fn run_dump(tmp: &Path, name: &str, text: &str) -> (String, PathBuf) {
     let out = tmp.join(format!("out-{name}"));
     let spec = "name = \"bad\"\n[source]\nkind = \"mysqldump\"\npath = \"${DUMP}\"\n[[sink]]\nkind = \"csv\"\ndir = \"${OUT}\"\n[[sink]]\nkind = \"parquet\"\ndir = \"${OUT}\"\n";
     let p = pipeline(spec, &[("DUMP", path.to_str().unwrap()), ("OUT", out.to_str().unwrap())]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("a malformed dump must fail");
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("a malformed dump must fail");
     (err.to_string(), out)
 }
 

@@ -22,7 +22,7 @@ async fn golden_csv_bytes_for_tricky_values() {
     .await;
     let out = TempDir::new("golden");
     let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     let csv = std::fs::read_to_string(report.exports[0].join("t.csv")).unwrap();
     let expected = concat!(
         "id,s,j,b,ts,bin,u\n",
@@ -58,7 +58,7 @@ async fn manifest_counts_equal_source_counts_and_files_are_private() {
         &export_pipeline("[options]\nbatch_rows = 1000\nrange_rows = 3000\nconnections = 3\n"),
         &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())],
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     let dir = &report.exports[0];
     let m = Manifest::read(dir).unwrap();
     assert_eq!(m.migration_id, report.migration_id);
@@ -90,8 +90,8 @@ async fn a_lost_row_fails_the_run_with_the_ledger_and_no_manifest() {
     my.exec("CREATE TABLE `t` (id int PRIMARY KEY);\nINSERT INTO t SELECT seq FROM seq_1_to_100").await;
     let out = TempDir::new("ledger");
     let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let options = converge::pipeline::RunOptions { drop_rows: Some(("t".into(), 1)), ..Default::default() };
-    let err = converge::pipeline::run(&p, &options).await.unwrap_err().to_string();
+    let options = converge::run::RunOptions { drop_rows: Some(("t".into(), 1)), ..Default::default() };
+    let err = converge::run::run(&p, &options).await.unwrap_err().to_string();
     assert!(err.contains("row counts do not reconcile"), "{err}");
     assert!(err.contains("MISMATCH") && err.contains("rows read but 99 left"), "{err}");
     let run_dir = std::fs::read_dir(out.path()).unwrap().next().unwrap().unwrap().path();
@@ -103,7 +103,7 @@ async fn a_lost_row_fails_the_run_with_the_ledger_and_no_manifest() {
 async fn run_err(my: &MyDb, extra: &str) -> String {
     let out = TempDir::new("err");
     let p = pipeline(&export_pipeline(extra), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    match converge::pipeline::run(&p, &Default::default()).await {
+    match converge::run::run(&p, &Default::default()).await {
         Ok(_) => String::new(),
         Err(e) => e.to_string(),
     }
@@ -127,7 +127,7 @@ async fn zero_dates_stop_the_run_or_become_counted_nulls() {
         &export_pipeline("[options]\nzero_date = \"null\"\n"),
         &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())],
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     let csv = std::fs::read_to_string(report.exports[0].join("z.csv")).unwrap();
     assert_eq!(csv, "id,d,dd\na,2024-01-01T00:00:00Z,2024-01-01\nb,\\N,\\N\n");
     let z = &report.tables[0].stats.zero_dates_nulled;
@@ -147,7 +147,7 @@ async fn a_boolean_holding_two_stops_the_run_unless_configured() {
         &export_pipeline("[[column]]\ntable = \"flags\"\ncolumn = \"on_off\"\nbool_values = \"nonzero\"\n"),
         &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())],
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     let csv = std::fs::read_to_string(report.exports[0].join("flags.csv")).unwrap();
     assert_eq!(csv, "id,on_off\n1,f\n2,t\n7,t\n");
     my.drop_db().await;
@@ -181,7 +181,7 @@ async fn invalid_utf8_in_a_text_column_names_the_row() {
     assert!(err.contains("row id=2, column `body`") && err.contains("not valid UTF-8"), "{err}");
     // `plan --profile` finds it before the run.
     let p = pipeline(&export_pipeline(rule), &[("MYSQL_URL", &my.url), ("OUT", "/nonexistent")]);
-    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, _) = converge::run::plan(&p).await.unwrap();
     let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
     let found = converge::pipeline::profile::profile(src, &plan, None).await.unwrap();
     opened.close().await;
@@ -199,7 +199,7 @@ async fn per_table_sql_transforms_and_a_failed_validation_names_itself_and_its_v
         "[[transform]]\ntable = \"user\"\nsql = \"SELECT id, upper(name) AS name, active FROM input WHERE active\"\n\
                  [[validate]]\nname = \"two active users\"\nsql = 'SELECT count(*) FROM \"user\"'\nexpect = 2\n";
     let p = pipeline(&export_pipeline(extra), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     let csv = std::fs::read_to_string(report.exports[0].join("user.csv")).unwrap();
     assert_eq!(csv, "id,name,active\n1,ADA,t\n3,\\N,t\n");
     let row = &report.ledger.rows[0];
@@ -207,7 +207,7 @@ async fn per_table_sql_transforms_and_a_failed_validation_names_itself_and_its_v
 
     let failing = extra.replace("expect = 2", "expect = 3");
     let p = pipeline(&export_pipeline(&failing), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    let err = converge::run::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert_eq!(err, "validation `two active users` failed: expected 3, got 2");
     my.drop_db().await;
 }

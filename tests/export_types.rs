@@ -182,7 +182,7 @@ async fn every_type_family_round_trips_through_csv_into_postgres() {
     }
 
     let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.expect("the export succeeds");
+    let report = converge::run::run(&p, &Default::default()).await.expect("the export succeeds");
     let dir = &report.exports[0];
 
     for f in FAMILIES {

@@ -63,7 +63,7 @@ fn manifests(out: &Path) -> usize {
 
 async fn rerun_succeeds(my: &MyDb, pg: &PgDb, out: &Path) {
     let p = pipeline(&pipeline_text(out), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let r = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("rerun: {e}"));
+    let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("rerun: {e}"));
     assert!(r.ledger.problems().is_empty());
     assert_eq!(counts(pg).await, (2, ROWS as i64));
     assert_eq!(manifests(out), 1);
@@ -95,7 +95,7 @@ async fn mysql_connection_killed_mid_read() {
     let (my, pg) = setup("killmy").await;
     let out = TempDir::new("killmy-out");
     let p = pipeline(&pipeline_text(out.path()), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let run = tokio::spawn(async move { converge::pipeline::run(&p, &Default::default()).await });
+    let run = tokio::spawn(async move { converge::run::run(&p, &Default::default()).await });
     let mut admin = my.conn().await;
     let killed = loop {
         let found: Option<u64> = admin
@@ -126,7 +126,7 @@ async fn postgres_backend_terminated_mid_copy() {
     let (my, pg) = setup("killpg").await;
     let out = TempDir::new("killpg-out");
     let p = pipeline(&pipeline_text(out.path()), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let run = tokio::spawn(async move { converge::pipeline::run(&p, &Default::default()).await });
+    let run = tokio::spawn(async move { converge::run::run(&p, &Default::default()).await });
     let admin = connect_pg(&format!("{}/postgres", pg_base())).await;
     let pid = copying_backend(&admin, &pg.name, || run.is_finished()).await.expect("the run reached the COPY");
     admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).await.unwrap();
@@ -212,7 +212,7 @@ async fn export_filesystem_full() {
     assert!(status.success(), "mounting a 2 MiB tmpfs needs root");
     let text = export_pipeline("");
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("OUT", &mnt.path().to_string_lossy())]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("a full disk fails the run");
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("a full disk fails the run");
     let shown = err.to_string();
     let _ = std::process::Command::new("umount").arg(mnt.path()).status();
     assert!(shown.contains("No space left on device"), "{shown}");
@@ -220,7 +220,7 @@ async fn export_filesystem_full() {
     // With room, the same pipeline completes.
     let roomy = TempDir::new("diskfull-roomy");
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("OUT", &roomy.path().to_string_lossy())]);
-    converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    converge::run::run(&p, &Default::default()).await.unwrap();
     assert_eq!(manifests(roomy.path()), 1);
     my.drop_db().await;
 }
@@ -274,7 +274,7 @@ async fn a_server_that_refuses_is_reported_at_once_not_retried() {
     let missing = format!("cvg_missing_{}", std::process::id());
     let url = format!("mysql://root@127.0.0.1:3306/{missing}");
     let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &url), ("OUT", &out.path().to_string_lossy())]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("no such database").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("no such database").to_string();
     assert!(err.contains("Unknown database") && err.contains(&missing), "{err}");
     assert!(!err.contains("attempts"), "a refusal is not retried: {err}");
     // PostgreSQL answers "database does not exist": the same.
@@ -283,7 +283,7 @@ async fn a_server_that_refuses_is_reported_at_once_not_retried() {
     let text_pg = "name = \"x\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
     let pg_url = format!("postgres://postgres:s3cret-pw@127.0.0.1:5432/{missing}");
     let p = pipeline(text_pg, &[("MYSQL_URL", &my.url), ("PG_URL", &pg_url)]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("no such database").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("no such database").to_string();
     assert!(err.contains("does not exist") && err.contains(&missing), "{err}");
     assert!(!err.contains("attempts") && !err.contains("s3cret-pw"), "{err}");
     my.drop_db().await;
@@ -299,7 +299,7 @@ async fn unreachable_or_dropping_servers_are_retried_then_reported() {
         &[("MYSQL_URL", "mysql://root:s3cret-pw@127.0.0.1:1/nothing"), ("OUT", &out.path().to_string_lossy())],
     );
     let started = std::time::Instant::now();
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    let err = converge::run::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("gave up after 3 attempts") && err.contains("connecting"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(600), "backoff between attempts");
@@ -310,7 +310,7 @@ async fn unreachable_or_dropping_servers_are_retried_then_reported() {
     let p =
         pipeline(text_pg, &[("MYSQL_URL", &my.url), ("PG_URL", "postgres://postgres:s3cret-pw@127.0.0.1:1/nothing")]);
     let started = std::time::Instant::now();
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("unreachable").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("unreachable").to_string();
     assert!(err.contains("connecting to postgres://postgres:***@127.0.0.1:1/nothing (3 attempts)"), "{err}");
     assert!(!err.contains("s3cret-pw"), "{err}");
     assert!(started.elapsed() >= Duration::from_millis(600), "backoff between attempts");
@@ -322,14 +322,14 @@ async fn unreachable_or_dropping_servers_are_retried_then_reported() {
     let (port, dropped) = flaky_proxy(1).await;
     let url = format!("mysql://root@127.0.0.1:{port}/{}", my.name);
     let p = pipeline(&text, &[("MYSQL_URL", &url), ("OUT", &out.path().to_string_lossy())]);
-    let r = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(r.ledger.rows[0].read, Some(2));
     // One that always drops it: a bounded number of attempts, then the error.
     let (port, dropped) = flaky_proxy(usize::MAX).await;
     let url = format!("mysql://root@127.0.0.1:{port}/{}", my.name);
     let p = pipeline(&text, &[("MYSQL_URL", &url), ("OUT", &out.path().to_string_lossy())]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    let err = converge::run::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("gave up after 3 attempts"), "{err}");
     assert_eq!(dropped.load(std::sync::atomic::Ordering::SeqCst), 3);
     my.drop_db().await;

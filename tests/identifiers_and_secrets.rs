@@ -30,7 +30,7 @@ async fn awkward_names_survive_export_and_load() {
     let out = TempDir::new("names");
     let text = format!("{}[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n", export_pipeline(""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url), ("OUT", out.path().to_str().unwrap())]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let dir = &report.exports[0];
     assert_eq!(std::fs::read_to_string(dir.join("we\"ird na`me.csv")).unwrap(), "\"col \"\"q\"\"\",back`tick\n7,x\n");
     assert_eq!(std::fs::read_to_string(dir.join("query-result-cache.csv")).unwrap(), "id,user,order\n1,u,2\n");

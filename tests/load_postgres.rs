@@ -54,7 +54,7 @@ async fn snapshot(pg: &PgDb) -> Vec<Vec<Vec<Option<String>>>> {
 async fn mysql_to_postgres_every_cell_equal_fks_proven_sequences_reset() {
     let (my, pg) = setup("load", "").await;
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     for row in &report.ledger.rows {
         assert!(row.problems().is_empty());
         assert_eq!(row.target, row.read, "{}", row.table);
@@ -140,7 +140,7 @@ async fn failing_run_with(my: &MyDb, pg: &PgDb, options: &str) -> String {
         &load_pipeline(&format!("truncate = true\n{options}")),
         &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
     );
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("the run must fail").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("the run must fail").to_string();
     assert_eq!(snapshot(pg).await, before, "the target changed after a failed run: {err}");
     let fks = pg_rows(pg, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'").await;
     assert_eq!(fks[0][0].as_deref(), Some("4"));
@@ -227,7 +227,7 @@ async fn a_target_that_does_not_fit_stops_before_any_data_moves() {
         .await
         .unwrap();
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    let err = converge::run::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("person.note: no column of that name in the target table"), "{err}");
     assert!(err.contains("ticket.owner: NOT NULL in the target, without a default"), "{err}");
     assert_eq!(pg_rows(&pg, "SELECT count(*) FROM person").await[0][0].as_deref(), Some("0"));
@@ -240,7 +240,7 @@ async fn non_empty_targets_are_refused_without_truncate() {
     let (my, pg) = setup("nonempty", "").await;
     pg.client.batch_execute("INSERT INTO ticket (title) VALUES ('kept')").await.unwrap();
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    let err = converge::run::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("`ticket` are not empty"), "{err}");
     assert_eq!(pg_rows(&pg, "SELECT title FROM ticket").await, vec![vec![Some("kept".to_string())]]);
     pg.drop_db().await;
@@ -254,7 +254,7 @@ async fn fan_out_and_import_give_the_same_target_as_the_direct_load() {
     // One read, two sinks: CSV export and PostgreSQL.
     let text = format!("{}[[sink]]\nkind = \"csv\"\ndir = \"${{OUT}}\"\n", load_pipeline(""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &direct.url), ("OUT", out.path().to_str().unwrap())]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     for row in &report.ledger.rows {
         let sinks: Vec<&str> = row.written.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(sinks, vec!["csv", "postgres"], "{}", row.table);
@@ -281,11 +281,10 @@ async fn broken_import(prefix: &str, damage: impl FnOnce(&std::path::Path)) -> S
     let (my, pg) = setup(prefix, "").await;
     let out = TempDir::new(prefix);
     let p = pipeline(&export_pipeline(""), &[("MYSQL_URL", &my.url), ("OUT", out.path().to_str().unwrap())]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     damage(&report.exports[0]);
     let import = converge::Pipeline::import(report.exports[0].to_str().unwrap(), &pg.url, None, false);
-    let err =
-        converge::pipeline::run(&import, &Default::default()).await.expect_err("the import must fail").to_string();
+    let err = converge::run::run(&import, &Default::default()).await.expect_err("the import must fail").to_string();
     for t in ["org", "person", "ticket"] {
         assert_eq!(pg_rows(&pg, &format!("SELECT count(*) FROM \"{t}\"")).await[0][0].as_deref(), Some("0"), "{err}");
     }
@@ -340,7 +339,7 @@ async fn plan_profile_reports_every_value_the_run_would_reject_or_change() {
     let (my, pg) = setup("profile", &extra).await;
     pg.client.batch_execute("ALTER TABLE person ALTER COLUMN born SET NOT NULL").await.unwrap();
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, target) = converge::run::plan(&p).await.unwrap();
     let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
     let t = target.as_ref().unwrap();
     let found =
@@ -371,8 +370,7 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
     let name = my.name.clone();
     let text = load_pipeline("transaction = \"table\"").replace("name = \"load\"", &format!("name = \"{name}\""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let err =
-        converge::pipeline::run(&p, &Default::default()).await.expect_err("ticket has a value too long").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("ticket has a value too long").to_string();
     assert!(err.contains("table `ticket`, row id='2', column `title`"), "{err}");
     // The tables before the failing one are committed and recorded; the failing one is empty.
     let count = |t: &'static str| {
@@ -389,7 +387,7 @@ async fn per_table_transactions_keep_committed_tables_and_a_rerun_skips_them() {
 
     // Fixed at the source, the rerun reads and loads only what is missing.
     my.exec("UPDATE ticket SET title = 'short' WHERE id = 2").await;
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let loaded: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
     assert_eq!(loaded, vec!["ticket"]);
     // The summary says which tables were skipped, and why.
@@ -411,11 +409,11 @@ async fn a_per_table_rerun_refuses_when_a_committed_table_changed_in_the_source(
     let name = my.name.clone();
     let text = load_pipeline("transaction = \"table\"").replace("name = \"load\"", &format!("name = \"{name}\""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    converge::pipeline::run(&p, &Default::default()).await.expect_err("ticket has a value too long");
+    converge::run::run(&p, &Default::default()).await.expect_err("ticket has a value too long");
     // The source moves on: a committed table gains a row, the failing one is fixed.
     my.exec("UPDATE ticket SET title = 'short' WHERE id = 2").await;
     my.exec("INSERT INTO org (id, name) VALUES ('0a000000-0000-4000-8000-0000000000ff', 'Late')").await;
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("org changed").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("org changed").to_string();
     assert!(err.contains("`org` (committed by run") && err.contains("3 rows in the source, 2 in the target"), "{err}");
     assert!(!err.contains("`person`"), "person is unchanged: {err}");
     let count = |t: &'static str| {
@@ -426,13 +424,13 @@ async fn a_per_table_rerun_refuses_when_a_committed_table_changed_in_the_source(
     // A changed value (same count) is caught by the content digest.
     my.exec("DELETE FROM org WHERE name = 'Late'").await;
     my.exec("UPDATE person SET note = 'edited' WHERE id = '0b000000-0000-4000-8000-000000000001'").await;
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("person changed").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("person changed").to_string();
     assert!(err.contains("`person` (committed by run") && !err.contains("`org`"), "{err}");
     // With truncate, the changed table is loaded again, the unchanged one skipped.
     let text = load_pipeline("transaction = \"table\"\ntruncate = true")
         .replace("name = \"load\"", &format!("name = \"{name}\""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let mut loaded: Vec<&str> = report.tables.iter().map(|t| t.table.as_str()).collect();
     loaded.sort();
     // org is unchanged, but it references person (TRUNCATE takes them together).
@@ -458,14 +456,14 @@ async fn a_table_owner_without_superuser_loads_by_dropping_and_recreating_foreig
         .unwrap();
     let url = pg.url.replacen("postgres@", &format!("{role}@"), 1);
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &url)]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
     let fks = pg_rows(&pg, "SELECT conname FROM pg_constraint WHERE contype = 'f' ORDER BY 1").await;
     assert_eq!(fks.len(), 4, "the foreign keys were re-created: {fks:?}");
     // An orphan is caught by re-creating the constraint; nothing stays loaded.
     pg.client.batch_execute("TRUNCATE ticket, person, org").await.unwrap();
     my.exec("INSERT INTO ticket (personId, title) VALUES ('0b000000-0000-4000-8000-00000000dead', 'orphan')").await;
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("orphan").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("orphan").to_string();
     assert!(err.contains("ticket_personId_fkey") || err.contains("orphaned"), "{err}");
     assert_eq!(pg_rows(&pg, "SELECT count(*) FROM person").await[0][0].as_deref(), Some("0"));
     assert_eq!(

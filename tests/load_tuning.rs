@@ -108,7 +108,7 @@ const EXPECTED_ROWS: [&str; 8] = [
 async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not() {
     let (my, pg) = setup("freeze").await;
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    let report = converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+    let report = converge::run::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
@@ -134,7 +134,7 @@ async fn copy_freeze_loads_the_emptied_tables_frozen_and_freeze_false_does_not()
     // Off: the same rows, not frozen.
     let again = load_pipeline("truncate = true\nfreeze = false");
     let report =
-        converge::pipeline::run(&pipeline(&again, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        converge::run::run(&pipeline(&again, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.load.map(|l| l.frozen), Some(vec![]));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     for t in ["org", "person", "ticket"] {
@@ -158,7 +158,7 @@ async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unf
         .await
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    let report = converge::pipeline::run(
+    let report = converge::run::run(
         &pipeline(&load_pipeline("defer_indexes = false\ntriggers = \"disable\""), &vars),
         &Default::default(),
     )
@@ -172,10 +172,9 @@ async fn a_table_referenced_from_outside_the_load_is_not_truncated_and_loads_unf
     // With the triggers firing, the outside foreign key is dropped and re-created too:
     // every table is emptied by the transaction and takes FREEZE.
     pg.client.batch_execute("TRUNCATE ticket, badge, person, org").await.unwrap();
-    let report =
-        converge::pipeline::run(&pipeline(&load_pipeline("defer_indexes = false"), &vars), &Default::default())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&pipeline(&load_pipeline("defer_indexes = false"), &vars), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.load.map(|l| l.frozen.len()), Some(3));
     let fks = pg.client.query_one("SELECT count(*) FROM pg_constraint WHERE contype = 'f'", &[]).await.unwrap();
     assert_eq!(fks.get::<_, i64>(0), 3, "every foreign key is back");
@@ -203,7 +202,7 @@ async fn a_trigger_that_adds_rows_is_caught_by_the_count_before_commit() {
         .await
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
-    let err = converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+    let err = converge::run::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
         .await
         .expect_err("the target holds a row the source does not")
         .to_string();
@@ -211,7 +210,7 @@ async fn a_trigger_that_adds_rows_is_caught_by_the_count_before_commit() {
     assert!(rows(&pg).await.is_empty(), "nothing was committed");
     // Without the trigger the same load passes.
     pg.client.batch_execute("DROP TRIGGER ticket_echo ON ticket").await.unwrap();
-    converge::pipeline::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
+    converge::run::run(&pipeline(&load_pipeline(""), &vars), &Default::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
@@ -226,7 +225,7 @@ async fn deferred_indexes_and_foreign_keys_are_rebuilt_exactly_as_they_were() {
     assert_eq!(before_oids.len(), 9, "{before_oids:?}");
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     let mut reported = report.load.expect("a postgres load").rebuilt_indexes;
     reported.sort();
@@ -271,7 +270,7 @@ async fn a_deferred_unique_index_that_the_data_breaks_fails_the_run_and_leaves_t
     let (before, before_oids) = catalog(&pg).await;
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("duplicate").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("duplicate").to_string();
     assert!(err.contains("re-creating index `person_email_lower` of `person`"), "{err}");
     assert!(err.contains("23505"), "{err}");
     // The value and the keys of the rows that share it.
@@ -299,7 +298,7 @@ async fn a_primary_key_built_after_the_load_that_the_data_breaks_names_the_key_a
     let (before, before_oids) = catalog(&pg).await;
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("duplicate key").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("duplicate key").to_string();
     assert!(err.contains("re-creating index `token_pkey` of `token`"), "{err}");
     assert!(err.contains("23505") && err.contains("(id)=(6f1c2a8e-0b9d-4c1e-9a57-3f2d8b7c6e51)"), "{err}");
     assert!(
@@ -335,7 +334,7 @@ async fn a_nulls_not_distinct_index_names_the_rows_sharing_a_null() {
     let (before, before_oids) = catalog(&pg).await;
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("two NULL codes").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("two NULL codes").to_string();
     assert!(
         err.contains("table `badge`: 1 duplicated values of (code) break the unique index `badge_code`")
             && err.contains("e.g. (NULL) in 2 rows (2; 4)"),
@@ -361,7 +360,7 @@ async fn a_key_referenced_from_outside_the_load_is_kept_while_the_others_are_reb
     let (before, before_oids) = catalog(&pg).await;
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&load_pipeline("defer_indexes = true"), &vars);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);
     let (after, after_oids) = catalog(&pg).await;
     assert_eq!(after, before);
@@ -419,7 +418,7 @@ async fn per_table_mode_copies_on_several_connections_and_loads_the_same_rows() 
         .replace("name = \"tuning\"", &format!("name = \"{name}\""));
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let report =
-        converge::pipeline::run(&pipeline(&text, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+        converge::run::run(&pipeline(&text, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
     assert_eq!(report.load.map(|l| (l.streams, l.frozen.len())), Some((3, 0)), "per-table mode does not freeze");
     assert_eq!(rows(&pg).await, EXPECTED_ROWS);

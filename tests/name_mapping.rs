@@ -16,7 +16,7 @@ fn pipeline_for(my: &MyDb, pg: &PgDb, out: &TempDir, extra: &str) -> converge::P
     pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url), ("OUT", &dir)])
 }
 
-fn csv_header(report: &converge::pipeline::run::RunReport, file: &str) -> String {
+fn csv_header(report: &converge::run::RunReport, file: &str) -> String {
     let path = report.exports[0].join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines().next().unwrap_or_default().to_string()
@@ -24,7 +24,7 @@ fn csv_header(report: &converge::pipeline::run::RunReport, file: &str) -> String
 
 /// The plan-time target check's problems, one per line.
 async fn plan_problems(p: &converge::Pipeline) -> String {
-    let (opened, _, target) = converge::pipeline::run::plan(p).await.unwrap();
+    let (opened, _, target) = converge::run::plan(p).await.unwrap();
     opened.close().await;
     target.unwrap().problems.join("\n")
 }
@@ -51,7 +51,7 @@ async fn explicit_table_and_column_names_load_export_and_verify() {
                  [[column]]\ntable = \"UserProfile\"\ncolumn = \"displayName\"\ntarget = \"display_name\"\n\
                  [[column]]\ntable = \"Post\"\ncolumn = \"authorId\"\ntarget = \"author_id\"\n";
     let p = pipeline_for(&my, &pg, &out, rules);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     for row in &report.ledger.rows {
         assert!(row.problems().is_empty(), "{row:?}");
         assert_eq!(row.target, row.read, "{}", row.table);
@@ -84,7 +84,7 @@ async fn explicit_table_and_column_names_load_export_and_verify() {
     // Two source tables may not take one target name.
     let clash = "[[table]]\nsource = \"UserProfile\"\ntarget = \"Post\"\n";
     let p = pipeline_for(&my, &pg, &out, clash);
-    let err = match converge::pipeline::run::plan(&p).await {
+    let err = match converge::run::plan(&p).await {
         Ok((opened, ..)) => {
             opened.close().await;
             panic!("a clash of target names must be refused")
@@ -118,7 +118,7 @@ async fn names_lower_folds_for_an_orm_that_created_unquoted_names_and_reruns_ski
     let per_table = "[options]\nnames = \"lower\"\n";
     let mut p = pipeline_for(&my, &pg, &out, per_table);
     p.sinks[0].transaction = converge::pipeline::spec::TransactionMode::Table;
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
     let rows = pg_rows(&pg, "SELECT displayname FROM userprofile ORDER BY id").await;
     assert_eq!(rows, vec![vec![Some("Ada".into())], vec![Some("Grace".into())]]);
@@ -126,7 +126,7 @@ async fn names_lower_folds_for_an_orm_that_created_unquoted_names_and_reruns_ski
     let v = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
     assert!(v.passed(), "{}", v.text());
     // Per-table state is kept under the target's names: an unchanged rerun skips both.
-    let again = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let again = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(again.skipped.len(), 2, "{:?}", again.skipped);
     assert!(again.skipped.iter().all(|(_, why)| why.contains("unchanged")), "{:?}", again.skipped);
     pg.drop_db().await;
@@ -147,7 +147,7 @@ async fn a_column_renamed_by_a_transform_is_checked_under_its_new_name() {
     let transform = "[[transform]]\ntable = \"memo\"\nsql = \"SELECT id, note AS remark FROM input\"\n";
     let p = pipeline_for(&my, &pg, &out, transform);
     // The renamed column meets the target's `remark`, and its narrower length is checked there.
-    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, target) = converge::run::plan(&p).await.unwrap();
     opened.close().await;
     let target = target.unwrap();
     assert!(target.problems.is_empty(), "{:?}", target.problems);
@@ -159,7 +159,7 @@ async fn a_column_renamed_by_a_transform_is_checked_under_its_new_name() {
     let text = converge::pipeline::plan::render_with_target(&p, &plan, "src", Some(&target.tables));
     assert!(text.contains("(as `remark`)") && text.contains("(not in the transform's output)"), "{text}");
     // 'keep me' fits in 10 characters: the load goes through under the new name.
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.ledger.rows[0].target, Some(2));
     let rows = pg_rows(&pg, "SELECT id::text, remark FROM memo ORDER BY id").await;
     assert_eq!(rows, vec![vec![Some("1".into()), Some("keep me".into())], vec![Some("2".into()), None]]);
@@ -168,7 +168,7 @@ async fn a_column_renamed_by_a_transform_is_checked_under_its_new_name() {
     // A value the new name's target cannot hold stops the run, named by key and column.
     my.exec("INSERT INTO memo VALUES (3, 'longer than ten', 's3')").await;
     pg.client.batch_execute("TRUNCATE memo").await.unwrap();
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().expect("refused").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("refused").to_string();
     assert!(err.contains("remark") && err.contains("longer than ten"), "{err}");
     assert!(pg_rows(&pg, "SELECT 1 FROM memo").await.is_empty(), "nothing loaded");
 
@@ -196,7 +196,7 @@ async fn a_64_character_mysql_name_maps_to_a_name_postgresql_can_hold() {
     let problems = plan_problems(&p).await;
     assert!(problems.contains(&format!("PostgreSQL calls it `{short}`, which the target has")), "{problems}");
     let p = pipeline_for(&my, &pg, &out, &format!("[[table]]\nsource = \"{long}\"\ntarget = \"{short}\"\n"));
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(report.ledger.rows[0].target, Some(1));
     assert_eq!(pg_rows(&pg, &format!("SELECT v::text FROM \"{short}\"")).await, vec![vec![Some("7".into())]]);
     let v = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();

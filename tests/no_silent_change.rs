@@ -100,7 +100,7 @@ async fn every_narrowing_cast_is_refused_naming_the_value_or_counted_when_allowe
             .unwrap();
         let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
         let p = pipeline(&pg_pipeline("", ""), &vars);
-        let err = converge::pipeline::run(&p, &Default::default()).await.expect_err(case.pg_type).to_string();
+        let err = converge::run::run(&p, &Default::default()).await.expect_err(case.pg_type).to_string();
         assert!(err.contains("table `t`") && err.contains("column `v`"), "case {n}: {err}");
         assert!(err.contains(&format!("value {}", case.refused.0)), "case {n}: {err}");
         assert!(err.contains(case.refused.1), "case {n}: {err}");
@@ -112,8 +112,7 @@ async fn every_narrowing_cast_is_refused_naming_the_value_or_counted_when_allowe
         if let Some((changed, expect)) = case.allowed {
             let rule = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\nallow_change = true\n";
             let p = pipeline(&pg_pipeline("", rule), &vars);
-            let report =
-                converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("case {n}: {e}"));
+            let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("case {n}: {e}"));
             let text = converge::report::run_text(&report);
             assert!(text.contains(&format!("changed: {changed} values of t.v")), "case {n}: {text}");
             let load = report.load.expect("a postgres load");
@@ -152,7 +151,7 @@ async fn target_triggers_fire_by_default_and_the_summary_says_when_they_did_not(
         let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let p =
             pipeline(&pg_pipeline(extra, "").replace("name = \"narrow\"", &format!("name = \"{}\"", pg.name)), &vars);
-        let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{extra}: {e}"));
+        let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{extra}: {e}"));
         let emails = pg_rows(&pg, "SELECT email FROM person ORDER BY id").await;
         let audit = pg_rows(&pg, "SELECT who FROM audit").await;
         let text = converge::report::run_text(&report);
@@ -211,13 +210,13 @@ async fn a_generated_target_column_is_left_to_postgresql() {
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&pg_pipeline("", ""), &vars);
-    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, target) = converge::run::plan(&p).await.unwrap();
     opened.close().await;
     let target = target.expect("a postgres sink");
     assert!(target.problems.is_empty(), "{:?}", target.problems);
     let excluded = &plan.tables[0].excluded_columns;
     assert!(excluded.iter().any(|(c, why)| c == "total" && why.contains("generated in the target")), "{excluded:?}");
-    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         pg_rows(&pg, "SELECT total FROM line ORDER BY id").await,
         vec![vec![Some("7.50".into())], vec![Some("10.00".into())]]
@@ -247,7 +246,7 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&pg_pipeline("", ""), &vars);
-    let (opened, plan, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, target) = converge::run::plan(&p).await.unwrap();
     let target = target.expect("a postgres sink");
     let text = converge::pipeline::plan::render_with_target(&p, &plan, "", Some(&target.tables));
     assert!(text.contains("varchar(64)") && text.contains("→ pg character varying(20)"), "{text}");
@@ -301,7 +300,7 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
     assert!(cols.iter().any(|c| c["name"] == "note" && c["targetType"] == "character varying(20)"), "{j}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("would stop the run"));
     // The run refuses the first of them, and loads nothing.
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("rejectable values");
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("rejectable values");
     assert!(err.to_string().contains("table `item`"), "{err}");
     assert_eq!(pg_rows(&pg, "SELECT count(*) FROM item").await[0][0].as_deref(), Some("0"));
     pg.drop_db().await;
@@ -421,7 +420,7 @@ async fn verify_compares_bit_as_its_integer_and_year_zero_as_zero() {
         .unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     let p = pipeline(&pg_pipeline("", ""), &vars);
-    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         pg_rows(&pg, "SELECT f, w, y FROM b ORDER BY id").await,
         vec![
@@ -437,7 +436,7 @@ async fn verify_compares_bit_as_its_integer_and_year_zero_as_zero() {
     bits.client.batch_execute("CREATE TABLE b (id int PRIMARY KEY, f bit(5), w varbit(64), y smallint)").await.unwrap();
     let bvars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", bits.url.as_str())];
     let bp = pipeline(&pg_pipeline("", ""), &bvars);
-    converge::pipeline::run(&bp, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    converge::run::run(&bp, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         pg_rows(&bits, "SELECT f, w FROM b ORDER BY id").await,
         vec![
@@ -450,7 +449,7 @@ async fn verify_compares_bit_as_its_integer_and_year_zero_as_zero() {
     assert!(report.passed(), "{}", report.text());
     // A bit(4) target is narrower than bit(5): the wide value is refused by row.
     bits.client.batch_execute("TRUNCATE b; ALTER TABLE b ALTER COLUMN f TYPE bit(4) USING B'0000'").await.unwrap();
-    let err = converge::pipeline::run(&bp, &Default::default()).await.expect_err("21 needs 5 bits").to_string();
+    let err = converge::run::run(&bp, &Default::default()).await.expect_err("21 needs 5 bits").to_string();
     assert!(err.contains("id='1'") && err.contains("does not fit bit(4)"), "{err}");
     bits.drop_db().await;
     // A real difference is still found.
@@ -537,7 +536,7 @@ async fn datetime_zone_reads_local_wall_times_as_instants() {
     let dir = TempDir::new("zone");
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
     // Without the zone, plan says the DATETIME is taken as UTC.
-    let (opened, _, target) = converge::pipeline::run::plan(&pipeline(&pg_pipeline("", ""), &vars)).await.unwrap();
+    let (opened, _, target) = converge::run::plan(&pipeline(&pg_pipeline("", ""), &vars)).await.unwrap();
     opened.close().await;
     let warned = target.unwrap().narrowing.join("\n");
     assert!(warned.contains("ev.at") && warned.contains("datetime_zone"), "{warned}");
@@ -548,7 +547,7 @@ async fn datetime_zone_reads_local_wall_times_as_instants() {
         dir.path().display()
     );
     let p = pipeline(&text, &vars);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         pg_rows(&pg, "SELECT at, stamp FROM ev ORDER BY id").await,
         vec![
@@ -564,7 +563,7 @@ async fn datetime_zone_reads_local_wall_times_as_instants() {
     // A wall time the zone skips has no instant: refused, naming the row.
     my.exec("INSERT INTO ev VALUES (4, '2024-03-31 02:30:00', NULL)").await;
     pg.client.batch_execute("TRUNCATE ev").await.unwrap();
-    let err = converge::pipeline::run(&p, &Default::default()).await.expect_err("a skipped wall time").to_string();
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("a skipped wall time").to_string();
     assert!(err.contains("table `ev`") && err.contains("id='4'") && err.contains("2024-03-31 02:30:00"), "{err}");
     assert!(err.contains("does not exist (the clocks went forward) in Europe/Amsterdam"), "{err}");
     assert_eq!(pg_rows(&pg, "SELECT count(*) FROM ev").await[0][0].as_deref(), Some("0"));
@@ -724,7 +723,7 @@ async fn every_type_pair_either_arrives_equal_or_is_refused_naming_the_value() {
                 .replace("url = \"${MYSQL_URL}\"", &format!("url = \"${{MYSQL_URL}}\"\ntables = [\"{t}\"]"));
             let p = pipeline(&text, &vars);
             let label = format!("{} → {target}", f.my);
-            match converge::pipeline::run(&p, &Default::default()).await {
+            match converge::run::run(&p, &Default::default()).await {
                 Ok(_) => {
                     let v = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap();
                     assert!(v.passed(), "{label}: loaded, but verify differs:\n{}", v.text());
@@ -798,8 +797,7 @@ async fn the_manifest_keeps_enum_labels_as_the_source_spells_them() {
         my.url,
         dir.path().display()
     );
-    let report =
-        converge::pipeline::run(&pipeline(&text, &[]), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&pipeline(&text, &[]), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let manifest = converge::manifest::Manifest::read(&report.exports[0]).unwrap();
     let col = manifest.tables[0].columns.iter().find(|c| c.name == "mood").unwrap();
     assert_eq!(col.mysql_type, "enum('Good','Meh','it''s OK')");

@@ -82,7 +82,7 @@ async fn views_routines_triggers_and_events_are_listed_as_not_carried() {
         dir.path().display()
     );
     let p = pipeline(&text, &[]);
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let text = converge::report::run_text(&report);
     assert!(text.contains("not carried: 1 views of the source (t_view)"), "{text}");
     assert!(text.contains("1 routines of the source (t_proc)"), "{text}");
@@ -108,7 +108,7 @@ async fn a_dump_source_names_its_float_columns() {
         file.display()
     );
     let p = pipeline(&text, &[]);
-    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, _) = converge::run::plan(&p).await.unwrap();
     let rendered = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
     assert!(
@@ -133,7 +133,7 @@ async fn the_summary_of_a_thousand_table_run_fits_a_terminal() {
         "name = \"wide\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n",
         &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let text = converge::report::run_text(&report);
     assert!(text.lines().count() < 40, "{} lines:\n{text}", text.lines().count());
     assert!(text.contains("load: COPY FREEZE on 1000 of 1000 tables; 2000 indexes built after the load"), "{text}");
@@ -165,7 +165,7 @@ async fn a_missing_target_name_suggests_the_near_match() {
         "name = \"names\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n",
         &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
     );
-    let (opened, _, target) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, _, target) = converge::run::plan(&p).await.unwrap();
     opened.close().await;
     let problems = target.unwrap().problems.join("\n");
     assert!(problems.contains("UserProfile: no table of that name in the target (the target has `userprofile`, which differs only in case"), "{problems}");
@@ -199,7 +199,7 @@ async fn a_dump_lists_its_views_triggers_routines_and_events_as_not_carried() {
         file.display()
     );
     let p = pipeline(&text, &[]);
-    let (opened, plan, _) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, _) = converge::run::plan(&p).await.unwrap();
     opened.close().await;
     assert_eq!(plan.tables.iter().map(|t| t.name()).collect::<Vec<_>>(), vec!["t"], "the view is not a table");
     let notes = plan.notes.join("\n");

@@ -142,7 +142,7 @@ async fn export(tmp: &Path) -> (PathBuf, PathBuf) {
         text,
         &[("DUMP", dump.to_str().unwrap()), ("CSV", csv.to_str().unwrap()), ("PARQUET", parquet.to_str().unwrap())],
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.expect("the export succeeds");
+    let report = converge::run::run(&p, &Default::default()).await.expect("the export succeeds");
     assert_eq!(report.exports.len(), 2, "two export directories");
     let csv_dir = report.exports.iter().find(|d| d.starts_with(&csv)).unwrap().clone();
     let parquet_dir = report.exports.iter().find(|d| d.starts_with(&parquet)).unwrap().clone();

@@ -49,7 +49,7 @@ async fn application_pipeline_plans_and_runs() {
         &[("MYSQL_URL", my.url.clone()), ("PG_URL", pg.url.clone()), ("EXPORT_DIR", out.path().display().to_string())],
     );
 
-    let (opened, plan, check) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, check) = converge::run::plan(&p).await.unwrap();
     let text = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
     assert!(!text.contains(&my.url), "the plan must not print the source URL");
@@ -66,7 +66,7 @@ async fn application_pipeline_plans_and_runs() {
     assert!(text.contains("char(36)") && text.contains("lowercase uuid"), "{text}");
     assert!(text.contains("serviceProfile") && text.contains("Boolean (bool)"), "{text}");
 
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     assert_eq!(report.validations.len(), 2);
     // `[verify]`: after the commit, the guide's checklist ran and passed, critical tables included.
     let v = report.verify.as_ref().expect("the pipeline verifies after the load");
@@ -131,7 +131,7 @@ async fn kratos_pipeline_plans_and_runs() {
             ("EXPORT_DIR", out.path().display().to_string()),
         ],
     );
-    let (opened, plan, check) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, plan, check) = converge::run::plan(&p).await.unwrap();
     assert_eq!(check.unwrap().problems, Vec::<String>::new());
     let text = converge::pipeline::plan::render(&p, &plan, &opened.describe());
     opened.close().await;
@@ -154,7 +154,7 @@ async fn kratos_pipeline_plans_and_runs() {
         "MariaDB json is detected"
     );
 
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap();
+    let report = converge::run::run(&p, &Default::default()).await.unwrap();
     let v = report.verify.as_ref().expect("the pipeline verifies after the load");
     assert!(v.passed(), "{}", v.text());
     // JSON (traits, credentials config) compared by meaning, row by row.
@@ -190,7 +190,7 @@ async fn kratos_pipeline_plans_and_runs() {
             ("EXPORT_DIR", out.path().display().to_string()),
         ],
     );
-    let err = converge::pipeline::run(&p, &Default::default()).await.err().unwrap().to_string();
+    let err = converge::run::run(&p, &Default::default()).await.err().unwrap().to_string();
     assert!(err.contains("`identity_credential_types` is filled by the target's own migrations and differs"), "{err}");
     assert_eq!(pg_count(&pg, "identities").await, 0);
     pg.drop_db().await;
@@ -237,14 +237,14 @@ async fn the_application_export_imports_with_audit_defaults_or_when_kept() {
     };
     // plan says the spec export would not import into the pipeline's own target.
     let p = load("pipelines/alkemio.toml", &vars(false, &scratch));
-    let (opened, _, check) = converge::pipeline::run::plan(&p).await.unwrap();
+    let (opened, _, check) = converge::run::plan(&p).await.unwrap();
     opened.close().await;
     let notes = check.unwrap().notes.join("\n");
     assert!(
         notes.contains("would not import") && notes.contains("`version`") && notes.contains("--audit-defaults"),
         "{notes}"
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let export = report.exports[0].clone();
     let log = out.path().join("runs.jsonl");
 
@@ -295,7 +295,7 @@ async fn the_application_export_imports_with_audit_defaults_or_when_kept() {
         kept_vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
     })
     .unwrap();
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let whole = target("alkemio").await;
     let kept = import_cmd(&report.exports[0], &whole.url, &[], &log);
     assert!(kept.status.success(), "{}", String::from_utf8_lossy(&kept.stderr));
@@ -321,7 +321,7 @@ async fn a_kratos_export_imports_into_a_migrated_target_with_existing() {
             ("EXPORT_DIR", out.path().display().to_string()),
         ],
     );
-    let report = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let export = report.exports[0].clone();
     let log = out.path().join("runs.jsonl");
     // The target's own migrations filled identity_credential_types.

@@ -172,7 +172,7 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
     let text = "name = \"tls\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"csv\"\ndir = \"${OUT}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
     let vars = [("MYSQL_URL", my_url.as_str()), ("PG_URL", pg_url.as_str()), ("OUT", &out.path().to_string_lossy())];
     let p = pipeline(text, &vars);
-    let r = converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.ledger.rows[0].target, Some(2));
     // `require` encrypts without checking the certificate.
     let required = format!("mysql://root@127.0.0.1:{my_port}/app?ssl-mode=REQUIRED");

@@ -52,7 +52,7 @@ async fn migrated(prefix: &str) -> (MyDb, PgDb, converge::Pipeline) {
     let pg = PgDb::create(prefix).await;
     pg.client.batch_execute(PG_SCHEMA).await.unwrap();
     let p = pipeline(&pipeline_text(), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     (my, pg, p)
 }
 
@@ -319,7 +319,7 @@ async fn run_verifies_after_the_commit_and_a_failure_keeps_the_export_whole() {
     let text = pipeline_text().replace("after_run = false\n", "")
         + &format!("[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n", out.path().display());
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
-    let e = converge::pipeline::run(&p, &Default::default()).await.expect_err("verification fails").to_string();
+    let e = converge::run::run(&p, &Default::default()).await.expect_err("verification fails").to_string();
     assert!(e.contains("the load was committed, but verification failed"), "{e}");
     assert!(e.contains("content `ticket`"), "{e}");
     let n: i64 = pg.client.query_one("SELECT count(*) FROM ticket", &[]).await.unwrap().get(0);
@@ -350,7 +350,7 @@ async fn a_table_without_a_primary_key_is_located_by_its_not_null_unique_key() {
         "name = \"uniq\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n",
         &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
     );
-    converge::pipeline::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(verify(&p, Depth::Full).await.unwrap().passed());
     pg.client.batch_execute("UPDATE tag SET label = 'Bet' WHERE code = 'b'").await.unwrap();
     let r = verify(&p, Depth::Full).await.unwrap();

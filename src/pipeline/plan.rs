@@ -8,10 +8,10 @@ use glob::Pattern;
 
 use super::spec::{BoolValues, NameRule, Pipeline, UuidRule, ZeroDateRule};
 use crate::error::{Error, Result};
+use crate::feed::ReadSpec;
+use crate::feed::{ColumnPlan, ZeroDate};
 use crate::schema::{dependency_order, Table};
 use crate::sink::postgres::target::TableTarget;
-use crate::source::cell::{ColumnPlan, ZeroDate};
-use crate::source::feed::ReadSpec;
 use crate::transform::normalize::Rules;
 use crate::transform::udf::BoolRule;
 use crate::types::Logical;

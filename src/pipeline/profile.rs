@@ -11,11 +11,11 @@ use std::fmt::Write;
 
 use super::plan::{Plan, TablePlan};
 use crate::error::Result;
+use crate::feed::ZeroDate;
 use crate::ident;
 use crate::sink::postgres::copy::{CopyColumn, Limit, PgTarget};
 use crate::sink::postgres::introspect::{PgCheck, PgColumn, PgTable};
 use crate::sink::postgres::target::TableTarget;
-use crate::source::cell::ZeroDate;
 use crate::source::mysql::MySqlSource;
 use crate::types::Logical;
 

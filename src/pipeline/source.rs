@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 
 use super::spec::{Pipeline, SourceKind};
 use crate::error::{Error, Result};
+use crate::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, TableFeed, FEED_DEPTH};
 use crate::schema::Table;
-use crate::source::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, TableFeed, FEED_DEPTH};
 use crate::source::mysql::{MySqlOptions, MySqlSource};
 use crate::source::mysqldump::{self, DumpTable};
 

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+pub use crate::transform::validate::Validate;
 
 /// A whole pipeline definition.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -256,18 +257,6 @@ pub struct Transform {
     pub table: String,
     /// The query.
     pub sql: String,
-}
-
-/// `[[validate]]`: a query whose single value must equal `expect`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct Validate {
-    /// A name for reports.
-    pub name: String,
-    /// The query, over the run's tables by name.
-    pub sql: String,
-    /// The expected value.
-    pub expect: toml::Value,
 }
 
 /// The kinds of sink.

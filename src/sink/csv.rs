@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::csv_encode::CsvEncoder;
 use super::export_dir::{create_private, data_file_name};
-use super::FileWritten;
+use super::{BoxFuture, FileWritten, Sink, TableShape, TableWriter, Written};
 use crate::error::{Error, Result};
 use crate::types::Logical;
 
@@ -72,5 +72,40 @@ impl CsvTableWriter {
             bytes: self.bytes,
             sha256: hex::encode(self.hasher.finalize()),
         })
+    }
+}
+
+/// The CSV sink of a run: one file per table in the export directory `dir`.
+#[derive(Debug, Clone)]
+pub struct CsvSink {
+    /// The run's export directory.
+    pub dir: PathBuf,
+}
+
+impl Sink for CsvSink {
+    fn label(&self) -> &'static str {
+        "csv"
+    }
+
+    fn open_table(&self, table: &TableShape) -> Result<Box<dyn TableWriter>> {
+        let names: Vec<&str> = table.file_schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let writer = CsvTableWriter::create(&self.dir, &table.name, &names, &table.file_logical)?;
+        Ok(Box::new(CsvTable { writer, shape: table.clone() }))
+    }
+}
+
+struct CsvTable {
+    writer: CsvTableWriter,
+    shape: TableShape,
+}
+
+impl TableWriter for CsvTable {
+    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<()>> {
+        // Encoding and writing are blocking work: off the async threads.
+        Box::pin(async move { tokio::task::block_in_place(|| self.writer.write(&self.shape.file_batch(batch)?)) })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<Written>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.writer.finish().map(Written::File)) })
     }
 }

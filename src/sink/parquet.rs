@@ -13,7 +13,7 @@ use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
 use super::export_dir::{create_private, data_file_name};
-use super::FileWritten;
+use super::{BoxFuture, FileWritten, Sink, TableShape, TableWriter, Written};
 use crate::error::{Error, Result};
 
 /// A writer that hashes and counts what passes through it.
@@ -115,5 +115,42 @@ impl ParquetTableWriter {
         }
         self.close_current()?;
         Ok(self.done)
+    }
+}
+
+/// The Parquet sink of a run: one file per table (in parts past `max_file_bytes`) in
+/// the export directory `dir`.
+#[derive(Debug, Clone)]
+pub struct ParquetSink {
+    /// The run's export directory.
+    pub dir: PathBuf,
+    /// A new part past this many bytes.
+    pub max_file_bytes: u64,
+}
+
+impl Sink for ParquetSink {
+    fn label(&self) -> &'static str {
+        "parquet"
+    }
+
+    fn open_table(&self, table: &TableShape) -> Result<Box<dyn TableWriter>> {
+        let writer =
+            ParquetTableWriter::create(&self.dir, &table.name, table.file_schema.clone(), self.max_file_bytes)?;
+        Ok(Box::new(ParquetTable { writer, shape: table.clone() }))
+    }
+}
+
+struct ParquetTable {
+    writer: ParquetTableWriter,
+    shape: TableShape,
+}
+
+impl TableWriter for ParquetTable {
+    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.writer.write(&self.shape.file_batch(batch)?)) })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<Written>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.writer.finish().map(Written::Parts)) })
     }
 }

@@ -6,14 +6,12 @@
 //! [`BatchBuilder`] appends cells into the Arrow builders of the column's read type
 //! ([`Logical::read_type`]) and applies the zero-date rule.
 
-use std::sync::Arc;
-
 use arrow::array::*;
-use arrow::datatypes::{i256, Field, Schema, SchemaRef};
+use arrow::datatypes::{i256, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{shorten, ValueError};
-use crate::schema::Table;
+pub use crate::feed::{column_plans, read_schema, render_key, ColumnPlan, ZeroDate};
 use crate::types::Logical;
 
 use super::cell_text::{parse_datetime, parse_decimal, parse_time, I256OrI128};
@@ -39,31 +37,6 @@ pub enum Cell<'a> {
     DateTime { year: u16, month: u8, day: u8, hour: u8, minute: u8, second: u8, micro: u32 },
     /// A time in its parts (binary protocol).
     Time { negative: bool, days: u32, hours: u8, minutes: u8, seconds: u8, micros: u32 },
-}
-
-/// What to do with a zero or partial date (`0000-00-00`, `2024-00-10`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ZeroDate {
-    /// Stop the run, naming the row (the default).
-    #[default]
-    Error,
-    /// Write NULL and count it in the report.
-    Null,
-}
-
-/// The per-column decoding decisions a reader needs.
-#[derive(Debug, Clone)]
-pub struct ColumnPlan {
-    /// The column name.
-    pub name: String,
-    /// Its logical type.
-    pub logical: Logical,
-    /// A `bit(n)` column (binary-protocol bytes are a big-endian number).
-    pub is_bit: bool,
-    /// The zero-date rule for this column.
-    pub zero_date: ZeroDate,
-    /// The column is nullable in the source.
-    pub nullable: bool,
 }
 
 /// Decodes one table's cells into record batches of the read types.
@@ -98,28 +71,6 @@ impl CellError {
             reason: self.reason,
         }
     }
-}
-
-/// The decoding plan of a table's columns (in the order the reader selects them).
-pub fn column_plans(table: &Table, columns: &[usize], zero_date: impl Fn(&str) -> ZeroDate) -> Vec<ColumnPlan> {
-    columns
-        .iter()
-        .map(|&i| {
-            let c = &table.columns[i];
-            ColumnPlan {
-                name: c.name.clone(),
-                logical: c.logical,
-                is_bit: c.mysql.data_type == "bit",
-                zero_date: zero_date(&c.name),
-                nullable: c.nullable,
-            }
-        })
-        .collect()
-}
-
-/// The Arrow schema of what a reader yields for these columns.
-pub fn read_schema(columns: &[ColumnPlan]) -> SchemaRef {
-    Arc::new(Schema::new(columns.iter().map(|c| Field::new(&c.name, c.logical.read_type(), true)).collect::<Vec<_>>()))
 }
 
 fn new_builder(l: Logical, capacity: usize) -> Box<dyn ArrayBuilder> {
@@ -435,14 +386,6 @@ fn int_of(cell: &Cell<'_>, is_bit: bool) -> Option<i128> {
         Cell::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse::<i128>().ok(),
         _ => None,
     }
-}
-
-/// Renders a row's key for error messages: `id='abc', n=5` (or `row N` without a key).
-pub fn render_key(names: &[&str], values: &[String], row_number: u64) -> String {
-    if names.is_empty() {
-        return format!("#{row_number} (no primary key)");
-    }
-    names.iter().zip(values).map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -3,6 +3,5 @@
 pub mod cell;
 mod cell_text;
 pub mod csv;
-pub mod feed;
 pub mod mysql;
 pub mod mysqldump;

@@ -14,7 +14,7 @@ use datafusion::prelude::SessionContext;
 
 use super::udf::{self, BoolRule, Rejected};
 use crate::error::{Error, Result, ValueError};
-use crate::source::cell::{read_schema, render_key, ColumnPlan};
+use crate::feed::{read_schema, render_key, ColumnPlan};
 use crate::types::Logical;
 
 /// What the pipeline decided for one column's normalisation.

@@ -50,7 +50,7 @@ pub struct TableQuery {
 /// Plans `sql` over a streaming table `input` with `schema` and starts it.
 pub async fn start(table: &str, schema: SchemaRef, sql: &str) -> Result<TableQuery> {
     let ctx = super::session();
-    let (tx, rx) = mpsc::channel(crate::source::feed::FEED_DEPTH);
+    let (tx, rx) = mpsc::channel(crate::feed::FEED_DEPTH);
     let part = Arc::new(ChannelPartition { schema: schema.clone(), rx: Mutex::new(Some(rx)) });
     let provider = StreamingTable::try_new(schema, vec![part]).map_err(|e| Error::datafusion("transform input", e))?;
     ctx.register_table("input", Arc::new(provider)).map_err(|e| Error::datafusion("transform input", e))?;

@@ -5,7 +5,19 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
-use crate::pipeline::spec::Validate;
+use serde::Deserialize;
+
+/// `[[validate]]`: a query whose single value must equal `expect`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Validate {
+    /// A name for reports.
+    pub name: String,
+    /// The query, over the run's tables by name.
+    pub sql: String,
+    /// The expected value.
+    pub expect: toml::Value,
+}
 
 /// One validation's outcome.
 #[derive(Debug, Clone, PartialEq)]

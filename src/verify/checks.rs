@@ -8,9 +8,9 @@ use tokio_postgres::Client;
 use super::report::{Check, Outcome, Section};
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::ident::pg_qualified as qualified;
 use crate::sink::postgres::integrity;
 use crate::sink::postgres::introspect::PgTable;
-use crate::sink::postgres::load::qualified;
 use crate::source::mysql::MySqlSource;
 
 fn check(section: Section, subject: impl Into<String>, outcome: Outcome, evidence: impl Into<String>) -> Check {

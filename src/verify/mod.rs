@@ -13,12 +13,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::ident::pg_qualified as qualified;
+use crate::pipeline::fit::fit_targets;
 use crate::pipeline::plan;
 use crate::pipeline::source::{self, Opened};
 use crate::pipeline::spec::{Pipeline, SinkKind};
 use crate::sink::postgres::introspect::introspect;
-use crate::sink::postgres::load::{connect, qualified};
-use crate::sink::postgres::target::match_targets;
+use crate::sink::postgres::load::connect;
 use crate::types::Logical;
 use digest::{ContentResult, Sides, TableCmp};
 use report::{Check, Outcome, Report, Section};
@@ -92,7 +93,7 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
         let client = connect(url).await?;
         let pg_tables = introspect(&client, schema).await?;
         let mut plan = plan::build(p, tables).await?;
-        let problems = match_targets(&mut plan.tables, &pg_tables).1.problems;
+        let problems = fit_targets(&mut plan.tables, &pg_tables).1.problems;
         let sides = Sides { my: src, pg: &client, rows_read: AtomicU64::new(0) };
         let mut checks: Vec<Check> = Vec::new();
         let mut results: Vec<(String, ContentResult)> = Vec::new();
@@ -121,10 +122,10 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                 let zone = r.zone.map(|z| z.name());
                 // A column a [[transform]] leaves out is not in the target to compare.
                 let Some(out) = out else { continue };
-                match pt.column(&out) {
+                match pt.column(out) {
                     Some(tc) => columns.push(canon::column_as(
                         &cp.name,
-                        &out,
+                        out,
                         cp.logical,
                         &tc.type_name,
                         tc.is_enum,
@@ -169,7 +170,7 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
             checks.push(content_check(&name, &res, depth, tp.transform_sql.is_some()));
             for (cp, out) in tp.spec.plans.iter().zip(&out_names) {
                 let Some(out) = out else { continue };
-                let (Some(tc), Some(col)) = (pt.column(&out), table.columns.iter().find(|c| c.name == cp.name)) else {
+                let (Some(tc), Some(col)) = (pt.column(out), table.columns.iter().find(|c| c.name == cp.name)) else {
                     continue;
                 };
                 let subject = format!("{name}.{}", cp.name);
@@ -183,14 +184,14 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
                 if cp.logical == Logical::Json {
                     checks.push(match tc.type_name.as_str() {
                         "json" | "jsonb" => typed(Section::Json, &tc.type_name),
-                        _ => checks::json_text(&client, schema, &pg_name, &out, &key_names).await?,
+                        _ => checks::json_text(&client, schema, &pg_name, out, &key_names).await?,
                     });
                 }
                 if matches!(col.logical, Logical::Uuid | Logical::UuidBinary) || tc.type_name == "uuid" {
                     checks.push(match tc.type_name.as_str() {
                         "uuid" => typed(Section::Uuid, "uuid"),
                         "bytea" => continue,
-                        _ => checks::uuid_text(&client, schema, &pg_name, &out, &key_names).await?,
+                        _ => checks::uuid_text(&client, schema, &pg_name, out, &key_names).await?,
                     });
                 }
             }

@@ -9,8 +9,8 @@ use arrow::datatypes::i256;
 use bytes::{BufMut, BytesMut};
 
 use super::column::{put_date_text, Src};
-use super::copy::PgTarget;
 use super::numeric::{self, StackText, FLOAT_TEXT_CAP};
+use super::pgtype::PgTarget;
 
 /// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
 const PG_EPOCH_DAYS: i64 = 10_957;

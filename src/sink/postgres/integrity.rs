@@ -4,11 +4,11 @@
 
 use tokio_postgres::Client;
 
+use super::introspect::UniqueKey;
 use super::introspect::{PgColumn, PgForeignKey};
-use super::load::qualified;
-use super::tuning::UniqueKey;
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::ident::pg_qualified as qualified;
 
 /// Rows of `table` whose foreign key `fk` references no row: their count and up to
 /// three example keys (the referencing values).

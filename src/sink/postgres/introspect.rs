@@ -204,3 +204,14 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
     }
     Ok(tables)
 }
+
+/// What a unique index compares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UniqueKey {
+    /// Its key columns or expressions, as `pg_get_indexdef` prints them.
+    pub(super) keys: Vec<String>,
+    /// Its predicate (a partial index).
+    pub(super) predicate: Option<String>,
+    /// `NULLS NOT DISTINCT` (PostgreSQL 15): rows whose keys are NULL clash too.
+    pub(super) nulls_not_distinct: bool,
+}

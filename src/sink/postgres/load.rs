@@ -29,6 +29,7 @@ use super::target::{AuditFill, TableTarget};
 use super::tuning::{deferrable_indexes, freezable, structure, without_triggers, DeferredIndex};
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::ident::pg_qualified as qualified;
 
 /// How foreign keys are kept out of the way during the load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,11 +146,6 @@ async fn own_default(client: &Client, table: &str, column: &str) -> Result<Optio
         .await
         .map_err(|e| Error::postgres(format!("reading the default of {table}.{column}"), &e))?;
     Ok(row.map(|r| r.get(0)))
-}
-
-/// Quotes a schema-qualified table name.
-pub fn qualified(schema: &str, table: &str) -> String {
-    format!("{}.{}", ident::pg(schema), ident::pg(table))
 }
 
 impl PgLoad {

@@ -9,7 +9,7 @@ use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::copy::Rejected;
 use crate::error::{Error, ValueError};
-use crate::source::cell::render_key;
+use crate::feed::render_key;
 
 /// The key columns of the last few batches sent, to name the row of a server error.
 pub(super) struct KeyRing {

@@ -12,6 +12,8 @@ mod locate;
 mod locks;
 pub mod narrow;
 pub mod numeric;
+mod pgtype;
+pub mod sink;
 mod state;
 pub mod target;
 mod tuning;

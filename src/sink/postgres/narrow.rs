@@ -13,8 +13,8 @@ use std::fmt;
 use bytes::BytesMut;
 
 use super::column::{duration_text, micros_text, render, Src};
-use super::copy::Limit;
 use super::numeric::{self, Digits, StackText, FLOAT_TEXT_CAP};
+use super::pgtype::Limit;
 
 /// What the target would make of one value.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,9 +4,9 @@
 //! a char(36) bound for varchar keeps its values as they are, a plain tinyint bound for
 //! boolean is read as a boolean.
 
-use super::copy::{can_encode, CopyColumn, Limit, PgTarget};
+use super::copy::CopyColumn;
 use super::introspect::{PgColumn, PgTable};
-use crate::pipeline::plan::TablePlan;
+use super::pgtype::{can_encode, Limit, PgTarget};
 use crate::schema::MySqlType;
 use crate::types::Logical;
 
@@ -41,72 +41,119 @@ pub struct TargetCheck {
     pub notes: Vec<String>,
 }
 
-/// Decides each planned table's target and lists every problem and narrowing cast.
-/// Tables and columns are matched by their output names (see [`TablePlan::outputs`]).
-/// Adjusts the plans' logical types where the target decides, and leaves out of the
-/// read the columns the target generates itself.
-pub fn match_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<TableTarget>>, TargetCheck) {
-    let mut check = TargetCheck::default();
-    let mut out = Vec::new();
-    for plan in plans.iter_mut() {
-        let name = plan.target.clone();
-        let Some(target) = targets.iter().find(|t| t.name == name) else {
-            let hint = near_match(&name, targets.iter().map(|t| t.name.as_str()));
-            let from = if name != plan.name() { format!(" (source table `{}`)", plan.name()) } else { String::new() };
-            check.problems.push(format!("{name}{from}: no table of that name in the target{hint}"));
-            out.push(None);
-            continue;
-        };
-        if plan.transform_outputs.is_none() {
-            leave_out_generated(plan, target);
-        }
-        let outputs = plan.outputs();
-        let mut columns = Vec::new();
-        let mut types = vec![None; plan.spec.plans.len()];
-        for o in &outputs {
-            let Some(k) = o.read else {
-                check.problems.push(format!(
-                    "{name}.{}: computed by the [[transform]]; only columns the query takes from the table (as they are or renamed with AS) can be checked against and loaded into the target",
-                    o.name
-                ));
-                continue;
-            };
-            if let Some((column, ty)) = column_target(plan, &o.name, k, target, &mut check) {
-                columns.push(column);
-                types[k] = Some(ty);
-            }
-        }
-        for tc in &target.columns {
-            let fed = outputs.iter().any(|o| o.name == tc.name);
-            if !fed && tc.not_null && !tc.has_default {
-                check.problems.push(format!(
-                    "{name}.{}: NOT NULL in the target, without a default, and the source has no value for it",
-                    tc.name
-                ));
-            }
-        }
-        let whole = columns.len() == outputs.len();
-        out.push(whole.then(|| TableTarget { table: target.name.clone(), columns, types }));
-    }
-    (out, check)
+/// What the plan asks of one table's target: the sink's view of a table plan. The plan
+/// builds it and applies what [`match_table`] decides; nothing here writes into a plan.
+#[derive(Debug, Clone)]
+pub struct TableWant<'a> {
+    /// The source table's name.
+    pub source: &'a str,
+    /// The target table's name.
+    pub target: &'a str,
+    /// Per read column (the plan's order).
+    pub columns: Vec<ColumnWant<'a>>,
+    /// The output columns in order: name, and the read column it carries (`None`: the
+    /// `[[transform]]` computes it).
+    pub outputs: Vec<(String, Option<usize>)>,
 }
 
-/// The COPY column for read column `k` of `plan`, output as `out`, and its target type,
-/// or `None` (the problem noted in `check`); narrowing casts are noted too.
+/// One read column, as the target check needs it.
+#[derive(Debug, Clone)]
+pub struct ColumnWant<'a> {
+    /// The source column's name.
+    pub name: &'a str,
+    /// Its logical type as the source alone decides it.
+    pub logical: Logical,
+    /// Its MySQL type.
+    pub mysql: &'a MySqlType,
+    /// A `[[column]]` rule lets the target's type change its values (counted).
+    pub allow_change: bool,
+}
+
+/// What the target decided for one table: its COPY columns (when every output has a
+/// target column) and, per read column, the logical type to read it as.
+#[derive(Debug, Clone)]
+pub struct TableFit {
+    /// The table's target, when it fits.
+    pub target: Option<TableTarget>,
+    /// Per read column: the logical type the target settles (a char(36) bound for
+    /// varchar is text, a tinyint bound for boolean is a boolean).
+    pub logical: Vec<Logical>,
+}
+
+/// The target table named `target` (for source table `source`), or `None` with the
+/// problem noted in `check`.
+pub fn find_table<'t>(
+    targets: &'t [PgTable],
+    target: &str,
+    source: &str,
+    check: &mut TargetCheck,
+) -> Option<&'t PgTable> {
+    let found = targets.iter().find(|t| t.name == target);
+    if found.is_none() {
+        let hint = near_match(target, targets.iter().map(|t| t.name.as_str()));
+        let from = if target != source { format!(" (source table `{source}`)") } else { String::new() };
+        check.problems.push(format!("{target}{from}: no table of that name in the target{hint}"));
+    }
+    found
+}
+
+/// The columns (indexes into `out_names`) the target computes itself
+/// (`GENERATED ALWAYS AS (…) STORED`): they take no value from a COPY.
+pub fn generated(target: &PgTable, out_names: &[String]) -> Vec<usize> {
+    (0..out_names.len()).filter(|&k| target.column(&out_names[k]).is_some_and(|c| c.generated)).collect()
+}
+
+/// Why a generated target column is not read.
+pub const GENERATED: &str =
+    "generated in the target (GENERATED ALWAYS AS … STORED): PostgreSQL computes it, the source's value is not loaded";
+
+/// Matches one table's outputs to `target`'s columns by name, noting every problem and
+/// narrowing cast in `check`.
+pub fn match_table(want: &TableWant<'_>, target: &PgTable, check: &mut TargetCheck) -> TableFit {
+    let name = want.target;
+    let mut logical: Vec<Logical> = want.columns.iter().map(|c| c.logical).collect();
+    let mut columns = Vec::new();
+    let mut types = vec![None; want.columns.len()];
+    for (out, read) in &want.outputs {
+        let Some(k) = *read else {
+            check.problems.push(format!(
+                "{name}.{out}: computed by the [[transform]]; only columns the query takes from the table (as they are or renamed with AS) can be checked against and loaded into the target"
+            ));
+            continue;
+        };
+        if let Some((column, ty)) = column_target(name, &want.columns[k], &mut logical[k], out, target, check) {
+            columns.push(column);
+            types[k] = Some(ty);
+        }
+    }
+    for tc in &target.columns {
+        let fed = want.outputs.iter().any(|(o, _)| *o == tc.name);
+        if !fed && tc.not_null && !tc.has_default {
+            check.problems.push(format!(
+                "{name}.{}: NOT NULL in the target, without a default, and the source has no value for it",
+                tc.name
+            ));
+        }
+    }
+    let whole = columns.len() == want.outputs.len();
+    TableFit { target: whole.then(|| TableTarget { table: target.name.clone(), columns, types }), logical }
+}
+
+/// The COPY column for read column `c`, output as `out`, and its target type, or `None`
+/// (the problem noted in `check`); narrowing casts are noted too. `logical` is the
+/// column's logical type, settled here where the target decides it.
 fn column_target(
-    plan: &mut TablePlan,
+    name: &str,
+    c: &ColumnWant<'_>,
+    logical: &mut Logical,
     out: &str,
-    k: usize,
     target: &PgTable,
     check: &mut TargetCheck,
 ) -> Option<(CopyColumn, String)> {
-    let name = plan.target.clone();
-    let allow_change = plan.allow_change.contains(&plan.spec.plans[k].name);
-    let mysql = plan.spec.table.columns[plan.spec.columns[k]].mysql.clone();
-    let cp = &mut plan.spec.plans[k];
+    let (allow_change, mysql) = (c.allow_change, c.mysql);
     let Some(tc) = target.column(out) else {
         let hint = near_match(out, target.columns.iter().map(|c| c.name.as_str()));
-        let from = if out != cp.name { format!(" (source column `{}`)", cp.name) } else { String::new() };
+        let from = if out != c.name { format!(" (source column `{}`)", c.name) } else { String::new() };
         check.problems.push(format!("{name}.{out}{from}: no column of that name in the target table{hint}"));
         return None;
     };
@@ -116,23 +163,48 @@ fn column_target(
         return None;
     };
     // The target decides what the source type leaves open.
-    cp.logical = match (cp.logical, pg) {
+    *logical = match (*logical, pg) {
         (Logical::Uuid, PgTarget::Text) => Logical::Text,
         (Logical::Int8 | Logical::Int16, PgTarget::Bool) => Logical::Bool,
         (Logical::Text, PgTarget::Json | PgTarget::Jsonb) => Logical::Json,
         (l, _) => l,
     };
-    if !can_encode(&cp.logical.arrow_type(), pg) {
+    if !can_encode(&logical.arrow_type(), pg) {
         check.problems.push(format!(
             "{name}.{out}: a {} value ({}) cannot be encoded for target type {}",
-            cp.logical.name(),
+            logical.name(),
             mysql.column_type,
             tc.sql_type
         ));
         return None;
     }
+    let bits = bit_width(name, out, mysql, pg, tc, check)?;
+    let limit = if tc.is_enum { Limit::None } else { Limit::from_typmod(&tc.type_name, tc.typmod) };
+    if let Some(what) = narrowing(mysql, *logical, pg, limit, tc) {
+        let how = if allow_change {
+            "allowed by a [[column]] rule: the values changed are counted"
+        } else {
+            "each value is checked; one that would change stops the run"
+        };
+        check.narrowing.push(format!("{name}.{out}: {} → {}: {what} ({how})", mysql.column_type, tc.sql_type));
+    }
+    // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
+    let column = CopyColumn { name: out.to_string(), target: pg, max_chars: tc.max_chars, limit, allow_change, bits };
+    Some((column, tc.sql_type.clone()))
+}
+
+/// A bit(n)/varbit target's width (`Some(None)` for other targets), or `None` when
+/// only a MySQL bit column could fill it; a narrower bit target is noted as narrowing.
+fn bit_width(
+    name: &str,
+    out: &str,
+    mysql: &MySqlType,
+    pg: PgTarget,
+    tc: &PgColumn,
+    check: &mut TargetCheck,
+) -> Option<Option<usize>> {
     let bits = match (pg, tc.type_name.as_str()) {
-        (PgTarget::Bit, _) if !mysql_is_bit(&mysql) => {
+        (PgTarget::Bit, _) if !mysql_is_bit(mysql) => {
             check.problems.push(format!(
                 "{name}.{out}: only a MySQL bit(n) column can be loaded into {} (the source is {})",
                 tc.sql_type, mysql.column_type
@@ -153,18 +225,7 @@ fn column_target(
             ));
         }
     }
-    let limit = if tc.is_enum { Limit::None } else { Limit::from_typmod(&tc.type_name, tc.typmod) };
-    if let Some(what) = narrowing(&mysql, cp.logical, pg, limit, tc) {
-        let how = if allow_change {
-            "allowed by a [[column]] rule: the values changed are counted"
-        } else {
-            "each value is checked; one that would change stops the run"
-        };
-        check.narrowing.push(format!("{name}.{out}: {} → {}: {what} ({how})", mysql.column_type, tc.sql_type));
-    }
-    // NULLs bound for a NOT NULL column are data, not plan, problems: `plan --profile` counts them.
-    let column = CopyColumn { name: out.to_string(), target: pg, max_chars: tc.max_chars, limit, allow_change, bits };
-    Some((column, tc.sql_type.clone()))
+    Some(bits)
 }
 
 /// PostgreSQL keeps the first 63 bytes of an identifier (NAMEDATALEN - 1).
@@ -197,27 +258,6 @@ fn near_match<'a>(name: &str, candidates: impl Iterator<Item = &'a str> + Clone)
 
 fn mysql_is_bit(m: &MySqlType) -> bool {
     m.data_type == "bit"
-}
-
-/// A target column PostgreSQL computes (`GENERATED ALWAYS AS (…) STORED`) takes no value
-/// from a COPY: the source column of that name is not read, and the plan says why.
-fn leave_out_generated(plan: &mut TablePlan, target: &PgTable) {
-    let mut k = 0;
-    while k < plan.spec.plans.len() {
-        let name = plan.spec.plans[k].name.clone();
-        if target.column(&plan.out_name(&name)).is_some_and(|c| c.generated) {
-            plan.spec.plans.remove(k);
-            plan.spec.columns.remove(k);
-            plan.rules.remove(k);
-            plan.excluded_columns.push((
-                name,
-                "generated in the target (GENERATED ALWAYS AS … STORED): PostgreSQL computes it, the source's value is not loaded"
-                    .into(),
-            ));
-        } else {
-            k += 1;
-        }
-    }
 }
 
 /// What a cast from the source column to the target column can change or refuse, when
@@ -329,22 +369,28 @@ pub struct AuditFill {
     pub value: String,
 }
 
+/// One table as `audit_fills` needs it: its target name, the output columns it feeds,
+/// and the output names of the pipeline's audit columns.
+#[derive(Debug, Clone)]
+pub struct AuditWant<'a> {
+    /// The target table.
+    pub target: &'a str,
+    /// The output columns the table feeds.
+    pub fed: Vec<String>,
+    /// The audit columns, under their output names.
+    pub audit: Vec<String>,
+}
+
 /// The audit columns `audit_defaults` fills: those of `audit` the plan does not feed —
 /// `version` (an integer the target requires, without a default) with 1, a date or
 /// timestamp with `timestamp`. Returns the fills and the problems they answer.
-pub fn audit_fills(
-    plans: &[TablePlan],
-    targets: &[PgTable],
-    audit: &[String],
-    timestamp: &str,
-) -> (Vec<AuditFill>, Vec<String>) {
+pub fn audit_fills(tables: &[AuditWant<'_>], targets: &[PgTable], timestamp: &str) -> (Vec<AuditFill>, Vec<String>) {
     let mut fills = Vec::new();
     let mut answered = Vec::new();
-    for plan in plans {
-        let Some(t) = targets.iter().find(|t| t.name == plan.target) else { continue };
-        let outputs = plan.outputs();
-        for tc in t.columns.iter().filter(|c| audit.iter().any(|a| plan.out_name(a) == c.name)) {
-            if outputs.iter().any(|o| o.name == tc.name) {
+    for want in tables {
+        let Some(t) = targets.iter().find(|t| t.name == want.target) else { continue };
+        for tc in t.columns.iter().filter(|c| want.audit.contains(&c.name)) {
+            if want.fed.contains(&tc.name) {
                 continue;
             }
             // A date takes the export's timestamp even over a target default (`now()`

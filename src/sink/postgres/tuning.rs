@@ -7,9 +7,10 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use super::integrity::duplicates;
-use super::load::qualified;
+use super::introspect::UniqueKey;
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::ident::pg_qualified as qualified;
 
 /// An index dropped for the load, to be re-created from its definition: a secondary
 /// index, or the index behind a primary-key or unique constraint (the constraint is
@@ -29,17 +30,6 @@ pub(super) struct DeferredIndex {
     /// For a unique index: what makes two rows clash, to name the duplicated values if
     /// the loaded rows break it.
     pub(super) unique: Option<UniqueKey>,
-}
-
-/// What a unique index compares.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct UniqueKey {
-    /// Its key columns or expressions, as `pg_get_indexdef` prints them.
-    pub(super) keys: Vec<String>,
-    /// Its predicate (a partial index).
-    pub(super) predicate: Option<String>,
-    /// `NULLS NOT DISTINCT` (PostgreSQL 15): rows whose keys are NULL clash too.
-    pub(super) nulls_not_distinct: bool,
 }
 
 /// Whether a deferred index stands alone or behind a constraint.

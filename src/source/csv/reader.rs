@@ -188,7 +188,7 @@ impl Iterator for CsvReader {
             return None;
         }
         let (mut rows, mut bytes) = (0, 0);
-        while rows < self.batch_rows && bytes < crate::source::feed::MAX_BATCH_BYTES {
+        while rows < self.batch_rows && bytes < crate::feed::MAX_BATCH_BYTES {
             match self.read_record() {
                 Ok(true) => {
                     rows += 1;

@@ -11,8 +11,8 @@ use mysql_async::{Conn, Opts, OptsBuilder};
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
 use crate::error::{Error, Result};
+use crate::feed::{ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYTES};
 use crate::schema::Table;
-use crate::source::feed::{ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYTES};
 
 pub use introspect::introspect;
 

@@ -12,7 +12,7 @@ use crate::source::cell::{render_key, BatchBuilder, Cell, CellError};
 use crate::types::Logical;
 use arrow::record_batch::RecordBatch;
 
-use crate::source::feed::MAX_BATCH_BYTES;
+use crate::feed::MAX_BATCH_BYTES;
 
 /// The byte a backslash escape stands for (`\n` → newline; an unknown `\x` is `x`).
 #[inline]

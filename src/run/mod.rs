@@ -9,18 +9,25 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
-use super::plan::{self, Plan};
-use super::source::{self, Opened};
-use super::spec::{Pipeline, SinkKind, TransactionMode};
-use super::table::{run_table, DropRows, FileSink, TableHooks, TableOutcome};
+use self::table::{run_table, DropRows, TableHooks, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
 use crate::manifest::{Manifest, ManifestFile, ManifestTable};
+use crate::pipeline::fit::{audit_fills, fit_targets};
+use crate::pipeline::plan::{self, Plan};
+use crate::pipeline::source::{self, Opened};
+use crate::pipeline::spec::{Pipeline, SinkKind, TransactionMode};
 use crate::progress::{Display, Progress};
+use crate::sink::csv::CsvSink;
 use crate::sink::export_dir::ExportDir;
+use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
-use crate::sink::postgres::target::{audit_fills, group_problems, match_targets, TableTarget};
+use crate::sink::postgres::sink::PgSink;
+use crate::sink::postgres::target::{group_problems, TableTarget};
+use crate::sink::{Sink, Written};
 use crate::transform::validate::Outcome;
+
+pub mod table;
 
 /// Options of one run that are not part of the pipeline.
 #[derive(Debug, Clone, Default)]
@@ -225,8 +232,8 @@ async fn plan_with_target(
     };
     let load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
         .await?
-        .disable_triggers(sink.triggers == super::spec::TriggerMode::Disable);
-    let (tables, mut check) = match_targets(&mut plan.tables, &load.tables);
+        .disable_triggers(sink.triggers == crate::pipeline::spec::TriggerMode::Disable);
+    let (tables, mut check) = fit_targets(&mut plan.tables, &load.tables);
     let load = if sink.audit_defaults {
         let stamp = match opened {
             Opened::Export(_, m) => m.export_timestamp.clone(),
@@ -387,38 +394,17 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
             Some((Arc::new(t.load), t.tables))
         }
     };
-    // One export directory per distinct sink directory; csv and parquet may share one.
-    let mut dirs: Vec<(String, ExportDir)> = Vec::new();
-    let mut file_sinks: Vec<(usize, FileSink)> = Vec::new();
-    for s in &p.sinks {
-        let Some(base) = &s.dir else { continue };
-        let di = match dirs.iter().position(|(b, _)| b == base) {
-            Some(i) => i,
-            None => {
-                let d = match ExportDir::create(std::path::Path::new(base), &migration_id) {
-                    Ok(d) => d,
-                    Err(e) => {
-                        opened.close().await;
-                        return Err(e);
-                    }
-                };
-                dirs.push((base.clone(), d));
-                dirs.len() - 1
-            }
-        };
-        let path = dirs[di].1.path.clone();
-        file_sinks.push((
-            di,
-            match s.kind {
-                SinkKind::Parquet => FileSink::Parquet(path, s.max_file_mb.unwrap_or(512) << 20),
-                _ => FileSink::Csv(path),
-            },
-        ));
-    }
+    let (sinks, dirs) = match open_sinks(p, target.as_ref(), &migration_id) {
+        Ok(x) => x,
+        Err(e) => {
+            opened.close().await;
+            return Err(e);
+        }
+    };
     clock.phase("schema check");
     let progress = Progress::new(plan.tables.iter().map(|t| (t.name().to_string(), t.spec.table.estimated_rows)));
     let display = options.progress.then(|| Display::start(progress.clone()));
-    let run = Run { p, opened: &opened, plan: &plan, target: target.as_ref(), file_sinks: &file_sinks, dirs: &dirs };
+    let run = Run { p, opened: &opened, plan: &plan, target: target.as_ref(), sinks: &sinks, dirs: &dirs };
     let result = execute(&run, &migration_id, &export_timestamp, options, &progress, &mut clock).await;
     if let Some(d) = display {
         d.stop();
@@ -486,7 +472,7 @@ fn rolled_back(
 /// After a committed load, the `[verify]` phase: the target compared with the source.
 async fn after_run(p: &Pipeline, clock: &mut Clock) -> Result<Option<crate::verify::report::Report>> {
     let Some(v) = p.verify.as_ref().filter(|v| v.after_run) else { return Ok(None) };
-    if p.source.kind != super::spec::SourceKind::Mysql {
+    if p.source.kind != crate::pipeline::spec::SourceKind::Mysql {
         return Ok(None);
     }
     let depth = v.sample.map(crate::verify::Depth::Sample).unwrap_or_default();
@@ -501,13 +487,61 @@ async fn after_run(p: &Pipeline, clock: &mut Clock) -> Result<Option<crate::veri
     Ok(Some(report))
 }
 
+/// A sink of the run, and the export directory it writes into (an index into the
+/// run's directories), if it writes files.
+#[derive(Clone)]
+struct RunSink {
+    dir: Option<usize>,
+    sink: Arc<dyn Sink>,
+}
+
+/// An export directory of the run, by the sink `dir` it was made under.
+type Dir = (String, ExportDir);
+
+/// The run's sinks in the pipeline's order, and its export directories: one per distinct
+/// `dir` (csv and parquet may share one). Each `[[sink]]` kind is built here.
+fn open_sinks(
+    p: &Pipeline,
+    target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
+    migration_id: &str,
+) -> Result<(Vec<RunSink>, Vec<Dir>)> {
+    let mut dirs: Vec<Dir> = Vec::new();
+    let mut sinks = Vec::new();
+    for s in &p.sinks {
+        let dir = match &s.dir {
+            Some(base) => Some(match dirs.iter().position(|(b, _)| b == base) {
+                Some(i) => i,
+                None => {
+                    dirs.push((base.clone(), ExportDir::create(std::path::Path::new(base), migration_id)?));
+                    dirs.len() - 1
+                }
+            }),
+            None => None,
+        };
+        let path = || dir.map(|i| dirs[i].1.path.clone()).expect("a file sink has a dir (checked by the pipeline)");
+        let sink: Arc<dyn Sink> = match s.kind {
+            SinkKind::Csv => Arc::new(CsvSink { dir: path() }),
+            SinkKind::Parquet => {
+                Arc::new(ParquetSink { dir: path(), max_file_bytes: s.max_file_mb.unwrap_or(512) << 20 })
+            }
+            SinkKind::Postgres => match target {
+                Some((load, tables)) => Arc::new(PgSink::new(load.clone(), tables.iter().flatten().cloned())),
+                None => continue,
+            },
+            SinkKind::Null => continue,
+        };
+        sinks.push(RunSink { dir, sink });
+    }
+    Ok((sinks, dirs))
+}
+
 /// What one run works with, once planned.
 struct Run<'a> {
     p: &'a Pipeline,
     opened: &'a Opened,
     plan: &'a Plan,
     target: Option<&'a (Arc<PgLoad>, Vec<Option<TableTarget>>)>,
-    file_sinks: &'a [(usize, FileSink)],
+    sinks: &'a [RunSink],
     dirs: &'a [(String, ExportDir)],
 }
 
@@ -519,13 +553,13 @@ async fn execute(
     progress: &Arc<Progress>,
     clock: &mut Clock,
 ) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
-    let Run { p, opened, plan, target, file_sinks, dirs } = *run;
+    let Run { p, opened, plan, target, sinks, dirs } = *run;
     let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
     // A load on one connection takes tables one after the other: read them so.
     let one_at_a_time = target.is_some_and(|(l, _)| !l.parallel());
     let mut feeds = source::start(opened, specs, p.options.batch_rows, one_at_a_time);
     let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
-    let sinks: Vec<FileSink> = file_sinks.iter().map(|(_, s)| s.clone()).collect();
+    let table_sinks: Vec<Arc<dyn Sink>> = sinks.iter().map(|s| s.sink.clone()).collect();
     let mut set = JoinSet::new();
     let mut outcomes: Vec<Option<TableOutcome>> = vec![None; plan.tables.len()];
     let mut expected = plan.tables.len();
@@ -550,14 +584,13 @@ async fn execute(
                 received += 1;
                 let Some(&i) = by_name.get(feed.table.as_str()) else {
                     return Err(match feed.rx.recv().await {
-                        Some(crate::source::feed::FeedMsg::Failed(e)) => e,
+                        Some(crate::feed::FeedMsg::Failed(e)) => e,
                         _ => Error::other(format!("the source sent table `{}`, which is not in the plan", feed.table)),
                     });
                 };
-                let pg = target.map(|(l, t)| (l.clone(), t[i].clone().expect("checked at plan time")));
                 let counter = progress.table(&feed.table);
                 let hooks = TableHooks { counter, drop_rows: options.drop_rows.clone(), skip_transform: options.skip_transform };
-                set.spawn(run_table(plan.tables[i].clone(), feed, sinks.clone(), pg, hooks));
+                set.spawn(run_table(plan.tables[i].clone(), feed, table_sinks.clone(), hooks));
             }
             done = set.join_next(), if !set.is_empty() => {
                 let outcome = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))??;
@@ -578,15 +611,10 @@ async fn execute(
         row.read = Some(o.stats.rows_read);
         row.transformed = Some(o.transformed);
         row.transform_sql = t.transform_sql.is_some();
-        for (si, files) in &o.files {
-            let label = match &file_sinks[*si].1 {
-                FileSink::Csv(_) => "csv",
-                FileSink::Parquet(..) => "parquet",
-            };
-            row.written.push((label.to_string(), files.iter().map(|f| f.rows).sum()));
-        }
-        if let Some(n) = o.copied {
-            row.written.push(("postgres".to_string(), n));
+        for (s, w) in sinks.iter().zip(&o.written) {
+            if let Some(n) = w.kept_rows() {
+                row.written.push((s.sink.label().to_string(), n));
+            }
         }
     }
     // The manifests, one per export directory, from what the sinks wrote.
@@ -619,22 +647,22 @@ async fn execute(
                 primary_key: plan.tables[by_name[o.table.as_str()]].spec.table.primary_key.clone(),
                 columns: o.columns.clone(),
             };
-            for (si, files) in &o.files {
-                if file_sinks[*si].0 != di {
+            for (s, w) in sinks.iter().zip(&o.written) {
+                if s.dir != Some(di) {
                     continue;
                 }
-                match &file_sinks[*si].1 {
-                    FileSink::Csv(_) => {
-                        let f = &files[0];
+                match w {
+                    Written::File(f) => {
                         entry.file = Some(f.file.clone());
                         entry.sha256 = Some(f.sha256.clone());
                         entry.bytes = Some(f.bytes);
                     }
-                    FileSink::Parquet(..) => entry.parquet.extend(files.iter().map(|f| ManifestFile {
+                    Written::Parts(files) => entry.parquet.extend(files.iter().map(|f| ManifestFile {
                         file: f.file.clone(),
                         row_count: f.rows,
                         sha256: f.sha256.clone(),
                     })),
+                    Written::Rows(_) | Written::Dropped(_) => {}
                 }
             }
             m.tables.push(entry);
