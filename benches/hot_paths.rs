@@ -147,8 +147,8 @@ fn benches(c: &mut Criterion) {
     }
     let path = std::path::Path::new("bench.sql");
     let schema = converge::source::mysqldump::read_schema_from(dump.as_bytes(), path, 1 << 20).unwrap();
-    let tables: std::collections::HashMap<String, converge::source::mysqldump::DumpTable> =
-        schema.into_iter().map(|t| (t.name.clone(), converge::source::mysqldump::DumpTable::all_columns(t))).collect();
+    let tables: std::collections::HashMap<String, converge::source::mysqldump::ReadSpec> =
+        schema.into_iter().map(|t| (t.name.clone(), converge::source::mysqldump::ReadSpec::all_columns(t))).collect();
     let scan = || {
         let mut rows = 0;
         converge::source::mysqldump::read_data_from(dump.as_bytes(), path, 1 << 20, &tables, 8192, &mut |_, batch| {

@@ -320,8 +320,8 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
     }
     let mut findings = None;
     if profile {
-        let found = match &opened {
-            pipeline::source::Opened::MySql(src) => {
+        let found = match &opened.live() {
+            Some(src) => {
                 let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
                 match (pipeline::profile::profile(src, &plan, targets).await, &target) {
                     (Ok(mut f), Some(t)) => {
@@ -336,7 +336,7 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
                     (r, _) => r,
                 }
             }
-            _ => Err(converge::Error::other("--profile reads a live MySQL source")),
+            None => Err(converge::Error::other("--profile reads a live MySQL source")),
         };
         match found {
             Ok(f) => {

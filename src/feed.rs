@@ -25,6 +25,15 @@ pub struct ReadSpec {
     pub plans: Vec<ColumnPlan>,
 }
 
+impl ReadSpec {
+    /// Every column of `table`, in order, with the default plans (zero dates are errors).
+    pub fn all_columns(table: Table) -> ReadSpec {
+        let columns: Vec<usize> = (0..table.columns.len()).collect();
+        let plans = column_plans(&table, &columns, |_| ZeroDate::Error);
+        ReadSpec { table, columns, plans }
+    }
+}
+
 /// How a source counted a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CountKind {

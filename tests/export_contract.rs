@@ -182,7 +182,7 @@ async fn invalid_utf8_in_a_text_column_names_the_row() {
     // `plan --profile` finds it before the run.
     let p = pipeline(&export_pipeline(rule), &[("MYSQL_URL", &my.url), ("OUT", "/nonexistent")]);
     let (opened, plan, _) = converge::run::plan(&p).await.unwrap();
-    let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
+    let Some(src) = &opened.live() else { panic!("a live source") };
     let found = converge::pipeline::profile::profile(src, &plan, None).await.unwrap();
     opened.close().await;
     let text = converge::pipeline::profile::render(&found);

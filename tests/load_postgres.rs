@@ -340,7 +340,7 @@ async fn plan_profile_reports_every_value_the_run_would_reject_or_change() {
     pg.client.batch_execute("ALTER TABLE person ALTER COLUMN born SET NOT NULL").await.unwrap();
     let p = pipeline(&load_pipeline(""), &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
     let (opened, plan, target) = converge::run::plan(&p).await.unwrap();
-    let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
+    let Some(src) = &opened.live() else { panic!("a live source") };
     let t = target.as_ref().unwrap();
     let found =
         converge::pipeline::profile::profile(src, &plan, Some((&t.tables[..], &t.load.tables[..]))).await.unwrap();

@@ -254,7 +254,7 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
     for col in ["item.amount", "item.whole", "item.note", "item.big"] {
         assert!(narrowing.contains(col), "{col} is a narrowing cast: {narrowing}");
     }
-    let converge::pipeline::source::Opened::MySql(src) = &opened else { panic!("a live source") };
+    let Some(src) = &opened.live() else { panic!("a live source") };
     let mut found =
         converge::pipeline::profile::profile(src, &plan, Some((&target.tables, &target.load.tables))).await.unwrap();
     let pg_client = target.load.client().await;

@@ -191,15 +191,7 @@ pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
     let (opened, tables) = source::open(p).await?;
     let planned = async {
         let (mut plan, target) = plan_with_target(p, &opened, tables).await?;
-        match &opened {
-            Opened::MySql(src) => plan.notes.extend(src.objects_not_carried().await?),
-            Opened::Dump(_, objects) if !objects.is_empty() => plan.notes.push(format!(
-                "{} views, triggers, routines or events in the dump ({}): converge carries tables and their rows; create these in PostgreSQL yourself",
-                objects.len(),
-                objects.join(", ")
-            )),
-            _ => {}
-        }
+        plan.notes.extend(opened.not_carried().await?);
         Ok::<_, Error>((plan, target))
     };
     match planned.await {
@@ -235,10 +227,7 @@ async fn plan_with_target(
         .disable_triggers(sink.triggers == crate::pipeline::spec::TriggerMode::Disable);
     let (tables, mut check) = fit_targets(&mut plan.tables, &load.tables);
     let load = if sink.audit_defaults {
-        let stamp = match opened {
-            Opened::Export(_, m) => m.export_timestamp.clone(),
-            _ => chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        };
+        let stamp = opened.taken_at().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
         let (fills, answered) = audit_fills(&plan.tables, &load.tables, &p.options.audit_columns, &stamp);
         check.problems.retain(|x| !answered.contains(x));
         load.audit_defaults(fills)
@@ -297,11 +286,12 @@ async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, s
     for c in target.load.committed_earlier().await? {
         let Some(i) = plan.tables.iter().position(|t| t.target == c.table) else { continue };
         let pt = target.load.tables.iter().find(|t| t.name == c.table).cloned();
-        let live = matches!(opened, Opened::MySql(_));
-        let (source, held, same) = match (opened, pt) {
-            (Opened::MySql(src), Some(pt)) => {
+        let src = opened.live();
+        let live = src.is_some();
+        let (source, held, same) = match (src, pt) {
+            (Some(src), Some(pt)) => {
                 let client = target.load.client().await;
-                crate::verify::unchanged(src, &client, schema, &plan.tables[i], &pt).await?
+                crate::verify::unchanged(&src, &client, schema, &plan.tables[i], &pt).await?
             }
             // A dump or CSV source cannot be compared in place: the table is loaded again.
             _ => (0, c.rows, false),
@@ -498,7 +488,7 @@ struct RunSink {
 /// An export directory of the run, by the sink `dir` it was made under.
 type Dir = (String, ExportDir);
 
-/// The run's sinks in the pipeline's order, and its export directories: one per distinct
+/// The run's sinks (file sinks in the pipeline's order, then PostgreSQL), and its export directories: one per distinct
 /// `dir` (csv and parquet may share one). Each `[[sink]]` kind is built here.
 fn open_sinks(
     p: &Pipeline,
@@ -532,6 +522,8 @@ fn open_sinks(
         };
         sinks.push(RunSink { dir, sink });
     }
+    // File sinks first, then the target: the ledger lists what each wrote in this order.
+    sinks.sort_by_key(|s| s.dir.is_none());
     Ok((sinks, dirs))
 }
 
@@ -557,7 +549,7 @@ async fn execute(
     let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
     // A load on one connection takes tables one after the other: read them so.
     let one_at_a_time = target.is_some_and(|(l, _)| !l.parallel());
-    let mut feeds = source::start(opened, specs, p.options.batch_rows, one_at_a_time);
+    let mut feeds = opened.clone().start(specs, p.options.batch_rows, one_at_a_time);
     let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
     let table_sinks: Vec<Arc<dyn Sink>> = sinks.iter().map(|s| s.sink.clone()).collect();
     let mut set = JoinSet::new();

@@ -6,9 +6,6 @@
 //! these traits only; adding a sink is one folder that implements them, plus the line
 //! that builds it from its `[[sink]]` kind.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 
@@ -35,7 +32,7 @@ pub struct FileWritten {
 }
 
 /// A boxed future that can cross threads (what a [`TableWriter`] returns).
-pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub use futures::future::BoxFuture;
 
 /// What a sink wrote for one table.
 #[derive(Debug, Clone, PartialEq)]

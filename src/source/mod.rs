@@ -1,7 +1,52 @@
 //! Sources: each turns its input into Arrow record batches of the read types, nothing else.
+//!
+//! The seam is [`Source`] (docs/architecture.md, "Seams"): a source describes itself,
+//! starts one feed of batches per planned table, and closes. `mysql` (a live server in
+//! one consistent snapshot), `mysqldump` (a dump file) and `csv` (a converge export)
+//! each implement it in their own folder, with their own feed driver.
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::feed::{ReadSpec, TableFeed};
 
 pub mod cell;
 mod cell_text;
 pub mod csv;
 pub mod mysql;
 pub mod mysqldump;
+
+/// An opened source, its schema already read.
+pub trait Source: Send + Sync {
+    /// A description safe to print (no secrets).
+    fn describe(&self) -> String;
+    /// The source database's name for the manifest.
+    fn database_name(&self) -> String;
+    /// What the source holds besides tables, which a run does not carry (views,
+    /// triggers, routines, events): one line per kind that has any.
+    fn not_carried(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+    /// When the data was taken, when the source records it (an export's timestamp).
+    fn taken_at(&self) -> Option<String> {
+        None
+    }
+    /// Starts reading the planned tables: one feed per table, sent as each starts.
+    /// `one_table_at_a_time` asks a source that could read tables side by side not to.
+    fn start(
+        self: Arc<Self>,
+        specs: Vec<ReadSpec>,
+        batch_rows: usize,
+        one_table_at_a_time: bool,
+    ) -> mpsc::Receiver<TableFeed>;
+    /// Ends the source (a snapshot is closed).
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+    /// The live server behind the source, for what only a live server can answer
+    /// (`verify`, `plan --profile`, comparing a committed table in place).
+    fn live(&self) -> Option<Arc<mysql::MySqlSource>> {
+        None
+    }
+}

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
 use crate::pipeline::fit::fit_targets;
 use crate::pipeline::plan;
-use crate::pipeline::source::{self, Opened};
+use crate::pipeline::source;
 use crate::pipeline::spec::{Pipeline, SinkKind};
 use crate::sink::postgres::introspect::introspect;
 use crate::sink::postgres::load::connect;
@@ -85,7 +85,7 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
     let url = sink.url.as_deref().expect("checked by the pipeline");
     let schema = sink.schema.as_deref().unwrap_or("public");
     let (opened, tables) = source::open(p).await?;
-    let Opened::MySql(src) = &opened else {
+    let Some(src) = &opened.live() else {
         opened.close().await;
         return Err(Error::other("verify compares a live MySQL/MariaDB source (source.kind = \"mysql\")"));
     };

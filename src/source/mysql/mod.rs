@@ -267,6 +267,41 @@ impl MySqlSource {
     }
 }
 
+/// A live server under the [`Source`](crate::source::Source) seam.
+pub struct LiveSource(pub Arc<MySqlSource>);
+
+impl crate::source::Source for LiveSource {
+    fn describe(&self) -> String {
+        let how = if self.0.parallel() { "parallel connections" } else { "one connection" };
+        format!("mysql database `{}` (consistent snapshot, {how})", self.0.database())
+    }
+
+    fn database_name(&self) -> String {
+        format!("mysql:{}", self.0.database())
+    }
+
+    fn not_carried(&self) -> futures::future::BoxFuture<'_, Result<Vec<String>>> {
+        Box::pin(self.0.objects_not_carried())
+    }
+
+    fn start(
+        self: Arc<Self>,
+        specs: Vec<ReadSpec>,
+        _batch_rows: usize,
+        one_at_a_time: bool,
+    ) -> mpsc::Receiver<TableFeed> {
+        self.0.clone().read_all(specs, one_at_a_time)
+    }
+
+    fn close(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(self.0.close())
+    }
+
+    fn live(&self) -> Option<Arc<MySqlSource>> {
+        Some(self.0.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

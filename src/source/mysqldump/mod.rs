@@ -9,6 +9,7 @@
 //! views, triggers under `DELIMITER ;;`) is skipped.
 
 mod ddl;
+mod feed;
 mod input;
 mod scan;
 #[cfg(test)]
@@ -22,34 +23,16 @@ use std::path::Path;
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
+pub use crate::feed::ReadSpec;
+#[cfg(test)]
+use crate::feed::{column_plans, ZeroDate};
 use crate::schema::Table;
-use crate::source::cell::{column_plans, ColumnPlan, ZeroDate};
+pub use feed::DumpSource;
 use input::Input;
 use scan::{read_tuples, Scratch, Slots, TableState};
 
 /// How many bytes are read from the dump at a time.
 pub const CHUNK: usize = 1 << 20;
-
-/// What to read of one table: the table, which of its columns to output (indexes
-/// into `table.columns`, in output order), and their decoding plans (same order).
-#[derive(Debug, Clone)]
-pub struct DumpTable {
-    /// The table, as [`read_schema`] gave it.
-    pub table: Table,
-    /// The output columns, as indexes into `table.columns`.
-    pub columns: Vec<usize>,
-    /// The decoding plan of each output column.
-    pub plans: Vec<ColumnPlan>,
-}
-
-impl DumpTable {
-    /// Every column of `table`, in order, with the default plans (zero dates are errors).
-    pub fn all_columns(table: Table) -> DumpTable {
-        let columns: Vec<usize> = (0..table.columns.len()).collect();
-        let plans = column_plans(&table, &columns, |_| ZeroDate::Error);
-        DumpTable { table, columns, plans }
-    }
-}
 
 /// Opens a dump, decompressing it when it starts with the gzip magic bytes.
 pub fn open(path: &Path) -> Result<Box<dyn Read + Send>> {
@@ -148,7 +131,7 @@ fn object_at(input: &mut Input) -> Result<Option<String>> {
 /// table (0 for a selected table without data).
 pub fn read_data(
     path: &Path,
-    tables: &HashMap<String, DumpTable>,
+    tables: &HashMap<String, ReadSpec>,
     batch_rows: usize,
     emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
 ) -> Result<HashMap<String, u64>> {
@@ -160,7 +143,7 @@ pub fn read_data_from(
     src: impl Read,
     file: &Path,
     chunk: usize,
-    tables: &HashMap<String, DumpTable>,
+    tables: &HashMap<String, ReadSpec>,
     batch_rows: usize,
     emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
 ) -> Result<HashMap<String, u64>> {
@@ -173,7 +156,7 @@ pub fn read_data_from(
 
 /// The state of a data pass.
 struct Data<'a, 'e> {
-    tables: &'a HashMap<String, DumpTable>,
+    tables: &'a HashMap<String, ReadSpec>,
     batch_rows: usize,
     emit: &'e mut dyn FnMut(&str, RecordBatch) -> Result<()>,
     states: HashMap<String, TableState>,

@@ -6,8 +6,8 @@
 use memchr::memchr2;
 
 use super::input::{is_word_byte, Input};
-use super::DumpTable;
 use crate::error::{shorten, Error, Result};
+use crate::feed::ReadSpec;
 use crate::source::cell::{render_key, BatchBuilder, Cell, CellError};
 use crate::types::Logical;
 use arrow::record_batch::RecordBatch;
@@ -229,7 +229,7 @@ pub(crate) struct Slots {
 
 impl Slots {
     /// The slots for tuples listing `names` (the table's own columns when None).
-    pub(crate) fn new(dt: &DumpTable, names: Option<&[String]>) -> std::result::Result<Slots, String> {
+    pub(crate) fn new(dt: &ReadSpec, names: Option<&[String]>) -> std::result::Result<Slots, String> {
         let t = &dt.table;
         let positions: Vec<usize> = match names {
             None => (0..t.columns.len()).collect(),
@@ -264,7 +264,7 @@ pub(crate) struct TableState {
 
 impl TableState {
     /// A fresh state for `dt`.
-    pub(crate) fn new(dt: &DumpTable, batch_rows: usize) -> std::result::Result<Self, String> {
+    pub(crate) fn new(dt: &ReadSpec, batch_rows: usize) -> std::result::Result<Self, String> {
         Ok(TableState {
             builder: BatchBuilder::new(dt.plans.clone(), batch_rows.clamp(1, 8192)),
             rows: 0,
@@ -327,7 +327,7 @@ fn render_lit(lit: Lit, bytes: &[u8]) -> String {
 /// Reads the `(…),(…);` tuples of one INSERT into `st`, emitting full batches.
 pub(crate) fn read_tuples(
     input: &mut Input,
-    dt: &DumpTable,
+    dt: &ReadSpec,
     st: &mut TableState,
     slots: &Slots,
     sc: &mut Scratch,

@@ -15,10 +15,10 @@ type Rows = HashMap<String, Vec<Vec<String>>>;
 type Outcome = (Vec<Table>, Rows, Vec<(String, usize)>);
 
 /// Reads schema and data with `chunk`-byte reads; every table, every column.
-fn run_with(sql: &[u8], chunk: usize, batch_rows: usize, select: impl Fn(&Table) -> DumpTable) -> Result<Outcome> {
+fn run_with(sql: &[u8], chunk: usize, batch_rows: usize, select: impl Fn(&Table) -> ReadSpec) -> Result<Outcome> {
     let file = Path::new("test.sql");
     let tables = read_schema_from(sql, file, chunk)?;
-    let selected: HashMap<String, DumpTable> = tables.iter().map(|t| (t.name.clone(), select(t))).collect();
+    let selected: HashMap<String, ReadSpec> = tables.iter().map(|t| (t.name.clone(), select(t))).collect();
     let mut rows: Rows = HashMap::new();
     let mut batches = Vec::new();
     let counts = read_data_from(sql, file, chunk, &selected, batch_rows, &mut |name, batch| {
@@ -42,7 +42,7 @@ fn run_with(sql: &[u8], chunk: usize, batch_rows: usize, select: impl Fn(&Table)
 }
 
 fn run(sql: &[u8], chunk: usize) -> Result<Rows> {
-    Ok(run_with(sql, chunk, 1000, |t| DumpTable::all_columns(t.clone()))?.1)
+    Ok(run_with(sql, chunk, 1000, |t| ReadSpec::all_columns(t.clone()))?.1)
 }
 
 fn row(values: &[&str]) -> Vec<String> {
@@ -130,9 +130,9 @@ fn complete_insert_lists_in_another_order_and_column_subsets() {
         if t.name == "order" {
             let columns = vec![3, 0];
             let plans = column_plans(t, &columns, |_| ZeroDate::Error);
-            DumpTable { table: t.clone(), columns, plans }
+            ReadSpec { table: t.clone(), columns, plans }
         } else {
-            DumpTable::all_columns(t.clone())
+            ReadSpec::all_columns(t.clone())
         }
     })
     .unwrap();
@@ -166,7 +166,7 @@ fn batches_hold_at_most_batch_rows() {
     for i in 0..7 {
         body.push_str(&format!("INSERT INTO `n` VALUES ({});\n", u64::MAX - i));
     }
-    let (_, rows, batches) = run_with(&dump(&body), 3, 3, |t| DumpTable::all_columns(t.clone())).unwrap();
+    let (_, rows, batches) = run_with(&dump(&body), 3, 3, |t| ReadSpec::all_columns(t.clone())).unwrap();
     assert_eq!(batches.iter().map(|b| b.1).collect::<Vec<_>>(), [3, 3, 1]);
     assert_eq!(rows["n"][0], row(&["18446744073709551615"]));
 }
@@ -270,7 +270,7 @@ fn reads_plain_and_gzip_files() {
     for path in [&plain, &gz] {
         let tables = read_schema(path).unwrap();
         assert_eq!(tables[0].name, "t");
-        let selected: HashMap<_, _> = tables.into_iter().map(|t| (t.name.clone(), DumpTable::all_columns(t))).collect();
+        let selected: HashMap<_, _> = tables.into_iter().map(|t| (t.name.clone(), ReadSpec::all_columns(t))).collect();
         let mut n = 0;
         let counts = read_data(path, &selected, 2, &mut |_, b| {
             n += b.num_rows();
