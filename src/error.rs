@@ -21,12 +21,13 @@ pub enum Error {
     Value(Box<ValueError>),
     /// A MySQL server error, with what we were doing.
     MySql { context: String, source: mysql_async::Error },
-    /// A PostgreSQL server error, with what we were doing.
-    Postgres { context: String, message: String },
+    /// A PostgreSQL error, with what we were doing: the server's message (code,
+    /// constraint, detail) and, when the server sent one, its SQLSTATE to match on.
+    Postgres { context: String, message: String, code: Option<tokio_postgres::error::SqlState> },
     /// A file-system error, with the path.
     Io { path: PathBuf, source: std::io::Error },
-    /// A DataFusion/Arrow error, with what we were doing.
-    DataFusion { context: String, message: String },
+    /// A DataFusion/Arrow error, with what we were doing; the error itself is its cause.
+    DataFusion { context: String, source: Box<dyn std::error::Error + Send + Sync> },
     /// A broken input file (CSV export, dump): file, line and what is wrong.
     Input { file: PathBuf, line: u64, column: Option<String>, message: String },
     /// The row-count ledger does not reconcile; the message holds the printed ledger.
@@ -75,8 +76,8 @@ impl Error {
     }
 
     /// A DataFusion or Arrow error with context.
-    pub fn datafusion(context: impl Into<String>, e: impl fmt::Display) -> Self {
-        Error::DataFusion { context: context.into(), message: e.to_string() }
+    pub fn datafusion(context: impl Into<String>, e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::DataFusion { context: context.into(), source: Box::new(e) }
     }
 
     /// A PostgreSQL error with context, keeping the server's code, constraint and detail.
@@ -103,7 +104,23 @@ impl Error {
                 m
             }
         };
-        Error::Postgres { context: context.into(), message }
+        Error::Postgres { context: context.into(), message, code: e.code().cloned() }
+    }
+
+    /// PostgreSQL's SQLSTATE, when the server refused something.
+    pub fn sqlstate(&self) -> Option<&tokio_postgres::error::SqlState> {
+        match self {
+            Error::Postgres { code, .. } => code.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// MySQL's error number, when the server refused something (1062: duplicate key, …).
+    pub fn mysql_code(&self) -> Option<u16> {
+        match self {
+            Error::MySql { source: mysql_async::Error::Server(s), .. } => Some(s.code),
+            _ => None,
+        }
     }
 }
 
@@ -168,11 +185,11 @@ impl fmt::Display for Error {
             Error::MySql { context, source } => {
                 write!(f, "MySQL: {context}: {}", crate::secret::scrub(&source.to_string()))
             }
-            Error::Postgres { context, message } => {
+            Error::Postgres { context, message, .. } => {
                 write!(f, "PostgreSQL: {context}: {}", crate::secret::scrub(message))
             }
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::DataFusion { context, message } => write!(f, "{context}: {message}"),
+            Error::DataFusion { context, source } => write!(f, "{context}: {source}"),
             Error::Input { file, line, column: Some(c), message } => {
                 write!(f, "{}:{line}: column `{c}`: {message}", file.display())
             }
@@ -191,7 +208,16 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::MySql { source, .. } => Some(source),
+            Error::Io { source, .. } => Some(source),
+            Error::DataFusion { source, .. } => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+}
 
 impl From<ValueError> for Error {
     fn from(v: ValueError) -> Self {

@@ -122,7 +122,7 @@ impl Normalizer {
             _ => None,
         };
         let Some(r) = rejected else {
-            return Error::datafusion(format!("normalising `{}`.`{}`", self.table, plan.name), message);
+            return Error::other(format!("normalising `{}`.`{}`: {message}", self.table, plan.name));
         };
         self.located(batch, i, r)
     }
