@@ -20,6 +20,7 @@ use crate::pipeline::spec::{Pipeline, SinkKind, TransactionMode};
 use crate::progress::{Display, Progress};
 use crate::sink::csv::CsvSink;
 use crate::sink::export_dir::ExportDir;
+use crate::sink::null::NullSink;
 use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
 use crate::sink::postgres::sink::PgSink;
@@ -518,7 +519,7 @@ fn open_sinks(
                 Some((load, tables)) => Arc::new(PgSink::new(load.clone(), tables.iter().flatten().cloned())),
                 None => continue,
             },
-            SinkKind::Null => continue,
+            SinkKind::Null => Arc::new(NullSink),
         };
         sinks.push(RunSink { dir, sink });
     }

@@ -15,6 +15,7 @@ use crate::types::Logical;
 pub mod csv;
 pub mod csv_encode;
 pub mod export_dir;
+pub mod null;
 pub mod parquet;
 pub mod postgres;
 
