@@ -538,6 +538,8 @@ struct Run<'a> {
     dirs: &'a [(String, ExportDir)],
 }
 
+/// The run's steps once planned: stream every table through its sinks, fill the
+/// ledger, write the manifests, prove the load, validate, commit.
 async fn execute(
     run: &Run<'_>,
     migration_id: &str,
@@ -546,7 +548,51 @@ async fn execute(
     progress: &Arc<Progress>,
     clock: &mut Clock,
 ) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
-    let Run { p, opened, plan, target, sinks, dirs } = *run;
+    let Run { plan, target, dirs, .. } = *run;
+    let outcomes = stream_tables(run, options, progress, clock).await?;
+    clock.phase(if target.is_some() { "export + load" } else { "export" });
+    let mut ledger = fill_ledger(run, &outcomes);
+    let manifests = manifests(run, migration_id, export_timestamp, &outcomes);
+    recount(run, &manifests, &mut ledger)?;
+    let names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
+    interrupted(options)?;
+    if let Some((load, _)) = target {
+        // Foreign keys proven, sequences moved, rows counted — still inside the transaction.
+        for (t, n) in load.finish(&names).await? {
+            ledger.row(source_name(plan, &t)).target = Some(n);
+        }
+    }
+    if !ledger.problems().is_empty() {
+        return Err(Error::Ledger(ledger.render()));
+    }
+    let validations = validate(run, &manifests).await?;
+    clock.phase("reconcile");
+    // The last moment a signal stops the run: past here it commits.
+    interrupted(options)?;
+    if let Some((load, _)) = target {
+        for (t, n) in load.commit(&names).await? {
+            ledger.row(source_name(plan, &t)).target = Some(n);
+        }
+        if !ledger.problems().is_empty() {
+            return Err(Error::Ledger(ledger.render()));
+        }
+    }
+    for ((_, d), m) in dirs.iter().zip(&manifests) {
+        d.complete(m)?;
+    }
+    clock.phase("commit");
+    Ok((ledger, outcomes, validations))
+}
+
+/// Streams every planned table from the source through the sinks, as the feeds arrive
+/// (each feed is bounded, so memory is too); returns the tables' outcomes in plan order.
+async fn stream_tables(
+    run: &Run<'_>,
+    options: &RunOptions,
+    progress: &Arc<Progress>,
+    clock: &mut Clock,
+) -> Result<Vec<TableOutcome>> {
+    let Run { p, opened, plan, target, sinks, .. } = *run;
     let specs = plan.tables.iter().map(|t| t.spec.clone()).collect();
     // A load on one connection takes tables one after the other: read them so.
     let one_at_a_time = target.is_some_and(|(l, _)| !l.parallel());
@@ -594,11 +640,15 @@ async fn execute(
             }
         }
     }
-    let outcomes: Vec<TableOutcome> = outcomes.into_iter().map(|o| o.expect("every table finished")).collect();
-    clock.phase(if target.is_some() { "export + load" } else { "export" });
+    Ok(outcomes.into_iter().map(|o| o.expect("every table finished")).collect())
+}
 
+/// The row-count ledger from what the source counted and read, the transform stage
+/// passed on and each sink kept.
+fn fill_ledger(run: &Run<'_>, outcomes: &[TableOutcome]) -> Ledger {
+    let Run { plan, sinks, .. } = *run;
     let mut ledger = Ledger::default();
-    for (t, o) in plan.tables.iter().zip(&outcomes) {
+    for (t, o) in plan.tables.iter().zip(outcomes) {
         let row = ledger.row(&o.table);
         row.source = o.stats.source_count;
         row.read = Some(o.stats.rows_read);
@@ -610,7 +660,13 @@ async fn execute(
             }
         }
     }
-    // The manifests, one per export directory, from what the sinks wrote.
+    ledger
+}
+
+/// The manifests, one per export directory, from what the sinks wrote.
+fn manifests(run: &Run<'_>, migration_id: &str, export_timestamp: &str, outcomes: &[TableOutcome]) -> Vec<Manifest> {
+    let Run { p, opened, plan, sinks, dirs, .. } = *run;
+    let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
     let mut manifests: Vec<Manifest> = dirs
         .iter()
         .map(|_| Manifest {
@@ -628,7 +684,7 @@ async fn execute(
             tables: Vec::new(),
         })
         .collect();
-    for o in &outcomes {
+    for o in outcomes {
         for (di, m) in manifests.iter_mut().enumerate() {
             let mut entry = ManifestTable {
                 name: plan.tables[by_name[o.table.as_str()]].target.clone(),
@@ -661,9 +717,15 @@ async fn execute(
             m.tables.push(entry);
         }
     }
-    // Count the files back from disk: the manifest's counts are what the files hold.
+    manifests
+}
+
+/// The ledger's manifest column: the files counted back from disk (the manifest's
+/// counts are what the files hold), or the manifest's own counts.
+fn recount(run: &Run<'_>, manifests: &[Manifest], ledger: &mut Ledger) -> Result<()> {
+    let Run { p, plan, dirs, .. } = *run;
     if p.options.recount_files {
-        for ((_, d), m) in dirs.iter().zip(&manifests) {
+        for ((_, d), m) in dirs.iter().zip(manifests) {
             for t in &m.tables {
                 let on_disk = tokio::task::block_in_place(|| crate::query::count_table_files(&d.path, t))?;
                 ledger.row(source_name(plan, &t.name)).manifest = Some(on_disk);
@@ -674,17 +736,13 @@ async fn execute(
             ledger.row(source_name(plan, &t.name)).manifest = Some(t.row_count);
         }
     }
-    let names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
-    interrupted(options)?;
-    if let Some((load, _)) = target {
-        // Foreign keys proven, sequences moved, rows counted — still inside the transaction.
-        for (t, n) in load.finish(&names).await? {
-            ledger.row(source_name(plan, &t)).target = Some(n);
-        }
-    }
-    if !ledger.problems().is_empty() {
-        return Err(Error::Ledger(ledger.render()));
-    }
+    Ok(())
+}
+
+/// The pipeline's `[[validate]]` queries over the first export; the first that fails
+/// stops the run.
+async fn validate(run: &Run<'_>, manifests: &[Manifest]) -> Result<Vec<Outcome>> {
+    let Run { p, dirs, .. } = *run;
     let mut validations = Vec::new();
     if !p.validations.is_empty() {
         let (_, d) = &dirs[0];
@@ -695,20 +753,5 @@ async fn execute(
             return Err(Error::Validation { name: f.name.clone(), expected: f.expected.clone(), got: f.got.clone() });
         }
     }
-    clock.phase("reconcile");
-    // The last moment a signal stops the run: past here it commits.
-    interrupted(options)?;
-    if let Some((load, _)) = target {
-        for (t, n) in load.commit(&names).await? {
-            ledger.row(source_name(plan, &t)).target = Some(n);
-        }
-        if !ledger.problems().is_empty() {
-            return Err(Error::Ledger(ledger.render()));
-        }
-    }
-    for ((_, d), m) in dirs.iter().zip(&manifests) {
-        d.complete(m)?;
-    }
-    clock.phase("commit");
-    Ok((ledger, outcomes, validations))
+    Ok(validations)
 }
