@@ -475,3 +475,26 @@ async fn a_table_owner_without_superuser_loads_by_dropping_and_recreating_foreig
     admin.batch_execute(&format!("DROP ROLE \"{role}\"")).await.unwrap();
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_table_whose_source_fails_half_way_is_not_committed_in_per_table_mode() {
+    let my = MyDb::create("halfway").await;
+    my.exec("SET SESSION sql_mode = ''; CREATE TABLE ev (id int PRIMARY KEY, at datetime NOT NULL); INSERT INTO ev VALUES (1, '2024-01-01 10:00:00'), (2, '2024-01-02 10:00:00'), (3, '0000-00-00 00:00:00'), (4, '2024-01-04 10:00:00')").await;
+    let pg = PgDb::create("halfway").await;
+    pg.client.batch_execute("CREATE TABLE ev (id int PRIMARY KEY, at timestamp NOT NULL)").await.unwrap();
+    // One row a batch: rows 1 and 2 reach the COPY before the source refuses row 3.
+    let text = format!(
+        "name = \"{}\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n[options]\nbatch_rows = 1\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\ntransaction = \"table\"\n",
+        my.name
+    );
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let err = converge::run::run(&p, &Default::default()).await.expect_err("a zero date").to_string();
+    assert!(err.contains("id=3") && err.contains("`at`"), "{err}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM ev").await[0][0].as_deref(), Some("0"), "no half table committed");
+    let recorded = pg_rows(&pg, "SELECT count(*) FROM pg_tables WHERE schemaname = 'converge'").await;
+    if recorded[0][0].as_deref() != Some("0") {
+        assert!(pg_rows(&pg, "SELECT 1 FROM converge.load_state WHERE table_name = 'ev'").await.is_empty());
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}

@@ -87,8 +87,12 @@ impl TableWriter for PgTable {
     }
 
     fn abort(mut self: Box<Self>) -> BoxFuture<'static, ()> {
-        // The COPY ends with the rows it has; the run's rollback undoes them.
+        // The COPY is failed, not finished: a table whose rows stopped half-way is never
+        // committed (per-table mode commits a table when its COPY ends well).
         Box::pin(async move {
+            if let Some(tx) = self.tx.take() {
+                let _ = tx.send(Err(Error::other("the table failed before its last batch"))).await;
+            }
             let _ = self.wait().await;
         })
     }
