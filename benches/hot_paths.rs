@@ -6,8 +6,9 @@
 
 use std::hint::black_box;
 
+use converge::feed::{ColumnPlan, ZeroDate};
 use converge::sink::csv_encode::CsvEncoder;
-use converge::source::cell::{BatchBuilder, Cell, ColumnPlan, ZeroDate};
+use converge::source::cell::{BatchBuilder, Cell};
 use converge::types::Logical;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -89,7 +90,8 @@ fn benches(c: &mut Criterion) {
     });
 
     // The COPY encoder sees the normalised batch, bound for uuid, bigint, timestamp, text, boolean.
-    use converge::sink::postgres::copy::{CopyColumn, CopyEncoder, PgTarget};
+    use converge::sink::postgres::copy::{CopyColumn, CopyEncoder};
+    use converge::sink::postgres::pgtype::PgTarget;
     let targets = [PgTarget::Uuid, PgTarget::Int8, PgTarget::Timestamp, PgTarget::Text, PgTarget::Bool];
     let columns = targets
         .iter()
@@ -110,7 +112,7 @@ fn benches(c: &mut Criterion) {
     // timestamps and char(36) padding on the ids — before each value is encoded (no silent
     // change); the difference to the bench above is the checks' cost. The granule is 1 µs
     // and the ids are all 36 characters, so every value passes.
-    use converge::sink::postgres::copy::Limit;
+    use converge::sink::postgres::pgtype::Limit;
     let limits =
         [Limit::Padded(36), Limit::None, Limit::Granule { micros: 1, truncates: false }, Limit::None, Limit::None];
     let checked = targets
@@ -147,8 +149,8 @@ fn benches(c: &mut Criterion) {
     }
     let path = std::path::Path::new("bench.sql");
     let schema = converge::source::mysqldump::read_schema_from(dump.as_bytes(), path, 1 << 20).unwrap();
-    let tables: std::collections::HashMap<String, converge::source::mysqldump::ReadSpec> =
-        schema.into_iter().map(|t| (t.name.clone(), converge::source::mysqldump::ReadSpec::all_columns(t))).collect();
+    let tables: std::collections::HashMap<String, converge::feed::ReadSpec> =
+        schema.into_iter().map(|t| (t.name.clone(), converge::feed::ReadSpec::all_columns(t))).collect();
     let scan = || {
         let mut rows = 0;
         converge::source::mysqldump::read_data_from(dump.as_bytes(), path, 1 << 20, &tables, 8192, &mut |_, batch| {

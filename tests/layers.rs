@@ -213,15 +213,14 @@ fn inline_paths(code: &str) -> Vec<Vec<String>> {
     out
 }
 
-/// The deepest module a path names, relative to `module` (whose children are `children`).
-fn resolve(module: &str, is_dir_module: bool, path: &[String], modules: &BTreeSet<String>) -> Option<String> {
+/// The deepest module a path names, relative to `module`.
+fn resolve(module: &str, path: &[String], modules: &BTreeSet<String>) -> Option<String> {
     let mut base: Vec<String> = if module == "lib" || module == "main" || module == "cli" {
         Vec::new()
     } else {
         module.split("::").map(String::from).collect()
     };
-    // `super` of a file module `a::b` is `a`; of a directory module `a::b` (mod.rs) also `a`.
-    let _ = is_dir_module;
+    // `super` of `a::b` is `a`, whether `a::b` is `b.rs` or `b/mod.rs`.
     let mut segs = path.iter().peekable();
     match segs.peek().map(|s| s.as_str()) {
         Some("crate") => {
@@ -267,11 +266,10 @@ fn import_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut graph = BTreeMap::new();
     for file in &files {
         let module = module_of(&src, file);
-        let is_dir = file.file_name().is_some_and(|n| n == "mod.rs");
         let code = code_only(&std::fs::read_to_string(file).unwrap());
         let mut deps = BTreeSet::new();
         for path in paths(&code) {
-            if let Some(dep) = resolve(&module, is_dir, &path, &modules) {
+            if let Some(dep) = resolve(&module, &path, &modules) {
                 // A module's own children are below it; naming them is not a back edge.
                 if dep != module && !dep.starts_with(&format!("{module}::")) && !module.starts_with(&format!("{dep}::"))
                 {
@@ -383,7 +381,7 @@ fn the_checker_sees_imports() {
     let code = code_only(
         "use crate::a::{b::{self, c::X}, Y};\n// use crate::d;\nfn f() { super::c::g(); let s = \"crate::d\"; }",
     );
-    let found: BTreeSet<String> = paths(&code).iter().filter_map(|p| resolve("a::b::e", false, p, &modules)).collect();
+    let found: BTreeSet<String> = paths(&code).iter().filter_map(|p| resolve("a::b::e", p, &modules)).collect();
     let want: BTreeSet<String> = ["a", "a::b", "a::b::c"].into_iter().map(String::from).collect();
     assert_eq!(found, want);
     let graph = import_graph();

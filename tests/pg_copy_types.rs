@@ -14,7 +14,8 @@ use arrow::array::{
 use arrow::datatypes::{i256, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
-use converge::sink::postgres::copy::{can_encode, CopyColumn, CopyEncoder, Limit, PgTarget, Rejected};
+use converge::sink::postgres::copy::{CopyColumn, CopyEncoder, Rejected};
+use converge::sink::postgres::pgtype::{can_encode, Limit, PgTarget};
 use futures::{FutureExt, SinkExt};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
 

@@ -47,7 +47,7 @@ fn want(plan: &TablePlan) -> TableWant<'_> {
         })
         .collect();
     let outputs = plan.outputs().into_iter().map(|o| (o.name, o.read)).collect();
-    TableWant { source: plan.name(), target: &plan.target, columns, outputs }
+    TableWant { target: &plan.target, columns, outputs }
 }
 
 /// Takes read columns `ks` (ascending) out of the read, saying why.

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
-pub use crate::transform::validate::Validate;
+use crate::transform::validate::Validate;
 
 /// A whole pipeline definition.
 #[derive(Debug, Clone, Deserialize, PartialEq)]

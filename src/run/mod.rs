@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use tokio::task::JoinSet;
 
+use self::sinks::{open_sinks, Dir, RunSink};
 use self::table::{run_table, DropRows, TableHooks, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
@@ -18,16 +19,12 @@ use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::source::{self, Opened};
 use crate::pipeline::spec::{Pipeline, SinkKind, TransactionMode};
 use crate::progress::{Display, Progress};
-use crate::sink::csv::CsvSink;
-use crate::sink::export_dir::ExportDir;
-use crate::sink::null::NullSink;
-use crate::sink::parquet::ParquetSink;
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
-use crate::sink::postgres::sink::PgSink;
 use crate::sink::postgres::target::{group_problems, TableTarget};
 use crate::sink::{Sink, Written};
 use crate::transform::validate::Outcome;
 
+mod sinks;
 pub mod table;
 
 /// Options of one run that are not part of the pipeline.
@@ -443,7 +440,7 @@ fn rolled_back(
     signal: &str,
     names: &[String],
     target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
-    dirs: &[(String, ExportDir)],
+    dirs: &[Dir],
 ) -> String {
     let mut o = format!("{signal} received");
     if let Some((load, _)) = target {
@@ -478,56 +475,6 @@ async fn after_run(p: &Pipeline, clock: &mut Clock) -> Result<Option<crate::veri
     Ok(Some(report))
 }
 
-/// A sink of the run, and the export directory it writes into (an index into the
-/// run's directories), if it writes files.
-#[derive(Clone)]
-struct RunSink {
-    dir: Option<usize>,
-    sink: Arc<dyn Sink>,
-}
-
-/// An export directory of the run, by the sink `dir` it was made under.
-type Dir = (String, ExportDir);
-
-/// The run's sinks (file sinks in the pipeline's order, then PostgreSQL), and its export directories: one per distinct
-/// `dir` (csv and parquet may share one). Each `[[sink]]` kind is built here.
-fn open_sinks(
-    p: &Pipeline,
-    target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
-    migration_id: &str,
-) -> Result<(Vec<RunSink>, Vec<Dir>)> {
-    let mut dirs: Vec<Dir> = Vec::new();
-    let mut sinks = Vec::new();
-    for s in &p.sinks {
-        let dir = match &s.dir {
-            Some(base) => Some(match dirs.iter().position(|(b, _)| b == base) {
-                Some(i) => i,
-                None => {
-                    dirs.push((base.clone(), ExportDir::create(std::path::Path::new(base), migration_id)?));
-                    dirs.len() - 1
-                }
-            }),
-            None => None,
-        };
-        let path = || dir.map(|i| dirs[i].1.path.clone()).expect("a file sink has a dir (checked by the pipeline)");
-        let sink: Arc<dyn Sink> = match s.kind {
-            SinkKind::Csv => Arc::new(CsvSink { dir: path() }),
-            SinkKind::Parquet => {
-                Arc::new(ParquetSink { dir: path(), max_file_bytes: s.max_file_mb.unwrap_or(512) << 20 })
-            }
-            SinkKind::Postgres => match target {
-                Some((load, tables)) => Arc::new(PgSink::new(load.clone(), tables.iter().flatten().cloned())),
-                None => continue,
-            },
-            SinkKind::Null => Arc::new(NullSink),
-        };
-        sinks.push(RunSink { dir, sink });
-    }
-    // File sinks first, then the target: the ledger lists what each wrote in this order.
-    sinks.sort_by_key(|s| s.dir.is_none());
-    Ok((sinks, dirs))
-}
-
 /// What one run works with, once planned.
 struct Run<'a> {
     p: &'a Pipeline,
@@ -535,7 +482,7 @@ struct Run<'a> {
     plan: &'a Plan,
     target: Option<&'a (Arc<PgLoad>, Vec<Option<TableTarget>>)>,
     sinks: &'a [RunSink],
-    dirs: &'a [(String, ExportDir)],
+    dirs: &'a [Dir],
 }
 
 /// The run's steps once planned: stream every table through its sinks, fill the

@@ -170,7 +170,6 @@ fn shape(plan: &TablePlan, schema: &SchemaRef) -> Result<(TableShape, Vec<Manife
     }
     let shape = TableShape {
         name: plan.target.clone(),
-        schema: schema.clone(),
         file_columns,
         file_schema: output_schema(plan, &file_schema),
         file_logical,

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::csv_encode::CsvEncoder;
 use super::export_dir::{create_private, data_file_name};
-use super::{BoxFuture, FileWritten, Sink, TableShape, TableWriter, Written};
+use super::{FileTable, FileTableWriter, FileWritten, Sink, TableShape, TableWriter, Written};
 use crate::error::{Error, Result};
 use crate::types::Logical;
 
@@ -90,22 +90,16 @@ impl Sink for CsvSink {
     fn open_table(&self, table: &TableShape) -> Result<Box<dyn TableWriter>> {
         let names: Vec<&str> = table.file_schema.fields().iter().map(|f| f.name().as_str()).collect();
         let writer = CsvTableWriter::create(&self.dir, &table.name, &names, &table.file_logical)?;
-        Ok(Box::new(CsvTable { writer, shape: table.clone() }))
+        Ok(FileTable::boxed(writer, table))
     }
 }
 
-struct CsvTable {
-    writer: CsvTableWriter,
-    shape: TableShape,
-}
-
-impl TableWriter for CsvTable {
-    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<()>> {
-        // Encoding and writing are blocking work: off the async threads.
-        Box::pin(async move { tokio::task::block_in_place(|| self.writer.write(&self.shape.file_batch(batch)?)) })
+impl FileTableWriter for CsvTableWriter {
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write(batch)
     }
 
-    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<Written>> {
-        Box::pin(async move { tokio::task::block_in_place(|| self.writer.finish().map(Written::File)) })
+    fn close(self) -> Result<Written> {
+        self.finish().map(Written::File)
     }
 }

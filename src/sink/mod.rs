@@ -69,15 +69,13 @@ impl Written {
     }
 }
 
-/// One table as the sinks receive it: every batch has `schema` (the stream's column
-/// names); file sinks write `file_columns` of it under the output names of
-/// `file_schema` (the audit columns left out), with the logical types `file_logical`.
+/// One table as the sinks receive it: a target sink takes every batch as it comes; file
+/// sinks write `file_columns` of it under the output names of `file_schema` (the audit
+/// columns left out), with the logical types `file_logical`.
 #[derive(Debug, Clone)]
 pub struct TableShape {
     /// The target name: the data file's name, the target table.
     pub name: String,
-    /// The batches' schema.
-    pub schema: SchemaRef,
     /// The columns (indexes into `schema`) a file sink writes.
     pub file_columns: Vec<usize>,
     /// Those columns under their output names.
@@ -115,5 +113,37 @@ pub trait TableWriter: Send {
     /// drops its file; the run marks the export failed).
     fn abort(self: Box<Self>) -> BoxFuture<'static, ()> {
         Box::pin(async {})
+    }
+}
+
+/// A file sink's blocking writer of one table's file(s).
+pub trait FileTableWriter: Send + 'static {
+    /// Appends a batch of the file columns.
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Flushes and closes; says what was written.
+    fn close(self) -> Result<Written>;
+}
+
+/// A [`FileTableWriter`] under the seam: each batch is narrowed to the file columns and
+/// written off the async threads (encoding and writing are blocking work).
+pub struct FileTable<W> {
+    writer: W,
+    shape: TableShape,
+}
+
+impl<W: FileTableWriter> FileTable<W> {
+    /// Wraps `writer` for the table `shape`.
+    pub fn boxed(writer: W, shape: &TableShape) -> Box<dyn TableWriter> {
+        Box::new(FileTable { writer, shape: shape.clone() })
+    }
+}
+
+impl<W: FileTableWriter> TableWriter for FileTable<W> {
+    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.writer.write_batch(&self.shape.file_batch(batch)?)) })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<Written>> {
+        Box::pin(async move { tokio::task::block_in_place(|| self.writer.close()) })
     }
 }

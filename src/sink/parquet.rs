@@ -13,7 +13,7 @@ use parquet::file::properties::WriterProperties;
 use sha2::{Digest, Sha256};
 
 use super::export_dir::{create_private, data_file_name};
-use super::{BoxFuture, FileWritten, Sink, TableShape, TableWriter, Written};
+use super::{FileTable, FileTableWriter, FileWritten, Sink, TableShape, TableWriter, Written};
 use crate::error::{Error, Result};
 
 /// A writer that hashes and counts what passes through it.
@@ -136,21 +136,16 @@ impl Sink for ParquetSink {
     fn open_table(&self, table: &TableShape) -> Result<Box<dyn TableWriter>> {
         let writer =
             ParquetTableWriter::create(&self.dir, &table.name, table.file_schema.clone(), self.max_file_bytes)?;
-        Ok(Box::new(ParquetTable { writer, shape: table.clone() }))
+        Ok(FileTable::boxed(writer, table))
     }
 }
 
-struct ParquetTable {
-    writer: ParquetTableWriter,
-    shape: TableShape,
-}
-
-impl TableWriter for ParquetTable {
-    fn write<'a>(&'a mut self, batch: &'a RecordBatch) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move { tokio::task::block_in_place(|| self.writer.write(&self.shape.file_batch(batch)?)) })
+impl FileTableWriter for ParquetTableWriter {
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        self.write(batch)
     }
 
-    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<Written>> {
-        Box::pin(async move { tokio::task::block_in_place(|| self.writer.finish().map(Written::Parts)) })
+    fn close(self) -> Result<Written> {
+        self.finish().map(Written::Parts)
     }
 }

@@ -11,7 +11,7 @@ use arrow::datatypes::{i256, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{shorten, ValueError};
-pub use crate::feed::{column_plans, read_schema, render_key, ColumnPlan, ZeroDate};
+use crate::feed::{read_schema, ColumnPlan, ZeroDate};
 use crate::types::Logical;
 
 use super::cell_text::{parse_datetime, parse_decimal, parse_time, I256OrI128};

@@ -118,7 +118,7 @@ pub enum Src<'a> {
 }
 
 impl<'a> Src<'a> {
-    /// Downcasts an array of a type [`super::copy::can_encode`] accepts.
+    /// Downcasts an array of a type [`super::pgtype::can_encode`] accepts.
     pub fn bind(a: &'a dyn Array) -> Option<Src<'a>> {
         Some(match a.data_type() {
             DataType::Null => Src::Null,

@@ -22,7 +22,7 @@ use bytes::{BufMut, BytesMut};
 use super::cell;
 use super::column::{self, Src};
 use super::narrow::{self, Verdict};
-pub use super::pgtype::{can_encode, Limit, PgTarget};
+use super::pgtype::{can_encode, Limit, PgTarget};
 
 /// One target column of the COPY, in the batch's column order.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -12,7 +12,7 @@ mod locate;
 mod locks;
 pub mod narrow;
 pub mod numeric;
-mod pgtype;
+pub mod pgtype;
 pub mod sink;
 mod state;
 pub mod target;

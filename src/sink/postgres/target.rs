@@ -45,8 +45,6 @@ pub struct TargetCheck {
 /// builds it and applies what [`match_table`] decides; nothing here writes into a plan.
 #[derive(Debug, Clone)]
 pub struct TableWant<'a> {
-    /// The source table's name.
-    pub source: &'a str,
     /// The target table's name.
     pub target: &'a str,
     /// Per read column (the plan's order).

@@ -12,10 +12,10 @@ use tokio::sync::mpsc;
 
 use super::{count_and_hash, CsvColumn, CsvReader};
 use crate::error::{Error, Result};
+use crate::feed::read_schema;
 use crate::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, TableFeed, FEED_DEPTH};
 use crate::manifest::{Manifest, MANIFEST_FILE};
 use crate::schema::{Column, MySqlType, Table};
-use crate::source::cell::read_schema;
 use crate::types::Logical;
 
 /// Reads the manifest of `dir` and describes its tables as source tables.

@@ -9,9 +9,10 @@ use tokio::sync::mpsc;
 
 use super::MySqlSource;
 use crate::error::{Error, Result};
+use crate::feed::render_key;
 use crate::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH};
 use crate::ident;
-use crate::source::cell::{render_key, BatchBuilder, Cell};
+use crate::source::cell::{BatchBuilder, Cell};
 
 /// A `WHERE` clause over the key and its parameters.
 #[derive(Debug, Clone, Default)]

@@ -23,7 +23,7 @@ use std::path::Path;
 use arrow::record_batch::RecordBatch;
 
 use crate::error::{Error, Result};
-pub use crate::feed::ReadSpec;
+use crate::feed::ReadSpec;
 #[cfg(test)]
 use crate::feed::{column_plans, ZeroDate};
 use crate::schema::Table;

@@ -7,8 +7,9 @@ use memchr::memchr2;
 
 use super::input::{is_word_byte, Input};
 use crate::error::{shorten, Error, Result};
+use crate::feed::render_key;
 use crate::feed::ReadSpec;
-use crate::source::cell::{render_key, BatchBuilder, Cell, CellError};
+use crate::source::cell::{BatchBuilder, Cell, CellError};
 use crate::types::Logical;
 use arrow::record_batch::RecordBatch;
 
