@@ -117,7 +117,8 @@ async fn names_lower_folds_for_an_orm_that_created_unquoted_names_and_reruns_ski
 
     let per_table = "[options]\nnames = \"lower\"\n";
     let mut p = pipeline_for(&my, &pg, &out, per_table);
-    p.sinks[0].transaction = converge::pipeline::spec::TransactionMode::Table;
+    let converge::pipeline::spec::SinkSpec::Postgres(sink) = &mut p.sinks[0] else { panic!("sink 1 is postgres") };
+    sink.transaction = converge::pipeline::spec::TransactionMode::Table;
     let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert!(report.ledger.rows.iter().all(|r| r.problems().is_empty() && r.target == r.read));
     let rows = pg_rows(&pg, "SELECT displayname FROM userprofile ORDER BY id").await;

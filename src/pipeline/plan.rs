@@ -184,7 +184,7 @@ fn build_tables(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
         out.push(table_plan(p, chosen[i].clone()).map_err(err)?);
     }
     let mut notes = Vec::new();
-    if p.source.kind == super::spec::SourceKind::Mysqldump {
+    if p.source.is_dump() {
         let floats: Vec<String> = out
             .iter()
             .flat_map(|t| {
@@ -236,7 +236,7 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
                 "audit column, left out of CSV/Parquet files (options.keep_audit_columns = true keeps it)".into(),
             ));
             file_excluded.push(c.name.clone());
-            if !p.sinks.iter().any(|s| s.kind == super::spec::SinkKind::Postgres) {
+            if p.postgres().is_none() {
                 continue;
             }
         }
@@ -313,12 +313,12 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
     let _ = writeln!(o, "pipeline `{}` ({})", p.name, p.file.display());
     let _ = writeln!(o, "source: {source}");
     for s in &p.sinks {
-        let target = match (&s.dir, &s.url) {
+        let target = match (s.dir(), s.postgres()) {
             (Some(d), _) => format!("{d}/<migrationId>/"),
-            (_, Some(u)) => crate::secret::redact_url(u),
+            (_, Some(pg)) => crate::secret::redact_url(&pg.url),
             _ => String::new(),
         };
-        let _ = writeln!(o, "sink: {:?} → {target}", s.kind);
+        let _ = writeln!(o, "sink: {} → {target}", s.kind());
     }
     let total: u64 = plan.tables.iter().map(|t| t.spec.table.estimated_rows).sum();
     let _ = writeln!(o, "\n{} tables in load order (~{total} rows estimated):", plan.tables.len());

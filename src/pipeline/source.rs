@@ -17,10 +17,8 @@ pub type Opened = Arc<dyn Source>;
 
 /// Opens the source and reads its schema.
 pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
-    let s = &p.source;
-    match s.kind {
-        SourceKind::Mysql => {
-            let url = s.url.as_deref().expect("checked by the pipeline");
+    match &p.source.kind {
+        SourceKind::Mysql { url, .. } => {
             let o = &p.options;
             let options =
                 MySqlOptions { connections: o.connections, batch_rows: o.batch_rows, range_rows: o.range_rows };
@@ -38,8 +36,8 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
             })
             .await
         }
-        SourceKind::Mysqldump => {
-            let path = PathBuf::from(s.path.as_deref().expect("checked by the pipeline"));
+        SourceKind::Mysqldump { path, .. } => {
+            let path = PathBuf::from(path);
             if !path.is_file() {
                 return Err(Error::Pipeline {
                     file: p.file.clone(),
@@ -53,8 +51,8 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
             let (dump, tables) = DumpSource::open(path).await?;
             Ok((Arc::new(dump), tables))
         }
-        SourceKind::Csv => {
-            let dir = PathBuf::from(s.dir.as_deref().expect("checked by the pipeline"));
+        SourceKind::Csv { dir } => {
+            let dir = PathBuf::from(dir);
             if !dir.join(crate::manifest::MANIFEST_FILE).is_file() {
                 let what = if dir.is_dir() { "holds no migration_manifest.json" } else { "is not a folder" };
                 return Err(Error::Pipeline {

@@ -17,7 +17,7 @@ use crate::manifest::{Manifest, ManifestFile, ManifestTable};
 use crate::pipeline::fit::{audit_fills, fit_targets};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::source::{self, Opened};
-use crate::pipeline::spec::{Pipeline, SinkKind, TransactionMode};
+use crate::pipeline::spec::{Pipeline, SinkSpec, TransactionMode};
 use crate::progress::{Display, Progress};
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
 use crate::sink::postgres::target::{group_problems, TableTarget};
@@ -207,14 +207,14 @@ async fn plan_with_target(
     tables: Vec<crate::schema::Table>,
 ) -> Result<(Plan, Option<Target>)> {
     let mut plan = plan::build(p, tables).await?;
-    let Some(sink) = p.sinks.iter().find(|s| s.kind == SinkKind::Postgres) else { return Ok((plan, None)) };
-    let url = sink.url.as_deref().expect("checked by the pipeline");
+    let Some(sink) = p.postgres() else { return Ok((plan, None)) };
+    let url = &sink.url;
     let migration_id = crate::sink::postgres::load::APPLICATION_NAME
         .try_with(|n| n.trim_start_matches("converge/").to_string())
         .unwrap_or_else(|_| new_migration_id(&p.name));
     let per_table =
         (sink.transaction == TransactionMode::Table).then(|| PerTable { pipeline: p.name.clone(), migration_id });
-    let schema = sink.schema.as_deref().unwrap_or("public");
+    let schema = sink.schema();
     let tuning = Tuning {
         freeze: sink.freeze.unwrap_or(true),
         defer_indexes: sink.defer_indexes.unwrap_or(sink.transaction == TransactionMode::Run),
@@ -247,7 +247,7 @@ fn export_would_not_import(
     plan: &Plan,
     targets: &[crate::sink::postgres::introspect::PgTable],
 ) -> Vec<String> {
-    if !p.sinks.iter().any(|s| s.kind == SinkKind::Csv) {
+    if !p.sinks.iter().any(|s| matches!(s, SinkSpec::Csv { .. })) {
         return Vec::new();
     }
     let mut tables = Vec::new();
@@ -460,7 +460,7 @@ fn rolled_back(
 /// After a committed load, the `[verify]` phase: the target compared with the source.
 async fn after_run(p: &Pipeline, clock: &mut Clock) -> Result<Option<crate::verify::report::Report>> {
     let Some(v) = p.verify.as_ref().filter(|v| v.after_run) else { return Ok(None) };
-    if p.source.kind != crate::pipeline::spec::SourceKind::Mysql {
+    if !p.source.is_live() {
         return Ok(None);
     }
     let depth = v.sample.map(crate::verify::Depth::Sample).unwrap_or_default();
@@ -619,12 +619,7 @@ fn manifests(run: &Run<'_>, migration_id: &str, export_timestamp: &str, outcomes
         .map(|_| Manifest {
             migration_id: migration_id.to_string(),
             source_database: opened.database_name(),
-            target_database: p
-                .sinks
-                .iter()
-                .map(|s| format!("{:?}", s.kind).to_lowercase())
-                .collect::<Vec<_>>()
-                .join("+"),
+            target_database: p.sinks.iter().map(|s| s.kind()).collect::<Vec<_>>().join("+"),
             export_timestamp: export_timestamp.to_string(),
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             pipeline: p.name.clone(),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::Result;
-use crate::pipeline::spec::{Pipeline, SinkKind};
+use crate::pipeline::spec::{Pipeline, SinkSpec};
 use crate::sink::csv::CsvSink;
 use crate::sink::export_dir::ExportDir;
 use crate::sink::null::NullSink;
@@ -35,31 +35,34 @@ pub(super) fn open_sinks(
     let mut dirs: Vec<Dir> = Vec::new();
     let mut sinks = Vec::new();
     for s in &p.sinks {
-        let dir = match &s.dir {
-            Some(base) => Some(match dirs.iter().position(|(b, _)| b == base) {
-                Some(i) => i,
-                None => {
-                    dirs.push((base.clone(), ExportDir::create(std::path::Path::new(base), migration_id)?));
-                    dirs.len() - 1
-                }
-            }),
-            None => None,
-        };
-        let path = || dir.map(|i| dirs[i].1.path.clone()).expect("a file sink has a dir (checked by the pipeline)");
-        let sink: Arc<dyn Sink> = match s.kind {
-            SinkKind::Csv => Arc::new(CsvSink { dir: path() }),
-            SinkKind::Parquet => {
-                Arc::new(ParquetSink { dir: path(), max_file_bytes: s.max_file_mb.unwrap_or(512) << 20 })
+        let mut dir = None;
+        let sink: Arc<dyn Sink> = match s {
+            SinkSpec::Csv { dir: base } => {
+                let i = *dir.insert(export_dir(&mut dirs, base, migration_id)?);
+                Arc::new(CsvSink { dir: dirs[i].1.path.clone() })
             }
-            SinkKind::Postgres => match target {
+            SinkSpec::Parquet { dir: base, max_file_mb } => {
+                let i = *dir.insert(export_dir(&mut dirs, base, migration_id)?);
+                Arc::new(ParquetSink { dir: dirs[i].1.path.clone(), max_file_bytes: max_file_mb << 20 })
+            }
+            SinkSpec::Postgres(_) => match target {
                 Some((load, tables)) => Arc::new(PgSink::new(load.clone(), tables.iter().flatten().cloned())),
                 None => continue,
             },
-            SinkKind::Null => Arc::new(NullSink),
+            SinkSpec::Null => Arc::new(NullSink),
         };
         sinks.push(RunSink { dir, sink });
     }
     // File sinks first, then the target: the ledger lists what each wrote in this order.
     sinks.sort_by_key(|s| s.dir.is_none());
     Ok((sinks, dirs))
+}
+
+/// The run's folder under `base` (sinks that share a base share it): its index in `dirs`.
+fn export_dir(dirs: &mut Vec<Dir>, base: &str, migration_id: &str) -> Result<usize> {
+    if let Some(i) = dirs.iter().position(|(b, _)| b == base) {
+        return Ok(i);
+    }
+    dirs.push((base.to_string(), ExportDir::create(std::path::Path::new(base), migration_id)?));
+    Ok(dirs.len() - 1)
 }

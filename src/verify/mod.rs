@@ -17,7 +17,7 @@ use crate::ident::pg_qualified as qualified;
 use crate::pipeline::fit::fit_targets;
 use crate::pipeline::plan;
 use crate::pipeline::source;
-use crate::pipeline::spec::{Pipeline, SinkKind};
+use crate::pipeline::spec::Pipeline;
 use std::collections::BTreeMap;
 
 use crate::sink::postgres::introspect::{introspect, PgTable};
@@ -79,13 +79,9 @@ pub async fn unchanged(
 /// Compares the pipeline's source and its PostgreSQL sink.
 pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
     let started = Instant::now();
-    let sink = p
-        .sinks
-        .iter()
-        .find(|s| s.kind == SinkKind::Postgres)
-        .ok_or_else(|| Error::other(format!("pipeline `{}` has no postgres sink to verify", p.name)))?;
-    let url = sink.url.as_deref().expect("checked by the pipeline");
-    let schema = sink.schema.as_deref().unwrap_or("public");
+    let sink =
+        p.postgres().ok_or_else(|| Error::other(format!("pipeline `{}` has no postgres sink to verify", p.name)))?;
+    let (url, schema) = (&sink.url, sink.schema());
     let (opened, tables) = source::open(p).await?;
     let Some(src) = &opened.live() else {
         opened.close().await;
