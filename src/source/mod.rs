@@ -14,10 +14,11 @@ use crate::error::Result;
 use crate::feed::{ReadSpec, TableFeed};
 
 pub mod cell;
-mod cell_text;
 pub mod csv;
+pub mod decode;
 pub mod mysql;
 pub mod mysqldump;
+mod text;
 
 /// An opened source, its schema already read.
 pub trait Source: Send + Sync {

@@ -10,7 +10,7 @@ use arrow::compute::cast;
 use arrow::record_batch::RecordBatch;
 use tokio::sync::mpsc;
 
-use super::{count_and_hash, CsvColumn, CsvReader};
+use super::{count_and_hash, CsvColumn, CsvReader, Typing};
 use crate::error::{Error, Result};
 use crate::feed::read_schema;
 use crate::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, TableFeed, FEED_DEPTH};
@@ -163,18 +163,21 @@ fn read_table(
     let t = manifest.tables.iter().find(|t| t.name == spec.table.name).expect("planned from the manifest");
     let path = dir.join(t.file.as_deref().expect("verified"));
     let all = manifest_columns(dir, t)?;
-    let reader = CsvReader::open(&path, all, batch_rows)?;
-    // The file holds normalised values; the run normalises again from the read types.
+    // The file holds final values; they are decoded straight into the read types the
+    // run normalises from, keeping the planned columns.
+    let reader = CsvReader::open_as(&path, all, batch_rows, Typing::Read)?;
     let target = read_schema(&spec.plans);
     let mut rows = 0u64;
     for batch in reader {
         let batch = batch?;
+        // A pipeline rule may still carry a column as another type than the manifest's.
         let arrays = spec
             .columns
             .iter()
             .zip(target.fields())
-            .map(|(&i, f)| {
-                cast(batch.column(i), f.data_type()).map_err(|e| Error::datafusion(format!("{}", path.display()), e))
+            .map(|(&i, f)| match batch.column(i) {
+                a if a.data_type() == f.data_type() => Ok(a.clone()),
+                a => cast(a, f.data_type()).map_err(|e| Error::datafusion(format!("{}", path.display()), e)),
             })
             .collect::<Result<Vec<_>>>()?;
         let batch = RecordBatch::try_new(target.clone(), arrays)

@@ -297,14 +297,15 @@ impl RecordCounter {
     }
 
     /// The number of records (lines ending outside quotes), checking the stream ended cleanly.
-    pub fn finish(&self) -> Result<u64, String> {
+    pub fn finish(&self) -> Result<u64, ParseError> {
+        let fail = |message: &str| ParseError { line: self.lines(), field: None, message: message.to_string() };
         if self.in_quotes {
-            return Err("unterminated quoted field at end of file".into());
+            return Err(fail("unterminated quoted field at end of file"));
         }
         match self.last {
             None => Ok(0),
             Some(b'\n') => Ok(self.records),
-            Some(_) => Err("truncated file: the last record does not end with a newline".into()),
+            Some(_) => Err(fail("truncated file: the last record does not end with a newline")),
         }
     }
 }
@@ -389,9 +390,9 @@ mod tests {
         }
         let mut c = RecordCounter::default();
         c.feed(b"a\n\"x\n");
-        assert!(c.finish().unwrap_err().contains("unterminated"));
+        assert!(c.finish().unwrap_err().message.contains("unterminated"));
         let mut c = RecordCounter::default();
         c.feed(b"a\nx");
-        assert!(c.finish().unwrap_err().contains("truncated"));
+        assert!(c.finish().unwrap_err().message.contains("truncated"));
     }
 }

@@ -15,9 +15,9 @@ use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
 
-use super::decode::ColumnDecoder;
 use super::parse::{ParseError, RecordCounter, RecordParser};
-use crate::error::{Error, Result};
+use crate::error::{shorten, Error, Result};
+use crate::source::decode::{Cell, ColumnDecoder, Decoding, Dialect, Reason};
 use crate::types::Logical;
 
 /// One expected column: its name and logical type.
@@ -56,9 +56,24 @@ pub struct CsvReader {
     done: bool,
 }
 
+/// Which Arrow types a reader yields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typing {
+    /// Each column's final type ([`Logical::arrow_type`]): what SQL over an export sees.
+    Final,
+    /// Each column's read type ([`Logical::read_type`]): what a run's source hands on.
+    Read,
+}
+
 impl CsvReader {
-    /// Opens `path`, reads its header and checks that it names `columns`, in order.
+    /// Opens `path`, reads its header and checks that it names `columns`, in order;
+    /// batches of the columns' final types.
     pub fn open(path: &Path, columns: Vec<CsvColumn>, batch_rows: usize) -> Result<CsvReader> {
+        CsvReader::open_as(path, columns, batch_rows, Typing::Final)
+    }
+
+    /// [`CsvReader::open`], yielding batches typed as `typing` says.
+    pub fn open_as(path: &Path, columns: Vec<CsvColumn>, batch_rows: usize, typing: Typing) -> Result<CsvReader> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut parser = RecordParser::new(BufReader::with_capacity(256 * 1024, file));
         let input = |line: u64, column: Option<&str>, message: String| Error::Input {
@@ -67,9 +82,25 @@ impl CsvReader {
             column: column.map(str::to_string),
             message,
         };
+        let schema = match typing {
+            Typing::Final => csv_schema(&columns),
+            Typing::Read => Arc::new(Schema::new(
+                columns.iter().map(|c| Field::new(&c.name, c.logical.read_type(), true)).collect::<Vec<_>>(),
+            )),
+        };
         let decoders = columns
             .iter()
-            .map(|c| ColumnDecoder::new(c.logical).map_err(|m| input(1, Some(&c.name), m)))
+            .zip(schema.fields())
+            .map(|(c, f)| {
+                let how = Decoding {
+                    logical: c.logical,
+                    is_bit: false,
+                    zero_date: crate::feed::ZeroDate::Error,
+                    dialect: Dialect::Export,
+                };
+                let capacity = batch_rows.clamp(1, 8192);
+                ColumnDecoder::new(how, f.data_type(), capacity).map_err(|e| input(1, Some(&c.name), e.to_string()))
+            })
             .collect::<Result<Vec<_>>>()?;
         match parser.next_record() {
             Ok(true) => {}
@@ -86,7 +117,7 @@ impl CsvReader {
         Ok(CsvReader {
             path: path.to_path_buf(),
             parser,
-            schema: csv_schema(&columns),
+            schema,
             columns,
             decoders,
             batch_rows: batch_rows.max(1),
@@ -138,23 +169,42 @@ impl CsvReader {
         for i in 0..n {
             let field = self.parser.fields()[i];
             let text = &self.parser.data()[field.start..field.end];
-            let result = if field.quoted {
-                self.decoders[i].append(text)
-            } else if text == b"\\N" {
-                self.decoders[i].append_null();
-                Ok(())
-            } else if text.is_empty() {
-                Err("empty unquoted field: write \\N for NULL or \"\" for an empty string".to_string())
+            let cell = if !field.quoted && text == b"\\N" {
+                Cell::Null
+            } else if !field.quoted && text.is_empty() {
+                let m = "empty unquoted field: write \\N for NULL or \"\" for an empty string";
+                return Err(self.error(line, Some(i), m.to_string()));
             } else {
-                self.decoders[i].append(text)
+                Cell::Bytes(text)
             };
-            if let Err(m) = result {
+            if let Err(why) = self.decoders[i].push(cell) {
+                let m = refused(text, self.decoders[i].logical(), why);
                 return Err(self.error(line, Some(i), m));
             }
         }
         self.rows_read += 1;
         Ok(true)
     }
+}
+
+/// What is wrong with a field's text, said as the CSV reader says it: invalid UTF-8 by
+/// its offset, anything else as "cannot read … as TYPE: why".
+fn refused(text: &[u8], logical: Logical, why: Reason) -> String {
+    let not_utf8 = match (&why, std::str::from_utf8(text)) {
+        (Reason::NotUtf8(at), _) => Some(*at),
+        (_, Err(e)) => Some(e.valid_up_to()),
+        _ => None,
+    };
+    if let Some(at) = not_utf8 {
+        return format!("invalid UTF-8 at byte {at} of the value");
+    }
+    let why = match why {
+        Reason::Invalid(w) => w,
+        Reason::ZeroDate => "a zero date".into(),
+        Reason::NotUtf8(_) => unreachable!("handled above"),
+    };
+    let shown = shorten(&String::from_utf8_lossy(text), 80);
+    format!("cannot read {:?} as {}: {why}", shown, logical.name())
 }
 
 /// Compares the header found with the expected columns; on a mismatch, the index of the
@@ -233,11 +283,11 @@ pub fn count_and_hash(path: &Path) -> Result<(u64, String)> {
         hasher.update(&buf[..n]);
         counter.feed(&buf[..n]);
     }
-    let records = counter.finish().map_err(|message| Error::Input {
+    let records = counter.finish().map_err(|e| Error::Input {
         file: path.to_path_buf(),
-        line: counter.lines(),
+        line: e.line,
         column: None,
-        message,
+        message: e.message,
     })?;
     let records = records.checked_sub(1).ok_or_else(|| Error::Input {
         file: path.to_path_buf(),
