@@ -56,6 +56,38 @@ pub struct ValueError {
     pub reason: String,
 }
 
+/// A value refused, and why: what the decoder's callers, the normalising kernels and
+/// the COPY encoder return before the value's place is known. `row` is its index in
+/// the batch; `column` its name, empty where the refusing code sees one array (its
+/// caller names the column); `reason` follows "value …". [`Refused::locate`] adds the
+/// table and the row's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Row index within the batch.
+    pub row: usize,
+    /// The column's name (empty when the caller knows it).
+    pub column: String,
+    /// The value, rendered and shortened for display.
+    pub value: String,
+    /// Why, phrased to follow "value …".
+    pub reason: String,
+}
+
+impl Refused {
+    /// The refusal at `table`, in the row whose key is `key`.
+    pub fn locate(self, table: &str, key: String) -> ValueError {
+        ValueError { table: table.to_string(), key, column: self.column, value: self.value, reason: self.reason }
+    }
+}
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}, column `{}`: value {} {}", self.row, self.column, self.value, self.reason)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

@@ -12,8 +12,8 @@ use datafusion::logical_expr::{cast, Expr, ScalarUDF};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
-use super::udf::{self, BoolRule, Rejected};
-use crate::error::{Error, Result, ValueError};
+use super::udf::{self, BoolRule};
+use crate::error::{Error, Refused, Result};
 use crate::feed::{read_schema, render_key, ColumnPlan};
 use crate::types::Logical;
 
@@ -115,7 +115,7 @@ impl Normalizer {
     fn locate(&self, batch: &RecordBatch, i: usize, message: String) -> Error {
         let plan = &self.plans[i];
         let a = batch.column(i);
-        let rejected: Option<Rejected> = match plan.logical {
+        let rejected: Option<Refused> = match plan.logical {
             Logical::Bool => udf::to_bool(a, self.rules[i].bool_values).err(),
             Logical::Uuid => udf::uuid_lower(a, self.rules[i].strict_uuid).err(),
             Logical::Json => udf::json_check(a).err(),
@@ -128,7 +128,7 @@ impl Normalizer {
     }
 
     /// The error for a value of column `i` a kernel refused, naming its row by key.
-    fn located(&self, batch: &RecordBatch, i: usize, r: Rejected) -> Error {
+    fn located(&self, batch: &RecordBatch, i: usize, r: Refused) -> Error {
         let plan = &self.plans[i];
         let opts = FormatOptions::default();
         let values: Vec<String> = self
@@ -141,12 +141,7 @@ impl Normalizer {
             })
             .collect();
         let names: Vec<&str> = self.key_columns.iter().map(|&k| self.plans[k].name.as_str()).collect();
-        Error::from(ValueError {
-            table: self.table.clone(),
-            key: render_key(&names, &values, self.rows_seen + r.row as u64 + 1),
-            column: plan.name.clone(),
-            value: r.value,
-            reason: r.reason,
-        })
+        let key = render_key(&names, &values, self.rows_seen + r.row as u64 + 1);
+        Error::from(Refused { column: plan.name.clone(), ..r }.locate(&self.table, key))
     }
 }

@@ -11,16 +11,7 @@ use arrow::datatypes::{DataType, Int8Type};
 use datafusion::common::DataFusionError;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
 
-/// A value a kernel refused: its row in the batch, the value, and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rejected {
-    /// Row index within the batch.
-    pub row: usize,
-    /// The value as text.
-    pub value: String,
-    /// Why it was refused.
-    pub reason: String,
-}
+use crate::error::Refused;
 
 /// What a boolean column does with values other than 0 and 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,12 +24,13 @@ pub enum BoolRule {
 }
 
 /// tinyint/bit 0/1 → boolean.
-pub fn to_bool(a: &ArrayRef, rule: BoolRule) -> Result<ArrayRef, Rejected> {
+pub fn to_bool(a: &ArrayRef, rule: BoolRule) -> Result<ArrayRef, Refused> {
     let ints = a.as_primitive::<Int8Type>();
     if rule == BoolRule::Strict {
         if let Some(row) = (0..ints.len()).find(|&i| ints.is_valid(i) && !matches!(ints.value(i), 0 | 1)) {
-            return Err(Rejected {
+            return Err(Refused {
                 row,
+                column: String::new(),
                 value: ints.value(row).to_string(),
                 reason: "is not 0 or 1 in a boolean column (set bool_values = \"nonzero\" to read it as true)".into(),
             });
@@ -48,19 +40,15 @@ pub fn to_bool(a: &ArrayRef, rule: BoolRule) -> Result<ArrayRef, Rejected> {
     Ok(Arc::new(out))
 }
 
-/// Whether `s` is a UUID in 8-4-4-4-12 hex form (any case).
+/// Whether `s` is a UUID in 8-4-4-4-12 hex form (any case): 36 characters, which the
+/// `uuid` crate reads only in its hyphenated form.
 pub fn is_uuid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
 
 /// Lower-cases the values that are UUIDs; other values ('' is common in real data)
 /// are kept as they are, or refused when `strict`.
-pub fn uuid_lower(a: &ArrayRef, strict: bool) -> Result<ArrayRef, Rejected> {
+pub fn uuid_lower(a: &ArrayRef, strict: bool) -> Result<ArrayRef, Refused> {
     let s = a.as_string::<i32>();
     if !s.iter().flatten().any(|v| v.bytes().any(|c| c.is_ascii_uppercase()) || (strict && !is_uuid(v))) {
         return Ok(a.clone());
@@ -70,8 +58,9 @@ pub fn uuid_lower(a: &ArrayRef, strict: bool) -> Result<ArrayRef, Rejected> {
         out.push(match v {
             Some(v) if is_uuid(v) => Some(v.to_ascii_lowercase()),
             Some(v) if strict => {
-                return Err(Rejected {
+                return Err(Refused {
                     row,
+                    column: String::new(),
                     value: format!("'{}'", crate::error::shorten(v, 60)),
                     reason: "is not a UUID".into(),
                 })
@@ -84,13 +73,14 @@ pub fn uuid_lower(a: &ArrayRef, strict: bool) -> Result<ArrayRef, Rejected> {
 }
 
 /// Checks that every value is valid JSON; the text is kept byte for byte.
-pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Rejected> {
+pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Refused> {
     let s = a.as_string::<i32>();
     for (row, v) in s.iter().enumerate() {
         if let Some(v) = v {
             if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(v) {
-                return Err(Rejected {
+                return Err(Refused {
                     row,
+                    column: String::new(),
                     value: format!("'{}'", crate::error::shorten(v, 60)),
                     reason: format!("is not valid JSON ({e})"),
                 });
@@ -103,7 +93,7 @@ pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Rejected> {
 /// Wall-clock µs (a DATETIME read as if UTC) in `zone` → the instant's µs since the
 /// epoch, labelled UTC. A wall time the zone skips (clocks forward) or repeats (clocks
 /// back) has no single instant: refused.
-pub fn from_zone(a: &ArrayRef, zone: chrono_tz::Tz) -> Result<ArrayRef, Rejected> {
+pub fn from_zone(a: &ArrayRef, zone: chrono_tz::Tz) -> Result<ArrayRef, Refused> {
     use arrow::array::TimestampMicrosecondArray;
     use arrow::datatypes::TimestampMicrosecondType;
     use chrono::TimeZone;
@@ -116,8 +106,9 @@ pub fn from_zone(a: &ArrayRef, zone: chrono_tz::Tz) -> Result<ArrayRef, Rejected
         };
         let wall = chrono::DateTime::from_timestamp_micros(v).map(|d| d.naive_utc());
         let at = wall.map(|w| zone.from_local_datetime(&w));
-        let reject = |why: &str| Rejected {
+        let reject = |why: &str| Refused {
             row,
+            column: String::new(),
             value: wall.map_or(v.to_string(), |w| w.format("%Y-%m-%d %H:%M:%S%.f").to_string()),
             reason: format!("{why} in {zone} (source.datetime_zone): it has no single instant"),
         };
@@ -135,7 +126,7 @@ fn udf(
     name: &str,
     input: DataType,
     output: DataType,
-    kernel: impl Fn(&ArrayRef) -> Result<ArrayRef, Rejected> + Send + Sync + 'static,
+    kernel: impl Fn(&ArrayRef) -> Result<ArrayRef, Refused> + Send + Sync + 'static,
 ) -> ScalarUDF {
     let name_owned = name.to_string();
     create_udf(

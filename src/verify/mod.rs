@@ -124,7 +124,7 @@ async fn compare(
 ) -> Result<Report> {
     let pg_tables = introspect(client, schema).await?;
     let mut plan = plan::build(p, tables).await?;
-    let problems = fit_targets(&mut plan.tables, &pg_tables).1.problems;
+    let check = fit_targets(&mut plan.tables, &pg_tables).1;
     let ctx = Ctx {
         sides: Sides { my: src, pg: client, rows_read: AtomicU64::new(0) },
         client,
@@ -145,13 +145,9 @@ async fn compare(
         let res = verify_table(&ctx, tp, pt, &mut checks).await?;
         results.push((tp.name().to_string(), res));
     }
-    for prob in problems.iter().filter(|p| {
-        // A load-time problem (a required column the source does not feed) is not a
-        // difference in what the target holds.
-        !p.contains("no column of that name")
-            && !p.contains("no table of that name")
-            && !p.contains("the source has no value for it")
-    }) {
+    // A load-time problem (a required column the source does not feed) is not a
+    // difference in what the target holds.
+    for prob in check.problems.iter().filter(|p| !check.unfed.contains(p)) {
         checks.push(fail(Section::Content, prob.split(':').next().unwrap_or(""), prob.clone()));
     }
     let critical = p.verify.as_ref().map(|v| v.critical.clone()).unwrap_or_default();

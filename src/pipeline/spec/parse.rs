@@ -383,51 +383,52 @@ impl Pipeline {
             verify: raw.verify,
             file: path.to_path_buf(),
         };
-        p.check().map_err(|m| Error::Pipeline { file: path.to_path_buf(), at: None, message: m })?;
+        p.check()?;
         Ok(p)
     }
 }
 
 impl Pipeline {
     /// The checks across keys and tables, once every table has its kind.
-    fn check(&self) -> std::result::Result<(), String> {
+    fn check(&self) -> Result<()> {
+        let fail = |message: String| Error::Pipeline { file: self.file.clone(), at: None, message };
         let s = &self.source;
         if self.sinks.is_empty() {
-            return Err("a pipeline needs at least one [[sink]]".into());
+            return Err(fail("a pipeline needs at least one [[sink]]".into()));
         }
         if self.options.batch_rows == 0 || self.options.connections == 0 {
-            return Err("options.batch_rows and options.connections must be at least 1".into());
+            return Err(fail("options.batch_rows and options.connections must be at least 1".into()));
         }
         for pat in s.tables.iter().chain(&s.exclude).chain(self.columns.iter().flat_map(|c| [&c.table, &c.column])) {
-            glob::Pattern::new(pat).map_err(|e| format!("`{pat}` is not a valid glob: {e}"))?;
+            glob::Pattern::new(pat).map_err(|e| fail(format!("`{pat}` is not a valid glob: {e}")))?;
         }
         for c in self.columns.iter().filter(|c| c.target.is_some()) {
             if c.column.contains(['*', '?', '[']) {
-                return Err(format!(
+                return Err(fail(format!(
                     "[[column]] `{}`: target renames one column, so column must be its exact name, not a glob",
                     c.column
-                ));
+                )));
             }
         }
         for (i, t) in self.table_names.iter().enumerate() {
             if self.table_names[..i].iter().any(|x| x.source == t.source) {
-                return Err(format!("[[table]] `{}` is named twice", t.source));
+                return Err(fail(format!("[[table]] `{}` is named twice", t.source)));
             }
             if t.target.is_empty() {
-                return Err(format!("[[table]] `{}`: target is empty", t.source));
+                return Err(fail(format!("[[table]] `{}`: target is empty", t.source)));
             }
         }
         if self.sinks.iter().filter(|k| k.postgres().is_some()).count() > 1 {
-            return Err("one postgres sink per pipeline".into());
+            return Err(fail("one postgres sink per pipeline".into()));
         }
         if self.verify.is_some() && self.postgres().is_none() {
-            return Err("[verify] compares the source with a postgres sink: add one".into());
+            return Err(fail("[verify] compares the source with a postgres sink: add one".into()));
         }
         if self.options.downtime_budget_minutes.is_nan() || self.options.downtime_budget_minutes <= 0.0 {
-            return Err("options.downtime_budget_minutes must be more than 0".into());
+            return Err(fail("options.downtime_budget_minutes must be more than 0".into()));
         }
         if !self.validations.is_empty() && !self.sinks.iter().any(|k| k.dir().is_some()) {
-            return Err("[[validate]] runs over the exported files: add a csv or parquet sink".into());
+            return Err(fail("[[validate]] runs over the exported files: add a csv or parquet sink".into()));
         }
         Ok(())
     }

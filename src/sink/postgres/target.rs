@@ -35,10 +35,22 @@ impl TableTarget {
 pub struct TargetCheck {
     /// `table.column: why` — the run would stop before moving any data.
     pub problems: Vec<String>,
+    /// Those of the problems that concern only a load: a table or column the target
+    /// lacks, a value it needs that the source does not feed. They say nothing about
+    /// what a target already holds, so `verify` leaves them out.
+    pub unfed: Vec<String>,
     /// `table.column: source type → target type (what can change)`.
     pub narrowing: Vec<String>,
     /// Other findings worth saying before the run.
     pub notes: Vec<String>,
+}
+
+impl TargetCheck {
+    /// A problem that concerns only a load (see [`TargetCheck::unfed`]).
+    fn unfed(&mut self, problem: String) {
+        self.unfed.push(problem.clone());
+        self.problems.push(problem);
+    }
 }
 
 /// What the plan asks of one table's target: the sink's view of a table plan. The plan
@@ -90,7 +102,7 @@ pub fn find_table<'t>(
     if found.is_none() {
         let hint = near_match(target, targets.iter().map(|t| t.name.as_str()));
         let from = if target != source { format!(" (source table `{source}`)") } else { String::new() };
-        check.problems.push(format!("{target}{from}: no table of that name in the target{hint}"));
+        check.unfed(format!("{target}{from}: no table of that name in the target{hint}"));
     }
     found
 }
@@ -127,7 +139,7 @@ pub fn match_table(want: &TableWant<'_>, target: &PgTable, check: &mut TargetChe
     for tc in &target.columns {
         let fed = want.outputs.iter().any(|(o, _)| *o == tc.name);
         if !fed && tc.not_null && !tc.has_default {
-            check.problems.push(format!(
+            check.unfed(format!(
                 "{name}.{}: NOT NULL in the target, without a default, and the source has no value for it",
                 tc.name
             ));
@@ -152,7 +164,7 @@ fn column_target(
     let Some(tc) = target.column(out) else {
         let hint = near_match(out, target.columns.iter().map(|c| c.name.as_str()));
         let from = if out != c.name { format!(" (source column `{}`)", c.name) } else { String::new() };
-        check.problems.push(format!("{name}.{out}{from}: no column of that name in the target table{hint}"));
+        check.unfed(format!("{name}.{out}{from}: no column of that name in the target table{hint}"));
         return None;
     };
     let pg = if tc.is_enum { Some(PgTarget::Text) } else { PgTarget::from_pg_type_name(&tc.type_name) };
