@@ -108,141 +108,187 @@ impl<R: BufRead> RecordParser<R> {
         self.data.clear();
         self.fields.clear();
         self.record_line = self.line;
-        let mut state = State::FieldStart;
-        let mut quoted = false;
-        let mut field_start = 0usize;
+        let mut scan = Scan { state: State::FieldStart, quoted: false, field_start: 0, field_line: self.line };
         let mut started = false;
-        let mut field_line = self.line;
         loop {
             let record_line = self.record_line;
-            let err = |field: Option<usize>, message: String| ParseError { line: record_line, field, message };
+            let err = |(field, message): (Option<usize>, String)| ParseError { line: record_line, field, message };
             let buf = match self.reader.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(err(None, format!("read error: {e}"))),
+                Err(e) => return Err(err((None, format!("read error: {e}")))),
             };
             if buf.is_empty() {
-                let field = Some(self.fields.len());
-                return match state {
+                return match scan.state {
                     State::FieldStart if !started => Ok(false),
-                    State::Quoted => {
-                        let at = if field_line != record_line {
-                            format!(" (opened on line {field_line})")
-                        } else {
-                            String::new()
-                        };
-                        Err(err(field, format!("unterminated quoted field at end of file{at}")))
-                    }
-                    _ => Err(err(field, "truncated file: the last record does not end with a newline".into())),
+                    _ => Err(err(scan.at_end(self.fields.len(), record_line))),
                 };
             }
             started = true;
             let len = buf.len();
-            let mut i = 0;
-            while i < len {
-                match state {
-                    State::FieldStart => {
-                        field_start = self.data.len();
-                        field_line = self.line;
-                        if buf[i] == b'"' {
-                            quoted = true;
-                            state = State::Quoted;
-                            i += 1;
-                        } else {
-                            quoted = false;
-                            state = State::Unquoted;
-                        }
-                    }
-                    State::Unquoted => {
-                        let j = buf[i..].iter().position(|&b| is_unquoted_special(b)).map_or(len, |p| i + p);
-                        self.data.extend_from_slice(&buf[i..j]);
-                        i = j;
-                        if j == len {
-                            break;
-                        }
-                        match buf[j] {
-                            b',' => {
-                                self.fields.push(Field { start: field_start, end: self.data.len(), quoted });
-                                state = State::FieldStart;
-                                i += 1;
-                            }
-                            b'\n' => {
-                                self.fields.push(Field { start: field_start, end: self.data.len(), quoted });
-                                self.line += 1;
-                                self.reader.consume(j + 1);
-                                return Ok(true);
-                            }
-                            b'\r' => {
-                                state = State::AfterCr;
-                                i += 1;
-                            }
-                            _ => {
-                                let field = Some(self.fields.len());
-                                return Err(err(
-                                    field,
-                                    "a quote inside an unquoted field (a field containing `\"` must be quoted)".into(),
-                                ));
-                            }
-                        }
-                    }
-                    State::Quoted => {
-                        let rest = &buf[i..];
-                        let j = rest.iter().position(|&b| b == b'"').map_or(len, |p| i + p);
-                        let segment = &buf[i..j];
-                        self.line += segment.iter().filter(|&&b| b == b'\n').count() as u64;
-                        self.data.extend_from_slice(segment);
-                        if j == len {
-                            i = len;
-                        } else {
-                            state = State::QuoteInQuoted;
-                            i = j + 1;
-                        }
-                    }
-                    State::QuoteInQuoted => match buf[i] {
-                        b'"' => {
-                            self.data.push(b'"');
-                            state = State::Quoted;
-                            i += 1;
-                        }
-                        b',' => {
-                            self.fields.push(Field { start: field_start, end: self.data.len(), quoted });
-                            state = State::FieldStart;
-                            i += 1;
-                        }
-                        b'\n' => {
-                            self.fields.push(Field { start: field_start, end: self.data.len(), quoted });
-                            self.line += 1;
-                            self.reader.consume(i + 1);
-                            return Ok(true);
-                        }
-                        b'\r' => {
-                            state = State::AfterCr;
-                            i += 1;
-                        }
-                        other => {
-                            let field = Some(self.fields.len());
-                            return Err(err(
-                                field,
-                                format!(
-                                    "a closing quote followed by {} instead of `,` or a line end",
-                                    show_byte(other)
-                                ),
-                            ));
-                        }
-                    },
-                    State::AfterCr => {
-                        if buf[i] == b'\n' {
-                            self.fields.push(Field { start: field_start, end: self.data.len(), quoted });
-                            self.line += 1;
-                            self.reader.consume(i + 1);
-                            return Ok(true);
-                        }
-                        let field = Some(self.fields.len());
-                        return Err(err(field, "a carriage return outside quotes not followed by a newline".into()));
-                    }
+            let mut out = Out { data: &mut self.data, fields: &mut self.fields, line: &mut self.line };
+            match scan.step(buf, &mut out).map_err(err)? {
+                Some(consumed) => {
+                    self.reader.consume(consumed);
+                    return Ok(true);
                 }
+                None => self.reader.consume(len),
             }
-            self.reader.consume(len);
+        }
+    }
+}
+
+/// Where a record's scan stands, kept across buffer refills.
+struct Scan {
+    state: State,
+    /// Whether the field being read is quoted.
+    quoted: bool,
+    /// Where the field being read starts in the record's data.
+    field_start: usize,
+    /// The line the field being read starts on.
+    field_line: u64,
+}
+
+/// The record being filled.
+struct Out<'a> {
+    data: &'a mut Vec<u8>,
+    fields: &'a mut Vec<Field>,
+    line: &'a mut u64,
+}
+
+/// A refusal: the field concerned and what is wrong.
+type Refusal = (Option<usize>, String);
+
+/// After one byte or run of bytes: go on at this offset, or the record ended after it.
+enum Next {
+    At(usize),
+    Ended(usize),
+}
+
+impl Scan {
+    /// Scans `buf`: `Some(bytes consumed)` when the record ended in it, `None` when it
+    /// needs more.
+    fn step(&mut self, buf: &[u8], out: &mut Out<'_>) -> Result<Option<usize>, Refusal> {
+        let mut i = 0;
+        while i < buf.len() {
+            let next = match self.state {
+                State::FieldStart => Next::At(self.field_start(buf, i, out)),
+                State::Unquoted => self.unquoted(buf, i, out)?,
+                State::Quoted => Next::At(self.quoted(buf, i, out)),
+                State::QuoteInQuoted => self.after_quote(buf[i], i, out)?,
+                State::AfterCr if buf[i] == b'\n' => self.end_field(out, i),
+                State::AfterCr => {
+                    return Err((
+                        Some(out.fields.len()),
+                        "a carriage return outside quotes not followed by a newline".into(),
+                    ))
+                }
+            };
+            match next {
+                Next::At(j) => i = j,
+                Next::Ended(j) => return Ok(Some(j)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The error for a stream that ends inside the record.
+    fn at_end(&self, field: usize, record_line: u64) -> Refusal {
+        if self.state != State::Quoted {
+            return (Some(field), "truncated file: the last record does not end with a newline".into());
+        }
+        let at = if self.field_line != record_line {
+            format!(" (opened on line {})", self.field_line)
+        } else {
+            String::new()
+        };
+        (Some(field), format!("unterminated quoted field at end of file{at}"))
+    }
+
+    fn field_start(&mut self, buf: &[u8], i: usize, out: &mut Out<'_>) -> usize {
+        self.field_start = out.data.len();
+        self.field_line = *out.line;
+        self.quoted = buf[i] == b'"';
+        if self.quoted {
+            self.state = State::Quoted;
+            i + 1
+        } else {
+            self.state = State::Unquoted;
+            i
+        }
+    }
+
+    /// Ends the field; the next byte starts another.
+    fn push_field(&mut self, out: &mut Out<'_>) {
+        out.fields.push(Field { start: self.field_start, end: out.data.len(), quoted: self.quoted });
+        self.state = State::FieldStart;
+    }
+
+    /// The `\n` at `i` ends the field and the record.
+    fn end_field(&mut self, out: &mut Out<'_>, i: usize) -> Next {
+        self.push_field(out);
+        *out.line += 1;
+        Next::Ended(i + 1)
+    }
+
+    fn unquoted(&mut self, buf: &[u8], i: usize, out: &mut Out<'_>) -> Result<Next, Refusal> {
+        let len = buf.len();
+        let j = buf[i..].iter().position(|&b| is_unquoted_special(b)).map_or(len, |p| i + p);
+        out.data.extend_from_slice(&buf[i..j]);
+        if j == len {
+            return Ok(Next::At(len));
+        }
+        match buf[j] {
+            b',' => {
+                self.push_field(out);
+                Ok(Next::At(j + 1))
+            }
+            b'\n' => Ok(self.end_field(out, j)),
+            b'\r' => {
+                self.state = State::AfterCr;
+                Ok(Next::At(j + 1))
+            }
+            _ => Err((
+                Some(out.fields.len()),
+                "a quote inside an unquoted field (a field containing `\"` must be quoted)".into(),
+            )),
+        }
+    }
+
+    fn quoted(&mut self, buf: &[u8], i: usize, out: &mut Out<'_>) -> usize {
+        let len = buf.len();
+        let j = buf[i..].iter().position(|&b| b == b'"').map_or(len, |p| i + p);
+        let segment = &buf[i..j];
+        *out.line += segment.iter().filter(|&&b| b == b'\n').count() as u64;
+        out.data.extend_from_slice(segment);
+        if j == len {
+            return len;
+        }
+        self.state = State::QuoteInQuoted;
+        j + 1
+    }
+
+    /// The byte after a quote inside a quoted field, at `i`.
+    fn after_quote(&mut self, b: u8, i: usize, out: &mut Out<'_>) -> Result<Next, Refusal> {
+        match b {
+            b'"' => {
+                out.data.push(b'"');
+                self.state = State::Quoted;
+                Ok(Next::At(i + 1))
+            }
+            b',' => {
+                self.push_field(out);
+                Ok(Next::At(i + 1))
+            }
+            b'\n' => Ok(self.end_field(out, i)),
+            b'\r' => {
+                self.state = State::AfterCr;
+                Ok(Next::At(i + 1))
+            }
+            other => Err((
+                Some(out.fields.len()),
+                format!("a closing quote followed by {} instead of `,` or a line end", show_byte(other)),
+            )),
         }
     }
 }
