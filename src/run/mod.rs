@@ -13,19 +13,23 @@ use self::sinks::{open_sinks, Dir, RunSink};
 use self::table::{run_table, DropRows, TableHooks, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
-use crate::manifest::{Manifest, ManifestFile, ManifestTable};
-use crate::pipeline::fit::{audit_fills, fit_targets};
-use crate::pipeline::plan::{self, Plan};
-use crate::pipeline::source::{self, Opened};
-use crate::pipeline::spec::{Pipeline, SinkSpec, TransactionMode};
+use crate::pipeline::plan::Plan;
+use crate::pipeline::source::Opened;
+use crate::pipeline::spec::Pipeline;
 use crate::progress::{Display, Progress};
-use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
+use crate::sink::postgres::load::PgLoad;
 use crate::sink::postgres::target::{group_problems, TableTarget};
-use crate::sink::{Sink, Written};
+use crate::sink::Sink;
 use crate::transform::validate::Outcome;
 
+mod finish;
+mod prepare;
 mod sinks;
 pub mod table;
+
+use self::finish::{fill_ledger, manifests, recount, validate};
+use self::prepare::source_name;
+pub use self::prepare::{plan, Target};
 
 /// Options of one run that are not part of the pipeline.
 #[derive(Debug, Clone, Default)]
@@ -165,188 +169,6 @@ impl Clock {
 pub fn new_migration_id(name: &str) -> String {
     let rand = uuid::Uuid::new_v4().simple().to_string();
     format!("{name}-{}-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ"), &rand[..6])
-}
-
-/// The PostgreSQL side of a run: the open load and each planned table's target.
-pub struct Target {
-    /// The open connection (no transaction until [`PgLoad::begin`]).
-    pub load: PgLoad,
-    /// Per planned table, its target (None when it has a problem).
-    pub tables: Vec<Option<TableTarget>>,
-    /// Every problem of the plan-time check (`table.column: why`).
-    pub problems: Vec<String>,
-    /// Every narrowing cast (checked value by value during the load).
-    pub narrowing: Vec<String>,
-    /// What else the plan found worth saying (an export that would not import).
-    pub notes: Vec<String>,
-    /// Replace rows of non-empty tables.
-    pub truncate: bool,
-}
-
-/// Opens the source and builds the plan (nothing is read but the schema); with a
-/// postgres sink, also introspects the target and checks the plan against it.
-pub async fn plan(p: &Pipeline) -> Result<(Opened, Plan, Option<Target>)> {
-    let (opened, tables) = source::open(p).await?;
-    let planned = async {
-        let (mut plan, target) = plan_with_target(p, &opened, tables).await?;
-        plan.notes.extend(opened.not_carried().await?);
-        Ok::<_, Error>((plan, target))
-    };
-    match planned.await {
-        Ok((plan, target)) => Ok((opened, plan, target)),
-        Err(e) => {
-            opened.close().await;
-            Err(e)
-        }
-    }
-}
-
-async fn plan_with_target(
-    p: &Pipeline,
-    opened: &Opened,
-    tables: Vec<crate::schema::Table>,
-) -> Result<(Plan, Option<Target>)> {
-    let mut plan = plan::build(p, tables).await?;
-    let Some(sink) = p.postgres() else { return Ok((plan, None)) };
-    let url = &sink.url;
-    let migration_id = crate::sink::postgres::load::APPLICATION_NAME
-        .try_with(|n| n.trim_start_matches("converge/").to_string())
-        .unwrap_or_else(|_| new_migration_id(&p.name));
-    let per_table =
-        (sink.transaction == TransactionMode::Table).then(|| PerTable { pipeline: p.name.clone(), migration_id });
-    let schema = sink.schema();
-    let tuning = Tuning {
-        freeze: sink.freeze.unwrap_or(true),
-        defer_indexes: sink.defer_indexes.unwrap_or(sink.transaction == TransactionMode::Run),
-        streams: sink.streams.unwrap_or(1),
-    };
-    let load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
-        .await?
-        .disable_triggers(sink.triggers == crate::pipeline::spec::TriggerMode::Disable);
-    let (tables, mut check) = fit_targets(&mut plan.tables, &load.tables);
-    let load = if sink.audit_defaults {
-        let stamp = opened.taken_at().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
-        let (fills, answered) = audit_fills(&plan.tables, &load.tables, &p.options.audit_columns, &stamp);
-        check.problems.retain(|x| !answered.contains(x));
-        load.audit_defaults(fills)
-    } else {
-        load
-    };
-    check.notes.extend(export_would_not_import(p, &plan, &load.tables));
-    let truncate = sink.truncate.unwrap_or(false);
-    let mut target =
-        Target { load, tables, problems: check.problems, narrowing: check.narrowing, notes: check.notes, truncate };
-    skip_unchanged(opened, &mut plan, &mut target, schema).await?;
-    Ok((plan, Some(target)))
-}
-
-/// A pipeline with a CSV sink and a postgres sink, whose CSV leaves out audit columns its
-/// own target requires: the export would not import into that target. Said at plan time.
-fn export_would_not_import(
-    p: &Pipeline,
-    plan: &Plan,
-    targets: &[crate::sink::postgres::introspect::PgTable],
-) -> Vec<String> {
-    if !p.sinks.iter().any(|s| matches!(s, SinkSpec::Csv { .. })) {
-        return Vec::new();
-    }
-    let mut tables = Vec::new();
-    let mut columns: Vec<String> = Vec::new();
-    for t in &plan.tables {
-        let Some(pt) = targets.iter().find(|x| x.name == t.target) else { continue };
-        let required: Vec<&String> = t
-            .file_excluded
-            .iter()
-            .filter(|c| pt.column(&t.out_name(c)).is_some_and(|pc| pc.not_null && !pc.has_default))
-            .collect();
-        if !required.is_empty() {
-            tables.push(t.target.clone());
-            columns.extend(required.into_iter().filter(|c| !columns.contains(c)).cloned().collect::<Vec<_>>());
-        }
-    }
-    if tables.is_empty() {
-        return Vec::new();
-    }
-    vec![format!(
-        "the CSV export would not import into this target as it is: it leaves out the audit columns {} (options.keep_audit_columns = false), which {} tables of the target require (NOT NULL, no default). Set keep_audit_columns = true for a lossless export, or import it with --audit-defaults",
-        columns.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "),
-        tables.len()
-    )]
-}
-
-/// Per-table mode: each table an earlier run committed is compared with the source in
-/// this run's snapshot (count and content digest). Unchanged, it is skipped, and the
-/// plan says so; changed, it is loaded again when `truncate` allows, else the run is
-/// refused naming it — a target never mixes two snapshots of the source.
-async fn skip_unchanged(opened: &Opened, plan: &mut Plan, target: &mut Target, schema: &str) -> Result<()> {
-    let mut unchanged = Vec::new();
-    let mut changed = Vec::new();
-    for c in target.load.committed_earlier().await? {
-        let Some(i) = plan.tables.iter().position(|t| t.target == c.table) else { continue };
-        let pt = target.load.tables.iter().find(|t| t.name == c.table).cloned();
-        let src = opened.live();
-        let live = src.is_some();
-        let (source, held, same) = match (src, pt) {
-            (Some(src), Some(pt)) => {
-                let client = target.load.client().await;
-                crate::verify::unchanged(&src, &client, schema, &plan.tables[i], &pt).await?
-            }
-            // A dump or CSV source cannot be compared in place: the table is loaded again.
-            _ => (0, c.rows, false),
-        };
-        if same {
-            unchanged.push((c, source));
-        } else {
-            let why = if live {
-                format!("the source now differs: {source} rows in the source, {held} in the target")
-            } else {
-                "a dump or CSV source cannot be compared with the target in place".to_string()
-            };
-            changed.push((c.table.clone(), format!("`{}` (committed by run {}; {why})", c.table, c.migration_id)));
-        }
-    }
-    if !changed.is_empty() && !target.truncate {
-        let list: Vec<&str> = changed.iter().map(|(_, w)| w.as_str()).collect();
-        return Err(Error::other(format!(
-            "per-table mode: tables an earlier run committed no longer match the source, and loading the rest now would mix two snapshots: {}. Set truncate = true on the postgres sink to load them again, or empty the target",
-            list.join(", ")
-        )));
-    }
-    // A table loaded again is truncated: every committed table referencing it is loaded
-    // again with it (TRUNCATE takes them together).
-    let mut reload: Vec<String> = changed.iter().map(|(t, _)| t.clone()).collect();
-    for (_, what) in &changed {
-        tracing::warn!("per-table mode: {what}: loaded again (truncate = true)");
-    }
-    loop {
-        let refers = |t: &str| {
-            let table = target.load.tables.iter().find(|x| x.name == t);
-            table.is_some_and(|x| x.foreign_keys.iter().any(|fk| reload.contains(&fk.ref_table)))
-        };
-        let Some(k) = unchanged.iter().position(|(c, _)| refers(&c.table)) else { break };
-        let (c, _) = unchanged.remove(k);
-        tracing::warn!(
-            "per-table mode: `{}` is unchanged but tied by a foreign key to a table loaded again: loaded again too",
-            c.table
-        );
-        reload.push(c.table);
-    }
-    for (c, source) in unchanged {
-        let i = plan.tables.iter().position(|t| t.target == c.table).expect("planned");
-        plan.tables.remove(i);
-        target.tables.remove(i);
-        let why = format!(
-            "committed by run {} and unchanged in the source since ({source} rows, content digest equal to the target's): skipped",
-            c.migration_id
-        );
-        plan.excluded.push((c.table, why));
-    }
-    Ok(())
-}
-
-/// The source's name of the table the output (target, export files) calls `output`.
-fn source_name<'a>(plan: &'a Plan, output: &'a str) -> &'a str {
-    plan.tables.iter().find(|t| t.target == output).map_or(output, |t| t.name())
 }
 
 /// Runs the pipeline.
@@ -588,112 +410,4 @@ async fn stream_tables(
         }
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every table finished")).collect())
-}
-
-/// The row-count ledger from what the source counted and read, the transform stage
-/// passed on and each sink kept.
-fn fill_ledger(run: &Run<'_>, outcomes: &[TableOutcome]) -> Ledger {
-    let Run { plan, sinks, .. } = *run;
-    let mut ledger = Ledger::default();
-    for (t, o) in plan.tables.iter().zip(outcomes) {
-        let row = ledger.row(&o.table);
-        row.source = o.stats.source_count;
-        row.read = Some(o.stats.rows_read);
-        row.transformed = Some(o.transformed);
-        row.transform_sql = t.transform_sql.is_some();
-        for (s, w) in sinks.iter().zip(&o.written) {
-            if let Some(n) = w.kept_rows() {
-                row.written.push((s.sink.label().to_string(), n));
-            }
-        }
-    }
-    ledger
-}
-
-/// The manifests, one per export directory, from what the sinks wrote.
-fn manifests(run: &Run<'_>, migration_id: &str, export_timestamp: &str, outcomes: &[TableOutcome]) -> Vec<Manifest> {
-    let Run { p, opened, plan, sinks, dirs, .. } = *run;
-    let by_name: HashMap<&str, usize> = plan.tables.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
-    let mut manifests: Vec<Manifest> = dirs
-        .iter()
-        .map(|_| Manifest {
-            migration_id: migration_id.to_string(),
-            source_database: opened.database_name(),
-            target_database: p.sinks.iter().map(|s| s.kind()).collect::<Vec<_>>().join("+"),
-            export_timestamp: export_timestamp.to_string(),
-            tool_version: env!("CARGO_PKG_VERSION").to_string(),
-            pipeline: p.name.clone(),
-            tables: Vec::new(),
-        })
-        .collect();
-    for o in outcomes {
-        for (di, m) in manifests.iter_mut().enumerate() {
-            let mut entry = ManifestTable {
-                name: plan.tables[by_name[o.table.as_str()]].target.clone(),
-                row_count: o.transformed,
-                file: None,
-                sha256: None,
-                bytes: None,
-                parquet: Vec::new(),
-                primary_key: plan.tables[by_name[o.table.as_str()]].spec.table.primary_key.clone(),
-                columns: o.columns.clone(),
-            };
-            for (s, w) in sinks.iter().zip(&o.written) {
-                if s.dir != Some(di) {
-                    continue;
-                }
-                match w {
-                    Written::File(f) => {
-                        entry.file = Some(f.file.clone());
-                        entry.sha256 = Some(f.sha256.clone());
-                        entry.bytes = Some(f.bytes);
-                    }
-                    Written::Parts(files) => entry.parquet.extend(files.iter().map(|f| ManifestFile {
-                        file: f.file.clone(),
-                        row_count: f.rows,
-                        sha256: f.sha256.clone(),
-                    })),
-                    Written::Rows(_) | Written::Dropped(_) => {}
-                }
-            }
-            m.tables.push(entry);
-        }
-    }
-    manifests
-}
-
-/// The ledger's manifest column: the files counted back from disk (the manifest's
-/// counts are what the files hold), or the manifest's own counts.
-fn recount(run: &Run<'_>, manifests: &[Manifest], ledger: &mut Ledger) -> Result<()> {
-    let Run { p, plan, dirs, .. } = *run;
-    if p.options.recount_files {
-        for ((_, d), m) in dirs.iter().zip(manifests) {
-            for t in &m.tables {
-                let on_disk = tokio::task::block_in_place(|| crate::query::count_table_files(&d.path, t))?;
-                ledger.row(source_name(plan, &t.name)).manifest = Some(on_disk);
-            }
-        }
-    } else if let Some(m) = manifests.first() {
-        for t in &m.tables {
-            ledger.row(source_name(plan, &t.name)).manifest = Some(t.row_count);
-        }
-    }
-    Ok(())
-}
-
-/// The pipeline's `[[validate]]` queries over the first export; the first that fails
-/// stops the run.
-async fn validate(run: &Run<'_>, manifests: &[Manifest]) -> Result<Vec<Outcome>> {
-    let Run { p, dirs, .. } = *run;
-    let mut validations = Vec::new();
-    if !p.validations.is_empty() {
-        let (_, d) = &dirs[0];
-        let ctx = crate::transform::session();
-        crate::query::register_manifest(&ctx, &d.path, &manifests[0]).await?;
-        validations = crate::transform::validate::run(&ctx, &p.validations).await?;
-        if let Some(f) = validations.iter().find(|v| !v.passed()) {
-            return Err(Error::Validation { name: f.name.clone(), expected: f.expected.clone(), got: f.got.clone() });
-        }
-    }
-    Ok(validations)
 }
