@@ -436,10 +436,13 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
 fn on_signal() -> tokio::sync::watch::Receiver<Option<&'static str>> {
     use tokio::signal::unix::{signal, SignalKind};
     let (tx, rx) = tokio::sync::watch::channel(None);
+    // The handlers are installed here, before the run starts, not inside the task: a
+    // task not yet polled when a signal came would leave the default action in place
+    // (death for SIGTERM; nothing at all for a SIGINT the parent ignores).
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return rx;
+    };
     tokio::spawn(async move {
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            return;
-        };
         let name = tokio::select! {
             _ = int.recv() => "SIGINT",
             _ = term.recv() => "SIGTERM",
