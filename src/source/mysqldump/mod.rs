@@ -227,7 +227,7 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
                     );
                 }
                 let sql = String::from_utf8_lossy(&text);
-                let table = ddl::parse_create_table(&sql).map_err(|m| input.error_at(line, m))?;
+                let table = ddl::parse_create_table(&sql).map_err(|e| input.error_at(line, e.to_string()))?;
                 if let Mode::Schema(schema) = mode {
                     schema.tables.push(table);
                 }
