@@ -195,16 +195,7 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: &Cli) -> converge::Result<()> {
     match &cli.command {
-        Command::Run { pipeline, bench_stage } => {
-            let p = Pipeline::load(pipeline)?;
-            let id = run::new_migration_id(&p.name);
-            let skip_transform = match bench_stage.as_deref() {
-                None => false,
-                Some("read") => true,
-                Some(other) => return Err(converge::Error::other(format!("unknown bench stage `{other}`"))),
-            };
-            run_logged(cli, &p, &id, skip_transform).await
-        }
+        Command::Run { pipeline, bench_stage } => run_command(cli, pipeline, bench_stage.as_deref()).await,
         Command::Import { dir, to, schema, truncate, existing, transaction, triggers, audit_defaults } => {
             use converge::pipeline::spec::{ImportOptions, TransactionMode, TriggerMode};
             let o = ImportOptions {
@@ -226,27 +217,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 (None, Some(s), Some(t)) => Pipeline::compare(s, t, Some(schema.clone())),
                 _ => return Err(converge::Error::other("verify needs a pipeline, or --source and --target")),
             };
-            let depth = match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
-                Some(n) => converge::verify::Depth::Sample(n),
-                None => converge::verify::Depth::Full,
-            };
-            let r = converge::verify::verify(&p, depth).await?;
-            if let Some(path) = report {
-                converge::sink::export_dir::write_private(path, r.markdown().as_bytes())?;
-            }
-            if cli.json {
-                println!("{}", r.json());
-            } else if !cli.quiet {
-                print!("{}", r.text());
-            }
-            log_verify(&r);
-            if !r.passed() {
-                Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
-            } else if *strict && !r.passed_strict() {
-                Err(converge::Error::other(format!("verification failed (--strict): {} warnings", r.warnings().len())))
-            } else {
-                Ok(())
-            }
+            verify_command(cli, &p, *sample, report.as_deref(), *strict).await
         }
         Command::Bench {
             rows,
@@ -274,15 +245,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 connections: *connections,
                 repeat: *repeat as usize,
             };
-            let results = converge::bench::run(&o).await?;
-            std::fs::write(chart, converge::bench::chart(&results)).map_err(|e| converge::Error::io(chart, e))?;
-            if cli.json {
-                println!("{}", serde_json::to_string(&results).expect("results serialise"));
-            } else if !cli.quiet {
-                print!("{}", converge::bench::text(&results));
-                println!("chart: {}", chart.display());
-            }
-            Ok(())
+            bench_command(cli, &o, chart).await
         }
         Command::Log { status, message, log, migration_id } => {
             let path = log.clone().unwrap_or_else(converge::runlog::default_path);
@@ -293,17 +256,77 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             }
             Ok(())
         }
-        Command::Query { dir, sql, format } => {
-            let ctx = converge::query::open_export(dir).await?;
-            match sql {
-                Some(sql) => {
-                    let out = converge::query::run_sql(&ctx, sql, (*format).into()).await?;
-                    print!("{out}");
-                    Ok(())
-                }
-                None => converge::query::interactive(&ctx, (*format).into()).await,
-            }
+        Command::Query { dir, sql, format } => query_command(dir, sql.as_deref(), *format).await,
+    }
+}
+
+/// `converge run`: the pipeline, logged.
+async fn run_command(cli: &Cli, pipeline: &std::path::Path, bench_stage: Option<&str>) -> converge::Result<()> {
+    let p = Pipeline::load(pipeline)?;
+    let id = run::new_migration_id(&p.name);
+    let skip_transform = match bench_stage {
+        None => false,
+        Some("read") => true,
+        Some(other) => return Err(converge::Error::other(format!("unknown bench stage `{other}`"))),
+    };
+    run_logged(cli, &p, &id, skip_transform).await
+}
+
+/// `converge verify`: the report as text, JSON or Markdown; exit non-zero on a failed
+/// check (or, with `--strict`, a warning).
+async fn verify_command(
+    cli: &Cli,
+    p: &Pipeline,
+    sample: Option<u64>,
+    report: Option<&std::path::Path>,
+    strict: bool,
+) -> converge::Result<()> {
+    let depth = match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
+        Some(n) => converge::verify::Depth::Sample(n),
+        None => converge::verify::Depth::Full,
+    };
+    let r = converge::verify::verify(p, depth).await?;
+    if let Some(path) = report {
+        converge::sink::export_dir::write_private(path, r.markdown().as_bytes())?;
+    }
+    if cli.json {
+        println!("{}", r.json());
+    } else if !cli.quiet {
+        print!("{}", r.text());
+    }
+    log_verify(&r);
+    if !r.passed() {
+        Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
+    } else if strict && !r.passed_strict() {
+        Err(converge::Error::other(format!("verification failed (--strict): {} warnings", r.warnings().len())))
+    } else {
+        Ok(())
+    }
+}
+
+/// `converge bench`: the measurements, the chart written to `chart`.
+async fn bench_command(cli: &Cli, o: &converge::bench::BenchOptions, chart: &std::path::Path) -> converge::Result<()> {
+    let results = converge::bench::run(o).await?;
+    std::fs::write(chart, converge::bench::chart(&results)).map_err(|e| converge::Error::io(chart, e))?;
+    if cli.json {
+        println!("{}", serde_json::to_string(&results).expect("results serialise"));
+    } else if !cli.quiet {
+        print!("{}", converge::bench::text(&results));
+        println!("chart: {}", chart.display());
+    }
+    Ok(())
+}
+
+/// `converge query`: one statement, or the interactive prompt.
+async fn query_command(dir: &std::path::Path, sql: Option<&str>, format: Format) -> converge::Result<()> {
+    let ctx = converge::query::open_export(dir).await?;
+    match sql {
+        Some(sql) => {
+            let out = converge::query::run_sql(&ctx, sql, format.into()).await?;
+            print!("{out}");
+            Ok(())
         }
+        None => converge::query::interactive(&ctx, format.into()).await,
     }
 }
 

@@ -7,6 +7,8 @@ use std::fmt::Write as _;
 
 use arrow::datatypes::i256;
 use bytes::{BufMut, BytesMut};
+use postgres_protocol::types::{array_to_sql, ArrayDimension};
+use postgres_protocol::IsNull;
 
 use super::column::{put_date_text, Src};
 use super::numeric::{self, StackText, FLOAT_TEXT_CAP};
@@ -34,12 +36,8 @@ fn unsupported(what: &str, target: PgTarget) -> Res {
 /// (`max`: the target's length in characters; for a bit target, its length in bits).
 pub fn encode(src: &Src, target: PgTarget, max: Option<usize>, i: usize, out: &mut BytesMut) -> Res {
     use PgTarget as P;
-    match (*src, target) {
-        (Src::Bool(a), P::Bit) => return put_bits(out, a.value(i) as u128, max),
-        (Src::Int(v), P::Bit) => return put_bits(out, v.get(i) as u64 as u128, max),
-        (Src::Dec128(v, 0), P::Bit) if v[i] >= 0 => return put_bits(out, v[i] as u128, max),
-        (_, P::Bit) => return Err("is not a bit string (target bit)".into()),
-        _ => {}
+    if target == P::Bit {
+        return encode_bit(src, max, i, out);
     }
     match *src {
         Src::Null => {
@@ -47,26 +45,7 @@ pub fn encode(src: &Src, target: PgTarget, max: Option<usize>, i: usize, out: &m
             Ok(())
         }
         Src::Bool(a) => put_int(out, a.value(i) as i128, target),
-        Src::Int(v) => {
-            let v = v.get(i);
-            match target {
-                P::Bool if v == 0 || v == 1 => put_int(out, v as i128, target),
-                P::Bool => Err("is not 0 or 1 (target boolean)".into()),
-                P::Numeric => {
-                    numeric::put_numeric_i128(out, v as i128, 0);
-                    Ok(())
-                }
-                P::Float4 if (v as f32) as i128 == v as i128 => put_f32(out, v as f32),
-                P::Float8 if (v as f64) as i128 == v as i128 => put_f64(out, v as f64),
-                P::Float4 | P::Float8 => Err(format!("cannot be represented exactly as {target}")),
-                P::Text => with_len(out, |out| {
-                    let _ = write!(out, "{v}");
-                    Ok(())
-                })
-                .and_then(|n| check_ascii_len(n, max)),
-                _ => put_int(out, v as i128, target),
-            }
-        }
+        Src::Int(v) => encode_int(v.get(i), target, max, out),
         Src::Dec128(v, s) => match target {
             P::Numeric => {
                 numeric::put_numeric_i128(out, v[i], s);
@@ -93,41 +72,9 @@ pub fn encode(src: &Src, target: PgTarget, max: Option<usize>, i: usize, out: &m
         },
         Src::F32(v) => put_float(out, v[i] as f64, true, target),
         Src::F64(v) => put_float(out, v[i], false, target),
-        Src::Date(v) => {
-            let days = v[i] as i64 - PG_EPOCH_DAYS;
-            match target {
-                P::Date if (PG_MIN_DATE..PG_END_DATE).contains(&days) => {
-                    out.put_i32(4);
-                    out.put_i32(days as i32);
-                    Ok(())
-                }
-                P::Date => Err("is outside PostgreSQL's date range".into()),
-                P::Timestamp | P::Timestamptz => put_timestamp(out, days as i128 * USECS_PER_DAY as i128),
-                P::Text => with_len(out, |out| {
-                    put_date_text(out, v[i] as i64);
-                    Ok(())
-                })
-                .and_then(|n| check_ascii_len(n, max)),
-                _ => unsupported("date", target),
-            }
-        }
+        Src::Date(v) => encode_date(v[i], target, max, out),
         Src::Micros(v) => put_timestamp(out, v[i] as i128 - (PG_EPOCH_DAYS * USECS_PER_DAY) as i128),
-        Src::Dur(v) => match target {
-            P::Interval => {
-                out.put_i32(16);
-                out.put_i64(v[i]);
-                out.put_i32(0);
-                out.put_i32(0);
-                Ok(())
-            }
-            P::Time if (0..=USECS_PER_DAY).contains(&v[i]) => {
-                out.put_i32(8);
-                out.put_i64(v[i]);
-                Ok(())
-            }
-            P::Time => Err("is outside 00:00:00..24:00:00 (target time)".into()),
-            _ => unsupported("duration", target),
-        },
+        Src::Dur(v) => encode_duration(v[i], target, out),
         Src::Str(a) => put_str(out, a.get(i), target, max),
         Src::Bin(a) => {
             let b = a.get(i);
@@ -137,6 +84,84 @@ pub fn encode(src: &Src, target: PgTarget, max: Option<usize>, i: usize, out: &m
                 _ => unsupported("binary", target),
             }
         }
+    }
+}
+
+/// A bit target: from a boolean, an integer, or a non-negative whole decimal.
+#[inline]
+fn encode_bit(src: &Src, max: Option<usize>, i: usize, out: &mut BytesMut) -> Res {
+    match *src {
+        Src::Bool(a) => put_bits(out, a.value(i) as u128, max),
+        Src::Int(v) => put_bits(out, v.get(i) as u64 as u128, max),
+        Src::Dec128(v, 0) if v[i] >= 0 => put_bits(out, v[i] as u128, max),
+        _ => Err("is not a bit string (target bit)".into()),
+    }
+}
+
+/// An integer, for any target but bit.
+#[inline]
+fn encode_int(v: i64, target: PgTarget, max: Option<usize>, out: &mut BytesMut) -> Res {
+    use PgTarget as P;
+    match target {
+        P::Bool if v == 0 || v == 1 => put_int(out, v as i128, target),
+        P::Bool => Err("is not 0 or 1 (target boolean)".into()),
+        P::Numeric => {
+            numeric::put_numeric_i128(out, v as i128, 0);
+            Ok(())
+        }
+        P::Float4 if (v as f32) as i128 == v as i128 => put_f32(out, v as f32),
+        P::Float8 if (v as f64) as i128 == v as i128 => put_f64(out, v as f64),
+        P::Float4 | P::Float8 => Err(format!("cannot be represented exactly as {target}")),
+        P::Text => with_len(out, |out| {
+            let _ = write!(out, "{v}");
+            Ok(())
+        })
+        .and_then(|n| check_ascii_len(n, max)),
+        _ => put_int(out, v as i128, target),
+    }
+}
+
+/// A date (days since 1970-01-01): as a date, a timestamp at midnight, or text.
+#[inline]
+fn encode_date(v: i32, target: PgTarget, max: Option<usize>, out: &mut BytesMut) -> Res {
+    use PgTarget as P;
+    let days = v as i64 - PG_EPOCH_DAYS;
+    match target {
+        P::Date if (PG_MIN_DATE..PG_END_DATE).contains(&days) => {
+            out.put_i32(4);
+            out.put_i32(days as i32);
+            Ok(())
+        }
+        P::Date => Err("is outside PostgreSQL's date range".into()),
+        P::Timestamp | P::Timestamptz => put_timestamp(out, days as i128 * USECS_PER_DAY as i128),
+        P::Text => with_len(out, |out| {
+            put_date_text(out, v as i64);
+            Ok(())
+        })
+        .and_then(|n| check_ascii_len(n, max)),
+        _ => unsupported("date", target),
+    }
+}
+
+/// A duration (µs): as an interval, or a time of day.
+#[inline]
+fn encode_duration(v: i64, target: PgTarget, out: &mut BytesMut) -> Res {
+    use PgTarget as P;
+    match target {
+        P::Interval => {
+            out.put_i32(16);
+            out.put_i64(v);
+            out.put_i32(0);
+            out.put_i32(0);
+            Ok(())
+        }
+        P::Time if (0..=USECS_PER_DAY).contains(&v) => {
+            out.put_i32(8);
+            out.put_i64(v);
+            Ok(())
+        }
+        P::Time => Err("is outside 00:00:00..24:00:00 (target time)".into()),
+        _ => unsupported("duration", target),
     }
 }
 
@@ -203,29 +228,24 @@ fn put_str(out: &mut BytesMut, s: &str, target: PgTarget, max: Option<usize>) ->
         P::TextArray | P::VarcharArray => {
             check_text(s, None)?;
             let oid = if target == P::TextArray { TEXT_OID } else { VARCHAR_OID };
-            with_len(out, |out| {
-                if s.is_empty() {
-                    out.put_i32(0); // ndim
-                    out.put_i32(0); // has nulls
-                    out.put_u32(oid);
-                    return Ok(());
-                }
-                out.put_i32(1);
-                out.put_i32(0);
-                out.put_u32(oid);
-                out.put_i32(s.split(',').count() as i32);
-                out.put_i32(1); // lower bound
-                for e in s.split(',') {
-                    check_text(e, max).map_err(|r| format!("has an element that {}", r.trim_start_matches("is ")))?;
-                    out.put_i32(e.len() as i32);
-                    out.put_slice(e.as_bytes());
-                }
-                Ok(())
-            })
-            .map(drop)
+            with_len(out, |out| put_text_array(out, s, oid, max)).map(drop)
         }
         _ => unsupported("text", target),
     }
+}
+
+/// A comma-separated MySQL SET value as a one-dimensional `text[]` or `varchar[]` in
+/// PostgreSQL's array send format (the empty set: an array of no dimensions), each
+/// element checked against the target's length.
+fn put_text_array(out: &mut BytesMut, s: &str, oid: u32, max: Option<usize>) -> Res {
+    let dims = (!s.is_empty()).then(|| ArrayDimension { len: s.split(',').count() as i32, lower_bound: 1 });
+    let elements = (!s.is_empty()).then(|| s.split(',')).into_iter().flatten();
+    let element = |e: &str, out: &mut BytesMut| {
+        check_text(e, max).map_err(|r| format!("has an element that {}", r.trim_start_matches("is ")))?;
+        out.put_slice(e.as_bytes());
+        Ok(IsNull::No)
+    };
+    array_to_sql(dims, oid, elements, element, out).map_err(|e| e.to_string())
 }
 
 fn parse_uuid(s: &[u8]) -> Option<[u8; 16]> {

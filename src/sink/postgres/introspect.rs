@@ -89,7 +89,19 @@ impl PgTable {
 
 /// Every ordinary or partitioned table of `schema`, sorted by name.
 pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
-    let ctx = |what: &str| format!("reading the target's {what} (schema `{schema}`)");
+    let mut tables = tables(client, schema).await?;
+    constraints(client, schema, &mut tables).await?;
+    triggers(client, schema, &mut tables).await?;
+    Ok(tables)
+}
+
+/// What the error says it was reading.
+fn reading(what: &str, schema: &str) -> String {
+    format!("reading the target's {what} (schema `{schema}`)")
+}
+
+/// The tables with their columns (no keys yet).
+async fn tables(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
     let rows = client
         .query(
             "SELECT c.relname::text, a.attname::text, COALESCE(bt.typname, t.typname)::text,
@@ -110,7 +122,7 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
             &[&schema],
         )
         .await
-        .map_err(|e| Error::postgres(ctx("columns"), &e))?;
+        .map_err(|e| Error::postgres(reading("columns", schema), &e))?;
     let mut tables: Vec<PgTable> = Vec::new();
     for r in rows {
         let table: String = r.get(0);
@@ -144,6 +156,11 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
             enum_labels: r.get(11),
         });
     }
+    Ok(tables)
+}
+
+/// Primary keys, unique constraints, CHECK constraints and foreign keys.
+async fn constraints(client: &Client, schema: &str, tables: &mut [PgTable]) -> Result<()> {
     let cons = client
         .query(
             "SELECT con.conname::text, c.relname::text, con.contype::text,
@@ -162,7 +179,7 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
             &[&schema],
         )
         .await
-        .map_err(|e| Error::postgres(ctx("constraints"), &e))?;
+        .map_err(|e| Error::postgres(reading("constraints", schema), &e))?;
     for r in cons {
         let table: String = r.get(1);
         let Some(t) = tables.iter_mut().find(|t| t.name == table) else { continue };
@@ -186,6 +203,11 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
             }),
         }
     }
+    Ok(())
+}
+
+/// The user triggers that fire on INSERT.
+async fn triggers(client: &Client, schema: &str, tables: &mut [PgTable]) -> Result<()> {
     let triggers = client
         .query(
             "SELECT c.relname::text, tg.tgname::text FROM pg_trigger tg
@@ -195,14 +217,14 @@ pub async fn introspect(client: &Client, schema: &str) -> Result<Vec<PgTable>> {
             &[&schema],
         )
         .await
-        .map_err(|e| Error::postgres(ctx("triggers"), &e))?;
+        .map_err(|e| Error::postgres(reading("triggers", schema), &e))?;
     for r in triggers {
         let table: String = r.get(0);
         if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
             t.triggers.push(r.get(1));
         }
     }
-    Ok(tables)
+    Ok(())
 }
 
 /// What a unique index compares.

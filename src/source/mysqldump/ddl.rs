@@ -5,8 +5,15 @@
 //! `information_schema.COLUMNS.COLUMN_TYPE` says for the live table: `int(11)` from
 //! MariaDB and MySQL 5.7, `int` from MySQL 8, `enum('a','b')`, `decimal(65,30) unsigned`.
 
+use crate::error::{Error, Result};
 use crate::schema::{Column, ForeignKey, MySqlType, Table};
 use crate::types::classify;
+
+/// What the parser cannot read, as [`Error::Other`]; the dump reader places it at the
+/// statement's line.
+fn bad(message: impl Into<String>) -> Error {
+    Error::Other(message.into())
+}
 
 #[derive(Debug, Clone, PartialEq)]
 enum Kind {
@@ -41,7 +48,7 @@ impl Token {
     }
 }
 
-fn tokenize(src: &str) -> Result<Vec<Token>, String> {
+fn tokenize(src: &str) -> Result<Vec<Token>> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -51,7 +58,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
         match c {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
             b'/' if b.get(i + 1) == Some(&b'*') => {
-                i = src[i + 2..].find("*/").map(|k| i + 2 + k + 2).ok_or("unterminated comment")?;
+                i = src[i + 2..].find("*/").map(|k| i + 2 + k + 2).ok_or_else(|| bad("unterminated comment"))?;
             }
             b'-' if b.get(i + 1) == Some(&b'-')
                 && matches!(b.get(i + 2), None | Some(b' ' | b'\t' | b'\n' | b'\r')) =>
@@ -62,7 +69,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 let mut text = String::new();
                 i += 1;
                 loop {
-                    let k = src[i..].find('`').ok_or("unterminated `name`")?;
+                    let k = src[i..].find('`').ok_or_else(|| bad("unterminated `name`"))?;
                     text.push_str(&src[i..i + k]);
                     i += k + 1;
                     if b.get(i) == Some(&b'`') {
@@ -78,10 +85,10 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
                 let mut text = Vec::new();
                 i += 1;
                 loop {
-                    let Some(&x) = b.get(i) else { return Err("unterminated string".into()) };
+                    let Some(&x) = b.get(i) else { return Err(bad("unterminated string")) };
                     i += 1;
                     if x == b'\\' {
-                        let e = *b.get(i).ok_or("unterminated string")?;
+                        let e = *b.get(i).ok_or_else(|| bad("unterminated string"))?;
                         i += 1;
                         text.push(super::scan::unescape(e));
                     } else if x == c {
@@ -114,7 +121,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>, String> {
 }
 
 /// Index of the `)` matching the `(` at `open`.
-fn matching(tokens: &[Token], open: usize) -> Result<usize, String> {
+fn matching(tokens: &[Token], open: usize) -> Result<usize> {
     let mut depth = 0usize;
     for (k, t) in tokens.iter().enumerate().skip(open) {
         if t.sym('(') {
@@ -126,14 +133,14 @@ fn matching(tokens: &[Token], open: usize) -> Result<usize, String> {
             }
         }
     }
-    Err("unbalanced parentheses".into())
+    Err(bad("unbalanced parentheses"))
 }
 
 /// The names inside the parenthesised list starting at `open` (prefix lengths and
 /// ASC/DESC dropped); returns them and the index after the closing `)`.
-fn name_list(tokens: &[Token], open: usize) -> Result<(Vec<String>, usize), String> {
+fn name_list(tokens: &[Token], open: usize) -> Result<(Vec<String>, usize)> {
     if !tokens.get(open).is_some_and(|t| t.sym('(')) {
-        return Err("expected a ( column list )".into());
+        return Err(bad("expected a ( column list )"));
     }
     let close = matching(tokens, open)?;
     let mut names = Vec::new();
@@ -185,43 +192,88 @@ fn resolve_charset(charset: Option<String>, collate: Option<String>) -> Option<S
 const TEXT_TYPES: &[&str] = &["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"];
 
 /// Parses one `CREATE TABLE` statement (without its delimiter).
-pub(crate) fn parse_create_table(sql: &str) -> Result<Table, String> {
+pub(crate) fn parse_create_table(sql: &str) -> Result<Table> {
     let tokens = tokenize(sql)?;
+    let (name, k) = table_name(&tokens)?;
+    if !tokens.get(k).is_some_and(|t| t.sym('(')) {
+        return Err(bad(format!(
+            "CREATE TABLE `{name}`: expected ( after the name (CREATE TABLE … LIKE/SELECT is not supported)"
+        )));
+    }
+    let close = matching(&tokens, k)?;
+    let (table_cs, table_coll) = charset_of(&tokens[close + 1..]);
+    let table_charset = resolve_charset(table_cs, table_coll);
+    let mut table =
+        Table { name, columns: Vec::new(), primary_key: Vec::new(), foreign_keys: Vec::new(), estimated_rows: 0 };
+    let mut json_checked: Vec<String> = Vec::new();
+    for item in body_items(&tokens, k, close).into_iter().filter(|i| !i.is_empty()) {
+        let first = &item[0];
+        let keyword = first.kind == (Kind::Ident { quoted: false })
+            && ["PRIMARY", "KEY", "INDEX", "UNIQUE", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK", "PERIOD"]
+                .iter()
+                .any(|kw| first.is(kw));
+        if keyword {
+            constraint(item, &mut table, &mut json_checked)?;
+            continue;
+        }
+        let (column, inline_pk) = parse_column(sql, item, table_charset.as_deref())?;
+        if column.mysql.json_check {
+            json_checked.push(column.name.clone());
+        }
+        if inline_pk {
+            table.primary_key = vec![column.name.clone()];
+        }
+        table.columns.push(column);
+    }
+    for c in &mut table.columns {
+        if json_checked.contains(&c.name) && !c.mysql.json_check {
+            c.mysql.json_check = true;
+            c.logical = classify(&c.mysql);
+        }
+    }
+    if table.columns.is_empty() {
+        return Err(bad(format!("CREATE TABLE `{}` has no columns", table.name)));
+    }
+    Ok(table)
+}
+
+/// `CREATE [TEMPORARY] [OR REPLACE] TABLE [IF NOT EXISTS] [db.]name`: the name and the
+/// index of the token after it.
+fn table_name(tokens: &[Token]) -> Result<(String, usize)> {
     let mut k = 0;
     let expect = |k: usize, kw: &str| tokens.get(k).is_some_and(|t| t.is(kw));
     if !expect(k, "CREATE") {
-        return Err("expected CREATE".into());
+        return Err(bad("expected CREATE"));
     }
     k += 1;
     while expect(k, "TEMPORARY") || expect(k, "OR") || expect(k, "REPLACE") {
         k += 1;
     }
     if !expect(k, "TABLE") {
-        return Err("expected CREATE TABLE".into());
+        return Err(bad("expected CREATE TABLE"));
     }
     k += 1;
     if expect(k, "IF") && expect(k + 1, "NOT") && expect(k + 2, "EXISTS") {
         k += 3;
     }
-    let mut name = tokens.get(k).filter(|t| t.is_name()).ok_or("expected the table name")?.text.clone();
+    let name_at = |k: usize| {
+        tokens.get(k).filter(|t| t.is_name()).map(|t| t.text.clone()).ok_or_else(|| bad("expected the table name"))
+    };
+    let mut name = name_at(k)?;
     k += 1;
     while tokens.get(k).is_some_and(|t| t.sym('.')) {
-        name = tokens.get(k + 1).filter(|t| t.is_name()).ok_or("expected the table name")?.text.clone();
+        name = name_at(k + 1)?;
         k += 2;
     }
-    if !tokens.get(k).is_some_and(|t| t.sym('(')) {
-        return Err(format!(
-            "CREATE TABLE `{name}`: expected ( after the name (CREATE TABLE … LIKE/SELECT is not supported)"
-        ));
-    }
-    let close = matching(&tokens, k)?;
-    let (table_cs, table_coll) = charset_of(&tokens[close + 1..]);
-    let table_charset = resolve_charset(table_cs, table_coll);
+    Ok((name, k))
+}
 
-    // Split the body into items at depth-0 commas.
+/// The body between the `(` at `open` and its `)` at `close`, split into items at
+/// depth-0 commas.
+fn body_items(tokens: &[Token], open: usize, close: usize) -> Vec<&[Token]> {
     let mut items: Vec<&[Token]> = Vec::new();
-    let (mut depth, mut from) = (0, k + 1);
-    for j in k + 1..close {
+    let (mut depth, mut from) = (0, open + 1);
+    for j in open + 1..close {
         let t = &tokens[j];
         if t.sym('(') {
             depth += 1;
@@ -233,81 +285,64 @@ pub(crate) fn parse_create_table(sql: &str) -> Result<Table, String> {
         }
     }
     items.push(&tokens[from..close]);
+    items
+}
 
-    let mut table =
-        Table { name, columns: Vec::new(), primary_key: Vec::new(), foreign_keys: Vec::new(), estimated_rows: 0 };
-    let mut json_checked: Vec<String> = Vec::new();
-    for item in items.into_iter().filter(|i| !i.is_empty()) {
-        let first = &item[0];
-        let keyword = first.kind == (Kind::Ident { quoted: false })
-            && ["PRIMARY", "KEY", "INDEX", "UNIQUE", "FULLTEXT", "SPATIAL", "CONSTRAINT", "FOREIGN", "CHECK", "PERIOD"]
-                .iter()
-                .any(|kw| first.is(kw));
-        if !keyword {
-            let (column, inline_pk) = parse_column(sql, item, table_charset.as_deref())?;
-            if column.mysql.json_check {
-                json_checked.push(column.name.clone());
-            }
-            if inline_pk {
-                table.primary_key = vec![column.name.clone()];
-            }
-            table.columns.push(column);
-            continue;
-        }
-        // Constraint names come after CONSTRAINT; the kind follows.
-        let mut j = 0;
-        let mut cname = String::new();
-        if first.is("CONSTRAINT") {
-            j = 1;
-            if item.get(1).is_some_and(|t| {
-                t.is_name() && !t.is("PRIMARY") && !t.is("FOREIGN") && !t.is("CHECK") && !t.is("UNIQUE")
-            }) {
-                cname = item[1].text.clone();
-                j = 2;
-            }
-        }
-        let Some(kind) = item.get(j) else { continue };
-        if kind.is("PRIMARY") {
-            let open = item.iter().position(|t| t.sym('(')).ok_or("PRIMARY KEY without columns")?;
-            table.primary_key = name_list(item, open)?.0;
-        } else if kind.is("FOREIGN") {
-            let open = item.iter().position(|t| t.sym('(')).ok_or("FOREIGN KEY without columns")?;
-            let (columns, after) = name_list(item, open)?;
-            let r = (after..item.len()).find(|&x| item[x].is("REFERENCES")).ok_or("FOREIGN KEY without REFERENCES")?;
-            let mut x = r + 1;
-            let mut ref_table = item.get(x).filter(|t| t.is_name()).ok_or("REFERENCES without a table")?.text.clone();
-            x += 1;
-            while item.get(x).is_some_and(|t| t.sym('.')) {
-                ref_table = item.get(x + 1).ok_or("REFERENCES without a table")?.text.clone();
-                x += 2;
-            }
-            let (ref_columns, _) = name_list(item, x)?;
-            table.foreign_keys.push(ForeignKey { name: cname, columns, ref_table, ref_columns });
-        } else if kind.is("CHECK") {
-            if let Some(c) = json_valid_column(&item[j..]) {
-                json_checked.push(c);
-            }
+/// One key or constraint line: the primary key and foreign keys go into `table`, a
+/// `CHECK (json_valid(col))` into `json_checked`; other keys are skipped.
+fn constraint(item: &[Token], table: &mut Table, json_checked: &mut Vec<String>) -> Result<()> {
+    // Constraint names come after CONSTRAINT; the kind follows.
+    let mut j = 0;
+    let mut cname = String::new();
+    if item[0].is("CONSTRAINT") {
+        j = 1;
+        if item
+            .get(1)
+            .is_some_and(|t| t.is_name() && !t.is("PRIMARY") && !t.is("FOREIGN") && !t.is("CHECK") && !t.is("UNIQUE"))
+        {
+            cname = item[1].text.clone();
+            j = 2;
         }
     }
-    for c in &mut table.columns {
-        if json_checked.contains(&c.name) && !c.mysql.json_check {
-            c.mysql.json_check = true;
-            c.logical = classify(&c.mysql);
+    let Some(kind) = item.get(j) else { return Ok(()) };
+    if kind.is("PRIMARY") {
+        let open = item.iter().position(|t| t.sym('(')).ok_or_else(|| bad("PRIMARY KEY without columns"))?;
+        table.primary_key = name_list(item, open)?.0;
+    } else if kind.is("FOREIGN") {
+        table.foreign_keys.push(foreign_key(item, cname)?);
+    } else if kind.is("CHECK") {
+        if let Some(c) = json_valid_column(&item[j..]) {
+            json_checked.push(c);
         }
     }
-    if table.columns.is_empty() {
-        return Err(format!("CREATE TABLE `{}` has no columns", table.name));
+    Ok(())
+}
+
+/// `… FOREIGN KEY (cols) REFERENCES [db.]table (cols) …`.
+fn foreign_key(item: &[Token], name: String) -> Result<ForeignKey> {
+    let open = item.iter().position(|t| t.sym('(')).ok_or_else(|| bad("FOREIGN KEY without columns"))?;
+    let (columns, after) = name_list(item, open)?;
+    let r =
+        (after..item.len()).find(|&x| item[x].is("REFERENCES")).ok_or_else(|| bad("FOREIGN KEY without REFERENCES"))?;
+    let no_table = || bad("REFERENCES without a table");
+    let mut x = r + 1;
+    let mut ref_table = item.get(x).filter(|t| t.is_name()).ok_or_else(no_table)?.text.clone();
+    x += 1;
+    while item.get(x).is_some_and(|t| t.sym('.')) {
+        ref_table = item.get(x + 1).ok_or_else(no_table)?.text.clone();
+        x += 2;
     }
-    Ok(table)
+    let (ref_columns, _) = name_list(item, x)?;
+    Ok(ForeignKey { name, columns, ref_table, ref_columns })
 }
 
 /// Parses one column line; also says whether it carries an inline `PRIMARY KEY`.
-fn parse_column(sql: &str, item: &[Token], table_charset: Option<&str>) -> Result<(Column, bool), String> {
+fn parse_column(sql: &str, item: &[Token], table_charset: Option<&str>) -> Result<(Column, bool)> {
     let name = item[0].text.clone();
     let base = item
         .get(1)
         .filter(|t| t.kind == (Kind::Ident { quoted: false }))
-        .ok_or_else(|| format!("column `{name}`: no type"))?;
+        .ok_or_else(|| bad(format!("column `{name}`: no type")))?;
     let mut k = 2;
     let mut type_end = base.end;
     if item.get(k).is_some_and(|t| t.sym('(')) {

@@ -227,7 +227,7 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
                     );
                 }
                 let sql = String::from_utf8_lossy(&text);
-                let table = ddl::parse_create_table(&sql).map_err(|m| input.error_at(line, m))?;
+                let table = ddl::parse_create_table(&sql).map_err(|e| input.error_at(line, e.to_string()))?;
                 if let Mode::Schema(schema) = mode {
                     schema.tables.push(table);
                 }
@@ -290,7 +290,7 @@ fn insert(input: &mut Input, mode: &mut Mode, sc: &mut Scratch, delim: &[u8], li
         data.current = Some(name.to_string());
     }
     if !data.states.contains_key(name) {
-        let st = TableState::new(dt, data.batch_rows).map_err(|m| input.error_at(line, m))?;
+        let st = TableState::new(dt, data.batch_rows).map_err(|e| input.error_at(line, e.to_string()))?;
         data.states.insert(name.to_string(), st);
     }
     let st = data.states.get_mut(name).expect("inserted above");
@@ -326,7 +326,7 @@ fn insert(input: &mut Input, mode: &mut Mode, sc: &mut Scratch, delim: &[u8], li
         None => std::mem::take(&mut st.default_slots),
         Some(names) => match st.listed.take() {
             Some((prev, slots)) if &prev == names => slots,
-            _ => Slots::new(dt, Some(names)).map_err(|m| input.error_at(line, m))?,
+            _ => Slots::new(dt, Some(names)).map_err(|e| input.error_at(line, e.to_string()))?,
         },
     };
     let result = read_tuples(input, dt, st, &slots, sc, data.batch_rows, &mut *data.emit);

@@ -230,7 +230,7 @@ pub(crate) struct Slots {
 
 impl Slots {
     /// The slots for tuples listing `names` (the table's own columns when None).
-    pub(crate) fn new(dt: &ReadSpec, names: Option<&[String]>) -> std::result::Result<Slots, String> {
+    pub(crate) fn new(dt: &ReadSpec, names: Option<&[String]>) -> Result<Slots> {
         let t = &dt.table;
         let positions: Vec<usize> = match names {
             None => (0..t.columns.len()).collect(),
@@ -238,10 +238,13 @@ impl Slots {
                 .iter()
                 .map(|n| {
                     t.column_index(n).ok_or_else(|| {
-                        format!("INSERT INTO `{}` names column `{n}`, which its CREATE TABLE lacks", t.name)
+                        Error::Other(format!(
+                            "INSERT INTO `{}` names column `{n}`, which its CREATE TABLE lacks",
+                            t.name
+                        ))
                     })
                 })
-                .collect::<std::result::Result<_, _>>()?,
+                .collect::<Result<_>>()?,
         };
         let keys = t.key_indexes();
         let out: Vec<Option<usize>> = positions.iter().map(|p| dt.columns.iter().position(|c| c == p)).collect();
@@ -265,7 +268,7 @@ pub(crate) struct TableState {
 
 impl TableState {
     /// A fresh state for `dt`.
-    pub(crate) fn new(dt: &ReadSpec, batch_rows: usize) -> std::result::Result<Self, String> {
+    pub(crate) fn new(dt: &ReadSpec, batch_rows: usize) -> Result<Self> {
         Ok(TableState {
             builder: BatchBuilder::new(dt.plans.clone(), batch_rows.clamp(1, 8192)),
             rows: 0,
@@ -346,74 +349,7 @@ pub(crate) fn read_tuples(
                 return Err(input.error(format!("INSERT INTO `{name}`: unexpected end of file (the dump is truncated)")))
             }
         }
-        for (lit, bytes) in sc.keys.iter_mut() {
-            *lit = Lit::Null;
-            bytes.clear();
-        }
-        let mut failed: Option<CellError> = None;
-        let mut p = 0;
-        loop {
-            let lit = read_value(input, sc)?;
-            if p >= slots.out.len() {
-                return Err(input.error(format!(
-                    "INSERT INTO `{name}`: a row has more values than the {} columns",
-                    slots.out.len()
-                )));
-            }
-            if let Some(o) = slots.out[p] {
-                if failed.is_none() {
-                    let cell = match lit {
-                        Lit::Null => Cell::Null,
-                        Lit::Bits(v) => Cell::UInt(v),
-                        Lit::Number if int_like(dt.plans[o].logical) => {
-                            fast_int(&sc.value).unwrap_or(Cell::Bytes(&sc.value))
-                        }
-                        Lit::Number | Lit::Bytes { .. } => Cell::Bytes(&sc.value),
-                    };
-                    if let Err(e) = st.builder.push(o, cell) {
-                        failed = Some(e);
-                    }
-                }
-            }
-            if let Some(k) = slots.key[p] {
-                let slot = &mut sc.keys[k];
-                slot.0 = lit;
-                slot.1.clear();
-                slot.1.extend_from_slice(&sc.value);
-            }
-            p += 1;
-            match input.skip_ws()? {
-                Some(b',') => input.pos += 1,
-                Some(b')') => {
-                    input.pos += 1;
-                    break;
-                }
-                Some(_) => return Err(input.error(format!("INSERT INTO `{name}`: expected , or ) after a value"))),
-                None => {
-                    return Err(input.error(format!(
-                        "INSERT INTO `{name}`: unexpected end of file inside a row (the dump is truncated)"
-                    )))
-                }
-            }
-        }
-        if p != slots.out.len() {
-            return Err(
-                input.error(format!("INSERT INTO `{name}`: a row has {p} values for {} columns", slots.out.len()))
-            );
-        }
-        st.rows += 1;
-        if let Some(e) = failed {
-            let names: Vec<&str> = dt.table.primary_key.iter().map(String::as_str).collect();
-            let values: Vec<String> = sc.keys.iter().map(|(l, b)| render_lit(*l, b)).collect();
-            let key = render_key(&names, &values, st.rows);
-            return Err(Error::from(e.locate(name, &dt.plans, key)));
-        }
-        for &o in &slots.missing {
-            st.builder
-                .push(o, Cell::Null)
-                .map_err(|e| Error::from(e.locate(name, &dt.plans, format!("#{}", st.rows))))?;
-        }
-        st.builder.end_row();
+        read_row(input, dt, st, slots, sc)?;
         if st.builder.rows() >= batch_rows || st.builder.bytes() > MAX_BATCH_BYTES {
             emit(name, st.builder.finish())?;
         }
@@ -430,4 +366,80 @@ pub(crate) fn read_tuples(
             }
         }
     }
+}
+
+/// Reads one row's values, after its `(` up to and including its `)`, into `st`; a
+/// value the column refuses fails the row, named by its primary key.
+#[inline]
+fn read_row(input: &mut Input, dt: &ReadSpec, st: &mut TableState, slots: &Slots, sc: &mut Scratch) -> Result<()> {
+    let name = dt.table.name.as_str();
+    for (lit, bytes) in sc.keys.iter_mut() {
+        *lit = Lit::Null;
+        bytes.clear();
+    }
+    let mut failed: Option<CellError> = None;
+    let mut p = 0;
+    loop {
+        let lit = read_value(input, sc)?;
+        if p >= slots.out.len() {
+            return Err(input
+                .error(format!("INSERT INTO `{name}`: a row has more values than the {} columns", slots.out.len())));
+        }
+        if let Some(o) = slots.out[p].filter(|_| failed.is_none()) {
+            failed = push_value(dt, st, sc, o, lit).err();
+        }
+        if let Some(k) = slots.key[p] {
+            let slot = &mut sc.keys[k];
+            slot.0 = lit;
+            slot.1.clear();
+            slot.1.extend_from_slice(&sc.value);
+        }
+        p += 1;
+        match input.skip_ws()? {
+            Some(b',') => input.pos += 1,
+            Some(b')') => {
+                input.pos += 1;
+                break;
+            }
+            Some(_) => return Err(input.error(format!("INSERT INTO `{name}`: expected , or ) after a value"))),
+            None => {
+                return Err(input.error(format!(
+                    "INSERT INTO `{name}`: unexpected end of file inside a row (the dump is truncated)"
+                )))
+            }
+        }
+    }
+    if p != slots.out.len() {
+        return Err(input.error(format!("INSERT INTO `{name}`: a row has {p} values for {} columns", slots.out.len())));
+    }
+    st.rows += 1;
+    if let Some(e) = failed {
+        let names: Vec<&str> = dt.table.primary_key.iter().map(String::as_str).collect();
+        let values: Vec<String> = sc.keys.iter().map(|(l, b)| render_lit(*l, b)).collect();
+        let key = render_key(&names, &values, st.rows);
+        return Err(Error::from(e.locate(name, &dt.plans, key)));
+    }
+    for &o in &slots.missing {
+        st.builder.push(o, Cell::Null).map_err(|e| Error::from(e.locate(name, &dt.plans, format!("#{}", st.rows))))?;
+    }
+    st.builder.end_row();
+    Ok(())
+}
+
+/// Pushes the value just read (`lit`, its bytes in `sc.value`) into output column `o`.
+#[inline]
+fn push_value(
+    dt: &ReadSpec,
+    st: &mut TableState,
+    sc: &Scratch,
+    o: usize,
+    lit: Lit,
+) -> std::result::Result<(), CellError> {
+    let cell = match lit {
+        Lit::Null => Cell::Null,
+        Lit::Bits(v) => Cell::UInt(v),
+        Lit::Number if int_like(dt.plans[o].logical) => fast_int(&sc.value).unwrap_or(Cell::Bytes(&sc.value)),
+        Lit::Number | Lit::Bytes { .. } => Cell::Bytes(&sc.value),
+    };
+    st.builder.push(o, cell)
 }
