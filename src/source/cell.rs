@@ -8,7 +8,7 @@ use arrow::record_batch::RecordBatch;
 
 pub use super::decode::Cell;
 use super::decode::{ColumnDecoder, Decoding, Dialect, Reason};
-use crate::error::{shorten, ValueError};
+use crate::error::{shorten, Refused};
 use crate::feed::{read_schema, ColumnPlan};
 
 /// Decodes one table's cells into record batches of the read types.
@@ -18,30 +18,6 @@ pub struct BatchBuilder {
     decoders: Vec<ColumnDecoder>,
     rows: usize,
     bytes: usize,
-}
-
-/// A value rejected by the decoder; the reader adds the table and key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CellError {
-    /// Index of the column.
-    pub column: usize,
-    /// The value, shortened.
-    pub value: String,
-    /// Why.
-    pub reason: String,
-}
-
-impl CellError {
-    /// Adds the table and the row's key to make a [`ValueError`].
-    pub fn locate(self, table: &str, columns: &[ColumnPlan], key: String) -> ValueError {
-        ValueError {
-            table: table.to_string(),
-            key,
-            column: columns[self.column].name.clone(),
-            value: self.value,
-            reason: self.reason,
-        }
-    }
 }
 
 impl BatchBuilder {
@@ -88,7 +64,7 @@ impl BatchBuilder {
     /// Appends one cell to column `i`. A whole row must be appended, column by column,
     /// before [`BatchBuilder::end_row`]; on error the batch must be discarded.
     #[inline]
-    pub fn push(&mut self, i: usize, cell: Cell<'_>) -> Result<(), CellError> {
+    pub fn push(&mut self, i: usize, cell: Cell<'_>) -> Result<(), Refused> {
         self.bytes += match cell {
             Cell::Bytes(b) => b.len(),
             _ => 8,
@@ -99,7 +75,7 @@ impl BatchBuilder {
                 Reason::NotUtf8(at) => format!("is not valid UTF-8 (at byte {at})"),
                 Reason::Invalid(w) => format!("is not a valid {} ({w})", self.columns[i].logical.name()),
             };
-            CellError { column: i, value: show(&cell), reason }
+            Refused { row: self.rows, column: self.columns[i].name.clone(), value: show(&cell), reason }
         })
     }
 

@@ -308,7 +308,7 @@ fn push_row(b: &mut BatchBuilder, row: &Row, key_names: &[&str], keys: &[usize],
             let values: Vec<String> =
                 keys.iter().map(|&k| row.as_ref(k).map(|v| v.as_sql(true)).unwrap_or_default()).collect();
             let key = render_key(key_names, &values, n + 1);
-            return Err(e.locate(table, b.columns(), key).into());
+            return Err(e.locate(table, key).into());
         }
     }
     b.end_row();

@@ -6,10 +6,10 @@
 use memchr::memchr2;
 
 use super::input::{is_word_byte, Input};
-use crate::error::{shorten, Error, Result};
+use crate::error::{shorten, Error, Refused, Result};
 use crate::feed::render_key;
 use crate::feed::ReadSpec;
-use crate::source::cell::{BatchBuilder, Cell, CellError};
+use crate::source::cell::{BatchBuilder, Cell};
 use crate::types::Logical;
 use arrow::record_batch::RecordBatch;
 
@@ -377,7 +377,7 @@ fn read_row(input: &mut Input, dt: &ReadSpec, st: &mut TableState, slots: &Slots
         *lit = Lit::Null;
         bytes.clear();
     }
-    let mut failed: Option<CellError> = None;
+    let mut failed: Option<Refused> = None;
     let mut p = 0;
     loop {
         let lit = read_value(input, sc)?;
@@ -417,10 +417,10 @@ fn read_row(input: &mut Input, dt: &ReadSpec, st: &mut TableState, slots: &Slots
         let names: Vec<&str> = dt.table.primary_key.iter().map(String::as_str).collect();
         let values: Vec<String> = sc.keys.iter().map(|(l, b)| render_lit(*l, b)).collect();
         let key = render_key(&names, &values, st.rows);
-        return Err(Error::from(e.locate(name, &dt.plans, key)));
+        return Err(Error::from(e.locate(name, key)));
     }
     for &o in &slots.missing {
-        st.builder.push(o, Cell::Null).map_err(|e| Error::from(e.locate(name, &dt.plans, format!("#{}", st.rows))))?;
+        st.builder.push(o, Cell::Null).map_err(|e| Error::from(e.locate(name, format!("#{}", st.rows))))?;
     }
     st.builder.end_row();
     Ok(())
@@ -434,7 +434,7 @@ fn push_value(
     sc: &Scratch,
     o: usize,
     lit: Lit,
-) -> std::result::Result<(), CellError> {
+) -> std::result::Result<(), Refused> {
     let cell = match lit {
         Lit::Null => Cell::Null,
         Lit::Bits(v) => Cell::UInt(v),
