@@ -101,98 +101,114 @@ pub fn render(
     batches: &[arrow::record_batch::RecordBatch],
     format: OutputFormat,
 ) -> Result<String> {
-    use arrow::util::display::{ArrayFormatter, FormatOptions};
     match format {
         OutputFormat::Table => {
             let t =
                 arrow::util::pretty::pretty_format_batches(batches).map_err(|e| Error::datafusion("printing", e))?;
             Ok(format!("{t}\n"))
         }
-        OutputFormat::Csv => {
-            use arrow::datatypes::DataType as D;
-            let mut out = Vec::new();
-            let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-            crate::sink::csv_encode::CsvEncoder::header(&mut out, &names);
-            for b in batches {
-                // Columns the contract has no encoding for are printed as text.
-                let mut cols = Vec::new();
-                let mut logical = Vec::new();
-                for c in b.columns() {
-                    // Parquet reads back as view types (DataFusion's default): encode
-                    // them as their plain types, so bytes stay `\x…` and not lossy text.
-                    let plain = match c.data_type() {
-                        D::BinaryView | D::LargeBinary => Some(D::Binary),
-                        D::Utf8View | D::LargeUtf8 => Some(D::Utf8),
-                        _ => None,
-                    };
-                    let c = match plain {
-                        Some(t) => &arrow::compute::cast(c, &t).map_err(|e| Error::datafusion("printing", e))?,
-                        None => c,
-                    };
-                    match Logical::from_arrow(c.data_type()) {
-                        Some(l) => {
-                            logical.push(l);
-                            cols.push(c.clone());
-                        }
-                        None => {
-                            logical.push(Logical::Text);
-                            cols.push(arrow::compute::cast(c, &D::Utf8).map_err(|e| Error::datafusion("printing", e))?);
-                        }
-                    }
+        OutputFormat::Csv => render_csv(schema, batches),
+        OutputFormat::Json => render_json(schema, batches),
+    }
+}
+
+/// CSV in the export contract's conventions; columns the contract has no encoding for
+/// are printed as text.
+fn render_csv(schema: &arrow::datatypes::Schema, batches: &[arrow::record_batch::RecordBatch]) -> Result<String> {
+    use arrow::datatypes::DataType as D;
+    let mut out = Vec::new();
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    crate::sink::csv_encode::CsvEncoder::header(&mut out, &names);
+    for b in batches {
+        let mut cols = Vec::new();
+        let mut logical = Vec::new();
+        for c in b.columns() {
+            // Parquet reads back as view types (DataFusion's default): encode
+            // them as their plain types, so bytes stay `\x…` and not lossy text.
+            let plain = match c.data_type() {
+                D::BinaryView | D::LargeBinary => Some(D::Binary),
+                D::Utf8View | D::LargeUtf8 => Some(D::Utf8),
+                _ => None,
+            };
+            let c = match plain {
+                Some(t) => &arrow::compute::cast(c, &t).map_err(|e| Error::datafusion("printing", e))?,
+                None => c,
+            };
+            match Logical::from_arrow(c.data_type()) {
+                Some(l) => {
+                    logical.push(l);
+                    cols.push(c.clone());
                 }
-                let fields: Vec<_> = cols
-                    .iter()
-                    .zip(&names)
-                    .map(|(c, n)| arrow::datatypes::Field::new(*n, c.data_type().clone(), true))
-                    .collect();
-                let b =
-                    arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)
-                        .map_err(|e| Error::datafusion("printing", e))?;
-                crate::sink::csv_encode::CsvEncoder::new(&logical).encode(&b, &mut out)?;
-            }
-            Ok(String::from_utf8_lossy(&out).into_owned())
-        }
-        OutputFormat::Json => {
-            use arrow::datatypes::DataType as D;
-            let opts = FormatOptions::default();
-            let mut rows = Vec::new();
-            for b in batches {
-                let fmts = b
-                    .columns()
-                    .iter()
-                    .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| Error::datafusion("printing", e))?;
-                for r in 0..b.num_rows() {
-                    let mut obj = serde_json::Map::new();
-                    for (i, f) in schema.fields().iter().enumerate() {
-                        let c = b.column(i);
-                        let v = if c.is_null(r) {
-                            serde_json::Value::Null
-                        } else {
-                            let text = fmts[i].value(r).to_string();
-                            match c.data_type() {
-                                D::Boolean => serde_json::Value::Bool(text == "true"),
-                                D::Int8
-                                | D::Int16
-                                | D::Int32
-                                | D::Int64
-                                | D::UInt8
-                                | D::UInt16
-                                | D::UInt32
-                                | D::UInt64
-                                | D::Float32
-                                | D::Float64 => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
-                                _ => serde_json::Value::String(text),
-                            }
-                        };
-                        obj.insert(f.name().clone(), v);
-                    }
-                    rows.push(serde_json::Value::Object(obj));
+                None => {
+                    logical.push(Logical::Text);
+                    cols.push(arrow::compute::cast(c, &D::Utf8).map_err(|e| Error::datafusion("printing", e))?);
                 }
             }
-            Ok(format!("{}\n", serde_json::Value::Array(rows)))
         }
+        let fields: Vec<_> = cols
+            .iter()
+            .zip(&names)
+            .map(|(c, n)| arrow::datatypes::Field::new(*n, c.data_type().clone(), true))
+            .collect();
+        let b = arrow::record_batch::RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), cols)
+            .map_err(|e| Error::datafusion("printing", e))?;
+        crate::sink::csv_encode::CsvEncoder::new(&logical).encode(&b, &mut out)?;
+    }
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// One JSON array of one object per row, every column named (NULL as `null`).
+///
+/// Written by hand, not by `arrow::json::ArrayWriter`: arrow writes a decimal as a bare
+/// JSON number (`100.50`, read back as `100.5`), where this prints it as the exact text
+/// `"100.50"` (tests/query.rs, `query_command_prints_json`), and it leaves NULL columns
+/// out unless asked.
+fn render_json(schema: &arrow::datatypes::Schema, batches: &[arrow::record_batch::RecordBatch]) -> Result<String> {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+    let opts = FormatOptions::default();
+    let mut rows = Vec::new();
+    for b in batches {
+        let fmts = b
+            .columns()
+            .iter()
+            .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::datafusion("printing", e))?;
+        for r in 0..b.num_rows() {
+            let mut obj = serde_json::Map::new();
+            for (i, f) in schema.fields().iter().enumerate() {
+                let c = b.column(i);
+                let v = if c.is_null(r) { serde_json::Value::Null } else { json_value(c.data_type(), &fmts[i], r) };
+                obj.insert(f.name().clone(), v);
+            }
+            rows.push(serde_json::Value::Object(obj));
+        }
+    }
+    Ok(format!("{}\n", serde_json::Value::Array(rows)))
+}
+
+/// A non-NULL value as JSON: booleans and numbers as themselves, the rest as the text
+/// Arrow displays.
+fn json_value(
+    ty: &arrow::datatypes::DataType,
+    fmt: &arrow::util::display::ArrayFormatter,
+    r: usize,
+) -> serde_json::Value {
+    use arrow::datatypes::DataType as D;
+    let text = fmt.value(r).to_string();
+    match ty {
+        D::Boolean => serde_json::Value::Bool(text == "true"),
+        D::Int8
+        | D::Int16
+        | D::Int32
+        | D::Int64
+        | D::UInt8
+        | D::UInt16
+        | D::UInt32
+        | D::UInt64
+        | D::Float32
+        | D::Float64 => serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        _ => serde_json::Value::String(text),
     }
 }
 

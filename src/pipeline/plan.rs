@@ -6,11 +6,11 @@ use std::fmt::Write;
 
 use glob::Pattern;
 
-use super::spec::{BoolValues, NameRule, Pipeline, UuidRule, ZeroDateRule};
+use super::spec::{BoolValues, ColumnRule, NameRule, Pipeline, UuidRule, ZeroDateRule};
 use crate::error::{Error, Result};
 use crate::feed::ReadSpec;
 use crate::feed::{ColumnPlan, ZeroDate};
-use crate::schema::{dependency_order, Table};
+use crate::schema::{dependency_order, Column, Table};
 use crate::sink::postgres::target::TableTarget;
 use crate::transform::normalize::Rules;
 use crate::transform::udf::BoolRule;
@@ -181,7 +181,7 @@ fn build_tables(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
     let order = dependency_order(&chosen);
     let mut out = Vec::with_capacity(chosen.len());
     for i in order {
-        out.push(table_plan(p, chosen[i].clone()).map_err(err)?);
+        out.push(table_plan(p, chosen[i].clone())?);
     }
     let mut notes = Vec::new();
     if p.source.is_dump() {
@@ -209,79 +209,14 @@ fn build_tables(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
     Ok(Plan { tables: out, excluded, notes })
 }
 
-fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, String> {
-    let o = &p.options;
-    let mut columns = Vec::new();
-    let mut plans = Vec::new();
-    let mut rules = Vec::new();
-    let mut excluded_columns = Vec::new();
-    let mut file_excluded = Vec::new();
-    let mut allow_change = Vec::new();
-    let mut renames = Vec::new();
+/// One table's plan: its columns under the pipeline's rules, its target name and
+/// transform.
+fn table_plan(p: &Pipeline, mut table: Table) -> Result<TablePlan> {
+    let mut cols = ColumnsPlan::default();
     for (i, c) in table.columns.iter_mut().enumerate() {
-        let applicable: Vec<_> =
-            p.columns.iter().filter(|r| matches(&r.table, &table.name) && matches(&r.column, &c.name)).collect();
-        let last = |f: &dyn Fn(&super::spec::ColumnRule) -> Option<bool>| applicable.iter().rev().find_map(|r| f(r));
-        let in_key = table.primary_key.contains(&c.name);
-        if last(&|r| r.exclude) == Some(true) {
-            if in_key {
-                return Err(format!("`{}`.`{}` is in the primary key and cannot be excluded", table.name, c.name));
-            }
-            excluded_columns.push((c.name.clone(), "excluded by a [[column]] rule".into()));
-            continue;
-        }
-        if !o.keep_audit_columns && !in_key && o.audit_columns.contains(&c.name) {
-            excluded_columns.push((
-                c.name.clone(),
-                "audit column, left out of CSV/Parquet files (options.keep_audit_columns = true keeps it)".into(),
-            ));
-            file_excluded.push(c.name.clone());
-            if p.postgres().is_none() {
-                continue;
-            }
-        }
-        if let Some(kind) = applicable.iter().rev().find_map(|r| r.kind.as_deref()) {
-            let to = Logical::from_name(kind)
-                .ok_or_else(|| format!("[[column]] type `{kind}` is not one of boolean, uuid, text, json, binary"))?;
-            if !c.logical.can_become(to) {
-                return Err(format!(
-                    "`{}`.`{}` is {} and cannot be carried as {kind}",
-                    table.name, c.name, c.mysql.column_type
-                ));
-            }
-            c.logical = to;
-        }
-        let zero = applicable.iter().rev().find_map(|r| r.zero_date).unwrap_or(o.zero_date);
-        let bools = applicable.iter().rev().find_map(|r| r.bool_values).unwrap_or(o.bool_values);
-        let uuid = applicable.iter().rev().find_map(|r| r.uuid).unwrap_or(o.uuid);
-        if last(&|r| r.allow_change) == Some(true) {
-            allow_change.push(c.name.clone());
-        }
-        if let Some(to) = applicable.iter().rev().find_map(|r| r.target.as_ref()) {
-            if to != &c.name {
-                renames.push((c.name.clone(), to.clone()));
-            }
-        }
-        columns.push(i);
-        plans.push(ColumnPlan {
-            name: c.name.clone(),
-            logical: c.logical,
-            is_bit: c.mysql.data_type == "bit",
-            zero_date: if zero == ZeroDateRule::Null { ZeroDate::Null } else { ZeroDate::Error },
-            nullable: c.nullable,
-        });
-        // DATETIME holding wall-clock times in a zone: read as instants, like TIMESTAMP.
-        let zone = p.source.zone().filter(|_| c.logical == Logical::DateTime && c.mysql.data_type == "datetime");
-        if zone.is_some() {
-            c.logical = Logical::Timestamp;
-            plans.last_mut().expect("pushed").logical = Logical::Timestamp;
-        }
-        rules.push(Rules {
-            bool_values: if bools == BoolValues::Nonzero { BoolRule::NonZero } else { BoolRule::Strict },
-            strict_uuid: uuid == UuidRule::Strict,
-            zone,
-        });
+        cols.add(p, &table.name, &table.primary_key, i, c)?;
     }
+    let o = &p.options;
     let transform_sql = p.transforms.iter().find(|t| t.table == table.name).map(|t| t.sql.clone());
     let target = match p.table_names.iter().find(|t| t.source == table.name) {
         Some(t) => t.target.clone(),
@@ -289,16 +224,119 @@ fn table_plan(p: &Pipeline, mut table: Table) -> std::result::Result<TablePlan, 
     };
     Ok(TablePlan {
         target,
-        renames,
+        renames: cols.renames,
         names: o.names,
         transform_outputs: None,
-        spec: ReadSpec { table, columns, plans },
-        rules,
-        excluded_columns,
+        spec: ReadSpec { table, columns: cols.columns, plans: cols.plans },
+        rules: cols.rules,
+        excluded_columns: cols.excluded_columns,
         transform_sql,
-        file_excluded,
-        allow_change,
+        file_excluded: cols.file_excluded,
+        allow_change: cols.allow_change,
     })
+}
+
+/// A table's columns as the rules decide them, gathered column by column.
+#[derive(Default)]
+struct ColumnsPlan {
+    columns: Vec<usize>,
+    plans: Vec<ColumnPlan>,
+    rules: Vec<Rules>,
+    excluded_columns: Vec<(String, String)>,
+    file_excluded: Vec<String>,
+    allow_change: Vec<String>,
+    renames: Vec<(String, String)>,
+}
+
+impl ColumnsPlan {
+    /// Column `i` (`c`) of `table` under the `[[column]]` rules that match it (the last
+    /// one that says something wins) and the options.
+    fn add(&mut self, p: &Pipeline, table: &str, key: &[String], i: usize, c: &mut Column) -> Result<()> {
+        let o = &p.options;
+        let applicable: Vec<&ColumnRule> =
+            p.columns.iter().filter(|r| matches(&r.table, table) && matches(&r.column, &c.name)).collect();
+        if self.left_out(p, table, key.contains(&c.name), c, &applicable)? {
+            return Ok(());
+        }
+        retype(p, table, c, &applicable)?;
+        let last = |f: &dyn Fn(&ColumnRule) -> Option<bool>| applicable.iter().rev().find_map(|r| f(r));
+        let zero = applicable.iter().rev().find_map(|r| r.zero_date).unwrap_or(o.zero_date);
+        let bools = applicable.iter().rev().find_map(|r| r.bool_values).unwrap_or(o.bool_values);
+        let uuid = applicable.iter().rev().find_map(|r| r.uuid).unwrap_or(o.uuid);
+        if last(&|r| r.allow_change) == Some(true) {
+            self.allow_change.push(c.name.clone());
+        }
+        if let Some(to) = applicable.iter().rev().find_map(|r| r.target.as_ref()) {
+            if to != &c.name {
+                self.renames.push((c.name.clone(), to.clone()));
+            }
+        }
+        self.columns.push(i);
+        // DATETIME holding wall-clock times in a zone: read as instants, like TIMESTAMP.
+        let zone = p.source.zone().filter(|_| c.logical == Logical::DateTime && c.mysql.data_type == "datetime");
+        if zone.is_some() {
+            c.logical = Logical::Timestamp;
+        }
+        self.plans.push(ColumnPlan {
+            name: c.name.clone(),
+            logical: c.logical,
+            is_bit: c.mysql.data_type == "bit",
+            zero_date: if zero == ZeroDateRule::Null { ZeroDate::Null } else { ZeroDate::Error },
+            nullable: c.nullable,
+        });
+        self.rules.push(Rules {
+            bool_values: if bools == BoolValues::Nonzero { BoolRule::NonZero } else { BoolRule::Strict },
+            strict_uuid: uuid == UuidRule::Strict,
+            zone,
+        });
+        Ok(())
+    }
+
+    /// Notes a column a rule excludes, or an audit column left out of the files; true
+    /// when it is not read at all.
+    fn left_out(&mut self, p: &Pipeline, table: &str, in_key: bool, c: &Column, rules: &[&ColumnRule]) -> Result<bool> {
+        let o = &p.options;
+        if rules.iter().rev().find_map(|r| r.exclude) == Some(true) {
+            if in_key {
+                return Err(plan_error(
+                    p,
+                    format!("`{table}`.`{}` is in the primary key and cannot be excluded", c.name),
+                ));
+            }
+            self.excluded_columns.push((c.name.clone(), "excluded by a [[column]] rule".into()));
+            return Ok(true);
+        }
+        if !o.keep_audit_columns && !in_key && o.audit_columns.contains(&c.name) {
+            self.excluded_columns.push((
+                c.name.clone(),
+                "audit column, left out of CSV/Parquet files (options.keep_audit_columns = true keeps it)".into(),
+            ));
+            self.file_excluded.push(c.name.clone());
+            return Ok(p.postgres().is_none());
+        }
+        Ok(false)
+    }
+}
+
+/// A `[[column]] type` rule: the column carried as that logical type, if it can be.
+fn retype(p: &Pipeline, table: &str, c: &mut Column, rules: &[&ColumnRule]) -> Result<()> {
+    let Some(kind) = rules.iter().rev().find_map(|r| r.kind.as_deref()) else { return Ok(()) };
+    let to = Logical::from_name(kind).ok_or_else(|| {
+        plan_error(p, format!("[[column]] type `{kind}` is not one of boolean, uuid, text, json, binary"))
+    })?;
+    if !c.logical.can_become(to) {
+        return Err(plan_error(
+            p,
+            format!("`{table}`.`{}` is {} and cannot be carried as {kind}", c.name, c.mysql.column_type),
+        ));
+    }
+    c.logical = to;
+    Ok(())
+}
+
+/// A plan-time error, about the pipeline file.
+fn plan_error(p: &Pipeline, message: String) -> Error {
+    Error::Pipeline { file: p.file.clone(), at: None, message }
 }
 
 /// The plan as text for `converge plan`.
