@@ -84,8 +84,10 @@ pub const MAX_BATCH_BYTES: usize = 8 << 20;
 /// Batches in flight per table: bounds memory to (this + 1) batches per active table.
 pub const FEED_DEPTH: usize = 2;
 
-/// What to do with a zero or partial date (`0000-00-00`, `2024-00-10`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What to do with a zero or partial date (`0000-00-00`, `2024-00-10`); a pipeline's
+/// `zero_date = "error" | "null"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ZeroDate {
     /// Stop the run, naming the row (the default).
     #[default]

@@ -6,14 +6,13 @@ use std::fmt::Write;
 
 use glob::Pattern;
 
-use super::spec::{BoolValues, ColumnRule, NameRule, Pipeline, UuidRule, ZeroDateRule};
+use super::spec::{ColumnRule, NameRule, Pipeline, UuidRule};
 use crate::error::{Error, Result};
+use crate::feed::ColumnPlan;
 use crate::feed::ReadSpec;
-use crate::feed::{ColumnPlan, ZeroDate};
 use crate::schema::{dependency_order, Column, Table};
 use crate::sink::postgres::target::TableTarget;
 use crate::transform::normalize::Rules;
-use crate::transform::udf::BoolRule;
 use crate::types::Logical;
 
 /// One table of the plan.
@@ -281,14 +280,10 @@ impl ColumnsPlan {
             name: c.name.clone(),
             logical: c.logical,
             is_bit: c.mysql.data_type == "bit",
-            zero_date: if zero == ZeroDateRule::Null { ZeroDate::Null } else { ZeroDate::Error },
+            zero_date: zero,
             nullable: c.nullable,
         });
-        self.rules.push(Rules {
-            bool_values: if bools == BoolValues::Nonzero { BoolRule::NonZero } else { BoolRule::Strict },
-            strict_uuid: uuid == UuidRule::Strict,
-            zone,
-        });
+        self.rules.push(Rules { bool_values: bools, strict_uuid: uuid == UuidRule::Strict, zone });
         Ok(())
     }
 

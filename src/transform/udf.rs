@@ -13,8 +13,10 @@ use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility}
 
 use crate::error::Refused;
 
-/// What a boolean column does with values other than 0 and 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// What a boolean column does with values other than 0 and 1; a pipeline's
+/// `bool_values = "strict" | "nonzero"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BoolRule {
     /// Refuse them (the default).
     #[default]

@@ -130,27 +130,11 @@ pub struct TableName {
     pub target: String,
 }
 
-/// Zero dates: stop (default) or write NULL and count.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ZeroDateRule {
-    /// Stop with the row's location.
-    #[default]
-    Error,
-    /// Write NULL, count it.
-    Null,
-}
-
-/// Boolean columns holding values other than 0/1: stop (default) or read non-zero as true.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum BoolValues {
-    /// Only 0 and 1.
-    #[default]
-    Strict,
-    /// Any non-zero value is true.
-    Nonzero,
-}
+/// Zero dates (`zero_date`): the reader's own rule, `error` (default) or `null`.
+pub use crate::feed::ZeroDate;
+/// Boolean values other than 0/1 (`bool_values`): the normaliser's own rule, `strict`
+/// (default) or `nonzero`.
+pub use crate::transform::udf::BoolRule;
 
 /// char(36) columns: lower-case UUIDs and keep other values (default), or refuse non-UUIDs.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
@@ -175,9 +159,9 @@ pub struct Options {
     /// Tables with more rows than this are read in primary-key ranges.
     pub range_rows: u64,
     /// Zero dates.
-    pub zero_date: ZeroDateRule,
+    pub zero_date: ZeroDate,
     /// Boolean values other than 0/1.
-    pub bool_values: BoolValues,
+    pub bool_values: BoolRule,
     /// char(36) values that are not UUIDs.
     pub uuid: UuidRule,
     /// Keep the audit columns in the export (the spec leaves them out).
@@ -199,8 +183,8 @@ impl Default for Options {
             batch_rows: 8192,
             connections: 8,
             range_rows: 50_000,
-            zero_date: ZeroDateRule::Error,
-            bool_values: BoolValues::Strict,
+            zero_date: ZeroDate::Error,
+            bool_values: BoolRule::Strict,
             uuid: UuidRule::Lenient,
             keep_audit_columns: false,
             audit_columns: vec!["createdDate".into(), "updatedDate".into(), "version".into()],
@@ -241,9 +225,9 @@ pub struct ColumnRule {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     /// Zero dates in this column.
-    pub zero_date: Option<ZeroDateRule>,
+    pub zero_date: Option<ZeroDate>,
     /// Boolean values other than 0/1 in this column.
-    pub bool_values: Option<BoolValues>,
+    pub bool_values: Option<BoolRule>,
     /// Non-UUID values in this char(36) column.
     pub uuid: Option<UuidRule>,
     /// Leave the column out.
