@@ -231,53 +231,119 @@ fn write_pipeline(dir: &Path, name: &str, source: &str, sinks: &str, connections
     Ok(path)
 }
 
+/// The pipelines one scale runs, written into its directory.
+struct Pipelines {
+    /// MySQL → null sink (the read, and the read plus the transform stage).
+    null: PathBuf,
+    /// MySQL → CSV export, into `csv_dir`.
+    csv: PathBuf,
+    csv_dir: PathBuf,
+    /// MySQL → PostgreSQL, indexes built after the load (the default).
+    e2e: PathBuf,
+    /// MySQL → PostgreSQL with `defer_indexes = false`.
+    e2e_kept: PathBuf,
+    /// The dump file → null sink.
+    dump: PathBuf,
+    dump_file: PathBuf,
+}
+
+impl Pipelines {
+    fn write(dir: &Path, connections: Option<usize>) -> Result<Pipelines> {
+        let my_src = "kind = \"mysql\"\nurl = \"${BENCH_MYSQL_URL}\"";
+        let pg_sink = "[[sink]]\nkind = \"postgres\"\nurl = \"${BENCH_PG_URL}\"\ntruncate = true";
+        let csv_dir = dir.join("csv");
+        let dump_file = dir.join("dump.sql");
+        Ok(Pipelines {
+            null: write_pipeline(dir, "null", my_src, "[[sink]]\nkind = \"null\"", connections)?,
+            csv: write_pipeline(
+                dir,
+                "csv",
+                my_src,
+                &format!("[[sink]]\nkind = \"csv\"\ndir = \"{}\"", csv_dir.to_string_lossy()),
+                connections,
+            )?,
+            csv_dir,
+            e2e: write_pipeline(dir, "e2e", my_src, pg_sink, connections)?,
+            e2e_kept: write_pipeline(
+                dir,
+                "e2e-kept",
+                my_src,
+                &format!("{pg_sink}\ndefer_indexes = false"),
+                connections,
+            )?,
+            dump: write_pipeline(
+                dir,
+                "dump",
+                &format!("kind = \"mysqldump\"\npath = \"{}\"", dump_file.to_string_lossy()),
+                "[[sink]]\nkind = \"null\"",
+                connections,
+            )?,
+            dump_file,
+        })
+    }
+}
+
+/// The stages measured so far, each of the scale's rows.
+struct Stages {
+    list: Vec<Stage>,
+    rows: u64,
+}
+
+impl Stages {
+    fn push(&mut self, name: &str, reference: bool, bytes: u64, runs: Vec<Measured>) {
+        let runs_n = runs.len();
+        let m = median(runs);
+        tracing::info!("{name}: {:.2}s (median of {runs_n})", m.seconds);
+        self.list.push(Stage { name: name.to_string(), reference, rows: self.rows, bytes, measured: m, runs: runs_n });
+    }
+}
+
+/// One scale being measured: the servers, the source's tables, the pipelines.
+struct Scale<'a> {
+    my_url: &'a str,
+    pg_url: &'a str,
+    opts: mysql_async::Opts,
+    db: String,
+    dir: PathBuf,
+    tables: Vec<String>,
+    files: Pipelines,
+    repeat: usize,
+}
+
 async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, generated: f64) -> Result<ScaleResult> {
     let dir = o.work_dir.join(format!("bench-{}", if rows > 0 { rows.to_string() } else { "existing".into() }));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     let (opts, db) = crate::source::mysql::parse_url(my_url)?;
-    let my_src = "kind = \"mysql\"\nurl = \"${BENCH_MYSQL_URL}\"";
-    let s = |p: &Path| p.to_string_lossy().into_owned();
-    let null = write_pipeline(&dir, "null", my_src, "[[sink]]\nkind = \"null\"", o.connections)?;
-    let csv_dir = dir.join("csv");
-    let csv = write_pipeline(
-        &dir,
-        "csv",
-        my_src,
-        &format!("[[sink]]\nkind = \"csv\"\ndir = \"{}\"", s(&csv_dir)),
-        o.connections,
-    )?;
-    let e2e = write_pipeline(
-        &dir,
-        "e2e",
-        my_src,
-        "[[sink]]\nkind = \"postgres\"\nurl = \"${BENCH_PG_URL}\"\ntruncate = true",
-        o.connections,
-    )?;
-    let e2e_kept = write_pipeline(
-        &dir,
-        "e2e-kept",
-        my_src,
-        "[[sink]]\nkind = \"postgres\"\nurl = \"${BENCH_PG_URL}\"\ntruncate = true\ndefer_indexes = false",
-        o.connections,
-    )?;
-    let dump_file = dir.join("dump.sql");
-    let dump = write_pipeline(
-        &dir,
-        "dump",
-        &format!("kind = \"mysqldump\"\npath = \"{}\"", s(&dump_file)),
-        "[[sink]]\nkind = \"null\"",
-        o.connections,
-    )?;
+    let files = Pipelines::write(&dir, o.connections)?;
+    let (tables, total_rows) = source_tables(&opts, &db).await?;
+    let scale = Scale { my_url, pg_url, opts, db, dir, tables, files, repeat: o.repeat.max(1) };
+    let mut stages = Stages { list: Vec::new(), rows: total_rows };
+    let (export, csv_bytes) = scale.reads(&mut stages)?;
+    let verified = scale.loads(&mut stages, &export, csv_bytes, o.verify).await?;
+    let dump_bytes = scale.dump(&mut stages)?;
+    if !o.keep {
+        let _ = std::fs::remove_dir_all(&scale.dir);
+    }
+    Ok(ScaleResult {
+        rows: total_rows,
+        csv_bytes,
+        dump_bytes,
+        generate_seconds: generated,
+        stages: stages.list,
+        verified,
+    })
+}
 
-    // Row count and tables, from the source.
+/// The source's tables and their rows in all.
+async fn source_tables(opts: &mysql_async::Opts, db: &str) -> Result<(Vec<String>, u64)> {
     let mut conn = mysql_async::Conn::new(opts.clone())
         .await
         .map_err(|e| Error::mysql("connecting to the benchmark source", e))?;
     let tables: Vec<String> = conn
         .exec(
             "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
-            (db.as_str(),),
+            (db,),
         )
         .await
         .map_err(|e| Error::mysql("listing the benchmark tables", e))?;
@@ -290,106 +356,114 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
         total_rows += n.unwrap_or(0);
     }
     let _ = conn.disconnect().await;
+    Ok((tables, total_rows))
+}
 
-    let mut stages = Vec::new();
-    let mut push = |name: &str, reference: bool, rows: u64, bytes: u64, runs: Vec<Measured>| {
-        let runs_n = runs.len();
-        let m = median(runs);
-        tracing::info!("{name}: {:.2}s (median of {runs_n})", m.seconds);
-        stages.push(Stage { name: name.to_string(), reference, rows, bytes, measured: m, runs: runs_n });
-    };
-    let repeat = o.repeat.max(1);
+impl Scale<'_> {
+    /// `converge run <pipeline>` (or other arguments).
+    fn converge(&self, args: &[&str]) -> Result<Command> {
+        converge(self.my_url, self.pg_url, args)
+    }
 
-    // The server's raw read, as its own client does it (warms the caches for all that follows).
-    let sql: Vec<String> = tables.iter().map(|t| format!("SELECT * FROM {}", ident::mysql(t))).collect();
-    let raw = || {
-        let mut raw = Command::new("mariadb");
-        raw.args(["--quick", "--batch", "--raw", "--skip-column-names", "--protocol=tcp"])
-            .arg(format!("--host={}", opts.ip_or_hostname()))
-            .arg(format!("--port={}", opts.tcp_port()))
-            .arg(format!("--user={}", opts.user().unwrap_or("root")))
-            .arg(&db)
-            .arg("-e")
-            .arg(sql.join("; "));
-        if let Some(p) = opts.pass() {
-            raw.env("MYSQL_PWD", p);
+    /// A mariadb-family client command for the source, its password in the environment.
+    fn mariadb(&self, mut c: Command) -> Command {
+        c.arg(format!("--host={}", self.opts.ip_or_hostname()))
+            .arg(format!("--port={}", self.opts.tcp_port()))
+            .arg(format!("--user={}", self.opts.user().unwrap_or("root")))
+            .arg(&self.db);
+        if let Some(p) = self.opts.pass() {
+            c.env("MYSQL_PWD", p);
         }
+        c
+    }
+
+    /// The server's raw read, as its own client does it.
+    fn raw_read(&self) -> Command {
+        let sql: Vec<String> = self.tables.iter().map(|t| format!("SELECT * FROM {}", ident::mysql(t))).collect();
+        let mut raw = Command::new("mariadb");
+        raw.args(["--quick", "--batch", "--raw", "--skip-column-names", "--protocol=tcp"]);
+        let mut raw = self.mariadb(raw);
+        raw.arg("-e").arg(sql.join("; "));
         raw
-    };
-    // Once to warm the caches (untimed), then measured.
-    measure::child(raw(), "mariadb raw read (warm-up)")?;
-    let read_m = measure::child(converge(my_url, pg_url, &["run", &s(&null), "--bench-stage", "read"])?, READ)?;
-    let transform_m = measure::child(converge(my_url, pg_url, &["run", &s(&null)])?, TRANSFORM)?;
-    // The export's ratio is against the raw read: the two alternate.
-    let (mut raw_m, mut csv_m) = (Vec::new(), Vec::new());
-    for _ in 0..repeat {
-        raw_m.push(measure::child(raw(), "mariadb raw read")?);
-        // Each run writes its own export directory: keep only the last one.
-        let _ = std::fs::remove_dir_all(&csv_dir);
-        csv_m.push(measure::child(converge(my_url, pg_url, &["run", &s(&csv)])?, CSV)?);
     }
-    let export = std::fs::read_dir(&csv_dir)
-        .map_err(|e| Error::io(&csv_dir, e))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.is_dir() && p.join("migration_manifest.json").exists())
-        .ok_or_else(|| Error::other("the CSV export left no manifest"))?;
-    let manifest = crate::manifest::Manifest::read(&export)?;
-    let csv_bytes: u64 = manifest.tables.iter().filter_map(|t| t.bytes).sum();
-    push(RAW, true, total_rows, csv_bytes, raw_m);
-    push(READ, false, total_rows, csv_bytes, vec![read_m]);
-    push(TRANSFORM, false, total_rows, csv_bytes, vec![transform_m]);
-    push(CSV, false, total_rows, csv_bytes, csv_m);
 
-    // Both end-to-end configurations (the default, which builds the indexes after the
-    // load, and `defer_indexes = false`) alternate with PostgreSQL's own ingest of the
-    // same data from binary COPY files it wrote itself (from the target just loaded); the
-    // default runs last, so verify reads what it loaded.
-    let (mut e2e_m, mut copy_m, mut kept_m) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..repeat {
-        kept_m.push(measure::child(converge(my_url, pg_url, &["run", &s(&e2e_kept)])?, E2E_KEPT)?);
-        copy_m.push(pg_copy_reference(pg_url, &tables, &dir).await?);
-        e2e_m.push(measure::child(converge(my_url, pg_url, &["run", &s(&e2e)])?, E2E)?);
+    /// The raw read (warms the caches for all that follows), converge's read, transform
+    /// and CSV export; returns the export and its bytes.
+    fn reads(&self, stages: &mut Stages) -> Result<(PathBuf, u64)> {
+        let s = |p: &Path| p.to_string_lossy().into_owned();
+        let f = &self.files;
+        // Once to warm the caches (untimed), then measured.
+        measure::child(self.raw_read(), "mariadb raw read (warm-up)")?;
+        let read_m = measure::child(self.converge(&["run", &s(&f.null), "--bench-stage", "read"])?, READ)?;
+        let transform_m = measure::child(self.converge(&["run", &s(&f.null)])?, TRANSFORM)?;
+        // The export's ratio is against the raw read: the two alternate.
+        let (mut raw_m, mut csv_m) = (Vec::new(), Vec::new());
+        for _ in 0..self.repeat {
+            raw_m.push(measure::child(self.raw_read(), "mariadb raw read")?);
+            // Each run writes its own export directory: keep only the last one.
+            let _ = std::fs::remove_dir_all(&f.csv_dir);
+            csv_m.push(measure::child(self.converge(&["run", &s(&f.csv)])?, CSV)?);
+        }
+        let export = std::fs::read_dir(&f.csv_dir)
+            .map_err(|e| Error::io(&f.csv_dir, e))?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .find(|p| p.is_dir() && p.join("migration_manifest.json").exists())
+            .ok_or_else(|| Error::other("the CSV export left no manifest"))?;
+        let manifest = crate::manifest::Manifest::read(&export)?;
+        let csv_bytes: u64 = manifest.tables.iter().filter_map(|t| t.bytes).sum();
+        stages.push(RAW, true, csv_bytes, raw_m);
+        stages.push(READ, false, csv_bytes, vec![read_m]);
+        stages.push(TRANSFORM, false, csv_bytes, vec![transform_m]);
+        stages.push(CSV, false, csv_bytes, csv_m);
+        Ok((export, csv_bytes))
     }
-    push(E2E, false, total_rows, csv_bytes, e2e_m);
-    push(E2E_KEPT, false, total_rows, csv_bytes, kept_m);
-    // Verified after the fastest configuration (the default's target).
-    let verified = if o.verify {
-        let r = measure::child(converge(my_url, pg_url, &["verify", &s(&e2e)])?, VERIFY);
-        let ok = r.is_ok();
-        push(VERIFY, false, total_rows, csv_bytes, vec![r.unwrap_or_default()]);
-        Some(ok)
-    } else {
-        None
-    };
-    push(PG_COPY, true, total_rows, csv_bytes, copy_m);
-    let import_m =
-        measure::child(converge(my_url, pg_url, &["import", &s(&export), "--to", pg_url, "--truncate"])?, IMPORT)?;
-    push(IMPORT, false, total_rows, csv_bytes, vec![import_m]);
 
-    // mariadb-dump, then the dump source reading it.
-    let mut md = Command::new("sh");
-    md.arg("-c")
-        .arg("exec mariadb-dump --single-transaction --quick --skip-lock-tables --protocol=tcp \"$@\" > \"$DUMP_FILE\"")
-        .arg("mariadb-dump")
-        .arg(format!("--host={}", opts.ip_or_hostname()))
-        .arg(format!("--port={}", opts.tcp_port()))
-        .arg(format!("--user={}", opts.user().unwrap_or("root")))
-        .arg(&db)
-        .env("DUMP_FILE", &dump_file);
-    if let Some(p) = opts.pass() {
-        md.env("MYSQL_PWD", p);
+    /// Both end-to-end configurations (the default, which builds the indexes after the
+    /// load, and `defer_indexes = false`) alternate with PostgreSQL's own ingest of the
+    /// same data from binary COPY files it wrote itself (from the target just loaded); the
+    /// default runs last, so verify reads what it loaded. Then the import of the export.
+    async fn loads(&self, stages: &mut Stages, export: &Path, csv_bytes: u64, verify: bool) -> Result<Option<bool>> {
+        let s = |p: &Path| p.to_string_lossy().into_owned();
+        let f = &self.files;
+        let (mut e2e_m, mut copy_m, mut kept_m) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..self.repeat {
+            kept_m.push(measure::child(self.converge(&["run", &s(&f.e2e_kept)])?, E2E_KEPT)?);
+            copy_m.push(pg_copy_reference(self.pg_url, &self.tables, &self.dir).await?);
+            e2e_m.push(measure::child(self.converge(&["run", &s(&f.e2e)])?, E2E)?);
+        }
+        stages.push(E2E, false, csv_bytes, e2e_m);
+        stages.push(E2E_KEPT, false, csv_bytes, kept_m);
+        // Verified after the fastest configuration (the default's target).
+        let verified = if verify {
+            let r = measure::child(self.converge(&["verify", &s(&f.e2e)])?, VERIFY);
+            let ok = r.is_ok();
+            stages.push(VERIFY, false, csv_bytes, vec![r.unwrap_or_default()]);
+            Some(ok)
+        } else {
+            None
+        };
+        stages.push(PG_COPY, true, csv_bytes, copy_m);
+        let import = self.converge(&["import", &s(export), "--to", self.pg_url, "--truncate"])?;
+        stages.push(IMPORT, false, csv_bytes, vec![measure::child(import, IMPORT)?]);
+        Ok(verified)
     }
-    let md_m = measure::child(md, MYSQLDUMP)?;
-    let dump_bytes = std::fs::metadata(&dump_file).map(|m| m.len()).unwrap_or(0);
-    push(MYSQLDUMP, true, total_rows, dump_bytes, vec![md_m]);
-    let dump_m = measure::child(converge(my_url, pg_url, &["run", &s(&dump)])?, DUMP)?;
-    push(DUMP, false, total_rows, dump_bytes, vec![dump_m]);
 
-    if !o.keep {
-        let _ = std::fs::remove_dir_all(&dir);
+    /// mariadb-dump, then the dump source reading it; returns the dump's bytes.
+    fn dump(&self, stages: &mut Stages) -> Result<u64> {
+        let mut md = Command::new("sh");
+        md.arg("-c")
+            .arg("exec mariadb-dump --single-transaction --quick --skip-lock-tables --protocol=tcp \"$@\" > \"$DUMP_FILE\"")
+            .arg("mariadb-dump");
+        let mut md = self.mariadb(md);
+        md.env("DUMP_FILE", &self.files.dump_file);
+        let md_m = measure::child(md, MYSQLDUMP)?;
+        let dump_bytes = std::fs::metadata(&self.files.dump_file).map(|m| m.len()).unwrap_or(0);
+        stages.push(MYSQLDUMP, true, dump_bytes, vec![md_m]);
+        let dump_m = measure::child(self.converge(&["run", &self.files.dump.to_string_lossy()])?, DUMP)?;
+        stages.push(DUMP, false, dump_bytes, vec![dump_m]);
+        Ok(dump_bytes)
     }
-    Ok(ScaleResult { rows: total_rows, csv_bytes, dump_bytes, generate_seconds: generated, stages, verified })
 }
 
 /// The median run by wall time (for an even count, the faster of the middle two), with

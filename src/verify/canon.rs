@@ -78,33 +78,14 @@ pub fn column_as(
     is_bit: bool,
     zone: Option<&str>,
 ) -> ColumnCanon {
-    let m = ident::mysql(name);
-    let g = ident::pg(pg_name);
     let text_target = pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
     let json_target = matches!(pg_type, "json" | "jsonb");
+    let s = Sides { m: ident::mysql(name), g: ident::pg(pg_name), pg_type, text_target, is_bit, zone };
+    let (m, g) = (&s.m, &s.g);
     let mut client = None;
     let mut numeric = false;
-    let full_ts = "'%Y-%m-%d %H:%i:%s.%f'";
-    let zero_guard = |body: String| {
-        format!("CASE WHEN {m} IS NULL OR MONTH({m}) = 0 OR DAYOFMONTH({m}) = 0 THEN NULL ELSE {body} END")
-    };
-    let pg_ts = |col: &str| match pg_type {
-        "timestamptz" => format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"),
-        "date" => format!("to_char({col}, 'YYYY-MM-DD')"),
-        "timestamp" => format!("to_char({col}, 'YYYY-MM-DD HH24:MI:SS.US')"),
-        _ => format!("{col}::text"),
-    };
     let (mysql, pg) = match logical {
-        Logical::Bool => (
-            format!("CASE WHEN {m} IS NULL THEN NULL WHEN {m} <> 0 THEN '1' ELSE '0' END"),
-            if pg_type == "bool" {
-                format!("CASE WHEN {g} THEN '1' WHEN NOT {g} THEN '0' END")
-            } else if matches!(pg_type, "bit" | "varbit") {
-                format!("CASE WHEN {g} = B'1' THEN '1' WHEN {g} = B'0' THEN '0' END")
-            } else {
-                format!("CASE WHEN {g} <> 0 THEN '1' WHEN {g} = 0 THEN '0' END")
-            },
-        ),
+        Logical::Bool => s.boolean(),
         Logical::Int8
         | Logical::Int16
         | Logical::Int32
@@ -113,32 +94,7 @@ pub fn column_as(
         | Logical::Year
         | Logical::Decimal(..) => {
             numeric = true;
-            let pg = match (logical, pg_type) {
-                // A decimal by its value: trailing fractional zeros are display scale
-                // (numeric(16,6) holds 1.2349 as 1.234900).
-                (Logical::Decimal(..), _) => format!("trim_scale({g}::numeric)::text"),
-                (_, "numeric") => format!("trim_scale({g})::text"),
-                (_, "float4" | "float8") => format!("{g}::numeric::text"),
-                // A bit string as the unsigned integer it spells (bigint is signed: the
-                // 64th bit is added back).
-                (_, "bit" | "varbit") => format!(
-                    "(lpad({g}::text, 64, '0')::bit(64)::bigint::numeric \
-                     + CASE WHEN lpad({g}::text, 64, '0') LIKE '1%' THEN 18446744073709551616 ELSE 0 END)::text"
-                ),
-                _ => format!("{g}::text"),
-            };
-            // `bit(n)` as the integer it holds (CAST alone gives its bytes); YEAR 0000 as 0.
-            let my = if is_bit || logical == Logical::Year {
-                format!("CAST({m} + 0 AS CHAR)")
-            } else if matches!(logical, Logical::Decimal(_, s) if s > 0) {
-                format!(
-                    "IF(LOCATE('.', CAST({m} AS CHAR)) > 0, \
-                     TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({m} AS CHAR))), CAST({m} AS CHAR))"
-                )
-            } else {
-                format!("CAST({m} AS CHAR)")
-            };
-            (my, pg)
+            s.number(logical)
         }
         Logical::Float32 => {
             // A FLOAT is carried as its shortest decimal (0.1, not 0.100000001490116…):
@@ -150,23 +106,7 @@ pub fn column_as(
             client = Some(ClientKind::Float);
             (format!("CAST({m} AS DOUBLE)"), format!("{g}::float8::text"))
         }
-        Logical::Date => {
-            let fmt = if pg_type == "date" || text_target { "'%Y-%m-%d'" } else { full_ts };
-            (zero_guard(format!("DATE_FORMAT({m}, {fmt})")), pg_ts(&g))
-        }
-        Logical::DateTime | Logical::Timestamp => {
-            let pg = match (zone, pg_type) {
-                (Some(z), "timestamptz") => {
-                    format!("to_char({g} AT TIME ZONE {}, 'YYYY-MM-DD HH24:MI:SS.US')", ident::pg_literal(z))
-                }
-                (Some(z), "timestamp") => format!(
-                    "to_char(({g} AT TIME ZONE 'UTC') AT TIME ZONE {}, 'YYYY-MM-DD HH24:MI:SS.US')",
-                    ident::pg_literal(z)
-                ),
-                _ => pg_ts(&g),
-            };
-            (zero_guard(format!("DATE_FORMAT({m}, {full_ts})")), pg)
-        }
+        Logical::Date | Logical::DateTime | Logical::Timestamp => s.date_time(logical),
         Logical::Time => (
             format!("CAST(TIME_TO_SEC({m}) * 1000000 AS SIGNED)"),
             format!("(extract(epoch from {g}) * 1000000)::bigint::text"),
@@ -179,30 +119,12 @@ pub fn column_as(
             client = Some(ClientKind::Json);
             (format!("CONVERT({m} USING utf8mb4)"), format!("{g}::text"))
         }
-        Logical::Text | Logical::Enum | Logical::Set => {
-            let pg = match pg_type {
-                "_text" | "_varchar" => format!("array_to_string({g}, ',')"),
-                _ => format!("{g}::text"),
-            };
-            let mysql = if pg_type == "uuid" {
-                format!("LOWER(CONVERT({m} USING utf8mb4))")
-            } else {
-                format!("CONVERT({m} USING utf8mb4)")
-            };
-            (mysql, pg)
-        }
+        Logical::Text | Logical::Enum | Logical::Set => s.text(),
         Logical::Uuid => (
             format!("CONVERT(CASE WHEN {m} REGEXP '{UUID_RE}' THEN LOWER({m}) ELSE {m} END USING utf8mb4)"),
             format!("{g}::text"),
         ),
-        Logical::UuidBinary | Logical::Binary | Logical::Geometry => {
-            let pg = match pg_type {
-                "uuid" => format!("replace({g}::text, '-', '')"),
-                "bytea" => format!("encode({g}, 'hex')"),
-                _ => format!("encode(convert_to({g}::text, 'UTF8'), 'hex')"),
-            };
-            (format!("LOWER(HEX({m}))"), pg)
-        }
+        Logical::UuidBinary | Logical::Binary | Logical::Geometry => s.binary(),
     };
     ColumnCanon {
         name: name.to_string(),
@@ -212,6 +134,131 @@ pub fn column_as(
         client,
         numeric,
         pg_uuid: pg_type == "uuid",
+    }
+}
+
+/// One column as both sides name it, and its target type: what its two canonical
+/// expressions (MySQL's, PostgreSQL's) are built from.
+struct Sides<'a> {
+    /// The MySQL column, quoted.
+    m: String,
+    /// The PostgreSQL column, quoted.
+    g: String,
+    /// The target's `pg_type.typname`.
+    pg_type: &'a str,
+    /// The target holds text (or an enum).
+    text_target: bool,
+    /// A MySQL `bit(n)`.
+    is_bit: bool,
+    /// `[source] datetime_zone`.
+    zone: Option<&'a str>,
+}
+
+const FULL_TS: &str = "'%Y-%m-%d %H:%i:%s.%f'";
+
+impl Sides<'_> {
+    /// `'1'`/`'0'` on both sides, from a boolean, a bit or an integer target.
+    fn boolean(&self) -> (String, String) {
+        let (m, g) = (&self.m, &self.g);
+        let pg = if self.pg_type == "bool" {
+            format!("CASE WHEN {g} THEN '1' WHEN NOT {g} THEN '0' END")
+        } else if matches!(self.pg_type, "bit" | "varbit") {
+            format!("CASE WHEN {g} = B'1' THEN '1' WHEN {g} = B'0' THEN '0' END")
+        } else {
+            format!("CASE WHEN {g} <> 0 THEN '1' WHEN {g} = 0 THEN '0' END")
+        };
+        (format!("CASE WHEN {m} IS NULL THEN NULL WHEN {m} <> 0 THEN '1' ELSE '0' END"), pg)
+    }
+
+    /// An integer or decimal as its value's text.
+    fn number(&self, logical: Logical) -> (String, String) {
+        let (m, g) = (&self.m, &self.g);
+        let pg = match (logical, self.pg_type) {
+            // A decimal by its value: trailing fractional zeros are display scale
+            // (numeric(16,6) holds 1.2349 as 1.234900).
+            (Logical::Decimal(..), _) => format!("trim_scale({g}::numeric)::text"),
+            (_, "numeric") => format!("trim_scale({g})::text"),
+            (_, "float4" | "float8") => format!("{g}::numeric::text"),
+            // A bit string as the unsigned integer it spells (bigint is signed: the
+            // 64th bit is added back).
+            (_, "bit" | "varbit") => format!(
+                "(lpad({g}::text, 64, '0')::bit(64)::bigint::numeric \
+                 + CASE WHEN lpad({g}::text, 64, '0') LIKE '1%' THEN 18446744073709551616 ELSE 0 END)::text"
+            ),
+            _ => format!("{g}::text"),
+        };
+        // `bit(n)` as the integer it holds (CAST alone gives its bytes); YEAR 0000 as 0.
+        let my = if self.is_bit || logical == Logical::Year {
+            format!("CAST({m} + 0 AS CHAR)")
+        } else if matches!(logical, Logical::Decimal(_, s) if s > 0) {
+            format!(
+                "IF(LOCATE('.', CAST({m} AS CHAR)) > 0, \
+                 TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM CAST({m} AS CHAR))), CAST({m} AS CHAR))"
+            )
+        } else {
+            format!("CAST({m} AS CHAR)")
+        };
+        (my, pg)
+    }
+
+    /// A date, DATETIME or TIMESTAMP as text to the microsecond (a zero date as NULL).
+    fn date_time(&self, logical: Logical) -> (String, String) {
+        let (m, g) = (&self.m, &self.g);
+        let zero_guard = |body: String| {
+            format!("CASE WHEN {m} IS NULL OR MONTH({m}) = 0 OR DAYOFMONTH({m}) = 0 THEN NULL ELSE {body} END")
+        };
+        if logical == Logical::Date {
+            let fmt = if self.pg_type == "date" || self.text_target { "'%Y-%m-%d'" } else { FULL_TS };
+            return (zero_guard(format!("DATE_FORMAT({m}, {fmt})")), self.pg_ts());
+        }
+        let pg = match (self.zone, self.pg_type) {
+            (Some(z), "timestamptz") => {
+                format!("to_char({g} AT TIME ZONE {}, 'YYYY-MM-DD HH24:MI:SS.US')", ident::pg_literal(z))
+            }
+            (Some(z), "timestamp") => format!(
+                "to_char(({g} AT TIME ZONE 'UTC') AT TIME ZONE {}, 'YYYY-MM-DD HH24:MI:SS.US')",
+                ident::pg_literal(z)
+            ),
+            _ => self.pg_ts(),
+        };
+        (zero_guard(format!("DATE_FORMAT({m}, {FULL_TS})")), pg)
+    }
+
+    /// The target's date or timestamp as text (a `timestamptz` in UTC).
+    fn pg_ts(&self) -> String {
+        let g = &self.g;
+        match self.pg_type {
+            "timestamptz" => format!("to_char({g} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')"),
+            "date" => format!("to_char({g}, 'YYYY-MM-DD')"),
+            "timestamp" => format!("to_char({g}, 'YYYY-MM-DD HH24:MI:SS.US')"),
+            _ => format!("{g}::text"),
+        }
+    }
+
+    /// Text, an ENUM or a SET (a `text[]` target joined with commas).
+    fn text(&self) -> (String, String) {
+        let (m, g) = (&self.m, &self.g);
+        let pg = match self.pg_type {
+            "_text" | "_varchar" => format!("array_to_string({g}, ',')"),
+            _ => format!("{g}::text"),
+        };
+        let mysql = if self.pg_type == "uuid" {
+            format!("LOWER(CONVERT({m} USING utf8mb4))")
+        } else {
+            format!("CONVERT({m} USING utf8mb4)")
+        };
+        (mysql, pg)
+    }
+
+    /// Bytes as lowercase hex.
+    fn binary(&self) -> (String, String) {
+        let (m, g) = (&self.m, &self.g);
+        let pg = match self.pg_type {
+            "uuid" => format!("replace({g}::text, '-', '')"),
+            "bytea" => format!("encode({g}, 'hex')"),
+            _ => format!("encode(convert_to({g}::text, 'UTF8'), 'hex')"),
+        };
+        (format!("LOWER(HEX({m}))"), pg)
     }
 }
 

@@ -16,7 +16,6 @@ fn s(row: &Row, i: usize) -> String {
 
 /// Every base table of `database`, with columns, keys and foreign keys, sorted by name.
 pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
-    let ctx = |what: &str| format!("reading {what} of database `{database}` from information_schema");
     let tables: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES \
@@ -24,7 +23,7 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
             (database,),
         )
         .await
-        .map_err(|e| Error::mysql(ctx("tables"), e))?;
+        .map_err(|e| Error::mysql(reading(database, "tables"), e))?;
     let mut out: Vec<Table> = tables
         .iter()
         .map(|r| Table {
@@ -38,6 +37,25 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
     let index: HashMap<String, usize> = out.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
 
     let json_checks = json_checks(conn, database).await?;
+    columns(conn, database, &mut out, &index, &json_checks).await?;
+    primary_keys(conn, database, &mut out, &index).await?;
+    foreign_keys(conn, database, &mut out, &index).await?;
+    Ok(out)
+}
+
+/// What the error says it was reading.
+fn reading(database: &str, what: &str) -> String {
+    format!("reading {what} of database `{database}` from information_schema")
+}
+
+/// Every column of the tables, in order, with its type and charset.
+async fn columns(
+    conn: &mut Conn,
+    database: &str,
+    out: &mut [Table],
+    index: &HashMap<String, usize>,
+    json_checks: &[(String, String)],
+) -> Result<()> {
     let cols: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME \
@@ -45,7 +63,7 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
             (database,),
         )
         .await
-        .map_err(|e| Error::mysql(ctx("columns"), e))?;
+        .map_err(|e| Error::mysql(reading(database, "columns"), e))?;
     for r in &cols {
         let Some(&ti) = index.get(&s(r, 0)) else { continue };
         let name = s(r, 1);
@@ -57,7 +75,16 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
         let logical = classify(&mysql);
         out[ti].columns.push(Column { name, mysql, nullable: s(r, 4) == "YES", logical });
     }
+    Ok(())
+}
 
+/// The primary-key columns of the tables, in key order.
+async fn primary_keys(
+    conn: &mut Conn,
+    database: &str,
+    out: &mut [Table],
+    index: &HashMap<String, usize>,
+) -> Result<()> {
     let keys: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE \
@@ -65,13 +92,22 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
             (database,),
         )
         .await
-        .map_err(|e| Error::mysql(ctx("primary keys"), e))?;
+        .map_err(|e| Error::mysql(reading(database, "primary keys"), e))?;
     for r in &keys {
         if let Some(&ti) = index.get(&s(r, 0)) {
             out[ti].primary_key.push(s(r, 1));
         }
     }
+    Ok(())
+}
 
+/// The foreign keys among the tables of `database`.
+async fn foreign_keys(
+    conn: &mut Conn,
+    database: &str,
+    out: &mut [Table],
+    index: &HashMap<String, usize>,
+) -> Result<()> {
     let fks: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME \
@@ -80,7 +116,7 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
             (database, database),
         )
         .await
-        .map_err(|e| Error::mysql(ctx("foreign keys"), e))?;
+        .map_err(|e| Error::mysql(reading(database, "foreign keys"), e))?;
     for r in &fks {
         let Some(&ti) = index.get(&s(r, 0)) else { continue };
         let name = s(r, 1);
@@ -98,7 +134,7 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
             }),
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// MariaDB stores JSON columns as longtext with a `json_valid(`col`)` check constraint.

@@ -33,88 +33,131 @@ pub(super) async fn read_table(src: Arc<MySqlSource>, spec: ReadSpec, tx: mpsc::
     }
 }
 
+/// What a table's read gave: rows sent, zero dates written as NULL per column, and the
+/// table's count in the snapshot once taken.
+type Read = (u64, Vec<u64>, Option<u64>);
+
 async fn read_table_inner(src: &Arc<MySqlSource>, spec: &ReadSpec, tx: &mpsc::Sender<FeedMsg>) -> Result<ReadStats> {
-    let table = ident::mysql(&spec.table.name);
     let mut conn = src.acquire().await;
     let planned = plan_ranges(&mut conn, src, spec).await;
     src.release(conn).await;
-    let (mut count, ranges) = planned?;
-
-    let mut stats = ReadStats::default();
-    let mut nulled = vec![0u64; spec.plans.len()];
-    if ranges.len() == 1 {
-        let mut conn = src.acquire().await;
-        let mut r = read_range(&mut conn, src, spec, &ranges[0], tx).await;
-        if r.is_ok() && count.is_none() {
-            match count_rows(&mut conn, &spec.table.name).await {
-                Ok(n) => count = Some(n),
-                Err(e) => r = Err(e),
-            }
-        }
-        src.release(conn).await;
-        let (rows, z) = r?;
-        stats.rows_read = rows;
-        nulled = z;
+    let (count, ranges) = planned?;
+    let (rows_read, nulled, count) = if ranges.len() == 1 {
+        read_whole(src, spec, &ranges[0], count, tx).await?
     } else {
-        tracing::debug!(table = %table, ranges = ranges.len(), "reading in key ranges");
-        // Connections are taken in key order by one launcher, so the range the consumer
-        // waits for always holds a connection (later ranges may wait, never the reverse).
-        // A table not counted yet is counted by the launcher once every range has a
-        // connection: beside the last ranges' reads, not before the first.
-        let (chunk_tx, mut chunk_rx) = mpsc::unbounded_channel();
-        let launcher = {
-            let (src, spec, counted) = (src.clone(), spec.clone(), count.is_some());
-            tokio::spawn(async move {
-                for range in ranges {
-                    let mut conn = src.acquire().await;
-                    let (ctx, crx) = mpsc::channel(FEED_DEPTH);
-                    let (src2, spec2) = (src.clone(), spec.clone());
-                    let handle = tokio::spawn(async move {
-                        let r = read_range(&mut conn, &src2, &spec2, &range, &ctx).await;
-                        src2.release(conn).await;
-                        r
-                    });
-                    if chunk_tx.send((crx, handle)).is_err() {
-                        return None;
-                    }
-                }
-                drop(chunk_tx);
-                if counted {
-                    return None;
-                }
-                let mut conn = src.acquire().await;
-                let n = count_rows(&mut conn, &spec.table.name).await;
-                src.release(conn).await;
-                Some(n)
-            })
-        };
-        let read = async {
-            while let Some((mut crx, handle)) = chunk_rx.recv().await {
-                while let Some(msg) = crx.recv().await {
-                    if tx.send(msg).await.is_err() {
-                        return Err(Error::other("the run stopped reading"));
-                    }
-                }
-                let (rows, z) = handle.await.map_err(|e| Error::other(format!("reader task failed: {e}")))??;
-                stats.rows_read += rows;
-                nulled.iter_mut().zip(z).for_each(|(a, b)| *a += b);
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = read {
-            launcher.abort();
-            return Err(e);
-        }
-        if let Some(n) = launcher.await.map_err(|e| Error::other(format!("counting task failed: {e}")))? {
-            count = Some(n?);
+        read_in_ranges(src, spec, ranges, count, tx).await?
+    };
+    let count = count.ok_or_else(|| Error::other(format!("`{}` was read but not counted", spec.table.name)))?;
+    Ok(ReadStats {
+        source_count: Some((count, CountKind::Snapshot)),
+        rows_read,
+        zero_dates_nulled: spec
+            .plans
+            .iter()
+            .zip(nulled)
+            .filter(|(_, n)| *n > 0)
+            .map(|(p, n)| (p.name.clone(), n))
+            .collect(),
+    })
+}
+
+/// The table in one range on one connection, counted after it when not counted yet.
+async fn read_whole(
+    src: &Arc<MySqlSource>,
+    spec: &ReadSpec,
+    range: &Range,
+    mut count: Option<u64>,
+    tx: &mpsc::Sender<FeedMsg>,
+) -> Result<Read> {
+    let mut conn = src.acquire().await;
+    let mut r = read_range(&mut conn, src, spec, range, tx).await;
+    if r.is_ok() && count.is_none() {
+        match count_rows(&mut conn, &spec.table.name).await {
+            Ok(n) => count = Some(n),
+            Err(e) => r = Err(e),
         }
     }
-    let count = count.ok_or_else(|| Error::other(format!("`{}` was read but not counted", spec.table.name)))?;
-    stats.source_count = Some((count, CountKind::Snapshot));
-    stats.zero_dates_nulled =
-        spec.plans.iter().zip(nulled).filter(|(_, n)| *n > 0).map(|(p, n)| (p.name.clone(), n)).collect();
-    Ok(stats)
+    src.release(conn).await;
+    let (rows, nulled) = r?;
+    Ok((rows, nulled, count))
+}
+
+/// The table in key ranges, each on its own connection, passed on in key order.
+async fn read_in_ranges(
+    src: &Arc<MySqlSource>,
+    spec: &ReadSpec,
+    ranges: Vec<Range>,
+    mut count: Option<u64>,
+    tx: &mpsc::Sender<FeedMsg>,
+) -> Result<Read> {
+    tracing::debug!(table = %ident::mysql(&spec.table.name), ranges = ranges.len(), "reading in key ranges");
+    let (chunk_tx, mut chunk_rx) = mpsc::unbounded_channel();
+    let launcher = launch_ranges(src.clone(), spec.clone(), ranges, count.is_some(), chunk_tx);
+    let (mut rows, mut nulled) = (0u64, vec![0u64; spec.plans.len()]);
+    let read = async {
+        while let Some((mut crx, handle)) = chunk_rx.recv().await {
+            while let Some(msg) = crx.recv().await {
+                if tx.send(msg).await.is_err() {
+                    return Err(Error::other("the run stopped reading"));
+                }
+            }
+            let (n, z) = handle.await.map_err(|e| Error::other(format!("reader task failed: {e}")))??;
+            rows += n;
+            nulled.iter_mut().zip(z).for_each(|(a, b)| *a += b);
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(e) = read {
+        launcher.abort();
+        return Err(e);
+    }
+    if let Some(n) = launcher.await.map_err(|e| Error::other(format!("counting task failed: {e}")))? {
+        count = Some(n?);
+    }
+    Ok((rows, nulled, count))
+}
+
+/// One range being read: its batches, and the task reading it (rows, zero dates nulled).
+type RangeRead = (mpsc::Receiver<FeedMsg>, tokio::task::JoinHandle<Result<(u64, Vec<u64>)>>);
+
+/// Starts a reader per range, handing each to `chunks` in key order; then, when the table
+/// is not `counted` yet, counts it (the task's result).
+///
+/// Connections are taken in key order by this one launcher, so the range the consumer
+/// waits for always holds a connection (later ranges may wait, never the reverse). A
+/// table not counted yet is counted once every range has a connection: beside the last
+/// ranges' reads, not before the first.
+fn launch_ranges(
+    src: Arc<MySqlSource>,
+    spec: ReadSpec,
+    ranges: Vec<Range>,
+    counted: bool,
+    chunks: mpsc::UnboundedSender<RangeRead>,
+) -> tokio::task::JoinHandle<Option<Result<u64>>> {
+    tokio::spawn(async move {
+        for range in ranges {
+            let mut conn = src.acquire().await;
+            let (ctx, crx) = mpsc::channel(FEED_DEPTH);
+            let (src2, spec2) = (src.clone(), spec.clone());
+            let handle = tokio::spawn(async move {
+                let r = read_range(&mut conn, &src2, &spec2, &range, &ctx).await;
+                src2.release(conn).await;
+                r
+            });
+            if chunks.send((crx, handle)).is_err() {
+                return None;
+            }
+        }
+        drop(chunks);
+        if counted {
+            return None;
+        }
+        let mut conn = src.acquire().await;
+        let n = count_rows(&mut conn, &spec.table.name).await;
+        src.release(conn).await;
+        Some(n)
+    })
 }
 
 /// `COUNT(*)` of the table in the snapshot (any of the source's connections: they share it).
