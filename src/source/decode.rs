@@ -112,7 +112,7 @@ pub struct ColumnDecoder {
     zero_dates_nulled: u64,
 }
 
-fn builder_for(data_type: &DataType, capacity: usize) -> Result<Builder, String> {
+fn builder_for(data_type: &DataType, capacity: usize) -> crate::Result<Builder> {
     Ok(match data_type {
         DataType::Boolean => Builder::Bool(BooleanBuilder::with_capacity(capacity)),
         DataType::Int8 => Builder::Int8(Int8Builder::with_capacity(capacity)),
@@ -120,12 +120,16 @@ fn builder_for(data_type: &DataType, capacity: usize) -> Result<Builder, String>
         DataType::Int32 => Builder::Int32(Int32Builder::with_capacity(capacity)),
         DataType::Int64 => Builder::Int64(Int64Builder::with_capacity(capacity)),
         DataType::Decimal128(p, s) => Builder::Dec128(
-            Decimal128Builder::with_capacity(capacity).with_precision_and_scale(*p, *s).map_err(|e| e.to_string())?,
+            Decimal128Builder::with_capacity(capacity)
+                .with_precision_and_scale(*p, *s)
+                .map_err(|e| crate::Error::datafusion("a decimal column", e))?,
             *p,
             *s,
         ),
         DataType::Decimal256(p, s) => Builder::Dec256(
-            Decimal256Builder::with_capacity(capacity).with_precision_and_scale(*p, *s).map_err(|e| e.to_string())?,
+            Decimal256Builder::with_capacity(capacity)
+                .with_precision_and_scale(*p, *s)
+                .map_err(|e| crate::Error::datafusion("a decimal column", e))?,
             *p,
             *s,
         ),
@@ -141,7 +145,7 @@ fn builder_for(data_type: &DataType, capacity: usize) -> Result<Builder, String>
         DataType::Utf8 => Builder::Utf8(StringBuilder::with_capacity(capacity, capacity * 16)),
         DataType::FixedSizeBinary(n) => Builder::FixedBinary(FixedSizeBinaryBuilder::with_capacity(capacity, *n)),
         DataType::Binary => Builder::Binary(BinaryBuilder::with_capacity(capacity, capacity * 16)),
-        other => return Err(format!("no decoder for Arrow type {other}")),
+        other => return Err(crate::Error::other(format!("no decoder for Arrow type {other}"))),
     })
 }
 
@@ -154,7 +158,7 @@ impl ColumnDecoder {
                 return Err(crate::Error::other(format!("negative decimal scale {s} is not supported")));
             }
         }
-        let builder = builder_for(data_type, capacity).map_err(crate::Error::other)?;
+        let builder = builder_for(data_type, capacity)?;
         Ok(ColumnDecoder { how, builder, scratch: Vec::new(), zero_dates_nulled: 0 })
     }
 
