@@ -101,7 +101,7 @@ fn batch(v: ArrayRef) -> RecordBatch {
 
 fn encoder(b: &RecordBatch, v: CopyColumn) -> Result<CopyEncoder, String> {
     let i = CopyColumn { name: "i".into(), target: PgTarget::Int4, max_chars: None, ..Default::default() };
-    CopyEncoder::new(b.schema().as_ref(), vec![i, v])
+    CopyEncoder::new(b.schema().as_ref(), vec![i, v]).map_err(|e| e.to_string())
 }
 
 /// One case: values of one Arrow array into a column of one PostgreSQL type.
@@ -776,7 +776,8 @@ fn unsupported_pairs_fail_when_built() {
             &schema,
             vec![CopyColumn { name: "x".into(), target, max_chars: None, ..Default::default() }],
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("`x`") && err.contains(target.sql_name()), "{err}");
     }
     assert_eq!(PgTarget::from_pg_type_name("_varchar"), Some(PgTarget::VarcharArray));

@@ -19,6 +19,8 @@ use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::{BufMut, BytesMut};
 
+use crate::error::Error;
+
 use super::cell;
 use super::column::{self, Src};
 use super::narrow::{self, Verdict};
@@ -80,25 +82,25 @@ const HEADER: &[u8; 19] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 impl CopyEncoder {
     /// An encoder for batches of `input`, whose columns are, in order, `columns`. Fails,
     /// naming the column, when an Arrow type cannot be encoded for its target.
-    pub fn new(input: &Schema, columns: Vec<CopyColumn>) -> Result<CopyEncoder, String> {
+    pub fn new(input: &Schema, columns: Vec<CopyColumn>) -> crate::error::Result<CopyEncoder> {
         if input.fields().len() != columns.len() {
-            return Err(format!(
+            return Err(Error::Other(format!(
                 "the batches have {} columns but {} target columns were given",
                 input.fields().len(),
                 columns.len()
-            ));
+            )));
         }
         if columns.len() > i16::MAX as usize {
-            return Err(format!("{} columns is more than a COPY row can hold", columns.len()));
+            return Err(Error::Other(format!("{} columns is more than a COPY row can hold", columns.len())));
         }
         for (field, col) in input.fields().iter().zip(&columns) {
             if !can_encode(field.data_type(), col.target) {
-                return Err(format!(
+                return Err(Error::Other(format!(
                     "column `{}`: cannot encode Arrow {} as PostgreSQL {}",
                     col.name,
                     field.data_type(),
                     col.target
-                ));
+                )));
             }
         }
         let types = input.fields().iter().map(|f| f.data_type().clone()).collect();
