@@ -14,7 +14,8 @@ use arrow::array::{
 use arrow::datatypes::{i256, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::BytesMut;
-use converge::sink::postgres::copy::{CopyColumn, CopyEncoder, Rejected};
+use converge::error::Refused;
+use converge::sink::postgres::copy::{CopyColumn, CopyEncoder};
 use converge::sink::postgres::pgtype::{can_encode, Limit, PgTarget};
 use futures::{FutureExt, SinkExt};
 use tokio_postgres::{Client, NoTls, SimpleQueryMessage};
@@ -695,7 +696,7 @@ async fn wide_sliced_batch_counts_rows() {
 }
 
 /// Encodes a one-column batch `v` for `target` and returns the rejection.
-fn reject(values: ArrayRef, target: PgTarget, max_chars: Option<usize>) -> (Rejected, BytesMut) {
+fn reject(values: ArrayRef, target: PgTarget, max_chars: Option<usize>) -> (Refused, BytesMut) {
     let b = batch(values);
     let mut enc = encoder(&b, CopyColumn { name: "v".into(), target, max_chars, ..Default::default() }).unwrap();
     let mut out = BytesMut::new();

@@ -6,12 +6,10 @@
 //! encoded for its target column's type ([`PgTarget`]), casting where the Arrow type
 //! and the target differ (0/1 → boolean, UUID text → uuid, …); which pairs are possible
 //! is known before any row is read ([`can_encode`]), and a value that cannot be carried
-//! (out of range, too long, not a UUID, …) is [`Rejected`] with its row, column and why.
+//! (out of range, too long, not a UUID, …) is [`Refused`] with its row, column and why.
 //! The per-cell work lives in `cell.rs`, the downcast columns in `column.rs`, the
 //! numeric format in `numeric.rs`. [`send_chunks`] hands the encoded stream to the
 //! connection.
-
-use std::fmt;
 
 use arrow::array::Array;
 use arrow::buffer::NullBuffer;
@@ -19,7 +17,7 @@ use arrow::datatypes::{DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use bytes::{BufMut, BytesMut};
 
-use crate::error::Error;
+use crate::error::{Error, Refused};
 
 use super::cell;
 use super::column::{self, Src};
@@ -45,28 +43,6 @@ pub struct CopyColumn {
     /// bit(n) width).
     pub bits: Option<usize>,
 }
-
-/// A value the encoder refused: which row of the batch (0-based), which column, the
-/// value (shortened for display) and why (phrased to follow "value …").
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    /// Row index within the batch passed to [`CopyEncoder::encode`].
-    pub row: usize,
-    /// The column name.
-    pub column: String,
-    /// The value, rendered and shortened to about 60 characters.
-    pub value: String,
-    /// Why, e.g. `does not fit smallint`.
-    pub reason: String,
-}
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "row {}, column `{}`: value {} {}", self.row, self.column, self.value, self.reason)
-    }
-}
-
-impl std::error::Error for Rejected {}
 
 /// Encodes batches of one input schema for one list of target columns.
 #[derive(Debug, Clone)]
@@ -131,7 +107,7 @@ impl CopyEncoder {
 
     /// Appends every row of `batch`. On a rejected value returns which row, column and
     /// value and why; the rows before it are in `out`, nothing of that row is.
-    pub fn encode(&mut self, batch: &RecordBatch, out: &mut BytesMut) -> Result<(), Rejected> {
+    pub fn encode(&mut self, batch: &RecordBatch, out: &mut BytesMut) -> Result<(), Refused> {
         let srcs = self.bind(batch)?;
         if self.columns.iter().any(|c| c.limit != Limit::None) {
             self.narrowing(&srcs, batch.num_rows())?;
@@ -151,7 +127,7 @@ impl CopyEncoder {
                 let max = if col.target == PgTarget::Bit { col.bits } else { col.max_chars };
                 if let Err(reason) = cell::encode(src, col.target, max, row, out) {
                     out.truncate(start);
-                    return Err(Rejected { row, column: col.name.clone(), value: column::render(src, row), reason });
+                    return Err(Refused { row, column: col.name.clone(), value: column::render(src, row), reason });
                 }
             }
         }
@@ -161,7 +137,7 @@ impl CopyEncoder {
     /// Every value a column's type modifier would change: refused (naming it and what it
     /// would become) unless the column allows the change, then counted. Checked before
     /// any row of the batch is encoded, so a refusal leaves `out` as it was.
-    fn narrowing(&mut self, srcs: &[(Src<'_>, Option<&NullBuffer>)], rows: usize) -> Result<(), Rejected> {
+    fn narrowing(&mut self, srcs: &[(Src<'_>, Option<&NullBuffer>)], rows: usize) -> Result<(), Refused> {
         for (ci, ((src, nulls), col)) in srcs.iter().zip(&self.columns).enumerate() {
             if col.limit == Limit::None {
                 continue;
@@ -180,20 +156,16 @@ impl CopyEncoder {
                     ),
                     Verdict::Refused(why) => why,
                 };
-                return Err(Rejected { row, column: col.name.clone(), value: column::render(src, row), reason });
+                return Err(Refused { row, column: col.name.clone(), value: column::render(src, row), reason });
             }
         }
         Ok(())
     }
 
     /// Downcasts each column once, checking it still has the type given to [`CopyEncoder::new`].
-    fn bind<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<(Src<'a>, Option<&'a NullBuffer>)>, Rejected> {
-        let mismatch = |column: &str, reason: String| Rejected {
-            row: 0,
-            column: column.to_string(),
-            value: String::new(),
-            reason,
-        };
+    fn bind<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<(Src<'a>, Option<&'a NullBuffer>)>, Refused> {
+        let mismatch =
+            |column: &str, reason: String| Refused { row: 0, column: column.to_string(), value: String::new(), reason };
         if batch.num_columns() != self.columns.len() {
             return Err(mismatch(
                 "",

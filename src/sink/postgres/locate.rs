@@ -7,8 +7,8 @@ use arrow::array::ArrayRef;
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
-use super::copy::Rejected;
-use crate::error::{Error, ValueError};
+use crate::error::Error;
+use crate::error::Refused;
 use crate::feed::render_key;
 
 /// The key columns of the last few batches sent, to name the row of a server error.
@@ -65,7 +65,7 @@ impl KeyRing {
     }
 }
 
-pub(super) fn rejected(table: &str, keys: &KeyRing, first_row: u64, r: Rejected) -> Error {
+pub(super) fn rejected(table: &str, keys: &KeyRing, first_row: u64, r: Refused) -> Error {
     let key = keys.key(first_row + r.row as u64).unwrap_or_else(|| format!("#{}", first_row + r.row as u64 + 1));
-    Error::from(ValueError { table: table.to_string(), key, column: r.column, value: r.value, reason: r.reason })
+    Error::from(r.locate(table, key))
 }
