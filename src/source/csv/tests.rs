@@ -82,9 +82,9 @@ fn text_is_preserved_exactly() {
     assert_eq!(s.value(values.len()), "plain text");
 }
 
-#[test]
-fn every_logical_type() {
-    let spec = [
+/// One column of every logical type.
+fn every_type() -> [(&'static str, Logical); 21] {
+    [
         ("b", Logical::Bool),
         ("i8", Logical::Int8),
         ("i16", Logical::Int16),
@@ -106,7 +106,12 @@ fn every_logical_type() {
         ("geo", Logical::Geometry),
         ("e", Logical::Enum),
         ("set", Logical::Set),
-    ];
+    ]
+}
+
+/// A file of three rows over [`every_type`]: extreme values, other values, NULLs; and
+/// the 65-digit decimal its first row holds.
+fn every_type_file(spec: &[(&str, Logical)]) -> (String, String) {
     let header = spec.iter().map(|s| s.0).collect::<Vec<_>>().join(",");
     let big = format!("-{}.{}", "9".repeat(35), "0".repeat(29) + "1");
     let rows = [
@@ -114,7 +119,13 @@ fn every_logical_type() {
         "f,127,32767,2147483647,9223372036854775807,0,7,0.1,NaN,-0.0,9999-12-31,2024-01-15T10:30:00Z,2024-01-15T10:30:00.123456Z,838:59:59,2155,x,\\x00000000000000000000000000000000,\\xDEADbeef,\\x01,\"\",\"\"".to_string(),
         "\\N,\\N,\\N,\\N,\\N,\\N,\\N,\\N,Infinity,-Infinity,\\N,\\N,\\N,0:00:00.000001,\\N,\\N,\\N,\\N,\\N,\\N,\\N".to_string(),
     ];
-    let content = format!("{header}\n{}\n", rows.join("\n"));
+    (format!("{header}\n{}\n", rows.join("\n")), big)
+}
+
+#[test]
+fn every_logical_type() {
+    let spec = every_type();
+    let (content, big) = every_type_file(&spec);
     let b = one(&content, &spec);
     for (field, (_, l)) in b.schema().fields().iter().zip(&spec) {
         assert_eq!(field.data_type(), &l.arrow_type());
