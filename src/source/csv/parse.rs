@@ -238,20 +238,25 @@ impl Scan {
         if j == len {
             return Ok(Next::At(len));
         }
-        match buf[j] {
+        self.field_end(buf[j], j, out).ok_or_else(|| {
+            (Some(out.fields.len()), "a quote inside an unquoted field (a field containing `\"` must be quoted)".into())
+        })
+    }
+
+    /// A `,`, `\n` or `\r` at `i`, after a field's last byte: the field (or the record)
+    /// ends there. Any other byte: `None`.
+    fn field_end(&mut self, b: u8, i: usize, out: &mut Out<'_>) -> Option<Next> {
+        match b {
             b',' => {
                 self.push_field(out);
-                Ok(Next::At(j + 1))
+                Some(Next::At(i + 1))
             }
-            b'\n' => Ok(self.end_field(out, j)),
+            b'\n' => Some(self.end_field(out, i)),
             b'\r' => {
                 self.state = State::AfterCr;
-                Ok(Next::At(j + 1))
+                Some(Next::At(i + 1))
             }
-            _ => Err((
-                Some(out.fields.len()),
-                "a quote inside an unquoted field (a field containing `\"` must be quoted)".into(),
-            )),
+            _ => None,
         }
     }
 
@@ -270,26 +275,15 @@ impl Scan {
 
     /// The byte after a quote inside a quoted field, at `i`.
     fn after_quote(&mut self, b: u8, i: usize, out: &mut Out<'_>) -> Result<Next, Refusal> {
-        match b {
-            b'"' => {
-                out.data.push(b'"');
-                self.state = State::Quoted;
-                Ok(Next::At(i + 1))
-            }
-            b',' => {
-                self.push_field(out);
-                Ok(Next::At(i + 1))
-            }
-            b'\n' => Ok(self.end_field(out, i)),
-            b'\r' => {
-                self.state = State::AfterCr;
-                Ok(Next::At(i + 1))
-            }
-            other => Err((
-                Some(out.fields.len()),
-                format!("a closing quote followed by {} instead of `,` or a line end", show_byte(other)),
-            )),
+        if b == b'"' {
+            out.data.push(b'"');
+            self.state = State::Quoted;
+            return Ok(Next::At(i + 1));
         }
+        self.field_end(b, i, out).ok_or_else(|| {
+            let message = format!("a closing quote followed by {} instead of `,` or a line end", show_byte(b));
+            (Some(out.fields.len()), message)
+        })
     }
 }
 

@@ -39,7 +39,16 @@ impl CsvColumn {
 /// The Arrow schema of a file with these columns: every field nullable, typed by
 /// [`Logical::arrow_type`].
 pub fn csv_schema(columns: &[CsvColumn]) -> SchemaRef {
-    Arc::new(Schema::new(columns.iter().map(|c| Field::new(&c.name, c.logical.arrow_type(), true)).collect::<Vec<_>>()))
+    schema_as(columns, Typing::Final)
+}
+
+/// The Arrow schema of a file with these columns, typed as `typing` says.
+fn schema_as(columns: &[CsvColumn], typing: Typing) -> SchemaRef {
+    let data_type = |l: Logical| match typing {
+        Typing::Final => l.arrow_type(),
+        Typing::Read => l.read_type(),
+    };
+    Arc::new(Schema::new(columns.iter().map(|c| Field::new(&c.name, data_type(c.logical), true)).collect::<Vec<_>>()))
 }
 
 /// A streaming reader of one CSV file (buffered, never the whole file in memory),
@@ -82,12 +91,7 @@ impl CsvReader {
             column: column.map(str::to_string),
             message,
         };
-        let schema = match typing {
-            Typing::Final => csv_schema(&columns),
-            Typing::Read => Arc::new(Schema::new(
-                columns.iter().map(|c| Field::new(&c.name, c.logical.read_type(), true)).collect::<Vec<_>>(),
-            )),
-        };
+        let schema = schema_as(&columns, typing);
         let decoders = columns
             .iter()
             .zip(schema.fields())
