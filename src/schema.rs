@@ -1,6 +1,8 @@
 //! The source-agnostic description of a MySQL database: tables, columns with their
-//! MySQL types, keys and foreign keys. The live reader fills it from
-//! information_schema, the dump reader from `CREATE TABLE` statements.
+//! MySQL types, keys, indexes, foreign keys with their actions, CHECK constraints,
+//! defaults, generated columns and comments. The live reader fills it from
+//! information_schema, the dump reader from `CREATE TABLE` statements; `converge schema`
+//! creates a PostgreSQL schema from it (docs/architecture.md, "Creating the target").
 
 use crate::types::Logical;
 pub use crate::types::MySqlType;
@@ -16,6 +18,107 @@ pub struct Column {
     pub nullable: bool,
     /// How `converge` carries it (decided by [`crate::types::classify`] and the pipeline).
     pub logical: Logical,
+    /// What else MySQL says of it: default, AUTO_INCREMENT, generation, comment, collation.
+    pub facts: ColumnFacts,
+}
+
+/// A column's default, as MySQL declares it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ColumnDefault {
+    /// `DEFAULT NULL` (said explicitly or implied for a nullable column).
+    Null,
+    /// A literal, as MySQL's text of the value (a string unquoted, a number as written,
+    /// a bit value `b'101'` as written).
+    Literal(String),
+    /// `CURRENT_TIMESTAMP[(n)]` / `now()`: the fractional digits.
+    CurrentTimestamp(u32),
+    /// Any other expression (MySQL 8.0.13+, MariaDB 10.2+), as MySQL prints it.
+    Expression(String),
+}
+
+/// A generated column: `GENERATED ALWAYS AS (expr) STORED | VIRTUAL`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generated {
+    /// The expression, as MySQL prints it (identifiers in backticks).
+    pub expression: String,
+    /// `STORED` (`PERSISTENT` in MariaDB) rather than `VIRTUAL`.
+    pub stored: bool,
+}
+
+/// What a column declares besides its type and nullability.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ColumnFacts {
+    /// Its default; `None` when it has none (a NOT NULL column without one).
+    pub default: Option<ColumnDefault>,
+    /// `AUTO_INCREMENT`.
+    pub auto_increment: bool,
+    /// `ON UPDATE CURRENT_TIMESTAMP[(n)]`: the fractional digits.
+    pub on_update_now: Option<u32>,
+    /// `GENERATED ALWAYS AS (…)`.
+    pub generated: Option<Generated>,
+    /// `COMMENT '…'` (empty when none).
+    pub comment: String,
+    /// The collation of a text column (`utf8mb4_general_ci`), when known.
+    pub collation: Option<String>,
+}
+
+impl ColumnFacts {
+    /// A case-insensitive collation (`…_ci`, or MySQL 8's `…_ai_ci`/`…_as_ci`).
+    pub fn case_insensitive(&self) -> bool {
+        self.collation.as_deref().is_some_and(|c| c.ends_with("_ci"))
+    }
+}
+
+/// The kind of a secondary index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IndexKind {
+    /// An ordinary B-tree (or hash) index.
+    #[default]
+    BTree,
+    /// `FULLTEXT`.
+    FullText,
+    /// `SPATIAL`.
+    Spatial,
+}
+
+/// One column of an index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexPart {
+    /// The column (empty for a MySQL 8 functional key part).
+    pub column: String,
+    /// A prefix length (`KEY (name(10))`), in characters or bytes.
+    pub prefix: Option<u32>,
+    /// `DESC`.
+    pub descending: bool,
+}
+
+/// A unique or secondary index (the primary key is [`Table::primary_key`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Index {
+    /// The index name (per table in MySQL).
+    pub name: String,
+    /// Its columns, in order.
+    pub parts: Vec<IndexPart>,
+    /// `UNIQUE`.
+    pub unique: bool,
+    /// B-tree, full-text or spatial.
+    pub kind: IndexKind,
+}
+
+impl Index {
+    /// The column names, in order.
+    pub fn columns(&self) -> Vec<String> {
+        self.parts.iter().map(|p| p.column.clone()).collect()
+    }
+}
+
+/// A CHECK constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    /// Constraint name.
+    pub name: String,
+    /// The condition, as MySQL prints it (identifiers in backticks).
+    pub clause: String,
 }
 
 /// A foreign key of a source table.
@@ -29,10 +132,21 @@ pub struct ForeignKey {
     pub ref_table: String,
     /// Referenced columns, in order.
     pub ref_columns: Vec<String>,
+    /// `ON DELETE` action in upper case (`RESTRICT` when MySQL says none).
+    pub on_delete: String,
+    /// `ON UPDATE` action in upper case.
+    pub on_update: String,
+}
+
+impl ForeignKey {
+    /// A foreign key with MySQL's default actions (`RESTRICT`).
+    pub fn new(name: String, columns: Vec<String>, ref_table: String, ref_columns: Vec<String>) -> ForeignKey {
+        ForeignKey { name, columns, ref_table, ref_columns, on_delete: "RESTRICT".into(), on_update: "RESTRICT".into() }
+    }
 }
 
 /// One source table.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     /// The table name, as in the source.
     pub name: String,
@@ -44,6 +158,16 @@ pub struct Table {
     pub foreign_keys: Vec<ForeignKey>,
     /// The server's row estimate (information_schema.tables.table_rows); 0 when unknown.
     pub estimated_rows: u64,
+    /// Unique and secondary indexes, by name (not the primary key).
+    pub indexes: Vec<Index>,
+    /// CHECK constraints (MariaDB's `json_valid` checks included).
+    pub checks: Vec<Check>,
+    /// `COMMENT '…'` (empty when none).
+    pub comment: String,
+    /// `PARTITION BY …`, as MySQL prints it, when the table is partitioned.
+    pub partitioning: Option<String>,
+    /// The table's `AUTO_INCREMENT` counter (the next value MySQL would give).
+    pub auto_increment: Option<u64>,
 }
 
 impl Table {

@@ -36,14 +36,15 @@ pub fn open(dir: &Path) -> Result<(Manifest, Vec<Table>)> {
                 mysql: MySqlType::parse(&c.mysql_type),
                 nullable: c.nullable,
                 logical,
+                facts: Default::default(),
             });
         }
         tables.push(Table {
             name: t.name.clone(),
             columns,
             primary_key: t.primary_key.clone(),
-            foreign_keys: Vec::new(),
             estimated_rows: t.row_count,
+            ..Default::default()
         });
     }
     Ok((manifest, tables))

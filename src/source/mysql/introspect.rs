@@ -1,5 +1,6 @@
 //! Reads a MySQL/MariaDB database's shape from information_schema: tables, columns and
-//! types, nullability, primary keys, foreign keys, and MariaDB's `json_valid` checks.
+//! types, nullability, defaults, generated columns, primary keys, foreign keys with
+//! their actions; indexes, CHECK constraints and table facts are read by `shape`.
 
 use std::collections::HashMap;
 
@@ -7,10 +8,11 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
 use crate::error::{Error, Result};
-use crate::schema::{Column, ForeignKey, MySqlType, Table};
+use super::shape;
+use crate::schema::{Column, ColumnDefault, ColumnFacts, ForeignKey, Generated, MySqlType, Table};
 use crate::types::classify;
 
-fn s(row: &Row, i: usize) -> String {
+pub(super) fn s(row: &Row, i: usize) -> String {
     row.get::<Option<String>, _>(i).flatten().unwrap_or_default()
 }
 
@@ -18,7 +20,7 @@ fn s(row: &Row, i: usize) -> String {
 pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
     let tables: Vec<Row> = conn
         .exec(
-            "SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0) FROM information_schema.TABLES \
+            "SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0), TABLE_COMMENT, AUTO_INCREMENT FROM information_schema.TABLES \
              WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME",
             (database,),
         )
@@ -28,37 +30,41 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
         .iter()
         .map(|r| Table {
             name: s(r, 0),
-            columns: Vec::new(),
-            primary_key: Vec::new(),
-            foreign_keys: Vec::new(),
             estimated_rows: r.get::<Option<u64>, _>(1).flatten().unwrap_or(0),
+            comment: s(r, 2),
+            auto_increment: r.get::<Option<u64>, _>(3).flatten(),
+            ..Default::default()
         })
         .collect();
     let index: HashMap<String, usize> = out.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
 
-    let json_checks = json_checks(conn, database).await?;
-    columns(conn, database, &mut out, &index, &json_checks).await?;
+    let mariadb = conn.server_version() >= (10, 0, 0);
+    shape::checks(conn, database, &mut out, &index).await?;
+    columns(conn, database, &mut out, &index, mariadb).await?;
     primary_keys(conn, database, &mut out, &index).await?;
     foreign_keys(conn, database, &mut out, &index).await?;
+    shape::indexes(conn, database, &mut out, &index).await?;
+    shape::partitioning(conn, database, &mut out, &index).await?;
     Ok(out)
 }
 
 /// What the error says it was reading.
-fn reading(database: &str, what: &str) -> String {
+pub(super) fn reading(database: &str, what: &str) -> String {
     format!("reading {what} of database `{database}` from information_schema")
 }
 
-/// Every column of the tables, in order, with its type and charset.
+/// Every column of the tables, in order, with its type, charset, default and generation.
 async fn columns(
     conn: &mut Conn,
     database: &str,
     out: &mut [Table],
     index: &HashMap<String, usize>,
-    json_checks: &[(String, String)],
+    mariadb: bool,
 ) -> Result<()> {
     let cols: Vec<Row> = conn
         .exec(
-            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME \
+            "SELECT TABLE_NAME, COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE, CHARACTER_SET_NAME, \
+             COLUMN_DEFAULT, EXTRA, GENERATION_EXPRESSION, COLUMN_COMMENT, COLLATION_NAME \
              FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME, ORDINAL_POSITION",
             (database,),
         )
@@ -71,11 +77,115 @@ async fn columns(
         mysql.data_type = s(r, 3).to_ascii_lowercase();
         let charset = s(r, 5);
         mysql.charset = (!charset.is_empty()).then_some(charset);
-        mysql.json_check = json_checks.contains(&(out[ti].name.clone(), name.clone()));
+        mysql.json_check = out[ti].checks.iter().any(|c| shape::json_valid_column(&c.clause).as_deref() == Some(&name));
         let logical = classify(&mysql);
-        out[ti].columns.push(Column { name, mysql, nullable: s(r, 4) == "YES", logical });
+        let nullable = s(r, 4) == "YES";
+        let default = r.get::<Option<String>, _>(6).flatten();
+        let facts = column_facts(default, &s(r, 7), &s(r, 8), s(r, 9), &s(r, 10), nullable, mariadb);
+        out[ti].columns.push(Column { name, mysql, nullable, logical, facts });
     }
     Ok(())
+}
+
+/// A column's default, AUTO_INCREMENT, ON UPDATE, generation, comment and collation,
+/// from information_schema. MariaDB (10.2.7+) prints a string default quoted and a NULL
+/// default as `NULL`; MySQL 8 prints the bare value and marks expressions with
+/// `DEFAULT_GENERATED` in EXTRA.
+fn column_facts(
+    default: Option<String>,
+    extra: &str,
+    generation: &str,
+    comment: String,
+    collation: &str,
+    nullable: bool,
+    mariadb: bool,
+) -> ColumnFacts {
+    let extra_l = extra.to_ascii_lowercase();
+    let generated = (extra_l.contains("generated") && !extra_l.contains("default_generated")
+        || extra_l.contains("persistent"))
+    .then(|| Generated {
+        expression: generation.to_string(),
+        stored: extra_l.contains("stored") || extra_l.contains("persistent"),
+    });
+    let on_update_now = extra_l.find("on update current_timestamp").map(|at| fsp_of(&extra_l[at..]));
+    let default = if generated.is_some() {
+        None
+    } else {
+        match default {
+            None if nullable && !mariadb => Some(ColumnDefault::Null),
+            None => None,
+            Some(d) if mariadb => Some(mariadb_default(&d)),
+            Some(d) if extra_l.contains("default_generated") => Some(expression_default(&d)),
+            Some(d) => Some(ColumnDefault::Literal(d)),
+        }
+    };
+    ColumnFacts {
+        default,
+        auto_increment: extra_l.contains("auto_increment"),
+        on_update_now,
+        generated,
+        comment,
+        collation: (!collation.is_empty()).then(|| collation.to_string()),
+    }
+}
+
+/// The fractional digits of `current_timestamp(n)` at the start of `text` (0 without).
+fn fsp_of(text: &str) -> u32 {
+    let Some(open) = text.find('(') else { return 0 };
+    let close = text[open..].find(')').map_or(text.len(), |c| open + c);
+    text[open + 1..close].trim().parse().unwrap_or(0)
+}
+
+/// A MariaDB COLUMN_DEFAULT: `NULL`, `'text'` (quotes doubled), a number, or an expression.
+fn mariadb_default(d: &str) -> ColumnDefault {
+    if d.eq_ignore_ascii_case("NULL") {
+        return ColumnDefault::Null;
+    }
+    if let Some(inner) = d.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+        return ColumnDefault::Literal(unquote_mariadb(inner));
+    }
+    if d.parse::<f64>().is_ok() || (d.starts_with("b'") && d.ends_with('\'')) {
+        return ColumnDefault::Literal(d.to_string());
+    }
+    expression_default(d)
+}
+
+/// MariaDB's quoted default: `''` for a quote and backslash escapes.
+fn unquote_mariadb(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                out.push('\'');
+            }
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('0') => out.push('\0'),
+                Some('Z') => out.push('\x1a'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// `current_timestamp()` / `now(6)` / `CURRENT_TIMESTAMP` as such; anything else an expression.
+fn expression_default(d: &str) -> ColumnDefault {
+    let l = d.trim().to_ascii_lowercase();
+    let now = ["current_timestamp", "now", "localtimestamp", "localtime"].iter().any(|f| {
+        l.strip_prefix(f).is_some_and(|rest| rest.is_empty() || (rest.starts_with('(') && rest.ends_with(')')))
+    });
+    if now {
+        ColumnDefault::CurrentTimestamp(fsp_of(&l))
+    } else {
+        ColumnDefault::Expression(d.to_string())
+    }
 }
 
 /// The primary-key columns of the tables, in key order.
@@ -126,39 +236,74 @@ async fn foreign_keys(
                 fk.columns.push(s(r, 2));
                 fk.ref_columns.push(s(r, 4));
             }
-            None => t.foreign_keys.push(ForeignKey {
-                name,
-                columns: vec![s(r, 2)],
-                ref_table: s(r, 3),
-                ref_columns: vec![s(r, 4)],
-            }),
+            None => t.foreign_keys.push(ForeignKey::new(name, vec![s(r, 2)], s(r, 3), vec![s(r, 4)])),
+        }
+    }
+    foreign_key_actions(conn, database, out, index).await
+}
+
+/// Each foreign key's ON DELETE / ON UPDATE actions.
+async fn foreign_key_actions(
+    conn: &mut Conn,
+    database: &str,
+    out: &mut [Table],
+    index: &HashMap<String, usize>,
+) -> Result<()> {
+    let rows: Vec<Row> = conn
+        .exec(
+            "SELECT TABLE_NAME, CONSTRAINT_NAME, DELETE_RULE, UPDATE_RULE \
+             FROM information_schema.REFERENTIAL_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
+            (database,),
+        )
+        .await
+        .map_err(|e| Error::mysql(reading(database, "foreign key actions"), e))?;
+    for r in &rows {
+        let Some(&ti) = index.get(&s(r, 0)) else { continue };
+        if let Some(fk) = out[ti].foreign_keys.iter_mut().find(|f| f.name == s(r, 1)) {
+            fk.on_delete = s(r, 2).to_ascii_uppercase();
+            fk.on_update = s(r, 3).to_ascii_uppercase();
         }
     }
     Ok(())
 }
 
-/// MariaDB stores JSON columns as longtext with a `json_valid(`col`)` check constraint.
-/// MySQL 8 has a real json type and a CHECK_CONSTRAINTS view without TABLE_NAME; there
-/// the query fails and no column is marked.
-async fn json_checks(conn: &mut Conn, database: &str) -> Result<Vec<(String, String)>> {
-    let rows: Vec<Row> = match conn
-        .exec(
-            "SELECT TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ?",
-            (database,),
-        )
-        .await
-    {
-        Ok(rows) => rows,
-        Err(mysql_async::Error::Server(_)) => return Ok(Vec::new()),
-        Err(e) => return Err(Error::mysql("reading check constraints", e)),
-    };
-    Ok(rows
-        .iter()
-        .filter_map(|r| {
-            let clause = s(r, 1);
-            let inner = clause.trim().strip_prefix("json_valid(")?.strip_suffix(')')?;
-            let col = inner.trim().strip_prefix('`')?.strip_suffix('`')?.replace("``", "`");
-            Some((s(r, 0), col))
-        })
-        .collect())
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_mariadb_and_mysql_defaults() {
+        let f = |d: Option<&str>, extra: &str, nullable, mariadb| {
+            column_facts(d.map(str::to_string), extra, "", String::new(), "", nullable, mariadb).default
+        };
+        assert_eq!(f(Some("'it''s \\n'"), "", false, true), Some(ColumnDefault::Literal("it's \n".into())));
+        assert_eq!(f(Some("NULL"), "", true, true), Some(ColumnDefault::Null));
+        assert_eq!(f(None, "", false, true), None);
+        assert_eq!(f(Some("0"), "", false, true), Some(ColumnDefault::Literal("0".into())));
+        assert_eq!(f(Some("current_timestamp(6)"), "", false, true), Some(ColumnDefault::CurrentTimestamp(6)));
+        assert_eq!(f(Some("uuid()"), "", false, true), Some(ColumnDefault::Expression("uuid()".into())));
+        assert_eq!(f(Some("active"), "", false, false), Some(ColumnDefault::Literal("active".into())));
+        assert_eq!(f(None, "", true, false), Some(ColumnDefault::Null));
+        assert_eq!(
+            f(Some("CURRENT_TIMESTAMP"), "DEFAULT_GENERATED", false, false),
+            Some(ColumnDefault::CurrentTimestamp(0))
+        );
+        assert_eq!(
+            f(Some("(`a` + 1)"), "DEFAULT_GENERATED", false, false),
+            Some(ColumnDefault::Expression("(`a` + 1)".into()))
+        );
+    }
+
+    #[test]
+    fn reads_extra() {
+        let x = column_facts(None, "on update current_timestamp(3)", "", String::new(), "utf8mb4_general_ci", false, true);
+        assert_eq!(x.on_update_now, Some(3));
+        assert!(x.case_insensitive());
+        let g = column_facts(None, "STORED GENERATED", "`a` * 2", String::new(), "", true, true);
+        assert_eq!(g.generated, Some(Generated { expression: "`a` * 2".into(), stored: true }));
+        assert_eq!(g.default, None);
+        let v = column_facts(None, "VIRTUAL GENERATED", "`a` * 2", String::new(), "", true, false);
+        assert!(!v.generated.unwrap().stored);
+        assert!(column_facts(None, "auto_increment", "", String::new(), "", false, true).auto_increment);
+    }
 }

@@ -2,6 +2,7 @@
 //! several connections, introspects the schema and streams tables as Arrow batches.
 
 mod introspect;
+mod shape;
 mod read;
 
 use std::sync::Arc;

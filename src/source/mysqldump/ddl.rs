@@ -204,7 +204,7 @@ pub(crate) fn parse_create_table(sql: &str) -> Result<Table> {
     let (table_cs, table_coll) = charset_of(&tokens[close + 1..]);
     let table_charset = resolve_charset(table_cs, table_coll);
     let mut table =
-        Table { name, columns: Vec::new(), primary_key: Vec::new(), foreign_keys: Vec::new(), estimated_rows: 0 };
+        Table { name, ..Default::default() };
     let mut json_checked: Vec<String> = Vec::new();
     for item in body_items(&tokens, k, close).into_iter().filter(|i| !i.is_empty()) {
         let first = &item[0];
@@ -333,7 +333,7 @@ fn foreign_key(item: &[Token], name: String) -> Result<ForeignKey> {
         x += 2;
     }
     let (ref_columns, _) = name_list(item, x)?;
-    Ok(ForeignKey { name, columns, ref_table, ref_columns })
+    Ok(ForeignKey::new(name, columns, ref_table, ref_columns))
 }
 
 /// Parses one column line; also says whether it carries an inline `PRIMARY KEY`.
@@ -364,7 +364,7 @@ fn parse_column(sql: &str, item: &[Token], table_charset: Option<&str>) -> Resul
     }
     mysql.json_check = json_valid_column(attrs).is_some_and(|c| c == name);
     let logical = classify(&mysql);
-    Ok((Column { name, mysql, nullable, logical }, inline_pk))
+    Ok((Column { name, mysql, nullable, logical, facts: Default::default() }, inline_pk))
 }
 
 #[cfg(test)]
@@ -418,10 +418,8 @@ mod tests {
         assert_eq!(
             t.foreign_keys[0],
             ForeignKey {
-                name: "FK_q".into(),
-                columns: vec!["qid".into()],
-                ref_table: "query-result-cache".into(),
-                ref_columns: vec!["id".into()]
+                on_delete: "CASCADE".into(),
+                ..ForeignKey::new("FK_q".into(), vec!["qid".into()], "query-result-cache".into(), vec!["id".into()])
             }
         );
         assert_eq!(t.foreign_keys[1].columns, ["tid", "id"]);
