@@ -47,6 +47,19 @@ enum Command {
         #[arg(long)]
         profile: bool,
     },
+    /// The PostgreSQL schema converge would create from the source (DDL), or with
+    /// --diff how the pipeline's target differs from it.
+    Schema {
+        /// The pipeline file.
+        #[arg(default_value = "pipelines/demo.toml")]
+        pipeline: PathBuf,
+        /// Write the DDL to this file (applies with `psql -v ON_ERROR_STOP=1 -f`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Compare the postgres sink's target schema with it: every difference, one a line.
+        #[arg(long)]
+        diff: bool,
+    },
     /// Load an export directory (CSV + manifest) into PostgreSQL, schema-first.
     Import {
         /// The export directory.
@@ -211,6 +224,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             run_logged(cli, &p, &id, false).await
         }
         Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
+        Command::Schema { pipeline, out, diff } => schema_command(cli, pipeline, out.as_deref(), *diff).await,
         Command::Verify { pipeline, source, target, schema, sample, report, strict } => {
             let p = match (pipeline, source, target) {
                 (Some(file), _, _) => Pipeline::load(file)?,
@@ -330,6 +344,57 @@ async fn query_command(dir: &std::path::Path, sql: Option<&str>, format: Format)
     }
 }
 
+/// `converge schema [--out FILE] [--diff]`: the DDL (or the differences); exit non-zero
+/// when a name must be fixed first, or when the target differs.
+async fn schema_command(
+    cli: &Cli,
+    pipeline: &std::path::Path,
+    out: Option<&std::path::Path>,
+    diff: bool,
+) -> converge::Result<()> {
+    let p = Pipeline::load(pipeline)?;
+    let r = converge::ddl::schema(&p, diff).await?;
+    let header = format!(
+        "PostgreSQL schema for pipeline `{}` from {}, made by converge {}",
+        p.name,
+        r.source,
+        env!("CARGO_PKG_VERSION")
+    );
+    let script = r.ddl.script(&header);
+    if cli.json {
+        let j = serde_json::json!({
+            "statements": r.ddl.statements(), "notes": r.ddl.notes, "refused": r.ddl.refused,
+            "differences": r.differences,
+        });
+        println!("{j}");
+    } else if let Some(diffs) = &r.differences {
+        for d in diffs {
+            println!("{d}");
+        }
+        if diffs.is_empty() && !cli.quiet {
+            println!("the target matches the schema converge would create");
+        }
+    } else if out.is_none() {
+        print!("{script}");
+    }
+    if let Some(path) = out {
+        std::fs::write(path, &script).map_err(|e| converge::Error::io(path, e))?;
+        if !cli.quiet && !cli.json {
+            eprintln!("wrote {} ({} statements, {} notes)", path.display(), r.ddl.statements().len(), r.ddl.notes.len());
+        }
+    }
+    if !r.ddl.refused.is_empty() {
+        return Err(converge::Error::other(format!(
+            "the schema cannot be created as it is:\n  {}",
+            r.ddl.refused.join("\n  ")
+        )));
+    }
+    match &r.differences {
+        Some(d) if !d.is_empty() => Err(converge::Error::other(format!("the target differs in {} places", d.len()))),
+        _ => Ok(()),
+    }
+}
+
 /// `converge plan [--profile]`: the plan, the target check, the profile; text or JSON;
 /// exit non-zero when the target does not fit or a value would stop the run.
 async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> converge::Result<()> {
@@ -340,6 +405,10 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
     let mut text = pipeline::plan::render_with_target(&p, &plan, &described, targets);
     if let Some(t) = &target {
         text.push_str(&pipeline::plan::render_target(&t.problems, &t.narrowing));
+        if let Some(ddl) = t.ddl.as_ref().filter(|d| !d.is_empty()) {
+            text.push_str("\nThe load creates these tables first (create = \"missing\"), in its transaction:\n");
+            text.push_str(&ddl.script("create = \"missing\""));
+        }
     }
     let mut findings = None;
     if profile {
@@ -381,6 +450,8 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         j["source"] = serde_json::json!(described);
         j["problems"] = serde_json::json!(target.as_ref().map(|t| &t.problems));
         j["narrowing"] = serde_json::json!(target.as_ref().map(|t| &t.narrowing));
+        let ddl = target.as_ref().and_then(|t| t.ddl.as_ref());
+        j["create"] = serde_json::json!(ddl.map(|d| serde_json::json!({"statements": d.statements(), "notes": d.notes})));
         j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
         j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
         println!("{j}");

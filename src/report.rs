@@ -134,6 +134,9 @@ fn tables(o: &mut String, r: &RunReport, verbose: bool) {
 
 /// What the load did besides COPY: counts, and the names that need attention.
 fn load(o: &mut String, l: &crate::sink::postgres::load::LoadSummary, tables: usize, verbose: bool) {
+    if !l.created.is_empty() {
+        let _ = writeln!(o, "created: {} tables (create = \"missing\"): {}", l.created.len(), l.created.join(", "));
+    }
     let _ = write!(o, "load: COPY FREEZE on {} of {tables} tables", l.frozen.len());
     if verbose && !l.frozen.is_empty() {
         let _ = write!(o, " ({})", l.frozen.join(", "));
@@ -212,6 +215,7 @@ pub fn run_json(r: &RunReport) -> String {
         "verify": r.verify.as_ref().map(|v| v.json_value()),
         "load": r.load.as_ref().map(|l| serde_json::json!({
             "frozen": l.frozen,
+            "created": l.created,
             "rebuiltIndexes": l.rebuilt_indexes,
             "streams": l.streams,
             "foreignKeys": l.foreign_keys,

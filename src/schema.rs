@@ -121,6 +121,14 @@ pub struct Check {
     pub clause: String,
 }
 
+impl Check {
+    /// The column a MariaDB `json_valid(`col`)` check names, if that is all it says.
+    pub fn json_valid_column(&self) -> Option<String> {
+        let inner = self.clause.trim().strip_prefix("json_valid(")?.strip_suffix(')')?;
+        Some(inner.trim().strip_prefix('`')?.strip_suffix('`')?.replace("``", "`"))
+    }
+}
+
 /// A foreign key of a source table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForeignKey {
@@ -209,6 +217,13 @@ pub fn dependency_order(tables: &[Table]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_json_valid_checks() {
+        let c = |clause: &str| Check { name: "c".into(), clause: clause.into() }.json_valid_column();
+        assert_eq!(c("json_valid(`we``ird`)").as_deref(), Some("we`ird"));
+        assert_eq!(c("`a` > 0"), None);
+    }
 
     #[test]
     fn parses_column_types() {

@@ -22,7 +22,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("transform", &["transform"]),
     ("sink", &["sink"]),
     ("plan", &["pipeline"]),
-    ("commands", &["run", "verify", "bench", "query", "report"]),
+    ("commands", &["run", "verify", "bench", "query", "report", "ddl"]),
     ("cli", &["cli", "main", "lib"]),
 ];
 

@@ -123,6 +123,7 @@ pub async fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
         let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
         t.transform_outputs = Some(crate::transform::sql::outputs(t.name(), schema, sql).await?);
     }
+    super::create::fit_names(p, &mut plan)?;
     let err = |m: String| Error::Pipeline { file: p.file.clone(), at: None, message: m };
     for (i, t) in plan.tables.iter().enumerate() {
         if let Some(o) = plan.tables[..i].iter().find(|o| o.target == t.target) {

@@ -5,9 +5,11 @@
 use super::new_migration_id;
 use crate::error::{Error, Result};
 use crate::pipeline::fit::{audit_fills, fit_targets};
+use crate::pipeline::create;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::source::{self, Opened};
-use crate::pipeline::spec::{Pipeline, SinkSpec, TransactionMode};
+use crate::pipeline::spec::{CreateMode, Pipeline, SinkSpec, TransactionMode};
+use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
 use crate::sink::postgres::target::TableTarget;
 
@@ -25,6 +27,8 @@ pub struct Target {
     pub notes: Vec<String>,
     /// Replace rows of non-empty tables.
     pub truncate: bool,
+    /// `create = "missing"`: what the load creates before it COPYs.
+    pub ddl: Option<SchemaDdl>,
 }
 
 /// Opens the source and builds the plan (nothing is read but the schema); with a
@@ -64,9 +68,13 @@ async fn plan_with_target(
         defer_indexes: sink.defer_indexes.unwrap_or(sink.transaction == TransactionMode::Run),
         streams: sink.streams.unwrap_or(1),
     };
-    let load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
+    let mut load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
         .await?
         .disable_triggers(sink.triggers == crate::pipeline::spec::TriggerMode::Disable);
+    let ddl = match sink.create {
+        CreateMode::Missing => Some(create_missing(p, opened, &mut plan, &mut load).await?),
+        CreateMode::None => None,
+    };
     let (tables, mut check) = fit_targets(&mut plan.tables, &load.tables);
     let load = if sink.audit_defaults {
         let stamp = opened.taken_at().unwrap_or_else(|| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string());
@@ -79,9 +87,33 @@ async fn plan_with_target(
     check.notes.extend(export_would_not_import(p, &plan, &load.tables));
     let truncate = sink.truncate.unwrap_or(false);
     let mut target =
-        Target { load, tables, problems: check.problems, narrowing: check.narrowing, notes: check.notes, truncate };
+        Target { load, tables, problems: check.problems, narrowing: check.narrowing, notes: check.notes, truncate, ddl };
     skip_unchanged(opened, &mut plan, &mut target, schema).await?;
     Ok((plan, Some(target)))
+}
+
+/// `create = "missing"`: the planned tables the target lacks get their types decided
+/// (by the data, from a live source), their DDL made, proven and introspected; the
+/// plan is then matched against the tables as PostgreSQL made them.
+async fn create_missing(p: &Pipeline, opened: &Opened, plan: &mut Plan, load: &mut PgLoad) -> Result<SchemaDdl> {
+    let missing: Vec<bool> = plan.tables.iter().map(|t| load.tables.iter().all(|x| x.name != t.target)).collect();
+    let live = opened.live();
+    let decided = create::decide_by_data(live.as_deref(), plan, &missing).await?;
+    let taken = load.names_taken().await?;
+    let mut ddl = create::ddl(plan, &missing, p.postgres(), taken);
+    ddl.notes.splice(0..0, decided);
+    if !ddl.refused.is_empty() {
+        return Err(Error::Pipeline {
+            file: p.file.clone(),
+            at: None,
+            message: format!("the target cannot be created as it is:\n  {}", ddl.refused.join("\n  ")),
+        });
+    }
+    if !ddl.is_empty() {
+        load.create(&ddl).await?;
+        plan.notes.extend(ddl.notes.iter().map(|n| format!("create: {n}")));
+    }
+    Ok(ddl)
 }
 
 /// A pipeline with a CSV sink and a postgres sink, whose CSV leaves out audit columns its

@@ -343,7 +343,17 @@ pub struct PostgresSink {
     /// would fill them for a new row: `version` = 1, the dates = the export's timestamp
     /// (default false: such a target is refused, saying why).
     pub audit_defaults: bool,
+    /// `missing` creates the tables the target lacks, in the run's transaction, before
+    /// the load (default `none`: the target's schema is made by something else).
+    pub create: CreateMode,
+    /// Names over PostgreSQL's 63 bytes: `refuse` (default) or `shorten`.
+    pub long_names: LongNames,
+    /// Created index names that clash in the schema: `refuse` (default) or `prefix`.
+    pub index_names: IndexNames,
 }
+
+/// `create`: the sink's own rule.
+pub use crate::sink::postgres::create::{CreateMode, IndexNames, LongNames};
 
 impl PostgresSink {
     /// A sink into `url` with every option at its default.
@@ -359,6 +369,9 @@ impl PostgresSink {
             streams: None,
             triggers: TriggerMode::Fire,
             audit_defaults: false,
+            create: CreateMode::None,
+            long_names: LongNames::Refuse,
+            index_names: IndexNames::Refuse,
         }
     }
 

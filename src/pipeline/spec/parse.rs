@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::{
-    all_tables, ColumnRule, Options, Pipeline, PostgresSink, SinkSpec, SourceKind, SourceSpec, TableName,
+    all_tables, ColumnRule, CreateMode, IndexNames, LongNames, Options, Pipeline, PostgresSink, SinkSpec, SourceKind, SourceSpec, TableName,
     TransactionMode, Transform, TriggerMode, VerifySpec,
 };
 use crate::error::{Error, Result};
@@ -92,6 +92,9 @@ struct RawSink {
     streams: Option<usize>,
     triggers: Option<TriggerMode>,
     audit_defaults: Option<bool>,
+    create: Option<CreateMode>,
+    long_names: Option<LongNames>,
+    index_names: Option<IndexNames>,
 }
 
 /// The keys each sink kind takes.
@@ -106,6 +109,9 @@ const POSTGRES_KEYS: &[&str] = &[
     "streams",
     "triggers",
     "audit_defaults",
+    "create",
+    "long_names",
+    "index_names",
 ];
 
 impl RawSink {
@@ -124,6 +130,9 @@ impl RawSink {
             ("streams", self.streams.is_some()),
             ("triggers", self.triggers.is_some()),
             ("audit_defaults", self.audit_defaults.is_some()),
+            ("create", self.create.is_some()),
+            ("long_names", self.long_names.is_some()),
+            ("index_names", self.index_names.is_some()),
         ];
         set.into_iter().filter(|(_, on)| *on).map(|(k, _)| k).collect()
     }
@@ -329,6 +338,13 @@ fn sink<E: Fn(&str) -> Option<String>>(raw: RawSink, n: usize, place: &Place, va
                         .into(),
                 ));
             }
+            if raw.create == Some(CreateMode::Missing) && transaction == TransactionMode::Table {
+                return Err(place.at_key(
+                    "create",
+                    "create = \"missing\" needs transaction = \"run\" (the tables are created in the load's one transaction, so a failure leaves none)"
+                        .into(),
+                ));
+            }
             if raw.streams == Some(0) {
                 return Err(place.at_key("streams", "streams must be at least 1".into()));
             }
@@ -343,6 +359,9 @@ fn sink<E: Fn(&str) -> Option<String>>(raw: RawSink, n: usize, place: &Place, va
                 streams: raw.streams,
                 triggers: raw.triggers.unwrap_or_default(),
                 audit_defaults: raw.audit_defaults.unwrap_or(false),
+                create: raw.create.unwrap_or_default(),
+                long_names: raw.long_names.unwrap_or_default(),
+                index_names: raw.index_names.unwrap_or_default(),
             })
         }
     })

@@ -5,6 +5,7 @@ mod cell;
 mod column;
 mod connect;
 pub mod copy;
+pub mod create;
 pub mod integrity;
 pub mod introspect;
 pub mod load;

@@ -77,7 +77,7 @@ async fn columns(
         mysql.data_type = s(r, 3).to_ascii_lowercase();
         let charset = s(r, 5);
         mysql.charset = (!charset.is_empty()).then_some(charset);
-        mysql.json_check = out[ti].checks.iter().any(|c| shape::json_valid_column(&c.clause).as_deref() == Some(&name));
+        mysql.json_check = out[ti].checks.iter().any(|c| c.json_valid_column().as_deref() == Some(&name));
         let logical = classify(&mysql);
         let nullable = s(r, 4) == "YES";
         let default = r.get::<Option<String>, _>(6).flatten();

@@ -107,18 +107,3 @@ pub(super) async fn partitioning(
     }
     Ok(())
 }
-
-/// The column a MariaDB `json_valid(`col`)` check names, if that is all it says.
-pub fn json_valid_column(clause: &str) -> Option<String> {
-    let inner = clause.trim().strip_prefix("json_valid(")?.strip_suffix(')')?;
-    Some(inner.trim().strip_prefix('`')?.strip_suffix('`')?.replace("``", "`"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn reads_json_valid_checks() {
-        assert_eq!(super::json_valid_column("json_valid(`we``ird`)").as_deref(), Some("we`ird"));
-        assert_eq!(super::json_valid_column("`a` > 0"), None);
-    }
-}

@@ -8,7 +8,8 @@ use super::{FkMode, PgLoad, Strategy};
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
 use crate::sink::postgres::connect::connect;
-use crate::sink::postgres::introspect::PgTable;
+use crate::sink::postgres::create::SchemaDdl;
+use crate::sink::postgres::introspect::{introspect, PgTable};
 
 impl PgLoad {
     /// Begins the transaction: refuses non-empty target tables unless `truncate`, then
@@ -17,7 +18,8 @@ impl PgLoad {
         self.run_tables = loaded.to_vec();
         let fresh: Vec<String> = loaded.iter().filter(|t| !self.existing.contains(t)).cloned().collect();
         let client: &Client = self.clients[0].get_mut();
-        let non_empty = non_empty(client, &self.schema, &fresh).await?;
+        let standing: Vec<String> = fresh.iter().filter(|t| !self.created.contains(t)).cloned().collect();
+        let non_empty = non_empty(client, &self.schema, &standing).await?;
         if !non_empty.is_empty() && !truncate {
             return Err(Error::other(format!(
                 "the target tables {} are not empty; set truncate = true on the postgres sink to replace their rows",
@@ -31,6 +33,7 @@ impl PgLoad {
             ));
         }
         client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
+        run_statements(client, &self.create).await?;
         self.fk_mode = self.strategy.fk_mode(self.disable_triggers, self.superuser);
         // Tables emptied by this transaction take COPY FREEZE; an empty table is truncated
         // too when nothing outside the load references it (TRUNCATE would refuse).
@@ -47,6 +50,39 @@ impl PgLoad {
         self.open_streams().await
     }
 
+    /// `create = "missing"`: the DDL is run once now, in a transaction that is rolled
+    /// back, to prove it and to introspect the tables as PostgreSQL made them (the plan
+    /// is matched against those); [`PgLoad::begin`] runs it again inside the load's
+    /// transaction, so a failure anywhere leaves no new object in the target.
+    pub async fn create(&mut self, ddl: &SchemaDdl) -> Result<()> {
+        let statements = ddl.statements();
+        let client: &Client = self.clients[0].get_mut();
+        client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
+        let tried = async {
+            run_statements(client, &statements).await?;
+            introspect(client, &self.schema).await
+        }
+        .await;
+        client.batch_execute("ROLLBACK").await.map_err(|e| Error::postgres("ROLLBACK", &e))?;
+        self.tables = tried?;
+        self.create = statements;
+        self.created = ddl.tables.iter().map(|t| t.name.clone()).collect();
+        Ok(())
+    }
+
+    /// The names of the target schema's relations and types (what created names must
+    /// not take).
+    pub async fn names_taken(&self) -> Result<Vec<String>> {
+        let client = self.clients[0].lock().await;
+        let q = "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 \
+                 UNION SELECT t.typname::text FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = $1";
+        let rows = client
+            .query(q, &[&self.schema])
+            .await
+            .map_err(|e| Error::postgres("reading the target schema's names", &e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// Per-table mode with foreign keys proven per table, not enforced row by row: tables
     /// may load side by side, each on its own connection.
     async fn open_streams(&mut self) -> Result<()> {
@@ -59,6 +95,17 @@ impl PgLoad {
         }
         Ok(())
     }
+}
+
+/// Runs the creation's statements, naming the one PostgreSQL refused.
+async fn run_statements(client: &Client, statements: &[String]) -> Result<()> {
+    for st in statements {
+        client.batch_execute(st).await.map_err(|e| {
+            let head: String = st.lines().next().unwrap_or_default().chars().take(160).collect();
+            Error::postgres(format!("creating the target ({head})"), &e)
+        })?;
+    }
+    Ok(())
 }
 
 /// The tables of `fresh` that already hold rows.

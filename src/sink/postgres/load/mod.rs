@@ -98,6 +98,11 @@ pub struct PgLoad {
     /// The target's own defaults of the filled audit columns, put back after each COPY.
     own_defaults: std::sync::Mutex<Vec<(String, String, Option<String>)>>,
     copy_bytes: std::sync::Mutex<Vec<(String, u64)>>,
+    /// `create = "missing"`: the statements that create the tables, run in the load's
+    /// transaction before anything else.
+    create: Vec<String>,
+    /// The tables those statements create.
+    created: Vec<String>,
 }
 
 /// Per-table mode: whose state the committed tables are recorded under.
@@ -134,6 +139,8 @@ pub struct LoadSummary {
     pub foreign_keys: String,
     /// Where per-table mode keeps its state in the target (`converge.load_state`).
     pub state_table: Option<String>,
+    /// Tables this load created (`create = "missing"`).
+    pub created: Vec<String>,
 }
 
 /// How the load commits: each strategy is its own type, with its own state.
@@ -213,6 +220,8 @@ impl PgLoad {
             audit_filled: std::sync::Mutex::new(Vec::new()),
             own_defaults: std::sync::Mutex::new(Vec::new()),
             copy_bytes: std::sync::Mutex::new(Vec::new()),
+            create: Vec::new(),
+            created: Vec::new(),
         })
     }
 
@@ -266,6 +275,7 @@ impl PgLoad {
                 Strategy::Run(_) => None,
                 Strategy::PerTable(_) => Some("converge.load_state".to_string()),
             },
+            created: self.created.clone(),
         }
     }
 

@@ -1,0 +1,57 @@
+//! `converge schema PIPELINE [--out FILE] [--diff]`: the PostgreSQL schema `converge`
+//! would create from the source (docs/architecture.md, "Creating the target"), and
+//! how an existing schema-first target differs from it.
+
+use crate::error::{Error, Result};
+use crate::pipeline::spec::Pipeline;
+use crate::pipeline::{create, plan, source};
+use crate::sink::postgres::create::diff;
+use crate::sink::postgres::create::SchemaDdl;
+use crate::sink::postgres::load::connect;
+
+/// What `schema` found.
+#[derive(Debug, Clone)]
+pub struct SchemaReport {
+    /// The DDL for every planned table.
+    pub ddl: SchemaDdl,
+    /// With `--diff`: every difference between the target and the DDL.
+    pub differences: Option<Vec<String>>,
+    /// The source, described (no secrets).
+    pub source: String,
+}
+
+/// The DDL for every table the pipeline plans; with `diff`, compared with the postgres
+/// sink's target schema.
+pub async fn schema(p: &Pipeline, diff: bool) -> Result<SchemaReport> {
+    let (opened, tables) = source::open(p).await?;
+    let made = async {
+        let mut plan = plan::build(p, tables).await?;
+        let all = vec![true; plan.tables.len()];
+        let live = opened.live();
+        let decided = create::decide_by_data(live.as_deref(), &mut plan, &all).await?;
+        let mut ddl = create::ddl(&plan, &all, p.postgres(), Vec::new());
+        ddl.notes.splice(0..0, decided);
+        ddl.notes.extend(opened.not_carried().await?);
+        Ok::<_, Error>(ddl)
+    }
+    .await;
+    let source = opened.describe();
+    opened.close().await;
+    let ddl = made?;
+    let differences = match diff {
+        false => None,
+        true => Some(compare(p, &ddl).await?),
+    };
+    Ok(SchemaReport { ddl, differences, source })
+}
+
+/// The target's schema against the DDL, created for the comparison in a scratch schema
+/// inside a transaction that is rolled back.
+async fn compare(p: &Pipeline, ddl: &SchemaDdl) -> Result<Vec<String>> {
+    let sink = p.postgres().ok_or_else(|| Error::other("--diff compares with the pipeline's postgres sink"))?;
+    if !ddl.refused.is_empty() {
+        return Err(Error::other(format!("the schema cannot be created as it is:\n  {}", ddl.refused.join("\n  "))));
+    }
+    let client = connect(&sink.url).await?;
+    diff::against(&client, ddl, sink.schema()).await
+}

@@ -1,0 +1,195 @@
+//! The plan meets `create` (docs/architecture.md, "Creating the target"): output names
+//! made to fit PostgreSQL's 63 bytes (or refused), column types decided by the data
+//! where MySQL's type leaves them open, and the DDL for the tables to create.
+
+use super::plan::{Plan, TablePlan};
+use super::spec::{Pipeline, PostgresSink};
+use crate::error::{Error, Result};
+use crate::ident;
+use crate::sink::postgres::create::names::{shorten, MAX_NAME_BYTES};
+use crate::sink::postgres::create::{generate, CreateOptions, LongNames, SchemaDdl, TableRequest};
+use crate::source::mysql::MySqlSource;
+use crate::types::Logical;
+
+/// With a postgres sink, every output table and column name over 63 bytes is shortened
+/// by the sink's `long_names = "shorten"` rule (and noted), or the plan is refused
+/// naming them all: PostgreSQL would truncate them without a word.
+pub(super) fn fit_names(p: &Pipeline, plan: &mut Plan) -> Result<()> {
+    let Some(sink) = p.postgres() else { return Ok(()) };
+    let mut long = Vec::new();
+    for t in plan.tables.iter_mut() {
+        if t.target.len() > MAX_NAME_BYTES {
+            long.push(format!("table `{}`", t.target));
+            if sink.long_names == LongNames::Shorten {
+                let short = shorten(&t.target);
+                plan.notes.push(format!("table `{}` is over {MAX_NAME_BYTES} bytes: called `{short}`", t.target));
+                t.target = short;
+            }
+        }
+        for o in t.outputs() {
+            if o.name.len() > MAX_NAME_BYTES {
+                long.push(format!("column `{}`.`{}`", t.target, o.name));
+                if sink.long_names == LongNames::Shorten {
+                    let short = shorten(&o.name);
+                    plan.notes.push(format!(
+                        "column `{}`.`{}` is over {MAX_NAME_BYTES} bytes: called `{short}`",
+                        t.target, o.name
+                    ));
+                    t.renames.retain(|(f, _)| f != &o.field);
+                    t.renames.push((o.field.clone(), short));
+                }
+            }
+        }
+    }
+    if long.is_empty() || sink.long_names == LongNames::Shorten {
+        return Ok(());
+    }
+    Err(Error::Pipeline {
+        file: p.file.clone(),
+        at: None,
+        message: format!(
+            "{} over PostgreSQL's {MAX_NAME_BYTES} bytes, which PostgreSQL would truncate: {}. Name them with [[table]] / [[column]] target, or set long_names = \"shorten\" on the postgres sink (the first 54 bytes, `_` and 8 hex digits of a hash of the whole name)",
+            if long.len() == 1 { "a name is" } else { "names are" },
+            long.join(", ")
+        ),
+    })
+}
+
+/// A type the data decides: why a column is not created as its type says.
+struct Decision {
+    read: usize,
+    to: Logical,
+    note: String,
+}
+
+/// Decides, from the data of a live source, the columns MySQL's type leaves open:
+/// `char(36)` holding only UUIDs is uuid (else text), `tinyint(1)` holding only 0/1 is
+/// boolean (else an integer), `binary(16)` holding only RFC 4122 UUIDs is uuid (else
+/// bytes). The plan's types are changed in place (the run then reads and loads them
+/// so); what changed is returned as notes. A dump is read once, so there the type alone
+/// decides, and a value that does not fit stops the load naming its row.
+pub async fn decide_by_data(live: Option<&MySqlSource>, plan: &mut Plan, tables: &[bool]) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    for (t, _) in plan.tables.iter_mut().zip(tables).filter(|(_, on)| **on) {
+        let candidates = candidates(t);
+        if candidates.is_empty() {
+            continue;
+        }
+        let Some(src) = live else {
+            let names: Vec<String> = candidates.iter().map(|(i, _, _)| format!("`{}`", t.spec.plans[*i].name)).collect();
+            notes.push(format!(
+                "`{}`: {} typed by their declaration alone (a dump is read once, not profiled first); a value that does not fit stops the load naming its row — a [[column]] type = \"text\" rule keeps them as text",
+                t.name(),
+                names.join(", ")
+            ));
+            continue;
+        };
+        for d in decide_table(src, t, &candidates).await? {
+            t.spec.plans[d.read].logical = d.to;
+            let ci = t.spec.columns[d.read];
+            t.spec.table.columns[ci].logical = d.to;
+            notes.push(d.note);
+        }
+    }
+    Ok(notes)
+}
+
+/// The read columns whose created type the data decides: index, the MySQL condition a
+/// value fails, and the type it then gets.
+fn candidates(t: &TablePlan) -> Vec<(usize, String, Logical)> {
+    let mut out = Vec::new();
+    for (i, cp) in t.spec.plans.iter().enumerate() {
+        let c = ident::mysql(&cp.name);
+        let ci = t.spec.columns[i];
+        let m = &t.spec.table.columns[ci].mysql;
+        let fails = match cp.logical {
+            Logical::Uuid => format!(
+                "{c} NOT REGEXP '^[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}$'"
+            ),
+            Logical::Bool if m.data_type == "tinyint" => format!("{c} NOT IN (0, 1)"),
+            Logical::UuidBinary => format!(
+                "(ASCII(SUBSTRING({c}, 9, 1)) & 192) <> 128 OR (ASCII(SUBSTRING({c}, 7, 1)) >> 4) NOT BETWEEN 1 AND 8"
+            ),
+            _ => continue,
+        };
+        let to = match cp.logical {
+            Logical::Uuid => Logical::Text,
+            Logical::Bool => Logical::Int8,
+            _ => Logical::Binary,
+        };
+        out.push((i, fails, to));
+    }
+    out
+}
+
+async fn decide_table(src: &MySqlSource, t: &TablePlan, candidates: &[(usize, String, Logical)]) -> Result<Vec<Decision>> {
+    let sums: Vec<String> = candidates
+        .iter()
+        .map(|(i, fails, _)| {
+            let c = ident::mysql(&t.spec.plans[*i].name);
+            format!("CAST(COALESCE(SUM(IF({c} IS NOT NULL AND ({fails}), 1, 0)), 0) AS UNSIGNED)")
+        })
+        .collect();
+    let q = format!("SELECT {} FROM {}", sums.join(", "), ident::mysql(t.name()));
+    let rows: Vec<mysql_async::Row> = src.query(&q).await?;
+    let Some(row) = rows.first() else { return Ok(Vec::new()) };
+    let mut out = Vec::new();
+    for (k, (i, _, to)) in candidates.iter().enumerate() {
+        let n: u64 = row.get::<Option<u64>, _>(k).flatten().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let cp = &t.spec.plans[*i];
+        let m = &t.spec.table.columns[t.spec.columns[*i]].mysql;
+        let (held, created) = match cp.logical {
+            Logical::Uuid => ("values that are not UUIDs", "varchar(36), values kept as they are"),
+            Logical::Bool => ("values other than 0 and 1", "smallint"),
+            _ => ("values that are not RFC 4122 UUIDs", "bytea"),
+        };
+        out.push(Decision {
+            read: *i,
+            to: *to,
+            note: format!("`{}`.`{}` ({}) holds {n} {held}: created {created}", t.name(), cp.name, m.column_type),
+        });
+    }
+    Ok(out)
+}
+
+/// The DDL for the planned tables whose `create` flag is set (the others may be
+/// referenced); `existing` are the target schema's relation and type names.
+pub fn ddl(plan: &Plan, create: &[bool], sink: Option<&PostgresSink>, existing: Vec<String>) -> SchemaDdl {
+    let options = CreateOptions {
+        schema: sink.map_or("public", |s| s.schema()).to_string(),
+        long_names: sink.map(|s| s.long_names).unwrap_or_default(),
+        index_names: sink.map(|s| s.index_names).unwrap_or_default(),
+        existing,
+    };
+    let mut refused = Vec::new();
+    let requests: Vec<TableRequest<'_>> = plan
+        .tables
+        .iter()
+        .zip(create)
+        .map(|(t, &create)| {
+            let columns = t
+                .outputs()
+                .into_iter()
+                .filter_map(|o| {
+                    let Some(i) = o.read else {
+                        refused.push(format!(
+                            "`{}`.`{}` is computed by a [[transform]]: create the table yourself, its type is not MySQL's",
+                            t.target, o.name
+                        ));
+                        return None;
+                    };
+                    Some((t.spec.columns[i], o.name, t.spec.plans[i].logical))
+                })
+                .collect();
+            TableRequest { source: &t.spec.table, target: t.target.clone(), columns, create }
+        })
+        .collect();
+    let mut ddl = generate(&requests, &options);
+    let created: Vec<&TablePlan> = plan.tables.iter().zip(create).filter(|(_, c)| **c).map(|(t, _)| t).collect();
+    refused.retain(|r| created.iter().any(|t| r.starts_with(&format!("`{}`.", t.target))));
+    ddl.refused.extend(refused);
+    ddl
+}

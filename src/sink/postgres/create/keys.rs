@@ -1,0 +1,223 @@
+//! A created table's keys and rules: the primary key, CHECK constraints, unique
+//! constraints and indexes, foreign keys with their actions, and the table's own facts
+//! (comment, partitioning, the `ON UPDATE CURRENT_TIMESTAMP` trigger).
+
+use super::names::{shorten, IndexNames, LongNames, Namespace, MAX_NAME_BYTES};
+use super::{expr, CreateOptions, CreatedForeignKey, CreatedIndex, CreatedTable, SchemaDdl, TableRequest};
+use crate::ident;
+use crate::schema::{Index, IndexKind};
+
+/// What every step of one table's DDL works with.
+pub(super) struct Context<'a, 'b> {
+    pub ddl: &'a mut SchemaDdl,
+    pub ns: &'a mut Namespace,
+    pub options: &'a CreateOptions,
+    pub request: &'a TableRequest<'b>,
+    pub all: &'a [TableRequest<'b>],
+}
+
+impl Context<'_, '_> {
+    /// A table or column name over 63 bytes: the plan shortens or refuses those, so
+    /// one here is refused.
+    pub fn fits(&mut self, what: &str, name: &str) {
+        if name.len() > MAX_NAME_BYTES {
+            self.ddl.refused.push(format!(
+                "{what}: {} bytes, over PostgreSQL's {MAX_NAME_BYTES} (set long_names = \"shorten\" on the postgres sink)",
+                name.len()
+            ));
+        }
+    }
+
+    /// A name MySQL gave (an index, a constraint): kept, or shortened by the pipeline's
+    /// rule and reported, or refused.
+    fn user_name(&mut self, what: &str, name: &str) -> String {
+        if name.len() <= MAX_NAME_BYTES {
+            return name.to_string();
+        }
+        match self.options.long_names {
+            LongNames::Shorten => {
+                let short = shorten(name);
+                self.ddl.notes.push(format!("{what} `{name}` is over {MAX_NAME_BYTES} bytes: created as `{short}`"));
+                short
+            }
+            LongNames::Refuse => {
+                self.fits(&format!("{what} `{name}`"), name);
+                name.to_string()
+            }
+        }
+    }
+
+    /// An index name, unique in the schema's namespace.
+    fn index_name(&mut self, table: &str, name: &str) -> String {
+        let what = format!("index `{name}` of `{table}`");
+        let wanted = self.user_name(&what, name);
+        if self.ns.take(&wanted) {
+            return wanted;
+        }
+        match self.options.index_names {
+            IndexNames::Prefix => {
+                let renamed = self.ns.made_up(&format!("{table}_{name}"));
+                self.ddl.notes.push(format!(
+                    "{what}: another table or index of the schema is called `{wanted}` (PostgreSQL's index names are per schema): created as `{renamed}`"
+                ));
+                renamed
+            }
+            IndexNames::Refuse => {
+                self.ddl.refused.push(format!(
+                    "{what}: another table or index of the schema is called `{wanted}` (PostgreSQL's index names are per schema, MySQL's per table); set index_names = \"prefix\" on the postgres sink to name it `{table}_{name}`"
+                ));
+                wanted
+            }
+        }
+    }
+
+    /// Output names of source columns; the first one the table does not carry is the error.
+    fn outs(&self, columns: &[String]) -> Result<Vec<String>, String> {
+        columns.iter().map(|c| self.request.out(c).ok_or_else(|| c.clone())).collect()
+    }
+}
+
+pub(super) fn primary_key(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
+    let pk = &cx.request.source.primary_key;
+    if pk.is_empty() {
+        cx.ddl.notes.push(format!("`{}` has no primary key in MySQL; none is created", t.name));
+        return;
+    }
+    match cx.outs(pk) {
+        Ok(cols) => {
+            let name = cx.ns.made_up(&format!("{}_pkey", t.name));
+            t.primary_key = Some((name, cols));
+        }
+        Err(c) => cx.ddl.notes.push(format!("`{}`: primary key not created: its column `{c}` is not carried", t.name)),
+    }
+}
+
+pub(super) fn checks(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
+    let request = cx.request;
+    for check in &request.source.checks {
+        if check.json_valid_column().is_some() {
+            continue; // MariaDB's JSON columns: jsonb checks every value itself.
+        }
+        let what = format!("check `{}` of `{}`", check.name, t.name);
+        match expr::translate(&check.clause, &|c| request.out(c)) {
+            Ok(sql) => {
+                let name = cx.user_name("check", &check.name);
+                t.checks.push((name, sql));
+            }
+            Err(why) => cx.ddl.notes.push(format!(
+                "{what} is not created: CHECK ({}) — {why}; write it in PostgreSQL's dialect with ALTER TABLE … ADD CONSTRAINT … CHECK (…)",
+                check.clause
+            )),
+        }
+    }
+}
+
+pub(super) fn indexes(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
+    let request = cx.request;
+    for ix in &request.source.indexes {
+        let what = format!("index `{}` of `{}`", ix.name, t.name);
+        if ix.kind != IndexKind::BTree {
+            cx.ddl.notes.push(not_carried_index(&what, ix));
+            continue;
+        }
+        let cols = match cx.outs(&ix.columns()) {
+            Ok(cols) => cols,
+            Err(c) => {
+                cx.ddl.notes.push(format!("{what} is not created: its column `{c}` is not carried"));
+                continue;
+            }
+        };
+        if ix.parts.iter().any(|p| p.prefix.is_some()) {
+            cx.ddl.notes.push(format!(
+                "{what} indexes a prefix of its columns in MySQL ({}); created on the whole columns{}",
+                describe_parts(ix),
+                if ix.unique { ", so its uniqueness is over whole values (every row MySQL holds satisfies it)" } else { "" }
+            ));
+        }
+        if ix.unique && ix.parts.iter().any(|p| is_case_insensitive(request, &p.column)) {
+            cx.ddl.notes.push(format!(
+                "{what} is unique case-insensitively in MySQL (a _ci collation); PostgreSQL compares case-sensitively, so 'A' and 'a' will both be accepted. For MySQL's rule, make the columns citext or give them a nondeterministic ICU collation (CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false))"
+            ));
+        }
+        let columns = cols
+            .into_iter()
+            .zip(&ix.parts)
+            .map(|(c, p)| if p.descending { format!("{} DESC", ident::pg(&c)) } else { ident::pg(&c) })
+            .collect();
+        let name = cx.index_name(&t.name, &ix.name);
+        t.indexes.push(CreatedIndex { name, columns, unique: ix.unique });
+    }
+}
+
+fn is_case_insensitive(request: &TableRequest<'_>, column: &str) -> bool {
+    let c = request.source.column_index(column).map(|i| &request.source.columns[i]);
+    c.is_some_and(|c| c.facts.case_insensitive() && c.logical == crate::types::Logical::Text)
+}
+
+fn describe_parts(ix: &Index) -> String {
+    let parts: Vec<String> = ix
+        .parts
+        .iter()
+        .map(|p| match p.prefix {
+            Some(n) => format!("`{}`({n})", p.column),
+            None => format!("`{}`", p.column),
+        })
+        .collect();
+    parts.join(", ")
+}
+
+fn not_carried_index(what: &str, ix: &Index) -> String {
+    let (kind, instead) = match ix.kind {
+        IndexKind::FullText => (
+            "FULLTEXT",
+            "PostgreSQL's full-text search differs: e.g. CREATE INDEX … USING gin (to_tsvector('simple', col)) and queries with @@",
+        ),
+        _ => ("SPATIAL", "with PostGIS, a GiST index on a geometry column"),
+    };
+    format!("{what} is not created: {kind} KEY ({}) has no PostgreSQL equivalent; {instead}", describe_parts(ix))
+}
+
+pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
+    let request = cx.request;
+    for fk in &request.source.foreign_keys {
+        let what = format!("foreign key `{}` of `{}`", fk.name, t.name);
+        let Some(parent) = cx.all.iter().find(|r| r.source.name == fk.ref_table) else {
+            cx.ddl.notes.push(format!(
+                "{what} is not created: it references `{}`, which the run does not carry",
+                fk.ref_table
+            ));
+            continue;
+        };
+        let refs: Option<Vec<String>> = fk.ref_columns.iter().map(|c| parent.out(c)).collect();
+        match (cx.outs(&fk.columns), refs) {
+            (Ok(columns), Some(ref_columns)) => {
+                let name = cx.user_name("foreign key", &fk.name);
+                t.foreign_keys.push(CreatedForeignKey {
+                    name,
+                    columns,
+                    ref_table: parent.target.clone(),
+                    ref_columns,
+                    on_delete: fk.on_delete.clone(),
+                    on_update: fk.on_update.clone(),
+                });
+            }
+            _ => cx.ddl.notes.push(format!("{what} is not created: one of its columns is not carried")),
+        }
+    }
+}
+
+pub(super) fn table_facts(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
+    let source = cx.request.source;
+    if !source.comment.is_empty() {
+        t.comment = Some(source.comment.clone());
+    }
+    if let Some(p) = &source.partitioning {
+        cx.ddl.notes.push(format!(
+            "`{}` is partitioned in MySQL ({p}); created as one table. PostgreSQL's declarative partitioning (CREATE TABLE … PARTITION BY) is yours to add",
+            t.name
+        ));
+    }
+    if t.columns.iter().any(|c| c.on_update.is_some()) {
+        t.on_update_trigger = Some(cx.ns.made_up(&format!("{}_on_update", t.name)));
+    }
+}
