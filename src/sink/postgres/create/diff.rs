@@ -171,12 +171,14 @@ async fn constraints(client: &Client, schema: &str, out: &mut BTreeMap<String, D
     Ok(())
 }
 
+/// A foreign key action. RESTRICT and NO ACTION compare equal: they differ only for a
+/// deferred constraint (NO ACTION checks at the end of the statement or transaction,
+/// RESTRICT at once), and InnoDB, which checks at once, treats them as one.
 fn action(code: &str) -> &'static str {
     match code {
         "c" => "CASCADE",
         "n" => "SET NULL",
         "d" => "SET DEFAULT",
-        "r" => "RESTRICT",
         _ => "NO ACTION",
     }
 }
