@@ -380,7 +380,12 @@ async fn schema_command(
     if let Some(path) = out {
         std::fs::write(path, &script).map_err(|e| converge::Error::io(path, e))?;
         if !cli.quiet && !cli.json {
-            eprintln!("wrote {} ({} statements, {} notes)", path.display(), r.ddl.statements().len(), r.ddl.notes.len());
+            eprintln!(
+                "wrote {} ({} statements, {} notes)",
+                path.display(),
+                r.ddl.statements().len(),
+                r.ddl.notes.len()
+            );
         }
     }
     if !r.ddl.refused.is_empty() {
@@ -451,7 +456,8 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         j["problems"] = serde_json::json!(target.as_ref().map(|t| &t.problems));
         j["narrowing"] = serde_json::json!(target.as_ref().map(|t| &t.narrowing));
         let ddl = target.as_ref().and_then(|t| t.ddl.as_ref());
-        j["create"] = serde_json::json!(ddl.map(|d| serde_json::json!({"statements": d.statements(), "notes": d.notes})));
+        j["create"] =
+            serde_json::json!(ddl.map(|d| serde_json::json!({"statements": d.statements(), "notes": d.notes})));
         j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
         j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
         println!("{j}");

@@ -36,6 +36,71 @@ pub enum ColumnDefault {
     Expression(String),
 }
 
+impl ColumnDefault {
+    /// A default as MariaDB prints it, the same in information_schema.COLUMNS and in
+    /// `SHOW CREATE TABLE` (so in a dump): `NULL`, `'text'` (quotes doubled, backslash
+    /// escapes), a number, `b'101'`, or an expression. A MySQL 8 dump's forms (`'0'`,
+    /// `(uuid())`, `CURRENT_TIMESTAMP`) read the same way.
+    pub fn from_printed(d: &str) -> ColumnDefault {
+        if d.eq_ignore_ascii_case("NULL") {
+            return ColumnDefault::Null;
+        }
+        if let Some(inner) = d.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
+            return ColumnDefault::Literal(unquote_printed(inner));
+        }
+        if d.parse::<f64>().is_ok() || (d.starts_with("b'") && d.ends_with('\'')) {
+            return ColumnDefault::Literal(d.to_string());
+        }
+        ColumnDefault::expression(d)
+    }
+
+    /// `current_timestamp()` / `now(6)` / `CURRENT_TIMESTAMP` as such; anything else an
+    /// expression, as printed.
+    pub fn expression(d: &str) -> ColumnDefault {
+        let l = d.trim().to_ascii_lowercase();
+        let now = ["current_timestamp", "now", "localtimestamp", "localtime"].iter().any(|f| {
+            l.strip_prefix(f).is_some_and(|rest| rest.is_empty() || (rest.starts_with('(') && rest.ends_with(')')))
+        });
+        if now {
+            ColumnDefault::CurrentTimestamp(now_fsp(&l))
+        } else {
+            ColumnDefault::Expression(d.to_string())
+        }
+    }
+}
+
+/// The fractional digits of `current_timestamp(n)` at the start of `text` (0 without).
+pub fn now_fsp(text: &str) -> u32 {
+    let Some(open) = text.find('(') else { return 0 };
+    let close = text[open..].find(')').map_or(text.len(), |c| open + c);
+    text[open + 1..close].trim().parse().unwrap_or(0)
+}
+
+/// A quoted default's inside: `''` for a quote and backslash escapes.
+fn unquote_printed(inner: &str) -> String {
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' if chars.peek() == Some(&'\'') => {
+                chars.next();
+                out.push('\'');
+            }
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some('r') => out.push('\r'),
+                Some('0') => out.push('\0'),
+                Some('Z') => out.push('\x1a'),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            },
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// A generated column: `GENERATED ALWAYS AS (expr) STORED | VIRTUAL`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Generated {

@@ -76,7 +76,8 @@ pub async fn decide_by_data(live: Option<&MySqlSource>, plan: &mut Plan, tables:
             continue;
         }
         let Some(src) = live else {
-            let names: Vec<String> = candidates.iter().map(|(i, _, _)| format!("`{}`", t.spec.plans[*i].name)).collect();
+            let names: Vec<String> =
+                candidates.iter().map(|(i, _, _)| format!("`{}`", t.spec.plans[*i].name)).collect();
             notes.push(format!(
                 "`{}`: {} typed by their declaration alone (a dump is read once, not profiled first); a value that does not fit stops the load naming its row — a [[column]] type = \"text\" rule keeps them as text",
                 t.name(),
@@ -122,7 +123,11 @@ fn candidates(t: &TablePlan) -> Vec<(usize, String, Logical)> {
     out
 }
 
-async fn decide_table(src: &MySqlSource, t: &TablePlan, candidates: &[(usize, String, Logical)]) -> Result<Vec<Decision>> {
+async fn decide_table(
+    src: &MySqlSource,
+    t: &TablePlan,
+    candidates: &[(usize, String, Logical)],
+) -> Result<Vec<Decision>> {
     let sums: Vec<String> = candidates
         .iter()
         .map(|(i, fails, _)| {

@@ -4,8 +4,8 @@
 
 use super::new_migration_id;
 use crate::error::{Error, Result};
-use crate::pipeline::fit::{audit_fills, fit_targets};
 use crate::pipeline::create;
+use crate::pipeline::fit::{audit_fills, fit_targets};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::source::{self, Opened};
 use crate::pipeline::spec::{CreateMode, Pipeline, SinkSpec, TransactionMode};
@@ -86,8 +86,15 @@ async fn plan_with_target(
     };
     check.notes.extend(export_would_not_import(p, &plan, &load.tables));
     let truncate = sink.truncate.unwrap_or(false);
-    let mut target =
-        Target { load, tables, problems: check.problems, narrowing: check.narrowing, notes: check.notes, truncate, ddl };
+    let mut target = Target {
+        load,
+        tables,
+        problems: check.problems,
+        narrowing: check.narrowing,
+        notes: check.notes,
+        truncate,
+        ddl,
+    };
     skip_unchanged(opened, &mut plan, &mut target, schema).await?;
     Ok((plan, Some(target)))
 }

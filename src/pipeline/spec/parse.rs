@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::{
-    all_tables, ColumnRule, CreateMode, IndexNames, LongNames, Options, Pipeline, PostgresSink, SinkSpec, SourceKind, SourceSpec, TableName,
-    TransactionMode, Transform, TriggerMode, VerifySpec,
+    all_tables, ColumnRule, CreateMode, IndexNames, LongNames, Options, Pipeline, PostgresSink, SinkSpec, SourceKind,
+    SourceSpec, TableName, TransactionMode, Transform, TriggerMode, VerifySpec,
 };
 use crate::error::{Error, Result};
 use crate::transform::validate::Validate;

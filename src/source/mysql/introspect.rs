@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use crate::error::{Error, Result};
 use super::shape;
+use crate::error::{Error, Result};
 use crate::schema::{Column, ColumnDefault, ColumnFacts, ForeignKey, Generated, MySqlType, Table};
 use crate::types::classify;
 
@@ -45,6 +45,11 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
     foreign_keys(conn, database, &mut out, &index).await?;
     shape::indexes(conn, database, &mut out, &index).await?;
     shape::partitioning(conn, database, &mut out, &index).await?;
+    for t in &mut out {
+        // By name in Rust's order: information_schema sorts in its own collation.
+        t.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+        t.checks.sort_by(|a, b| a.name.cmp(&b.name));
+    }
     Ok(out)
 }
 
@@ -107,15 +112,15 @@ fn column_facts(
         expression: generation.to_string(),
         stored: extra_l.contains("stored") || extra_l.contains("persistent"),
     });
-    let on_update_now = extra_l.find("on update current_timestamp").map(|at| fsp_of(&extra_l[at..]));
+    let on_update_now = extra_l.find("on update current_timestamp").map(|at| crate::schema::now_fsp(&extra_l[at..]));
     let default = if generated.is_some() {
         None
     } else {
         match default {
             None if nullable && !mariadb => Some(ColumnDefault::Null),
             None => None,
-            Some(d) if mariadb => Some(mariadb_default(&d)),
-            Some(d) if extra_l.contains("default_generated") => Some(expression_default(&d)),
+            Some(d) if mariadb => Some(ColumnDefault::from_printed(&d)),
+            Some(d) if extra_l.contains("default_generated") => Some(ColumnDefault::expression(&d)),
             Some(d) => Some(ColumnDefault::Literal(d)),
         }
     };
@@ -126,65 +131,6 @@ fn column_facts(
         generated,
         comment,
         collation: (!collation.is_empty()).then(|| collation.to_string()),
-    }
-}
-
-/// The fractional digits of `current_timestamp(n)` at the start of `text` (0 without).
-fn fsp_of(text: &str) -> u32 {
-    let Some(open) = text.find('(') else { return 0 };
-    let close = text[open..].find(')').map_or(text.len(), |c| open + c);
-    text[open + 1..close].trim().parse().unwrap_or(0)
-}
-
-/// A MariaDB COLUMN_DEFAULT: `NULL`, `'text'` (quotes doubled), a number, or an expression.
-fn mariadb_default(d: &str) -> ColumnDefault {
-    if d.eq_ignore_ascii_case("NULL") {
-        return ColumnDefault::Null;
-    }
-    if let Some(inner) = d.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')) {
-        return ColumnDefault::Literal(unquote_mariadb(inner));
-    }
-    if d.parse::<f64>().is_ok() || (d.starts_with("b'") && d.ends_with('\'')) {
-        return ColumnDefault::Literal(d.to_string());
-    }
-    expression_default(d)
-}
-
-/// MariaDB's quoted default: `''` for a quote and backslash escapes.
-fn unquote_mariadb(inner: &str) -> String {
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' if chars.peek() == Some(&'\'') => {
-                chars.next();
-                out.push('\'');
-            }
-            '\\' => match chars.next() {
-                Some('n') => out.push('\n'),
-                Some('t') => out.push('\t'),
-                Some('r') => out.push('\r'),
-                Some('0') => out.push('\0'),
-                Some('Z') => out.push('\x1a'),
-                Some(other) => out.push(other),
-                None => out.push('\\'),
-            },
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// `current_timestamp()` / `now(6)` / `CURRENT_TIMESTAMP` as such; anything else an expression.
-fn expression_default(d: &str) -> ColumnDefault {
-    let l = d.trim().to_ascii_lowercase();
-    let now = ["current_timestamp", "now", "localtimestamp", "localtime"].iter().any(|f| {
-        l.strip_prefix(f).is_some_and(|rest| rest.is_empty() || (rest.starts_with('(') && rest.ends_with(')')))
-    });
-    if now {
-        ColumnDefault::CurrentTimestamp(fsp_of(&l))
-    } else {
-        ColumnDefault::Expression(d.to_string())
     }
 }
 
@@ -296,7 +242,8 @@ mod tests {
 
     #[test]
     fn reads_extra() {
-        let x = column_facts(None, "on update current_timestamp(3)", "", String::new(), "utf8mb4_general_ci", false, true);
+        let x =
+            column_facts(None, "on update current_timestamp(3)", "", String::new(), "utf8mb4_general_ci", false, true);
         assert_eq!(x.on_update_now, Some(3));
         assert!(x.case_insensitive());
         let g = column_facts(None, "STORED GENERATED", "`a` * 2", String::new(), "", true, true);

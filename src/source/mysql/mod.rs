@@ -2,8 +2,8 @@
 //! several connections, introspects the schema and streams tables as Arrow batches.
 
 mod introspect;
-mod shape;
 mod read;
+mod shape;
 
 use std::sync::Arc;
 

@@ -1,22 +1,25 @@
 //! `CREATE TABLE` statements of a dump → [`Table`]: a small tokenizer and a hand
-//! parser of the column and constraint lines mysqldump and mariadb-dump write.
+//! parser of the lines mysqldump and mariadb-dump write — columns (in `column`), keys,
+//! indexes, foreign keys with their actions, CHECKs and the table's options — to the
+//! same shape the live reader takes from information_schema.
 //!
 //! Column types are kept as written (lower-cased), which is what
 //! `information_schema.COLUMNS.COLUMN_TYPE` says for the live table: `int(11)` from
 //! MariaDB and MySQL 5.7, `int` from MySQL 8, `enum('a','b')`, `decimal(65,30) unsigned`.
 
+use super::column::{inside, parse_column, TableDefaults};
 use crate::error::{Error, Result};
-use crate::schema::{Column, ForeignKey, MySqlType, Table};
+use crate::schema::{Check, ForeignKey, Index, IndexKind, IndexPart, Table};
 use crate::types::classify;
 
 /// What the parser cannot read, as [`Error::Other`]; the dump reader places it at the
 /// statement's line.
-fn bad(message: impl Into<String>) -> Error {
+pub(super) fn bad(message: impl Into<String>) -> Error {
     Error::Other(message.into())
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Kind {
+pub(super) enum Kind {
     /// A backtick-quoted name (unquoted) or a bare word (as written).
     Ident { quoted: bool },
     /// A string literal (unescaped).
@@ -26,37 +29,51 @@ enum Kind {
 }
 
 #[derive(Debug, Clone)]
-struct Token {
-    kind: Kind,
-    text: String,
-    start: usize,
-    end: usize,
+pub(super) struct Token {
+    pub kind: Kind,
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
 }
 
 impl Token {
     /// A bare word equal to `kw` (any case).
-    fn is(&self, kw: &str) -> bool {
+    pub fn is(&self, kw: &str) -> bool {
         self.kind == (Kind::Ident { quoted: false }) && self.text.eq_ignore_ascii_case(kw)
     }
 
-    fn sym(&self, c: char) -> bool {
+    pub fn sym(&self, c: char) -> bool {
         self.kind == Kind::Sym && self.text.len() == 1 && self.text.starts_with(c)
     }
 
-    fn is_name(&self) -> bool {
+    pub fn is_name(&self) -> bool {
         matches!(self.kind, Kind::Ident { .. })
     }
 }
 
+/// The tokens of a statement. A versioned comment (`/*!50100 PARTITION BY … */`,
+/// `/*M!100100 … */`) is code to the server, so its inside is read as code.
 fn tokenize(src: &str) -> Result<Vec<Token>> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
+    let mut versioned = 0usize;
     while i < b.len() {
         let c = b[i];
         let start = i;
         match c {
             b' ' | b'\t' | b'\r' | b'\n' => i += 1,
+            b'/' if src[i..].starts_with("/*!") || src[i..].starts_with("/*M!") => {
+                i += if b[i + 2] == b'M' { 4 } else { 3 };
+                while i < b.len() && b[i].is_ascii_digit() {
+                    i += 1;
+                }
+                versioned += 1;
+            }
+            b'*' if versioned > 0 && b.get(i + 1) == Some(&b'/') => {
+                i += 2;
+                versioned -= 1;
+            }
             b'/' if b.get(i + 1) == Some(&b'*') => {
                 i = src[i + 2..].find("*/").map(|k| i + 2 + k + 2).ok_or_else(|| bad("unterminated comment"))?;
             }
@@ -121,7 +138,7 @@ fn tokenize(src: &str) -> Result<Vec<Token>> {
 }
 
 /// Index of the `)` matching the `(` at `open`.
-fn matching(tokens: &[Token], open: usize) -> Result<usize> {
+pub(super) fn matching(tokens: &[Token], open: usize) -> Result<usize> {
     let mut depth = 0usize;
     for (k, t) in tokens.iter().enumerate().skip(open) {
         if t.sym('(') {
@@ -157,15 +174,8 @@ fn name_list(tokens: &[Token], open: usize) -> Result<(Vec<String>, usize)> {
     Ok((names, close + 1))
 }
 
-/// The column named in `json_valid(`col`)` inside `tokens`, if any.
-fn json_valid_column(tokens: &[Token]) -> Option<String> {
-    tokens.windows(4).find_map(|w| {
-        (w[0].is("json_valid") && w[1].sym('(') && w[2].is_name() && w[3].sym(')')).then(|| w[2].text.clone())
-    })
-}
-
 /// The value after an option keyword: skips an optional `=`.
-fn option_value(tokens: &[Token], k: usize) -> Option<String> {
+pub(super) fn option_value(tokens: &[Token], k: usize) -> Option<String> {
     let k = if tokens.get(k).is_some_and(|t| t.sym('=')) { k + 1 } else { k };
     tokens.get(k).filter(|t| t.kind != Kind::Sym).map(|t| t.text.to_ascii_lowercase())
 }
@@ -185,12 +195,6 @@ fn charset_of(tokens: &[Token]) -> (Option<String>, Option<String>) {
     (charset, collate)
 }
 
-fn resolve_charset(charset: Option<String>, collate: Option<String>) -> Option<String> {
-    charset.or_else(|| collate.map(|c| c.split('_').next().unwrap_or(&c).to_string()))
-}
-
-const TEXT_TYPES: &[&str] = &["char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"];
-
 /// Parses one `CREATE TABLE` statement (without its delimiter).
 pub(crate) fn parse_create_table(sql: &str) -> Result<Table> {
     let tokens = tokenize(sql)?;
@@ -201,11 +205,11 @@ pub(crate) fn parse_create_table(sql: &str) -> Result<Table> {
         )));
     }
     let close = matching(&tokens, k)?;
-    let (table_cs, table_coll) = charset_of(&tokens[close + 1..]);
-    let table_charset = resolve_charset(table_cs, table_coll);
-    let mut table =
-        Table { name, ..Default::default() };
-    let mut json_checked: Vec<String> = Vec::new();
+    let options = &tokens[close + 1..];
+    let (charset, collation) = charset_of(options);
+    let defaults = TableDefaults { charset, collation };
+    let mut table = Table { name, ..Default::default() };
+    table_options(sql, options, &mut table)?;
     for item in body_items(&tokens, k, close).into_iter().filter(|i| !i.is_empty()) {
         let first = &item[0];
         let keyword = first.kind == (Kind::Ident { quoted: false })
@@ -213,28 +217,90 @@ pub(crate) fn parse_create_table(sql: &str) -> Result<Table> {
                 .iter()
                 .any(|kw| first.is(kw));
         if keyword {
-            constraint(item, &mut table, &mut json_checked)?;
+            constraint(sql, item, &mut table)?;
             continue;
         }
-        let (column, inline_pk) = parse_column(sql, item, table_charset.as_deref())?;
-        if column.mysql.json_check {
-            json_checked.push(column.name.clone());
+        let line = parse_column(sql, item, &defaults)?;
+        let column = line.column.name.clone();
+        if line.primary_key {
+            table.primary_key = vec![column.clone()];
         }
-        if inline_pk {
-            table.primary_key = vec![column.name.clone()];
+        if line.unique {
+            let parts = vec![IndexPart { column: column.clone(), prefix: None, descending: false }];
+            table.indexes.push(Index { name: column, parts, unique: true, kind: IndexKind::BTree });
         }
-        table.columns.push(column);
-    }
-    for c in &mut table.columns {
-        if json_checked.contains(&c.name) && !c.mysql.json_check {
-            c.mysql.json_check = true;
-            c.logical = classify(&c.mysql);
-        }
+        table.checks.extend(line.check);
+        table.columns.push(line.column);
     }
     if table.columns.is_empty() {
         return Err(bad(format!("CREATE TABLE `{}` has no columns", table.name)));
     }
+    finish(&mut table);
     Ok(table)
+}
+
+/// What the whole table decides for its columns, and the order the live reader gives:
+/// a table-level `CHECK (json_valid(col))` marks the column as JSON; an AUTO_INCREMENT
+/// table without `AUTO_INCREMENT=` starts at 1; indexes and checks sorted by name.
+fn finish(table: &mut Table) {
+    for c in &mut table.columns {
+        if !c.mysql.json_check && table.checks.iter().any(|k| k.json_valid_column().as_deref() == Some(&c.name)) {
+            c.mysql.json_check = true;
+            c.logical = classify(&c.mysql);
+        }
+    }
+    if table.auto_increment.is_none() && table.columns.iter().any(|c| c.facts.auto_increment) {
+        table.auto_increment = Some(1);
+    }
+    table.indexes.sort_by(|a, b| a.name.cmp(&b.name));
+    table.checks.sort_by(|a, b| a.name.cmp(&b.name));
+}
+
+/// The options after the column list: `AUTO_INCREMENT=n`, `COMMENT='…'` and
+/// `PARTITION BY …` (said the way the live reader says it).
+fn table_options(sql: &str, options: &[Token], table: &mut Table) -> Result<()> {
+    let mut k = 0;
+    while k < options.len() {
+        let t = &options[k];
+        if t.is("AUTO_INCREMENT") {
+            table.auto_increment = option_value(options, k + 1).and_then(|v| v.parse().ok());
+        } else if t.is("COMMENT") {
+            let at = if options.get(k + 1).is_some_and(|t| t.sym('=')) { k + 2 } else { k + 1 };
+            if let Some(c) = options.get(at).filter(|c| c.kind == Kind::Str) {
+                table.comment = c.text.clone();
+            }
+        } else if t.is("PARTITION") && options.get(k + 1).is_some_and(|b| b.is("BY")) {
+            table.partitioning = Some(partitioning(sql, &options[k + 2..])?);
+            break;
+        }
+        k += 1;
+    }
+    Ok(())
+}
+
+/// `PARTITION BY method (expression) [PARTITIONS n | (PARTITION …, …)]` as
+/// `PARTITION BY HASH (`id`) — 2 partitions`.
+fn partitioning(sql: &str, t: &[Token]) -> Result<String> {
+    let open = t.iter().position(|x| x.sym('(')).ok_or_else(|| bad("PARTITION BY without an expression"))?;
+    let method: Vec<String> = t[..open].iter().map(|w| w.text.to_ascii_uppercase()).collect();
+    let (expression, after) = inside(sql, t, open)?;
+    let rest = &t[after..];
+    let counted = rest.windows(2).find(|w| w[0].is("PARTITIONS")).and_then(|w| w[1].text.parse::<u64>().ok());
+    let listed = match rest.iter().position(|x| x.sym('(')) {
+        Some(list) => {
+            let close = matching(rest, list)?;
+            let mut depth = 0;
+            let mut n = 0;
+            for x in &rest[list..close] {
+                depth += i32::from(x.sym('(')) - i32::from(x.sym(')'));
+                n += u64::from(depth == 1 && x.is("PARTITION"));
+            }
+            n
+        }
+        None => 0,
+    };
+    let n = counted.unwrap_or(listed);
+    Ok(format!("PARTITION BY {} ({expression}) — {n} partitions", method.join(" ")))
 }
 
 /// `CREATE [TEMPORARY] [OR REPLACE] TABLE [IF NOT EXISTS] [db.]name`: the name and the
@@ -288,9 +354,9 @@ fn body_items(tokens: &[Token], open: usize, close: usize) -> Vec<&[Token]> {
     items
 }
 
-/// One key or constraint line: the primary key and foreign keys go into `table`, a
-/// `CHECK (json_valid(col))` into `json_checked`; other keys are skipped.
-fn constraint(item: &[Token], table: &mut Table, json_checked: &mut Vec<String>) -> Result<()> {
+/// One key or constraint line: the primary key, a unique or secondary index, a
+/// foreign key or a CHECK, into `table`.
+fn constraint(sql: &str, item: &[Token], table: &mut Table) -> Result<()> {
     // Constraint names come after CONSTRAINT; the kind follows.
     let mut j = 0;
     let mut cname = String::new();
@@ -311,14 +377,50 @@ fn constraint(item: &[Token], table: &mut Table, json_checked: &mut Vec<String>)
     } else if kind.is("FOREIGN") {
         table.foreign_keys.push(foreign_key(item, cname)?);
     } else if kind.is("CHECK") {
-        if let Some(c) = json_valid_column(&item[j..]) {
-            json_checked.push(c);
+        let open = j + 1;
+        if item.get(open).is_some_and(|t| t.sym('(')) {
+            let (clause, _) = inside(sql, item, open)?;
+            let name = if cname.is_empty() { format!("CONSTRAINT_{}", table.checks.len() + 1) } else { cname };
+            table.checks.push(Check { name, clause: clause.to_string() });
         }
+    } else if ["UNIQUE", "KEY", "INDEX", "FULLTEXT", "SPATIAL"].iter().any(|kw| kind.is(kw)) {
+        table.indexes.push(index(item, j, cname)?);
     }
     Ok(())
 }
 
-/// `… FOREIGN KEY (cols) REFERENCES [db.]table (cols) …`.
+/// `[UNIQUE|FULLTEXT|SPATIAL] [KEY|INDEX] [name] (part, …)`, a part being
+/// `col[(prefix)] [ASC|DESC]`. Without a name MySQL names it after its first column.
+fn index(item: &[Token], j: usize, constraint_name: String) -> Result<Index> {
+    let kind = match item[j].text.to_ascii_uppercase().as_str() {
+        "FULLTEXT" => IndexKind::FullText,
+        "SPATIAL" => IndexKind::Spatial,
+        _ => IndexKind::BTree,
+    };
+    let unique = item[j].is("UNIQUE");
+    let open = item.iter().position(|t| t.sym('(')).ok_or_else(|| bad("an index without columns"))?;
+    let named = item[j + 1..open].iter().rev().find(|t| t.is_name() && !t.is("KEY") && !t.is("INDEX"));
+    let close = matching(item, open)?;
+    let mut parts = Vec::new();
+    let mut k = open + 1;
+    while k < close {
+        let end = (k..close).find(|&x| item[x].sym(',')).unwrap_or(close);
+        let part = &item[k..end];
+        let column = part.first().filter(|t| t.is_name()).map(|t| t.text.clone()).unwrap_or_default();
+        let prefix = part.get(1).filter(|t| t.sym('(')).and_then(|_| part.get(2)).and_then(|n| n.text.parse().ok());
+        let descending = part.iter().any(|t| t.is("DESC"));
+        parts.push(IndexPart { column, prefix, descending });
+        k = end + 1;
+    }
+    let name = match named {
+        Some(t) => t.text.clone(),
+        None if !constraint_name.is_empty() => constraint_name,
+        None => parts.first().map(|p| p.column.clone()).unwrap_or_default(),
+    };
+    Ok(Index { name, parts, unique, kind })
+}
+
+/// `… FOREIGN KEY (cols) REFERENCES [db.]table (cols) [ON DELETE a] [ON UPDATE a]`.
 fn foreign_key(item: &[Token], name: String) -> Result<ForeignKey> {
     let open = item.iter().position(|t| t.sym('(')).ok_or_else(|| bad("FOREIGN KEY without columns"))?;
     let (columns, after) = name_list(item, open)?;
@@ -332,44 +434,32 @@ fn foreign_key(item: &[Token], name: String) -> Result<ForeignKey> {
         ref_table = item.get(x + 1).ok_or_else(no_table)?.text.clone();
         x += 2;
     }
-    let (ref_columns, _) = name_list(item, x)?;
-    Ok(ForeignKey::new(name, columns, ref_table, ref_columns))
-}
-
-/// Parses one column line; also says whether it carries an inline `PRIMARY KEY`.
-fn parse_column(sql: &str, item: &[Token], table_charset: Option<&str>) -> Result<(Column, bool)> {
-    let name = item[0].text.clone();
-    let base = item
-        .get(1)
-        .filter(|t| t.kind == (Kind::Ident { quoted: false }))
-        .ok_or_else(|| bad(format!("column `{name}`: no type")))?;
-    let mut k = 2;
-    let mut type_end = base.end;
-    if item.get(k).is_some_and(|t| t.sym('(')) {
-        let close = matching(item, k)?;
-        type_end = item[close].end;
-        k = close + 1;
+    let (ref_columns, after) = name_list(item, x)?;
+    let mut fk = ForeignKey::new(name, columns, ref_table, ref_columns);
+    let rest = &item[after..];
+    for k in 0..rest.len() {
+        if !rest[k].is("ON") {
+            continue;
+        }
+        let action = match (rest.get(k + 2), rest.get(k + 3)) {
+            (Some(a), Some(b)) if a.is("SET") || a.is("NO") => format!("{} {}", a.text, b.text),
+            (Some(a), _) => a.text.clone(),
+            _ => continue,
+        }
+        .to_ascii_uppercase();
+        match rest.get(k + 1) {
+            Some(w) if w.is("DELETE") => fk.on_delete = action,
+            Some(w) if w.is("UPDATE") => fk.on_update = action,
+            _ => {}
+        }
     }
-    while item.get(k).is_some_and(|t| t.is("UNSIGNED") || t.is("SIGNED") || t.is("ZEROFILL")) {
-        type_end = item[k].end;
-        k += 1;
-    }
-    let mut mysql = MySqlType::parse(&sql[base.start..type_end]);
-    let attrs = &item[k..];
-    let nullable = !attrs.windows(2).any(|w| w[0].is("NOT") && w[1].is("NULL"));
-    let inline_pk = attrs.windows(2).any(|w| w[0].is("PRIMARY") && w[1].is("KEY"));
-    if TEXT_TYPES.contains(&mysql.data_type.as_str()) {
-        let (cs, coll) = charset_of(attrs);
-        mysql.charset = resolve_charset(cs, coll).or_else(|| table_charset.map(str::to_string));
-    }
-    mysql.json_check = json_valid_column(attrs).is_some_and(|c| c == name);
-    let logical = classify(&mysql);
-    Ok((Column { name, mysql, nullable, logical, facts: Default::default() }, inline_pk))
+    Ok(fk)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{ColumnDefault, Generated};
     use crate::types::Logical;
 
     const ORDER: &str = "CREATE TABLE `order` (
@@ -440,6 +530,46 @@ mod tests {
         assert_eq!(t.columns[7].mysql.fsp, Some(6));
         assert!(t.columns[8].mysql.json_check, "table-level CHECK (json_valid) marks the column");
         assert_eq!(t.estimated_rows, 0);
+        let f = |i: usize| &t.columns[i].facts;
+        assert_eq!(f(1).default, Some(ColumnDefault::Null));
+        assert_eq!(f(1).comment, "it's, (not) NOT NULL");
+        assert_eq!(f(0).default, None);
+        assert_eq!(f(4).default, Some(ColumnDefault::Literal("a".into())));
+        assert_eq!(f(5).default, Some(ColumnDefault::Literal("0.000".into())));
+        assert_eq!(f(7).default, Some(ColumnDefault::CurrentTimestamp(6)));
+        assert_eq!(f(7).on_update_now, Some(6));
+        assert_eq!(f(3).collation.as_deref(), Some("utf8mb4_bin"));
+        assert_eq!(f(2).collation.as_deref(), Some("utf8mb3_general_ci"), "the table's");
+        assert_eq!(f(6).collation.as_deref(), Some("latin1_bin"));
+        let checks: Vec<_> = t.checks.iter().map(|c| (c.name.as_str(), c.clause.as_str())).collect();
+        assert_eq!(checks, [("CONSTRAINT_1", "json_valid(`j2`)"), ("data", "json_valid(`data`)")]);
+        let u = t.indexes.iter().find(|i| i.name == "u").unwrap();
+        assert!(u.unique);
+        assert_eq!(u.parts, [IndexPart { column: "tid".into(), prefix: Some(10), descending: false }]);
+        assert_eq!(t.indexes.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["FK_q", "u"]);
+    }
+
+    #[test]
+    fn reads_generated_columns_table_options_and_versioned_comments() {
+        let t = parse_create_table(
+            "CREATE TABLE `t` (`id` int NOT NULL AUTO_INCREMENT, `a` int DEFAULT (`id` + 1), `g` int GENERATED ALWAYS AS ((`a` * 2)) STORED,              `v` varchar(9) AS (concat(`a`,'x')) VIRTUAL, `n` int DEFAULT -1 CHECK (`n` is not null), PRIMARY KEY (`id`),              FULLTEXT KEY `ft` (`v`), KEY `d` (`a` DESC, `n`), CONSTRAINT `c1` CHECK ((`a` > 0)) /*!80016 NOT ENFORCED */)              ENGINE=InnoDB COMMENT='it''s' /*!50100 PARTITION BY RANGE (`id`) (PARTITION p0 VALUES LESS THAN (10) ENGINE = InnoDB, PARTITION p1 VALUES LESS THAN MAXVALUE ENGINE = InnoDB) */",
+        )
+        .unwrap();
+        let f = |i: usize| &t.columns[i].facts;
+        assert!(f(0).auto_increment);
+        assert_eq!(t.auto_increment, Some(1), "an AUTO_INCREMENT table without AUTO_INCREMENT= starts at 1");
+        assert_eq!(f(1).default, Some(ColumnDefault::Expression("(`id` + 1)".into())));
+        assert_eq!(f(2).generated, Some(Generated { expression: "(`a` * 2)".into(), stored: true }));
+        assert_eq!(f(2).default, None);
+        assert_eq!(f(3).generated, Some(Generated { expression: "concat(`a`,'x')".into(), stored: false }));
+        assert_eq!(f(4).default, Some(ColumnDefault::Literal("-1".into())));
+        assert!(t.columns[4].nullable, "NOT NULL inside the CHECK is not the column's");
+        assert_eq!(t.comment, "it's");
+        assert_eq!(t.partitioning.as_deref(), Some("PARTITION BY RANGE (`id`) — 2 partitions"));
+        assert_eq!(t.checks.iter().map(|c| c.clause.as_str()).collect::<Vec<_>>(), ["(`a` > 0)", "`n` is not null"]);
+        let d = t.indexes.iter().find(|i| i.name == "d").unwrap();
+        assert!(d.parts[0].descending && !d.parts[1].descending);
+        assert_eq!(t.indexes.iter().find(|i| i.name == "ft").unwrap().kind, IndexKind::FullText);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! dump holds (comments, `SET`, `LOCK TABLES`, `DROP TABLE`, conditional comments,
 //! views, triggers under `DELIMITER ;;`) is skipped.
 
+mod column;
 mod ddl;
 mod feed;
 mod input;

@@ -169,6 +169,9 @@ mod tests {
         assert_eq!(literal(Logical::Text, "it's").unwrap(), "'it''s'");
         assert!(literal(Logical::Uuid, "").is_err());
         assert_eq!(literal(Logical::Set, "a,b").unwrap(), "ARRAY['a', 'b']::text[]");
-        assert_eq!(literal(Logical::Timestamp, "2020-01-01 00:00:00").unwrap(), "'2020-01-01 00:00:00+00'::timestamptz");
+        assert_eq!(
+            literal(Logical::Timestamp, "2020-01-01 00:00:00").unwrap(),
+            "'2020-01-01 00:00:00+00'::timestamptz"
+        );
     }
 }

@@ -74,7 +74,11 @@ fn compare_table(t: &str, w: &Described, h: &Described, out: &mut Vec<String>) {
         out.push(format!("`{t}`.`{c}`: only in the target"));
     }
     if w.primary_key != h.primary_key {
-        out.push(format!("`{t}`: primary key ({}) in the target, ({}) from MySQL", list(&h.primary_key), list(&w.primary_key)));
+        out.push(format!(
+            "`{t}`: primary key ({}) in the target, ({}) from MySQL",
+            list(&h.primary_key),
+            list(&w.primary_key)
+        ));
     }
     sets(t, "unique", &w.uniques, &h.uniques, out);
     sets(t, "index", &w.indexes, &h.indexes, out);

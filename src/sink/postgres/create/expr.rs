@@ -20,7 +20,8 @@ enum Tok {
     Op(String),
 }
 
-const OPS: &[&str] = &["<=>", "<>", "!=", "<=", ">=", "&&", "||", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ",", "!"];
+const OPS: &[&str] =
+    &["<=>", "<>", "!=", "<=", ">=", "&&", "||", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ",", "!"];
 
 fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
     let b = src.as_bytes();
@@ -91,8 +92,9 @@ fn quoted(src: &str, at: usize, q: u8) -> Result<(String, usize), String> {
 }
 
 /// Words kept as they are.
-const KEYWORDS: &[&str] =
-    &["AND", "OR", "NOT", "IS", "NULL", "IN", "BETWEEN", "LIKE", "TRUE", "FALSE", "CASE", "WHEN", "THEN", "ELSE", "END"];
+const KEYWORDS: &[&str] = &[
+    "AND", "OR", "NOT", "IS", "NULL", "IN", "BETWEEN", "LIKE", "TRUE", "FALSE", "CASE", "WHEN", "THEN", "ELSE", "END",
+];
 
 /// Functions that mean the same in both dialects, with PostgreSQL's name.
 const FUNCTIONS: &[(&str, &str)] = &[

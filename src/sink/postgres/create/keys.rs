@@ -131,7 +131,11 @@ pub(super) fn indexes(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             cx.ddl.notes.push(format!(
                 "{what} indexes a prefix of its columns in MySQL ({}); created on the whole columns{}",
                 describe_parts(ix),
-                if ix.unique { ", so its uniqueness is over whole values (every row MySQL holds satisfies it)" } else { "" }
+                if ix.unique {
+                    ", so its uniqueness is over whole values (every row MySQL holds satisfies it)"
+                } else {
+                    ""
+                }
             ));
         }
         if ix.unique && ix.parts.iter().any(|p| is_case_insensitive(request, &p.column)) {
@@ -182,10 +186,9 @@ pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     for fk in &request.source.foreign_keys {
         let what = format!("foreign key `{}` of `{}`", fk.name, t.name);
         let Some(parent) = cx.all.iter().find(|r| r.source.name == fk.ref_table) else {
-            cx.ddl.notes.push(format!(
-                "{what} is not created: it references `{}`, which the run does not carry",
-                fk.ref_table
-            ));
+            cx.ddl
+                .notes
+                .push(format!("{what} is not created: it references `{}`, which the run does not carry", fk.ref_table));
             continue;
         };
         let refs: Option<Vec<String>> = fk.ref_columns.iter().map(|c| parent.out(c)).collect();
