@@ -1,59 +1,14 @@
-//! The plan meets `create` (docs/architecture.md, "Creating the target"): output names
-//! made to fit PostgreSQL's 63 bytes (or refused), column types decided by the data
-//! where MySQL's type leaves them open, and the DDL for the tables to create.
+//! The plan meets `create` (docs/architecture.md, "Creating the target"): column types
+//! decided by the data where MySQL's type leaves them open, and the DDL for the tables
+//! to create. (Output names are fitted to PostgreSQL's 63 bytes by the plan itself.)
 
 use super::plan::{Plan, TablePlan};
-use super::spec::{Pipeline, PostgresSink};
-use crate::error::{Error, Result};
+use super::spec::PostgresSink;
+use crate::error::Result;
 use crate::ident;
-use crate::sink::postgres::create::names::{shorten, MAX_NAME_BYTES};
-use crate::sink::postgres::create::{generate, CreateOptions, LongNames, SchemaDdl, TableRequest};
+use crate::sink::postgres::create::{generate, CreateOptions, SchemaDdl, TableRequest};
 use crate::source::mysql::MySqlSource;
 use crate::types::Logical;
-
-/// With a postgres sink, every output table and column name over 63 bytes is shortened
-/// by the sink's `long_names = "shorten"` rule (and noted), or the plan is refused
-/// naming them all: PostgreSQL would truncate them without a word.
-pub(super) fn fit_names(p: &Pipeline, plan: &mut Plan) -> Result<()> {
-    let Some(sink) = p.postgres() else { return Ok(()) };
-    let mut long = Vec::new();
-    for t in plan.tables.iter_mut() {
-        if t.target.len() > MAX_NAME_BYTES {
-            long.push(format!("table `{}`", t.target));
-            if sink.long_names == LongNames::Shorten {
-                let short = shorten(&t.target);
-                plan.notes.push(format!("table `{}` is over {MAX_NAME_BYTES} bytes: called `{short}`", t.target));
-                t.target = short;
-            }
-        }
-        for o in t.outputs() {
-            if o.name.len() > MAX_NAME_BYTES {
-                long.push(format!("column `{}`.`{}`", t.target, o.name));
-                if sink.long_names == LongNames::Shorten {
-                    let short = shorten(&o.name);
-                    plan.notes.push(format!(
-                        "column `{}`.`{}` is over {MAX_NAME_BYTES} bytes: called `{short}`",
-                        t.target, o.name
-                    ));
-                    t.renames.retain(|(f, _)| f != &o.field);
-                    t.renames.push((o.field.clone(), short));
-                }
-            }
-        }
-    }
-    if long.is_empty() || sink.long_names == LongNames::Shorten {
-        return Ok(());
-    }
-    Err(Error::Pipeline {
-        file: p.file.clone(),
-        at: None,
-        message: format!(
-            "{} over PostgreSQL's {MAX_NAME_BYTES} bytes, which PostgreSQL would truncate: {}. Name them with [[table]] / [[column]] target, or set long_names = \"shorten\" on the postgres sink (the first 54 bytes, `_` and 8 hex digits of a hash of the whole name)",
-            if long.len() == 1 { "a name is" } else { "names are" },
-            long.join(", ")
-        ),
-    })
-}
 
 /// A type the data decides: why a column is not created as its type says.
 struct Decision {

@@ -6,11 +6,12 @@ use std::fmt::Write;
 
 use glob::Pattern;
 
-use super::spec::{ColumnRule, NameRule, Pipeline, UuidRule};
+use super::spec::{ColumnRule, CreateMode, LongNames, NameRule, Pipeline, UuidRule};
 use crate::error::{Error, Result};
 use crate::feed::ColumnPlan;
 use crate::feed::ReadSpec;
 use crate::schema::{dependency_order, Column, Table};
+use crate::sink::postgres::create::names::{shorten, MAX_NAME_BYTES};
 use crate::sink::postgres::target::TableTarget;
 use crate::transform::normalize::Rules;
 use crate::types::Logical;
@@ -112,6 +113,52 @@ fn matches(pattern: &str, name: &str) -> bool {
     Pattern::new(pattern).map(|p| p.matches(name)).unwrap_or(false)
 }
 
+/// With a postgres sink, every output table and column name over 63 bytes is shortened
+/// by the sink's `long_names = "shorten"` rule (and noted), or — when the run creates
+/// the tables — the plan is refused naming them all: PostgreSQL would truncate them
+/// without a word. Into a schema-first target the target check names them instead
+/// (what PostgreSQL would call them, and whether the target has that).
+fn fit_names(p: &Pipeline, plan: &mut Plan) -> Result<()> {
+    let Some(sink) = p.postgres() else { return Ok(()) };
+    let mut long = Vec::new();
+    for t in plan.tables.iter_mut() {
+        if t.target.len() > MAX_NAME_BYTES {
+            long.push(format!("table `{}`", t.target));
+            if sink.long_names == LongNames::Shorten {
+                let short = shorten(&t.target);
+                plan.notes.push(format!("table `{}` is over {MAX_NAME_BYTES} bytes: called `{short}`", t.target));
+                t.target = short;
+            }
+        }
+        for o in t.outputs() {
+            if o.name.len() > MAX_NAME_BYTES {
+                long.push(format!("column `{}`.`{}`", t.target, o.name));
+                if sink.long_names == LongNames::Shorten {
+                    let short = shorten(&o.name);
+                    plan.notes.push(format!(
+                        "column `{}`.`{}` is over {MAX_NAME_BYTES} bytes: called `{short}`",
+                        t.target, o.name
+                    ));
+                    t.renames.retain(|(f, _)| f != &o.field);
+                    t.renames.push((o.field.clone(), short));
+                }
+            }
+        }
+    }
+    if long.is_empty() || sink.long_names == LongNames::Shorten || sink.create == CreateMode::None {
+        return Ok(());
+    }
+    Err(Error::Pipeline {
+        file: p.file.clone(),
+        at: None,
+        message: format!(
+            "{} over PostgreSQL's {MAX_NAME_BYTES} bytes, which PostgreSQL would truncate: {}. Name them with [[table]] / [[column]] target, or set long_names = \"shorten\" on the postgres sink (the first 54 bytes, `_` and 8 hex digits of a hash of the whole name)",
+            if long.len() == 1 { "a name is" } else { "names are" },
+            long.join(", ")
+        ),
+    })
+}
+
 /// Decides tables, columns, rules and output names from the pipeline and the source's
 /// schema; plans each `[[transform]]` (over no rows) to learn the columns it gives.
 pub async fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
@@ -123,7 +170,7 @@ pub async fn build(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
         let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(fields));
         t.transform_outputs = Some(crate::transform::sql::outputs(t.name(), schema, sql).await?);
     }
-    super::create::fit_names(p, &mut plan)?;
+    fit_names(p, &mut plan)?;
     let err = |m: String| Error::Pipeline { file: p.file.clone(), at: None, message: m };
     for (i, t) in plan.tables.iter().enumerate() {
         if let Some(o) = plan.tables[..i].iter().find(|o| o.target == t.target) {

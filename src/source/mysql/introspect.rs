@@ -7,14 +7,11 @@ use std::collections::HashMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
+use super::catalog::{reading, s};
 use super::shape;
 use crate::error::{Error, Result};
 use crate::schema::{Column, ColumnDefault, ColumnFacts, ForeignKey, Generated, MySqlType, Table};
 use crate::types::classify;
-
-pub(super) fn s(row: &Row, i: usize) -> String {
-    row.get::<Option<String>, _>(i).flatten().unwrap_or_default()
-}
 
 /// Every base table of `database`, with columns, keys and foreign keys, sorted by name.
 pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
@@ -51,11 +48,6 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
         t.checks.sort_by(|a, b| a.name.cmp(&b.name));
     }
     Ok(out)
-}
-
-/// What the error says it was reading.
-pub(super) fn reading(database: &str, what: &str) -> String {
-    format!("reading {what} of database `{database}` from information_schema")
 }
 
 /// Every column of the tables, in order, with its type, charset, default and generation.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use super::introspect::{reading, s};
+use super::catalog::{reading, s};
 use crate::error::{Error, Result};
 use crate::schema::{Check, Index, IndexKind, IndexPart, Table};
 

@@ -3,7 +3,7 @@
 //! read to the same [`ColumnFacts`] the live reader takes from information_schema
 //! (docs/architecture.md, "Creating the target").
 
-use super::ddl::{bad, matching, option_value, Kind, Token};
+use super::tokens::{bad, matching, option_value, Kind, Token};
 use crate::error::Result;
 use crate::schema::{now_fsp, Check, Column, ColumnDefault, ColumnFacts, Generated, MySqlType};
 use crate::types::classify;

@@ -15,6 +15,7 @@ mod input;
 mod scan;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::collections::HashMap;
 use std::fs::File;
