@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 /// One table as pg_catalog describes it, in comparable form.
 #[derive(Debug, Default, PartialEq)]
 struct Described {
-    /// Column → (type, NOT NULL, has a default, identity, generated).
-    columns: BTreeMap<String, (String, bool, bool, bool, bool)>,
+    /// Column → (type, NOT NULL, default expression, identity, generated).
+    columns: BTreeMap<String, (String, bool, String, bool, bool)>,
     primary_key: Vec<String>,
     uniques: BTreeSet<Vec<String>>,
     /// Columns → (referenced table, referenced columns, ON UPDATE, ON DELETE).
@@ -64,9 +64,10 @@ fn compare_table(t: &str, w: &Described, h: &Described, out: &mut Vec<String>) {
         };
         let what = ["type", "NOT NULL", "default", "identity", "generated"];
         let (wv, hv) = (fields(wc), fields(hc));
+        let (ws, hs) = (shown(wc), shown(hc));
         for k in 0..5 {
             if wv[k] != hv[k] {
-                out.push(format!("`{t}`.`{c}`: {} {} in the target, {} from MySQL", what[k], hv[k], wv[k]));
+                out.push(format!("`{t}`.`{c}`: {} {} in the target, {} from MySQL", what[k], hs[k], ws[k]));
             }
         }
     }
@@ -97,8 +98,62 @@ fn compare_table(t: &str, w: &Described, h: &Described, out: &mut Vec<String>) {
     }
 }
 
-fn fields(c: &(String, bool, bool, bool, bool)) -> [String; 5] {
-    [c.0.clone(), c.1.to_string(), c.2.to_string(), c.3.to_string(), c.4.to_string()]
+/// The fields as compared: a time type with its precision, a current-time default as one.
+fn fields(c: &(String, bool, String, bool, bool)) -> [String; 5] {
+    let ty = full_precision(&c.0);
+    let default = if c.2.is_empty() { "none".to_string() } else { the_current_time(&c.2, &ty) };
+    [ty, c.1.to_string(), default, c.3.to_string(), c.4.to_string()]
+}
+
+/// `now()`, `CURRENT_TIMESTAMP[(n)]` and `LOCALTIMESTAMP[(n)]` give a column of
+/// precision p the same value when n ≥ p (or none is given): the transaction's start,
+/// in the session's zone for a `timestamp`, rounded to p. Such a default reads as one.
+fn the_current_time(expr: &str, ty: &str) -> String {
+    let l = expr.to_ascii_lowercase();
+    let precision =
+        |t: &str| t.split_once('(').and_then(|(_, r)| r.split_once(')')).and_then(|(n, _)| n.parse::<u32>().ok());
+    let asked = if l == "now()" || l == "current_timestamp" || l == "localtimestamp" {
+        None
+    } else if l.starts_with("current_timestamp(") || l.starts_with("localtimestamp(") {
+        match precision(&l) {
+            Some(n) => Some(n),
+            None => return expr.to_string(),
+        }
+    } else {
+        return expr.to_string();
+    };
+    let column = if ty.starts_with("timestamp") { precision(ty) } else { None };
+    match (asked, column) {
+        (_, None) if !ty.starts_with("timestamp") => expr.to_string(),
+        (Some(n), Some(p)) if n < p => expr.to_string(),
+        _ => "the current time".to_string(),
+    }
+}
+
+/// The fields as printed: the default as written.
+fn shown(c: &(String, bool, String, bool, bool)) -> [String; 5] {
+    let mut f = fields(c);
+    if !c.2.is_empty() {
+        f[2] = c.2.clone();
+    }
+    f
+}
+
+/// A time type without a precision has PostgreSQL's default one, 6.
+fn full_precision(t: &str) -> String {
+    match t {
+        "timestamp without time zone" => "timestamp(6) without time zone".into(),
+        "timestamp with time zone" => "timestamp(6) with time zone".into(),
+        "time without time zone" => "time(6) without time zone".into(),
+        "interval" => "interval(6)".into(),
+        other => other.to_string(),
+    }
+}
+
+/// A default as pg_get_expr prints it, without the schema it names its types in (the
+/// scratch schema on one side, the target's on the other).
+fn unqualified(expr: &str, schema: &str) -> String {
+    expr.replace(&format!("{}.", crate::ident::pg(schema)), "").replace(&format!("{schema}."), "")
 }
 
 fn list(cols: &[String]) -> String {
@@ -123,9 +178,11 @@ async fn describe(client: &Client, schema: &str) -> Result<BTreeMap<String, Desc
             "SELECT c.relname::text, a.attname::text,
                     CASE WHEN t.typtype = 'e' THEN 'enum(' || (SELECT string_agg(enumlabel::text, ',' ORDER BY enumsortorder)
                          FROM pg_enum WHERE enumtypid = t.oid) || ')' ELSE format_type(a.atttypid, a.atttypmod) END,
-                    a.attnotnull, a.atthasdef AND a.attgenerated = '', a.attidentity <> '', a.attgenerated <> ''
+                    a.attnotnull, CASE WHEN a.attgenerated = '' THEN pg_get_expr(d.adbin, d.adrelid) END,
+                    a.attidentity <> '', a.attgenerated <> ''
              FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped",
             &[&schema],
         )
@@ -133,7 +190,9 @@ async fn describe(client: &Client, schema: &str) -> Result<BTreeMap<String, Desc
         .map_err(q)?;
     for r in &cols {
         let t = out.entry(r.get(0)).or_default();
-        t.columns.insert(r.get(1), (r.get(2), r.get(3), r.get(4), r.get(5), r.get(6)));
+        let default: Option<String> = r.get(4);
+        let default = default.map(|d| unqualified(&d, schema)).unwrap_or_default();
+        t.columns.insert(r.get(1), (r.get(2), r.get(3), default, r.get(5), r.get(6)));
     }
     constraints(client, schema, &mut out).await?;
     indexes(client, schema, &mut out).await?;

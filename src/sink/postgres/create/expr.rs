@@ -103,6 +103,9 @@ const FUNCTIONS: &[(&str, &str)] = &[
     ("octet_length", "octet_length"),
     ("lower", "lower"),
     ("upper", "upper"),
+    // MariaDB prints upper() / lower() as ucase() / lcase().
+    ("ucase", "upper"),
+    ("lcase", "lower"),
     ("trim", "trim"),
     ("ltrim", "ltrim"),
     ("rtrim", "rtrim"),
