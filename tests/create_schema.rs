@@ -419,3 +419,74 @@ async fn c_insert_after_load(pg: &PgDb) {
     pg.client.execute("INSERT INTO team (region, name) VALUES ('ap', 'next')", &[]).await.unwrap();
     assert_eq!(pg_one(pg, "SELECT id::text FROM team WHERE name = 'next'").await.as_deref(), Some("4"));
 }
+
+const ACCOUNTS: &str = "CREATE TABLE account (id int PRIMARY KEY, email varchar(30) NOT NULL, kind enum('b','a') NOT NULL DEFAULT 'b', UNIQUE KEY uq_email (email));\n\
+     INSERT INTO account VALUES (1, 'Ada@example.com', 'a'), (2, 'grace@example.com', 'b')";
+
+/// The collation PostgreSQL gives a column.
+async fn collation_of(pg: &PgDb, table: &str, column: &str) -> Option<String> {
+    pg_one(
+        pg,
+        &format!(
+            "SELECT c.collname::text FROM pg_attribute a LEFT JOIN pg_collation c ON c.oid = a.attcollation \
+             WHERE a.attrelid = '{table}'::regclass AND a.attname = '{column}'"
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn case_insensitive_unique_keys_keep_mysqls_rule_by_option_and_enums_can_be_checks() {
+    let my = MyDb::create("cci").await;
+    my.exec(ACCOUNTS).await;
+
+    // Default: created case-sensitive, and said so.
+    let pg = PgDb::create("cci").await;
+    let report = converge::ddl::schema(&pipeline_for(&my, &pg, "", CREATE), false).await.unwrap();
+    let notes = report.ddl.notes.join("\n");
+    assert!(notes.contains("index `uq_email` of `account` is unique case-insensitively in MySQL"), "{notes}");
+    assert!(notes.contains("case_insensitive = \"icu\""), "{notes}");
+
+    // icu: the type is kept, the comparison is MySQL's (case and accents ignored).
+    let p = pipeline_for(&my, &pg, "", &format!("{CREATE}\ncase_insensitive = \"icu\"\nenums = \"check\""));
+    run(&p).await;
+    verify_passes(&p).await;
+    assert_eq!(
+        pg_columns(&pg, "account").await,
+        ["id integer NOT NULL", "email character varying(30) NOT NULL", "kind text NOT NULL"]
+    );
+    assert_eq!(collation_of(&pg, "account", "email").await.as_deref(), Some("converge_ci_ai"));
+    for dup in ["ADA@EXAMPLE.COM", "adá@example.com"] {
+        let e = pg.client.execute(&format!("INSERT INTO account VALUES (9, '{dup}', 'a')"), &[]).await.unwrap_err();
+        assert!(format!("{e:?}").contains("uq_email"), "{dup}: {e:?}");
+    }
+    // enums = "check": text limited to the members, the default kept.
+    let e = pg.client.execute("INSERT INTO account VALUES (9, 'x@example.com', 'c')", &[]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("account_kind_check"), "{e:?}");
+    pg.client.execute("INSERT INTO account (id, email) VALUES (9, 'x@example.com')", &[]).await.unwrap();
+    assert_eq!(pg_one(&pg, "SELECT kind FROM account WHERE id = 9").await.as_deref(), Some("b"));
+
+    // citext: case folded, MySQL's length kept by a CHECK.
+    let pg2 = PgDb::create("cci2").await;
+    let p = pipeline_for(&my, &pg2, "", &format!("{CREATE}\ncase_insensitive = \"citext\""));
+    run(&p).await;
+    verify_passes(&p).await;
+    assert_eq!(pg_columns(&pg2, "account").await[1], "email citext NOT NULL");
+    let e = pg2.client.execute("INSERT INTO account VALUES (9, 'ADA@example.COM', 'a')", &[]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("uq_email"), "{e:?}");
+    let long = format!("{}@example.com", "x".repeat(30));
+    let e = pg2.client.execute(&format!("INSERT INTO account VALUES (9, '{long}', 'a')"), &[]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("account_email_length"), "{e:?}");
+
+    // Where ICU and MySQL judge a pair differently ('ß' is 's' to utf8mb4_general_ci,
+    // 'ss' to ICU), the created key stops the load naming the row; nothing is created.
+    my.exec("INSERT INTO account VALUES (3, 'strasse', 'a'), (4, 'straße', 'a')").await;
+    let pg3 = PgDb::create("cci3").await;
+    let err = run_err(&pipeline_for(&my, &pg3, "", &format!("{CREATE}\ncase_insensitive = \"icu\""))).await;
+    assert!(err.contains("uq_email") && err.contains("stra"), "{err}");
+    assert!(pg_tables(&pg3).await.is_empty());
+    pg3.drop_db().await;
+    pg2.drop_db().await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}

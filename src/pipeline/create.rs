@@ -122,6 +122,8 @@ pub fn ddl(plan: &Plan, create: &[bool], sink: Option<&PostgresSink>, existing: 
         schema: sink.map_or("public", |s| s.schema()).to_string(),
         long_names: sink.map(|s| s.long_names).unwrap_or_default(),
         index_names: sink.map(|s| s.index_names).unwrap_or_default(),
+        case_insensitive: sink.map(|s| s.case_insensitive).unwrap_or_default(),
+        enums: sink.map(|s| s.enums).unwrap_or_default(),
         existing,
     };
     let mut refused = Vec::new();

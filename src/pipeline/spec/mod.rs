@@ -350,10 +350,15 @@ pub struct PostgresSink {
     pub long_names: LongNames,
     /// Created index names that clash in the schema: `refuse` (default) or `prefix`.
     pub index_names: IndexNames,
+    /// Created columns of a unique key with a `_ci` collation: `report` (default),
+    /// `icu` (a nondeterministic ICU collation) or `citext`.
+    pub case_insensitive: CaseInsensitive,
+    /// Created MySQL enums: `type` (default, a PostgreSQL enum) or `check` (text + CHECK).
+    pub enums: EnumMode,
 }
 
 /// `create`: the sink's own rule.
-pub use crate::sink::postgres::create::{CreateMode, IndexNames, LongNames};
+pub use crate::sink::postgres::create::{CaseInsensitive, CreateMode, EnumMode, IndexNames, LongNames};
 
 impl PostgresSink {
     /// A sink into `url` with every option at its default.
@@ -372,6 +377,8 @@ impl PostgresSink {
             create: CreateMode::None,
             long_names: LongNames::Refuse,
             index_names: IndexNames::Refuse,
+            case_insensitive: CaseInsensitive::Report,
+            enums: EnumMode::Type,
         }
     }
 

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::{
-    all_tables, ColumnRule, CreateMode, IndexNames, LongNames, Options, Pipeline, PostgresSink, SinkSpec, SourceKind,
-    SourceSpec, TableName, TransactionMode, Transform, TriggerMode, VerifySpec,
+    all_tables, CaseInsensitive, ColumnRule, CreateMode, EnumMode, IndexNames, LongNames, Options, Pipeline,
+    PostgresSink, SinkSpec, SourceKind, SourceSpec, TableName, TransactionMode, Transform, TriggerMode, VerifySpec,
 };
 use crate::error::{Error, Result};
 use crate::transform::validate::Validate;
@@ -95,6 +95,8 @@ struct RawSink {
     create: Option<CreateMode>,
     long_names: Option<LongNames>,
     index_names: Option<IndexNames>,
+    case_insensitive: Option<CaseInsensitive>,
+    enums: Option<EnumMode>,
 }
 
 /// The keys each sink kind takes.
@@ -112,6 +114,8 @@ const POSTGRES_KEYS: &[&str] = &[
     "create",
     "long_names",
     "index_names",
+    "case_insensitive",
+    "enums",
 ];
 
 impl RawSink {
@@ -133,6 +137,8 @@ impl RawSink {
             ("create", self.create.is_some()),
             ("long_names", self.long_names.is_some()),
             ("index_names", self.index_names.is_some()),
+            ("case_insensitive", self.case_insensitive.is_some()),
+            ("enums", self.enums.is_some()),
         ];
         set.into_iter().filter(|(_, on)| *on).map(|(k, _)| k).collect()
     }
@@ -362,6 +368,8 @@ fn sink<E: Fn(&str) -> Option<String>>(raw: RawSink, n: usize, place: &Place, va
                 create: raw.create.unwrap_or_default(),
                 long_names: raw.long_names.unwrap_or_default(),
                 index_names: raw.index_names.unwrap_or_default(),
+                case_insensitive: raw.case_insensitive.unwrap_or_default(),
+                enums: raw.enums.unwrap_or_default(),
             })
         }
     })

@@ -3,7 +3,7 @@
 //! as an identity column, generated columns, `ON UPDATE CURRENT_TIMESTAMP`.
 
 use super::keys::Context;
-use super::{expr, CreatedColumn, CreatedTable};
+use super::{expr, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
 use crate::ident;
 use crate::schema::{Column, ColumnDefault};
 use crate::types::Logical;
@@ -23,8 +23,12 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             generated: None,
             comment: (!c.facts.comment.is_empty()).then(|| c.facts.comment.clone()),
             on_update: c.facts.on_update_now.map(|n| now(logical, n)),
+            collation: None,
         };
         let place = format!("`{}`.`{name}`", t.name);
+        if logical == Logical::Text && in_case_insensitive_key(cx.request, &c.name) {
+            case_insensitive(cx, t, &mut col, c, &place);
+        }
         if c.facts.auto_increment {
             col.identity = Some(cx.ns.made_up(&format!("{}_{name}_seq", t.name)));
             if logical == Logical::UInt64 {
@@ -48,6 +52,52 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     }
 }
 
+/// Whether a text column with a `_ci` collation is part of the primary key or a
+/// unique key: where MySQL's case-insensitive comparison decides what is a duplicate.
+pub(super) fn in_case_insensitive_key(request: &super::TableRequest<'_>, column: &str) -> bool {
+    let t = request.source;
+    let ci = t.column_index(column).is_some_and(|i| t.columns[i].facts.case_insensitive());
+    let keyed = t.primary_key.iter().any(|k| k == column)
+        || t.indexes.iter().any(|ix| ix.unique && ix.parts.iter().any(|p| p.column == column));
+    ci && keyed
+}
+
+/// `case_insensitive = "icu"` / `"citext"`: the column compares as MySQL's `_ci`
+/// collation does (the default, `report`, leaves it to the note keys.rs writes).
+fn case_insensitive(cx: &mut Context<'_, '_>, t: &mut CreatedTable, col: &mut CreatedColumn, c: &Column, place: &str) {
+    let mysql = c.facts.collation.clone().unwrap_or_default();
+    match cx.options.case_insensitive {
+        CaseInsensitive::Report => {}
+        CaseInsensitive::Icu => {
+            let accents = mysql.contains("_as_");
+            let (name, locale) =
+                if accents { ("converge_ci_as", "und-u-ks-level2") } else { ("converge_ci_ai", "und-u-ks-level1") };
+            if !cx.ddl.collations.iter().any(|(n, _)| n == name) {
+                cx.ddl.collations.push((name.to_string(), locale.to_string()));
+            }
+            col.collation = Some(ident::pg_qualified(&cx.options.schema, name));
+            cx.ddl.notes.push(format!(
+                "{place}: MySQL compares it by {mysql} (case-insensitive{}); created with the nondeterministic ICU collation {name} ({locale}). ICU's rules are not MySQL's in every detail: a pair of values the two judge differently stops the load at the unique key, naming the row. PostgreSQL 15 cannot use LIKE on such a column",
+                if accents { "" } else { ", accent-insensitive" }
+            ));
+        }
+        CaseInsensitive::Citext => {
+            if !cx.ddl.extensions.iter().any(|e| e == "citext") {
+                cx.ddl.extensions.push("citext".into());
+            }
+            if let Some(n) = col.sql_type.strip_prefix("varchar(").and_then(|r| r.strip_suffix(')')) {
+                let check = cx.ns.made_up(&format!("{}_{}_length", t.name, col.name));
+                t.checks.push((check, format!("char_length({}) <= {n}", ident::pg(&col.name))));
+            }
+            col.sql_type = "citext".into();
+            cx.ddl.notes.push(format!(
+                "{place}: MySQL compares it by {mysql} (case-insensitive); created as citext (the extension is created if missing), which folds case but not accents{}",
+                if mysql.contains("_as_") { "" } else { ", while MySQL's collation also ignores accents" }
+            ));
+        }
+    }
+}
+
 /// A generated column: PostgreSQL's own when its expression translates (then computed,
 /// not loaded); a plain column loaded with MySQL's values otherwise.
 fn generated(cx: &mut Context<'_, '_>, col: &mut CreatedColumn, place: &str, expression: &str, stored: bool) {
@@ -68,7 +118,7 @@ fn generated(cx: &mut Context<'_, '_>, col: &mut CreatedColumn, place: &str, exp
 }
 
 /// The PostgreSQL type of a column (enums get a type of their own).
-fn column_type(cx: &mut Context<'_, '_>, t: &CreatedTable, c: &Column, name: &str, logical: Logical) -> String {
+fn column_type(cx: &mut Context<'_, '_>, t: &mut CreatedTable, c: &Column, name: &str, logical: Logical) -> String {
     let m = &c.mysql;
     let fsp = m.fsp.unwrap_or(0);
     match logical {
@@ -80,6 +130,12 @@ fn column_type(cx: &mut Context<'_, '_>, t: &CreatedTable, c: &Column, name: &st
         Logical::Timestamp => format!("timestamptz({fsp})"),
         Logical::UuidBinary => "uuid".into(),
         Logical::Set => "text[]".into(),
+        Logical::Enum if cx.options.enums == EnumMode::Check => {
+            let members: Vec<String> = m.members().iter().map(|l| crate::ident::pg_literal(l)).collect();
+            let check = cx.ns.made_up(&format!("{}_{name}_check", t.name));
+            t.checks.push((check, format!("{} IN ({})", ident::pg(name), members.join(", "))));
+            "text".into()
+        }
         Logical::Enum => {
             let type_name = cx.ns.made_up(&format!("{}_{name}", t.name));
             cx.ddl.enums.push((type_name.clone(), m.members()));

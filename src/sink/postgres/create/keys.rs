@@ -138,9 +138,10 @@ pub(super) fn indexes(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
                 }
             ));
         }
-        if ix.unique && ix.parts.iter().any(|p| is_case_insensitive(request, &p.column)) {
+        let report = cx.options.case_insensitive == super::CaseInsensitive::Report;
+        if report && ix.unique && ix.parts.iter().any(|p| is_case_insensitive(request, &p.column)) {
             cx.ddl.notes.push(format!(
-                "{what} is unique case-insensitively in MySQL (a _ci collation); PostgreSQL compares case-sensitively, so 'A' and 'a' will both be accepted. For MySQL's rule, make the columns citext or give them a nondeterministic ICU collation (CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false))"
+                "{what} is unique case-insensitively in MySQL (a _ci collation); PostgreSQL compares case-sensitively, so 'A' and 'a' will both be accepted. For MySQL's rule, set case_insensitive = \"icu\" (a nondeterministic ICU collation) or \"citext\" on the postgres sink"
             ));
         }
         let columns = cols

@@ -33,6 +33,34 @@ pub enum CreateMode {
     Missing,
 }
 
+/// How a created column of a unique key keeps MySQL's case-insensitive (`_ci`)
+/// comparison (`case_insensitive`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CaseInsensitive {
+    /// PostgreSQL's own case-sensitive comparison, and a note saying so (default).
+    #[default]
+    Report,
+    /// A nondeterministic ICU collation: case-insensitive, and accent-insensitive too
+    /// unless MySQL's collation is accent-sensitive (`…_as_ci`); the type is kept.
+    Icu,
+    /// The `citext` extension's type (case-insensitive, accent-sensitive), with a CHECK
+    /// for MySQL's length.
+    Citext,
+}
+
+/// How a MySQL enum is created (`enums`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EnumMode {
+    /// A PostgreSQL enum type of its own, with MySQL's order (default).
+    #[default]
+    Type,
+    /// `text` with a CHECK that it is one of the members (ordered as text, not by MySQL's
+    /// member order).
+    Check,
+}
+
 /// One planned table, as the plan decided it.
 #[derive(Debug, Clone)]
 pub struct TableRequest<'a> {
@@ -65,6 +93,10 @@ pub struct CreateOptions {
     pub index_names: IndexNames,
     /// Relation and type names the target schema holds already.
     pub existing: Vec<String>,
+    /// `_ci` columns of unique keys.
+    pub case_insensitive: CaseInsensitive,
+    /// MySQL enums.
+    pub enums: EnumMode,
 }
 
 /// One created column.
@@ -86,6 +118,8 @@ pub struct CreatedColumn {
     pub comment: Option<String>,
     /// `ON UPDATE CURRENT_TIMESTAMP`: the value a trigger sets on update.
     pub on_update: Option<String>,
+    /// `COLLATE` (a created ICU collation, schema-qualified).
+    pub collation: Option<String>,
 }
 
 /// A created index or unique constraint.
@@ -144,6 +178,10 @@ pub struct SchemaDdl {
     pub schema: String,
     /// Enum types: name and labels in MySQL's order.
     pub enums: Vec<(String, Vec<String>)>,
+    /// Nondeterministic ICU collations to create: name and locale.
+    pub collations: Vec<(String, String)>,
+    /// Extensions the schema needs (`citext`).
+    pub extensions: Vec<String>,
     /// The tables.
     pub tables: Vec<CreatedTable>,
     /// What was carried differently or not at all, with what the user can do.
