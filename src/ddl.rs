@@ -32,6 +32,7 @@ pub async fn schema(p: &Pipeline, diff: bool) -> Result<SchemaReport> {
         let mut ddl = create::ddl(&plan, &all, p.postgres(), Vec::new());
         ddl.notes.splice(0..0, decided);
         ddl.notes.extend(opened.not_carried().await?);
+        ddl.objects = opened.object_definitions().await?;
         Ok::<_, Error>(ddl)
     }
     .await;

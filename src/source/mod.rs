@@ -29,6 +29,12 @@ pub trait Source: Send + Sync {
     /// What the source holds besides tables, which a run does not carry (views,
     /// triggers, routines, events): one line per kind that has any.
     fn not_carried(&self) -> BoxFuture<'_, Result<Vec<String>>>;
+    /// Those objects with MySQL's definitions, for `converge schema` to show: what it
+    /// is (`view \`v\``) and its definition. Empty where the source cannot say (a
+    /// dump holds them in its own text).
+    fn object_definitions(&self) -> BoxFuture<'_, Result<Vec<(String, String)>>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// When the data was taken, when the source records it (an export's timestamp).
     fn taken_at(&self) -> Option<String> {
         None

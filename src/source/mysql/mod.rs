@@ -183,6 +183,30 @@ impl MySqlSource {
         Ok(out)
     }
 
+    /// The views, triggers, routines and events with MySQL's definitions.
+    pub async fn object_definitions(&self) -> Result<Vec<(String, String)>> {
+        let db = crate::ident::mysql_literal(self.database());
+        let queries = [
+            format!("SELECT 'view', TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS WHERE TABLE_SCHEMA = {db} ORDER BY 2"),
+            format!(
+                "SELECT 'trigger', TRIGGER_NAME, CONCAT(ACTION_TIMING, ' ', EVENT_MANIPULATION, ' ON `', \
+                 REPLACE(EVENT_OBJECT_TABLE, '`', '``'), '` FOR EACH ROW ', ACTION_STATEMENT) \
+                 FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = {db} ORDER BY 2"
+            ),
+            format!(
+                "SELECT LOWER(ROUTINE_TYPE), ROUTINE_NAME, ROUTINE_DEFINITION FROM information_schema.ROUTINES \
+                 WHERE ROUTINE_SCHEMA = {db} ORDER BY 2"
+            ),
+            format!("SELECT 'event', EVENT_NAME, EVENT_DEFINITION FROM information_schema.EVENTS WHERE EVENT_SCHEMA = {db} ORDER BY 2"),
+        ];
+        let mut out = Vec::new();
+        for q in queries {
+            let rows: Vec<(String, String, Option<String>)> = self.query(&q).await?;
+            out.extend(rows.into_iter().map(|(kind, name, def)| (format!("{kind} `{name}`"), def.unwrap_or_default())));
+        }
+        Ok(out)
+    }
+
     /// Runs a query on a snapshot connection (the same consistent view as the reads).
     pub async fn query<T: FromRow + Send + 'static>(&self, sql: &str) -> Result<Vec<T>> {
         let mut conn = self.acquire().await;
@@ -284,6 +308,10 @@ impl crate::source::Source for LiveSource {
 
     fn not_carried(&self) -> futures::future::BoxFuture<'_, Result<Vec<String>>> {
         Box::pin(self.0.objects_not_carried())
+    }
+
+    fn object_definitions(&self) -> futures::future::BoxFuture<'_, Result<Vec<(String, String)>>> {
+        Box::pin(self.0.object_definitions())
     }
 
     fn start(

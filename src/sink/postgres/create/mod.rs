@@ -188,6 +188,9 @@ pub struct SchemaDdl {
     pub notes: Vec<String>,
     /// What stops the creation until the pipeline says how (long or clashing names).
     pub refused: Vec<String>,
+    /// Objects of the source not carried (views, triggers, routines, events), with
+    /// MySQL's definitions: shown in the script for the user to rewrite.
+    pub objects: Vec<(String, String)>,
 }
 
 /// The schema for `requests` (the tables to create, and the tables they may reference).

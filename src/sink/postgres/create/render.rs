@@ -151,6 +151,15 @@ impl SchemaDdl {
         for n in &self.notes {
             s.push_str(&format!("-- NOTE: {n}\n"));
         }
+        if !self.objects.is_empty() {
+            s.push_str("--\n-- NOT CARRIED, with MySQL's definitions: rewrite them for PostgreSQL and create them after the load.\n");
+        }
+        for (what, definition) in &self.objects {
+            s.push_str(&format!("-- {what}:\n"));
+            for line in definition.lines() {
+                s.push_str(&format!("--   {line}\n"));
+            }
+        }
         s.push_str("\nBEGIN;\n\n");
         for st in self.statements() {
             s.push_str(&st);
