@@ -147,7 +147,7 @@ pub enum Logical {
     Enum,
     /// set: its members as comma-separated text.
     Set,
-    /// geometry types: WKB bytes.
+    /// geometry types: MySQL's own bytes (a 4-byte little-endian SRID, then WKB).
     Geometry,
 }
 
@@ -309,7 +309,7 @@ pub const MAPPING: &[Mapping] = &[
     Mapping {
         logical: Logical::Geometry,
         mysql: "geometry, point, …",
-        csv: "\\x hex (WKB)",
+        csv: "\\x hex (4-byte SRID, then WKB: MySQL's own form)",
         pg_create: "bytea",
         pg_accepts: &["bytea"],
     },

@@ -159,6 +159,11 @@ async fn every_type_family_is_created_as_the_mapping_says_and_every_value_surviv
     my.exec(ZOO).await;
     let pg = PgDb::create("czoo").await;
     let p = pipeline_for(&my, &pg, "", CREATE);
+    let notes = converge::ddl::schema(&p, false).await.unwrap().ddl.notes.join("\n");
+    assert!(
+        notes.contains("`zoo`.`g`: a MySQL geometry column, created as bytea holding MySQL's own bytes"),
+        "{notes}"
+    );
     run(&p).await;
     let expected = [
         "id integer NOT NULL",
@@ -217,6 +222,9 @@ async fn every_type_family_is_created_as_the_mapping_says_and_every_value_surviv
     );
     assert_eq!(pg_one(&pg, "SELECT s::text FROM zoo WHERE id = 1").await.as_deref(), Some("{a,c}"));
     assert_eq!(pg_one(&pg, "SELECT c FROM zoo WHERE id = 1").await.as_deref(), Some("abc"), "no padding");
+    // POINT(1 2) with SRID 0: the SRID's 4 bytes, then the WKB.
+    let g = pg_one(&pg, "SELECT encode(g, 'hex') FROM zoo WHERE id = 1").await;
+    assert_eq!(g.as_deref(), Some("000000000101000000000000000000f03f0000000000000040"));
     pg.drop_db().await;
     my.drop_db().await;
 }

@@ -26,6 +26,13 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             collation: None,
         };
         let place = format!("`{}`.`{name}`", t.name);
+        if logical == Logical::Geometry {
+            let g = ident::pg(&name);
+            cx.ddl.notes.push(format!(
+                "{place}: a MySQL {} column, created as bytea holding MySQL's own bytes (a 4-byte little-endian SRID, then WKB); with PostGIS: ALTER TABLE … ALTER COLUMN {g} TYPE geometry USING ST_GeomFromWKB(substring({g} from 5), get_byte({g}, 0) | get_byte({g}, 1) << 8 | get_byte({g}, 2) << 16 | get_byte({g}, 3) << 24)",
+                c.mysql.data_type
+            ));
+        }
         if logical == Logical::Text && in_case_insensitive_key(cx.request, &c.name) {
             case_insensitive(cx, t, &mut col, c, &place);
         }
