@@ -104,7 +104,13 @@ async fn clean_migration_passes_and_each_fault_is_named() {
     assert!(uuid_checks.contains(&"person.id".to_string()), "{uuid_checks:?}");
     let sampled = verify(&p, Depth::Sample(2)).await.unwrap();
     assert!(sampled.passed(), "{}", sampled.text());
-    assert_eq!(sampled.tables.iter().find(|(t, _)| t == "person").unwrap().1.compared, 2);
+    let person = &sampled.tables.iter().find(|(t, _)| t == "person").unwrap().1;
+    assert_eq!(person.compared, 2);
+    // What the sampled pass proves, and what it does not.
+    let content = sampled.checks.iter().find(|c| c.section == Section::Content && c.subject == "person").unwrap();
+    let strength = converge::verify::strength::describe(person.target_rows, 2);
+    assert!(person.target_rows > 2 && content.evidence.ends_with(&strength), "{content:?}");
+    assert!(strength.contains("with 95% confidence fewer than") && strength.contains("can pass unseen"), "{strength}");
 
     // One changed cell: the table, the content check, the key and the column.
     let r = with_fault(

@@ -96,6 +96,9 @@ pub struct ScaleResult {
     pub stages: Vec<Stage>,
     /// `converge verify` of the loaded target passed (None when not run).
     pub verified: Option<bool>,
+    /// Each interleaved pair's seconds: converge end to end, then PostgreSQL's COPY of
+    /// the same rows, in the order run.
+    pub pairs: Vec<(f64, f64)>,
 }
 
 impl ScaleResult {
@@ -119,6 +122,19 @@ impl ScaleResult {
                 "≤ 1.35".into(),
                 r <= 1.35,
             ));
+        }
+        if let Some((median, low, high)) = spread(&self.pairs) {
+            let n = self.pairs.len();
+            out.push((
+                format!("end-to-end ÷ COPY, each of {n} interleaved pairs: median (spread {low:.2}–{high:.2})"),
+                median,
+                "≤ 1.0".into(),
+                median <= 1.0,
+            ));
+        }
+        if let (Some(verify), Some(e2e)) = (secs(VERIFY), secs(E2E)) {
+            let r = verify / e2e;
+            out.push(("full verify ÷ end-to-end copy".into(), r, "≤ 1.0".into(), r <= 1.0));
         }
         if let (Some(csv), Some(raw)) = (secs(CSV), secs(RAW)) {
             let r = csv / raw;
@@ -320,7 +336,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     let scale = Scale { my_url, pg_url, opts, db, dir, tables, files, repeat: o.repeat.max(1) };
     let mut stages = Stages { list: Vec::new(), rows: total_rows };
     let (export, csv_bytes) = scale.reads(&mut stages)?;
-    let verified = scale.loads(&mut stages, &export, csv_bytes, o.verify).await?;
+    let (verified, pairs) = scale.loads(&mut stages, &export, csv_bytes, o.verify).await?;
     let dump_bytes = scale.dump(&mut stages)?;
     if !o.keep {
         let _ = std::fs::remove_dir_all(&scale.dir);
@@ -332,6 +348,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
         generate_seconds: generated,
         stages: stages.list,
         verified,
+        pairs,
     })
 }
 
@@ -423,7 +440,13 @@ impl Scale<'_> {
     /// load, and `defer_indexes = false`) alternate with PostgreSQL's own ingest of the
     /// same data from binary COPY files it wrote itself (from the target just loaded); the
     /// default runs last, so verify reads what it loaded. Then the import of the export.
-    async fn loads(&self, stages: &mut Stages, export: &Path, csv_bytes: u64, verify: bool) -> Result<Option<bool>> {
+    async fn loads(
+        &self,
+        stages: &mut Stages,
+        export: &Path,
+        csv_bytes: u64,
+        verify: bool,
+    ) -> Result<(Option<bool>, Vec<(f64, f64)>)> {
         let s = |p: &Path| p.to_string_lossy().into_owned();
         let f = &self.files;
         let (mut e2e_m, mut copy_m, mut kept_m) = (Vec::new(), Vec::new(), Vec::new());
@@ -432,6 +455,7 @@ impl Scale<'_> {
             copy_m.push(pg_copy_reference(self.pg_url, &self.tables, &self.dir).await?);
             e2e_m.push(measure::child(self.converge(&["run", &s(&f.e2e)])?, E2E)?);
         }
+        let pairs = e2e_m.iter().zip(&copy_m).map(|(e, c)| (e.seconds, c.seconds)).collect();
         stages.push(E2E, false, csv_bytes, e2e_m);
         stages.push(E2E_KEPT, false, csv_bytes, kept_m);
         // Verified after the fastest configuration (the default's target).
@@ -446,7 +470,7 @@ impl Scale<'_> {
         stages.push(PG_COPY, true, csv_bytes, copy_m);
         let import = self.converge(&["import", &s(export), "--to", self.pg_url, "--truncate"])?;
         stages.push(IMPORT, false, csv_bytes, vec![measure::child(import, IMPORT)?]);
-        Ok(verified)
+        Ok((verified, pairs))
     }
 
     /// mariadb-dump, then the dump source reading it; returns the dump's bytes.
@@ -464,6 +488,19 @@ impl Scale<'_> {
         stages.push(DUMP, false, dump_bytes, vec![dump_m]);
         Ok(dump_bytes)
     }
+}
+
+/// The median, lowest and highest of the pairs' ratios (converge ÷ COPY); the median of
+/// an even count is the mean of the middle two.
+fn spread(pairs: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
+    let mut r: Vec<f64> = pairs.iter().filter(|(_, c)| *c > 0.0).map(|(e, c)| e / c).collect();
+    if r.is_empty() {
+        return None;
+    }
+    r.sort_by(f64::total_cmp);
+    let n = r.len();
+    let median = if n % 2 == 1 { r[n / 2] } else { (r[n / 2 - 1] + r[n / 2]) / 2.0 };
+    Some((median, r[0], r[n - 1]))
 }
 
 /// The median run by wall time (for an even count, the faster of the middle two), with

@@ -148,7 +148,22 @@ mod tests {
                 stage(DUMP, false, 1.0, 2.0, 50.0, 300_000_000),
             ],
             verified: Some(true),
+            pairs: Vec::new(),
         }
+    }
+
+    #[test]
+    fn verify_is_set_beside_the_copy_and_the_pairs_give_median_and_spread() {
+        let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
+        assert!(!s.ratios().iter().any(|r| r.0.contains("verify") || r.0.contains("pairs")), "not measured: not shown");
+        s.stages.push(stage(VERIFY, false, 21.0, 9.0, 80.0, 0));
+        s.pairs = vec![(14.0, 10.0), (9.0, 10.0), (20.0, 10.0), (11.0, 10.0)];
+        let r = s.ratios();
+        let verify = r.iter().find(|x| x.0 == "full verify ÷ end-to-end copy").expect("the verify ratio");
+        assert!((verify.1 - 1.5).abs() < 1e-9 && !verify.3, "{verify:?}");
+        let pairs = r.iter().find(|x| x.0.contains("each of 4 interleaved pairs")).expect("the pairs");
+        assert!((pairs.1 - 1.25).abs() < 1e-9 && !pairs.3, "median of 0.9, 1.1, 1.4, 2.0: {pairs:?}");
+        assert!(pairs.0.contains("spread 0.90–2.00"), "{pairs:?}");
     }
 
     #[test]

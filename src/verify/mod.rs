@@ -8,6 +8,7 @@ pub mod canon;
 pub mod checks;
 pub mod digest;
 pub mod report;
+pub mod strength;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -328,7 +329,12 @@ fn content_check(table: &str, r: &ContentResult, depth: Depth, transformed: bool
     let (outcome, evidence) = if transformed {
         (Outcome::Skip, r.note.clone().unwrap_or_default())
     } else if r.equal {
-        (Outcome::Pass, format!("{how}: equal"))
+        match depth {
+            Depth::Sample(_) => {
+                (Outcome::Pass, format!("{how}: equal; {}", strength::describe(r.target_rows, r.compared)))
+            }
+            Depth::Full => (Outcome::Pass, format!("{how}: equal")),
+        }
     } else if let Some(note) = &r.note {
         (Outcome::Fail, format!("{how}: content differs; {note}"))
     } else {
