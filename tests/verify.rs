@@ -367,3 +367,66 @@ async fn a_table_without_a_primary_key_is_located_by_its_not_null_unique_key() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// Doubles and floats at their edges: subnormals, the largest, powers of two and their
+/// neighbours, values with no short decimal, negative ones.
+const HARD_FLOATS: &[(i32, &str, &str)] = &[
+    (1, "5e-324", "1.4e-45"),
+    (2, "2.2250738585072014e-308", "1.1754944e-38"),
+    (3, "2.225073858507201e-308", "3.40282e38"),
+    (4, "1.7976931348623157e308", "-3.40282e38"),
+    (5, "0.1", "0.1"),
+    (6, "0.30000000000000004", "16777216"),
+    (7, "-2.5", "-0.5"),
+    (8, "4503599627370496", "1"),
+    (9, "9007199254740993", "0.3333333"),
+    (10, "1e22", "7e-45"),
+    (11, "-1e-300", "123456.79"),
+    (12, "0", "0"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floats_are_compared_exactly_by_the_servers_and_one_bit_is_found() {
+    let my = MyDb::create("vfloat").await;
+    let rows: Vec<String> = HARD_FLOATS.iter().map(|(id, d, f)| format!("({id}, {d}, {f})")).collect();
+    my.exec(&format!(
+        "CREATE TABLE m (id int PRIMARY KEY, d double, f float);\nINSERT INTO m VALUES {}, (13, NULL, NULL)",
+        rows.join(", ")
+    ))
+    .await;
+    let pg = PgDb::create("vfloat").await;
+    pg.client.batch_execute("CREATE TABLE m (id int PRIMARY KEY, d double precision, f real)").await.unwrap();
+    let p = pipeline(
+        &pipeline_text().replace("critical = [\"org\", \"person\", \"ticket\"]", "critical = []"),
+        &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
+    );
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed(), "{}", r.text());
+    let m = &r.tables.iter().find(|(t, _)| t == "m").unwrap().1;
+    assert_eq!(m.rows_read, 0, "equal digests, computed by the servers: no row shipped");
+
+    // Each value with the lowest bit of its mantissa flipped (0 becomes the smallest
+    // subnormal): verify names the key and the column.
+    for (id, _, _) in HARD_FLOATS {
+        let row = pg.client.query_one("SELECT d, f FROM m WHERE id = $1", &[id]).await.unwrap();
+        let (d, f): (f64, f32) = (row.get(0), row.get(1));
+        let flipped_d = f64::from_bits(d.to_bits() ^ 1);
+        let flipped_f = f32::from_bits(f.to_bits() ^ 1);
+        let cases: [(&str, &(dyn tokio_postgres::types::ToSql + Sync), &(dyn tokio_postgres::types::ToSql + Sync)); 2] =
+            [("d", &flipped_d, &d), ("f", &flipped_f, &f)];
+        for (col, changed, original) in cases {
+            let set = format!("UPDATE m SET {col} = $1 WHERE id = $2");
+            pg.client.execute(&set, &[changed, id]).await.unwrap();
+            let r = verify(&p, Depth::Full).await.unwrap();
+            assert!(!r.passed(), "id {id}, {col}: one bit changed and verify passed");
+            let want = [RowDiff::Changed { key: format!("id='{id}'"), columns: vec![col.to_string()] }];
+            assert_eq!(diffs(&r, "m"), want, "id {id}, {col}");
+            pg.client.execute(&set, &[original, id]).await.unwrap();
+        }
+    }
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed(), "{}", r.text());
+    pg.drop_db().await;
+    my.drop_db().await;
+}

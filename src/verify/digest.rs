@@ -4,8 +4,8 @@
 //! range is split at the median key and only the left half is digested again (the right
 //! half's digest is the parent's minus the left's), until ranges are small enough to
 //! compare row by row. A single changed row in a million is found by reading a few
-//! dozen rows. Columns the servers cannot make canonical (JSON, floats) are hashed
-//! here, which does ship those columns for the ranges digested.
+//! dozen rows. Columns the servers cannot make canonical (JSON) are hashed here, which
+//! does ship those columns for the ranges digested.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
