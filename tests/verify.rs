@@ -430,3 +430,22 @@ async fn floats_are_compared_exactly_by_the_servers_and_one_bit_is_found() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// The sessions tables are compared over share one snapshot of the target: a row
+/// committed after it was taken is seen by none of them, though each session's first
+/// read comes after that commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_sessions_share_one_snapshot_of_the_target() {
+    let pg = PgDb::create("vsnap").await;
+    pg.client.batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
+    let clients = converge::verify::snapshot_clients(&pg.url, 3).await.unwrap();
+    pg.client.batch_execute("INSERT INTO t VALUES (2)").await.unwrap();
+    for (i, c) in clients.iter().enumerate() {
+        let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+        assert_eq!(n, 1, "session {i} reads the snapshot, not the later commit");
+    }
+    drop(clients);
+    let n: i64 = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+    pg.drop_db().await;
+}

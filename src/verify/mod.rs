@@ -89,8 +89,10 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
         return Err(Error::other("verify compares a live MySQL/MariaDB source (source.kind = \"mysql\")"));
     };
     let result = async {
-        let client = connect(url).await?;
-        let mut report = compare(p, depth, src, &client, schema, tables).await?;
+        // As many target sessions as the source reads with, in one snapshot.
+        let workers = if src.parallel() { src.connections().clamp(1, MAX_WORKERS) } else { 1 };
+        let clients = snapshot_clients(url, workers).await?;
+        let mut report = compare(p, depth, src, &clients, schema, tables).await?;
         report.source = opened.describe();
         report.target = crate::secret::redact_url(url);
         Ok::<_, Error>(report)
@@ -102,6 +104,30 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
     Ok(report)
 }
 
+/// Tables compared at once, at most (each over its own pair of sessions).
+const MAX_WORKERS: usize = 4;
+
+/// `n` target sessions in one REPEATABLE READ snapshot: the first exports it
+/// (`pg_export_snapshot()`), the others take it (`SET TRANSACTION SNAPSHOT`), so every
+/// table is compared with the same state of the target, whichever session reads it.
+pub async fn snapshot_clients(url: &str, n: usize) -> Result<Vec<tokio_postgres::Client>> {
+    let q = |e: tokio_postgres::Error| Error::postgres("opening the target's snapshot", &e);
+    let first = connect(url).await?;
+    first.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(q)?;
+    let id: String = first.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(q)?.get(0);
+    let mut out = vec![first];
+    for _ in 1..n {
+        let c = connect(url).await?;
+        let take = format!(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            crate::ident::pg_literal(&id)
+        );
+        c.batch_execute(&take).await.map_err(q)?;
+        out.push(c);
+    }
+    Ok(out)
+}
+
 /// What one verification compares with: both sides, the target schema, the depth, and
 /// the indexes of each side by table.
 struct Ctx<'a> {
@@ -109,8 +135,45 @@ struct Ctx<'a> {
     client: &'a tokio_postgres::Client,
     schema: &'a str,
     depth: Depth,
-    source_indexes: BTreeMap<String, Vec<checks::Index>>,
-    target_indexes: BTreeMap<String, Vec<checks::Index>>,
+    source_indexes: &'a BTreeMap<String, Vec<checks::Index>>,
+    target_indexes: &'a BTreeMap<String, Vec<checks::Index>>,
+}
+
+/// One table's checks and content result, as a worker found them.
+type TableOutcome = (Vec<Check>, ContentResult, u64);
+
+/// Compares the planned tables that the target has (`work`: indexes into the plan),
+/// largest first, over one session pair per worker; the outcomes by plan index.
+async fn compare_tables(
+    base: &Ctx<'_>,
+    clients: &[tokio_postgres::Client],
+    plan: &plan::Plan,
+    work: Vec<(usize, &PgTable)>,
+) -> Result<BTreeMap<usize, TableOutcome>> {
+    let mut work = work;
+    work.sort_by_key(|(i, _)| std::cmp::Reverse(plan.tables[*i].spec.table.estimated_rows));
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(work));
+    let done = std::sync::Mutex::new(BTreeMap::new());
+    let (queue_ref, done_ref) = (&queue, &done);
+    let workers = clients.iter().map(|client| {
+        let (queue, done) = (queue_ref, done_ref);
+        async move {
+            loop {
+                let Some((i, pt)) = queue.lock().expect("queue").pop_front() else { return Ok::<_, Error>(()) };
+                let ctx = Ctx {
+                    sides: Sides { my: base.sides.my, pg: client, rows_read: AtomicU64::new(0) },
+                    client,
+                    ..*base
+                };
+                let mut checks = Vec::new();
+                let res = verify_table(&ctx, &plan.tables[i], pt, &mut checks).await?;
+                let read = ctx.sides.rows_read.load(Ordering::Relaxed);
+                done.lock().expect("results").insert(i, (checks, res, read));
+            }
+        }
+    });
+    futures::future::try_join_all(workers).await?;
+    Ok(done.into_inner().expect("results"))
 }
 
 /// Every check of the operator guide's verification, table by table, then the
@@ -119,31 +182,40 @@ async fn compare(
     p: &Pipeline,
     depth: Depth,
     src: &crate::source::mysql::MySqlSource,
-    client: &tokio_postgres::Client,
+    clients: &[tokio_postgres::Client],
     schema: &str,
     tables: Vec<crate::schema::Table>,
 ) -> Result<Report> {
+    let client = &clients[0];
     let pg_tables = introspect(client, schema).await?;
     let mut plan = plan::build(p, tables).await?;
     let check = fit_targets(&mut plan.tables, &pg_tables).1;
+    let (source_indexes, target_indexes) =
+        (checks::mysql_indexes(src).await?, checks::pg_indexes(client, schema).await?);
     let ctx = Ctx {
         sides: Sides { my: src, pg: client, rows_read: AtomicU64::new(0) },
         client,
         schema,
         depth,
-        source_indexes: checks::mysql_indexes(src).await?,
-        target_indexes: checks::pg_indexes(client, schema).await?,
+        source_indexes: &source_indexes,
+        target_indexes: &target_indexes,
     };
+    let found: Vec<Option<&PgTable>> =
+        plan.tables.iter().map(|tp| pg_tables.iter().find(|t| t.name == tp.target)).collect();
+    let work = found.iter().enumerate().filter_map(|(i, pt)| pt.map(|pt| (i, pt))).collect();
+    let mut outcomes = compare_tables(&ctx, clients, &plan, work).await?;
     let mut checks: Vec<Check> = Vec::new();
     let mut results: Vec<(String, ContentResult)> = Vec::new();
     let mut verified = Vec::new();
-    for tp in &plan.tables {
-        let Some(pt) = pg_tables.iter().find(|t| t.name == tp.target) else {
+    for (i, tp) in plan.tables.iter().enumerate() {
+        let Some(pt) = found[i] else {
             checks.push(fail(Section::RowCounts, tp.name(), format!("no table `{}` in the target", tp.target)));
             continue;
         };
         verified.push(pt);
-        let res = verify_table(&ctx, tp, pt, &mut checks).await?;
+        let (table_checks, res, read) = outcomes.remove(&i).expect("every table with a target was compared");
+        checks.extend(table_checks);
+        ctx.sides.rows_read.fetch_add(read, Ordering::Relaxed);
         results.push((tp.name().to_string(), res));
     }
     // A load-time problem (a required column the source does not feed) is not a

@@ -137,6 +137,11 @@ impl MySqlSource {
         &self.database
     }
 
+    /// The sessions the snapshot is read over.
+    pub fn connections(&self) -> usize {
+        self.options.connections
+    }
+
     /// Whether several connections share the snapshot.
     pub fn parallel(&self) -> bool {
         self.snapshot_shared
