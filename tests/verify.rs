@@ -449,3 +449,69 @@ async fn parallel_sessions_share_one_snapshot_of_the_target() {
     assert_eq!(n, 2);
     pg.drop_db().await;
 }
+
+/// The exact value of a double as `sign:k:m` (sign × m × 2^k), from its bits.
+fn exact_bits(x: f64) -> String {
+    if x == 0.0 {
+        return "0".into();
+    }
+    let bits = x.to_bits();
+    let sign = if x < 0.0 { -1 } else { 1 };
+    let exp = ((bits >> 52) & 0x7ff) as i64;
+    let frac = bits & ((1u64 << 52) - 1);
+    let (k, m) = if exp == 0 { (-1074, frac) } else { (exp - 1075, frac | (1u64 << 52)) };
+    format!("{sign}:{k}:{m}")
+}
+
+/// Both servers' float expressions give the exact value for random bit patterns and for
+/// every power of two with its neighbours (where the logarithm's guess is off by one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn float_canonical_form_is_the_exact_value_on_both_servers() {
+    let mut values: Vec<f64> = Vec::new();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    while values.len() < 3000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let x = f64::from_bits(state);
+        if x.is_finite() {
+            values.push(x);
+        }
+    }
+    for e in (-1074..1024).step_by(3) {
+        let p = 2f64.powi(e.max(-1022)) * if e < -1022 { 2f64.powi(e + 1022) } else { 1.0 };
+        for d in [-1i64, 0, 1] {
+            let x = f64::from_bits((p.to_bits() as i64 + d) as u64);
+            if x.is_finite() && x > 0.0 {
+                values.push(x);
+                values.push(-x);
+            }
+        }
+    }
+    let rows: Vec<String> = values.iter().enumerate().map(|(i, x)| format!("({i}, {x:?})")).collect();
+    let my = MyDb::create("vbits").await;
+    my.exec(&format!("CREATE TABLE f (id int PRIMARY KEY, d double);\nINSERT INTO f VALUES {}", rows.join(", "))).await;
+    let pg = PgDb::create("vbits").await;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE f (id int PRIMARY KEY, d float8); INSERT INTO f VALUES {}",
+            rows.join(", ")
+        ))
+        .await
+        .unwrap();
+    use mysql_async::prelude::Queryable;
+    let mut c = my.conn().await;
+    let sql = format!("SELECT {} FROM f ORDER BY id", converge::verify::canon::mysql_float_bits("d"));
+    let from_mysql: Vec<String> = c.query(sql).await.unwrap();
+    drop(c);
+    let sql = format!("SELECT {} FROM f ORDER BY id", converge::verify::canon::pg_float_bits("d"));
+    let from_pg: Vec<String> = pg.client.query(&sql, &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(from_mysql.len(), values.len());
+    for (i, x) in values.iter().enumerate() {
+        let want = exact_bits(*x);
+        assert_eq!(from_mysql[i], want, "MySQL, {x:?}");
+        assert_eq!(from_pg[i], want, "PostgreSQL, {x:?}");
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}
