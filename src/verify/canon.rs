@@ -46,6 +46,23 @@ pub struct ColumnCanon {
     pub numeric: bool,
     /// The target column is a PostgreSQL uuid (key ranges can use its index).
     pub pg_uuid: bool,
+    /// MySQL can bound the key by the column itself, in its own collation, and so from
+    /// its index ([`ColumnCanon::bound_by_index`]).
+    pub index_order: bool,
+}
+
+impl ColumnCanon {
+    /// A `char(36)` key of a case-insensitive utf8mb4 collation whose target is a
+    /// PostgreSQL uuid: every key is a UUID (the load refused anything else), and over
+    /// hex digits and dashes a case-insensitive collation orders as the lower-case text
+    /// does byte by byte, which is uuid order. So the range bounds can be compared with
+    /// the column in its own collation — an index range on MySQL's side, where
+    /// `utf8mb4_bin` would scan.
+    pub fn bound_by_index(mut self, source_collation: Option<&str>, source_charset: Option<&str>) -> ColumnCanon {
+        let ci = source_collation.is_some_and(|c| c.ends_with("_ci"));
+        self.index_order = self.pg_uuid && ci && source_charset == Some("utf8mb4");
+        self
+    }
 }
 
 const UUID_RE: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
@@ -128,6 +145,7 @@ pub fn column_as(
         client,
         numeric,
         pg_uuid: pg_type == "uuid",
+        index_order: false,
     }
 }
 
@@ -381,7 +399,7 @@ pub fn client_row_hash(key: &[Option<String>], values: &[Option<String>]) -> u64
 
 /// The MySQL expression a key column is ordered and bounded by.
 pub fn mysql_key_order(c: &ColumnCanon) -> String {
-    if c.numeric {
+    if c.numeric || c.index_order {
         ident::mysql(&c.name)
     } else {
         format!("(CONVERT({} USING utf8mb4) COLLATE utf8mb4_bin)", c.mysql)
@@ -401,6 +419,9 @@ pub fn pg_key_order(c: &ColumnCanon) -> String {
 pub fn mysql_bound(c: &ColumnCanon, v: &str) -> String {
     if c.numeric && is_number(v) {
         v.to_string()
+    } else if c.index_order {
+        // No COLLATE: the literal gives way to the column's collation.
+        format!("_utf8mb4 X'{}'", hex::encode(v.as_bytes()))
     } else {
         format!("(_utf8mb4 X'{}' COLLATE utf8mb4_bin)", hex::encode(v.as_bytes()))
     }

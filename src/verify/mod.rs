@@ -269,7 +269,13 @@ async fn verify_table(
         let Some(out) = out else { continue };
         match pt.column(out) {
             Some(tc) => {
-                columns.push(canon::column_as(&cp.name, out, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone))
+                let source = table.columns.iter().find(|c| c.name == cp.name);
+                let (collation, charset) = (
+                    source.and_then(|c| c.facts.collation.as_deref()),
+                    source.and_then(|c| c.mysql.charset.as_deref()),
+                );
+                let c = canon::column_as(&cp.name, out, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone);
+                columns.push(if cp.logical == Logical::Uuid { c.bound_by_index(collation, charset) } else { c });
             }
             None => checks.push(fail(
                 Section::Content,
