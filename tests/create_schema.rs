@@ -443,7 +443,9 @@ async fn c_insert_after_load(pg: &PgDb) {
 }
 
 const ACCOUNTS: &str = "CREATE TABLE account (id int PRIMARY KEY, email varchar(30) NOT NULL, kind enum('b','a') NOT NULL DEFAULT 'b', UNIQUE KEY uq_email (email));\n\
-     INSERT INTO account VALUES (1, 'Ada@example.com', 'a'), (2, 'grace@example.com', 'b')";
+     INSERT INTO account VALUES (1, 'Ada@example.com', 'a'), (2, 'grace@example.com', 'b');\n\
+     CREATE TABLE tag (name varchar(20) PRIMARY KEY);\n\
+     INSERT INTO tag VALUES ('Rust'), ('sql')";
 
 /// The collation PostgreSQL gives a column.
 async fn collation_of(pg: &PgDb, table: &str, column: &str) -> Option<String> {
@@ -468,6 +470,7 @@ async fn case_insensitive_unique_keys_keep_mysqls_rule_by_option_and_enums_can_b
     let notes = report.ddl.notes.join("\n");
     assert!(notes.contains("index `uq_email` of `account` is unique case-insensitively in MySQL"), "{notes}");
     assert!(notes.contains("case_insensitive = \"icu\""), "{notes}");
+    assert!(notes.contains("the primary key of `tag` is unique case-insensitively in MySQL"), "{notes}");
 
     // icu: the type is kept, the comparison is MySQL's (case and accents ignored).
     let p = pipeline_for(&my, &pg, "", &format!("{CREATE}\ncase_insensitive = \"icu\"\nenums = \"check\""));
@@ -478,6 +481,9 @@ async fn case_insensitive_unique_keys_keep_mysqls_rule_by_option_and_enums_can_b
         ["id integer NOT NULL", "email character varying(30) NOT NULL", "kind text NOT NULL"]
     );
     assert_eq!(collation_of(&pg, "account", "email").await.as_deref(), Some("converge_ci_ai"));
+    assert_eq!(collation_of(&pg, "tag", "name").await.as_deref(), Some("converge_ci_ai"));
+    let e = pg.client.execute("INSERT INTO tag VALUES ('RUST')", &[]).await.unwrap_err();
+    assert!(format!("{e:?}").contains("tag_pkey"), "{e:?}");
     for dup in ["ADA@EXAMPLE.COM", "adá@example.com"] {
         let e = pg.client.execute(&format!("INSERT INTO account VALUES (9, '{dup}', 'a')"), &[]).await.unwrap_err();
         assert!(format!("{e:?}").contains("uq_email"), "{dup}: {e:?}");

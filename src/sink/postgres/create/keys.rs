@@ -86,6 +86,13 @@ pub(super) fn primary_key(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     match cx.outs(pk) {
         Ok(cols) => {
             let name = cx.ns.made_up(&format!("{}_pkey", t.name));
+            let report = cx.options.case_insensitive == super::CaseInsensitive::Report;
+            if report && pk.iter().any(|c| is_case_insensitive(cx.request, c)) {
+                cx.ddl.notes.push(format!(
+                    "the primary key of `{}` is unique case-insensitively in MySQL (a _ci collation); PostgreSQL compares case-sensitively. For MySQL's rule, set case_insensitive = \"icu\" or \"citext\" on the postgres sink",
+                    t.name
+                ));
+            }
             t.primary_key = Some((name, cols));
         }
         Err(c) => cx.ddl.notes.push(format!("`{}`: primary key not created: its column `{c}` is not carried", t.name)),
