@@ -155,12 +155,14 @@ enum Command {
         #[arg(long, default_value = "bench-throughput.svg")]
         chart: PathBuf,
     },
-    /// Run SQL over an export directory (CSV or Parquet, typed by its manifest).
+    /// Run SQL over export directories (Parquet when the export has it, else CSV typed
+    /// by its manifest).
     Query {
-        /// The export directory (the one holding migration_manifest.json).
-        dir: PathBuf,
-        /// The SQL; without it, an interactive prompt.
-        sql: Option<String>,
+        /// One or more export directories (each holding migration_manifest.json), then
+        /// the SQL; without SQL, an interactive prompt. Several exports are schemas `a`,
+        /// `b`, … (and their run ids): `SELECT … FROM a."user" JOIN b."user" …`.
+        #[arg(required = true, num_args = 1..)]
+        args: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
@@ -270,7 +272,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             }
             Ok(())
         }
-        Command::Query { dir, sql, format } => query_command(dir, sql.as_deref(), *format).await,
+        Command::Query { args, format } => query_command(args, *format).await,
     }
 }
 
@@ -331,9 +333,18 @@ async fn bench_command(cli: &Cli, o: &converge::bench::BenchOptions, chart: &std
     Ok(())
 }
 
-/// `converge query`: one statement, or the interactive prompt.
-async fn query_command(dir: &std::path::Path, sql: Option<&str>, format: Format) -> converge::Result<()> {
-    let ctx = converge::query::open_export(dir).await?;
+/// `converge query`: one statement, or the interactive prompt. The arguments are export
+/// directories and, last, the SQL when it is not a directory.
+async fn query_command(args: &[String], format: Format) -> converge::Result<()> {
+    let (dirs, sql) = match args.split_last() {
+        Some((last, rest)) if !std::path::Path::new(last).is_dir() => (rest, Some(last.as_str())),
+        _ => (args, None),
+    };
+    if dirs.is_empty() {
+        return Err(converge::Error::other("converge query: name an export directory before the SQL"));
+    }
+    let dirs: Vec<PathBuf> = dirs.iter().map(PathBuf::from).collect();
+    let ctx = converge::query::open_exports(&dirs).await?;
     match sql {
         Some(sql) => {
             let out = converge::query::run_sql(&ctx, sql, format.into()).await?;

@@ -1,12 +1,18 @@
-//! SQL over an export directory: every table of the manifest registered with
-//! DataFusion — CSV files typed through the manifest's column types, Parquet as is.
+//! SQL over export directories: every table of the manifest registered with DataFusion
+//! — from its Parquet files when the export has them (a listing table with the files'
+//! statistics, so DataFusion prunes columns and row groups), else from its CSV file
+//! typed through the manifest's column types. Several exports are schemas `a`, `b`, …
+//! (and their run ids), so two migration runs compare in one statement.
 
 use std::path::Path;
 use std::sync::Arc;
 
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::common::TableReference;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::TableProvider;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 
 use crate::error::{Error, Result};
 use crate::manifest::{Manifest, ManifestTable};
@@ -46,33 +52,93 @@ pub fn count_table_files(dir: &Path, t: &ManifestTable) -> Result<u64> {
     Ok(rows)
 }
 
-/// Registers every table of `manifest` (an export in `dir`) with `ctx`, by its name.
-pub async fn register_manifest(ctx: &SessionContext, dir: &Path, manifest: &Manifest) -> Result<()> {
+/// A table's Parquet files as one listing table, with the files' statistics collected
+/// once, so that DataFusion prunes row groups and reads only the projected columns.
+async fn parquet_table(ctx: &SessionContext, dir: &Path, t: &ManifestTable) -> Result<Arc<dyn TableProvider>> {
+    let err = |e| Error::datafusion(format!("reading the Parquet files of `{}`", t.name), e);
+    let urls = t
+        .parquet
+        .iter()
+        .map(|f| ListingTableUrl::parse(dir.join(&f.file).to_string_lossy()))
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(err)?;
+    // Statistics are collected when the table is planned (DataFusion's `collect_statistics`, on by default).
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await
+        .map_err(err)?;
+    Ok(Arc::new(ListingTable::try_new(config).map_err(err)?))
+}
+
+/// Registers every table of `manifest` (an export in `dir`) with `ctx`, by its name, in
+/// `schema` (the default one when `None`).
+pub async fn register_manifest(
+    ctx: &SessionContext,
+    dir: &Path,
+    manifest: &Manifest,
+    schema: Option<&str>,
+) -> Result<()> {
     for t in &manifest.tables {
-        let provider: Arc<dyn TableProvider> = if let Some(file) = &t.file {
+        let provider: Arc<dyn TableProvider> = if !t.parquet.is_empty() {
+            parquet_table(ctx, dir, t).await?
+        } else if let Some(file) = &t.file {
             csv_table(dir.join(file), manifest_columns(dir, t)?, 8192)?
-        } else if !t.parquet.is_empty() {
-            let paths: Vec<String> =
-                t.parquet.iter().map(|f| dir.join(&f.file).to_string_lossy().into_owned()).collect();
-            let df = ctx
-                .read_parquet(paths, ParquetReadOptions::default())
-                .await
-                .map_err(|e| Error::datafusion(format!("reading the Parquet files of `{}`", t.name), e))?;
-            df.into_view()
         } else {
             continue;
         };
-        ctx.register_table(TableReference::bare(t.name.as_str()), provider)
-            .map_err(|e| Error::datafusion(format!("registering `{}`", t.name), e))?;
+        let name = match schema {
+            Some(s) => TableReference::partial(s, t.name.as_str()),
+            None => TableReference::bare(t.name.as_str()),
+        };
+        ctx.register_table(name, provider).map_err(|e| Error::datafusion(format!("registering `{}`", t.name), e))?;
     }
     Ok(())
 }
 
 /// Opens an export directory for SQL: reads its manifest and registers its tables.
 pub async fn open_export(dir: &Path) -> Result<SessionContext> {
-    let manifest = Manifest::read(dir)?;
+    open_exports(&[dir.to_path_buf()]).await
+}
+
+/// The schema names of several exports: `a`, `b`, … by position.
+pub fn schema_letter(i: usize) -> String {
+    let mut s = String::new();
+    let mut n = i;
+    loop {
+        s.insert(0, (b'a' + (n % 26) as u8) as char);
+        if n < 26 {
+            return s;
+        }
+        n = n / 26 - 1;
+    }
+}
+
+/// Opens export directories for SQL. One export's tables are bare names; several
+/// exports are schemas `a`, `b`, … in the order given, and each also under its run id
+/// (`"2024…"."user"`) when no other export given has the same one.
+pub async fn open_exports(dirs: &[std::path::PathBuf]) -> Result<SessionContext> {
     let ctx = crate::transform::session();
-    register_manifest(&ctx, dir, &manifest).await?;
+    let manifests = dirs.iter().map(|d| Manifest::read(d)).collect::<Result<Vec<_>>>()?;
+    if let [manifest] = manifests.as_slice() {
+        register_manifest(&ctx, &dirs[0], manifest, None).await?;
+        return Ok(ctx);
+    }
+    let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::other("the query session has no catalog"))?;
+    for (i, (dir, m)) in dirs.iter().zip(&manifests).enumerate() {
+        let unique_id = manifests.iter().filter(|o| o.migration_id == m.migration_id).count() == 1;
+        let mut names = vec![schema_letter(i)];
+        if unique_id && !m.migration_id.is_empty() {
+            names.push(m.migration_id.clone());
+        }
+        for name in names {
+            catalog
+                .register_schema(&name, Arc::new(MemorySchemaProvider::new()))
+                .map_err(|e| Error::datafusion(format!("registering schema `{name}`"), e))?;
+            register_manifest(&ctx, dir, m, Some(&name)).await?;
+        }
+    }
     Ok(ctx)
 }
 

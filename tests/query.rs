@@ -212,3 +212,73 @@ async fn query_command_prints_json() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The dump into one directory with both a CSV and a Parquet sink.
+async fn export_both(tmp: &Path) -> PathBuf {
+    let dump = tmp.join("query.sql");
+    std::fs::write(&dump, DUMP).unwrap();
+    let text = "name = \"q\"\n[source]\nkind = \"mysqldump\"\npath = \"${DUMP}\"\n\
+        [[sink]]\nkind = \"csv\"\ndir = \"${OUT}\"\n[[sink]]\nkind = \"parquet\"\ndir = \"${OUT}\"\n";
+    let out = tmp.join("both");
+    let p = pipeline(text, &[("DUMP", dump.to_str().unwrap()), ("OUT", out.to_str().unwrap())]);
+    let report = converge::run::run(&p, &Default::default()).await.expect("the export succeeds");
+    assert_eq!(report.exports.len(), 1, "one export directory");
+    report.exports[0].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_prefers_parquet_and_answers_every_query_as_over_csv() {
+    let tmp = TempDir::new("queryboth");
+    let (csv_dir, _) = export(tmp.path()).await;
+    let both = export_both(tmp.path()).await;
+    assert!(both.join("account.csv").exists() && both.join("account.parquet").exists());
+    // The CSV files gone: a query that read them would fail; the Parquet answers.
+    for e in std::fs::read_dir(&both).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "csv") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let over_both = open_export(&both).await.unwrap();
+    let csv = open_export(&csv_dir).await.unwrap();
+    for (sql, expected) in QUERIES {
+        let a = run_sql(&over_both, sql, OutputFormat::Csv).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let b = run_sql(&csv, sql, OutputFormat::Csv).await.unwrap();
+        assert_eq!(a, b, "{sql}");
+        if let Some(expected) = expected {
+            assert_eq!(a, *expected, "{sql}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_exports_are_schemas_a_b_and_their_run_ids() {
+    let tmp = TempDir::new("querymulti");
+    for sub in ["one", "two"] {
+        std::fs::create_dir_all(tmp.path().join(sub)).unwrap();
+    }
+    let (first, _) = export(&tmp.path().join("one")).await;
+    let (second, _) = export(&tmp.path().join("two")).await;
+    let ctx = converge::query::open_exports(&[first.clone(), second.clone()]).await.unwrap();
+    let same = "SELECT count(*) AS n FROM a.account x JOIN b.account y ON x.id = y.id AND x.name = y.name";
+    assert_eq!(run_sql(&ctx, same, OutputFormat::Csv).await.unwrap(), "n\n4\n");
+    let id = converge::manifest::Manifest::read(&second).unwrap().migration_id;
+    let by_id = format!("SELECT count(*) AS n FROM \"{id}\".membership");
+    assert_eq!(run_sql(&ctx, &by_id, OutputFormat::Csv).await.unwrap(), "n\n5\n");
+    // The command line: directories, then the SQL.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args([
+            "query",
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+            "SELECT count(*) AS n FROM b.grp",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let n =
+        run_sql(&open_export(&first).await.unwrap(), "SELECT count(*) AS n FROM grp", OutputFormat::Csv).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), n);
+}
