@@ -188,6 +188,10 @@ enum Format {
     Table,
     Csv,
     Json,
+    /// A Parquet file on stdout (redirect it), streamed batch by batch.
+    Parquet,
+    /// An Arrow IPC file on stdout (redirect it), streamed batch by batch.
+    Arrow,
 }
 
 /// Entry point.
@@ -345,6 +349,19 @@ async fn query_command(args: &[String], format: Format) -> converge::Result<()> 
     }
     let dirs: Vec<PathBuf> = dirs.iter().map(PathBuf::from).collect();
     let ctx = converge::query::open_exports(&dirs).await?;
+    if let Some(file_format) = format.binary() {
+        use std::io::IsTerminal;
+        let sql = sql.ok_or_else(|| converge::Error::other("--format parquet|arrow needs the SQL (no prompt)"))?;
+        if std::io::stdout().is_terminal() {
+            return Err(converge::Error::other(
+                "--format parquet|arrow writes a file to stdout: redirect it (> result.parquet)",
+            ));
+        }
+        let out = std::io::BufWriter::new(std::io::stdout());
+        let rows = converge::query::write_sql(&ctx, sql, file_format, out).await?;
+        tracing::info!("{rows} rows written");
+        return Ok(());
+    }
     match sql {
         Some(sql) => {
             let out = converge::query::run_sql(&ctx, sql, format.into()).await?;
@@ -487,7 +504,18 @@ impl From<Format> for converge::query::OutputFormat {
         match f {
             Format::Table => converge::query::OutputFormat::Table,
             Format::Csv => converge::query::OutputFormat::Csv,
-            Format::Json => converge::query::OutputFormat::Json,
+            Format::Json | Format::Parquet | Format::Arrow => converge::query::OutputFormat::Json,
+        }
+    }
+}
+
+impl Format {
+    /// The file format a result is streamed in, for the binary formats.
+    fn binary(self) -> Option<converge::query::FileFormat> {
+        match self {
+            Format::Parquet => Some(converge::query::FileFormat::Parquet),
+            Format::Arrow => Some(converge::query::FileFormat::Arrow),
+            _ => None,
         }
     }
 }

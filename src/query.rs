@@ -153,6 +153,70 @@ pub enum OutputFormat {
     Json,
 }
 
+/// A file format a result is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Apache Parquet.
+    Parquet,
+    /// The Arrow IPC file format.
+    Arrow,
+}
+
+/// Runs one SQL statement and streams its result into `out`, batch by batch (memory
+/// bounded by a batch, whatever the result's size); returns the rows written.
+pub async fn write_sql<W: std::io::Write + Send>(
+    ctx: &SessionContext,
+    sql: &str,
+    format: FileFormat,
+    out: W,
+) -> Result<u64> {
+    use futures::StreamExt;
+    let df = ctx.sql(sql).await.map_err(|e| Error::datafusion("query", e))?;
+    let schema = Arc::new(df.schema().as_arrow().clone());
+    let mut stream = df.execute_stream().await.map_err(|e| Error::datafusion("query", e))?;
+    let werr = |e: String| Error::other(format!("writing the result: {e}"));
+    let mut writer = match format {
+        FileFormat::Parquet => ResultWriter::Parquet(
+            parquet::arrow::ArrowWriter::try_new(out, schema, None).map_err(|e| werr(e.to_string()))?,
+        ),
+        FileFormat::Arrow => {
+            ResultWriter::Arrow(arrow::ipc::writer::FileWriter::try_new(out, &schema).map_err(|e| werr(e.to_string()))?)
+        }
+    };
+    let mut rows = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| Error::datafusion("query", e))?;
+        rows += batch.num_rows() as u64;
+        writer.write(&batch).map_err(werr)?;
+    }
+    // The footer, then every byte out: a full disk or a closed pipe is an error here.
+    writer.finish().map_err(werr)?.flush().map_err(|e| werr(e.to_string()))?;
+    Ok(rows)
+}
+
+/// The writer of one result file.
+enum ResultWriter<W: std::io::Write + Send> {
+    Parquet(parquet::arrow::ArrowWriter<W>),
+    Arrow(arrow::ipc::writer::FileWriter<W>),
+}
+
+impl<W: std::io::Write + Send> ResultWriter<W> {
+    fn write(&mut self, batch: &arrow::record_batch::RecordBatch) -> std::result::Result<(), String> {
+        match self {
+            ResultWriter::Parquet(w) => w.write(batch).map_err(|e| e.to_string()),
+            ResultWriter::Arrow(w) => w.write(batch).map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Writes the footer and gives the output back.
+    fn finish(self) -> std::result::Result<W, String> {
+        match self {
+            ResultWriter::Parquet(w) => w.into_inner().map_err(|e| e.to_string()),
+            ResultWriter::Arrow(w) => w.into_inner().map_err(|e| e.to_string()),
+        }
+    }
+}
+
 /// Runs one SQL statement and renders its result.
 pub async fn run_sql(ctx: &SessionContext, sql: &str, format: OutputFormat) -> Result<String> {
     let df = ctx.sql(sql).await.map_err(|e| Error::datafusion("query", e))?;

@@ -282,3 +282,35 @@ async fn several_exports_are_schemas_a_b_and_their_run_ids() {
         run_sql(&open_export(&first).await.unwrap(), "SELECT count(*) AS n FROM grp", OutputFormat::Csv).await.unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), n);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_stream_to_parquet_and_arrow_files_holding_the_same_rows() {
+    let tmp = TempDir::new("queryfile");
+    let (csv_dir, _) = export(tmp.path()).await;
+    let sql = "SELECT * FROM account ORDER BY id";
+    let expected = run_sql(&open_export(&csv_dir).await.unwrap(), sql, OutputFormat::Csv).await.unwrap();
+    for format in ["parquet", "arrow"] {
+        let path = tmp.path().join(format!("result.{format}"));
+        let file = std::fs::File::create(&path).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+            .args(["query", csv_dir.to_str().unwrap(), sql, "--format", format])
+            .stdout(file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        let file = std::fs::File::open(&path).unwrap();
+        let (schema, batches) = if format == "parquet" {
+            use arrow::record_batch::RecordBatchReader;
+            let reader =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+            let schema = reader.schema();
+            (schema, reader.collect::<Result<Vec<_>, _>>().unwrap())
+        } else {
+            let reader = arrow::ipc::reader::FileReader::try_new(file, None).unwrap();
+            let schema = reader.schema();
+            (schema, reader.collect::<Result<Vec<_>, _>>().unwrap())
+        };
+        let got = converge::query::render(&schema, &batches, OutputFormat::Csv).unwrap();
+        assert_eq!(got, expected, "{format}");
+    }
+}
