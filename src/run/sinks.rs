@@ -43,7 +43,11 @@ pub(super) fn open_sinks(
             }
             SinkSpec::Parquet { dir: base, max_file_mb } => {
                 let i = *dir.insert(export_dir(&mut dirs, base, migration_id)?);
-                Arc::new(ParquetSink { dir: dirs[i].1.path.clone(), max_file_bytes: max_file_mb << 20 })
+                Arc::new(ParquetSink {
+                    dir: dirs[i].1.path.clone(),
+                    max_file_bytes: max_file_mb << 20,
+                    budget: Default::default(),
+                })
             }
             SinkSpec::Postgres(_) => match target {
                 Some((load, tables)) => Arc::new(PgSink::new(load.clone(), tables.iter().flatten().cloned())),
