@@ -59,6 +59,9 @@ pub struct CsvReader {
     parser: RecordParser<BufReader<File>>,
     columns: Vec<CsvColumn>,
     decoders: Vec<ColumnDecoder>,
+    /// For each column of the file, the decoder of its projected column (None: the
+    /// column is not read into a builder).
+    decoded: Vec<Option<usize>>,
     schema: SchemaRef,
     batch_rows: usize,
     rows_read: u64,
@@ -83,6 +86,19 @@ impl CsvReader {
 
     /// [`CsvReader::open`], yielding batches typed as `typing` says.
     pub fn open_as(path: &Path, columns: Vec<CsvColumn>, batch_rows: usize, typing: Typing) -> Result<CsvReader> {
+        CsvReader::open_projected(path, columns, batch_rows, typing, None)
+    }
+
+    /// [`CsvReader::open_as`], decoding only the columns at `projection` (in that order):
+    /// the others' fields are found but never decoded or checked. Every record still
+    /// has its field count checked.
+    pub fn open_projected(
+        path: &Path,
+        columns: Vec<CsvColumn>,
+        batch_rows: usize,
+        typing: Typing,
+        projection: Option<&[usize]>,
+    ) -> Result<CsvReader> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut parser = RecordParser::new(BufReader::with_capacity(256 * 1024, file));
         let input = |line: u64, column: Option<&str>, message: String| Error::Input {
@@ -91,10 +107,17 @@ impl CsvReader {
             column: column.map(str::to_string),
             message,
         };
-        let schema = schema_as(&columns, typing);
-        let decoders = columns
+        let full = schema_as(&columns, typing);
+        let all: Vec<usize> = (0..columns.len()).collect();
+        let projection = projection.unwrap_or(&all);
+        let schema = Arc::new(full.project(projection).map_err(|e| input(1, None, e.to_string()))?);
+        let mut decoded = vec![None; columns.len()];
+        for (d, &i) in projection.iter().enumerate() {
+            decoded[i] = Some(d);
+        }
+        let decoders = projection
             .iter()
-            .zip(schema.fields())
+            .map(|&i| (&columns[i], full.field(i)))
             .map(|(c, f)| {
                 let how = Decoding {
                     logical: c.logical,
@@ -124,6 +147,7 @@ impl CsvReader {
             schema,
             columns,
             decoders,
+            decoded,
             batch_rows: batch_rows.max(1),
             rows_read: 0,
             done: false,
@@ -171,6 +195,7 @@ impl CsvReader {
             return Err(self.error(line, None, format!("record has {n} fields, expected {want}")));
         }
         for i in 0..n {
+            let Some(d) = self.decoded[i] else { continue };
             let field = self.parser.fields()[i];
             let text = &self.parser.data()[field.start..field.end];
             let cell = if !field.quoted && text == b"\\N" {
@@ -181,8 +206,8 @@ impl CsvReader {
             } else {
                 Cell::Bytes(text)
             };
-            if let Err(why) = self.decoders[i].push(cell) {
-                let m = refused(text, self.decoders[i].logical(), why);
+            if let Err(why) = self.decoders[d].push(cell) {
+                let m = refused(text, self.decoders[d].logical(), why);
                 return Err(self.error(line, Some(i), m));
             }
         }
@@ -262,8 +287,10 @@ impl Iterator for CsvReader {
             return None;
         }
         let arrays = self.decoders.iter_mut().map(ColumnDecoder::finish).collect();
+        // No column projected (count(*)): the batch still says how many rows it holds.
+        let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(rows));
         Some(
-            RecordBatch::try_new(self.schema.clone(), arrays)
+            RecordBatch::try_new_with_options(self.schema.clone(), arrays, &options)
                 .map_err(|e| self.error(self.parser.record_line(), None, e.to_string())),
         )
     }

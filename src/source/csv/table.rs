@@ -1,39 +1,84 @@
 //! A DataFusion table over one exported CSV file, so an export can be queried with SQL
 //! (`converge query DIR`). Every scan opens a fresh [`CsvReader`], so the table can be
-//! scanned any number of times.
+//! scanned any number of times, and decodes only the columns the query reads (a
+//! two-column aggregate over a wide table builds two columns).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use datafusion::catalog::streaming::StreamingTable;
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use datafusion::physical_plan::ExecutionPlan;
 
-use super::reader::{csv_schema, CsvColumn, CsvReader};
-use crate::error::{Error, Result};
+use super::reader::{csv_schema, CsvColumn, CsvReader, Typing};
+use crate::error::Result;
 
 /// A [`TableProvider`] over the CSV file at `path` with these columns, read in batches of
 /// `batch_rows`. The header is checked now, so a wrong file fails at registration.
 pub fn csv_table(path: PathBuf, columns: Vec<CsvColumn>, batch_rows: usize) -> Result<Arc<dyn TableProvider>> {
     drop(CsvReader::open(&path, columns.clone(), batch_rows)?);
     let schema = csv_schema(&columns);
-    let partition = CsvPartition { path, columns, batch_rows, schema: schema.clone() };
-    let table = StreamingTable::try_new(schema, vec![Arc::new(partition)])
-        .map_err(|e| Error::datafusion("building the CSV table", e))?;
-    Ok(Arc::new(table))
+    Ok(Arc::new(CsvTable { path, columns, batch_rows, schema }))
 }
 
-/// The single partition of a CSV table: one file, read from the start at every `execute`.
+/// The table: the file, its columns and the schema they give.
+#[derive(Debug)]
+struct CsvTable {
+    path: PathBuf,
+    columns: Vec<CsvColumn>,
+    batch_rows: usize,
+    schema: SchemaRef,
+}
+
+#[async_trait::async_trait]
+impl TableProvider for CsvTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    /// One partition reading the file, decoding only `projection`'s columns.
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => self.schema.clone(),
+        };
+        let partition = CsvPartition {
+            path: self.path.clone(),
+            columns: self.columns.clone(),
+            batch_rows: self.batch_rows,
+            projection: projection.cloned(),
+            schema: schema.clone(),
+        };
+        let exec = StreamingTableExec::try_new(schema, vec![Arc::new(partition)], None, Vec::new(), false, limit)?;
+        Ok(Arc::new(exec))
+    }
+}
+
+/// The single partition of a CSV table scan: one file, read from the start at every
+/// `execute`, its projected columns decoded.
 #[derive(Debug)]
 struct CsvPartition {
     path: PathBuf,
     columns: Vec<CsvColumn>,
     batch_rows: usize,
+    projection: Option<Vec<usize>>,
     schema: SchemaRef,
 }
 
@@ -52,7 +97,8 @@ impl PartitionStream for CsvPartition {
     /// back to iterating the reader inline through `futures::stream::iter`.
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let (path, columns, batch_rows) = (self.path.clone(), self.columns.clone(), self.batch_rows);
-        let open = move || CsvReader::open(&path, columns, batch_rows);
+        let projection = self.projection.clone();
+        let open = move || CsvReader::open_projected(&path, columns, batch_rows, Typing::Final, projection.as_deref());
         let to_df = |r: Result<RecordBatch>| r.map_err(|e| DataFusionError::External(Box::new(e)));
         match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
@@ -122,6 +168,34 @@ mod tests {
         }
         let limited = ctx.sql("SELECT id FROM t LIMIT 3").await.unwrap().collect().await.unwrap();
         assert_eq!(limited.iter().map(|b| b.num_rows()).sum::<usize>(), 3);
+    }
+
+    /// Only the projected columns are decoded: a column whose text is not its type does
+    /// not stop a query that does not read it, and stops one that does; count(*) reads
+    /// no column at all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_the_projected_columns_are_decoded() {
+        let path = temp_csv(b"id,bad,note\n1,x,one\n2,y,two\n3,z,\\N\n");
+        let columns = vec![
+            CsvColumn::new("id", Logical::Int64),
+            CsvColumn::new("bad", Logical::Int32),
+            CsvColumn::new("note", Logical::Text),
+        ];
+        let ctx = SessionContext::new();
+        ctx.register_table("t", csv_table(path, columns, 2).unwrap()).unwrap();
+        let run = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let batches = ctx.sql(sql).await?.collect().await?;
+                Ok::<_, DataFusionError>(arrow::util::pretty::pretty_format_batches(&batches)?.to_string())
+            }
+        };
+        let text = run("SELECT sum(id) AS s, count(note) AS n FROM t").await.unwrap();
+        assert!(text.contains("| 6 | 2 |"), "{text}");
+        let text = run("SELECT count(*) AS n FROM t").await.unwrap();
+        assert!(text.contains("| 3 |"), "{text}");
+        let e = run("SELECT sum(bad) FROM t").await.unwrap_err();
+        assert!(e.to_string().contains("column `bad`"), "{e}");
     }
 
     #[tokio::test]
