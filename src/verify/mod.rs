@@ -1,5 +1,6 @@
 //! `converge verify`: after a migration, compares the source (a live MySQL/MariaDB, read
-//! in one consistent snapshot) with the PostgreSQL target the way the operator guide's
+//! in one consistent snapshot) with the PostgreSQL target (one exported snapshot shared
+//! by its sessions), tables side by side, the way the operator guide's
 //! verification checklist asks — exact counts, critical tables, foreign keys, every
 //! value through canonical row digests with key-range bisection, JSON, UUIDs,
 //! sequences, indexes — and reports it (terminal, Markdown, JSON).
