@@ -518,3 +518,47 @@ async fn case_insensitive_unique_keys_keep_mysqls_rule_by_option_and_enums_can_b
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// `mariadb-dump` of `db` into `file` (host, port and user from the test URL).
+fn dump_to(db: &str, file: &Path) {
+    let base = mysql_base();
+    let rest = base.strip_prefix("mysql://").expect("a mysql:// URL").trim_end_matches('/');
+    let (cred, host) = rest.split_once('@').unwrap_or(("root", rest));
+    let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
+    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+    let mut cmd = std::process::Command::new("mariadb-dump");
+    cmd.args([format!("--host={host}"), format!("--port={port}"), format!("--user={user}")]);
+    if !pass.is_empty() {
+        cmd.arg(format!("--password={pass}"));
+    }
+    let out = cmd.arg(format!("--result-file={}", file.display())).arg(db).output().expect("mariadb-dump is installed");
+    assert!(out.status.success(), "mariadb-dump: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A dump of the database gives the same DDL as the live server: the dump reader reads
+/// every fact the create path uses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_source_creates_the_same_schema_as_the_live_one() {
+    let my = MyDb::create("cdump").await;
+    my.exec(RULES).await;
+    my.exec(ACCOUNTS).await;
+    let tmp = TempDir::new("cdump");
+    let file = tmp.path().join("dump.sql");
+    dump_to(&my.name, &file);
+    let pg = PgDb::create("cdump").await;
+    let live = converge::ddl::schema(&pipeline_for(&my, &pg, "", CREATE), false).await.unwrap();
+    let text = format!(
+        "name = \"create\"\n[source]\nkind = \"mysqldump\"\npath = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n{CREATE}\n",
+        file.display()
+    );
+    let dumped = converge::ddl::schema(&pipeline(&text, &[("PG_URL", &pg.url)]), false).await.unwrap();
+    assert!(!live.ddl.statements().is_empty());
+    assert_eq!(dumped.ddl.statements(), live.ddl.statements());
+    // And it loads: the run from the dump creates and fills the tables.
+    let report = run(&pipeline(&text, &[("PG_URL", &pg.url)])).await;
+    assert_eq!(report.load.as_ref().unwrap().created.len(), 4, "team, member, account, tag");
+    assert_eq!(pg_one(&pg, "SELECT count(*)::text FROM member").await.as_deref(), Some("3"));
+    assert_eq!(pg_one(&pg, "SELECT twice::text FROM team WHERE id = 2").await.as_deref(), Some("14"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}
