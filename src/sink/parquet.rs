@@ -49,11 +49,11 @@ impl<W: Write> Write for Hashing<W> {
 type PartWriter = ArrowWriter<Hashing<BufWriter<File>>>;
 
 /// A row group is flushed once its buffered bytes pass this.
-pub const ROW_GROUP_BYTES: usize = 32 << 20;
+pub const ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// What the Parquet writers open at once buffer together, at most (past it, the writer
 /// that just wrote flushes its row group, unless it holds less than [`MIN_ROW_GROUP_BYTES`]).
-pub const BUFFER_BUDGET_BYTES: usize = 96 << 20;
+pub const BUFFER_BUDGET_BYTES: usize = 32 << 20;
 
 /// No row group is cut smaller than this for the shared budget's sake.
 pub const MIN_ROW_GROUP_BYTES: usize = 1 << 20;
