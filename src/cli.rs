@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+
+mod query;
 use converge::pipeline::{self, Pipeline};
 use converge::run::{self, RunOptions};
 
@@ -165,7 +167,7 @@ enum Command {
         args: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
-        format: Format,
+        format: query::Format,
     },
     /// Append an entry to the run log (replaces the spec's log_migration_run.sh) and print it.
     Log {
@@ -181,17 +183,6 @@ enum Command {
         #[arg(long, value_name = "ID")]
         migration_id: Option<String>,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Format {
-    Table,
-    Csv,
-    Json,
-    /// A Parquet file on stdout (redirect it), streamed batch by batch.
-    Parquet,
-    /// An Arrow IPC file on stdout (redirect it), streamed batch by batch.
-    Arrow,
 }
 
 /// Entry point.
@@ -276,7 +267,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             }
             Ok(())
         }
-        Command::Query { args, format } => query_command(args, *format).await,
+        Command::Query { args, format } => query::command(args, *format).await,
     }
 }
 
@@ -335,41 +326,6 @@ async fn bench_command(cli: &Cli, o: &converge::bench::BenchOptions, chart: &std
         println!("chart: {}", chart.display());
     }
     Ok(())
-}
-
-/// `converge query`: one statement, or the interactive prompt. The arguments are export
-/// directories and, last, the SQL when it is not a directory.
-async fn query_command(args: &[String], format: Format) -> converge::Result<()> {
-    let (dirs, sql) = match args.split_last() {
-        Some((last, rest)) if !std::path::Path::new(last).is_dir() => (rest, Some(last.as_str())),
-        _ => (args, None),
-    };
-    if dirs.is_empty() {
-        return Err(converge::Error::other("converge query: name an export directory before the SQL"));
-    }
-    let dirs: Vec<PathBuf> = dirs.iter().map(PathBuf::from).collect();
-    let ctx = converge::query::open_exports(&dirs).await?;
-    if let Some(file_format) = format.binary() {
-        use std::io::IsTerminal;
-        let sql = sql.ok_or_else(|| converge::Error::other("--format parquet|arrow needs the SQL (no prompt)"))?;
-        if std::io::stdout().is_terminal() {
-            return Err(converge::Error::other(
-                "--format parquet|arrow writes a file to stdout: redirect it (> result.parquet)",
-            ));
-        }
-        let out = std::io::BufWriter::new(std::io::stdout());
-        let rows = converge::query::write_sql(&ctx, sql, file_format, out).await?;
-        tracing::info!("{rows} rows written");
-        return Ok(());
-    }
-    match sql {
-        Some(sql) => {
-            let out = converge::query::run_sql(&ctx, sql, format.into()).await?;
-            print!("{out}");
-            Ok(())
-        }
-        None => converge::query::interactive(&ctx, format.into()).await,
-    }
 }
 
 /// `converge schema [--out FILE] [--diff]`: the DDL (or the differences); exit non-zero
@@ -496,27 +452,6 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         (0, 0) => Ok(()),
         (0, n) => Err(converge::Error::other(format!("the profile found {n} kinds of values that would stop the run"))),
         _ => Err(converge::Error::other("the target does not fit the source")),
-    }
-}
-
-impl From<Format> for converge::query::OutputFormat {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Table => converge::query::OutputFormat::Table,
-            Format::Csv => converge::query::OutputFormat::Csv,
-            Format::Json | Format::Parquet | Format::Arrow => converge::query::OutputFormat::Json,
-        }
-    }
-}
-
-impl Format {
-    /// The file format a result is streamed in, for the binary formats.
-    fn binary(self) -> Option<converge::query::FileFormat> {
-        match self {
-            Format::Parquet => Some(converge::query::FileFormat::Parquet),
-            Format::Arrow => Some(converge::query::FileFormat::Arrow),
-            _ => None,
-        }
     }
 }
 

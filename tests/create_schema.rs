@@ -519,22 +519,6 @@ async fn case_insensitive_unique_keys_keep_mysqls_rule_by_option_and_enums_can_b
     my.drop_db().await;
 }
 
-/// `mariadb-dump` of `db` into `file` (host, port and user from the test URL).
-fn dump_to(db: &str, file: &Path) {
-    let base = mysql_base();
-    let rest = base.strip_prefix("mysql://").expect("a mysql:// URL").trim_end_matches('/');
-    let (cred, host) = rest.split_once('@').unwrap_or(("root", rest));
-    let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
-    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
-    let mut cmd = std::process::Command::new("mariadb-dump");
-    cmd.args([format!("--host={host}"), format!("--port={port}"), format!("--user={user}")]);
-    if !pass.is_empty() {
-        cmd.arg(format!("--password={pass}"));
-    }
-    let out = cmd.arg(format!("--result-file={}", file.display())).arg(db).output().expect("mariadb-dump is installed");
-    assert!(out.status.success(), "mariadb-dump: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// A dump of the database gives the same DDL as the live server: the dump reader reads
 /// every fact the create path uses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,7 +528,7 @@ async fn a_dump_source_creates_the_same_schema_as_the_live_one() {
     my.exec(ACCOUNTS).await;
     let tmp = TempDir::new("cdump");
     let file = tmp.path().join("dump.sql");
-    dump_to(&my.name, &file);
+    mariadb_dump(&my.name, &file, &[]);
     let pg = PgDb::create("cdump").await;
     let live = converge::ddl::schema(&pipeline_for(&my, &pg, "", CREATE), false).await.unwrap();
     let text = format!(

@@ -59,34 +59,6 @@ CREATE TRIGGER ints_touch BEFORE INSERT ON ints FOR EACH ROW SET NEW.ti = NEW.ti
 CREATE VIEW user_names AS SELECT id, `nameID` FROM `user`
 "#;
 
-/// The server's host, port and user, from the test URL (no password on the test server).
-fn dump_args() -> Vec<String> {
-    let base = mysql_base();
-    let rest = base.strip_prefix("mysql://").expect("a mysql:// URL");
-    let (cred, host) = rest.split_once('@').unwrap_or(("root", rest));
-    let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
-    let host = host.trim_end_matches('/');
-    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
-    let mut args = vec![format!("--host={host}"), format!("--port={port}"), format!("--user={user}")];
-    if !pass.is_empty() {
-        args.push(format!("--password={pass}"));
-    }
-    args
-}
-
-/// `mariadb-dump` of `db` into `file` with extra flags.
-fn dump(db: &str, file: &Path, flags: &[&str]) {
-    let out = std::process::Command::new("mariadb-dump")
-        .args(dump_args())
-        .arg("--default-character-set=utf8mb4")
-        .args(flags)
-        .arg(format!("--result-file={}", file.display()))
-        .arg(db)
-        .output()
-        .expect("mariadb-dump is installed");
-    assert!(out.status.success(), "mariadb-dump {flags:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 const OPTIONS: &str = r#"
 [options]
 keep_audit_columns = true
@@ -179,7 +151,7 @@ async fn dump_exports_equal_live_exports_byte_for_byte() {
     ];
     for (style, flags) in styles {
         let file = tmp.path().join(format!("{style}.sql"));
-        dump(&my.name, &file, flags);
+        mariadb_dump(&my.name, &file, flags);
         let text = std::fs::read(&file).unwrap();
         // The dump styles really differ the way their flags say.
         let hex_bytes = text.windows(10).any(|w| w == b",0x00FF00,");
@@ -333,7 +305,7 @@ async fn dump_schema_equals_live_schema() {
     my.exec(SHAPES).await;
     let tmp = TempDir::new("dvls");
     let file = tmp.path().join("shapes.sql");
-    dump(&my.name, &file, &["--no-data"]);
+    mariadb_dump(&my.name, &file, &["--no-data"]);
     let mut conn = my.conn().await;
     let live = converge::source::mysql::introspect(&mut conn, &my.name).await.unwrap();
     drop(conn);

@@ -305,3 +305,31 @@ pub fn canon_json(text: &str) -> String {
     }
     sort(serde_json::from_str(text).unwrap()).to_string()
 }
+
+/// The server's host, port and user, from the test URL (no password on the test server).
+pub fn dump_args() -> Vec<String> {
+    let base = mysql_base();
+    let rest = base.strip_prefix("mysql://").expect("a mysql:// URL");
+    let (cred, host) = rest.split_once('@').unwrap_or(("root", rest));
+    let (user, pass) = cred.split_once(':').unwrap_or((cred, ""));
+    let host = host.trim_end_matches('/');
+    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+    let mut args = vec![format!("--host={host}"), format!("--port={port}"), format!("--user={user}")];
+    if !pass.is_empty() {
+        args.push(format!("--password={pass}"));
+    }
+    args
+}
+
+/// `mariadb-dump` of `db` into `file` with extra flags.
+pub fn mariadb_dump(db: &str, file: &Path, flags: &[&str]) {
+    let out = std::process::Command::new("mariadb-dump")
+        .args(dump_args())
+        .arg("--default-character-set=utf8mb4")
+        .args(flags)
+        .arg(format!("--result-file={}", file.display()))
+        .arg(db)
+        .output()
+        .expect("mariadb-dump is installed");
+    assert!(out.status.success(), "mariadb-dump {flags:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
