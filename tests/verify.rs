@@ -515,3 +515,55 @@ async fn float_canonical_form_is_the_exact_value_on_both_servers() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// JSON values that only compare right by meaning: (id, as MySQL holds it, the same
+/// value changed by one character in the target). Each pair's first text differs from
+/// what `jsonb` prints (key order, spacing, `1.50`, escapes, a surrogate pair), yet is
+/// equal; each change must be found, the big integer's and the long decimal's too (no
+/// number goes through a double).
+const HARD_JSON: &[(i32, &str, &str)] = &[
+    (1, r#"{"b": 1, "a": 2}"#, r#"{"b": 1, "A": 2}"#),
+    (2, r#"{"x":1.50}"#, r#"{"x": 1.51}"#),
+    (3, r#"{"s": "\u00e9 \"q\" \\ \n \/"}"#, r#"{"s": "\u00e8 \"q\" \\ \n \/"}"#),
+    (4, r#"["\ud83d\ude00"]"#, r#"["\ud83d\ude01"]"#),
+    (5, r#"{"n":12345678901234567891}"#, r#"{"n": 12345678901234567890}"#),
+    (6, r#"[1e2, -0.0, 0.1000000000000000000001]"#, r#"[1e2, -0.0, 0.1000000000000000000002]"#),
+    (7, r#"{"deep":[[{"k":[true,null,"a"]}]]}"#, r#"{"deep": [[{"k": [true, null, "b"]}]]}"#),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hard_json_values_are_equal_by_meaning_and_one_character_is_found() {
+    let my = MyDb::create("vjson").await;
+    let quote = |s: &str| s.replace('\\', "\\\\").replace('\'', "\\'");
+    let rows: Vec<String> = HARD_JSON.iter().map(|(id, j, _)| format!("({id}, '{}')", quote(j))).collect();
+    my.exec(&format!(
+        "CREATE TABLE doc (id int PRIMARY KEY, j json NULL);\nINSERT INTO doc VALUES {}, (8, NULL)",
+        rows.join(", ")
+    ))
+    .await;
+    let pg = PgDb::create("vjson").await;
+    pg.client.batch_execute("CREATE TABLE doc (id int PRIMARY KEY, j jsonb)").await.unwrap();
+    let p = pipeline(
+        &pipeline_text().replace("critical = [\"org\", \"person\", \"ticket\"]", "critical = []"),
+        &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)],
+    );
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    for (id, original, _) in HARD_JSON {
+        let text: String = pg.client.query_one("SELECT j::text FROM doc WHERE id = $1", &[id]).await.unwrap().get(0);
+        assert_ne!(text, *original, "id {id}: jsonb prints the MySQL text unchanged, so the case proves nothing");
+    }
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed(), "{}", r.text());
+    for (id, original, changed) in HARD_JSON {
+        let set = "UPDATE doc SET j = $1::text::jsonb WHERE id = $2";
+        pg.client.execute(set, &[changed, id]).await.unwrap();
+        let r = verify(&p, Depth::Full).await.unwrap();
+        let want = [RowDiff::Changed { key: format!("id='{id}'"), columns: vec!["j".to_string()] }];
+        assert_eq!(diffs(&r, "doc"), want, "id {id}: {original} → {changed}");
+        pg.client.execute(set, &[original, id]).await.unwrap();
+    }
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed(), "{}", r.text());
+    pg.drop_db().await;
+    my.drop_db().await;
+}

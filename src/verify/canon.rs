@@ -311,56 +311,13 @@ impl Sides<'_> {
     }
 }
 
-/// The canonical form of a value the client reads: JSON by meaning (keys sorted,
-/// numbers as doubles), floats by their bits. Anything that does not parse is kept
-/// verbatim behind a marker, so it can only equal the same broken text.
+/// The canonical form of a value the client reads: JSON by meaning
+/// ([`super::json`]: keys sorted, numbers as exact decimals). Anything that does not
+/// parse is kept verbatim behind a marker, so it can only equal the same broken text.
+/// Allocates the result: for the few rows a report shows; digests use [`ClientHasher`].
 pub fn client_value(kind: ClientKind, text: &str) -> String {
     match kind {
-        ClientKind::Json => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => {
-                let mut out = String::with_capacity(text.len());
-                json_canonical(&v, &mut out);
-                out
-            }
-            Err(_) => format!("raw:{text}"),
-        },
-    }
-}
-
-fn json_canonical(v: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let f = n.as_f64().unwrap_or(f64::NAN);
-            out.push_str(&format!("{:?}", if f == 0.0 { 0.0 } else { f }));
-        }
-        Value::String(s) => out.push_str(&serde_json::to_string(s).expect("a string serialises")),
-        Value::Array(a) => {
-            out.push('[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                json_canonical(x, out);
-            }
-            out.push(']');
-        }
-        Value::Object(o) => {
-            let mut keys: Vec<&String> = o.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(k).expect("a string serialises"));
-                out.push(':');
-                json_canonical(&o[k.as_str()], out);
-            }
-            out.push('}');
-        }
+        ClientKind::Json => String::from_utf8_lossy(super::json::JsonCanon::default().canonical(text)).into_owned(),
     }
 }
 
@@ -380,21 +337,38 @@ pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
     format!("('x' || left(md5({body}), 15))::bit(60)::bigint")
 }
 
-/// The client-side 60-bit digest of a row's client columns (and its key).
-pub fn client_row_hash(key: &[Option<String>], values: &[Option<String>]) -> u64 {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for v in key.iter().chain(values) {
-        match v {
+/// The client-side 60-bit digest of rows' client columns, bound to each row by its
+/// key or its server-side hash; the canonicaliser's buffers are kept from row to row.
+#[derive(Debug, Default)]
+pub struct ClientHasher {
+    json: super::json::JsonCanon,
+}
+
+impl ClientHasher {
+    /// The digest of one row: `bound` (key values or the server's hash) then each client
+    /// column's canonical form.
+    pub fn row(&mut self, bound: &[Option<String>], values: &[Option<String>], kinds: &[ClientKind]) -> u64 {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut put = |v: Option<&[u8]>| match v {
             Some(v) => {
                 h.update((v.len() as u64).to_le_bytes());
-                h.update(v.as_bytes());
+                h.update(v);
             }
             None => h.update(u64::MAX.to_le_bytes()),
+        };
+        for v in bound {
+            put(v.as_deref().map(str::as_bytes));
         }
+        for (v, kind) in values.iter().zip(kinds) {
+            match (v, kind) {
+                (Some(v), ClientKind::Json) => put(Some(self.json.canonical(v))),
+                (None, _) => put(None),
+            }
+        }
+        let d = h.finalize();
+        u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) >> 4
     }
-    let d = h.finalize();
-    u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) >> 4
 }
 
 /// The MySQL expression a key column is ordered and bounded by.

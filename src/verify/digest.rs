@@ -4,15 +4,17 @@
 //! range is split at the median key and only the left half is digested again (the right
 //! half's digest is the parent's minus the left's), until ranges are small enough to
 //! compare row by row. A single changed row in a million is found by reading a few
-//! dozen rows. Columns the servers cannot make canonical (JSON) are hashed here, which
-//! does ship those columns for the ranges digested.
+//! dozen rows. Columns the servers cannot make canonical (JSON) are hashed here: a table
+//! with such columns is digested in one pass per side that ships each row's server hash
+//! and those columns (never the rest of the row), canonicalised without a per-value
+//! allocation ([`super::json`]).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_postgres::Client;
 
-use super::canon::{self, ClientKind, ColumnCanon};
+use super::canon::{self, ClientHasher, ClientKind, ColumnCanon};
 use crate::error::{Error, Result};
 use crate::source::mysql::MySqlSource;
 
@@ -263,6 +265,9 @@ impl Sides<'_> {
 
     async fn digest(&self, t: &TableCmp, side: Side, r: &Range) -> Result<Digest> {
         let pred = t.predicate(side, r);
+        if !t.client_cols().is_empty() {
+            return self.digest_shipped(t, side, &pred).await;
+        }
         let sql = match side {
             Side::My => format!(
                 "SELECT CAST(COUNT(*) AS CHAR), CAST(COALESCE(SUM({}), 0) AS CHAR) FROM {} WHERE {pred}",
@@ -284,23 +289,37 @@ impl Sides<'_> {
                 .parse::<u128>()
                 .map_err(|e| Error::other(format!("verify: unexpected digest from `{}`: {e}", t.name)))
         };
-        let mut d = Digest { count: num(0)? as u64, server: num(1)?, client: 0 };
+        Ok(Digest { count: num(0)? as u64, server: num(1)?, client: 0 })
+    }
+
+    /// The digest of a table with client-side columns (JSON), in one pass: each row's
+    /// server-side hash and its client columns are shipped, and summed here — the
+    /// client hash bound to its row by the server hash, which covers the key.
+    async fn digest_shipped(&self, t: &TableCmp, side: Side, pred: &str) -> Result<Digest> {
         let clients = t.client_cols();
-        if !clients.is_empty() {
-            let mut cols = t.key_select(side);
-            cols.extend(clients.iter().map(|c| TableCmp::expr(side, c).to_string()));
-            let sql = format!("SELECT {} FROM {} WHERE {pred}", cols.join(", "), t.from(side));
-            let nk = t.key.len();
-            let kinds: Vec<ClientKind> = clients.iter().map(|c| c.client.expect("client column")).collect();
-            let mut sum = 0u128;
-            let n = self
-                .rows(side, &sql, |row| {
-                    sum = sum.wrapping_add(client_hash(&row[..nk], &row[nk..], &kinds) as u128);
-                })
-                .await?;
-            self.rows_read.fetch_add(n, Ordering::Relaxed);
-            d.client = sum;
+        let mut cols = vec![match side {
+            Side::My => format!("CAST({} AS CHAR)", t.row_hash(side)),
+            Side::Pg => format!("({})::text", t.row_hash(side)),
+        }];
+        cols.extend(clients.iter().map(|c| TableCmp::expr(side, c).to_string()));
+        let sql = format!("SELECT {} FROM {} WHERE {pred}", cols.join(", "), t.from(side));
+        let kinds: Vec<ClientKind> = clients.iter().map(|c| c.client.expect("client column")).collect();
+        let (mut d, mut bad) = (Digest::default(), None);
+        let mut hasher = ClientHasher::default();
+        let n = self
+            .rows(side, &sql, |row| match row[0].as_deref().map(str::parse::<u64>) {
+                Some(Ok(server)) => {
+                    d.server = d.server.wrapping_add(server as u128);
+                    d.client = d.client.wrapping_add(hasher.row(&row[..1], &row[1..], &kinds) as u128);
+                }
+                _ => bad = Some(row[0].clone()),
+            })
+            .await?;
+        if let Some(v) = bad {
+            return Err(Error::other(format!("verify: unexpected row hash from `{}`: {v:?}", t.name)));
         }
+        self.rows_read.fetch_add(n, Ordering::Relaxed);
+        d.count = n;
         Ok(d)
     }
 
@@ -337,11 +356,12 @@ impl Sides<'_> {
         let nk = t.key.len();
         let kinds: Vec<ClientKind> = clients.iter().map(|c| c.client.expect("client column")).collect();
         let mut out = BTreeMap::new();
+        let mut hasher = ClientHasher::default();
         let n = self
             .rows(side, &sql, |row| {
                 let key: Vec<String> = row[..nk].iter().map(|v| v.clone().unwrap_or_default()).collect();
                 let server = row[nk].as_deref().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
-                let client = if kinds.is_empty() { 0 } else { client_hash(&row[..nk], &row[nk + 1..], &kinds) };
+                let client = if kinds.is_empty() { 0 } else { hasher.row(&row[..nk], &row[nk + 1..], &kinds) };
                 out.insert(key, (server, client));
             })
             .await?;
@@ -536,10 +556,4 @@ enum Kind {
     Missing,
     Extra,
     Changed,
-}
-
-fn client_hash(key: &[Option<String>], raw: &[Option<String>], kinds: &[ClientKind]) -> u64 {
-    let values: Vec<Option<String>> =
-        raw.iter().zip(kinds).map(|(v, k)| v.as_deref().map(|v| canon::client_value(*k, v))).collect();
-    canon::client_row_hash(key, &values)
 }

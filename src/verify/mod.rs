@@ -8,6 +8,7 @@
 pub mod canon;
 pub mod checks;
 pub mod digest;
+pub mod json;
 pub mod report;
 pub mod strength;
 
