@@ -17,6 +17,7 @@
 pub mod export;
 pub mod parse;
 mod reader;
+pub mod split;
 mod table;
 #[cfg(test)]
 mod tests;

@@ -78,7 +78,13 @@ pub struct RecordParser<R> {
 impl<R: BufRead> RecordParser<R> {
     /// A parser at the start of `reader` (line 1).
     pub fn new(reader: R) -> Self {
-        RecordParser { reader, line: 1, record_line: 1, data: Vec::new(), fields: Vec::new() }
+        RecordParser::new_at(reader, 1)
+    }
+
+    /// A parser whose input starts on physical line `line` of its file (a chunk of
+    /// whole records cut out of it).
+    pub fn new_at(reader: R, line: u64) -> Self {
+        RecordParser { reader, line, record_line: line, data: Vec::new(), fields: Vec::new() }
     }
 
     /// The line where the record last read (or being read) starts.

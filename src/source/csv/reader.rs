@@ -7,7 +7,7 @@
 //! problem concerns one field, that field's expected column name.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,10 +53,12 @@ fn schema_as(columns: &[CsvColumn], typing: Typing) -> SchemaRef {
 
 /// A streaming reader of one CSV file (buffered, never the whole file in memory),
 /// yielding batches of at most `batch_rows` rows. After the first error it yields nothing more.
+/// `R` is where the records come from: the file, or a chunk of whole records cut out of
+/// it ([`CsvReader::records`]).
 #[derive(Debug)]
-pub struct CsvReader {
+pub struct CsvReader<R = BufReader<File>> {
     path: PathBuf,
-    parser: RecordParser<BufReader<File>>,
+    parser: RecordParser<R>,
     columns: Vec<CsvColumn>,
     decoders: Vec<ColumnDecoder>,
     /// For each column of the file, the decoder of its projected column (None: the
@@ -100,17 +102,47 @@ impl CsvReader {
         projection: Option<&[usize]>,
     ) -> Result<CsvReader> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut parser = RecordParser::new(BufReader::with_capacity(256 * 1024, file));
-        let input = |line: u64, column: Option<&str>, message: String| Error::Input {
+        let parser = RecordParser::new(BufReader::with_capacity(256 * 1024, file));
+        let mut reader = CsvReader::with_parser(path, parser, columns, batch_rows, typing, projection)?;
+        reader.read_header()?;
+        Ok(reader)
+    }
+}
+
+impl<R: BufRead> CsvReader<R> {
+    /// A reader of the records in `input`, which holds whole records of the file at
+    /// `path` (no header) starting on physical line `line`: errors name that file and
+    /// its lines. Otherwise as [`CsvReader::open_projected`].
+    pub fn records(
+        path: &Path,
+        input: R,
+        line: u64,
+        columns: Vec<CsvColumn>,
+        batch_rows: usize,
+        typing: Typing,
+        projection: Option<&[usize]>,
+    ) -> Result<Self> {
+        Self::with_parser(path, RecordParser::new_at(input, line), columns, batch_rows, typing, projection)
+    }
+
+    fn with_parser(
+        path: &Path,
+        parser: RecordParser<R>,
+        columns: Vec<CsvColumn>,
+        batch_rows: usize,
+        typing: Typing,
+        projection: Option<&[usize]>,
+    ) -> Result<Self> {
+        let input = |column: Option<&str>, message: String| Error::Input {
             file: path.to_path_buf(),
-            line,
+            line: 1,
             column: column.map(str::to_string),
             message,
         };
         let full = schema_as(&columns, typing);
         let all: Vec<usize> = (0..columns.len()).collect();
         let projection = projection.unwrap_or(&all);
-        let schema = Arc::new(full.project(projection).map_err(|e| input(1, None, e.to_string()))?);
+        let schema = Arc::new(full.project(projection).map_err(|e| input(None, e.to_string()))?);
         let mut decoded = vec![None; columns.len()];
         for (d, &i) in projection.iter().enumerate() {
             decoded[i] = Some(d);
@@ -126,21 +158,9 @@ impl CsvReader {
                     dialect: Dialect::Export,
                 };
                 let capacity = batch_rows.clamp(1, 8192);
-                ColumnDecoder::new(how, f.data_type(), capacity).map_err(|e| input(1, Some(&c.name), e.to_string()))
+                ColumnDecoder::new(how, f.data_type(), capacity).map_err(|e| input(Some(&c.name), e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        match parser.next_record() {
-            Ok(true) => {}
-            Ok(false) => return Err(input(1, None, "empty file: no header".into())),
-            Err(e) => return Err(input(e.line, None, format!("header: {}", e.message))),
-        }
-        let mut found = Vec::with_capacity(parser.fields().len());
-        for i in 0..parser.fields().len() {
-            let name = std::str::from_utf8(parser.field_bytes(i))
-                .map_err(|_| input(1, columns.get(i).map(|c| c.name.as_str()), "header: invalid UTF-8".into()))?;
-            found.push(name.to_string());
-        }
-        check_header(&columns, &found).map_err(|(i, m)| input(1, columns.get(i).map(|c| c.name.as_str()), m))?;
         Ok(CsvReader {
             path: path.to_path_buf(),
             parser,
@@ -152,6 +172,22 @@ impl CsvReader {
             rows_read: 0,
             done: false,
         })
+    }
+
+    /// Reads the header record and checks that it names the columns, in order.
+    fn read_header(&mut self) -> Result<()> {
+        match self.parser.next_record() {
+            Ok(true) => {}
+            Ok(false) => return Err(self.error(1, None, "empty file: no header".into())),
+            Err(e) => return Err(self.error(e.line, None, format!("header: {}", e.message))),
+        }
+        let mut found = Vec::with_capacity(self.parser.fields().len());
+        for i in 0..self.parser.fields().len() {
+            let name = std::str::from_utf8(self.parser.field_bytes(i))
+                .map_err(|_| self.error(1, (i < self.columns.len()).then_some(i), "header: invalid UTF-8".into()))?;
+            found.push(name.to_string());
+        }
+        check_header(&self.columns, &found).map_err(|(i, m)| self.error(1, Some(i), m))
     }
 
     /// The schema of the batches: every field nullable, typed by `logical.arrow_type()`.
@@ -259,7 +295,7 @@ fn check_header(columns: &[CsvColumn], found: &[String]) -> std::result::Result<
     Err((at.min(expected.len().saturating_sub(1)), message))
 }
 
-impl Iterator for CsvReader {
+impl<R: BufRead> Iterator for CsvReader<R> {
     type Item = Result<RecordBatch>;
 
     fn next(&mut self) -> Option<Self::Item> {
