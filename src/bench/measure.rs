@@ -20,8 +20,13 @@ pub struct Measured {
 
 /// Runs `cmd` to completion and reads its rusage with `wait4`: wall time, CPU time,
 /// peak RSS. Fails (with its stderr) when it exits non-zero.
-pub fn child(mut cmd: Command, what: &str) -> Result<Measured> {
-    cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped());
+pub fn child(cmd: Command, what: &str) -> Result<Measured> {
+    child_to(cmd, what, std::process::Stdio::null())
+}
+
+/// [`child`], its standard output going to `stdout` (a file the caller reads after).
+pub fn child_to(mut cmd: Command, what: &str, stdout: std::process::Stdio) -> Result<Measured> {
+    cmd.stdout(stdout).stderr(std::process::Stdio::piped());
     let started = Instant::now();
     let child = cmd.spawn().map_err(|e| Error::other(format!("{what}: cannot start: {e}")))?;
     let pid = child.id() as libc::pid_t;

@@ -7,6 +7,7 @@
 pub mod chart;
 pub mod dataset;
 pub mod measure;
+pub mod queries;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -99,6 +100,8 @@ pub struct ScaleResult {
     /// Each interleaved pair's seconds: converge end to end, then PostgreSQL's COPY of
     /// the same rows, in the order run.
     pub pairs: Vec<(f64, f64)>,
+    /// The analyst queries over the CSV + Parquet export.
+    pub queries: Vec<queries::QueryTiming>,
 }
 
 impl ScaleResult {
@@ -154,6 +157,7 @@ const RAW: &str = "server raw read (mariadb --quick > /dev/null)";
 const READ: &str = "converge read only";
 const TRANSFORM: &str = "converge read + transform";
 const CSV: &str = "converge export to spec CSV";
+const BOTH: &str = "converge export to spec CSV + Parquet";
 const E2E: &str = "converge MySQL → PostgreSQL";
 const E2E_KEPT: &str = "converge MySQL → PostgreSQL, indexes kept during the load";
 const PG_COPY: &str = "PostgreSQL binary COPY FROM file";
@@ -254,6 +258,9 @@ struct Pipelines {
     /// MySQL → CSV export, into `csv_dir`.
     csv: PathBuf,
     csv_dir: PathBuf,
+    /// MySQL → CSV and Parquet sinks together, into `both_dir`.
+    both: PathBuf,
+    both_dir: PathBuf,
     /// MySQL → PostgreSQL, indexes built after the load (the default).
     e2e: PathBuf,
     /// MySQL → PostgreSQL with `defer_indexes = false`.
@@ -268,6 +275,11 @@ impl Pipelines {
         let my_src = "kind = \"mysql\"\nurl = \"${BENCH_MYSQL_URL}\"";
         let pg_sink = "[[sink]]\nkind = \"postgres\"\nurl = \"${BENCH_PG_URL}\"\ntruncate = true";
         let csv_dir = dir.join("csv");
+        let both_dir = dir.join("both");
+        let both_sinks = format!(
+            "[[sink]]\nkind = \"csv\"\ndir = \"{d}\"\n[[sink]]\nkind = \"parquet\"\ndir = \"{d}\"",
+            d = both_dir.to_string_lossy()
+        );
         let dump_file = dir.join("dump.sql");
         Ok(Pipelines {
             null: write_pipeline(dir, "null", my_src, "[[sink]]\nkind = \"null\"", connections)?,
@@ -279,6 +291,8 @@ impl Pipelines {
                 connections,
             )?,
             csv_dir,
+            both: write_pipeline(dir, "both", my_src, &both_sinks, connections)?,
+            both_dir,
             e2e: write_pipeline(dir, "e2e", my_src, pg_sink, connections)?,
             e2e_kept: write_pipeline(
                 dir,
@@ -336,6 +350,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     let scale = Scale { my_url, pg_url, opts, db, dir, tables, files, repeat: o.repeat.max(1) };
     let mut stages = Stages { list: Vec::new(), rows: total_rows };
     let (export, csv_bytes) = scale.reads(&mut stages)?;
+    let queries = scale.analyst(&mut stages, csv_bytes)?;
     let (verified, pairs) = scale.loads(&mut stages, &export, csv_bytes, o.verify).await?;
     let dump_bytes = scale.dump(&mut stages)?;
     if !o.keep {
@@ -349,6 +364,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
         stages: stages.list,
         verified,
         pairs,
+        queries,
     })
 }
 
@@ -421,12 +437,7 @@ impl Scale<'_> {
             let _ = std::fs::remove_dir_all(&f.csv_dir);
             csv_m.push(measure::child(self.converge(&["run", &s(&f.csv)])?, CSV)?);
         }
-        let export = std::fs::read_dir(&f.csv_dir)
-            .map_err(|e| Error::io(&f.csv_dir, e))?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| p.is_dir() && p.join("migration_manifest.json").exists())
-            .ok_or_else(|| Error::other("the CSV export left no manifest"))?;
+        let export = export_in(&f.csv_dir)?;
         let manifest = crate::manifest::Manifest::read(&export)?;
         let csv_bytes: u64 = manifest.tables.iter().filter_map(|t| t.bytes).sum();
         stages.push(RAW, true, csv_bytes, raw_m);
@@ -434,6 +445,18 @@ impl Scale<'_> {
         stages.push(TRANSFORM, false, csv_bytes, vec![transform_m]);
         stages.push(CSV, false, csv_bytes, csv_m);
         Ok((export, csv_bytes))
+    }
+
+    /// The export with both file sinks (its peak memory is the Parquet writers' bound),
+    /// then the analyst queries over its Parquet and its CSV files.
+    fn analyst(&self, stages: &mut Stages, csv_bytes: u64) -> Result<Vec<queries::QueryTiming>> {
+        let f = &self.files;
+        let _ = std::fs::remove_dir_all(&f.both_dir);
+        let m = measure::child(self.converge(&["run", &f.both.to_string_lossy()])?, BOTH)?;
+        stages.push(BOTH, false, csv_bytes, vec![m]);
+        let export = export_in(&f.both_dir)?;
+        // Kept with --keep, for scripts/duckdb-queries.py.
+        queries::run(&|args| self.converge(args), &export, self.repeat)
     }
 
     /// Both end-to-end configurations (the default, which builds the indexes after the
@@ -488,6 +511,16 @@ impl Scale<'_> {
         stages.push(DUMP, false, dump_bytes, vec![dump_m]);
         Ok(dump_bytes)
     }
+}
+
+/// The run directory (holding its manifest) an export wrote under `dir`.
+fn export_in(dir: &Path) -> Result<PathBuf> {
+    std::fs::read_dir(dir)
+        .map_err(|e| Error::io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.is_dir() && p.join("migration_manifest.json").exists())
+        .ok_or_else(|| Error::other(format!("the export into {} left no manifest", dir.display())))
 }
 
 /// The median, lowest and highest of the pairs' ratios (converge ÷ COPY); the median of

@@ -46,6 +46,21 @@ pub fn text(results: &[ScaleResult]) -> String {
         for (what, v, target, met) in r.ratios() {
             let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
         }
+        if !r.queries.is_empty() {
+            let _ = writeln!(o, "  converge query over the CSV + Parquet export (seconds, whole command):");
+            for q in &r.queries {
+                let _ = writeln!(
+                    o,
+                    "    {:<10} parquet {:>6.2}  csv {:>6.2}  peak MB {:>6.1} / {:>6.1}  {}",
+                    q.name,
+                    q.parquet.seconds,
+                    q.csv.seconds,
+                    q.parquet.peak_rss_mb,
+                    q.csv.peak_rss_mb,
+                    if q.same_answer { "same answer" } else { "ANSWERS DIFFER" }
+                );
+            }
+        }
         if let Some(v) = r.verified {
             let _ = writeln!(o, "  verify of the loaded target: {}", if v { "passed" } else { "FAILED" });
         }
@@ -149,6 +164,7 @@ mod tests {
             ],
             verified: Some(true),
             pairs: Vec::new(),
+            queries: Vec::new(),
         }
     }
 
