@@ -162,12 +162,25 @@ enum Command {
     Query {
         /// One or more export directories (each holding migration_manifest.json), then
         /// the SQL; without SQL, an interactive prompt. Several exports are schemas `a`,
-        /// `b`, … (and their run ids): `SELECT … FROM a."user" JOIN b."user" …`.
-        #[arg(required = true, num_args = 1..)]
+        /// `b`, … (and their run ids): `SELECT … FROM a."user" JOIN b."user" …`. With
+        /// --target, no directory is needed.
+        #[arg(required_unless_present = "target", num_args = 1..)]
         args: Vec<String>,
         /// Output format.
         #[arg(long, value_enum, default_value = "table")]
         format: query::Format,
+        /// Which files a table is read from: Parquet when the export has it (auto), or
+        /// always the CSV, or always the Parquet.
+        #[arg(long, value_enum, default_value = "auto")]
+        files: query::Files,
+        /// A PostgreSQL database, `postgres://user@host:5432/db`: its tables are schema
+        /// `target` (`SELECT … FROM account a JOIN target.account t …`), and bare names too
+        /// when no export directory is given.
+        #[arg(long, value_name = "URL")]
+        target: Option<String>,
+        /// The target's schema whose tables are read (default `public`).
+        #[arg(long, value_name = "S", requires = "target")]
+        target_schema: Option<String>,
     },
     /// Append an entry to the run log (replaces the spec's log_migration_run.sh) and print it.
     Log {
@@ -267,7 +280,10 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             }
             Ok(())
         }
-        Command::Query { args, format } => query::command(args, *format).await,
+        Command::Query { args, format, files, target, target_schema } => {
+            let target = target.as_deref().map(|url| (url, target_schema.as_deref().unwrap_or("public")));
+            query::command(args, *format, *files, target).await
+        }
     }
 }
 

@@ -259,7 +259,9 @@ async fn several_exports_are_schemas_a_b_and_their_run_ids() {
     }
     let (first, _) = export(&tmp.path().join("one")).await;
     let (second, _) = export(&tmp.path().join("two")).await;
-    let ctx = converge::query::open_exports(&[first.clone(), second.clone()]).await.unwrap();
+    let ctx = converge::query::open_exports(&[first.clone(), second.clone()], converge::query::TableFiles::Auto)
+        .await
+        .unwrap();
     let same = "SELECT count(*) AS n FROM a.account x JOIN b.account y ON x.id = y.id AND x.name = y.name";
     assert_eq!(run_sql(&ctx, same, OutputFormat::Csv).await.unwrap(), "n\n4\n");
     let id = converge::manifest::Manifest::read(&second).unwrap().migration_id;
@@ -313,4 +315,228 @@ async fn results_stream_to_parquet_and_arrow_files_holding_the_same_rows() {
         let got = converge::query::render(&schema, &batches, OutputFormat::Csv).unwrap();
         assert_eq!(got, expected, "{format}");
     }
+}
+
+/// `--files csv|parquet` reads one export's tables from the files asked for: the same
+/// answers from both, and an error naming the table when the files asked for are missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_choose_the_csv_or_the_parquet_of_one_export() {
+    use converge::query::{open_exports, TableFiles};
+    let tmp = TempDir::new("queryfiles");
+    let (csv_only, _) = export(tmp.path()).await;
+    let both = export_both(tmp.path()).await;
+    let dirs = [both.clone()];
+    let over_csv = open_exports(&dirs, TableFiles::Csv).await.unwrap();
+    let over_parquet = open_exports(&dirs, TableFiles::Parquet).await.unwrap();
+    for (sql, _) in QUERIES {
+        let a = run_sql(&over_csv, sql, OutputFormat::Csv).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let b = run_sql(&over_parquet, sql, OutputFormat::Csv).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        assert_eq!(a, b, "{sql}");
+    }
+    // Parquet gone: `csv` still answers (it never read them), `parquet` refuses.
+    for e in std::fs::read_dir(&both).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "parquet") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let (sql, _) = QUERIES[0];
+    let after = run_sql(&open_exports(&dirs, TableFiles::Csv).await.unwrap(), sql, OutputFormat::Csv).await.unwrap();
+    assert_eq!(after, run_sql(&over_csv, sql, OutputFormat::Csv).await.unwrap());
+    let e = open_exports(&[csv_only], TableFiles::Parquet).await.err().expect("no Parquet in a CSV-only export");
+    assert!(e.to_string().contains("no Parquet file for `"), "{e}");
+}
+
+// ---------------------------------------------------------------------------------------
+// `converge query --target URL`: a live PostgreSQL database (the migration's target) read
+// with DataFusion SQL, alone or beside an export.
+
+/// The target's tables: names that need quoting, a camelCase column, every type the
+/// export carries, NULLs, the empty string and the literal text `\N`.
+const TARGET_DDL: &str = r#"
+CREATE TABLE "user" (
+  id bigint PRIMARY KEY,
+  n integer,
+  active boolean,
+  amount numeric(30,10),
+  note text,
+  key uuid,
+  doc jsonb,
+  raw bytea,
+  "seenAt" timestamptz(6),
+  "wallTime" timestamp(6),
+  born date,
+  ratio double precision
+);
+INSERT INTO "user" VALUES
+  (1, 2147483647, true, 12345678901234567890.0123456789, E'line one\nline "two"',
+   'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', '{"b": [1, 2], "a": "x"}', '\x00ff0a',
+   '2024-02-29 23:59:59.999999+00', '2023-12-31 23:59:59.000001', '1815-12-10', 0.1),
+  (2, -2147483648, false, -0.0000000001, '\N', '00000000-0000-0000-0000-000000000000', '[]', '\x',
+   '1970-01-01 00:00:00+00', '0001-01-01 00:00:00', '2000-02-29', -1.5e300),
+  (3, NULL, NULL, NULL, '', NULL, NULL, NULL, NULL, NULL, NULL, NULL),
+  (9223372036854775807, 0, true, 0, 'plain', 'ffffffff-ffff-ffff-ffff-ffffffffffff', '"text"', '\xc0ffee',
+   '2024-06-15 08:00:00.000001+02', '9999-12-31 23:59:59.999999', '9999-12-31', 5e-324);
+CREATE TABLE "order" (
+  id integer PRIMARY KEY,
+  "userId" bigint REFERENCES "user" (id),
+  "totalAmount" numeric(12,2),
+  span interval,
+  "atTime" time(6)
+);
+INSERT INTO "order" VALUES
+  (1, 1, 100.50, '01:02:03.5', '23:59:59.999999'),
+  (2, 1, -0.01, '-00:00:00.000001', '00:00:00'),
+  (3, 3, NULL, NULL, NULL);
+CREATE TABLE "query-result-cache" (id integer PRIMARY KEY, span interval, "at" timestamptz);
+INSERT INTO "query-result-cache" VALUES (1, '01:00:00', '2024-01-01 00:00:00+00'), (2, '1 day', 'infinity');
+CREATE TABLE account (id uuid PRIMARY KEY, name text NOT NULL, balance numeric(10,2));
+INSERT INTO account VALUES
+  ('0b5e1c2a-1111-4a11-8a11-000000000001', 'ada', 100.50),
+  ('0b5e1c2a-1111-4a11-8a11-000000000002', 'bob', -20.00),
+  ('0b5e1c2a-1111-4a11-8a11-000000000003', 'cy', 0.00);
+CREATE SCHEMA app;
+CREATE TABLE app.widget (id integer, label text);
+INSERT INTO app.widget VALUES (7, 'seven');
+"#;
+
+/// A fresh PostgreSQL database holding [`TARGET_DDL`].
+async fn target_db() -> PgDb {
+    let pg = PgDb::create("qtarget").await;
+    pg.client.batch_execute(TARGET_DDL).await.unwrap();
+    pg
+}
+
+/// Every value of `user` as the export would write it.
+const TARGET_USERS: &str = "id,n,active,amount,note,key,doc,raw,seenAt,wallTime,born,ratio\n\
+    1,2147483647,t,12345678901234567890.0123456789,\"line one\nline \"\"two\"\"\",a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11,\"{\"\"a\"\": \"\"x\"\", \"\"b\"\": [1, 2]}\",\\x00ff0a,2024-02-29T23:59:59.999999Z,2023-12-31T23:59:59.000001Z,1815-12-10,0.1\n\
+    2,-2147483648,f,-0.0000000001,\"\\N\",00000000-0000-0000-0000-000000000000,[],\\x,1970-01-01T00:00:00Z,0001-01-01T00:00:00Z,2000-02-29,-1.5e300\n\
+    3,\\N,\\N,\\N,\"\",\\N,\\N,\\N,\\N,\\N,\\N,\\N\n\
+    9223372036854775807,0,t,0.0000000000,plain,ffffffff-ffff-ffff-ffff-ffffffffffff,\"\"\"text\"\"\",\\xc0ffee,2024-06-15T06:00:00.000001Z,9999-12-31T23:59:59.999999Z,9999-12-31,5e-324\n";
+
+/// Every value of the target arrives exactly (no digit, microsecond or NULL lost, the
+/// empty string and `\N` kept apart), typed: the target's tables are schema `target` and,
+/// with no export, bare names too; a projection reads only its columns; a value with no
+/// exact form is refused by name, never changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_tables_read_exactly_and_typed() {
+    use converge::query::{target, TableFiles};
+    let pg = target_db().await;
+    let ctx = target::open(&[], TableFiles::Auto, &pg.url, "public").await.unwrap();
+    let sql = |q: &'static str| {
+        let ctx = ctx.clone();
+        async move { run_sql(&ctx, q, OutputFormat::Csv).await }
+    };
+    assert_eq!(sql(r#"SELECT * FROM target."user" ORDER BY id"#).await.unwrap(), TARGET_USERS);
+    assert_eq!(sql(r#"SELECT * FROM "user" ORDER BY id"#).await.unwrap(), TARGET_USERS, "bare names too");
+    // Typed as the export types them: arithmetic and comparisons work on the values.
+    let typed = r#"SELECT sum(n) AS n, max(amount) AS amount, min("seenAt") AS first, count(note) AS notes,
+        count(*) FILTER (WHERE active) AS active, max(born) AS born FROM target."user""#;
+    assert_eq!(
+        sql(typed).await.unwrap(),
+        "n,amount,first,notes,active,born\n-1,12345678901234567890.0123456789,1970-01-01T00:00:00Z,4,2,9999-12-31\n"
+    );
+    // A subset of the columns, the quoted camelCase one among them.
+    assert_eq!(
+        sql(r#"SELECT "seenAt", note FROM target."user" WHERE id < 3 ORDER BY "seenAt""#).await.unwrap(),
+        "seenAt,note\n1970-01-01T00:00:00Z,\"\\N\"\n2024-02-29T23:59:59.999999Z,\"line one\nline \"\"two\"\"\"\n"
+    );
+    assert_eq!(sql(r#"SELECT count(*) AS n FROM target."user""#).await.unwrap(), "n\n4\n");
+    assert_eq!(sql(r#"SELECT id FROM target."user" ORDER BY id LIMIT 2"#).await.unwrap(), "id\n1\n2\n");
+    // Joins inside the target; intervals and times as durations.
+    let joined = r#"SELECT o.id, u.note, o."totalAmount", o.span, o."atTime" FROM target."order" o
+        JOIN target."user" u ON u.id = o."userId" ORDER BY o.id"#;
+    assert_eq!(
+        sql(joined).await.unwrap(),
+        "id,note,totalAmount,span,atTime\n1,\"line one\nline \"\"two\"\"\",100.50,1:02:03.500000,23:59:59.999999\n\
+         2,\"line one\nline \"\"two\"\"\",-0.01,-0:00:00.000001,0:00:00\n3,\"\",\\N,\\N,\\N\n"
+    );
+    // Only the projected columns are read: the `1 day` interval and the `infinity`
+    // instant stop only a query that reads them, naming the table, column and value.
+    assert_eq!(sql(r#"SELECT id FROM target."query-result-cache" ORDER BY id"#).await.unwrap(), "id\n1\n2\n");
+    let e = sql(r#"SELECT span FROM target."query-result-cache""#).await.unwrap_err().to_string();
+    assert!(e.contains("\"query-result-cache\"") && e.contains("column `span`") && e.contains("1 day"), "{e}");
+    let e = sql(r#"SELECT "at" FROM target."query-result-cache""#).await.unwrap_err().to_string();
+    assert!(e.contains("column `at`") && e.contains("infinity"), "{e}");
+    // Another schema, by --target-schema; a schema that is not there is an error.
+    let app = target::open(&[], TableFiles::Auto, &pg.url, "app").await.unwrap();
+    assert_eq!(run_sql(&app, "SELECT * FROM target.widget", OutputFormat::Csv).await.unwrap(), "id,label\n7,seven\n");
+    let e = target::open(&[], TableFiles::Auto, &pg.url, "nope").await.err().expect("no schema `nope`");
+    assert!(e.to_string().contains("no schema `nope`"), "{e}");
+    pg.drop_db().await;
+}
+
+/// An export beside the target: the export's tables keep their bare names, the target's
+/// are `target.…`, and one statement compares them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_beside_an_export_compares_in_one_statement() {
+    use converge::query::{target, TableFiles};
+    let pg = target_db().await;
+    let tmp = TempDir::new("querytarget");
+    let (csv_dir, _) = export(tmp.path()).await;
+    let ctx = target::open(std::slice::from_ref(&csv_dir), TableFiles::Auto, &pg.url, "public").await.unwrap();
+    let missing = "SELECT a.name FROM account a LEFT JOIN target.account t ON t.id = a.id WHERE t.id IS NULL";
+    assert_eq!(run_sql(&ctx, missing, OutputFormat::Csv).await.unwrap(), "name\ndee 😀\n");
+    let differ = "SELECT a.name, a.balance, t.balance AS target FROM account a JOIN target.account t ON t.id = a.id \
+        WHERE a.balance IS DISTINCT FROM t.balance ORDER BY a.name";
+    assert_eq!(run_sql(&ctx, differ, OutputFormat::Csv).await.unwrap(), "name,balance,target\nbob,-20.25,-20.00\n");
+    // With an export the target's tables are not bare names: `account` is the export's.
+    assert_eq!(run_sql(&ctx, "SELECT count(*) AS n FROM account", OutputFormat::Csv).await.unwrap(), "n\n4\n");
+    assert!(run_sql(&ctx, r#"SELECT count(*) FROM "order""#, OutputFormat::Csv).await.is_err());
+    pg.drop_db().await;
+}
+
+/// A URL that cannot be reached, names no database there or does not parse: an error,
+/// never the password (from the library and from the command line).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_target_url_is_an_error_without_its_password() {
+    use converge::query::{target, TableFiles};
+    let base = pg_base();
+    let host = base.strip_prefix("postgres://").unwrap().split_once('@').map_or("127.0.0.1:5432", |(_, h)| h);
+    let urls = [
+        format!("postgres://postgres:s3cret-pw@{host}/cvg_no_such_database"),
+        "postgres://postgres:s3cret-pw@127.0.0.1:1/db".to_string(),
+        "postgres://postgres:s3cret-pw@127.0.0.1:notaport/db".to_string(),
+    ];
+    for url in &urls {
+        let e = target::open(&[], TableFiles::Auto, url, "public").await.err().expect("a wrong URL fails");
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains("s3cret-pw"), "{text}");
+        assert!(text.contains("***"), "the URL is named, redacted: {text}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["query", "--target", &urls[0], "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("s3cret-pw") && stderr.contains("cvg_no_such_database"), "{stderr}");
+}
+
+/// The command line: `--target URL` alone (bare names), beside a directory, and with
+/// `--target-schema`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_command_takes_a_target() {
+    let pg = target_db().await;
+    let tmp = TempDir::new("querytargetcli");
+    let (csv_dir, _) = export(tmp.path()).await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge")).arg("query").args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let alone = run(&["--target", &pg.url, r#"SELECT * FROM "user" ORDER BY id"#, "--format", "csv"]);
+    assert_eq!(alone, TARGET_USERS);
+    let beside = run(&[
+        "--target",
+        &pg.url,
+        csv_dir.to_str().unwrap(),
+        "SELECT count(*) AS n FROM account a LEFT JOIN target.account t ON t.id = a.id WHERE t.id IS NULL",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(beside, "n\n1\n");
+    let schema = run(&["--target", &pg.url, "--target-schema", "app", "SELECT label FROM widget", "--format", "json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&schema).unwrap(), serde_json::json!([{"label": "seven"}]));
+    pg.drop_db().await;
 }

@@ -20,6 +20,8 @@ use crate::source::csv::export::manifest_columns;
 use crate::source::csv::{count_and_hash, csv_table};
 use crate::types::Logical;
 
+pub mod target;
+
 /// Counts a table's rows back from its files, checking each file's sha256 against the
 /// manifest entry. Prefers the CSV file; otherwise sums the Parquet footers.
 pub fn count_table_files(dir: &Path, t: &ManifestTable) -> Result<u64> {
@@ -72,20 +74,53 @@ async fn parquet_table(ctx: &SessionContext, dir: &Path, t: &ManifestTable) -> R
     Ok(Arc::new(ListingTable::try_new(config).map_err(err)?))
 }
 
+/// Which of an export's files a table is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TableFiles {
+    /// Parquet when the export has it for the table, else CSV.
+    #[default]
+    Auto,
+    /// The CSV file, even when Parquet is there (a table without one is an error).
+    Csv,
+    /// The Parquet files (a table without them is an error).
+    Parquet,
+}
+
+/// The provider of one table of an export, from the files `files` chooses.
+async fn table_provider(
+    ctx: &SessionContext,
+    dir: &Path,
+    t: &ManifestTable,
+    files: TableFiles,
+) -> Result<Option<Arc<dyn TableProvider>>> {
+    let csv = || -> Result<Option<Arc<dyn TableProvider>>> {
+        match &t.file {
+            Some(file) => Ok(Some(csv_table(dir.join(file), manifest_columns(dir, t)?, 8192)?)),
+            None => Ok(None),
+        }
+    };
+    let missing =
+        |what: &str| Error::other(format!("the export in {} has no {what} file for `{}`", dir.display(), t.name));
+    match files {
+        TableFiles::Auto if !t.parquet.is_empty() => Ok(Some(parquet_table(ctx, dir, t).await?)),
+        TableFiles::Auto => csv(),
+        TableFiles::Parquet if t.parquet.is_empty() => Err(missing("Parquet")),
+        TableFiles::Parquet => Ok(Some(parquet_table(ctx, dir, t).await?)),
+        TableFiles::Csv => csv()?.map(Some).ok_or_else(|| missing("CSV")),
+    }
+}
+
 /// Registers every table of `manifest` (an export in `dir`) with `ctx`, by its name, in
-/// `schema` (the default one when `None`).
+/// `schema` (the default one when `None`), read from the files `files` chooses.
 pub async fn register_manifest(
     ctx: &SessionContext,
     dir: &Path,
     manifest: &Manifest,
     schema: Option<&str>,
+    files: TableFiles,
 ) -> Result<()> {
     for t in &manifest.tables {
-        let provider: Arc<dyn TableProvider> = if !t.parquet.is_empty() {
-            parquet_table(ctx, dir, t).await?
-        } else if let Some(file) = &t.file {
-            csv_table(dir.join(file), manifest_columns(dir, t)?, 8192)?
-        } else {
+        let Some(provider) = table_provider(ctx, dir, t, files).await? else {
             continue;
         };
         let name = match schema {
@@ -99,7 +134,7 @@ pub async fn register_manifest(
 
 /// Opens an export directory for SQL: reads its manifest and registers its tables.
 pub async fn open_export(dir: &Path) -> Result<SessionContext> {
-    open_exports(&[dir.to_path_buf()]).await
+    open_exports(&[dir.to_path_buf()], TableFiles::Auto).await
 }
 
 /// The schema names of several exports: `a`, `b`, … by position.
@@ -118,11 +153,11 @@ pub fn schema_letter(i: usize) -> String {
 /// Opens export directories for SQL. One export's tables are bare names; several
 /// exports are schemas `a`, `b`, … in the order given, and each also under its run id
 /// (`"2024…"."user"`) when no other export given has the same one.
-pub async fn open_exports(dirs: &[std::path::PathBuf]) -> Result<SessionContext> {
+pub async fn open_exports(dirs: &[std::path::PathBuf], files: TableFiles) -> Result<SessionContext> {
     let ctx = crate::transform::session();
     let manifests = dirs.iter().map(|d| Manifest::read(d)).collect::<Result<Vec<_>>>()?;
     if let [manifest] = manifests.as_slice() {
-        register_manifest(&ctx, &dirs[0], manifest, None).await?;
+        register_manifest(&ctx, &dirs[0], manifest, None, files).await?;
         return Ok(ctx);
     }
     let catalog = ctx.catalog("datafusion").ok_or_else(|| Error::other("the query session has no catalog"))?;
@@ -136,7 +171,7 @@ pub async fn open_exports(dirs: &[std::path::PathBuf]) -> Result<SessionContext>
             catalog
                 .register_schema(&name, Arc::new(MemorySchemaProvider::new()))
                 .map_err(|e| Error::datafusion(format!("registering schema `{name}`"), e))?;
-            register_manifest(&ctx, dir, m, Some(&name)).await?;
+            register_manifest(&ctx, dir, m, Some(&name), files).await?;
         }
     }
     Ok(ctx)

@@ -118,7 +118,7 @@ pub(super) async fn validate(run: &Run<'_>, manifests: &[Manifest]) -> Result<Ve
     if !p.validations.is_empty() {
         let (_, d) = &dirs[0];
         let ctx = crate::transform::session();
-        crate::query::register_manifest(&ctx, &d.path, &manifests[0], None).await?;
+        crate::query::register_manifest(&ctx, &d.path, &manifests[0], None, crate::query::TableFiles::Auto).await?;
         validations = crate::transform::validate::run(&ctx, &p.validations).await?;
         if let Some(f) = validations.iter().find(|v| !v.passed()) {
             return Err(Error::Validation { name: f.name.clone(), expected: f.expected.clone(), got: f.got.clone() });
