@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::spec::{Pipeline, SourceKind};
+use super::spec::{Pipeline, SinkSpec, SourceKind};
 use crate::error::{Error, Result};
 use crate::schema::Table;
 use crate::source::csv::export::ExportSource;
@@ -15,13 +15,26 @@ use crate::source::Source;
 /// An opened source.
 pub type Opened = Arc<dyn Source>;
 
+/// The read-ahead budget of a live source: one memory budget for the run, so the
+/// Parquet writers' buffers ([`crate::sink::parquet::BUFFER_BUDGET_BYTES`]) come out
+/// of it when the pipeline has a Parquet sink.
+pub fn read_ahead_bytes(p: &Pipeline) -> usize {
+    let parquet = p.sinks.iter().any(|s| matches!(s, SinkSpec::Parquet { .. }));
+    let writers = if parquet { crate::sink::parquet::BUFFER_BUDGET_BYTES } else { 0 };
+    crate::source::mysql::READ_AHEAD_BYTES - writers
+}
+
 /// Opens the source and reads its schema.
 pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
     match &p.source.kind {
         SourceKind::Mysql { url, .. } => {
             let o = &p.options;
-            let options =
-                MySqlOptions { connections: o.connections, batch_rows: o.batch_rows, range_rows: o.range_rows };
+            let options = MySqlOptions {
+                connections: o.connections,
+                batch_rows: o.batch_rows,
+                range_rows: o.range_rows,
+                read_ahead_bytes: read_ahead_bytes(p),
+            };
             // Nothing has moved yet: a connection refused, dropped or killed while opening
             // the snapshot or reading the schema is retried, a bounded number of times.
             crate::error::retry("opening the MySQL source", 3, || async {
@@ -70,5 +83,26 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
             let (export, tables) = ExportSource::open(dir).await?;
             Ok((Arc::new(export), tables))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::parquet::BUFFER_BUDGET_BYTES;
+    use crate::source::mysql::READ_AHEAD_BYTES;
+
+    fn pipeline(sinks: &str) -> Pipeline {
+        let text = format!("name = \"t\"\n[source]\nkind = \"mysql\"\nurl = \"mysql://x@h/db\"\n{sinks}");
+        Pipeline::parse(&text, std::path::Path::new("t.toml"), |_| None).unwrap()
+    }
+
+    /// The source's read-ahead and the Parquet writers' buffers share one budget.
+    #[test]
+    fn parquet_writers_buffer_out_of_the_read_ahead_budget() {
+        let csv = pipeline("[[sink]]\nkind = \"csv\"\ndir = \"out\"\n");
+        assert_eq!(read_ahead_bytes(&csv), READ_AHEAD_BYTES);
+        let both = pipeline("[[sink]]\nkind = \"csv\"\ndir = \"out\"\n[[sink]]\nkind = \"parquet\"\ndir = \"out\"\n");
+        assert_eq!(read_ahead_bytes(&both) + BUFFER_BUDGET_BYTES, READ_AHEAD_BYTES);
     }
 }

@@ -27,11 +27,14 @@ pub struct MySqlOptions {
     pub batch_rows: usize,
     /// Tables with more rows than this are read in primary-key ranges.
     pub range_rows: u64,
+    /// What the connections' decoded batches may hold together
+    /// ([`READ_AHEAD_BYTES`], less what the run's Parquet writers may buffer).
+    pub read_ahead_bytes: usize,
 }
 
 impl Default for MySqlOptions {
     fn default() -> Self {
-        MySqlOptions { connections: 8, batch_rows: 8192, range_rows: 50_000 }
+        MySqlOptions { connections: 8, batch_rows: 8192, range_rows: 50_000, read_ahead_bytes: READ_AHEAD_BYTES }
     }
 }
 
@@ -44,10 +47,10 @@ impl Default for MySqlOptions {
 pub const READ_AHEAD_BYTES: usize = 96 << 20;
 
 impl MySqlOptions {
-    /// A batch is cut past this many bytes: [`READ_AHEAD_BYTES`] shared by the
+    /// A batch is cut past this many bytes: the read-ahead budget shared by the
     /// connections, at most [`MAX_BATCH_BYTES`], at least 1 MiB.
     pub fn batch_bytes(&self) -> usize {
-        (READ_AHEAD_BYTES / (self.connections.max(1) * (FEED_DEPTH + 1))).clamp(1 << 20, MAX_BATCH_BYTES)
+        (self.read_ahead_bytes / (self.connections.max(1) * (FEED_DEPTH + 1))).clamp(1 << 20, MAX_BATCH_BYTES)
     }
 }
 
@@ -356,5 +359,8 @@ mod tests {
         // Few connections keep the full batch size.
         assert_eq!(MySqlOptions { connections: 2, ..MySqlOptions::default() }.batch_bytes(), MAX_BATCH_BYTES);
         assert_eq!(MySqlOptions::default().batch_bytes(), 4 << 20);
+        // A smaller budget (a run with Parquet writers) gives smaller batches.
+        let o = MySqlOptions { read_ahead_bytes: 64 << 20, ..MySqlOptions::default() };
+        assert!(o.batch_bytes() * 8 * (FEED_DEPTH + 1) <= 64 << 20 && o.batch_bytes() < 4 << 20);
     }
 }
