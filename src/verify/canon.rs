@@ -49,6 +49,10 @@ pub struct ColumnCanon {
     /// MySQL can bound the key by the column itself, in its own collation, and so from
     /// its index ([`ColumnCanon::bound_by_index`]).
     pub index_order: bool,
+    /// Both sides' canonical text is drawn from a fixed alphabet without `|` and is never
+    /// `~` (digits, signs, date punctuation, hex): the row digest then needs no length
+    /// prefix for it, and the servers evaluate its expression once instead of twice.
+    pub fixed_alphabet: bool,
 }
 
 impl ColumnCanon {
@@ -137,6 +141,28 @@ pub fn column_as(
         ),
         Logical::UuidBinary | Logical::Binary | Logical::Geometry => s.binary(),
     };
+    // A text or JSON target can hold anything (its side's text is not drawn from the
+    // type's alphabet), so such a column keeps its length prefix whatever its type.
+    let fixed_type = matches!(
+        logical,
+        Logical::Bool
+            | Logical::Int8
+            | Logical::Int16
+            | Logical::Int32
+            | Logical::Int64
+            | Logical::UInt64
+            | Logical::Year
+            | Logical::Decimal(..)
+            | Logical::Float32
+            | Logical::Float64
+            | Logical::Date
+            | Logical::DateTime
+            | Logical::Timestamp
+            | Logical::Time
+            | Logical::UuidBinary
+            | Logical::Binary
+            | Logical::Geometry
+    );
     ColumnCanon {
         name: name.to_string(),
         pg_name: pg_name.to_string(),
@@ -146,6 +172,7 @@ pub fn column_as(
         numeric,
         pg_uuid: pg_type == "uuid",
         index_order: false,
+        fixed_alphabet: fixed_type && !text_target && !json_target && client.is_none(),
     }
 }
 
@@ -322,17 +349,33 @@ pub fn client_value(kind: ClientKind, text: &str) -> String {
 }
 
 /// The MySQL expression of a row's 60-bit digest over the server-side columns.
+///
+/// Fields are joined by `|`; a NULL is `~`. A field whose text may hold anything is
+/// `LENGTH:TEXT`, so no two rows give the same string; a [`ColumnCanon::fixed_alphabet`]
+/// field is its text alone (it holds no `|` and is never `~`), its expression evaluated
+/// once — the servers do not share the two evaluations a prefix costs.
 pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
-    let parts: Vec<String> =
-        cols.iter().map(|c| format!("IFNULL(CONCAT(CHAR_LENGTH({e}), ':', {e}), '~')", e = c.mysql)).collect();
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|c| match c.fixed_alphabet {
+            true => format!("IFNULL({}, '~')", c.mysql),
+            false => format!("IFNULL(CONCAT(CHAR_LENGTH({e}), ':', {e}), '~')", e = c.mysql),
+        })
+        .collect();
     let body = if parts.is_empty() { "''".to_string() } else { format!("CONCAT_WS('|', {})", parts.join(", ")) };
     format!("CAST(CONV(LEFT(MD5(CONVERT({body} USING utf8mb4)), 15), 16, 10) AS UNSIGNED)")
 }
 
 /// The PostgreSQL expression of a row's 60-bit digest over the server-side columns.
+/// The fields as [`mysql_row_hash`] writes them.
 pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
-    let parts: Vec<String> =
-        cols.iter().map(|c| format!("coalesce(length({e})::text || ':' || ({e}), '~')", e = c.pg)).collect();
+    let parts: Vec<String> = cols
+        .iter()
+        .map(|c| match c.fixed_alphabet {
+            true => format!("coalesce(({})::text, '~')", c.pg),
+            false => format!("coalesce(length({e})::text || ':' || ({e}), '~')", e = c.pg),
+        })
+        .collect();
     let body = if parts.is_empty() { "''".to_string() } else { format!("concat_ws('|', {})", parts.join(", ")) };
     format!("('x' || left(md5({body}), 15))::bit(60)::bigint")
 }
@@ -428,6 +471,32 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, client_value(ClientKind::Json, r#"{"a":true,"b":[1.0,2,{"x":"e","y":null}]}"#));
         assert_eq!(client_value(ClientKind::Json, "{broken"), "raw:{broken");
+    }
+
+    /// A column whose text is drawn from a fixed alphabet on both sides is hashed from one
+    /// evaluation of its expression; text, UUIDs and anything bound for a text target
+    /// keep the length prefix that makes the row string unambiguous.
+    #[test]
+    fn fixed_alphabet_fields_are_evaluated_once() {
+        let count = |sql: &str, e: &str| sql.matches(e).count();
+        let when = column("when", Logical::DateTime, "timestamp", false, false, None);
+        let amount = column("amount", Logical::Decimal(10, 2), "numeric", false, false, None);
+        assert!(when.fixed_alphabet && amount.fixed_alphabet);
+        for c in [&when, &amount] {
+            assert_eq!(count(&mysql_row_hash(&[c]), &c.mysql), 1, "{}", c.mysql);
+            assert_eq!(count(&pg_row_hash(&[c]), &c.pg), 1, "{}", c.pg);
+        }
+        let kept = [
+            column("note", Logical::Text, "text", false, false, None),
+            column("id", Logical::Uuid, "uuid", false, false, None),
+            column("n", Logical::Int64, "text", false, false, None),
+            column("j", Logical::Json, "jsonb", false, false, None),
+        ];
+        for c in &kept {
+            assert!(!c.fixed_alphabet, "{}", c.name);
+            assert_eq!(count(&mysql_row_hash(&[c]), &c.mysql), 2, "{}", c.mysql);
+            assert_eq!(count(&pg_row_hash(&[c]), &c.pg), 2, "{}", c.pg);
+        }
     }
 
     #[test]
