@@ -175,8 +175,9 @@ enum Command {
         files: query::Files,
         /// A PostgreSQL database, `postgres://user@host:5432/db`: its tables are schema
         /// `target` (`SELECT … FROM account a JOIN target.account t …`), and bare names too
-        /// when no export directory is given.
-        #[arg(long, value_name = "URL")]
+        /// when no export directory is given. From the environment, a password stays out
+        /// of the process list.
+        #[arg(long, value_name = "URL", env = "CONVERGE_QUERY_TARGET", hide_env_values = true)]
         target: Option<String>,
         /// The target's schema whose tables are read (default `public`).
         #[arg(long, value_name = "S", requires = "target")]

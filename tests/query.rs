@@ -538,5 +538,13 @@ async fn query_command_takes_a_target() {
     assert_eq!(beside, "n\n1\n");
     let schema = run(&["--target", &pg.url, "--target-schema", "app", "SELECT label FROM widget", "--format", "json"]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&schema).unwrap(), serde_json::json!([{"label": "seven"}]));
+    // The URL from the environment (out of the process list) works as --target does.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["query", r#"SELECT * FROM "user" ORDER BY id"#, "--format", "csv"])
+        .env("CONVERGE_QUERY_TARGET", &pg.url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), TARGET_USERS);
     pg.drop_db().await;
 }
