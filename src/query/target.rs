@@ -48,7 +48,7 @@ use crate::sink::postgres::load::connect;
 use crate::sink::postgres::pgtype::{Limit, PgTarget};
 use crate::source::csv::parse::RecordParser;
 use crate::source::csv::{csv_schema, CsvColumn};
-use crate::source::decode::{Cell, ColumnDecoder, Decoding, Dialect, Reason};
+use crate::source::decode::{Cell, ColumnDecoder, Decoding, Reason};
 use crate::types::Logical;
 
 /// The DataFusion schema the target's tables are registered in.
@@ -399,12 +399,7 @@ impl<R: BufRead> Rows<R> {
             .iter()
             .zip(schema.fields())
             .map(|(c, f)| {
-                let how = Decoding {
-                    logical: c.logical,
-                    is_bit: false,
-                    zero_date: crate::feed::ZeroDate::Error,
-                    dialect: Dialect::Export,
-                };
+                let how = Decoding::export(c.logical);
                 ColumnDecoder::new(how, f.data_type(), batch_rows.min(8192))
             })
             .collect::<Result<Vec<_>>>()?;

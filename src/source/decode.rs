@@ -102,6 +102,14 @@ pub struct Decoding {
     pub dialect: Dialect,
 }
 
+impl Decoding {
+    /// A column of an export's text (the CSV files, or PostgreSQL printing like them):
+    /// no `bit(n)` bytes, and a zero date is an error (an export holds none).
+    pub fn export(logical: Logical) -> Decoding {
+        Decoding { logical, is_bit: false, zero_date: ZeroDate::Error, dialect: Dialect::Export }
+    }
+}
+
 /// Decodes one column's values into an Arrow array of one type.
 #[derive(Debug)]
 pub struct ColumnDecoder {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::parse::{ParseError, RecordCounter, RecordParser};
 use crate::error::{shorten, Error, Result};
-use crate::source::decode::{Cell, ColumnDecoder, Decoding, Dialect, Reason};
+use crate::source::decode::{Cell, ColumnDecoder, Decoding, Reason};
 use crate::types::Logical;
 
 /// One expected column: its name and logical type.
@@ -151,12 +151,7 @@ impl<R: BufRead> CsvReader<R> {
             .iter()
             .map(|&i| (&columns[i], full.field(i)))
             .map(|(c, f)| {
-                let how = Decoding {
-                    logical: c.logical,
-                    is_bit: false,
-                    zero_date: crate::feed::ZeroDate::Error,
-                    dialect: Dialect::Export,
-                };
+                let how = Decoding::export(c.logical);
                 let capacity = batch_rows.clamp(1, 8192);
                 ColumnDecoder::new(how, f.data_type(), capacity).map_err(|e| input(Some(&c.name), e.to_string()))
             })
