@@ -78,7 +78,12 @@ impl Splitter {
             }
             from = self.carry.len();
             if self.eof {
-                return Ok(()); // no header end: the reader's header check refuses the file
+                return Err(Error::Input {
+                    file: self.path.clone(),
+                    line: 1,
+                    column: None,
+                    message: "the header record does not end (an empty or truncated file)".into(),
+                });
             }
             self.fill()?;
         }
@@ -100,7 +105,7 @@ impl Splitter {
         self.line += memchr::memchr_iter(b'\n', &bytes).count() as u64;
         // The cut is the last record end scanned: what is left holds none, and the
         // quote state at its end is unchanged.
-        self.scanned -= cut;
+        self.scanned = self.scanned.saturating_sub(cut);
         self.record_end = 0;
         Ok(Some(Chunk { bytes, line }))
     }
@@ -200,5 +205,10 @@ mod tests {
         assert_eq!(e.line, 4, "{e:?}");
         let empty = temp_csv(b"id\n");
         assert!(Splitter::open(&empty, 10).unwrap().next_chunk().unwrap().is_none());
+        // A file changed after the table was registered: no header end is an error.
+        for bad in [&b""[..], b"id", b"\"id\n"] {
+            let e = Splitter::open(&temp_csv(bad), 1).unwrap_err();
+            assert!(e.to_string().contains("header record does not end"), "{e}");
+        }
     }
 }

@@ -101,8 +101,15 @@ const CHUNK_BYTES: usize = 4 << 20;
 /// many chunks between the reading thread and the decoders (per partition).
 const CHANNEL_BATCHES: usize = 2;
 
-/// The chunks of one scan, taken by whichever partition is free.
-type Chunks = Arc<Mutex<std::sync::mpsc::Receiver<Result<Chunk>>>>;
+/// The chunks of one scan, taken by whichever partition is free, and whether the
+/// reading thread got to the end (a closed channel without it means the thread died).
+#[derive(Debug)]
+struct Shared {
+    rx: Mutex<std::sync::mpsc::Receiver<Result<Chunk>>>,
+    finished: std::sync::atomic::AtomicBool,
+}
+
+type Chunks = Arc<Shared>;
 
 /// One scan of the file: what every partition decodes, and the chunks they share
 /// (started by the first partition executed).
@@ -124,21 +131,24 @@ impl Scan {
         guard
             .get_or_insert_with(|| {
                 let (tx, rx) = std::sync::mpsc::sync_channel(CHANNEL_BATCHES * partitions);
-                let (path, chunk_bytes) = (self.path.clone(), self.chunk_bytes);
+                let shared = Arc::new(Shared { rx: Mutex::new(rx), finished: false.into() });
+                let (path, chunk_bytes, done) = (self.path.clone(), self.chunk_bytes, shared.clone());
                 std::thread::spawn(move || {
                     let mut splitter = match Splitter::open(&path, chunk_bytes) {
                         Ok(s) => s,
                         Err(e) => return drop(tx.send(Err(e))),
                     };
                     loop {
-                        let next = splitter.next_chunk().transpose();
-                        let stop = !matches!(next, Some(Ok(_)));
-                        if next.is_none() || tx.send(next.expect("checked")).is_err() || stop {
-                            return; // the end, an error sent, or no partition wants more
+                        let Some(next) = splitter.next_chunk().transpose() else {
+                            return done.finished.store(true, std::sync::atomic::Ordering::Release);
+                        };
+                        let failed = next.is_err();
+                        if tx.send(next).is_err() || failed {
+                            return; // an error sent, or no partition wants more
                         }
                     }
                 });
-                Arc::new(Mutex::new(rx))
+                shared
             })
             .clone()
     }
@@ -148,11 +158,18 @@ impl Scan {
     fn decode(&self, chunks: &Chunks, tx: &tokio::sync::mpsc::Sender<datafusion::error::Result<RecordBatch>>) {
         let to_df = |r: Result<RecordBatch>| r.map_err(|e| DataFusionError::External(Box::new(e)));
         loop {
-            let next = chunks.lock().unwrap_or_else(|p| p.into_inner()).recv();
+            let next = chunks.rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
             let chunk = match next {
                 Ok(Ok(chunk)) => chunk,
                 Ok(Err(e)) => return drop(tx.blocking_send(to_df(Err(e)))),
-                Err(_) => return, // every chunk taken
+                Err(_) if chunks.finished.load(std::sync::atomic::Ordering::Acquire) => return, // every chunk taken
+                Err(_) => {
+                    let e = crate::error::Error::other(format!(
+                        "reading {}: the thread cutting the file into chunks stopped before its end",
+                        self.path.display()
+                    ));
+                    return drop(tx.blocking_send(to_df(Err(e))));
+                }
             };
             let reader = CsvReader::records(
                 &self.path,
