@@ -8,13 +8,13 @@ pub mod chart;
 pub mod dataset;
 pub mod measure;
 pub mod queries;
+mod reference;
 mod report;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use futures::{SinkExt, StreamExt};
 use mysql_async::prelude::*;
 use serde::Serialize;
 
@@ -475,7 +475,7 @@ impl Scale<'_> {
         let (mut e2e_m, mut copy_m, mut kept_m) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.repeat {
             kept_m.push(measure::child(self.converge(&["run", &s(&f.e2e_kept)])?, E2E_KEPT)?);
-            copy_m.push(pg_copy_reference(self.pg_url, &self.tables, &self.dir).await?);
+            copy_m.push(reference::pg_copy_reference(self.pg_url, &self.tables, &self.dir).await?);
             e2e_m.push(measure::child(self.converge(&["run", &s(&f.e2e)])?, E2E)?);
         }
         let pairs = e2e_m.iter().zip(&copy_m).map(|(e, c)| (e.seconds, c.seconds)).collect();
@@ -547,55 +547,6 @@ fn median(mut runs: Vec<Measured>) -> Measured {
     let mut m = runs[(runs.len() - 1) / 2].clone();
     m.peak_rss_mb = peak;
     m
-}
-
-/// Writes each loaded table to a binary COPY file (PostgreSQL's own encoding), empties
-/// the tables, and times PostgreSQL loading the files back — in one transaction, foreign
-/// keys not checked row by row (as `converge` loads), indexes maintained.
-async fn pg_copy_reference(pg_url: &str, source_tables: &[String], dir: &Path) -> Result<Measured> {
-    let client = crate::sink::postgres::load::connect(pg_url).await?;
-    let pe = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
-    let targets = crate::sink::postgres::introspect::introspect(&client, "public").await?;
-    let tables: Vec<String> = targets.iter().map(|t| t.name.clone()).filter(|t| source_tables.contains(t)).collect();
-    for t in &tables {
-        let path = dir.join(format!("{t}.pgcopy"));
-        let mut f = tokio::fs::File::create(&path).await.map_err(|e| Error::io(&path, e))?;
-        let stream = client
-            .copy_out(&format!("COPY {} TO STDOUT (FORMAT binary)", ident::pg(t)))
-            .await
-            .map_err(pe("writing the COPY reference file"))?;
-        futures::pin_mut!(stream);
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(pe("writing the COPY reference file"))?;
-            tokio::io::AsyncWriteExt::write_all(&mut f, &chunk).await.map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    let list: Vec<String> = tables.iter().map(|t| ident::pg(t)).collect();
-    client.batch_execute(&format!("TRUNCATE {}", list.join(", "))).await.map_err(pe("emptying the target"))?;
-    client.batch_execute("CHECKPOINT").await.ok();
-    let started = Instant::now();
-    client.batch_execute("BEGIN; SET LOCAL session_replication_role = replica").await.map_err(pe("starting"))?;
-    for t in &tables {
-        let path = dir.join(format!("{t}.pgcopy"));
-        let sink = client
-            .copy_in::<_, bytes::Bytes>(&format!("COPY {} FROM STDIN (FORMAT binary)", ident::pg(t)))
-            .await
-            .map_err(pe("COPY FROM"))?;
-        futures::pin_mut!(sink);
-        let mut f = tokio::fs::File::open(&path).await.map_err(|e| Error::io(&path, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = tokio::io::AsyncReadExt::read(&mut f, &mut buf).await.map_err(|e| Error::io(&path, e))?;
-            if n == 0 {
-                break;
-            }
-            sink.send(bytes::Bytes::copy_from_slice(&buf[..n])).await.map_err(pe("COPY FROM"))?;
-        }
-        sink.finish().await.map_err(pe("COPY FROM"))?;
-        let _ = std::fs::remove_file(&path);
-    }
-    client.batch_execute("COMMIT").await.map_err(pe("committing"))?;
-    Ok(Measured { seconds: started.elapsed().as_secs_f64(), ..Default::default() })
 }
 
 #[cfg(test)]

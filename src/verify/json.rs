@@ -273,7 +273,8 @@ impl JsonCanon {
         }
         self.out.extend_from_slice(significant);
         self.out.push(b'e');
-        self.out.extend_from_slice((exp + trail as i64).to_string().as_bytes());
+        // Written into the buffer, not through a String: one number, no allocation.
+        let _ = std::io::Write::write_fmt(&mut self.out, format_args!("{}", exp + trail as i64));
         Some(())
     }
 }
