@@ -20,7 +20,7 @@
 //! NULL stays NULL and is distinct from the empty string in the row digest.
 
 use crate::ident;
-use crate::types::Logical;
+use crate::types::{Logical, MySqlType};
 
 /// Which columns the client canonicalises (the servers cannot agree on their text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,11 @@ pub struct ColumnCanon {
     /// `~` (digits, signs, date punctuation, hex): the row digest then needs no length
     /// prefix for it, and the servers evaluate its expression once instead of twice.
     pub fixed_alphabet: bool,
+    /// The MySQL expression of the canonical text's length in bytes, where it is cheaper
+    /// than measuring [`ColumnCanon::mysql`] (a lower-cased UUID has its column's length).
+    pub mysql_len: Option<String>,
+    /// The same for PostgreSQL (a uuid's text is always 36 bytes).
+    pub pg_len: Option<String>,
 }
 
 impl ColumnCanon {
@@ -71,11 +76,34 @@ impl ColumnCanon {
 
 const UUID_RE: &str = "^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$";
 
+/// One column to compare: its names and types on both sides.
+#[derive(Debug, Clone, Copy)]
+pub struct Pair<'a> {
+    /// The source column.
+    pub name: &'a str,
+    /// The target column (`[[column]] target`, `options.names`).
+    pub pg_name: &'a str,
+    /// How `converge` carries it.
+    pub logical: Logical,
+    /// The target's `pg_type.typname`.
+    pub pg_type: &'a str,
+    /// The target type is an enum.
+    pub pg_enum: bool,
+    /// A MySQL `bit(n)`, compared as the integer it holds.
+    pub is_bit: bool,
+    /// `[source] datetime_zone`: a DATETIME read in that zone, whose target instant is
+    /// compared as the wall time it is in that zone.
+    pub zone: Option<&'a str>,
+    /// The source column's declared type, when known. Where MySQL's own text of the value
+    /// is already canonical (UTF-8 text, a DATETIME(6), a DECIMAL's digits), the digest
+    /// uses the bare column: MySQL evaluates no formatting function per row, and the
+    /// target side is shaped to that text instead (see `docs/architecture.md`,
+    /// "Verification").
+    pub source: Option<&'a MySqlType>,
+}
+
 /// The canonical expressions of a column carried as `logical` into a target column of
-/// PostgreSQL type `pg_type` (`pg_enum`: the target type is an enum).
-/// `is_bit`: a MySQL `bit(n)`, compared as the integer it holds. `zone`: a DATETIME
-/// read in `[source] datetime_zone` — the target's instant is compared as the wall time
-/// it is in that zone.
+/// PostgreSQL type `pg_type`, both sides named `name`, the source's type unknown.
 pub fn column(
     name: &str,
     logical: Logical,
@@ -84,25 +112,27 @@ pub fn column(
     is_bit: bool,
     zone: Option<&str>,
 ) -> ColumnCanon {
-    column_as(name, name, logical, pg_type, pg_enum, is_bit, zone)
+    column_of(&Pair { name, pg_name: name, logical, pg_type, pg_enum, is_bit, zone, source: None })
 }
 
-/// [`column`] for a column the target calls `pg_name`.
-pub fn column_as(
-    name: &str,
-    pg_name: &str,
-    logical: Logical,
-    pg_type: &str,
-    pg_enum: bool,
-    is_bit: bool,
-    zone: Option<&str>,
-) -> ColumnCanon {
-    let text_target = pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
+/// The canonical expressions of one column pair.
+pub fn column_of(p: &Pair) -> ColumnCanon {
+    let (logical, pg_type) = (p.logical, p.pg_type);
+    let text_target = p.pg_enum || matches!(pg_type, "text" | "varchar" | "bpchar" | "citext");
     let json_target = matches!(pg_type, "json" | "jsonb");
-    let s = Sides { m: ident::mysql(name), g: ident::pg(pg_name), pg_type, text_target, is_bit, zone };
+    let s = Sides {
+        m: ident::mysql(p.name),
+        g: ident::pg(p.pg_name),
+        pg_type,
+        text_target,
+        is_bit: p.is_bit,
+        zone: p.zone,
+        source: p.source,
+    };
     let (m, g) = (&s.m, &s.g);
     let mut client = None;
     let mut numeric = false;
+    let (mut mysql_len, mut pg_len) = (None, None);
     let (mysql, pg) = match logical {
         Logical::Bool => s.boolean(),
         Logical::Int8
@@ -128,11 +158,21 @@ pub fn column_as(
         ),
         Logical::Json => {
             client = Some(ClientKind::Json);
-            (format!("CONVERT({m} USING utf8mb4)"), format!("{g}::text"))
+            (s.utf8mb4(), format!("{g}::text"))
         }
         Logical::Text | Logical::Enum | Logical::Set if json_target => {
             client = Some(ClientKind::Json);
-            (format!("CONVERT({m} USING utf8mb4)"), format!("{g}::text"))
+            (s.utf8mb4(), format!("{g}::text"))
+        }
+        Logical::Uuid | Logical::Text if pg_type == "uuid" => {
+            // Every target value is a UUID's 36 lower-case ASCII characters, so the
+            // source's lower-cased text is equal exactly when it is that UUID in any case.
+            // Its length is the column's own: lower-casing keeps an ASCII text's length,
+            // and a text with any other character can equal no UUID whatever its length
+            // prefix says (no other character lower-cases to a hex digit or a dash).
+            mysql_len = Some(format!("LENGTH({m})"));
+            pg_len = Some("36".to_string());
+            (format!("LOWER({})", s.utf8mb4()), format!("{g}::text"))
         }
         Logical::Text | Logical::Enum | Logical::Set => s.text(),
         Logical::Uuid => (
@@ -164,8 +204,8 @@ pub fn column_as(
             | Logical::Geometry
     );
     ColumnCanon {
-        name: name.to_string(),
-        pg_name: pg_name.to_string(),
+        name: p.name.to_string(),
+        pg_name: p.pg_name.to_string(),
         mysql,
         pg,
         client,
@@ -173,6 +213,8 @@ pub fn column_as(
         pg_uuid: pg_type == "uuid",
         index_order: false,
         fixed_alphabet: fixed_type && !text_target && !json_target && client.is_none(),
+        mysql_len,
+        pg_len,
     }
 }
 
@@ -228,11 +270,35 @@ struct Sides<'a> {
     is_bit: bool,
     /// `[source] datetime_zone`.
     zone: Option<&'a str>,
+    /// The source column's declared type, when known.
+    source: Option<&'a MySqlType>,
 }
 
 const FULL_TS: &str = "'%Y-%m-%d %H:%i:%s.%f'";
 
 impl Sides<'_> {
+    /// The source column is stored as UTF-8 (`utf8mb4`, or `utf8mb3`, a subset): its
+    /// own text is the bytes the target holds, with no conversion.
+    fn stored_utf8(&self) -> bool {
+        let charset = self.source.and_then(|t| t.charset.as_deref());
+        matches!(charset, Some("utf8mb4" | "utf8mb3" | "utf8"))
+    }
+
+    /// The column's text in UTF-8: the bare column when it is stored so, else converted.
+    fn utf8mb4(&self) -> String {
+        match self.stored_utf8() {
+            true => self.m.clone(),
+            false => format!("CONVERT({} USING utf8mb4)", self.m),
+        }
+    }
+
+    /// The source's fractional-second digits, when the digest can use the column's own
+    /// text for them (0, 3 or 6: the precisions PostgreSQL can truncate an instant to).
+    fn native_fsp(&self) -> Option<u32> {
+        let fsp = self.source.map(|t| t.fsp.unwrap_or(0))?;
+        matches!(fsp, 0 | 3 | 6).then_some(fsp)
+    }
+
     /// `'1'`/`'0'` on both sides, from a boolean, a bit or an integer target.
     fn boolean(&self) -> (String, String) {
         let (m, g) = (&self.m, &self.g);
@@ -243,7 +309,8 @@ impl Sides<'_> {
         } else {
             format!("CASE WHEN {g} <> 0 THEN '1' WHEN {g} = 0 THEN '0' END")
         };
-        (format!("CASE WHEN {m} IS NULL THEN NULL WHEN {m} <> 0 THEN '1' ELSE '0' END"), pg)
+        // `<>` gives 1, 0 or NULL, printed as `1`, `0` or kept NULL.
+        (format!("({m} <> 0)"), pg)
     }
 
     /// An integer or decimal as its value's text.
@@ -266,6 +333,12 @@ impl Sides<'_> {
         // `bit(n)` as the integer it holds (CAST alone gives its bytes); YEAR 0000 as 0.
         let my = if self.is_bit || logical == Logical::Year {
             format!("CAST({m} + 0 AS CHAR)")
+        } else if let (Logical::Decimal(_, s @ 1..), Some(_), "numeric") = (logical, self.source, self.pg_type) {
+            // MySQL prints a DECIMAL(p,s) with exactly s fractional digits: the target
+            // is printed so too when its value has no more (exact: rounding to s digits
+            // changes nothing then), and with all its digits otherwise — then it differs.
+            let pg = format!("CASE WHEN round({g}, {s}) = {g} THEN round({g}, {s})::text ELSE {g}::text END");
+            return (m.clone(), pg);
         } else if matches!(logical, Logical::Decimal(_, s) if s > 0) {
             format!(
                 "IF(LOCATE('.', CAST({m} AS CHAR)) > 0, \
@@ -283,9 +356,18 @@ impl Sides<'_> {
         let zero_guard = |body: String| {
             format!("CASE WHEN {m} IS NULL OR MONTH({m}) = 0 OR DAYOFMONTH({m}) = 0 THEN NULL ELSE {body} END")
         };
+        // MySQL's own text of a DATE, or of a DATETIME/TIMESTAMP with fsp digits, matched
+        // by the target printed with as many digits.
+        let own_text = || format!("CASE WHEN MONTH({m}) = 0 OR DAYOFMONTH({m}) = 0 THEN NULL ELSE {m} END");
         if logical == Logical::Date {
+            if self.source.is_some() && self.pg_type == "date" {
+                return (own_text(), self.pg_ts());
+            }
             let fmt = if self.pg_type == "date" || self.text_target { "'%Y-%m-%d'" } else { FULL_TS };
             return (zero_guard(format!("DATE_FORMAT({m}, {fmt})")), self.pg_ts());
+        }
+        if let (None, Some(fsp), "timestamp" | "timestamptz") = (self.zone, self.native_fsp(), self.pg_type) {
+            return (own_text(), self.pg_instant(fsp));
         }
         let pg = match (self.zone, self.pg_type) {
             (Some(z), "timestamptz") => {
@@ -298,6 +380,21 @@ impl Sides<'_> {
             _ => self.pg_ts(),
         };
         (zero_guard(format!("DATE_FORMAT({m}, {FULL_TS})")), pg)
+    }
+
+    /// The target's instant as MySQL prints a DATETIME(fsp) (a `timestamptz` in UTC):
+    /// fsp fractional digits when the instant has no finer ones, else all six — a text
+    /// MySQL's column cannot print, so a finer target value differs.
+    fn pg_instant(&self, fsp: u32) -> String {
+        let g = &self.g;
+        let x = if self.pg_type == "timestamptz" { format!("({g} AT TIME ZONE 'UTC')") } else { g.clone() };
+        let all = format!("to_char({x}, 'YYYY-MM-DD HH24:MI:SS.US')");
+        let (unit, fmt) = match fsp {
+            6 => return all,
+            3 => ("milliseconds", "YYYY-MM-DD HH24:MI:SS.MS"),
+            _ => ("second", "YYYY-MM-DD HH24:MI:SS"),
+        };
+        format!("CASE WHEN date_trunc('{unit}', {x}) = {x} THEN to_char({x}, '{fmt}') ELSE {all} END")
     }
 
     /// The target's date or timestamp as text (a `timestamptz` in UTC).
@@ -313,17 +410,12 @@ impl Sides<'_> {
 
     /// Text, an ENUM or a SET (a `text[]` target joined with commas).
     fn text(&self) -> (String, String) {
-        let (m, g) = (&self.m, &self.g);
+        let g = &self.g;
         let pg = match self.pg_type {
             "_text" | "_varchar" => format!("array_to_string({g}, ',')"),
             _ => format!("{g}::text"),
         };
-        let mysql = if self.pg_type == "uuid" {
-            format!("LOWER(CONVERT({m} USING utf8mb4))")
-        } else {
-            format!("CONVERT({m} USING utf8mb4)")
-        };
-        (mysql, pg)
+        (self.utf8mb4(), pg)
     }
 
     /// Bytes as lowercase hex.
@@ -351,7 +443,8 @@ pub fn client_value(kind: ClientKind, text: &str) -> String {
 /// The MySQL expression of a row's 60-bit digest over the server-side columns.
 ///
 /// Fields are joined by `|`; a NULL is `~`. A field whose text may hold anything is
-/// `LENGTH:TEXT`, so no two rows give the same string; a [`ColumnCanon::fixed_alphabet`]
+/// `BYTES:TEXT` (its length in UTF-8 bytes, which both servers know without reading
+/// the text), so no two rows give the same string; a [`ColumnCanon::fixed_alphabet`]
 /// field is its text alone (it holds no `|` and is never `~`), its expression evaluated
 /// once — the servers do not share the two evaluations a prefix costs.
 pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
@@ -359,7 +452,10 @@ pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
         .iter()
         .map(|c| match c.fixed_alphabet {
             true => format!("IFNULL({}, '~')", c.mysql),
-            false => format!("IFNULL(CONCAT(CHAR_LENGTH({e}), ':', {e}), '~')", e = c.mysql),
+            false => {
+                let len = c.mysql_len.clone().unwrap_or_else(|| format!("LENGTH({})", c.mysql));
+                format!("IFNULL(CONCAT({len}, ':', {}), '~')", c.mysql)
+            }
         })
         .collect();
     let body = if parts.is_empty() { "''".to_string() } else { format!("CONCAT_WS('|', {})", parts.join(", ")) };
@@ -373,7 +469,10 @@ pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
         .iter()
         .map(|c| match c.fixed_alphabet {
             true => format!("coalesce(({})::text, '~')", c.pg),
-            false => format!("coalesce(length({e})::text || ':' || ({e}), '~')", e = c.pg),
+            false => {
+                let len = c.pg_len.clone().unwrap_or_else(|| format!("octet_length({})", c.pg));
+                format!("coalesce(({len})::text || ':' || ({}), '~')", c.pg)
+            }
         })
         .collect();
     let body = if parts.is_empty() { "''".to_string() } else { format!("concat_ws('|', {})", parts.join(", ")) };
@@ -488,7 +587,6 @@ mod tests {
         }
         let kept = [
             column("note", Logical::Text, "text", false, false, None),
-            column("id", Logical::Uuid, "uuid", false, false, None),
             column("n", Logical::Int64, "text", false, false, None),
             column("j", Logical::Json, "jsonb", false, false, None),
         ];
@@ -497,6 +595,48 @@ mod tests {
             assert_eq!(count(&mysql_row_hash(&[c]), &c.mysql), 2, "{}", c.mysql);
             assert_eq!(count(&pg_row_hash(&[c]), &c.pg), 2, "{}", c.pg);
         }
+        // A UUID into a uuid target keeps its prefix, measured on the column itself
+        // (MySQL) or known (PostgreSQL's uuid text is 36 bytes): one evaluation each.
+        let id = column("id", Logical::Uuid, "uuid", false, false, None);
+        assert!(!id.fixed_alphabet);
+        let (my, pg) = (mysql_row_hash(&[&id]), pg_row_hash(&[&id]));
+        assert_eq!((count(&my, &id.mysql), count(&pg, &id.pg)), (1, 1), "{my}\n{pg}");
+        assert!(my.contains("CONCAT(LENGTH(`id`), ':', LOWER(") && pg.contains("(36)::text || ':'"), "{my}\n{pg}");
+    }
+
+    /// With the source's declared type known, a column whose MySQL text is already
+    /// canonical is digested bare, and the target side is shaped to that text.
+    #[test]
+    fn known_source_types_are_digested_bare_on_mysql() {
+        let ty = |t: &str| MySqlType { charset: Some("utf8mb4".into()), ..MySqlType::parse(t) };
+        let of = |name: &str, logical, pg_type, t: &MySqlType| {
+            column_of(&Pair {
+                name,
+                pg_name: name,
+                logical,
+                pg_type,
+                pg_enum: false,
+                is_bit: false,
+                zone: None,
+                source: Some(t),
+            })
+        };
+        let body = of("body", Logical::Text, "text", &ty("text"));
+        assert_eq!((body.mysql.as_str(), body.pg.as_str()), ("`body`", "\"body\"::text"));
+        assert!(mysql_row_hash(&[&body]).contains("CONCAT(LENGTH(`body`), ':', `body`)"));
+        let latin = of("body", Logical::Text, "text", &MySqlType { charset: Some("latin1".into()), ..ty("text") });
+        assert_eq!(latin.mysql, "CONVERT(`body` USING utf8mb4)");
+        let at = of("at", Logical::DateTime, "timestamp", &ty("datetime(6)"));
+        assert!(at.fixed_alphabet && !at.mysql.contains("DATE_FORMAT"), "{}", at.mysql);
+        assert_eq!(at.pg, "to_char(\"at\", 'YYYY-MM-DD HH24:MI:SS.US')");
+        // A DATETIME(3): the target with three digits, or with six when it has finer ones.
+        let ms = of("at", Logical::DateTime, "timestamp", &ty("datetime(3)"));
+        assert!(ms.pg.contains("date_trunc('milliseconds', \"at\") = \"at\"") && ms.pg.contains("SS.MS"), "{}", ms.pg);
+        // Precisions PostgreSQL cannot truncate to keep the formatted form.
+        assert!(of("at", Logical::DateTime, "timestamp", &ty("datetime(2)")).mysql.contains("DATE_FORMAT"));
+        let amount = of("amount", Logical::Decimal(10, 2), "numeric", &ty("decimal(10,2)"));
+        assert_eq!(amount.mysql, "`amount`");
+        assert!(amount.pg.contains("round(\"amount\", 2) = \"amount\""), "{}", amount.pg);
     }
 
     #[test]

@@ -68,8 +68,8 @@ pub async fn unchanged(
     for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(tp.read_out_names()) {
         let Some(out) = out else { return Ok((0, 0, false)) };
         let Some(tc) = pt.column(&out) else { return Ok((0, 0, false)) };
-        let zone = r.zone.map(|z| z.name());
-        columns.push(canon::column_as(&cp.name, &out, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone));
+        let source = tp.spec.table.columns.iter().find(|c| c.name == cp.name).map(|c| &c.mysql);
+        columns.push(canon::column_of(&pair(cp, &out, tc, r, source)));
     }
     let pk = &tp.spec.table.primary_key;
     let key: Vec<usize> = pk.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
@@ -77,6 +77,26 @@ pub async fn unchanged(
     let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &tp.target), columns, key };
     let sides = Sides { my: src, pg, rows_read: AtomicU64::new(0) };
     sides.digest_whole(&cmp).await
+}
+
+/// One planned column and its target column, as the canonical forms take them.
+fn pair<'a>(
+    cp: &'a crate::feed::ColumnPlan,
+    out: &'a str,
+    tc: &'a crate::sink::postgres::introspect::PgColumn,
+    rule: &crate::transform::normalize::Rules,
+    source: Option<&'a crate::types::MySqlType>,
+) -> canon::Pair<'a> {
+    canon::Pair {
+        name: &cp.name,
+        pg_name: out,
+        logical: cp.logical,
+        pg_type: &tc.type_name,
+        pg_enum: tc.is_enum,
+        is_bit: cp.is_bit,
+        zone: rule.zone.map(|z| z.name()),
+        source,
+    }
 }
 
 /// Compares the pipeline's source and its PostgreSQL sink.
@@ -266,7 +286,6 @@ async fn verify_table(
     let out_names = tp.read_out_names();
     let mut columns = Vec::new();
     for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(&out_names) {
-        let zone = r.zone.map(|z| z.name());
         // A column a [[transform]] leaves out is not in the target to compare.
         let Some(out) = out else { continue };
         match pt.column(out) {
@@ -276,7 +295,7 @@ async fn verify_table(
                     source.and_then(|c| c.facts.collation.as_deref()),
                     source.and_then(|c| c.mysql.charset.as_deref()),
                 );
-                let c = canon::column_as(&cp.name, out, cp.logical, &tc.type_name, tc.is_enum, cp.is_bit, zone);
+                let c = canon::column_of(&pair(cp, out, tc, r, source.map(|c| &c.mysql)));
                 columns.push(if cp.logical == Logical::Uuid { c.bound_by_index(collation, charset) } else { c });
             }
             None => checks.push(fail(
