@@ -569,7 +569,8 @@ async fn hard_json_values_are_equal_by_meaning_and_one_character_is_found() {
 }
 
 /// Columns whose MySQL text is already canonical are digested bare (a DATETIME of 0, 3 or
-/// 6 digits, a DATE, a DECIMAL, UTF-8 and latin1 text, a char(36) UUID, a boolean): a
+/// 6 digits, a DATE, a DECIMAL, UTF-8 and latin1 text, a char(36) UUID, a boolean, bytes
+/// by their MD5): a
 /// clean copy passes, zero dates included, into target columns of other precisions and
 /// scales; a change finer than the source can hold, or of one character, is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -578,20 +579,20 @@ async fn bare_source_columns_compare_exactly_and_each_change_is_named() {
     my.exec(
         "SET SESSION sql_mode = '';\n\
          CREATE TABLE n (id int PRIMARY KEY, d0 datetime NULL, d3 datetime(3) NULL, d6 datetime(6) NULL, ts timestamp(3) NULL, \
-          day date NULL, amount decimal(12,3) NULL, whole decimal(12,0) NULL, note varchar(20) CHARACTER SET latin1 NULL, \
-          body text CHARACTER SET utf8mb4 NULL, u char(36) CHARACTER SET utf8mb4 NULL, flag tinyint(1) NULL);\n\
+          day date NULL, amount decimal(12,3) NULL, price decimal(10,2) NULL, whole decimal(12,0) NULL, note varchar(20) CHARACTER SET latin1 NULL, \
+          body text CHARACTER SET utf8mb4 NULL, u char(36) CHARACTER SET utf8mb4 NULL, flag tinyint(1) NULL, data blob NULL);\n\
          INSERT INTO n VALUES \
           (1, '2024-01-15 10:30:00', '2024-01-15 10:30:00.120', '2024-01-15 10:30:00.000001', '2024-02-01 00:00:00.500', \
-           '2024-01-15', -1.500, -12, 'café', 'a|b\\n😀', 'ABCDEF00-0000-4000-8000-00000000000A', 1),\
-          (2, '0000-00-00 00:00:00', '0000-00-00 00:00:00.000', NULL, NULL, '0000-00-00', 0, 0, '', '', NULL, 0),\
-          (3, NULL, NULL, '1000-01-01 00:00:00', '1970-01-01 00:00:01', NULL, NULL, NULL, NULL, NULL, 'abcdef00-0000-4000-8000-00000000000b', NULL)",
+           '2024-01-15', -1.500, 19.90, -12, 'café', 'a|b\\n😀', 'ABCDEF00-0000-4000-8000-00000000000A', 1, X'00FF10'),\
+          (2, '0000-00-00 00:00:00', '0000-00-00 00:00:00.000', NULL, NULL, '0000-00-00', 0, 0, 0, '', '', NULL, 0, ''),\
+          (3, NULL, NULL, '1000-01-01 00:00:00', '1970-01-01 00:00:01', NULL, NULL, NULL, NULL, NULL, NULL, 'abcdef00-0000-4000-8000-00000000000b', NULL, NULL)",
     )
     .await;
     let pg = PgDb::create("vbare").await;
     pg.client
         .batch_execute(
             "CREATE TABLE n (id int PRIMARY KEY, d0 timestamp(6), d3 timestamp(6), d6 timestamp(6), ts timestamptz(6), day date, \
-             amount numeric(14,5), whole numeric(14,2), note text, body text, u uuid, flag boolean)",
+             amount numeric(14,5), price numeric(10,2), whole numeric(14,2), note text, body text, u uuid, flag boolean, data bytea)",
         )
         .await
         .unwrap();
@@ -609,11 +610,13 @@ async fn bare_source_columns_compare_exactly_and_each_change_is_named() {
         ("ts", "ts = ts + interval '1 millisecond'", "ts = ts - interval '1 millisecond'"),
         ("day", "day = day + 1", "day = day - 1"),
         ("amount", "amount = amount + 0.00001", "amount = amount - 0.00001"),
+        ("price", "price = price + 0.01", "price = price - 0.01"),
         ("whole", "whole = whole + 0.01", "whole = whole - 0.01"),
         ("note", "note = 'cafe'", "note = 'café'"),
         ("body", "body = 'a|b' || chr(10) || '😁'", "body = 'a|b' || chr(10) || '😀'"),
         ("u", "u = 'abcdef00-0000-4000-8000-00000000000b'", "u = 'abcdef00-0000-4000-8000-00000000000a'"),
         ("flag", "flag = false", "flag = true"),
+        ("data", "data = '\\x00ff11'", "data = '\\x00ff10'"),
     ];
     for (column, set, undo) in faults {
         let r = with_fault(

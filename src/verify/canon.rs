@@ -100,6 +100,11 @@ pub struct Pair<'a> {
     /// target side is shaped to that text instead (see `docs/architecture.md`,
     /// "Verification").
     pub source: Option<&'a MySqlType>,
+    /// The target column's `atttypmod` (-1: none).
+    pub pg_typmod: i32,
+    /// The column is part of the key rows are compared by (its canonical text bounds
+    /// ranges and names rows in reports, so it stays the value's own text).
+    pub key: bool,
 }
 
 /// The canonical expressions of a column carried as `logical` into a target column of
@@ -112,7 +117,18 @@ pub fn column(
     is_bit: bool,
     zone: Option<&str>,
 ) -> ColumnCanon {
-    column_of(&Pair { name, pg_name: name, logical, pg_type, pg_enum, is_bit, zone, source: None })
+    column_of(&Pair {
+        name,
+        pg_name: name,
+        logical,
+        pg_type,
+        pg_enum,
+        is_bit,
+        zone,
+        source: None,
+        pg_typmod: -1,
+        key: false,
+    })
 }
 
 /// The canonical expressions of one column pair.
@@ -128,6 +144,8 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
         is_bit: p.is_bit,
         zone: p.zone,
         source: p.source,
+        // numeric's typmod is ((p << 16) | s) + 4.
+        pg_scale: (pg_type == "numeric" && p.pg_typmod >= 4).then(|| (p.pg_typmod - 4) & 0xffff),
     };
     let (m, g) = (&s.m, &s.g);
     let mut client = None;
@@ -179,6 +197,11 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
             format!("CONVERT(CASE WHEN {m} REGEXP '{UUID_RE}' THEN LOWER({m}) ELSE {m} END USING utf8mb4)"),
             format!("{g}::text"),
         ),
+        // Bytes that are not a key are compared by their MD5 (both servers hash the bytes
+        // as stored): half the bytes to hash that their hex would be, and no hex to build.
+        Logical::Binary | Logical::Geometry if pg_type == "bytea" && !p.key => {
+            (format!("MD5({m})"), format!("md5({g})"))
+        }
         Logical::UuidBinary | Logical::Binary | Logical::Geometry => s.binary(),
     };
     // A text or JSON target can hold anything (its side's text is not drawn from the
@@ -272,6 +295,8 @@ struct Sides<'a> {
     zone: Option<&'a str>,
     /// The source column's declared type, when known.
     source: Option<&'a MySqlType>,
+    /// A `numeric(p,s)` target's s.
+    pg_scale: Option<i32>,
 }
 
 const FULL_TS: &str = "'%Y-%m-%d %H:%i:%s.%f'";
@@ -320,6 +345,8 @@ impl Sides<'_> {
             // A decimal by its value: trailing fractional zeros are display scale
             // (numeric(16,6) holds 1.2349 as 1.234900).
             (Logical::Decimal(..), _) => format!("trim_scale({g}::numeric)::text"),
+            // A numeric(p,0) prints an integer as MySQL does.
+            (_, "numeric") if self.pg_scale == Some(0) && !self.is_bit => format!("{g}::text"),
             (_, "numeric") => format!("trim_scale({g})::text"),
             (_, "float4" | "float8") => format!("{g}::numeric::text"),
             // A bit string as the unsigned integer it spells (bigint is signed: the
@@ -337,7 +364,11 @@ impl Sides<'_> {
             // MySQL prints a DECIMAL(p,s) with exactly s fractional digits: the target
             // is printed so too when its value has no more (exact: rounding to s digits
             // changes nothing then), and with all its digits otherwise — then it differs.
-            let pg = format!("CASE WHEN round({g}, {s}) = {g} THEN round({g}, {s})::text ELSE {g}::text END");
+            // A numeric(p,s) of the same scale prints every value so.
+            let pg = match self.pg_scale == Some(s as i32) {
+                true => format!("{g}::text"),
+                false => format!("CASE WHEN round({g}, {s}) = {g} THEN round({g}, {s})::text ELSE {g}::text END"),
+            };
             return (m.clone(), pg);
         } else if matches!(logical, Logical::Decimal(_, s) if s > 0) {
             format!(
@@ -609,18 +640,22 @@ mod tests {
     #[test]
     fn known_source_types_are_digested_bare_on_mysql() {
         let ty = |t: &str| MySqlType { charset: Some("utf8mb4".into()), ..MySqlType::parse(t) };
-        let of = |name: &str, logical, pg_type, t: &MySqlType| {
-            column_of(&Pair {
+        fn pair<'a>(name: &'a str, logical: Logical, pg_type: &'a str, t: &'a MySqlType) -> Pair<'a> {
+            let (pg_enum, is_bit, zone, pg_typmod) = (false, false, None, -1);
+            Pair {
                 name,
                 pg_name: name,
                 logical,
                 pg_type,
-                pg_enum: false,
-                is_bit: false,
-                zone: None,
+                pg_enum,
+                is_bit,
+                zone,
                 source: Some(t),
-            })
-        };
+                pg_typmod,
+                key: false,
+            }
+        }
+        let of = |name: &str, logical, pg_type, t: &MySqlType| column_of(&pair(name, logical, pg_type, t));
         let body = of("body", Logical::Text, "text", &ty("text"));
         assert_eq!((body.mysql.as_str(), body.pg.as_str()), ("`body`", "\"body\"::text"));
         assert!(mysql_row_hash(&[&body]).contains("CONCAT(LENGTH(`body`), ':', `body`)"));
@@ -637,6 +672,20 @@ mod tests {
         let amount = of("amount", Logical::Decimal(10, 2), "numeric", &ty("decimal(10,2)"));
         assert_eq!(amount.mysql, "`amount`");
         assert!(amount.pg.contains("round(\"amount\", 2) = \"amount\""), "{}", amount.pg);
+        // Into numeric(12,2) (typmod (12 << 16 | 2) + 4): every target value prints two digits.
+        let dec = ty("decimal(10,2)");
+        let same = Pair { pg_typmod: (12 << 16 | 2) + 4, ..pair("amount", Logical::Decimal(10, 2), "numeric", &dec) };
+        let same = column_of(&same);
+        assert_eq!(same.pg, "\"amount\"::text");
+        // Bytes by their MD5, unless they are a key.
+        let blob = ty("mediumblob");
+        let data = of("data", Logical::Binary, "bytea", &blob);
+        assert_eq!(
+            (data.mysql.as_str(), data.pg.as_str(), data.fixed_alphabet),
+            ("MD5(`data`)", "md5(\"data\")", true)
+        );
+        let key = column_of(&Pair { key: true, ..pair("data", Logical::Binary, "bytea", &blob) });
+        assert_eq!(key.mysql, "LOWER(HEX(`data`))");
     }
 
     #[test]

@@ -232,6 +232,7 @@ fn tuple(parts: &[String]) -> String {
 
 impl Sides<'_> {
     async fn rows(&self, side: Side, sql: &str, mut each: impl FnMut(Row) + Send) -> Result<u64> {
+        let started = std::time::Instant::now();
         let n = match side {
             Side::My => self.my.query_each(sql, &mut each).await?,
             Side::Pg => {
@@ -251,6 +252,11 @@ impl Sides<'_> {
                 n
             }
         };
+        let side = match side {
+            Side::My => "source",
+            Side::Pg => "target",
+        };
+        tracing::debug!(side, rows = n, seconds = started.elapsed().as_secs_f64(), sql, "verify query");
         Ok(n)
     }
 

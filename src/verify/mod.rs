@@ -69,7 +69,7 @@ pub async fn unchanged(
         let Some(out) = out else { return Ok((0, 0, false)) };
         let Some(tc) = pt.column(&out) else { return Ok((0, 0, false)) };
         let source = tp.spec.table.columns.iter().find(|c| c.name == cp.name).map(|c| &c.mysql);
-        columns.push(canon::column_of(&pair(cp, &out, tc, r, source)));
+        columns.push(canon::column_of(&pair(cp, &out, tc, r, source, &tp.spec.table.primary_key)));
     }
     let pk = &tp.spec.table.primary_key;
     let key: Vec<usize> = pk.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
@@ -86,6 +86,7 @@ fn pair<'a>(
     tc: &'a crate::sink::postgres::introspect::PgColumn,
     rule: &crate::transform::normalize::Rules,
     source: Option<&'a crate::types::MySqlType>,
+    key: &[String],
 ) -> canon::Pair<'a> {
     canon::Pair {
         name: &cp.name,
@@ -96,6 +97,8 @@ fn pair<'a>(
         is_bit: cp.is_bit,
         zone: rule.zone.map(|z| z.name()),
         source,
+        pg_typmod: tc.typmod,
+        key: key.contains(&cp.name),
     }
 }
 
@@ -284,6 +287,9 @@ async fn verify_table(
     let pg_name = tp.target.clone();
     let table = &tp.spec.table;
     let out_names = tp.read_out_names();
+    let none = Vec::new();
+    let unique = ctx.source_indexes.get(&name).unwrap_or(&none);
+    let key_columns = comparison_key(table, unique);
     let mut columns = Vec::new();
     for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(&out_names) {
         // A column a [[transform]] leaves out is not in the target to compare.
@@ -295,7 +301,7 @@ async fn verify_table(
                     source.and_then(|c| c.facts.collation.as_deref()),
                     source.and_then(|c| c.mysql.charset.as_deref()),
                 );
-                let c = canon::column_of(&pair(cp, out, tc, r, source.map(|c| &c.mysql)));
+                let c = canon::column_of(&pair(cp, out, tc, r, source.map(|c| &c.mysql), &key_columns));
                 columns.push(if cp.logical == Logical::Uuid { c.bound_by_index(collation, charset) } else { c });
             }
             None => checks.push(fail(
@@ -305,9 +311,6 @@ async fn verify_table(
             )),
         }
     }
-    let none = Vec::new();
-    let unique = ctx.source_indexes.get(&name).unwrap_or(&none);
-    let key_columns = comparison_key(table, unique);
     let key: Vec<usize> = key_columns.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
     let key = if key.len() == key_columns.len() { key } else { Vec::new() };
     let cmp = TableCmp { name: name.clone(), pg_table: qualified(ctx.schema, &pg_name), columns, key };
