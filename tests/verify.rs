@@ -636,3 +636,47 @@ async fn bare_source_columns_compare_exactly_and_each_change_is_named() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// A large table is digested in key ranges on several sessions; differences in
+/// different ranges, and rows beyond the target's ends, are all located, in key order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_table_is_digested_in_key_ranges_and_every_difference_is_located() {
+    const N: u64 = 600_000;
+    let my = MyDb::create("vparts").await;
+    my.exec(&format!(
+        "CREATE TABLE big (id int PRIMARY KEY, name varchar(40) NOT NULL);\n\
+         INSERT INTO big SELECT seq, CONCAT('row-', seq) FROM seq_1_to_{N};\n\
+         ANALYZE TABLE big"
+    ))
+    .await;
+    let pg = PgDb::create("vparts").await;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE big (id int PRIMARY KEY, name varchar(40) NOT NULL);\n\
+             INSERT INTO big SELECT g, 'row-' || g FROM generate_series(2, {N}) g;\n\
+             UPDATE big SET name = 'changed' WHERE id IN (10, 300001, 599990);\n\
+             INSERT INTO big VALUES ({}, 'extra')",
+            N + 5
+        ))
+        .await
+        .unwrap();
+    let text = "name = \"parts\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
+    let p = pipeline(text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let r = verify(&p, Depth::Full).await.unwrap();
+    let (_, big) = &r.tables[0];
+    assert!(big.parts > 1, "digested whole: {}", r.text());
+    let changed = |id: &str| RowDiff::Changed { key: format!("id='{id}'"), columns: vec!["name".into()] };
+    let expected = vec![
+        RowDiff::Missing { key: "id='1'".into() },
+        changed("10"),
+        changed("300001"),
+        changed("599990"),
+        RowDiff::Extra { key: format!("id='{}'", N + 5) },
+    ];
+    assert_eq!(big.diffs, expected, "{}", r.text());
+    assert!(big.rows_read < 5_000, "read {} rows", big.rows_read);
+    let content = r.checks.iter().find(|c| c.section == Section::Content && c.subject == "big").unwrap();
+    assert!(content.evidence.contains(&format!("in {} key ranges", big.parts)), "{content:?}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}

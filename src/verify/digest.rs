@@ -89,6 +89,9 @@ pub struct ContentResult {
     pub rows_read: u64,
     /// Why rows could not be located (a table without a primary key).
     pub note: Option<String>,
+    /// The key ranges the full digest was computed in, on several sessions at once (1:
+    /// the whole table; 0: no full digest).
+    pub parts: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -99,6 +102,14 @@ struct Digest {
 }
 
 impl Digest {
+    fn plus(self, o: Digest) -> Digest {
+        Digest {
+            count: self.count.wrapping_add(o.count),
+            server: self.server.wrapping_add(o.server),
+            client: self.client.wrapping_add(o.client),
+        }
+    }
+
     fn minus(self, o: Digest) -> Digest {
         Digest {
             count: self.count.wrapping_sub(o.count),
@@ -113,6 +124,22 @@ impl Digest {
 struct Range {
     lo: Option<Vec<String>>,
     hi: Option<Vec<String>>,
+}
+
+/// One key range of a table and its digest on each side (once digested). A table's
+/// parts cover its key space without overlap, so their digests add up to the table's.
+#[derive(Debug, Clone, Default)]
+pub struct Part {
+    range: Range,
+    my: Digest,
+    pg: Digest,
+}
+
+impl Part {
+    /// The whole table, not yet digested.
+    pub fn whole() -> Part {
+        Part::default()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -441,26 +468,82 @@ impl Sides<'_> {
     /// Compares a whole table: digests, then key-range bisection where they differ.
     pub async fn compare_full(&self, t: &TableCmp) -> Result<ContentResult> {
         let before = self.rows_read.load(Ordering::Relaxed);
-        let all = Range::default();
-        let (dm, dg) = self.both(t, &all).await?;
+        let part = self.digest_part(t, Part::whole()).await?;
+        let mut res = self.locate(t, vec![part]).await?;
+        res.rows_read = self.rows_read.load(Ordering::Relaxed) - before;
+        Ok(res)
+    }
+
+    /// The parts a table's full comparison is digested in, `pieces` at most: key ranges
+    /// of about equal width between the target's smallest and largest key, when the key
+    /// is one integer or a UUID both sides seek by index; else the whole table. Bounds
+    /// need not be existing keys. Two index seeks on the target; no row is shipped.
+    pub async fn split(&self, t: &TableCmp, pieces: usize) -> Result<Vec<Part>> {
+        let whole = vec![Part::whole()];
+        let [k] = t.key[..] else { return Ok(whole) };
+        let c = &t.columns[k];
+        if pieces < 2 || !(c.numeric || (c.index_order && c.pg_uuid)) {
+            return Ok(whole);
+        }
+        let col = crate::ident::pg(&c.pg_name);
+        // Index seeks at both ends (PostgreSQL 15 has no min(uuid)).
+        let end = |dir: &str| {
+            format!("(SELECT {col}::text FROM {} WHERE {col} IS NOT NULL ORDER BY {col} {dir} LIMIT 1)", t.pg_table)
+        };
+        let sql = format!("SELECT {}, {}", end("ASC"), end("DESC"));
+        let ends = self.collect(Side::Pg, &sql, false).await?.pop().unwrap_or_default();
+        let (Some(Some(lo)), Some(Some(hi))) = (ends.first(), ends.get(1)) else { return Ok(whole) };
+        let bounds: Vec<String> = if c.pg_uuid {
+            let prefix = |u: &str| u.get(..8).and_then(|p| u64::from_str_radix(p, 16).ok());
+            let (Some(a), Some(b)) = (prefix(lo), prefix(hi)) else { return Ok(whole) };
+            let cuts = (1..pieces as u64).map(|i| a + (b.saturating_sub(a)) * i / pieces as u64);
+            cuts.map(|p| format!("{p:08x}-0000-0000-0000-000000000000")).collect()
+        } else {
+            let (Ok(a), Ok(b)) = (lo.parse::<i128>(), hi.parse::<i128>()) else { return Ok(whole) };
+            (1..pieces as i128).map(|i| (a + (b - a) * i / pieces as i128).to_string()).collect()
+        };
+        let mut bounds: Vec<Option<Vec<String>>> = bounds.into_iter().map(|b| Some(vec![b])).collect();
+        bounds.dedup();
+        let mut parts = Vec::with_capacity(bounds.len() + 1);
+        let mut lo = None;
+        for hi in bounds.into_iter().chain([None]) {
+            parts.push(Part { range: Range { lo: lo.take(), hi: hi.clone() }, ..Part::whole() });
+            lo = hi;
+        }
+        Ok(parts)
+    }
+
+    /// Digests one part on both sides at once.
+    pub async fn digest_part(&self, t: &TableCmp, part: Part) -> Result<Part> {
+        let (my, pg) = self.both(t, &part.range).await?;
+        Ok(Part { my, pg, ..part })
+    }
+
+    /// The comparison of a table from its digested parts: equal, or the differing rows
+    /// located by bisecting the parts whose digests differ.
+    pub async fn locate(&self, t: &TableCmp, parts: Vec<Part>) -> Result<ContentResult> {
+        let before = self.rows_read.load(Ordering::Relaxed);
+        let sum = |f: fn(&Part) -> Digest| parts.iter().map(f).fold(Digest::default(), |a, d| a.plus(d));
+        let (dm, dg) = (sum(|p| p.my), sum(|p| p.pg));
         let mut res = ContentResult {
             source_rows: dm.count,
             target_rows: dg.count,
             compared: dm.count.max(dg.count),
             equal: dm == dg,
+            parts: parts.len(),
             ..Default::default()
         };
         if res.equal {
-            res.rows_read = self.rows_read.load(Ordering::Relaxed) - before;
             return Ok(res);
         }
         if t.key.is_empty() {
             res.note = Some("the table has no primary key: the differing rows cannot be located".into());
-            res.rows_read = self.rows_read.load(Ordering::Relaxed) - before;
             return Ok(res);
         }
         let mut found: Vec<(Vec<String>, Kind)> = Vec::new();
-        let mut stack = vec![(all, dm, dg)];
+        // Depth first, the last part pushed first: differences come out in key order.
+        let mut stack: Vec<(Range, Digest, Digest)> =
+            parts.into_iter().rev().filter(|p| p.my != p.pg).map(|p| (p.range, p.my, p.pg)).collect();
         while let Some((r, dm, dg)) = stack.pop() {
             if found.len() >= MAX_DIFFS {
                 res.truncated = true;

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod json;
 pub mod report;
 pub mod strength;
+mod table;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -25,7 +26,6 @@ use std::collections::BTreeMap;
 
 use crate::sink::postgres::introspect::{introspect, PgTable};
 use crate::sink::postgres::load::connect;
-use crate::types::Logical;
 use digest::{ContentResult, Sides, TableCmp};
 use report::{Check, Outcome, Report, Section};
 
@@ -69,7 +69,7 @@ pub async fn unchanged(
         let Some(out) = out else { return Ok((0, 0, false)) };
         let Some(tc) = pt.column(&out) else { return Ok((0, 0, false)) };
         let source = tp.spec.table.columns.iter().find(|c| c.name == cp.name).map(|c| &c.mysql);
-        columns.push(canon::column_of(&pair(cp, &out, tc, r, source, &tp.spec.table.primary_key)));
+        columns.push(canon::column_of(&table::pair(cp, &out, tc, r, source, &tp.spec.table.primary_key)));
     }
     let pk = &tp.spec.table.primary_key;
     let key: Vec<usize> = pk.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
@@ -77,29 +77,6 @@ pub async fn unchanged(
     let cmp = TableCmp { name: name.clone(), pg_table: qualified(schema, &tp.target), columns, key };
     let sides = Sides { my: src, pg, rows_read: AtomicU64::new(0) };
     sides.digest_whole(&cmp).await
-}
-
-/// One planned column and its target column, as the canonical forms take them.
-fn pair<'a>(
-    cp: &'a crate::feed::ColumnPlan,
-    out: &'a str,
-    tc: &'a crate::sink::postgres::introspect::PgColumn,
-    rule: &crate::transform::normalize::Rules,
-    source: Option<&'a crate::types::MySqlType>,
-    key: &[String],
-) -> canon::Pair<'a> {
-    canon::Pair {
-        name: &cp.name,
-        pg_name: out,
-        logical: cp.logical,
-        pg_type: &tc.type_name,
-        pg_enum: tc.is_enum,
-        is_bit: cp.is_bit,
-        zone: rule.zone.map(|z| z.name()),
-        source,
-        pg_typmod: tc.typmod,
-        key: key.contains(&cp.name),
-    }
 }
 
 /// Compares the pipeline's source and its PostgreSQL sink.
@@ -167,8 +144,38 @@ struct Ctx<'a> {
 /// One table's checks and content result, as a worker found them.
 type TableOutcome = (Vec<Check>, ContentResult, u64);
 
-/// Compares the planned tables that the target has (`work`: indexes into the plan),
-/// largest first, over one session pair per worker; the outcomes by plan index.
+/// Tables of at least this many rows (as the source estimates them) are digested in
+/// key ranges on several sessions at once, so that one large table does not leave the
+/// other sessions idle at the end.
+const SPLIT_ROWS: u64 = 250_000;
+
+/// Runs `jobs` over the target's sessions (each with its own source session), each
+/// session taking the next job as soon as it is free; the results in job order.
+async fn over_sessions<'c, J, R, F, Fut>(clients: &'c [tokio_postgres::Client], jobs: Vec<J>, run: F) -> Result<Vec<R>>
+where
+    F: Fn(&'c tokio_postgres::Client, J) -> Fut,
+    Fut: std::future::Future<Output = Result<R>>,
+{
+    let n = jobs.len();
+    let queue = std::sync::Mutex::new(jobs.into_iter().enumerate().collect::<std::collections::VecDeque<_>>());
+    let done = std::sync::Mutex::new((0..n).map(|_| None).collect::<Vec<Option<R>>>());
+    let (queue_ref, done_ref, run) = (&queue, &done, &run);
+    let workers = clients.iter().map(|client| async move {
+        let (queue, done) = (queue_ref, done_ref);
+        loop {
+            let Some((i, job)) = queue.lock().expect("queue").pop_front() else { return Ok::<_, Error>(()) };
+            let r = run(client, job).await?;
+            done.lock().expect("results")[i] = Some(r);
+        }
+    });
+    futures::future::try_join_all(workers).await?;
+    Ok(done.into_inner().expect("results").into_iter().map(|r| r.expect("every job ran")).collect())
+}
+
+/// Compares the planned tables that the target has (`work`: indexes into the plan) over
+/// every session pair; the outcomes by plan index. A full comparison first digests every
+/// table — large ones in key ranges — largest parts first, then locates differences
+/// and runs each table's other checks.
 async fn compare_tables(
     base: &Ctx<'_>,
     clients: &[tokio_postgres::Client],
@@ -177,28 +184,69 @@ async fn compare_tables(
 ) -> Result<BTreeMap<usize, TableOutcome>> {
     let mut work = work;
     work.sort_by_key(|(i, _)| std::cmp::Reverse(plan.tables[*i].spec.table.estimated_rows));
-    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(work));
-    let done = std::sync::Mutex::new(BTreeMap::new());
-    let (queue_ref, done_ref) = (&queue, &done);
-    let workers = clients.iter().map(|client| {
-        let (queue, done) = (queue_ref, done_ref);
-        async move {
-            loop {
-                let Some((i, pt)) = queue.lock().expect("queue").pop_front() else { return Ok::<_, Error>(()) };
-                let ctx = Ctx {
-                    sides: Sides { my: base.sides.my, pg: client, rows_read: AtomicU64::new(0) },
-                    client,
-                    ..*base
-                };
-                let mut checks = Vec::new();
-                let res = verify_table(&ctx, &plan.tables[i], pt, &mut checks).await?;
-                let read = ctx.sides.rows_read.load(Ordering::Relaxed);
-                done.lock().expect("results").insert(i, (checks, res, read));
-            }
+    let mut tables = Vec::new();
+    for (i, pt) in work {
+        let mut checks = Vec::new();
+        let cmp = table::comparison(base, &plan.tables[i], pt, &mut checks);
+        tables.push((i, pt, cmp, checks));
+    }
+    let parts = match base.depth {
+        Depth::Full => digest_all(base, clients, plan, &tables).await?,
+        Depth::Sample(_) => tables.iter().map(|_| (Vec::new(), 0)).collect(),
+    };
+    let jobs: Vec<_> = tables.into_iter().zip(parts).collect();
+    let outcomes = over_sessions(clients, jobs, |client, ((i, pt, cmp, mut checks), (parts, shipped))| async move {
+        let ctx = Ctx { sides: Sides { my: base.sides.my, pg: client, rows_read: AtomicU64::new(0) }, client, ..*base };
+        let tp = &plan.tables[i];
+        let mut res = table::content(&ctx, tp, &cmp, parts).await?;
+        res.rows_read += shipped;
+        table::checks(&ctx, tp, pt, &cmp, &res, &mut checks).await?;
+        let read = ctx.sides.rows_read.load(Ordering::Relaxed) + shipped;
+        Ok((i, (checks, res, read)))
+    })
+    .await?;
+    Ok(outcomes.into_iter().collect())
+}
+
+/// The full digests of every table whose values are compared, in parts: each table's
+/// parts and the rows they shipped (JSON tables ship each row's hash and JSON).
+async fn digest_all(
+    base: &Ctx<'_>,
+    clients: &[tokio_postgres::Client],
+    plan: &plan::Plan,
+    tables: &[(usize, &PgTable, TableCmp, Vec<Check>)],
+) -> Result<Vec<(Vec<digest::Part>, u64)>> {
+    let mut jobs = Vec::new();
+    for (t, (i, _, cmp, _)) in tables.iter().enumerate() {
+        let tp = &plan.tables[*i];
+        if tp.transform_sql.is_some() {
+            continue;
         }
-    });
-    futures::future::try_join_all(workers).await?;
-    Ok(done.into_inner().expect("results"))
+        let rows = tp.spec.table.estimated_rows;
+        let pieces = if rows < SPLIT_ROWS { 1 } else { (rows / SPLIT_ROWS) as usize }.clamp(1, 2 * clients.len());
+        let parts = base.sides.split(cmp, pieces).await?;
+        let weight = rows / parts.len() as u64;
+        jobs.extend(parts.into_iter().enumerate().map(|(k, part)| (weight, t, k, part)));
+    }
+    jobs.sort_by_key(|(weight, ..)| std::cmp::Reverse(*weight));
+    let digested = over_sessions(clients, jobs, |client, (_, t, k, part)| async move {
+        let sides = Sides { my: base.sides.my, pg: client, rows_read: AtomicU64::new(0) };
+        let part = sides.digest_part(&tables[t].2, part).await?;
+        Ok((t, k, part, sides.rows_read.load(Ordering::Relaxed)))
+    })
+    .await?;
+    let mut out: Vec<(Vec<(usize, digest::Part)>, u64)> = tables.iter().map(|_| (Vec::new(), 0)).collect();
+    for (t, k, part, shipped) in digested {
+        out[t].0.push((k, part));
+        out[t].1 += shipped;
+    }
+    Ok(out
+        .into_iter()
+        .map(|(mut parts, shipped)| {
+            parts.sort_by_key(|(k, _)| *k);
+            (parts.into_iter().map(|(_, p)| p).collect(), shipped)
+        })
+        .collect())
 }
 
 /// Every check of the operator guide's verification, table by table, then the
@@ -276,121 +324,6 @@ fn fail(section: Section, subject: &str, evidence: String) -> Check {
     Check { section, subject: subject.to_string(), outcome: Outcome::Fail, evidence, keys: Vec::new() }
 }
 
-/// One table: its counts and content, its JSON and UUID columns, its indexes.
-async fn verify_table(
-    ctx: &Ctx<'_>,
-    tp: &plan::TablePlan,
-    pt: &PgTable,
-    checks: &mut Vec<Check>,
-) -> Result<ContentResult> {
-    let name = tp.name().to_string();
-    let pg_name = tp.target.clone();
-    let table = &tp.spec.table;
-    let out_names = tp.read_out_names();
-    let none = Vec::new();
-    let unique = ctx.source_indexes.get(&name).unwrap_or(&none);
-    let key_columns = comparison_key(table, unique);
-    let mut columns = Vec::new();
-    for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(&out_names) {
-        // A column a [[transform]] leaves out is not in the target to compare.
-        let Some(out) = out else { continue };
-        match pt.column(out) {
-            Some(tc) => {
-                let source = table.columns.iter().find(|c| c.name == cp.name);
-                let (collation, charset) = (
-                    source.and_then(|c| c.facts.collation.as_deref()),
-                    source.and_then(|c| c.mysql.charset.as_deref()),
-                );
-                let c = canon::column_of(&pair(cp, out, tc, r, source.map(|c| &c.mysql), &key_columns));
-                columns.push(if cp.logical == Logical::Uuid { c.bound_by_index(collation, charset) } else { c });
-            }
-            None => checks.push(fail(
-                Section::Content,
-                &format!("{name}.{}", cp.name),
-                format!("the column is missing in the target (as `{pg_name}`.`{out}`)"),
-            )),
-        }
-    }
-    let key: Vec<usize> = key_columns.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
-    let key = if key.len() == key_columns.len() { key } else { Vec::new() };
-    let cmp = TableCmp { name: name.clone(), pg_table: qualified(ctx.schema, &pg_name), columns, key };
-    let key_names: Vec<String> = cmp.key.iter().map(|&i| cmp.columns[i].pg_name.clone()).collect();
-    let res = if tp.transform_sql.is_some() {
-        // A [[transform]] rewrites rows: count them, do not compare their values.
-        let mut r = ctx.sides.compare_sample(&cmp, 0).await?;
-        r.equal = r.source_rows == r.target_rows;
-        r.note = Some("the table has a [[transform]]: values are not compared with the source".into());
-        r
-    } else {
-        match ctx.depth {
-            Depth::Full => ctx.sides.compare_full(&cmp).await?,
-            Depth::Sample(n) => ctx.sides.compare_sample(&cmp, n).await?,
-        }
-    };
-    let counted = format!("{} in the source, {} in the target", report::rows(res.source_rows), res.target_rows);
-    checks.push(Check {
-        section: Section::RowCounts,
-        subject: name.clone(),
-        outcome: if res.source_rows == res.target_rows { Outcome::Pass } else { Outcome::Fail },
-        evidence: counted,
-        keys: Vec::new(),
-    });
-    checks.push(content_check(&name, &res, ctx.depth, tp.transform_sql.is_some()));
-    for (cp, out) in tp.spec.plans.iter().zip(&out_names) {
-        let Some(out) = out else { continue };
-        let (Some(tc), Some(col)) = (pt.column(out), table.columns.iter().find(|c| c.name == cp.name)) else {
-            continue;
-        };
-        let subject = format!("{name}.{}", cp.name);
-        let json = cp.logical == Logical::Json;
-        let uuid = matches!(col.logical, Logical::Uuid | Logical::UuidBinary) || tc.type_name == "uuid";
-        checks.extend(typed_checks(ctx, &subject, &pg_name, out, &tc.type_name, (json, uuid), &key_names).await?);
-    }
-    let carried: Vec<String> = tp.outputs().into_iter().map(|o| o.name).collect();
-    for ix in ctx.source_indexes.get(&name).unwrap_or(&none) {
-        // The source's index under the target's column names.
-        let mut ix = ix.clone();
-        ix.columns = ix.columns.iter().map(|c| tp.out_name(c)).collect();
-        checks.push(checks::index_check(&name, &ix, ctx.target_indexes.get(&pg_name).unwrap_or(&none), &carried));
-    }
-    Ok(res)
-}
-
-/// The JSON and UUID checks of one column: passed by the target's own type (`jsonb`,
-/// `uuid` checked every value on the way in), else every stored text checked.
-async fn typed_checks(
-    ctx: &Ctx<'_>,
-    subject: &str,
-    pg_table: &str,
-    column: &str,
-    type_name: &str,
-    (json, uuid): (bool, bool),
-    key_names: &[String],
-) -> Result<Vec<Check>> {
-    let typed = |section, what: &str| Check {
-        section,
-        subject: subject.to_string(),
-        outcome: Outcome::Pass,
-        evidence: format!("stored as {what}: PostgreSQL checked every value on the way in"),
-        keys: Vec::new(),
-    };
-    let mut out = Vec::new();
-    if json {
-        out.push(match type_name {
-            "json" | "jsonb" => typed(Section::Json, type_name),
-            _ => checks::json_text(ctx.client, ctx.schema, pg_table, column, key_names).await?,
-        });
-    }
-    if uuid {
-        match type_name {
-            "uuid" => out.push(typed(Section::Uuid, "uuid")),
-            "bytea" => {}
-            _ => out.push(checks::uuid_text(ctx.client, ctx.schema, pg_table, column, key_names).await?),
-        }
-    }
-    Ok(out)
-}
-
 /// A critical table (named by its source or its target name) must be present and not empty.
 async fn critical_check(
     ctx: &Ctx<'_>,
@@ -421,35 +354,4 @@ async fn critical_check(
             keys: Vec::new(),
         },
     })
-}
-
-fn content_check(table: &str, r: &ContentResult, depth: Depth, transformed: bool) -> Check {
-    let how = match depth {
-        Depth::Full => format!("{} digested on both sides", report::rows(r.compared)),
-        Depth::Sample(_) => format!("{} sampled and compared", report::rows(r.compared)),
-    };
-    let (outcome, evidence) = if transformed {
-        (Outcome::Skip, r.note.clone().unwrap_or_default())
-    } else if r.equal {
-        match depth {
-            Depth::Sample(_) => {
-                (Outcome::Pass, format!("{how}: equal; {}", strength::describe(r.target_rows, r.compared)))
-            }
-            Depth::Full => (Outcome::Pass, format!("{how}: equal")),
-        }
-    } else if let Some(note) = &r.note {
-        (Outcome::Fail, format!("{how}: content differs; {note}"))
-    } else {
-        let more = if r.truncated { " (first ones listed; more differ)" } else { "" };
-        let differ =
-            if r.diffs.len() == 1 { "1 row differs".to_string() } else { format!("{} rows differ", r.diffs.len()) };
-        (Outcome::Fail, format!("{how}: {differ}{more}, located by key-range search"))
-    };
-    Check {
-        section: Section::Content,
-        subject: table.to_string(),
-        outcome,
-        evidence,
-        keys: r.diffs.iter().map(report::show_diff).collect(),
-    }
 }
