@@ -91,9 +91,10 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
         return Err(Error::other("verify compares a live MySQL/MariaDB source (source.kind = \"mysql\")"));
     };
     let result = async {
-        // As many target sessions as the source reads with, in one snapshot.
+        // As many target sessions as the source reads with, in one snapshot, and one
+        // for the checks of the target alone.
         let workers = if src.parallel() { src.connections().clamp(1, MAX_WORKERS) } else { 1 };
-        let clients = snapshot_clients(url, workers).await?;
+        let clients = snapshot_clients(url, workers + 1).await?;
         let mut report = compare(p, depth, src, &clients, schema, tables).await?;
         report.source = opened.describe();
         report.target = crate::secret::redact_url(url);
@@ -276,16 +277,27 @@ async fn compare(
     let found: Vec<Option<&PgTable>> =
         plan.tables.iter().map(|tp| pg_tables.iter().find(|t| t.name == tp.target)).collect();
     let work = found.iter().enumerate().filter_map(|(i, pt)| pt.map(|pt| (i, pt))).collect();
-    let mut outcomes = compare_tables(&ctx, clients, &plan, work).await?;
+    let verified: Vec<&PgTable> = found.iter().flatten().copied().collect();
+    // The target-only checks (foreign keys, sequences) run on a session of their own
+    // beside the tables' comparison, while the servers are hashing.
+    let (table_clients, side) = match clients.split_last() {
+        Some((last, rest)) if !rest.is_empty() => (rest, last),
+        _ => (clients, client),
+    };
+    let target_checks = async {
+        let mut out = checks::foreign_keys(side, schema, &pg_tables).await?;
+        out.extend(checks::sequences(side, schema, &verified).await?);
+        Ok::<_, Error>(out)
+    };
+    let (outcomes, target_checks) = tokio::join!(compare_tables(&ctx, table_clients, &plan, work), target_checks);
+    let mut outcomes = outcomes?;
     let mut checks: Vec<Check> = Vec::new();
     let mut results: Vec<(String, ContentResult)> = Vec::new();
-    let mut verified = Vec::new();
     for (i, tp) in plan.tables.iter().enumerate() {
-        let Some(pt) = found[i] else {
+        if found[i].is_none() {
             checks.push(fail(Section::RowCounts, tp.name(), format!("no table `{}` in the target", tp.target)));
             continue;
-        };
-        verified.push(pt);
+        }
         let (table_checks, res, read) = outcomes.remove(&i).expect("every table with a target was compared");
         checks.extend(table_checks);
         ctx.sides.rows_read.fetch_add(read, Ordering::Relaxed);
@@ -300,8 +312,7 @@ async fn compare(
     for c in &critical {
         checks.push(critical_check(&ctx, &plan, &pg_tables, &results, c).await?);
     }
-    checks.extend(checks::foreign_keys(client, schema, &pg_tables).await?);
-    checks.extend(checks::sequences(client, schema, &verified).await?);
+    checks.extend(target_checks?);
     checks.sort_by_key(|c| Section::ALL.iter().position(|s| *s == c.section));
     Ok(Report {
         pipeline: p.name.clone(),
