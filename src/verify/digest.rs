@@ -89,8 +89,8 @@ pub struct ContentResult {
     pub rows_read: u64,
     /// Why rows could not be located (a table without a primary key).
     pub note: Option<String>,
-    /// The key ranges the full digest was computed in, on several sessions at once (1:
-    /// the whole table; 0: no full digest).
+    /// The pieces the full digest was computed in, both sides together, on several
+    /// sessions at once (2: each side whole; 0: no full digest).
     pub parts: usize,
 }
 
@@ -126,23 +126,24 @@ struct Range {
     hi: Option<Vec<String>>,
 }
 
-/// One key range of a table and its digest on each side (once digested). A table's
-/// parts cover its key space without overlap, so their digests add up to the table's.
-#[derive(Debug, Clone, Default)]
+/// One piece of a table on one side, and its digest once computed. A side's pieces
+/// cover the table without overlap, so their digests add up to the table's digest on
+/// that side; the two sides may cut the table differently.
+#[derive(Debug, Clone)]
 pub struct Part {
-    range: Range,
-    my: Digest,
-    pg: Digest,
+    side: Side,
+    /// The rows of the piece, as a WHERE condition of that side.
+    filter: String,
+    digest: Digest,
 }
 
 impl Part {
-    /// The whole table, not yet digested.
-    pub fn whole() -> Part {
-        Part::default()
+    fn new(side: Side, filter: String) -> Part {
+        Part { side, filter, digest: Digest::default() }
     }
 }
 
-#[derive(Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
     My,
     Pg,
@@ -297,9 +298,12 @@ impl Sides<'_> {
     }
 
     async fn digest(&self, t: &TableCmp, side: Side, r: &Range) -> Result<Digest> {
-        let pred = t.predicate(side, r);
+        self.digest_where(t, side, &t.predicate(side, r)).await
+    }
+
+    async fn digest_where(&self, t: &TableCmp, side: Side, pred: &str) -> Result<Digest> {
         if !t.client_cols().is_empty() {
-            return self.digest_shipped(t, side, &pred).await;
+            return self.digest_shipped(t, side, pred).await;
         }
         let sql = match side {
             Side::My => format!(
@@ -468,30 +472,38 @@ impl Sides<'_> {
     /// Compares a whole table: digests, then key-range bisection where they differ.
     pub async fn compare_full(&self, t: &TableCmp) -> Result<ContentResult> {
         let before = self.rows_read.load(Ordering::Relaxed);
-        let part = self.digest_part(t, Part::whole()).await?;
-        let mut res = self.locate(t, vec![part]).await?;
+        let whole = [Part::new(Side::My, "TRUE".into()), Part::new(Side::Pg, "TRUE".into())];
+        let (my, pg) = tokio::try_join!(self.digest_part(t, whole[0].clone()), self.digest_part(t, whole[1].clone()))?;
+        let mut res = self.locate(t, vec![my, pg]).await?;
         res.rows_read = self.rows_read.load(Ordering::Relaxed) - before;
         Ok(res)
     }
 
-    /// The parts a table's full comparison is digested in, `pieces` at most: key ranges
-    /// of about equal width between the target's smallest and largest key, when the key
-    /// is one integer or a UUID both sides seek by index; else the whole table. Bounds
-    /// need not be existing keys. Two index seeks on the target; no row is shipped.
+    /// The pieces a table's full digest is computed in, about `pieces` per side, each
+    /// read in the order its server stores the rows. MySQL's are key ranges of equal
+    /// width between the smallest and largest key (InnoDB stores rows in key order), when
+    /// the key is one integer, or a UUID MySQL seeks by index; PostgreSQL's are ranges of
+    /// heap pages (TID range scans, PostgreSQL 14+), since its rows are not in key order
+    /// and a key range would visit every page. Else a side is one piece. Two index seeks
+    /// per side; no row is shipped.
     pub async fn split(&self, t: &TableCmp, pieces: usize) -> Result<Vec<Part>> {
-        let whole = vec![Part::whole()];
+        let mut parts = self.key_pieces(t, pieces).await?;
+        parts.extend(self.page_pieces(t, pieces).await?);
+        Ok(parts)
+    }
+
+    /// MySQL's pieces: key ranges, bounded by values that need not be keys.
+    async fn key_pieces(&self, t: &TableCmp, pieces: usize) -> Result<Vec<Part>> {
+        let whole = vec![Part::new(Side::My, "TRUE".into())];
         let [k] = t.key[..] else { return Ok(whole) };
         let c = &t.columns[k];
         if pieces < 2 || !(c.numeric || (c.index_order && c.pg_uuid)) {
             return Ok(whole);
         }
-        let col = crate::ident::pg(&c.pg_name);
-        // Index seeks at both ends (PostgreSQL 15 has no min(uuid)).
-        let end = |dir: &str| {
-            format!("(SELECT {col}::text FROM {} WHERE {col} IS NOT NULL ORDER BY {col} {dir} LIMIT 1)", t.pg_table)
-        };
+        let col = crate::ident::mysql(&c.name);
+        let end = |dir: &str| format!("(SELECT {} FROM {} ORDER BY {col} {dir} LIMIT 1)", c.mysql, t.from(Side::My));
         let sql = format!("SELECT {}, {}", end("ASC"), end("DESC"));
-        let ends = self.collect(Side::Pg, &sql, false).await?.pop().unwrap_or_default();
+        let ends = self.collect(Side::My, &sql, false).await?.pop().unwrap_or_default();
         let (Some(Some(lo)), Some(Some(hi))) = (ends.first(), ends.get(1)) else { return Ok(whole) };
         let bounds: Vec<String> = if c.pg_uuid {
             let prefix = |u: &str| u.get(..8).and_then(|p| u64::from_str_radix(p, 16).ok());
@@ -507,24 +519,55 @@ impl Sides<'_> {
         let mut parts = Vec::with_capacity(bounds.len() + 1);
         let mut lo = None;
         for hi in bounds.into_iter().chain([None]) {
-            parts.push(Part { range: Range { lo: lo.take(), hi: hi.clone() }, ..Part::whole() });
+            let range = Range { lo: lo.take(), hi: hi.clone() };
+            parts.push(Part::new(Side::My, t.predicate(Side::My, &range)));
             lo = hi;
         }
         Ok(parts)
     }
 
-    /// Digests one part on both sides at once.
-    pub async fn digest_part(&self, t: &TableCmp, part: Part) -> Result<Part> {
-        let (my, pg) = self.both(t, &part.range).await?;
-        Ok(Part { my, pg, ..part })
+    /// PostgreSQL's pieces: ranges of heap pages; the last one open-ended.
+    async fn page_pieces(&self, t: &TableCmp, pieces: usize) -> Result<Vec<Part>> {
+        let whole = vec![Part::new(Side::Pg, "TRUE".into())];
+        let sql = format!(
+            "SELECT current_setting('server_version_num')::int >= 140000, \
+             (pg_relation_size('{}') / current_setting('block_size')::bigint)::text",
+            t.pg_table.replace('\'', "''")
+        );
+        let q = |e: tokio_postgres::Error| Error::postgres("verifying", &e);
+        let row = self.pg.query_one(&sql, &[]).await.map_err(q)?;
+        let (tid_ranges, pages): (bool, String) = (row.get(0), row.get(1));
+        let pages: u64 = pages.parse().unwrap_or(0);
+        if pieces < 2 || !tid_ranges || pages < pieces as u64 {
+            return Ok(whole);
+        }
+        let cut = |i: u64| format!("'({},0)'::tid", pages * i / pieces as u64);
+        Ok((0..pieces as u64)
+            .map(|i| {
+                let mut f = Vec::new();
+                if i > 0 {
+                    f.push(format!("ctid >= {}", cut(i)));
+                }
+                if i + 1 < pieces as u64 {
+                    f.push(format!("ctid < {}", cut(i + 1)));
+                }
+                Part::new(Side::Pg, f.join(" AND "))
+            })
+            .collect())
     }
 
-    /// The comparison of a table from its digested parts: equal, or the differing rows
-    /// located by bisecting the parts whose digests differ.
+    /// Digests one piece on its side.
+    pub async fn digest_part(&self, t: &TableCmp, part: Part) -> Result<Part> {
+        let digest = self.digest_where(t, part.side, &part.filter).await?;
+        Ok(Part { digest, ..part })
+    }
+
+    /// The comparison of a table from its digested pieces: equal, or the differing rows
+    /// located by bisecting its key range.
     pub async fn locate(&self, t: &TableCmp, parts: Vec<Part>) -> Result<ContentResult> {
         let before = self.rows_read.load(Ordering::Relaxed);
-        let sum = |f: fn(&Part) -> Digest| parts.iter().map(f).fold(Digest::default(), |a, d| a.plus(d));
-        let (dm, dg) = (sum(|p| p.my), sum(|p| p.pg));
+        let sum = |side| parts.iter().filter(|p| p.side == side).fold(Digest::default(), |a, p| a.plus(p.digest));
+        let (dm, dg) = (sum(Side::My), sum(Side::Pg));
         let mut res = ContentResult {
             source_rows: dm.count,
             target_rows: dg.count,
@@ -541,9 +584,7 @@ impl Sides<'_> {
             return Ok(res);
         }
         let mut found: Vec<(Vec<String>, Kind)> = Vec::new();
-        // Depth first, the last part pushed first: differences come out in key order.
-        let mut stack: Vec<(Range, Digest, Digest)> =
-            parts.into_iter().rev().filter(|p| p.my != p.pg).map(|p| (p.range, p.my, p.pg)).collect();
+        let mut stack = vec![(Range::default(), dm, dg)];
         while let Some((r, dm, dg)) = stack.pop() {
             if found.len() >= MAX_DIFFS {
                 res.truncated = true;

@@ -146,7 +146,7 @@ struct Ctx<'a> {
 type TableOutcome = (Vec<Check>, ContentResult, u64);
 
 /// Tables of at least this many rows (as the source estimates them) are digested in
-/// key ranges on several sessions at once, so that one large table does not leave the
+/// pieces on several sessions at once, so that one large table does not leave the
 /// other sessions idle at the end.
 const SPLIT_ROWS: u64 = 250_000;
 
@@ -175,8 +175,8 @@ where
 
 /// Compares the planned tables that the target has (`work`: indexes into the plan) over
 /// every session pair; the outcomes by plan index. A full comparison first digests every
-/// table — large ones in key ranges — largest parts first, then locates differences
-/// and runs each table's other checks.
+/// table — large ones in pieces — largest pieces first, then locates differences and
+/// runs each table's other checks.
 async fn compare_tables(
     base: &Ctx<'_>,
     clients: &[tokio_postgres::Client],

@@ -170,7 +170,7 @@ async fn typed_checks(
 fn content_check(table: &str, r: &ContentResult, depth: Depth, transformed: bool) -> Check {
     let how = match depth {
         Depth::Full if r.parts > 1 => {
-            format!("{} digested on both sides, in {} key ranges", report::rows(r.compared), r.parts)
+            format!("{} digested on both sides, in {} pieces", report::rows(r.compared), r.parts)
         }
         Depth::Full => format!("{} digested on both sides", report::rows(r.compared)),
         Depth::Sample(_) => format!("{} sampled and compared", report::rows(r.compared)),
