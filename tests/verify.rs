@@ -569,8 +569,8 @@ async fn hard_json_values_are_equal_by_meaning_and_one_character_is_found() {
 }
 
 /// Columns whose MySQL text is already canonical are digested bare (a DATETIME of 0, 3 or
-/// 6 digits, a DATE, a DECIMAL, UTF-8 and latin1 text, a char(36) UUID, a boolean, bytes
-/// by their MD5): a
+/// 6 digits, a DATE, a DECIMAL, UTF-8 text of two collations and latin1 text, a char(36)
+/// UUID, a boolean, bytes by their MD5): a
 /// clean copy passes, zero dates included, into target columns of other precisions and
 /// scales; a change finer than the source can hold, or of one character, is named.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -580,7 +580,7 @@ async fn bare_source_columns_compare_exactly_and_each_change_is_named() {
         "SET SESSION sql_mode = '';\n\
          CREATE TABLE n (id int PRIMARY KEY, d0 datetime NULL, d3 datetime(3) NULL, d6 datetime(6) NULL, ts timestamp(3) NULL, \
           day date NULL, amount decimal(12,3) NULL, price decimal(10,2) NULL, whole decimal(12,0) NULL, note varchar(20) CHARACTER SET latin1 NULL, \
-          body text CHARACTER SET utf8mb4 NULL, u char(36) CHARACTER SET utf8mb4 NULL, flag tinyint(1) NULL, data blob NULL);\n\
+          body text CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci NULL, u char(36) CHARACTER SET utf8mb4 NULL, flag tinyint(1) NULL, data blob NULL);\n\
          INSERT INTO n VALUES \
           (1, '2024-01-15 10:30:00', '2024-01-15 10:30:00.120', '2024-01-15 10:30:00.000001', '2024-02-01 00:00:00.500', \
            '2024-01-15', -1.500, 19.90, -12, 'café', 'a|b\\n😀', 'ABCDEF00-0000-4000-8000-00000000000A', 1, X'00FF10'),\

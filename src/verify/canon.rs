@@ -302,17 +302,18 @@ struct Sides<'a> {
 const FULL_TS: &str = "'%Y-%m-%d %H:%i:%s.%f'";
 
 impl Sides<'_> {
-    /// The source column is stored as UTF-8 (`utf8mb4`, or `utf8mb3`, a subset): its
-    /// own text is the bytes the target holds, with no conversion.
-    fn stored_utf8(&self) -> bool {
-        let charset = self.source.and_then(|t| t.charset.as_deref());
-        matches!(charset, Some("utf8mb4" | "utf8mb3" | "utf8"))
+    /// The source column is stored as utf8mb4: its own text is the bytes the target
+    /// holds, with no conversion.
+    fn stored_utf8mb4(&self) -> bool {
+        self.source.and_then(|t| t.charset.as_deref()) == Some("utf8mb4")
     }
 
-    /// The column's text in UTF-8: the bare column when it is stored so, else converted.
+    /// The column's text in UTF-8: the column itself when it is stored in utf8mb4 (its
+    /// collation made `utf8mb4_bin`, which reads no byte but keeps MySQL from refusing a
+    /// mix of two columns' collations in one row string), else converted.
     fn utf8mb4(&self) -> String {
-        match self.stored_utf8() {
-            true => self.m.clone(),
+        match self.stored_utf8mb4() {
+            true => format!("({} COLLATE utf8mb4_bin)", self.m),
             false => format!("CONVERT({} USING utf8mb4)", self.m),
         }
     }
@@ -489,8 +490,10 @@ pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
             }
         })
         .collect();
+    // Every field is UTF-8 already (utf8mb4 text, converted text, or ASCII): the row
+    // string is their bytes, with no conversion of the whole.
     let body = if parts.is_empty() { "''".to_string() } else { format!("CONCAT_WS('|', {})", parts.join(", ")) };
-    format!("CAST(CONV(LEFT(MD5(CONVERT({body} USING utf8mb4)), 15), 16, 10) AS UNSIGNED)")
+    format!("CAST(CONV(LEFT(MD5({body}), 15), 16, 10) AS UNSIGNED)")
 }
 
 /// The PostgreSQL expression of a row's 60-bit digest over the server-side columns.
@@ -657,8 +660,8 @@ mod tests {
         }
         let of = |name: &str, logical, pg_type, t: &MySqlType| column_of(&pair(name, logical, pg_type, t));
         let body = of("body", Logical::Text, "text", &ty("text"));
-        assert_eq!((body.mysql.as_str(), body.pg.as_str()), ("`body`", "\"body\"::text"));
-        assert!(mysql_row_hash(&[&body]).contains("CONCAT(LENGTH(`body`), ':', `body`)"));
+        assert_eq!((body.mysql.as_str(), body.pg.as_str()), ("(`body` COLLATE utf8mb4_bin)", "\"body\"::text"));
+        assert!(mysql_row_hash(&[&body]).contains("CONCAT(LENGTH((`body` COLLATE utf8mb4_bin)), ':', (`body` COLLATE"));
         let latin = of("body", Logical::Text, "text", &MySqlType { charset: Some("latin1".into()), ..ty("text") });
         assert_eq!(latin.mysql, "CONVERT(`body` USING utf8mb4)");
         let at = of("at", Logical::DateTime, "timestamp", &ty("datetime(6)"));
