@@ -496,6 +496,16 @@ pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
     format!("CAST(CONV(LEFT(MD5({body}), 15), 16, 10) AS UNSIGNED)")
 }
 
+/// [`mysql_row_hash`] as the 15 hex digits it is made of, for rows shipped to `converge`
+/// (which reads the hex itself: the server converts nothing).
+pub fn mysql_row_hash_hex(cols: &[&ColumnCanon]) -> String {
+    let sum = mysql_row_hash(cols);
+    sum.strip_prefix("CAST(CONV(")
+        .and_then(|x| x.strip_suffix(", 16, 10) AS UNSIGNED)"))
+        .expect("the hash's form")
+        .to_string()
+}
+
 /// The PostgreSQL expression of a row's 60-bit digest over the server-side columns.
 /// The fields as [`mysql_row_hash`] writes them.
 pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
@@ -511,6 +521,20 @@ pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
         .collect();
     let body = if parts.is_empty() { "''".to_string() } else { format!("concat_ws('|', {})", parts.join(", ")) };
     format!("('x' || left(md5({body}), 15))::bit(60)::bigint")
+}
+
+/// [`pg_row_hash`] as its 15 hex digits.
+pub fn pg_row_hash_hex(cols: &[&ColumnCanon]) -> String {
+    let sum = pg_row_hash(cols);
+    sum.strip_prefix("('x' || ")
+        .and_then(|x| x.strip_suffix(")::bit(60)::bigint"))
+        .expect("the hash's form")
+        .to_string()
+}
+
+/// A row hash shipped as hex ([`mysql_row_hash_hex`], [`pg_row_hash_hex`]).
+pub fn parse_row_hash(hex: &str) -> Option<u64> {
+    (hex.len() == 15).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
 }
 
 /// The client-side 60-bit digest of rows' client columns, bound to each row by its
@@ -689,6 +713,19 @@ mod tests {
         );
         let key = column_of(&Pair { key: true, ..pair("data", Logical::Binary, "bytea", &blob) });
         assert_eq!(key.mysql, "LOWER(HEX(`data`))");
+    }
+
+    /// A shipped row hash is the summed one's hex digits: the same 60-bit number.
+    #[test]
+    fn shipped_row_hashes_are_the_summed_ones_in_hex() {
+        let c = column("note", Logical::Text, "text", false, false, None);
+        assert!(mysql_row_hash(&[&c]).contains(&mysql_row_hash_hex(&[&c])));
+        assert!(mysql_row_hash_hex(&[&c]).starts_with("LEFT(MD5("));
+        assert!(pg_row_hash(&[&c]).contains(&pg_row_hash_hex(&[&c])));
+        assert!(pg_row_hash_hex(&[&c]).starts_with("left(md5("));
+        assert_eq!(parse_row_hash("fffffffffffffff"), Some((1 << 60) - 1));
+        assert_eq!(parse_row_hash("00000000000000a"), Some(10));
+        assert_eq!((parse_row_hash("ffff"), parse_row_hash("fffffffffffffffx")), (None, None));
     }
 
     #[test]

@@ -239,6 +239,15 @@ impl TableCmp {
         }
     }
 
+    /// Each row's hash as it is shipped: hex ([`canon::parse_row_hash`]).
+    fn row_hash_hex(&self, side: Side) -> String {
+        let cols = self.server_cols();
+        match side {
+            Side::My => canon::mysql_row_hash_hex(&cols),
+            Side::Pg => canon::pg_row_hash_hex(&cols),
+        }
+    }
+
     /// Renders a key for reports: `id='…', nid='…'`.
     pub fn show_key(&self, values: &[String]) -> String {
         self.keys()
@@ -334,18 +343,15 @@ impl Sides<'_> {
     /// client hash bound to its row by the server hash, which covers the key.
     async fn digest_shipped(&self, t: &TableCmp, side: Side, pred: &str) -> Result<Digest> {
         let clients = t.client_cols();
-        let mut cols = vec![match side {
-            Side::My => format!("CAST({} AS CHAR)", t.row_hash(side)),
-            Side::Pg => format!("({})::text", t.row_hash(side)),
-        }];
+        let mut cols = vec![t.row_hash_hex(side)];
         cols.extend(clients.iter().map(|c| TableCmp::expr(side, c).to_string()));
         let sql = format!("SELECT {} FROM {} WHERE {pred}", cols.join(", "), t.from(side));
         let kinds: Vec<ClientKind> = clients.iter().map(|c| c.client.expect("client column")).collect();
         let (mut d, mut bad) = (Digest::default(), None);
         let mut hasher = ClientHasher::default();
         let n = self
-            .rows(side, &sql, |row| match row[0].as_deref().map(str::parse::<u64>) {
-                Some(Ok(server)) => {
+            .rows(side, &sql, |row| match row[0].as_deref().and_then(canon::parse_row_hash) {
+                Some(server) => {
                     d.server = d.server.wrapping_add(server as u128);
                     d.client = d.client.wrapping_add(hasher.row(&row[..1], &row[1..], &kinds) as u128);
                 }
@@ -383,10 +389,7 @@ impl Sides<'_> {
     /// Every row of a range (or of a key list) on one side: key → (server hash, client hash).
     async fn row_hashes(&self, t: &TableCmp, side: Side, filter: &str) -> Result<BTreeMap<Vec<String>, (u64, u64)>> {
         let mut cols = t.key_select(side);
-        cols.push(match side {
-            Side::My => format!("CAST({} AS CHAR)", t.row_hash(side)),
-            Side::Pg => format!("({})::text", t.row_hash(side)),
-        });
+        cols.push(t.row_hash_hex(side));
         let clients = t.client_cols();
         cols.extend(clients.iter().map(|c| TableCmp::expr(side, c).to_string()));
         let sql = format!("SELECT {} FROM {} WHERE {filter}", cols.join(", "), t.from(side));
@@ -397,7 +400,7 @@ impl Sides<'_> {
         let n = self
             .rows(side, &sql, |row| {
                 let key: Vec<String> = row[..nk].iter().map(|v| v.clone().unwrap_or_default()).collect();
-                let server = row[nk].as_deref().and_then(|v| v.parse().ok()).unwrap_or(u64::MAX);
+                let server = row[nk].as_deref().and_then(canon::parse_row_hash).unwrap_or(u64::MAX);
                 let client = if kinds.is_empty() { 0 } else { hasher.row(&row[..nk], &row[nk + 1..], &kinds) };
                 out.insert(key, (server, client));
             })
