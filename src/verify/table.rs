@@ -169,7 +169,8 @@ async fn typed_checks(
 
 fn content_check(table: &str, r: &ContentResult, depth: Depth, transformed: bool) -> Check {
     let how = match depth {
-        Depth::Full if r.parts > 1 => {
+        // Two pieces: each side whole.
+        Depth::Full if r.parts > 2 => {
             format!("{} digested on both sides, in {} pieces", report::rows(r.compared), r.parts)
         }
         Depth::Full => format!("{} digested on both sides", report::rows(r.compared)),
