@@ -70,6 +70,7 @@ pub(super) fn comparison(ctx: &Ctx<'_>, tp: &TablePlan, pt: &PgTable, checks: &m
     let key = if key.len() == key_columns.len() { key } else { Vec::new() };
     TableCmp { name, pg_table: qualified(ctx.schema, &pg_name), columns, key }
 }
+
 /// The content comparison of one table: a full one from its digested `parts`, a sample,
 /// or — for a table a `[[transform]]` rewrites — its row counts alone.
 pub(super) async fn content(ctx: &Ctx<'_>, tp: &TablePlan, cmp: &TableCmp, parts: Vec<Part>) -> Result<ContentResult> {
