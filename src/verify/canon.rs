@@ -472,14 +472,15 @@ pub fn client_value(kind: ClientKind, text: &str) -> String {
     }
 }
 
-/// The MySQL expression of a row's 60-bit digest over the server-side columns.
+/// The MySQL expression of a row's 60-bit digest over the server-side columns, as its
+/// 15 hex digits (rows shipped to `converge` carry it so; the server converts nothing).
 ///
 /// Fields are joined by `|`; a NULL is `~`. A field whose text may hold anything is
 /// `BYTES:TEXT` (its length in UTF-8 bytes, which both servers know without reading
 /// the text), so no two rows give the same string; a [`ColumnCanon::fixed_alphabet`]
 /// field is its text alone (it holds no `|` and is never `~`), its expression evaluated
 /// once — the servers do not share the two evaluations a prefix costs.
-pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
+pub fn mysql_row_hash_hex(cols: &[&ColumnCanon]) -> String {
     let parts: Vec<String> = cols
         .iter()
         .map(|c| match c.fixed_alphabet {
@@ -493,22 +494,17 @@ pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
     // Every field is UTF-8 already (utf8mb4 text, converted text, or ASCII): the row
     // string is their bytes, with no conversion of the whole.
     let body = if parts.is_empty() { "''".to_string() } else { format!("CONCAT_WS('|', {})", parts.join(", ")) };
-    format!("CAST(CONV(LEFT(MD5({body}), 15), 16, 10) AS UNSIGNED)")
+    format!("LEFT(MD5({body}), 15)")
 }
 
-/// [`mysql_row_hash`] as the 15 hex digits it is made of, for rows shipped to `converge`
-/// (which reads the hex itself: the server converts nothing).
-pub fn mysql_row_hash_hex(cols: &[&ColumnCanon]) -> String {
-    let sum = mysql_row_hash(cols);
-    sum.strip_prefix("CAST(CONV(")
-        .and_then(|x| x.strip_suffix(", 16, 10) AS UNSIGNED)"))
-        .expect("the hash's form")
-        .to_string()
+/// [`mysql_row_hash_hex`] as a number, for sums on the server.
+pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
+    format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", mysql_row_hash_hex(cols))
 }
 
-/// The PostgreSQL expression of a row's 60-bit digest over the server-side columns.
-/// The fields as [`mysql_row_hash`] writes them.
-pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
+/// The PostgreSQL expression of a row's 60-bit digest over the server-side columns, as
+/// its 15 hex digits. The fields as [`mysql_row_hash_hex`] writes them.
+pub fn pg_row_hash_hex(cols: &[&ColumnCanon]) -> String {
     let parts: Vec<String> = cols
         .iter()
         .map(|c| match c.fixed_alphabet {
@@ -520,16 +516,12 @@ pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
         })
         .collect();
     let body = if parts.is_empty() { "''".to_string() } else { format!("concat_ws('|', {})", parts.join(", ")) };
-    format!("('x' || left(md5({body}), 15))::bit(60)::bigint")
+    format!("left(md5({body}), 15)")
 }
 
-/// [`pg_row_hash`] as its 15 hex digits.
-pub fn pg_row_hash_hex(cols: &[&ColumnCanon]) -> String {
-    let sum = pg_row_hash(cols);
-    sum.strip_prefix("('x' || ")
-        .and_then(|x| x.strip_suffix(")::bit(60)::bigint"))
-        .expect("the hash's form")
-        .to_string()
+/// [`pg_row_hash_hex`] as a number, for sums on the server.
+pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
+    format!("('x' || {})::bit(60)::bigint", pg_row_hash_hex(cols))
 }
 
 /// A row hash shipped as hex ([`mysql_row_hash_hex`], [`pg_row_hash_hex`]).
