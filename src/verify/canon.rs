@@ -539,7 +539,7 @@ pub struct ClientHasher {
 impl ClientHasher {
     /// The digest of one row: `bound` (key values or the server's hash) then each client
     /// column's canonical form.
-    pub fn row(&mut self, bound: &[Option<String>], values: &[Option<String>], kinds: &[ClientKind]) -> u64 {
+    pub fn row<S: AsRef<str>>(&mut self, bound: &[Option<S>], values: &[Option<S>], kinds: &[ClientKind]) -> u64 {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         let mut put = |v: Option<&[u8]>| match v {
@@ -550,11 +550,11 @@ impl ClientHasher {
             None => h.update(u64::MAX.to_le_bytes()),
         };
         for v in bound {
-            put(v.as_deref().map(str::as_bytes));
+            put(v.as_ref().map(|v| v.as_ref().as_bytes()));
         }
         for (v, kind) in values.iter().zip(kinds) {
             match (v, kind) {
-                (Some(v), ClientKind::Json) => put(Some(self.json.canonical(v))),
+                (Some(v), ClientKind::Json) => put(Some(self.json.canonical(v.as_ref()))),
                 (None, _) => put(None),
             }
         }

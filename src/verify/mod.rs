@@ -110,19 +110,31 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
 /// Tables compared at once, at most (each over its own pair of sessions).
 const MAX_WORKERS: usize = 4;
 
+/// Keeps a verify session's queries to one process each ([`snapshot_clients`]).
+const SERIAL_PLANS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
+
 /// `n` target sessions in one REPEATABLE READ snapshot: the first exports it
 /// (`pg_export_snapshot()`), the others take it (`SET TRANSACTION SNAPSHOT`), so every
 /// table is compared with the same state of the target, whichever session reads it.
+///
+/// The sessions run no parallel plans (`max_parallel_workers_per_gather = 0`, for their
+/// transaction only): verify is already parallel, one session per core, and parallel
+/// workers on top only share the same cores at a higher cost — a foreign-key check's
+/// parallel hash anti-join took 3–4 × the CPU of the merge anti-join over both indexes
+/// the planner picks without them (docs/architecture.md, "Verification").
 pub async fn snapshot_clients(url: &str, n: usize) -> Result<Vec<tokio_postgres::Client>> {
     let q = |e: tokio_postgres::Error| Error::postgres("opening the target's snapshot", &e);
     let first = connect(url).await?;
-    first.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").await.map_err(q)?;
+    first
+        .batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {SERIAL_PLANS}"))
+        .await
+        .map_err(q)?;
     let id: String = first.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(q)?.get(0);
     let mut out = vec![first];
     for _ in 1..n {
         let c = connect(url).await?;
         let take = format!(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {SERIAL_PLANS}",
             crate::ident::pg_literal(&id)
         );
         c.batch_execute(&take).await.map_err(q)?;

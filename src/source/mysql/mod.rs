@@ -226,6 +226,17 @@ impl MySqlSource {
     /// Runs a query (text protocol) on a snapshot connection and hands each row to
     /// `each` as it arrives — values as text, NULL as `None` — without collecting them.
     pub async fn query_each(&self, sql: &str, mut each: impl FnMut(Vec<Option<String>>) + Send) -> Result<u64> {
+        self.query_each_ref(sql, |row| each(row.iter().map(|v| v.as_ref().map(|v| v.to_string())).collect())).await
+    }
+
+    /// [`Self::query_each`] with each row's values lent, not copied: text that is valid
+    /// UTF-8 (all of it, for a utf8mb4 result) is borrowed from the row as it arrived;
+    /// other bytes are replaced, as `String::from_utf8_lossy` does.
+    pub async fn query_each_ref(
+        &self,
+        sql: &str,
+        mut each: impl FnMut(&[Option<std::borrow::Cow<'_, str>>]) + Send,
+    ) -> Result<u64> {
         let mut conn = self.acquire().await;
         let mut n = 0u64;
         let r = async {
@@ -233,16 +244,14 @@ impl MySqlSource {
             result
                 .for_each(|row| {
                     n += 1;
-                    each(
-                        row.unwrap()
-                            .into_iter()
-                            .map(|v| match v {
-                                mysql_async::Value::NULL => None,
-                                mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(&b).into_owned()),
-                                other => Some(other.as_sql(true).trim_matches('\'').to_string()),
-                            })
-                            .collect(),
-                    )
+                    let values: Vec<_> = (0..row.len())
+                        .map(|i| match row.as_ref(i) {
+                            None | Some(mysql_async::Value::NULL) => None,
+                            Some(mysql_async::Value::Bytes(b)) => Some(String::from_utf8_lossy(b)),
+                            Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string().into()),
+                        })
+                        .collect();
+                    each(&values)
                 })
                 .await
         }

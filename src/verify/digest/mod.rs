@@ -11,6 +11,7 @@
 
 mod pieces;
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -270,10 +271,12 @@ fn tuple(parts: &[String]) -> String {
 }
 
 impl Sides<'_> {
-    async fn rows(&self, side: Side, sql: &str, mut each: impl FnMut(Row) + Send) -> Result<u64> {
+    /// Runs `sql` on one side and hands each row to `each`, its values lent (text,
+    /// NULL as `None`): digests read millions of rows and keep none of them.
+    async fn rows(&self, side: Side, sql: &str, mut each: impl FnMut(&[Option<Cow<'_, str>>]) + Send) -> Result<u64> {
         let started = std::time::Instant::now();
         let n = match side {
-            Side::My => self.my.query_each(sql, &mut each).await?,
+            Side::My => self.my.query_each_ref(sql, &mut each).await?,
             Side::Pg => {
                 use futures::StreamExt;
                 let stream = self
@@ -286,7 +289,9 @@ impl Sides<'_> {
                 while let Some(row) = stream.next().await {
                     let row = row.map_err(|e| Error::postgres("verifying", &e))?;
                     n += 1;
-                    each((0..row.len()).map(|i| row.get::<_, Option<String>>(i)).collect());
+                    let values: Vec<_> =
+                        (0..row.len()).map(|i| row.get::<_, Option<&str>>(i).map(Cow::Borrowed)).collect();
+                    each(&values);
                 }
                 n
             }
@@ -301,7 +306,8 @@ impl Sides<'_> {
 
     async fn collect(&self, side: Side, sql: &str, counted: bool) -> Result<Vec<Row>> {
         let mut out = Vec::new();
-        let n = self.rows(side, sql, |r| out.push(r)).await?;
+        let n =
+            self.rows(side, sql, |r| out.push(r.iter().map(|v| v.as_ref().map(|v| v.to_string())).collect())).await?;
         if counted {
             self.rows_read.fetch_add(n, Ordering::Relaxed);
         }
@@ -357,7 +363,7 @@ impl Sides<'_> {
                     d.server = d.server.wrapping_add(server as u128);
                     d.client = d.client.wrapping_add(hasher.row(&row[..1], &row[1..], &kinds) as u128);
                 }
-                _ => bad = Some(row[0].clone()),
+                _ => bad = Some(row[0].as_ref().map(|v| v.to_string())),
             })
             .await?;
         if let Some(v) = bad {
@@ -401,7 +407,7 @@ impl Sides<'_> {
         let mut hasher = ClientHasher::default();
         let n = self
             .rows(side, &sql, |row| {
-                let key: Vec<String> = row[..nk].iter().map(|v| v.clone().unwrap_or_default()).collect();
+                let key: Vec<String> = row[..nk].iter().map(|v| v.as_deref().unwrap_or_default().to_string()).collect();
                 let server = row[nk].as_deref().and_then(canon::parse_row_hash).unwrap_or(u64::MAX);
                 let client = if kinds.is_empty() { 0 } else { hasher.row(&row[..nk], &row[nk + 1..], &kinds) };
                 out.insert(key, (server, client));
