@@ -681,3 +681,23 @@ async fn a_large_table_is_digested_in_key_ranges_and_every_difference_is_located
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// Verify's target sessions share one snapshot and plan without parallel workers (they
+/// are already one per core), and the setting ends with their transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn target_sessions_share_a_snapshot_and_plan_serially() {
+    let url = format!("{}/postgres", pg_base());
+    let clients = converge::verify::snapshot_clients(&url, 3).await.expect("sessions");
+    let mut snapshots = Vec::new();
+    for c in &clients {
+        let workers: String = c.query_one("SHOW max_parallel_workers_per_gather", &[]).await.unwrap().get(0);
+        assert_eq!(workers, "0");
+        let snap: String = c.query_one("SELECT pg_current_snapshot()::text", &[]).await.unwrap().get(0);
+        snapshots.push(snap);
+    }
+    assert!(snapshots.windows(2).all(|w| w[0] == w[1]), "one snapshot: {snapshots:?}");
+    clients[0].batch_execute("COMMIT").await.unwrap();
+    let q = "SELECT setting = reset_val FROM pg_settings WHERE name = 'max_parallel_workers_per_gather'";
+    let restored: bool = clients[0].query_one(q, &[]).await.unwrap().get(0);
+    assert!(restored, "SET LOCAL must not outlive the transaction");
+}
