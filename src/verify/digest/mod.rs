@@ -10,6 +10,7 @@
 //! allocation ([`super::json`]).
 
 mod pieces;
+mod sql;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -153,122 +154,6 @@ enum Side {
 }
 
 type Row = Vec<Option<String>>;
-
-impl TableCmp {
-    fn keys(&self) -> Vec<&ColumnCanon> {
-        self.key.iter().map(|&i| &self.columns[i]).collect()
-    }
-
-    fn server_cols(&self) -> Vec<&ColumnCanon> {
-        self.columns.iter().filter(|c| c.client.is_none()).collect()
-    }
-
-    fn client_cols(&self) -> Vec<&ColumnCanon> {
-        self.columns.iter().filter(|c| c.client.is_some()).collect()
-    }
-
-    fn from(&self, side: Side) -> String {
-        match side {
-            Side::My => crate::ident::mysql(&self.name),
-            Side::Pg => self.pg_table.clone(),
-        }
-    }
-
-    fn expr(side: Side, c: &ColumnCanon) -> &str {
-        match side {
-            Side::My => &c.mysql,
-            Side::Pg => &c.pg,
-        }
-    }
-
-    /// The canonical key columns, as select-list expressions.
-    fn key_select(&self, side: Side) -> Vec<String> {
-        self.keys().iter().map(|c| Self::expr(side, c).to_string()).collect()
-    }
-
-    fn order_parts(&self, side: Side) -> Vec<String> {
-        self.keys()
-            .iter()
-            .map(|c| match side {
-                Side::My => canon::mysql_key_order(c),
-                Side::Pg => canon::pg_key_order(c),
-            })
-            .collect()
-    }
-
-    fn order_tuple(&self, side: Side) -> String {
-        tuple(&self.order_parts(side))
-    }
-
-    fn bound_tuple(&self, side: Side, values: &[String]) -> String {
-        let parts: Vec<String> = self
-            .keys()
-            .iter()
-            .zip(values)
-            .map(|(c, v)| match side {
-                Side::My => canon::mysql_bound(c, v),
-                Side::Pg => canon::pg_bound(c, v),
-            })
-            .collect();
-        tuple(&parts)
-    }
-
-    fn predicate(&self, side: Side, r: &Range) -> String {
-        let mut p = Vec::new();
-        let order = self.order_tuple(side);
-        if let Some(lo) = &r.lo {
-            p.push(format!("{order} >= {}", self.bound_tuple(side, lo)));
-        }
-        if let Some(hi) = &r.hi {
-            p.push(format!("{order} < {}", self.bound_tuple(side, hi)));
-        }
-        if p.is_empty() {
-            "TRUE".into()
-        } else {
-            p.join(" AND ")
-        }
-    }
-
-    fn in_keys(&self, side: Side, keys: &[Vec<String>]) -> String {
-        let list: Vec<String> = keys.iter().map(|k| self.bound_tuple(side, k)).collect();
-        format!("{} IN ({})", self.order_tuple(side), list.join(", "))
-    }
-
-    fn row_hash(&self, side: Side) -> String {
-        let cols = self.server_cols();
-        match side {
-            Side::My => canon::mysql_row_hash(&cols),
-            Side::Pg => canon::pg_row_hash(&cols),
-        }
-    }
-
-    /// Each row's hash as it is shipped: hex ([`canon::parse_row_hash`]).
-    fn row_hash_hex(&self, side: Side) -> String {
-        let cols = self.server_cols();
-        match side {
-            Side::My => canon::mysql_row_hash_hex(&cols),
-            Side::Pg => canon::pg_row_hash_hex(&cols),
-        }
-    }
-
-    /// Renders a key for reports: `id='…', nid='…'`.
-    pub fn show_key(&self, values: &[String]) -> String {
-        self.keys()
-            .iter()
-            .zip(values)
-            .map(|(c, v)| format!("{}='{}'", c.name, crate::error::shorten(v, 80)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-fn tuple(parts: &[String]) -> String {
-    if parts.len() == 1 {
-        parts[0].clone()
-    } else {
-        format!("({})", parts.join(", "))
-    }
-}
 
 impl Sides<'_> {
     /// Runs `sql` on one side and hands each row to `each`, its values lent (text,
