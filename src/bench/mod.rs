@@ -4,6 +4,7 @@
 //! FROM` of a file of the same data, `mariadb-dump` — and prints rows/s, MB/s, CPU time,
 //! peak memory (from the kernel's accounting of each child process) and the ratios.
 
+pub mod activity;
 pub mod chart;
 pub mod dataset;
 pub mod measure;
@@ -81,6 +82,20 @@ impl Stage {
     }
 }
 
+/// One interleaved pair of loads, each with what the servers and the host did meanwhile.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pair {
+    /// converge end to end, seconds.
+    pub converge: f64,
+    /// PostgreSQL's binary COPY of the same rows, seconds.
+    pub copy: f64,
+    /// During converge's load.
+    pub converge_activity: activity::Activity,
+    /// During the COPY.
+    pub copy_activity: activity::Activity,
+}
+
 /// One scale's results.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -97,9 +112,9 @@ pub struct ScaleResult {
     pub stages: Vec<Stage>,
     /// `converge verify` of the loaded target passed (None when not run).
     pub verified: Option<bool>,
-    /// Each interleaved pair's seconds: converge end to end, then PostgreSQL's COPY of
-    /// the same rows, in the order run.
-    pub pairs: Vec<(f64, f64)>,
+    /// Each interleaved pair: converge end to end, then PostgreSQL's COPY of the same
+    /// rows, in the order run.
+    pub pairs: Vec<Pair>,
     /// The analyst queries over the CSV + Parquet export.
     pub queries: Vec<queries::QueryTiming>,
 }
@@ -469,16 +484,18 @@ impl Scale<'_> {
         export: &Path,
         csv_bytes: u64,
         verify: bool,
-    ) -> Result<(Option<bool>, Vec<(f64, f64)>)> {
+    ) -> Result<(Option<bool>, Vec<Pair>)> {
         let s = |p: &Path| p.to_string_lossy().into_owned();
         let f = &self.files;
-        let (mut e2e_m, mut copy_m, mut kept_m) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut e2e_m, mut copy_m, mut kept_m, mut pairs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..self.repeat {
-            kept_m.push(measure::child(self.converge(&["run", &s(&f.e2e_kept)])?, E2E_KEPT)?);
-            copy_m.push(reference::pg_copy_reference(self.pg_url, &self.tables, &self.dir).await?);
-            e2e_m.push(measure::child(self.converge(&["run", &s(&f.e2e)])?, E2E)?);
+            kept_m.push(self.watched(&f.e2e_kept, E2E_KEPT).await?.0);
+            let (copy, copy_activity) = reference::pg_copy_reference(self.pg_url, &self.tables, &self.dir).await?;
+            let (e2e, converge_activity) = self.watched(&f.e2e, E2E).await?;
+            pairs.push(Pair { converge: e2e.seconds, copy: copy.seconds, converge_activity, copy_activity });
+            e2e_m.push(e2e);
+            copy_m.push(copy);
         }
-        let pairs = e2e_m.iter().zip(&copy_m).map(|(e, c)| (e.seconds, c.seconds)).collect();
         stages.push(E2E, false, csv_bytes, e2e_m);
         stages.push(E2E_KEPT, false, csv_bytes, kept_m);
         // Verified after the fastest configuration (the default's target).
@@ -494,6 +511,20 @@ impl Scale<'_> {
         let import = self.converge(&["import", &s(export), "--to", self.pg_url, "--truncate"])?;
         stages.push(IMPORT, false, csv_bytes, vec![measure::child(import, IMPORT)?]);
         Ok((verified, pairs))
+    }
+
+    /// `converge run` of a load pipeline, the target settled before it and watched while
+    /// it runs (as the COPY reference is).
+    async fn watched(&self, pipeline: &Path, name: &str) -> Result<(Measured, activity::Activity)> {
+        let watch = activity::Watch::settle_and_start(self.pg_url).await?;
+        let cmd = self.converge(&["run", &pipeline.to_string_lossy()])?;
+        let name = name.to_string();
+        // Off the runtime's threads: the sampler must keep sampling while this waits.
+        let run = tokio::task::spawn_blocking(move || measure::child(cmd, &name))
+            .await
+            .map_err(|e| Error::other(format!("the measured run's thread failed: {e}")))?;
+        let seen = watch.finish().await;
+        Ok((run?, seen))
     }
 
     /// mariadb-dump, then the dump source reading it; returns the dump's bytes.
@@ -525,8 +556,8 @@ fn export_in(dir: &Path) -> Result<PathBuf> {
 
 /// The median, lowest and highest of the pairs' ratios (converge ÷ COPY); the median of
 /// an even count is the mean of the middle two.
-fn spread(pairs: &[(f64, f64)]) -> Option<(f64, f64, f64)> {
-    let mut r: Vec<f64> = pairs.iter().filter(|(_, c)| *c > 0.0).map(|(e, c)| e / c).collect();
+fn spread(pairs: &[Pair]) -> Option<(f64, f64, f64)> {
+    let mut r: Vec<f64> = pairs.iter().filter(|p| p.copy > 0.0).map(|p| p.converge / p.copy).collect();
     if r.is_empty() {
         return None;
     }

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use futures::{SinkExt, StreamExt};
 
+use super::activity::{Activity, Watch};
 use super::measure::Measured;
 use crate::error::{Error, Result};
 use crate::ident;
@@ -14,7 +15,14 @@ use crate::ident;
 /// Writes each loaded table to a binary COPY file (PostgreSQL's own encoding), empties
 /// the tables, and times PostgreSQL loading the files back — in one transaction, foreign
 /// keys not checked row by row (as `converge` loads), indexes maintained.
-pub(super) async fn pg_copy_reference(pg_url: &str, source_tables: &[String], dir: &Path) -> Result<Measured> {
+///
+/// The target is settled before the timed part and watched during it, as `converge`'s
+/// loads are ([`Watch`]).
+pub(super) async fn pg_copy_reference(
+    pg_url: &str,
+    source_tables: &[String],
+    dir: &Path,
+) -> Result<(Measured, Activity)> {
     let client = crate::sink::postgres::load::connect(pg_url).await?;
     let pe = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
     let targets = crate::sink::postgres::introspect::introspect(&client, "public").await?;
@@ -34,7 +42,7 @@ pub(super) async fn pg_copy_reference(pg_url: &str, source_tables: &[String], di
     }
     let list: Vec<String> = tables.iter().map(|t| ident::pg(t)).collect();
     client.batch_execute(&format!("TRUNCATE {}", list.join(", "))).await.map_err(pe("emptying the target"))?;
-    client.batch_execute("CHECKPOINT").await.ok();
+    let watch = Watch::settle_and_start(pg_url).await?;
     let started = Instant::now();
     client.batch_execute("BEGIN; SET LOCAL session_replication_role = replica").await.map_err(pe("starting"))?;
     for t in &tables {
@@ -57,5 +65,6 @@ pub(super) async fn pg_copy_reference(pg_url: &str, source_tables: &[String], di
         let _ = std::fs::remove_file(&path);
     }
     client.batch_execute("COMMIT").await.map_err(pe("committing"))?;
-    Ok(Measured { seconds: started.elapsed().as_secs_f64(), ..Default::default() })
+    let seconds = started.elapsed().as_secs_f64();
+    Ok((Measured { seconds, ..Default::default() }, watch.finish().await))
 }

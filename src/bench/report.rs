@@ -1,7 +1,8 @@
 //! The benchmark's results for people: a table per scale with the ratios against the
 //! issue's bars, how time grows with rows, and the SVG chart of throughput per stage.
 
-use super::{ScaleResult, E2E, E2E_KEPT, PG_COPY, RAW, VERIFY};
+use super::activity::Activity;
+use super::{Pair, ScaleResult, E2E, E2E_KEPT, PG_COPY, RAW, VERIFY};
 
 /// The results as text: a table per scale, the ratios against the issue's bars, and —
 /// with two or more scales — how time grows with rows.
@@ -46,6 +47,7 @@ pub fn text(results: &[ScaleResult]) -> String {
         for (what, v, target, met) in r.ratios() {
             let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
         }
+        o.push_str(&pairs(&r.pairs));
         if !r.queries.is_empty() {
             let _ = writeln!(o, "  converge query over the CSV + Parquet export (seconds, whole command):");
             for q in &r.queries {
@@ -77,6 +79,51 @@ pub fn text(results: &[ScaleResult]) -> String {
         );
     }
     o
+}
+
+/// The interleaved pairs, each load with what the servers and the host did meanwhile:
+/// where the time went when one was slow.
+fn pairs(pairs: &[Pair]) -> String {
+    use std::fmt::Write;
+    if pairs.is_empty() {
+        return String::new();
+    }
+    let mut o = String::from(
+        "  interleaved pairs, the target settled (CHECKPOINT + sync) before each load:\n    \
+         pair load       seconds ratio ckpts ckpt MB bknd MB  WAL MB temp MB iowait s steal s PG CPU s DB CPU s dirty MB  waits\n",
+    );
+    for (i, p) in pairs.iter().enumerate() {
+        let ratio = if p.copy > 0.0 { format!("{:.2}", p.converge / p.copy) } else { "-".into() };
+        for (load, secs, a, ratio) in
+            [("converge", p.converge, &p.converge_activity, ratio), ("COPY", p.copy, &p.copy_activity, String::new())]
+        {
+            let n = if load == "COPY" { String::new() } else { (i + 1).to_string() };
+            let _ = writeln!(o, "    {n:>4} {load:<9} {secs:>8.2} {ratio:>5} {}", activity_columns(a));
+        }
+    }
+    o
+}
+
+/// One load's activity as the pairs table's columns ("-" for what could not be read).
+fn activity_columns(a: &Activity) -> String {
+    let pg = match &a.postgres {
+        Some(p) => format!(
+            "{:>4}{} {:>7.0} {:>7.0} {:>7.0} {:>7.0}",
+            p.checkpoints,
+            if a.settled { " " } else { "!" },
+            p.checkpoint_mb,
+            p.backend_mb,
+            p.wal_mb,
+            p.temp_mb
+        ),
+        None => format!("{:>5} {:>7} {:>7} {:>7} {:>7}", "-", "-", "-", "-", "-"),
+    };
+    let host = match &a.host {
+        Some(h) => format!("{:>8.1} {:>7.1} {:>8.1} {:>8.1}", h.iowait_s, h.steal_s, h.postgres_cpu_s, h.mariadb_cpu_s),
+        None => format!("{:>8} {:>7} {:>8} {:>8}", "-", "-", "-", "-"),
+    };
+    let waits: Vec<String> = a.waits.iter().map(|(w, share)| format!("{w} {:.0}%", share * 100.0)).collect();
+    format!("{pg} {host} {:>8.0}  {}", a.dirty_peak_mb, waits.join(", "))
 }
 
 /// How one stage's time grew between two consecutive scales.
@@ -173,13 +220,49 @@ mod tests {
         let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
         assert!(!s.ratios().iter().any(|r| r.0.contains("verify") || r.0.contains("pairs")), "not measured: not shown");
         s.stages.push(stage(VERIFY, false, 21.0, 9.0, 80.0, 0));
-        s.pairs = vec![(14.0, 10.0), (9.0, 10.0), (20.0, 10.0), (11.0, 10.0)];
+        s.pairs = [(14.0, 10.0), (9.0, 10.0), (20.0, 10.0), (11.0, 10.0)].map(|(e, c)| pair(e, c)).to_vec();
         let r = s.ratios();
         let verify = r.iter().find(|x| x.0 == "full verify ÷ end-to-end copy").expect("the verify ratio");
         assert!((verify.1 - 1.5).abs() < 1e-9 && !verify.3, "{verify:?}");
         let pairs = r.iter().find(|x| x.0.contains("each of 4 interleaved pairs")).expect("the pairs");
         assert!((pairs.1 - 1.25).abs() < 1e-9 && !pairs.3, "median of 0.9, 1.1, 1.4, 2.0: {pairs:?}");
         assert!(pairs.0.contains("spread 0.90–2.00"), "{pairs:?}");
+    }
+
+    fn pair(converge: f64, copy: f64) -> Pair {
+        Pair { converge, copy, converge_activity: Activity::default(), copy_activity: Activity::default() }
+    }
+
+    #[test]
+    fn each_pair_is_shown_with_what_the_servers_and_the_host_did_during_each_load() {
+        use crate::bench::activity::{HostDelta, PgDelta};
+        let mut p = pair(30.0, 20.0);
+        p.converge_activity = Activity {
+            settled: true,
+            postgres: Some(PgDelta {
+                checkpoints: 2,
+                checkpoint_mb: 812.4,
+                backend_mb: 3.0,
+                wal_mb: 1510.0,
+                temp_mb: 96.0,
+            }),
+            host: Some(HostDelta { iowait_s: 12.3, steal_s: 0.5, postgres_cpu_s: 21.0, mariadb_cpu_s: 9.0 }),
+            dirty_peak_mb: 1490.0,
+            waits: vec![("CPU".into(), 0.5), ("IO:WALSync".into(), 0.25)],
+        };
+        let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
+        s.pairs = vec![p];
+        let text = text(&[s]);
+        let lines: Vec<&str> = text.lines().collect();
+        let at = lines.iter().position(|l| l.contains("interleaved pairs, the target settled")).expect(&text);
+        let converge: Vec<&str> = lines[at + 2].split_whitespace().collect();
+        assert_eq!(&converge[..6], ["1", "converge", "30.00", "1.50", "2", "812"], "{text}");
+        assert_eq!(&converge[6..14], ["3", "1510", "96", "12.3", "0.5", "21.0", "9.0", "1490"], "{text}");
+        assert!(lines[at + 2].ends_with("CPU 50%, IO:WALSync 25%"), "{text}");
+        // Nothing read, and no CHECKPOINT allowed: shown as such, not as zeros.
+        let copy: Vec<&str> = lines[at + 3].split_whitespace().collect();
+        assert_eq!(&copy[..3], ["COPY", "20.00", "-"], "{text}");
+        assert!(copy[2..11].iter().all(|c| *c == "-") && copy.len() == 12, "{text}");
     }
 
     #[test]
