@@ -101,6 +101,10 @@ fn pairs(pairs: &[Pair]) -> String {
             let _ = writeln!(o, "    {n:>4} {load:<9} {secs:>8.2} {ratio:>5} {}", activity_columns(a));
         }
     }
+    let all = pairs.iter().flat_map(|p| [&p.converge_activity, &p.copy_activity]);
+    if all.filter(|a| a.postgres.is_some()).any(|a| !a.settled) {
+        o.push_str("    (ckpts marked !: the role may not CHECKPOINT, so that load did not start settled)\n");
+    }
     o
 }
 
@@ -263,6 +267,13 @@ mod tests {
         let copy: Vec<&str> = lines[at + 3].split_whitespace().collect();
         assert_eq!(&copy[..3], ["COPY", "20.00", "-"], "{text}");
         assert!(copy[2..11].iter().all(|c| *c == "-") && copy.len() == 12, "{text}");
+        assert!(!text.contains("may not CHECKPOINT"), "every load with statistics was settled: {text}");
+        let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
+        let mut p = pair(30.0, 20.0);
+        p.copy_activity.postgres = Some(PgDelta::default());
+        s.pairs = vec![p];
+        let text = super::text(&[s]);
+        assert!(text.contains("   0!       0") && text.contains("may not CHECKPOINT"), "{text}");
     }
 
     #[test]
