@@ -465,101 +465,10 @@ impl Sides<'_> {
 /// The canonical form of a value the client reads: JSON by meaning
 /// ([`super::json`]: keys sorted, numbers as exact decimals). Anything that does not
 /// parse is kept verbatim behind a marker, so it can only equal the same broken text.
-/// Allocates the result: for the few rows a report shows; digests use [`ClientHasher`].
+/// Allocates the result: for the few rows a report shows; digests use [`super::row_hash::ClientHasher`].
 pub fn client_value(kind: ClientKind, text: &str) -> String {
     match kind {
         ClientKind::Json => String::from_utf8_lossy(super::json::JsonCanon::default().canonical(text)).into_owned(),
-    }
-}
-
-/// The MySQL expression of a row's 60-bit digest over the server-side columns, as its
-/// 15 hex digits (rows shipped to `converge` carry it so; the server converts nothing).
-///
-/// Fields are joined by `|`; a NULL is `~`. A field whose text may hold anything is
-/// `BYTES:TEXT` (its length in UTF-8 bytes, which both servers know without reading
-/// the text), so no two rows give the same string; a [`ColumnCanon::fixed_alphabet`]
-/// field is its text alone (it holds no `|` and is never `~`), its expression evaluated
-/// once — the servers do not share the two evaluations a prefix costs.
-pub fn mysql_row_hash_hex(cols: &[&ColumnCanon]) -> String {
-    let parts: Vec<String> = cols
-        .iter()
-        .map(|c| match c.fixed_alphabet {
-            true => format!("IFNULL({}, '~')", c.mysql),
-            false => {
-                let len = c.mysql_len.clone().unwrap_or_else(|| format!("LENGTH({})", c.mysql));
-                format!("IFNULL(CONCAT({len}, ':', {}), '~')", c.mysql)
-            }
-        })
-        .collect();
-    // Every field is UTF-8 already (utf8mb4 text, converted text, or ASCII): the row
-    // string is their bytes, with no conversion of the whole.
-    let body = if parts.is_empty() { "''".to_string() } else { format!("CONCAT_WS('|', {})", parts.join(", ")) };
-    format!("LEFT(MD5({body}), 15)")
-}
-
-/// [`mysql_row_hash_hex`] as a number, for sums on the server.
-pub fn mysql_row_hash(cols: &[&ColumnCanon]) -> String {
-    format!("CAST(CONV({}, 16, 10) AS UNSIGNED)", mysql_row_hash_hex(cols))
-}
-
-/// The PostgreSQL expression of a row's 60-bit digest over the server-side columns, as
-/// its 15 hex digits. The fields as [`mysql_row_hash_hex`] writes them.
-pub fn pg_row_hash_hex(cols: &[&ColumnCanon]) -> String {
-    let parts: Vec<String> = cols
-        .iter()
-        .map(|c| match c.fixed_alphabet {
-            true => format!("coalesce(({})::text, '~')", c.pg),
-            false => {
-                let len = c.pg_len.clone().unwrap_or_else(|| format!("octet_length({})", c.pg));
-                format!("coalesce(({len})::text || ':' || ({}), '~')", c.pg)
-            }
-        })
-        .collect();
-    let body = if parts.is_empty() { "''".to_string() } else { format!("concat_ws('|', {})", parts.join(", ")) };
-    format!("left(md5({body}), 15)")
-}
-
-/// [`pg_row_hash_hex`] as a number, for sums on the server.
-pub fn pg_row_hash(cols: &[&ColumnCanon]) -> String {
-    format!("('x' || {})::bit(60)::bigint", pg_row_hash_hex(cols))
-}
-
-/// A row hash shipped as hex ([`mysql_row_hash_hex`], [`pg_row_hash_hex`]).
-pub fn parse_row_hash(hex: &str) -> Option<u64> {
-    (hex.len() == 15).then(|| u64::from_str_radix(hex, 16).ok()).flatten()
-}
-
-/// The client-side 60-bit digest of rows' client columns, bound to each row by its
-/// key or its server-side hash; the canonicaliser's buffers are kept from row to row.
-#[derive(Debug, Default)]
-pub struct ClientHasher {
-    json: super::json::JsonCanon,
-}
-
-impl ClientHasher {
-    /// The digest of one row: `bound` (key values or the server's hash) then each client
-    /// column's canonical form.
-    pub fn row<S: AsRef<str>>(&mut self, bound: &[Option<S>], values: &[Option<S>], kinds: &[ClientKind]) -> u64 {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        let mut put = |v: Option<&[u8]>| match v {
-            Some(v) => {
-                h.update((v.len() as u64).to_le_bytes());
-                h.update(v);
-            }
-            None => h.update(u64::MAX.to_le_bytes()),
-        };
-        for v in bound {
-            put(v.as_ref().map(|v| v.as_ref().as_bytes()));
-        }
-        for (v, kind) in values.iter().zip(kinds) {
-            match (v, kind) {
-                (Some(v), ClientKind::Json) => put(Some(self.json.canonical(v.as_ref()))),
-                (None, _) => put(None),
-            }
-        }
-        let d = h.finalize();
-        u64::from_le_bytes(d[..8].try_into().expect("8 bytes")) >> 4
     }
 }
 
@@ -612,6 +521,7 @@ fn is_number(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verify::row_hash::mysql_row_hash;
 
     #[test]
     fn json_by_meaning() {
@@ -620,38 +530,6 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, client_value(ClientKind::Json, r#"{"a":true,"b":[1.0,2,{"x":"e","y":null}]}"#));
         assert_eq!(client_value(ClientKind::Json, "{broken"), "raw:{broken");
-    }
-
-    /// A column whose text is drawn from a fixed alphabet on both sides is hashed from one
-    /// evaluation of its expression; text, UUIDs and anything bound for a text target
-    /// keep the length prefix that makes the row string unambiguous.
-    #[test]
-    fn fixed_alphabet_fields_are_evaluated_once() {
-        let count = |sql: &str, e: &str| sql.matches(e).count();
-        let when = column("when", Logical::DateTime, "timestamp", false, false, None);
-        let amount = column("amount", Logical::Decimal(10, 2), "numeric", false, false, None);
-        assert!(when.fixed_alphabet && amount.fixed_alphabet);
-        for c in [&when, &amount] {
-            assert_eq!(count(&mysql_row_hash(&[c]), &c.mysql), 1, "{}", c.mysql);
-            assert_eq!(count(&pg_row_hash(&[c]), &c.pg), 1, "{}", c.pg);
-        }
-        let kept = [
-            column("note", Logical::Text, "text", false, false, None),
-            column("n", Logical::Int64, "text", false, false, None),
-            column("j", Logical::Json, "jsonb", false, false, None),
-        ];
-        for c in &kept {
-            assert!(!c.fixed_alphabet, "{}", c.name);
-            assert_eq!(count(&mysql_row_hash(&[c]), &c.mysql), 2, "{}", c.mysql);
-            assert_eq!(count(&pg_row_hash(&[c]), &c.pg), 2, "{}", c.pg);
-        }
-        // A UUID into a uuid target keeps its prefix, measured on the column itself
-        // (MySQL) or known (PostgreSQL's uuid text is 36 bytes): one evaluation each.
-        let id = column("id", Logical::Uuid, "uuid", false, false, None);
-        assert!(!id.fixed_alphabet);
-        let (my, pg) = (mysql_row_hash(&[&id]), pg_row_hash(&[&id]));
-        assert_eq!((count(&my, &id.mysql), count(&pg, &id.pg)), (1, 1), "{my}\n{pg}");
-        assert!(my.contains("CONCAT(LENGTH(`id`), ':', LOWER(") && pg.contains("(36)::text || ':'"), "{my}\n{pg}");
     }
 
     /// With the source's declared type known, a column whose MySQL text is already
@@ -705,19 +583,6 @@ mod tests {
         );
         let key = column_of(&Pair { key: true, ..pair("data", Logical::Binary, "bytea", &blob) });
         assert_eq!(key.mysql, "LOWER(HEX(`data`))");
-    }
-
-    /// A shipped row hash is the summed one's hex digits: the same 60-bit number.
-    #[test]
-    fn shipped_row_hashes_are_the_summed_ones_in_hex() {
-        let c = column("note", Logical::Text, "text", false, false, None);
-        assert!(mysql_row_hash(&[&c]).contains(&mysql_row_hash_hex(&[&c])));
-        assert!(mysql_row_hash_hex(&[&c]).starts_with("LEFT(MD5("));
-        assert!(pg_row_hash(&[&c]).contains(&pg_row_hash_hex(&[&c])));
-        assert!(pg_row_hash_hex(&[&c]).starts_with("left(md5("));
-        assert_eq!(parse_row_hash("fffffffffffffff"), Some((1 << 60) - 1));
-        assert_eq!(parse_row_hash("00000000000000a"), Some(10));
-        assert_eq!((parse_row_hash("ffff"), parse_row_hash("fffffffffffffffx")), (None, None));
     }
 
     #[test]

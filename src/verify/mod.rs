@@ -10,6 +10,7 @@ pub mod checks;
 pub mod digest;
 pub mod json;
 pub mod report;
+pub mod row_hash;
 pub mod strength;
 mod table;
 

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio_postgres::Client;
 
-use super::canon::{self, ClientHasher, ClientKind, ColumnCanon};
+use super::canon::{self, ClientKind, ColumnCanon};
+use super::row_hash::{parse_row_hash, ClientHasher};
 use crate::error::{Error, Result};
 use crate::source::mysql::MySqlSource;
 
@@ -243,7 +244,7 @@ impl Sides<'_> {
         let (mut d, mut bad) = (Digest::default(), None);
         let mut hasher = ClientHasher::default();
         let n = self
-            .rows(side, &sql, |row| match row[0].as_deref().and_then(canon::parse_row_hash) {
+            .rows(side, &sql, |row| match row[0].as_deref().and_then(parse_row_hash) {
                 Some(server) => {
                     d.server = d.server.wrapping_add(server as u128);
                     d.client = d.client.wrapping_add(hasher.row(&row[..1], &row[1..], &kinds) as u128);
@@ -293,7 +294,7 @@ impl Sides<'_> {
         let n = self
             .rows(side, &sql, |row| {
                 let key: Vec<String> = row[..nk].iter().map(|v| v.as_deref().unwrap_or_default().to_string()).collect();
-                let server = row[nk].as_deref().and_then(canon::parse_row_hash).unwrap_or(u64::MAX);
+                let server = row[nk].as_deref().and_then(parse_row_hash).unwrap_or(u64::MAX);
                 let client = if kinds.is_empty() { 0 } else { hasher.row(&row[..nk], &row[nk + 1..], &kinds) };
                 out.insert(key, (server, client));
             })

@@ -4,6 +4,7 @@
 
 use super::{Range, Side, TableCmp};
 use crate::verify::canon::{self, ColumnCanon};
+use crate::verify::row_hash;
 
 impl TableCmp {
     pub(super) fn keys(&self) -> Vec<&ColumnCanon> {
@@ -88,17 +89,17 @@ impl TableCmp {
     pub(super) fn row_hash(&self, side: Side) -> String {
         let cols = self.server_cols();
         match side {
-            Side::My => canon::mysql_row_hash(&cols),
-            Side::Pg => canon::pg_row_hash(&cols),
+            Side::My => row_hash::mysql_row_hash(&cols),
+            Side::Pg => row_hash::pg_row_hash(&cols),
         }
     }
 
-    /// Each row's hash as it is shipped: hex ([`canon::parse_row_hash`]).
+    /// Each row's hash as it is shipped: hex ([`row_hash::parse_row_hash`]).
     pub(super) fn row_hash_hex(&self, side: Side) -> String {
         let cols = self.server_cols();
         match side {
-            Side::My => canon::mysql_row_hash_hex(&cols),
-            Side::Pg => canon::pg_row_hash_hex(&cols),
+            Side::My => row_hash::mysql_row_hash_hex(&cols),
+            Side::Pg => row_hash::pg_row_hash_hex(&cols),
         }
     }
 
