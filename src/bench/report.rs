@@ -94,12 +94,9 @@ fn pairs(pairs: &[Pair]) -> String {
     );
     for (i, p) in pairs.iter().enumerate() {
         let ratio = if p.copy > 0.0 { format!("{:.2}", p.converge / p.copy) } else { "-".into() };
-        for (load, secs, a, ratio) in
-            [("converge", p.converge, &p.converge_activity, ratio), ("COPY", p.copy, &p.copy_activity, String::new())]
-        {
-            let n = if load == "COPY" { String::new() } else { (i + 1).to_string() };
-            let _ = writeln!(o, "    {n:>4} {load:<9} {secs:>8.2} {ratio:>5} {}", activity_columns(a));
-        }
+        let (n, a) = ((i + 1).to_string(), &p.converge_activity);
+        let _ = writeln!(o, "    {n:>4} converge  {:>8.2} {ratio:>5} {}", p.converge, activity_columns(a));
+        let _ = writeln!(o, "         COPY      {:>8.2}       {}", p.copy, activity_columns(&p.copy_activity));
     }
     let all = pairs.iter().flat_map(|p| [&p.converge_activity, &p.copy_activity]);
     if all.filter(|a| a.postgres.is_some()).any(|a| !a.settled) {
