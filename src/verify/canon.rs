@@ -465,7 +465,7 @@ impl Sides<'_> {
 /// The canonical form of a value the client reads: JSON by meaning
 /// ([`super::json`]: keys sorted, numbers as exact decimals). Anything that does not
 /// parse is kept verbatim behind a marker, so it can only equal the same broken text.
-/// Allocates the result: for the few rows a report shows; digests use [`super::row_hash::ClientHasher`].
+/// Allocates the result: for the few rows a report shows; digests use `row_hash::ClientHasher`.
 pub fn client_value(kind: ClientKind, text: &str) -> String {
     match kind {
         ClientKind::Json => String::from_utf8_lossy(super::json::JsonCanon::default().canonical(text)).into_owned(),
@@ -521,7 +521,6 @@ fn is_number(v: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verify::row_hash::mysql_row_hash;
 
     #[test]
     fn json_by_meaning() {
@@ -530,59 +529,6 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, client_value(ClientKind::Json, r#"{"a":true,"b":[1.0,2,{"x":"e","y":null}]}"#));
         assert_eq!(client_value(ClientKind::Json, "{broken"), "raw:{broken");
-    }
-
-    /// With the source's declared type known, a column whose MySQL text is already
-    /// canonical is digested bare, and the target side is shaped to that text.
-    #[test]
-    fn known_source_types_are_digested_bare_on_mysql() {
-        let ty = |t: &str| MySqlType { charset: Some("utf8mb4".into()), ..MySqlType::parse(t) };
-        fn pair<'a>(name: &'a str, logical: Logical, pg_type: &'a str, t: &'a MySqlType) -> Pair<'a> {
-            let (pg_enum, is_bit, zone, pg_typmod) = (false, false, None, -1);
-            Pair {
-                name,
-                pg_name: name,
-                logical,
-                pg_type,
-                pg_enum,
-                is_bit,
-                zone,
-                source: Some(t),
-                pg_typmod,
-                key: false,
-            }
-        }
-        let of = |name: &str, logical, pg_type, t: &MySqlType| column_of(&pair(name, logical, pg_type, t));
-        let body = of("body", Logical::Text, "text", &ty("text"));
-        assert_eq!((body.mysql.as_str(), body.pg.as_str()), ("(`body` COLLATE utf8mb4_bin)", "\"body\"::text"));
-        assert!(mysql_row_hash(&[&body]).contains("CONCAT(LENGTH((`body` COLLATE utf8mb4_bin)), ':', (`body` COLLATE"));
-        let latin = of("body", Logical::Text, "text", &MySqlType { charset: Some("latin1".into()), ..ty("text") });
-        assert_eq!(latin.mysql, "CONVERT(`body` USING utf8mb4)");
-        let at = of("at", Logical::DateTime, "timestamp", &ty("datetime(6)"));
-        assert!(at.fixed_alphabet && !at.mysql.contains("DATE_FORMAT"), "{}", at.mysql);
-        assert_eq!(at.pg, "to_char(\"at\", 'YYYY-MM-DD HH24:MI:SS.US')");
-        // A DATETIME(3): the target with three digits, or with six when it has finer ones.
-        let ms = of("at", Logical::DateTime, "timestamp", &ty("datetime(3)"));
-        assert!(ms.pg.contains("date_trunc('milliseconds', \"at\") = \"at\"") && ms.pg.contains("SS.MS"), "{}", ms.pg);
-        // Precisions PostgreSQL cannot truncate to keep the formatted form.
-        assert!(of("at", Logical::DateTime, "timestamp", &ty("datetime(2)")).mysql.contains("DATE_FORMAT"));
-        let amount = of("amount", Logical::Decimal(10, 2), "numeric", &ty("decimal(10,2)"));
-        assert_eq!(amount.mysql, "`amount`");
-        assert!(amount.pg.contains("round(\"amount\", 2) = \"amount\""), "{}", amount.pg);
-        // Into numeric(12,2) (typmod (12 << 16 | 2) + 4): every target value prints two digits.
-        let dec = ty("decimal(10,2)");
-        let same = Pair { pg_typmod: (12 << 16 | 2) + 4, ..pair("amount", Logical::Decimal(10, 2), "numeric", &dec) };
-        let same = column_of(&same);
-        assert_eq!(same.pg, "\"amount\"::text");
-        // Bytes by their MD5, unless they are a key.
-        let blob = ty("mediumblob");
-        let data = of("data", Logical::Binary, "bytea", &blob);
-        assert_eq!(
-            (data.mysql.as_str(), data.pg.as_str(), data.fixed_alphabet),
-            ("MD5(`data`)", "md5(\"data\")", true)
-        );
-        let key = column_of(&Pair { key: true, ..pair("data", Logical::Binary, "bytea", &blob) });
-        assert_eq!(key.mysql, "LOWER(HEX(`data`))");
     }
 
     #[test]
