@@ -516,6 +516,79 @@ async fn float_canonical_form_is_the_exact_value_on_both_servers() {
     my.drop_db().await;
 }
 
+/// Text rows whose row strings are hard to agree on: empty, NULL beside `''`, the
+/// separators `|` and `~` and a length prefix's `:` inside values, non-ASCII (two-,
+/// three- and four-byte UTF-8), a newline, a backslash and a long value.
+const HASHED_TEXT: &[(i32, Option<&str>, Option<&str>)] = &[
+    (1, Some(""), None),
+    (2, None, Some("")),
+    (3, Some("a|b"), Some("~")),
+    (4, Some("3:abc"), Some("é ✓ 😀")),
+    (5, Some("line\nbreak \\ back"), Some("|")),
+    (6, Some("x"), Some("y")),
+];
+
+/// A row's digest is the first 60 bits of the SHA-256 of its row string on both
+/// servers: the hex each ships and the number each sums are that value, computed here
+/// from the row string the digest's definition gives (`LEN:text` fields joined by `|`,
+/// NULL as `~`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_hashes_are_sha256_of_the_row_string_on_both_servers() {
+    use converge::types::Logical;
+    use converge::verify::{canon, row_hash};
+    use mysql_async::prelude::Queryable;
+    use sha2::{Digest, Sha256};
+    let long = "ü".repeat(3000);
+    let mut rows: Vec<(i32, Option<String>, Option<String>)> =
+        HASHED_TEXT.iter().map(|(i, a, b)| (*i, a.map(String::from), b.map(String::from))).collect();
+    rows.push((7, Some(long.clone()), Some(long)));
+    let lit = |v: &Option<String>| v.as_ref().map_or("NULL".to_string(), |s| format!("'{}'", s.replace('\\', "\\\\")));
+    let values: Vec<String> = rows.iter().map(|(i, a, b)| format!("({i}, {}, {})", lit(a), lit(b))).collect();
+    let my = MyDb::create("vhash").await;
+    my.exec(&format!(
+        "CREATE TABLE t (id int PRIMARY KEY, a text, b text);\nINSERT INTO t VALUES {}",
+        values.join(", ")
+    ))
+    .await;
+    let pg = PgDb::create("vhash").await;
+    let pg_values = values.join(", ").replace("\\\\", "\\");
+    pg.client
+        .batch_execute(&format!(
+            "CREATE TABLE t (id int PRIMARY KEY, a text, b text); INSERT INTO t VALUES {pg_values}"
+        ))
+        .await
+        .unwrap();
+    let (a, b) = (
+        canon::column("a", Logical::Text, "text", false, false, None),
+        canon::column("b", Logical::Text, "text", false, false, None),
+    );
+    let cols = [&a, &b];
+    let mut c = my.conn().await;
+    let sql = format!(
+        "SELECT {}, {} FROM t ORDER BY id",
+        row_hash::mysql_row_hash_hex(&cols),
+        row_hash::mysql_row_hash(&cols)
+    );
+    let from_mysql: Vec<(String, u64)> = c.query(sql).await.unwrap();
+    drop(c);
+    let sql =
+        format!("SELECT {}, {} FROM t ORDER BY id", row_hash::pg_row_hash_hex(&cols), row_hash::pg_row_hash(&cols));
+    let from_pg: Vec<(String, i64)> =
+        pg.client.query(&sql, &[]).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    assert_eq!(from_mysql.len(), rows.len());
+    for (i, (id, a, b)) in rows.iter().enumerate() {
+        let field = |v: &Option<String>| v.as_ref().map_or("~".to_string(), |s| format!("{}:{s}", s.len()));
+        let row = format!("{}|{}", field(a), field(b));
+        let want = hex::encode(Sha256::digest(row.as_bytes()))[..15].to_string();
+        assert_eq!(from_mysql[i].0, want, "MySQL, row {id}: {row:?}");
+        assert_eq!(from_pg[i].0, want, "PostgreSQL, row {id}: {row:?}");
+        let n = u64::from_str_radix(&want, 16).unwrap();
+        assert_eq!((from_mysql[i].1, from_pg[i].1 as u64), (n, n), "summed form, row {id}");
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
 /// JSON values that only compare right by meaning: (id, as MySQL holds it, the same
 /// value changed by one character in the target). Each pair's first text differs from
 /// what `jsonb` prints (key order, spacing, `1.50`, escapes, a surrogate pair), yet is
