@@ -8,8 +8,8 @@
 //! is known before any row is read ([`can_encode`]), and a value that cannot be carried
 //! (out of range, too long, not a UUID, …) is [`Refused`] with its row, column and why.
 //! The per-cell work lives in `cell.rs`, the downcast columns in `column.rs`, the
-//! numeric format in `numeric.rs`. [`send_chunks`] hands the encoded stream to the
-//! connection.
+//! numeric format in `numeric.rs`. [`SendRing`] hands the encoded stream to the
+//! connection without copying it.
 
 use arrow::array::Array;
 use arrow::buffer::NullBuffer;
@@ -189,25 +189,135 @@ impl CopyEncoder {
     }
 }
 
-/// COPY data goes to the server in pieces of this size: under the allocator's mmap
-/// threshold (1 MiB, set in `main.rs`), so the pieces are recycled heap memory.
+/// COPY data goes to the server in messages of at most this size, so the connection's
+/// own write buffer stays small.
 pub(super) const SEND_CHUNK: usize = 256 << 10;
 
-/// Sends the encoded bytes as copies of at most [`SEND_CHUNK`] and empties `buf`, which
-/// keeps its capacity for the next batch. Handing `buf`'s own memory to the connection
-/// instead (`split().freeze()`) made every batch encode into freshly mapped pages: the
-/// page faults and zeroing cost more than this copy (3 M-row load: 0.5 M minor faults
-/// → 0.2 M, ~1 CPU-second of system time less).
-pub(super) async fn send_chunks<S>(
-    sink: &mut std::pin::Pin<&mut S>,
-    buf: &mut BytesMut,
-) -> std::result::Result<(), S::Error>
-where
-    S: futures::Sink<bytes::Bytes>,
-{
-    for chunk in buf.chunks(SEND_CHUNK) {
-        futures::SinkExt::send(sink, bytes::Bytes::copy_from_slice(chunk)).await?;
+/// How many buffers [`SendRing`] uses in turn: the connection holds at most a message
+/// being written and two queued, so by the time a buffer comes round again it is free.
+const RING: usize = 3;
+
+/// The encoded COPY stream's buffers, handed to the connection without a copy.
+///
+/// Each batch is encoded into [`SendRing::buf`]; [`SendRing::send`] passes the bytes on
+/// as [`SEND_CHUNK`]-sized views of that buffer's own memory and moves to the next
+/// buffer, which is written again only once the connection let go of every view of it
+/// (`BytesMut::try_reclaim`); one still held is left to the connection and replaced.
+/// Copying each piece out instead (`Bytes::copy_from_slice`) cost a memmove of every
+/// byte plus, since the allocator maps blocks over 128 KiB (`main.rs`), a fresh mapping,
+/// its page faults and its zeroing per piece. Encoding straight into memory handed away
+/// (one buffer, `split().freeze()`) had the same faults: the next batch always found its
+/// buffer still held.
+#[derive(Debug)]
+pub(super) struct SendRing {
+    bufs: [BytesMut; RING],
+    /// The capacity each buffer had before it was sent: what reclaiming must give back.
+    caps: [usize; RING],
+    at: usize,
+    /// Buffers written again in place, and ones replaced because they were still held.
+    reused: u64,
+    replaced: u64,
+}
+
+impl Default for SendRing {
+    fn default() -> Self {
+        SendRing {
+            bufs: std::array::from_fn(|_| BytesMut::with_capacity(2 * SEND_CHUNK)),
+            caps: [2 * SEND_CHUNK; RING],
+            at: 0,
+            reused: 0,
+            replaced: 0,
+        }
     }
-    buf.clear();
-    Ok(())
+}
+
+impl SendRing {
+    /// The buffer to encode into.
+    pub(super) fn buf(&mut self) -> &mut BytesMut {
+        &mut self.bufs[self.at]
+    }
+
+    /// Sends everything encoded so far in messages of at most [`SEND_CHUNK`] and moves
+    /// to the next buffer; returns the bytes sent.
+    pub(super) async fn send<S>(&mut self, sink: &mut std::pin::Pin<&mut S>) -> std::result::Result<u64, S::Error>
+    where
+        S: futures::Sink<bytes::Bytes>,
+    {
+        let buf = &mut self.bufs[self.at];
+        self.caps[self.at] = self.caps[self.at].max(buf.capacity());
+        let sent = buf.len() as u64;
+        while !buf.is_empty() {
+            let piece = buf.split_to(SEND_CHUNK.min(buf.len())).freeze();
+            futures::SinkExt::send(sink, piece).await?;
+        }
+        self.at = (self.at + 1) % RING;
+        let (next, cap) = (&mut self.bufs[self.at], self.caps[self.at]);
+        if next.try_reclaim(cap) {
+            self.reused += 1;
+        } else {
+            *next = BytesMut::with_capacity(cap);
+            self.replaced += 1;
+        }
+        Ok(sent)
+    }
+
+    /// (buffers written again in place, buffers replaced because still held).
+    pub(super) fn turns(&self) -> (u64, u64) {
+        (self.reused, self.replaced)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn fill(buf: &mut BytesMut, n: usize, seed: u8) {
+        buf.extend((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
+    }
+
+    /// What the connection side has received so far, its pieces dropped.
+    fn drain(rx: &mut futures::channel::mpsc::UnboundedReceiver<bytes::Bytes>, got: &mut Vec<u8>) {
+        while let Ok(Some(piece)) = rx.try_next() {
+            assert!(piece.len() <= SEND_CHUNK, "a piece of {} bytes", piece.len());
+            got.extend_from_slice(&piece);
+        }
+    }
+
+    /// Every byte arrives once, in order, in pieces of at most SEND_CHUNK; once the
+    /// receiver has let go of them a buffer is written again in its own memory, and one
+    /// still held is replaced, never overwritten.
+    #[tokio::test]
+    async fn buffers_are_reused_only_once_let_go() {
+        let (mut tx, mut rx) = futures::channel::mpsc::unbounded::<bytes::Bytes>();
+        let mut sink = std::pin::Pin::new(&mut tx);
+        let mut ring = SendRing::default();
+        let (mut expected, mut got) = (Vec::new(), Vec::new());
+        let mut first = None;
+        for turn in 0..RING as u8 {
+            fill(ring.buf(), 600 << 10, turn);
+            first.get_or_insert(ring.buf().as_ptr());
+            expected.extend_from_slice(ring.buf());
+            assert_eq!(ring.send(&mut sink).await.unwrap(), 600 << 10);
+            drain(&mut rx, &mut got);
+        }
+        assert_eq!(got, expected);
+        // Every piece was let go of: the first buffer comes round in its own memory.
+        assert_eq!(Some(ring.buf().as_ptr()), first);
+        assert!(ring.buf().is_empty() && ring.buf().capacity() >= 600 << 10);
+        assert_eq!(ring.turns(), (RING as u64, 0));
+        // A piece still held: its buffer is replaced when it comes round, and what the
+        // receiver holds stays as sent.
+        fill(ring.buf(), 100, 7);
+        let sent = ring.buf().to_vec();
+        ring.send(&mut sink).await.unwrap();
+        let held = rx.try_next().unwrap().unwrap();
+        for turn in 0..RING as u8 {
+            fill(ring.buf(), 300 << 10, turn);
+            ring.send(&mut sink).await.unwrap();
+            drain(&mut rx, &mut Vec::new());
+        }
+        assert_eq!(held.to_vec(), sent);
+        assert_eq!(ring.turns(), (RING as u64 + 3, 1), "the held buffer was replaced, the others reused");
+    }
 }

@@ -3,7 +3,6 @@
 //! filled and, per table, the foreign-key check triggers off for its duration.
 
 use arrow::record_batch::RecordBatch;
-use bytes::BytesMut;
 use futures::StreamExt;
 use tokio_postgres::Client;
 
@@ -11,7 +10,7 @@ use super::{FkMode, PgLoad, Strategy};
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
-use crate::sink::postgres::copy::{send_chunks, CopyEncoder, SEND_CHUNK};
+use crate::sink::postgres::copy::{CopyEncoder, SendRing, SEND_CHUNK};
 use crate::sink::postgres::locate::{rejected, KeyRing};
 use crate::sink::postgres::target::{AuditFill, TableTarget};
 
@@ -105,8 +104,8 @@ impl PgLoad {
             .map_err(|e| Error::postgres(format!("starting COPY into `{}`", target.table), &e))?;
         futures::pin_mut!(sink);
         let mut encoder: Option<CopyEncoder> = None;
-        let mut buf = BytesMut::with_capacity(2 * SEND_CHUNK);
-        CopyEncoder::header(&mut buf);
+        let mut ring = SendRing::default();
+        CopyEncoder::header(ring.buf());
         let mut keys = KeyRing::new(key);
         let mut rows = 0u64;
         let mut sent = 0u64;
@@ -122,19 +121,19 @@ impl PgLoad {
                 ),
             };
             keys.push(&batch, rows);
-            if let Err(r) = enc.encode(&batch, &mut buf) {
+            if let Err(r) = enc.encode(&batch, ring.buf()) {
                 return Err(rejected(&target.table, &keys, rows, r));
             }
             rows += batch.num_rows() as u64;
-            if buf.len() >= SEND_CHUNK {
-                sent += buf.len() as u64;
-                send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
+            if ring.buf().len() >= SEND_CHUNK {
+                sent += ring.send(&mut sink).await.map_err(|e| fail(e, &keys))?;
             }
             next = batches.next().await;
         }
-        CopyEncoder::trailer(&mut buf);
-        sent += buf.len() as u64;
-        send_chunks(&mut sink, &mut buf).await.map_err(|e| fail(e, &keys))?;
+        CopyEncoder::trailer(ring.buf());
+        sent += ring.send(&mut sink).await.map_err(|e| fail(e, &keys))?;
+        let (reused, replaced) = ring.turns();
+        tracing::debug!(table = %target.table, sent, reused, replaced, "COPY data handed to the connection");
         self.copy_bytes.lock().expect("not poisoned").push((target.table.clone(), sent));
         let copied = sink.finish().await.map_err(|e| fail(e, &keys))?;
         if let Some(enc) = &encoder {
