@@ -270,7 +270,6 @@ impl SendRing {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures::StreamExt;
 
     fn fill(buf: &mut BytesMut, n: usize, seed: u8) {
         buf.extend((0..n).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)));
@@ -278,7 +277,7 @@ mod tests {
 
     /// What the connection side has received so far, its pieces dropped.
     fn drain(rx: &mut futures::channel::mpsc::UnboundedReceiver<bytes::Bytes>, got: &mut Vec<u8>) {
-        while let Ok(Some(piece)) = rx.try_next() {
+        while let Ok(piece) = rx.try_recv() {
             assert!(piece.len() <= SEND_CHUNK, "a piece of {} bytes", piece.len());
             got.extend_from_slice(&piece);
         }
@@ -311,7 +310,7 @@ mod tests {
         fill(ring.buf(), 100, 7);
         let sent = ring.buf().to_vec();
         ring.send(&mut sink).await.unwrap();
-        let held = rx.try_next().unwrap().unwrap();
+        let held = rx.try_recv().unwrap();
         for turn in 0..RING as u8 {
             fill(ring.buf(), 300 << 10, turn);
             ring.send(&mut sink).await.unwrap();
