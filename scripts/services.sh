@@ -14,6 +14,11 @@ fi
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
   as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql postgresql-client
 fi
+# PostGIS, for the tests that load spatial columns into geometry (each creates the
+# extension in its own database only).
+if ! [ -f /usr/share/postgresql/15/extension/postgis.control ]; then
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3
+fi
 
 if ! have_mysql; then
   echo "starting MariaDB" >&2

@@ -7,6 +7,7 @@ use crate::pipeline::spec::Pipeline;
 use crate::pipeline::{create, plan, source};
 use crate::sink::postgres::create::diff;
 use crate::sink::postgres::create::SchemaDdl;
+use crate::sink::postgres::introspect;
 use crate::sink::postgres::load::connect;
 
 /// What `schema` found.
@@ -29,8 +30,10 @@ pub async fn schema(p: &Pipeline, diff: bool) -> Result<SchemaReport> {
         let all = vec![true; plan.tables.len()];
         let live = opened.live();
         let decided = create::decide_by_data(live.as_deref(), &mut plan, &all).await?;
-        let mut ddl = create::ddl(&plan, &all, p.postgres(), Vec::new());
+        let (postgis, asked) = postgis(p, &plan).await;
+        let mut ddl = create::ddl(&plan, &all, p.postgres(), Vec::new(), postgis);
         ddl.notes.splice(0..0, decided);
+        ddl.notes.extend(asked);
         ddl.notes.extend(opened.not_carried().await?);
         ddl.objects = opened.object_definitions().await?;
         Ok::<_, Error>(ddl)
@@ -44,6 +47,26 @@ pub async fn schema(p: &Pipeline, diff: bool) -> Result<SchemaReport> {
         true => Some(compare(p, &ddl).await?),
     };
     Ok(SchemaReport { ddl, differences, source })
+}
+
+/// Whether the postgres sink's target has PostGIS (then spatial columns are shown as
+/// `geometry`): asked only when the plan has a spatial column. A target that cannot be
+/// asked leaves them `bytea`, with a note saying why.
+async fn postgis(p: &Pipeline, plan: &plan::Plan) -> (Option<String>, Option<String>) {
+    let Some(sink) = p.postgres().filter(|_| create::has_spatial(plan)) else { return (None, None) };
+    let asked = match connect(&sink.url).await {
+        Ok(client) => introspect::postgis_schema(&client).await,
+        Err(e) => Err(e),
+    };
+    match asked {
+        Ok(schema) => (schema, None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "spatial columns are shown as bytea: whether the target has PostGIS (then they are geometry) could not be asked ({e})"
+            )),
+        ),
+    }
 }
 
 /// The target's schema against the DDL, created for the comparison in a scratch schema

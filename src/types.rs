@@ -28,6 +28,9 @@ pub struct MySqlType {
     pub charset: Option<String>,
     /// MariaDB's `json_valid(col)` check constraint marks a longtext as JSON.
     pub json_check: bool,
+    /// A spatial column's SRID attribute (MySQL 8's `SRID n`, which the server enforces;
+    /// MariaDB has none it enforces).
+    pub srid: Option<u32>,
 }
 
 impl MySqlType {
@@ -311,9 +314,37 @@ pub const MAPPING: &[Mapping] = &[
         mysql: "geometry, point, …",
         csv: "\\x hex (4-byte SRID, then WKB: MySQL's own form)",
         pg_create: "bytea",
-        pg_accepts: &["bytea"],
+        pg_accepts: &["bytea", "geometry"],
     },
 ];
+
+/// MySQL's spatial types and PostGIS's name for each (`geometry(<name>)`); a MySQL
+/// `geometry` column holds any kind, as a plain PostGIS `geometry` does.
+pub const SPATIAL: &[(&str, Option<&str>)] = &[
+    ("geometry", None),
+    ("point", Some("Point")),
+    ("linestring", Some("LineString")),
+    ("polygon", Some("Polygon")),
+    ("multipoint", Some("MultiPoint")),
+    ("multilinestring", Some("MultiLineString")),
+    ("multipolygon", Some("MultiPolygon")),
+    ("geometrycollection", Some("GeometryCollection")),
+    ("geomcollection", Some("GeometryCollection")),
+];
+
+/// The PostGIS type a MySQL spatial column is created as, in a target with PostGIS
+/// (`geometry` named by `geometry`, qualified by the extension's schema): the column's
+/// kind, and its SRID where MySQL enforces one (MySQL 8's `SRID n`). A MariaDB column
+/// has no SRID it enforces, so its type carries none and each value keeps its own.
+pub fn postgis_type(t: &MySqlType, geometry: &str) -> String {
+    let kind = SPATIAL.iter().find(|(m, _)| *m == t.data_type).and_then(|(_, g)| *g);
+    match (kind, t.srid) {
+        (Some(k), Some(srid)) => format!("{geometry}({k}, {srid})"),
+        (None, Some(srid)) => format!("{geometry}(Geometry, {srid})"),
+        (Some(k), None) => format!("{geometry}({k})"),
+        (None, None) => geometry.to_string(),
+    }
+}
 
 /// Decides the logical type of a MySQL column from its type alone. Plain `tinyint`
 /// (MySQL 8 drops the display width) stays an integer unless a `[[column]]` rule or the
@@ -518,6 +549,19 @@ mod tests {
         assert_eq!(c("varchar(36)"), Logical::Text);
         assert_eq!(c("enum('a','b')"), Logical::Enum);
         assert_eq!(c("time(6)").arrow_type(), DataType::Duration(TimeUnit::Microsecond));
+    }
+
+    #[test]
+    fn spatial_types_name_their_postgis_kind_and_srid() {
+        let g = |t: &str, srid| postgis_type(&MySqlType { srid, ..MySqlType::parse(t) }, "geometry");
+        assert_eq!(g("point", None), "geometry(Point)");
+        assert_eq!(g("multipolygon", Some(4326)), "geometry(MultiPolygon, 4326)");
+        assert_eq!(g("geomcollection", Some(0)), "geometry(GeometryCollection, 0)");
+        assert_eq!(g("geometry", None), "geometry");
+        assert_eq!(g("geometry", Some(3857)), "geometry(Geometry, 3857)");
+        for (mysql, _) in SPATIAL {
+            assert_eq!(c(mysql), Logical::Geometry);
+        }
     }
 
     #[test]

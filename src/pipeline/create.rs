@@ -116,8 +116,15 @@ async fn decide_table(
 }
 
 /// The DDL for the planned tables whose `create` flag is set (the others may be
-/// referenced); `existing` are the target schema's relation and type names.
-pub fn ddl(plan: &Plan, create: &[bool], sink: Option<&PostgresSink>, existing: Vec<String>) -> SchemaDdl {
+/// referenced); `existing` are the target schema's relation and type names, `postgis`
+/// the schema of the target's PostGIS extension, when it has one.
+pub fn ddl(
+    plan: &Plan,
+    create: &[bool],
+    sink: Option<&PostgresSink>,
+    existing: Vec<String>,
+    postgis: Option<String>,
+) -> SchemaDdl {
     let options = CreateOptions {
         schema: sink.map_or("public", |s| s.schema()).to_string(),
         long_names: sink.map(|s| s.long_names).unwrap_or_default(),
@@ -125,6 +132,7 @@ pub fn ddl(plan: &Plan, create: &[bool], sink: Option<&PostgresSink>, existing: 
         case_insensitive: sink.map(|s| s.case_insensitive).unwrap_or_default(),
         enums: sink.map(|s| s.enums).unwrap_or_default(),
         existing,
+        postgis,
     };
     let mut refused = Vec::new();
     let requests: Vec<TableRequest<'_>> = plan
@@ -154,4 +162,10 @@ pub fn ddl(plan: &Plan, create: &[bool], sink: Option<&PostgresSink>, existing: 
     refused.retain(|r| created.iter().any(|t| r.starts_with(&format!("`{}`.", t.target))));
     ddl.refused.extend(refused);
     ddl
+}
+
+/// Whether a planned table carries a spatial column (whose created type depends on the
+/// target's PostGIS).
+pub fn has_spatial(plan: &Plan) -> bool {
+    plan.tables.iter().any(|t| t.spec.plans.iter().any(|c| c.logical == Logical::Geometry))
 }

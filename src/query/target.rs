@@ -155,7 +155,9 @@ pub fn logical_of(c: &PgColumn) -> Logical {
         PgTarget::Time | PgTarget::Interval => Logical::Time,
         PgTarget::Timestamp => Logical::DateTime,
         PgTarget::Timestamptz => Logical::Timestamp,
-        PgTarget::Text | PgTarget::TextArray | PgTarget::VarcharArray | PgTarget::Bit => Logical::Text,
+        PgTarget::Text | PgTarget::TextArray | PgTarget::VarcharArray | PgTarget::Bit | PgTarget::Geometry => {
+            Logical::Text
+        }
     }
 }
 

@@ -107,7 +107,8 @@ async fn create_missing(p: &Pipeline, opened: &Opened, plan: &mut Plan, load: &m
     let live = opened.live();
     let decided = create::decide_by_data(live.as_deref(), plan, &missing).await?;
     let taken = load.names_taken().await?;
-    let mut ddl = create::ddl(plan, &missing, p.postgres(), taken);
+    let postgis = if create::has_spatial(plan) { load.postgis().await? } else { None };
+    let mut ddl = create::ddl(plan, &missing, p.postgres(), taken, postgis);
     ddl.notes.splice(0..0, decided);
     if !ddl.refused.is_empty() {
         return Err(Error::Pipeline {

@@ -15,6 +15,7 @@
 //! | text, enum, set | the characters, exactly (`set` into `text[]`: comma-joined) |
 //! | uuid (char(36)) | lower-case |
 //! | binary, blob, binary(16) | lower-case hex of the bytes |
+//! | spatial into PostGIS geometry | `SRID:` and the MD5 of the little-endian WKB |
 //! | json | keys sorted, numbers as doubles, no whitespace (client) |
 //!
 //! NULL stays NULL and is distinct from the empty string in the row digest.
@@ -196,6 +197,12 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
         Logical::Uuid => (
             format!("CONVERT(CASE WHEN {m} REGEXP '{UUID_RE}' THEN LOWER({m}) ELSE {m} END USING utf8mb4)"),
             format!("{g}::text"),
+        ),
+        // A PostGIS geometry: by its SRID and its WKB (MySQL's bytes after the SRID;
+        // PostGIS's little-endian WKB, the byte order MySQL stores).
+        Logical::Geometry if pg_type == "geometry" => (
+            format!("CONCAT(ST_SRID({m}), ':', MD5(SUBSTRING({m}, 5)))"),
+            format!("ST_SRID({g}) || ':' || md5(ST_AsBinary({g}, 'NDR'))"),
         ),
         // Bytes that are not a key are compared by their MD5 (both servers hash the bytes
         // as stored): half the bytes to hash that their hex would be, and no hex to build.

@@ -13,6 +13,7 @@ use postgres_protocol::IsNull;
 use super::column::{put_date_text, Src};
 use super::numeric::{self, StackText, FLOAT_TEXT_CAP};
 use super::pgtype::PgTarget;
+use super::spatial;
 
 /// Days from 1970-01-01 to 2000-01-01 (PostgreSQL's epoch).
 const PG_EPOCH_DAYS: i64 = 10_957;
@@ -81,6 +82,7 @@ pub fn encode(src: &Src, target: PgTarget, max: Option<usize>, i: usize, out: &m
             match target {
                 P::Bytea => put_bytes(out, b),
                 P::Uuid if b.len() == 16 => put_bytes(out, b),
+                P::Geometry => spatial::put_ewkb(out, b),
                 _ => unsupported("binary", target),
             }
         }

@@ -227,6 +227,14 @@ async fn triggers(client: &Client, schema: &str, tables: &mut [PgTable]) -> Resu
     Ok(())
 }
 
+/// The schema of the database's PostGIS extension (`pg_extension`), when it has one.
+pub async fn postgis_schema(client: &Client) -> Result<Option<String>> {
+    let q = "SELECT n.nspname::text FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace \
+             WHERE e.extname = 'postgis'";
+    let row = client.query_opt(q, &[]).await.map_err(|e| Error::postgres("reading the target's extensions", &e))?;
+    Ok(row.map(|r| r.get(0)))
+}
+
 /// What a unique index compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct UniqueKey {

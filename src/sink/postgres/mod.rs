@@ -15,6 +15,7 @@ pub mod narrow;
 pub mod numeric;
 pub mod pgtype;
 pub mod sink;
+pub mod spatial;
 mod state;
 pub mod target;
 mod tuning;

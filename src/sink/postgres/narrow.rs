@@ -15,6 +15,7 @@ use bytes::BytesMut;
 use super::column::{duration_text, micros_text, render, Src};
 use super::numeric::{self, Digits, StackText, FLOAT_TEXT_CAP};
 use super::pgtype::Limit;
+use super::spatial;
 
 /// What the target would make of one value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,6 +38,7 @@ impl fmt::Display for Limit {
             }
             Limit::Granule { truncates: true, .. } => f.write_str("an interval restricted to some fields"),
             Limit::Padded(n) => write!(f, "char({n})"),
+            Limit::Spatial(s) => write!(f, "{s}"),
         }
     }
 }
@@ -81,6 +83,11 @@ pub fn check(src: &Src, limit: Limit, i: usize) -> Verdict {
             let text = render(&other, i);
             padded(&text, n)
         }
+        (Limit::Spatial(s), Src::Bin(a)) => match spatial::check(a.get(i), s) {
+            Ok(None) => Verdict::Same,
+            Ok(Some(to)) => Verdict::Changed(to),
+            Err(why) => Verdict::Refused(why),
+        },
         _ => Verdict::Same,
     }
 }

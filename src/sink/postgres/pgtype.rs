@@ -6,6 +6,8 @@ use std::fmt;
 
 use arrow::datatypes::{DataType, TimeUnit};
 
+use super::spatial::Spatial;
+
 /// The PostgreSQL type a column is encoded for: one per binary send format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum PgTarget {
@@ -50,6 +52,8 @@ pub enum PgTarget {
     VarcharArray,
     /// bit(n) and varbit (a MySQL bit(n)): the bit string of [`CopyColumn::bits`] bits.
     Bit,
+    /// PostGIS's geometry (a MySQL spatial value): its EWKB.
+    Geometry,
 }
 
 impl PgTarget {
@@ -77,6 +81,7 @@ impl PgTarget {
             "_text" | "_citext" => PgTarget::TextArray,
             "_varchar" => PgTarget::VarcharArray,
             "bit" | "varbit" => PgTarget::Bit,
+            "geometry" => PgTarget::Geometry,
             _ => return None,
         })
     }
@@ -104,6 +109,7 @@ impl PgTarget {
             PgTarget::TextArray => "text[]",
             PgTarget::VarcharArray => "varchar[]",
             PgTarget::Bit => "bit",
+            PgTarget::Geometry => "geometry",
         }
     }
 }
@@ -153,6 +159,7 @@ pub fn can_encode(t: &DataType, target: PgTarget) -> bool {
             matches!(target, P::Text | P::Uuid | P::Json | P::Jsonb | P::TextArray | P::VarcharArray)
         }
         DataType::FixedSizeBinary(16) => matches!(target, P::Uuid | P::Bytea),
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => matches!(target, P::Bytea | P::Geometry),
         t if is_binary(t) => target == P::Bytea,
         _ => false,
     }
@@ -183,6 +190,9 @@ pub enum Limit {
     },
     /// `char(n)`: a shorter value is padded with spaces to `n` characters.
     Padded(usize),
+    /// `geometry(<kind>, <SRID>)`: an SRID-0 value takes the column's SRID; one of
+    /// another SRID or kind is refused.
+    Spatial(Spatial),
 }
 
 impl Limit {
@@ -198,6 +208,7 @@ impl Limit {
             }
             "interval" if typmod >= 0 => interval_limit(typmod),
             "bpchar" if typmod > 5 => Limit::Padded((typmod - 4) as usize),
+            "geometry" => Spatial::from_typmod(typmod).map_or(Limit::None, Limit::Spatial),
             _ => Limit::None,
         }
     }

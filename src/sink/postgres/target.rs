@@ -179,6 +179,15 @@ fn column_target(
         (Logical::Text, PgTarget::Json | PgTarget::Jsonb) => Logical::Json,
         (l, _) => l,
     };
+    if (pg == PgTarget::Geometry) != (*logical == Logical::Geometry) && pg != PgTarget::Bytea {
+        check.problems.push(format!(
+            "{name}.{out}: a {} value ({}) cannot be loaded into {}: only a MySQL spatial column goes into geometry, and a spatial column only into geometry or bytea",
+            logical.name(),
+            mysql.column_type,
+            tc.sql_type
+        ));
+        return None;
+    }
     if !can_encode(&logical.arrow_type(), pg) {
         check.problems.push(format!(
             "{name}.{out}: a {} value ({}) cannot be encoded for target type {}",
@@ -300,6 +309,11 @@ fn narrowing(m: &MySqlType, logical: Logical, pg: PgTarget, limit: Limit, tc: &P
             }
         }
         Limit::Padded(n) => Some(format!("values shorter than {n} characters are padded with spaces")),
+        Limit::Spatial(s) if s.srid != 0 => Some(format!(
+            "a value of another kind or SRID is refused; one with SRID 0 would take SRID {}, so it is refused too unless allowed",
+            s.srid
+        )),
+        Limit::Spatial(_) => Some("a value of another kind is refused".into()),
         Limit::None => {
             let range = |bits: i32| int_digits(logical).is_some_and(|d| d > bits);
             match pg {

@@ -38,6 +38,9 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
     let mariadb = conn.server_version() >= (10, 0, 0);
     shape::checks(conn, database, &mut out, &index).await?;
     columns(conn, database, &mut out, &index, mariadb).await?;
+    if !mariadb && conn.server_version() >= (8, 0, 3) {
+        column_srids(conn, database, &mut out, &index).await?;
+    }
     primary_keys(conn, database, &mut out, &index).await?;
     foreign_keys(conn, database, &mut out, &index).await?;
     shape::indexes(conn, database, &mut out, &index).await?;
@@ -80,6 +83,31 @@ async fn columns(
         let default = r.get::<Option<String>, _>(6).flatten();
         let facts = column_facts(default, &s(r, 7), &s(r, 8), s(r, 9), &s(r, 10), nullable, mariadb);
         out[ti].columns.push(Column { name, mysql, nullable, logical, facts });
+    }
+    Ok(())
+}
+
+/// MySQL 8's `SRID n` attribute of spatial columns (the server refuses values of any
+/// other SRID in them); MariaDB has none it enforces.
+async fn column_srids(
+    conn: &mut Conn,
+    database: &str,
+    out: &mut [Table],
+    index: &HashMap<String, usize>,
+) -> Result<()> {
+    let rows: Vec<(String, String, u32)> = conn
+        .exec(
+            "SELECT TABLE_NAME, COLUMN_NAME, SRS_ID FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND SRS_ID IS NOT NULL",
+            (database,),
+        )
+        .await
+        .map_err(|e| Error::mysql(reading(database, "spatial columns' SRIDs"), e))?;
+    for (table, column, srid) in rows {
+        let Some(&ti) = index.get(&table) else { continue };
+        if let Some(c) = out[ti].columns.iter_mut().find(|c| c.name == column) {
+            c.mysql.srid = Some(srid);
+        }
     }
     Ok(())
 }

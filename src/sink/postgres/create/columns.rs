@@ -26,10 +26,10 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             collation: None,
         };
         let place = format!("`{}`.`{name}`", t.name);
-        if logical == Logical::Geometry {
+        if logical == Logical::Geometry && cx.options.postgis.is_none() {
             let g = ident::pg(&name);
             cx.ddl.notes.push(format!(
-                "{place}: a MySQL {} column, created as bytea holding MySQL's own bytes (a 4-byte little-endian SRID, then WKB); with PostGIS: ALTER TABLE … ALTER COLUMN {g} TYPE geometry USING ST_GeomFromWKB(substring({g} from 5), get_byte({g}, 0) | get_byte({g}, 1) << 8 | get_byte({g}, 2) << 16 | get_byte({g}, 3) << 24)",
+                "{place}: a MySQL {} column, created as bytea holding MySQL's own bytes (a 4-byte little-endian SRID, then WKB), because the target has no PostGIS (with the extension in the target database it is created as geometry); with PostGIS: ALTER TABLE … ALTER COLUMN {g} TYPE geometry USING ST_GeomFromWKB(substring({g} from 5), get_byte({g}, 0) | get_byte({g}, 1) << 8 | get_byte({g}, 2) << 16 | get_byte({g}, 3) << 24)",
                 c.mysql.data_type
             ));
         }
@@ -137,6 +137,10 @@ fn column_type(cx: &mut Context<'_, '_>, t: &mut CreatedTable, c: &Column, name:
         Logical::Timestamp => format!("timestamptz({fsp})"),
         Logical::UuidBinary => "uuid".into(),
         Logical::Set => "text[]".into(),
+        Logical::Geometry => match &cx.options.postgis {
+            Some(schema) => crate::types::postgis_type(m, &ident::pg_qualified(schema, "geometry")),
+            None => logical.pg_create(),
+        },
         Logical::Enum if cx.options.enums == EnumMode::Check => {
             let members: Vec<String> = m.members().iter().map(|l| crate::ident::pg_literal(l)).collect();
             let check = cx.ns.made_up(&format!("{}_{name}_check", t.name));

@@ -97,6 +97,9 @@ pub struct CreateOptions {
     pub case_insensitive: CaseInsensitive,
     /// MySQL enums.
     pub enums: EnumMode,
+    /// The schema of the target's PostGIS extension, when it has one: spatial columns
+    /// are then created as its `geometry`, else as `bytea` (MySQL's own bytes).
+    pub postgis: Option<String>,
 }
 
 /// One created column.

@@ -83,6 +83,12 @@ impl PgLoad {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// The schema of the target's PostGIS extension, when the database has one.
+    pub async fn postgis(&self) -> Result<Option<String>> {
+        let client = self.clients[0].lock().await;
+        crate::sink::postgres::introspect::postgis_schema(&client).await
+    }
+
     /// Per-table mode with foreign keys proven per table, not enforced row by row: tables
     /// may load side by side, each on its own connection.
     async fn open_streams(&mut self) -> Result<()> {

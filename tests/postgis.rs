@@ -1,0 +1,237 @@
+//! Spatial columns into a PostGIS target: created (`create = "missing"`, `converge
+//! schema`) as `geometry(<kind>)` and loaded as EWKB, or loaded into a schema-first
+//! target's `geometry` columns; every value equal by WKB and SRID to MariaDB's own
+//! answer, `verify` passing, and failing on one changed geometry naming table, key and
+//! column. A `geometry(<kind>, <SRID>)` column refuses values of another SRID or kind
+//! naming the row, and counts an SRID-0 value given its SRID only when a rule allows it.
+//! Each test creates the extension in its own PostgreSQL database only.
+
+mod common;
+
+use common::*;
+use converge::verify::digest::RowDiff;
+use mysql_async::prelude::*;
+
+/// Every kind MariaDB has, SRID 0 and 4326 (and 3857 in a plain `geometry`), a polygon
+/// with a hole, nested and empty collections, coordinates at a double's edges, NULLs.
+const SHAPES: &str = r#"
+CREATE TABLE shapes (id int PRIMARY KEY, g geometry NULL, p point NULL, l linestring NULL, a polygon NULL,
+  mp multipoint NULL, ml multilinestring NULL, ma multipolygon NULL, gc geometrycollection NULL);
+INSERT INTO shapes VALUES (1, ST_GeomFromText('POINT(1 2)'), ST_GeomFromText('POINT(-71.0603 42.3583)'),
+  ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0.5)'),
+  ST_GeomFromText('POLYGON((0 0, 10 0, 10 10, 0 10, 0 0), (2 2, 2 4, 4 4, 4 2, 2 2))'),
+  ST_GeomFromText('MULTIPOINT(1 1, 2 2, -3 0.1)'), ST_GeomFromText('MULTILINESTRING((0 0, 1 1), (2 2, 3 3, 4 2))'),
+  ST_GeomFromText('MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)), ((5 5, 6 5, 6 6, 5 5), (5.2 5.1, 5.8 5.1, 5.8 5.7, 5.2 5.1)))'),
+  ST_GeomFromText('GEOMETRYCOLLECTION(POINT(1 1), LINESTRING(0 0, 1 1), POLYGON((0 0, 1 0, 1 1, 0 0)))'));
+INSERT INTO shapes VALUES (2, ST_GeomFromText('GEOMETRYCOLLECTION(MULTIPOINT(1 1, 2 2), GEOMETRYCOLLECTION(POINT(3 3)))', 4326),
+  ST_GeomFromText('POINT(13.4050 52.5200)', 4326), ST_GeomFromText('LINESTRING(13.4 52.5, 2.35 48.86)', 4326),
+  ST_GeomFromText('POLYGON((0 0, 0 1, 1 1, 1 0, 0 0), (0.2 0.2, 0.4 0.2, 0.4 0.4, 0.2 0.2))', 4326),
+  ST_GeomFromText('MULTIPOINT(13.4 52.5)', 4326), ST_GeomFromText('MULTILINESTRING((0 0, 1 1))', 4326),
+  ST_GeomFromText('MULTIPOLYGON(((0 0, 1 0, 1 1, 0 0)))', 4326), ST_GeomFromText('GEOMETRYCOLLECTION EMPTY', 4326));
+INSERT INTO shapes VALUES (3, ST_GeomFromText('POLYGON((1e300 -1e300, 1e300 1e300, -1e300 1e300, 1e300 -1e300))', 3857),
+  ST_GeomFromText('POINT(-0.000000000000000000001 123456789.123456789)'), NULL, NULL, NULL, NULL, NULL,
+  ST_GeomFromText('GEOMETRYCOLLECTION EMPTY'));
+INSERT INTO shapes (id) VALUES (4)
+"#;
+
+const COLUMNS: [&str; 8] = ["g", "p", "l", "a", "mp", "ml", "ma", "gc"];
+
+fn pipeline_for(my: &MyDb, pg: &PgDb, rules: &str, sink: &str) -> converge::Pipeline {
+    let text = format!(
+        "name = \"postgis\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n{rules}\n\
+         [[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n{sink}\n"
+    );
+    pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)])
+}
+
+/// A throw-away PostgreSQL database with PostGIS (created in it alone).
+async fn postgis_db(prefix: &str) -> PgDb {
+    let pg = PgDb::create(prefix).await;
+    pg.client.batch_execute("CREATE EXTENSION postgis").await.unwrap();
+    pg
+}
+
+/// Per row (by id) and column: `SRID:WKB hex` as MariaDB answers it (`ST_SRID`,
+/// `ST_AsBinary`), NULL as `None`.
+async fn mariadb_shapes(my: &MyDb) -> Vec<Vec<Option<String>>> {
+    let cols: Vec<String> =
+        COLUMNS.iter().map(|c| format!("CONCAT(ST_SRID(`{c}`), ':', LOWER(HEX(ST_AsBinary(`{c}`))))")).collect();
+    let sql = format!("SELECT {} FROM shapes ORDER BY id", cols.join(", "));
+    let rows: Vec<mysql_async::Row> = my.conn().await.query(sql).await.unwrap();
+    rows.into_iter().map(|r| (0..COLUMNS.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect()).collect()
+}
+
+/// The same as PostGIS answers it (`ST_SRID`, little-endian `ST_AsBinary`).
+async fn postgis_shapes(pg: &PgDb) -> Vec<Vec<Option<String>>> {
+    let cols: Vec<String> =
+        COLUMNS.iter().map(|c| format!("ST_SRID({c}) || ':' || encode(ST_AsBinary({c}, 'NDR'), 'hex')")).collect();
+    pg_rows(pg, &format!("SELECT {} FROM shapes ORDER BY id", cols.join(", "))).await
+}
+
+async fn assert_every_shape_equal(my: &MyDb, pg: &PgDb) {
+    let (theirs, ours) = (mariadb_shapes(my).await, postgis_shapes(pg).await);
+    assert_eq!(theirs.len(), 4);
+    assert!(theirs[1][7].as_deref().is_some_and(|v| v.starts_with("4326:010700000000000000")), "{:?}", theirs[1]);
+    assert_eq!(ours, theirs);
+}
+
+/// `column type` of each column of `shapes`, in order.
+async fn shape_types(pg: &PgDb) -> Vec<String> {
+    let sql = "SELECT attname || ' ' || format_type(atttypid, atttypmod) FROM pg_attribute \
+               WHERE attrelid = 'shapes'::regclass AND attnum > 1 AND NOT attisdropped ORDER BY attnum";
+    pg_rows(pg, sql).await.into_iter().map(|r| r[0].clone().unwrap()).collect()
+}
+
+async fn verify(p: &converge::Pipeline) -> converge::verify::report::Report {
+    converge::verify::verify(p, converge::verify::Depth::Full).await.unwrap()
+}
+
+/// One changed geometry (a coordinate, then only the SRID) fails verify naming the
+/// table, the row's key and the column; undone, it passes again.
+async fn each_change_is_named(pg: &PgDb, p: &converge::Pipeline) {
+    for (fault, undo, key, column) in [
+        (
+            "UPDATE shapes SET l = ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0.5000001)') WHERE id = 1",
+            "UPDATE shapes SET l = ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0.5)') WHERE id = 1",
+            "id='1'",
+            "l",
+        ),
+        (
+            "UPDATE shapes SET p = ST_SetSRID(p, 3857) WHERE id = 2",
+            "UPDATE shapes SET p = ST_SetSRID(p, 4326) WHERE id = 2",
+            "id='2'",
+            "p",
+        ),
+    ] {
+        pg.client.batch_execute(fault).await.unwrap();
+        let r = verify(p).await;
+        assert!(!r.passed(), "verify passed after {fault}");
+        let diffs = &r.tables.iter().find(|(t, _)| t == "shapes").expect("shapes compared").1.diffs;
+        assert_eq!(diffs, &[RowDiff::Changed { key: key.into(), columns: vec![column.into()] }], "{}", r.text());
+        pg.client.batch_execute(undo).await.unwrap();
+        assert!(verify(p).await.passed(), "undone: {fault}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spatial_zoo_is_created_as_geometry_loaded_and_verified_by_wkb_and_srid() {
+    let my = MyDb::create("gzoo").await;
+    my.exec(SHAPES).await;
+    let pg = postgis_db("gzoo").await;
+    let p = pipeline_for(&my, &pg, "", "create = \"missing\"");
+    let schema = converge::ddl::schema(&p, false).await.unwrap().ddl;
+    assert!(!schema.notes.iter().any(|n| n.contains("bytea")), "{:?}", schema.notes);
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let expected = [
+        "g geometry",
+        "p geometry(Point)",
+        "l geometry(LineString)",
+        "a geometry(Polygon)",
+        "mp geometry(MultiPoint)",
+        "ml geometry(MultiLineString)",
+        "ma geometry(MultiPolygon)",
+        "gc geometry(GeometryCollection)",
+    ];
+    assert_eq!(shape_types(&pg).await, expected);
+    assert_every_shape_equal(&my, &pg).await;
+    let r = verify(&p).await;
+    assert!(r.passed(), "{}", r.text());
+    each_change_is_named(&pg, &p).await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spatial_zoo_loads_into_a_schema_first_geometry_target() {
+    let my = MyDb::create("gfirst").await;
+    my.exec(SHAPES).await;
+    let pg = postgis_db("gfirst").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE shapes (id int PRIMARY KEY, g geometry, p geometry(Point), l geometry, a geometry(Polygon), \
+             mp geometry, ml geometry(MultiLineString), ma geometry, gc geometry(GeometryCollection))",
+        )
+        .await
+        .unwrap();
+    let p = pipeline_for(&my, &pg, "", "");
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_every_shape_equal(&my, &pg).await;
+    let r = verify(&p).await;
+    assert!(r.passed(), "{}", r.text());
+    each_change_is_named(&pg, &p).await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_geometry_column_with_an_srid_refuses_other_srids_and_kinds_naming_the_row() {
+    let my = MyDb::create("gsrid").await;
+    let pg = postgis_db("gsrid").await;
+    pg.client.batch_execute("CREATE TABLE pins (id int PRIMARY KEY, p geometry(Point, 4326))").await.unwrap();
+    let table = |ty: &str| format!("CREATE TABLE pins (id int PRIMARY KEY, p {ty})");
+    let allow = "[[column]]\ntable = \"pins\"\ncolumn = \"p\"\nallow_change = true";
+    let count = "SELECT count(*) FROM pins";
+    // SRID 0 would silently become 4326 in PostGIS: refused, or counted when allowed.
+    my.exec(&table("point")).await;
+    my.exec("INSERT INTO pins VALUES (1, ST_GeomFromText('POINT(1 2)', 4326)), (2, ST_GeomFromText('POINT(3 4)'))")
+        .await;
+    let err = converge::run::run(&pipeline_for(&my, &pg, "", ""), &Default::default()).await.unwrap_err().to_string();
+    assert!(
+        err.contains("table `pins`") && err.contains("column `p`") && err.contains("SRID 4326 instead of 0"),
+        "{err}"
+    );
+    assert_eq!(pg_rows(&pg, count).await[0][0].as_deref(), Some("0"));
+    let report = converge::run::run(&pipeline_for(&my, &pg, allow, ""), &Default::default()).await.unwrap();
+    assert_eq!(report.load.unwrap().changed, vec![("pins".to_string(), "p".to_string(), 1)]);
+    let srids = pg_rows(&pg, "SELECT id || ':' || ST_SRID(p) || ':' || ST_AsText(p) FROM pins ORDER BY id").await;
+    assert_eq!(srids, [[Some("1:4326:POINT(1 2)".to_string())], [Some("2:4326:POINT(3 4)".into())]]);
+    // Another SRID, or another kind, is refused even when changes are allowed.
+    pg.client.batch_execute("TRUNCATE pins").await.unwrap();
+    my.exec("DROP TABLE pins").await;
+    my.exec(&table("geometry")).await;
+    for (value, why) in [
+        ("ST_GeomFromText('POINT(1 2)', 3857)", "has SRID 3857, the target column is geometry(Point, 4326)"),
+        (
+            "ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326)",
+            "is a LineString, the target column is geometry(Point, 4326)",
+        ),
+    ] {
+        my.exec(&format!(
+            "DELETE FROM pins; INSERT INTO pins VALUES (1, ST_GeomFromText('POINT(5 6)', 4326)), (7, {value})"
+        ))
+        .await;
+        let err =
+            converge::run::run(&pipeline_for(&my, &pg, allow, ""), &Default::default()).await.unwrap_err().to_string();
+        assert!(err.contains("table `pins`") && err.contains("column `p`") && err.contains(why), "{err}");
+        assert_eq!(pg_rows(&pg, count).await[0][0].as_deref(), Some("0"));
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_spatial_columns_go_into_geometry_and_without_postgis_they_stay_bytea() {
+    let my = MyDb::create("gonly").await;
+    my.exec("CREATE TABLE t (id int PRIMARY KEY, b blob, g point); INSERT INTO t VALUES (1, X'0102', ST_GeomFromText('POINT(1 2)'))")
+        .await;
+    let pg = postgis_db("gonly").await;
+    pg.client.batch_execute("CREATE TABLE t (id int PRIMARY KEY, b geometry, g geometry)").await.unwrap();
+    let err = converge::run::run(&pipeline_for(&my, &pg, "", ""), &Default::default()).await.unwrap_err().to_string();
+    assert!(err.contains("t.b") && err.contains("only a MySQL spatial column goes into geometry"), "{err}");
+    // No PostGIS in the target: bytea holding MySQL's bytes, and the note says so.
+    let plain = PgDb::create("gonly").await;
+    let p = pipeline_for(&my, &plain, "", "create = \"missing\"");
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let text = converge::report::run_text(&report);
+    assert!(text.contains("`t`.`g`: a MySQL point column, created as bytea") && text.contains("no PostGIS"), "{text}");
+    let g = pg_rows(
+        &plain,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'g'",
+    )
+    .await;
+    assert_eq!(g[0][0].as_deref(), Some("bytea"));
+    assert!(verify(&p).await.passed());
+    plain.drop_db().await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}
