@@ -235,3 +235,33 @@ async fn only_spatial_columns_go_into_geometry_and_without_postgis_they_stay_byt
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spatial_index_becomes_a_gist_index_with_postgis_and_a_note_without() {
+    let my = MyDb::create("ggist").await;
+    my.exec(
+        "CREATE TABLE places (id int PRIMARY KEY, pos point NOT NULL, SPATIAL KEY sp_pos (pos));\n\
+         INSERT INTO places VALUES (1, ST_GeomFromText('POINT(13.4 52.5)', 4326)), (2, ST_GeomFromText('POINT(2.35 48.86)'))",
+    )
+    .await;
+    let pg = postgis_db("ggist").await;
+    let p = pipeline_for(&my, &pg, "", "create = \"missing\"");
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let text = converge::report::run_text(&report);
+    assert!(!text.contains("SPATIAL KEY"), "{text}");
+    let def = pg_rows(&pg, "SELECT indexdef FROM pg_indexes WHERE tablename = 'places' AND indexname = 'sp_pos'").await;
+    assert_eq!(def.len(), 1, "{def:?}");
+    assert!(def[0][0].as_deref().unwrap().ends_with("USING gist (pos)"), "{def:?}");
+    let found = pg_rows(&pg, "SELECT id FROM places WHERE pos && ST_MakeEnvelope(13, 52, 14, 53, 4326)").await;
+    assert_eq!(found, [[Some("1".to_string())]]);
+    assert!(verify(&p).await.passed());
+    // Without PostGIS the index is not created, and the note says what to do.
+    let plain = PgDb::create("ggist").await;
+    let schema = converge::ddl::schema(&pipeline_for(&my, &plain, "", ""), false).await.unwrap().ddl;
+    let notes = schema.notes.join("\n");
+    assert!(notes.contains("index `sp_pos` of `places` is not created: SPATIAL KEY"), "{notes}");
+    assert!(!schema.statements().iter().any(|s| s.contains("gist")));
+    plain.drop_db().await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}

@@ -123,6 +123,10 @@ pub(super) fn indexes(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     let request = cx.request;
     for ix in &request.source.indexes {
         let what = format!("index `{}` of `{}`", ix.name, t.name);
+        if ix.kind == IndexKind::Spatial && cx.options.postgis.is_some() {
+            gist_index(cx, t, ix, &what);
+            continue;
+        }
         if ix.kind != IndexKind::BTree {
             cx.ddl.notes.push(not_carried_index(&what, ix));
             continue;
@@ -158,6 +162,17 @@ pub(super) fn indexes(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             .collect();
         let name = cx.index_name(&t.name, &ix.name);
         t.indexes.push(CreatedIndex { name, columns, unique: ix.unique });
+    }
+}
+
+/// A SPATIAL index, in a target with PostGIS: a GiST index on the geometry column.
+fn gist_index(cx: &mut Context<'_, '_>, t: &mut CreatedTable, ix: &Index, what: &str) {
+    match cx.outs(&ix.columns()) {
+        Ok(cols) => {
+            let name = cx.index_name(&t.name, &ix.name);
+            t.gist_indexes.push((name, cols.iter().map(|c| ident::pg(c)).collect()));
+        }
+        Err(c) => cx.ddl.notes.push(format!("{what} is not created: its column `{c}` is not carried")),
     }
 }
 

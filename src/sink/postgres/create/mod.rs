@@ -166,6 +166,8 @@ pub struct CreatedTable {
     pub checks: Vec<(String, String)>,
     /// Unique constraints and indexes.
     pub indexes: Vec<CreatedIndex>,
+    /// MySQL's SPATIAL indexes, with PostGIS: GiST indexes (name, quoted columns).
+    pub gist_indexes: Vec<(String, Vec<String>)>,
     /// Foreign keys.
     pub foreign_keys: Vec<CreatedForeignKey>,
     /// `COMMENT ON TABLE`.

@@ -108,6 +108,11 @@ impl SchemaDdl {
                     format!("CREATE {unique}INDEX {} ON {table} ({cols})", pg(&ix.name))
                 }
             })
+            .chain(
+                t.gist_indexes.iter().map(|(name, cols)| {
+                    format!("CREATE INDEX {} ON {table} USING gist ({})", pg(name), cols.join(", "))
+                }),
+            )
             .collect()
     }
 
