@@ -265,3 +265,57 @@ async fn a_spatial_index_becomes_a_gist_index_with_postgis_and_a_note_without() 
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_of_the_spatial_zoo_loads_into_postgis_as_the_live_source_does() {
+    let my = MyDb::create("gdump").await;
+    my.exec(SHAPES).await;
+    let dir = TempDir::new("gdump");
+    for flags in [&["--hex-blob"][..], &[][..]] {
+        let file = dir.path().join("shapes.sql");
+        mariadb_dump(&my.name, &file, flags);
+        let pg = postgis_db("gdump").await;
+        let text = "name = \"gdump\"\n[source]\nkind = \"mysqldump\"\npath = \"${DUMP}\"\n\
+                    [[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\ncreate = \"missing\"\n";
+        let p = pipeline(text, &[("DUMP", file.to_str().unwrap()), ("PG_URL", &pg.url)]);
+        converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{flags:?}: {e}"));
+        assert_eq!(shape_types(&pg).await[1], "p geometry(Point)", "{flags:?}");
+        assert_every_shape_equal(&my, &pg).await;
+        pg.drop_db().await;
+    }
+    my.drop_db().await;
+}
+
+/// A MySQL 8 dump's column `SRID n` (which MySQL enforces) becomes the created
+/// column's SRID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql8_dump_column_srid_is_created_as_the_geometry_srid() {
+    let dir = TempDir::new("gsrid8");
+    let file = dir.path().join("pins.sql");
+    let point = |srid: u32, x: f64, y: f64| {
+        let mut v = srid.to_le_bytes().to_vec();
+        v.extend_from_slice(&[1, 1, 0, 0, 0]);
+        v.extend_from_slice(&x.to_le_bytes());
+        v.extend_from_slice(&y.to_le_bytes());
+        format!("0x{}", v.iter().map(|b| format!("{b:02X}")).collect::<String>())
+    };
+    let dump = format!(
+        "/*!40103 SET TIME_ZONE='+00:00' */;\n\
+         CREATE TABLE `pins` (\n  `id` int NOT NULL,\n  `p` point NOT NULL /*!80003 SRID 4326 */,\n  PRIMARY KEY (`id`)\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;\n\
+         INSERT INTO `pins` VALUES (1,{}),(2,{});\n",
+        point(4326, 10.5, 20.25),
+        point(4326, -71.0603, 42.3583)
+    );
+    std::fs::write(&file, dump).unwrap();
+    let pg = postgis_db("gsrid8").await;
+    let text = "name = \"gsrid8\"\n[source]\nkind = \"mysqldump\"\npath = \"${DUMP}\"\n\
+                [[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\ncreate = \"missing\"\n";
+    let p = pipeline(text, &[("DUMP", file.to_str().unwrap()), ("PG_URL", &pg.url)]);
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let sql =
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'pins'::regclass AND attname = 'p'";
+    assert_eq!(pg_rows(&pg, sql).await[0][0].as_deref(), Some("geometry(Point,4326)"));
+    let rows = pg_rows(&pg, "SELECT ST_SRID(p) || ' ' || ST_AsText(p) FROM pins ORDER BY id").await;
+    assert_eq!(rows, [[Some("4326 POINT(10.5 20.25)".to_string())], [Some("4326 POINT(-71.0603 42.3583)".into())]]);
+    pg.drop_db().await;
+}

@@ -125,6 +125,7 @@ pub(super) fn parse_column(sql: &str, item: &[Token], table: &TableDefaults) -> 
     if line.nullable && line.facts.default.is_none() && line.facts.generated.is_none() {
         line.facts.default = Some(ColumnDefault::Null);
     }
+    mysql.srid = line.srid;
     mysql.json_check = line.check.as_ref().is_some_and(|c| c.json_valid_column().as_deref() == Some(&name));
     let logical = classify(&mysql);
     let column = Column { name, mysql, nullable: line.nullable, logical, facts: line.facts };
@@ -139,6 +140,8 @@ struct Attributes {
     primary_key: bool,
     unique: bool,
     check: Option<Check>,
+    /// MySQL 8's `SRID n` of a spatial column (`/*!80003 SRID n */` in a dump).
+    srid: Option<u32>,
 }
 
 /// Reads the attributes after a column's type, one at a time (so that a `NOT NULL`
@@ -151,6 +154,7 @@ fn attributes(sql: &str, a: &[Token], column: &str) -> Result<Attributes> {
         primary_key: false,
         unique: false,
         check: None,
+        srid: None,
     };
     let next_is = |k: usize, kw: &str| a.get(k).is_some_and(|t| t.is(kw));
     let mut k = 0;
@@ -194,6 +198,9 @@ fn attributes(sql: &str, a: &[Token], column: &str) -> Result<Attributes> {
             k += 1;
         } else if t.is("UNIQUE") {
             out.unique = true;
+        } else if t.is("SRID") && a.get(k).is_some_and(|n| n.text.parse::<u32>().is_ok()) {
+            out.srid = a[k].text.parse().ok();
+            k += 1;
         } else if t.sym('(') {
             k = matching(a, k - 1)? + 1;
         }

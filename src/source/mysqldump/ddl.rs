@@ -438,6 +438,9 @@ mod tests {
         assert_eq!(t.columns[1].logical, Logical::Bool);
         assert_eq!(t.columns[2].mysql.column_type, "float(7,3)");
         assert_eq!(t.columns[3].mysql.precision, Some(8));
+        let t = parse_create_table("CREATE TABLE p (pos point NOT NULL /*!80003 SRID 4326 */, g geometry)").unwrap();
+        assert_eq!((t.columns[0].mysql.srid, t.columns[1].mysql.srid), (Some(4326), None));
+        assert!(!t.columns[0].nullable);
     }
 
     #[test]
