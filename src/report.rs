@@ -177,7 +177,7 @@ fn load(o: &mut String, l: &crate::sink::postgres::load::LoadSummary, tables: us
     for (t, c, n) in &l.changed {
         let _ = writeln!(
             o,
-            "changed: {n} values of {t}.{c} rounded or padded by the target's type (allowed by a [[column]] rule)"
+            "changed: {n} values of {t}.{c} rounded, padded or given an SRID by the target's type (allowed by a [[column]] rule)"
         );
     }
 }

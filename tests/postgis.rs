@@ -182,6 +182,8 @@ async fn a_geometry_column_with_an_srid_refuses_other_srids_and_kinds_naming_the
     );
     assert_eq!(pg_rows(&pg, count).await[0][0].as_deref(), Some("0"));
     let report = converge::run::run(&pipeline_for(&my, &pg, allow, ""), &Default::default()).await.unwrap();
+    let text = converge::report::run_text(&report);
+    assert!(text.contains("changed: 1 values of pins.p rounded, padded or given an SRID"), "{text}");
     assert_eq!(report.load.unwrap().changed, vec![("pins".to_string(), "p".to_string(), 1)]);
     let srids = pg_rows(&pg, "SELECT id || ':' || ST_SRID(p) || ':' || ST_AsText(p) FROM pins ORDER BY id").await;
     assert_eq!(srids, [[Some("1:4326:POINT(1 2)".to_string())], [Some("2:4326:POINT(3 4)".into())]]);
@@ -318,4 +320,38 @@ async fn a_mysql8_dump_column_srid_is_created_as_the_geometry_srid() {
     let rows = pg_rows(&pg, "SELECT ST_SRID(p) || ' ' || ST_AsText(p) FROM pins ORDER BY id").await;
     assert_eq!(rows, [[Some("4326 POINT(10.5 20.25)".to_string())], [Some("4326 POINT(-71.0603 42.3583)".into())]]);
     pg.drop_db().await;
+}
+
+/// The CSV export keeps MySQL's bytes; `converge import` of it into a schema-first
+/// PostGIS target loads the same geometries as the direct run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_imports_into_geometry_columns() {
+    let my = MyDb::create("gimport").await;
+    my.exec(SHAPES).await;
+    let dir = TempDir::new("gimport");
+    let out = dir.path().join("out");
+    let text = "name = \"gexport\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"csv\"\ndir = \"${OUT}\"\n";
+    let p = pipeline(text, &[("MYSQL_URL", &my.url), ("OUT", out.to_str().unwrap())]);
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let csv = std::fs::read_to_string(out.join("latest").join("shapes.csv")).unwrap();
+    assert!(csv.contains("\\x000000000101000000000000000000f03f0000000000000040"), "MySQL's bytes: {csv}");
+    let pg = postgis_db("gimport").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE shapes (id int PRIMARY KEY, g geometry, p geometry(Point), l geometry, a geometry, \
+             mp geometry, ml geometry, ma geometry(MultiPolygon), gc geometry)",
+        )
+        .await
+        .unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--quiet", "import"])
+        .arg(out.join("latest"))
+        .args(["--to", &pg.url])
+        .env("CONVERGE_RUN_LOG", dir.path().join("runs.jsonl"))
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_every_shape_equal(&my, &pg).await;
+    pg.drop_db().await;
+    my.drop_db().await;
 }
