@@ -20,6 +20,7 @@ CREATE TABLE g (
   id int NOT NULL PRIMARY KEY,
   s varchar(10) COLLATE utf8mb4_general_ci,
   sb varchar(10) COLLATE utf8mb4_nopad_bin,
+  p varchar(10) COLLATE utf8mb4_bin,
   b tinyint(1),
   d double,
   a int,
@@ -32,28 +33,33 @@ CREATE TABLE g (
   b_text varchar(20) AS (concat('b=', b)) STORED,
   d_text varchar(40) AS (concat('d=', d)) STORED,
   b_plus int AS (b + 1) STORED,
+  gt_pad int AS (p > 'b') STORED,
   product bigint AS (a * c) STORED,
   eq_bin int AS (sb = 'abc') STORED,
   like_bin int AS (sb LIKE 'a%') STORED,
   gt_bin int AS (sb > 'b') STORED,
+  eq_pad int AS (p = 'abc') STORED,
+  in_pad int AS (p NOT IN ('b', 'x')) STORED,
+  like_pad int AS (p LIKE 'abc') STORED,
   label varchar(30) AS (concat(sb, '-', a)) STORED,
   sum_dc decimal(12,2) AS (dc * 2 + a) STORED,
   len int AS (char_length(s)) STORED,
   modded int AS (a MOD 7) VIRTUAL
 );
-INSERT INTO g (id, s, sb, b, d, a, c, dc) VALUES
-  (1, 'abc', 'abc', 1, 1e20, 100000, 100000, 12.34),
-  (2, 'ABC', 'ABC', 0, 0.1, -3, 7, -0.5),
-  (3, 'abc ', 'abc ', 1, -2.5, 46341, 46341, 0),
-  (4, 'Bz', 'b', 0, NULL, NULL, 2, 99999999.99),
-  (5, '', 'c', NULL, 0, 0, NULL, NULL),
-  (6, NULL, NULL, 1, 3, 2147483647, 2147483647, 1.00)
+INSERT INTO g (id, s, sb, p, b, d, a, c, dc) VALUES
+  (1, 'abc', 'abc', 'abc', 1, 1e20, 100000, 100000, 12.34),
+  (2, 'ABC', 'ABC', 'ABC', 0, 0.1, -3, 7, -0.5),
+  (3, 'abc ', 'abc ', 'abc ', 1, -2.5, 46341, 46341, 0),
+  (4, 'Bz', 'b', 'b\t', 0, NULL, NULL, 2, 99999999.99),
+  (5, '', 'c', 'b ', NULL, 0, 0, NULL, NULL),
+  (6, NULL, NULL, NULL, 1, 3, 2147483647, 2147483647, 1.00)
 "#;
 
 /// Columns whose MySQL meaning PostgreSQL's translation would change.
-const PLAIN: &[&str] = &["eq_ci", "like_ci", "ne_ci", "gt_ci", "b_text", "d_text", "b_plus"];
+const PLAIN: &[&str] = &["eq_ci", "like_ci", "ne_ci", "gt_ci", "b_text", "d_text", "b_plus", "gt_pad"];
 /// Columns PostgreSQL computes the same.
-const COMPUTED: &[&str] = &["product", "eq_bin", "like_bin", "gt_bin", "label", "sum_dc", "len", "modded"];
+const COMPUTED: &[&str] =
+    &["product", "eq_bin", "like_bin", "gt_bin", "eq_pad", "in_pad", "like_pad", "label", "sum_dc", "len", "modded"];
 
 /// Every row of `sql` on MariaDB, as text (NULL as `None`).
 async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
@@ -111,10 +117,12 @@ async fn generated_columns_compute_what_mariadb_computes_or_carry_its_values_wit
         assert_eq!(theirs, mine, "column {column}");
     }
     // A row written after the load computes as MariaDB computes it.
-    my.exec("INSERT INTO g (id, sb, a, c, dc) VALUES (7, 'abc', 65536, 65536, 2.5)").await;
-    pg.client.batch_execute("INSERT INTO g (id, sb, a, c, dc) VALUES (7, 'abc', 65536, 65536, 2.5)").await.unwrap();
-    let sql = "SELECT CAST(product AS CHAR), CAST(eq_bin AS CHAR), CAST(sum_dc AS CHAR), label FROM g WHERE id = 7";
-    let pg_sql = "SELECT product::text, eq_bin::text, sum_dc::text, label FROM g WHERE id = 7";
+    let insert = "INSERT INTO g (id, sb, p, a, c, dc) VALUES (7, 'abc', 'abc  ', 65536, 65536, 2.5)";
+    my.exec(insert).await;
+    pg.client.batch_execute(insert).await.unwrap();
+    let sql = "SELECT CAST(product AS CHAR), CAST(eq_bin AS CHAR), CAST(eq_pad AS CHAR), CAST(sum_dc AS CHAR), label \
+               FROM g WHERE id = 7";
+    let pg_sql = "SELECT product::text, eq_bin::text, eq_pad::text, sum_dc::text, label FROM g WHERE id = 7";
     assert_eq!(pg_rows(&pg, pg_sql).await, my_rows(&my, sql).await);
     my.exec("DELETE FROM g WHERE id = 7").await;
     pg.client.batch_execute("DELETE FROM g WHERE id = 7").await.unwrap();

@@ -1,9 +1,9 @@
 //! A MySQL generated column re-created as PostgreSQL's own (`GENERATED ALWAYS AS (…)
 //! STORED`) only where both servers provably compute the same value
 //! (docs/architecture.md, "Creating the target"): every operator and function is on a
-//! whitelist and checked per operand type. Text is compared only under a binary NO PAD
-//! collation (PostgreSQL then compares under "C"), never under `_ci` or PAD SPACE
-//! rules; nothing is cast to text that MySQL prints its own way (booleans, doubles,
+//! whitelist and checked per operand type. Text is compared only under a binary
+//! collation (PostgreSQL then compares under "C"; under a PAD SPACE one only for
+//! equality, without trailing spaces), never under `_ci` rules; nothing is cast to text that MySQL prints its own way (booleans, doubles,
 //! decimals); integer arithmetic is computed in bigint, as MySQL does. Whatever fails
 //! a check is refused with the reason, and the caller creates a plain column loaded
 //! with MySQL's values instead.
@@ -45,6 +45,9 @@ pub(super) enum Coll {
     /// A binary NO PAD collation of UTF-8 text: code point order, every byte counts —
     /// what PostgreSQL's "C" collation does with UTF-8.
     Binary,
+    /// A binary PAD SPACE collation of UTF-8 text (`utf8mb4_bin`): code point order,
+    /// trailing spaces ignored.
+    PadBinary(String),
     /// Any other collation, named.
     Other(String),
 }
@@ -71,6 +74,7 @@ pub(super) fn column_type(logical: Logical, c: &Column) -> Ty {
         Logical::Text if matches!(m.charset.as_deref(), None | Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")) => {
             Ty::Text(match c.facts.collation.as_deref() {
                 Some(x) if x.ends_with("_nopad_bin") || x == "utf8mb4_0900_bin" => Coll::Binary,
+                Some(x) if x.ends_with("_bin") => Coll::PadBinary(x.to_string()),
                 Some(x) => Coll::Other(x.to_string()),
                 None => Coll::Other("the table's default collation".into()),
             })

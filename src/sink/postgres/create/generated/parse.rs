@@ -103,8 +103,15 @@ impl<'a> Parser<'a> {
             if let Some(pg) = pg {
                 self.at += 1;
                 let r = self.additive()?;
-                let text = compared(&[&l, &r])?;
-                return Ok(Typed { sql: format!("({} {pg} {})", collated(&l, text), r.sql), ty: Ty::Bool });
+                let how = compared(&[&l, &r])?;
+                let sql = match how {
+                    Cmp::Padded(c) if !matches!(pg.as_str(), "=" | "<>" | "IS NOT DISTINCT FROM") => {
+                        return Err(collation_differs(&c))
+                    }
+                    Cmp::Padded(_) => format!("({} {pg} {})", collated(&l, &how), padded(&r)),
+                    _ => format!("({} {pg} {})", collated(&l, &how), r.sql),
+                };
+                return Ok(Typed { sql, ty: Ty::Bool });
             }
         }
         if self.eat_word("is") {
@@ -123,19 +130,21 @@ impl<'a> Parser<'a> {
             if self.word("escape") {
                 return Err("LIKE … ESCAPE has no sure PostgreSQL translation".into());
             }
-            if !compared(&[&l, &r])? {
+            // LIKE compares character by character: trailing spaces count under PAD SPACE too.
+            if compared(&[&l, &r])? == Cmp::Values {
                 return Err("LIKE on values that are not text: MySQL converts them to text".into());
             }
-            return Ok(Typed { sql: format!("({} {not}LIKE {})", collated(&l, true), r.sql), ty: Ty::Bool });
+            return Ok(Typed { sql: format!("({} {not}LIKE {})", collated(&l, &Cmp::Text), r.sql), ty: Ty::Bool });
         }
         if self.eat_word("in") {
             self.expect_op("(")?;
             let items = self.list()?;
             let mut all = vec![&l];
             all.extend(items.iter());
-            let text = compared(&all)?;
-            let sqls: Vec<&str> = items.iter().map(|v| v.sql.as_str()).collect();
-            return Ok(Typed { sql: format!("({} {not}IN ({}))", collated(&l, text), sqls.join(", ")), ty: Ty::Bool });
+            let how = compared(&all)?;
+            let sqls: Vec<String> =
+                items.iter().map(|v| if matches!(how, Cmp::Padded(_)) { padded(v) } else { v.sql.clone() }).collect();
+            return Ok(Typed { sql: format!("({} {not}IN ({}))", collated(&l, &how), sqls.join(", ")), ty: Ty::Bool });
         }
         if self.eat_word("between") {
             let lo = self.additive()?;
@@ -143,8 +152,11 @@ impl<'a> Parser<'a> {
                 return Err("BETWEEN without AND".into());
             }
             let hi = self.additive()?;
-            let text = compared(&[&l, &lo, &hi])?;
-            let sql = format!("({} {not}BETWEEN {} AND {})", collated(&l, text), lo.sql, hi.sql);
+            let how = compared(&[&l, &lo, &hi])?;
+            if let Cmp::Padded(c) = how {
+                return Err(collation_differs(&c));
+            }
+            let sql = format!("({} {not}BETWEEN {} AND {})", collated(&l, &how), lo.sql, hi.sql);
             return Ok(Typed { sql, ty: Ty::Bool });
         }
         Ok(l)
@@ -369,18 +381,47 @@ fn logical(op: &str, l: Typed, r: Typed) -> R {
     Ok(Typed { sql: format!("({} {op} {})", l.sql, r.sql), ty: Ty::Bool })
 }
 
-/// `v`'s SQL, under PostgreSQL's "C" collation when text is compared.
-fn collated(v: &Typed, text: bool) -> String {
-    if text {
-        format!("({}) COLLATE \"C\"", v.sql)
-    } else {
-        v.sql.clone()
+/// How values compare alike on both servers.
+#[derive(Debug, PartialEq)]
+enum Cmp {
+    /// Numbers or truth values: as they are.
+    Values,
+    /// Text under a binary NO PAD collation: under PostgreSQL's "C".
+    Text,
+    /// Text under this binary PAD SPACE collation (`utf8mb4_bin`): equal when equal
+    /// without trailing spaces, so `=`, `<>` and IN compare `rtrim(…, ' ')` under "C";
+    /// an order is refused (a tab sorts before the padding space).
+    Padded(String),
+}
+
+/// `v`'s SQL, under PostgreSQL's "C" collation when text is compared (without its
+/// trailing spaces under PAD SPACE).
+fn collated(v: &Typed, how: &Cmp) -> String {
+    match how {
+        Cmp::Values => v.sql.clone(),
+        Cmp::Text => format!("({}) COLLATE \"C\"", v.sql),
+        Cmp::Padded(_) => format!("({}) COLLATE \"C\"", padded(v)),
     }
 }
 
-/// Whether `values` compare alike on both servers; `true` when they are text (compared
-/// under "C"). Mixed kinds are refused: MySQL converts one to the other's type.
-fn compared(values: &[&Typed]) -> Result<bool, String> {
+fn padded(v: &Typed) -> String {
+    format!("rtrim({}, ' ')", v.sql)
+}
+
+/// Collations `a` and `b` of text in one operation, as MySQL derives them (a literal
+/// takes the other's); two different ones are not compared.
+fn mix(a: &Coll, b: &Coll) -> Coll {
+    match (a, b) {
+        (Coll::Literal, c) | (c, Coll::Literal) => c.clone(),
+        (Coll::Other(x), _) | (_, Coll::Other(x)) => Coll::Other(x.clone()),
+        (x, y) if x == y => x.clone(),
+        _ => Coll::Other("two different collations".into()),
+    }
+}
+
+/// How `values` compare alike on both servers. Mixed kinds are refused: MySQL converts
+/// one to the other's type.
+fn compared(values: &[&Typed]) -> Result<Cmp, String> {
     let mut kind: Option<&Ty> = None;
     let mut coll = Coll::Literal;
     let (mut double, mut dec) = (false, false);
@@ -404,19 +445,21 @@ fn compared(values: &[&Typed]) -> Result<bool, String> {
         kind = kind.or(Some(&v.ty));
         double |= v.ty == Ty::Double;
         dec |= matches!(v.ty, Ty::Dec { .. });
-        match &v.ty {
-            Ty::Text(Coll::Other(x)) => return Err(collation_differs(x)),
-            Ty::Text(Coll::Binary) => coll = Coll::Binary,
-            _ => {}
+        if let Ty::Text(c) = &v.ty {
+            coll = mix(&coll, c);
         }
     }
     if double && dec {
         return Err("a comparison of a double with a decimal: the decimal's conversion is not sure to match".into());
     }
     match (kind, coll) {
-        (Some(Ty::Text(_)), Coll::Binary) => Ok(true),
-        (Some(Ty::Text(_)), _) => Err("a comparison of literals alone, under the connection's collation".into()),
-        _ => Ok(false),
+        (Some(Ty::Text(_)), Coll::Binary) => Ok(Cmp::Text),
+        (Some(Ty::Text(_)), Coll::PadBinary(c)) => Ok(Cmp::Padded(c)),
+        (Some(Ty::Text(_)), Coll::Other(c)) => Err(collation_differs(&c)),
+        (Some(Ty::Text(_)), Coll::Literal) => {
+            Err("a comparison of literals alone, under the connection's collation".into())
+        }
+        _ => Ok(Cmp::Values),
     }
 }
 
@@ -459,8 +502,11 @@ fn call(name: &str, args: Vec<Typed>) -> R {
         }
         "ifnull" | "coalesce" if !args.is_empty() && (lname == "coalesce" || args.len() == 2) => coalesce(args),
         "nullif" if args.len() == 2 => {
-            let text = compared(&[&args[0], &args[1]])?;
-            let sql = format!("nullif({}, {})", collated(&args[0], text), args[1].sql);
+            let how = compared(&[&args[0], &args[1]])?;
+            if let Cmp::Padded(c) = how {
+                return Err(collation_differs(&c));
+            }
+            let sql = format!("nullif({}, {})", collated(&args[0], &how), args[1].sql);
             Ok(Typed { sql, ty: args[0].ty.clone() })
         }
         "mod" if args.len() == 2 => {
@@ -494,11 +540,7 @@ fn concat(args: Vec<Typed>) -> R {
     for a in &args {
         match &a.ty {
             Ty::Text(c) => {
-                coll = match (&coll, c) {
-                    (Coll::Literal, c) | (c, Coll::Literal) => c.clone(),
-                    (Coll::Binary, Coll::Binary) => Coll::Binary,
-                    (Coll::Other(x), _) | (_, Coll::Other(x)) => Coll::Other(x.clone()),
-                };
+                coll = mix(&coll, c);
                 parts.push(a.sql.clone());
             }
             Ty::Int { .. } => parts.push(format!("CAST({} AS text)", a.sql)),
@@ -528,11 +570,7 @@ fn coalesce(args: Vec<Typed>) -> R {
             (Ty::Dec { precision: p, scale: s, unsigned: u }, Ty::Dec { precision: q, scale: t, unsigned: v }) => {
                 Ty::Dec { precision: (*p).max(*q), scale: (*s).max(*t), unsigned: *u || *v }
             }
-            (Ty::Text(x), Ty::Text(y)) => Ty::Text(match (x, y) {
-                (Coll::Literal, c) | (c, Coll::Literal) => c.clone(),
-                (Coll::Other(o), _) | (_, Coll::Other(o)) => Coll::Other(o.clone()),
-                _ => Coll::Binary,
-            }),
+            (Ty::Text(x), Ty::Text(y)) => Ty::Text(mix(x, y)),
             (a, b) => {
                 return Err(format!(
                     "coalesce() of {} and {}: MySQL converts one to the other's type",

@@ -49,7 +49,7 @@ fn integer_arithmetic_is_computed_in_bigint_as_mysql_does() {
 }
 
 #[test]
-fn text_compares_only_under_a_binary_no_pad_collation() {
+fn text_compares_only_under_a_binary_collation_and_pad_space_only_for_equality() {
     assert_eq!(t("`sb` = 'abc'", "int(11)").unwrap(), "CAST(((\"sb\") COLLATE \"C\" = 'abc') AS integer)");
     assert_eq!(t("`sb` like 'a%'", "tinyint(1)").unwrap(), "((\"sb\") COLLATE \"C\" LIKE 'a%')");
     assert_eq!(t("`sb` in (_utf8mb4'x','y')", "tinyint(1)").unwrap(), "((\"sb\") COLLATE \"C\" IN ('x', 'y'))");
@@ -61,7 +61,16 @@ fn text_compares_only_under_a_binary_no_pad_collation() {
         let why = t(e, "tinyint(1)").unwrap_err();
         assert!(why.contains("utf8mb4_general_ci") && why.contains("case"), "{e}: {why}");
     }
-    assert!(t("`p` = 'abc'", "tinyint(1)").unwrap_err().contains("PAD SPACE"));
+    // utf8mb4_bin ignores trailing spaces (PAD SPACE): equality without them; no order.
+    assert_eq!(t("`p` = 'abc'", "tinyint(1)").unwrap(), "((rtrim(\"p\", ' ')) COLLATE \"C\" = rtrim('abc', ' '))");
+    assert_eq!(
+        t("`p` not in ('a','b ')", "tinyint(1)").unwrap(),
+        "((rtrim(\"p\", ' ')) COLLATE \"C\" NOT IN (rtrim('a', ' '), rtrim('b ', ' ')))"
+    );
+    assert_eq!(t("`p` like 'a%'", "tinyint(1)").unwrap(), "((\"p\") COLLATE \"C\" LIKE 'a%')");
+    assert!(t("`p` > 'b'", "tinyint(1)").unwrap_err().contains("PAD SPACE"));
+    assert!(t("`p` between 'a' and 'b'", "tinyint(1)").unwrap_err().contains("PAD SPACE"));
+    assert!(t("`p` = `sb`", "tinyint(1)").unwrap_err().contains("two different collations"));
     assert!(t("'a' = 'A'", "tinyint(1)").unwrap_err().contains("literals"));
 }
 
