@@ -164,3 +164,28 @@ async fn verify_fails_naming_table_key_and_column_when_the_target_computes_anoth
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_postgresql_cannot_compute_stops_the_run_naming_table_row_column_and_the_way_forward() {
+    let my = MyDb::create("genclip").await;
+    // A non-strict session: MariaDB stores the out-of-range product clipped, with a warning.
+    my.exec(
+        "CREATE TABLE t (id int NOT NULL PRIMARY KEY, a int, c int, p int AS (a * c) STORED);\n\
+         SET SESSION sql_mode = '';\n\
+         INSERT INTO t (id, a, c) VALUES (1, 2, 3), (2, 100000, 100000)",
+    )
+    .await;
+    let clipped = my_rows(&my, "SELECT CAST(p AS CHAR) FROM t WHERE id = 2").await;
+    assert_eq!(clipped, [[Some("2147483647".to_string())]]);
+    let pg = PgDb::create("genclip").await;
+    let p = pipeline_for(&my, &pg);
+    let e = match converge::run::run(&p, &Default::default()).await {
+        Ok(_) => panic!("PostgreSQL cannot compute row 2's `p` into an integer"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("loading `t`, row id='2'"), "{e}");
+    assert!(e.contains("`p`") && e.contains("GENERATED ALWAYS AS") && e.contains("plain column"), "{e}");
+    assert!(pg_rows(&pg, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'").await.is_empty());
+    pg.drop_db().await;
+    my.drop_db().await;
+}
