@@ -72,9 +72,11 @@ pub(super) fn column_type(logical: Logical, c: &Column) -> Ty {
         Logical::Decimal(p, s) => Ty::Dec { precision: p.into(), scale: s.max(0) as u32, unsigned: m.unsigned },
         Logical::Float64 if m.scale.is_none() => Ty::Double,
         Logical::Text if matches!(m.charset.as_deref(), None | Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")) => {
+            // A binary collation orders by code point only for UTF-8 (and ASCII) text.
+            let unicode = |x: &str| x.starts_with("utf8") || x.starts_with("ascii_");
             Ty::Text(match c.facts.collation.as_deref() {
-                Some(x) if x.ends_with("_nopad_bin") || x == "utf8mb4_0900_bin" => Coll::Binary,
-                Some(x) if x.ends_with("_bin") => Coll::PadBinary(x.to_string()),
+                Some(x) if unicode(x) && (x.ends_with("_nopad_bin") || x == "utf8mb4_0900_bin") => Coll::Binary,
+                Some(x) if unicode(x) && x.ends_with("_bin") => Coll::PadBinary(x.to_string()),
                 Some(x) => Coll::Other(x.to_string()),
                 None => Coll::Other("the table's default collation".into()),
             })

@@ -280,10 +280,11 @@ fn number(n: &str) -> R {
     Err(format!("`{n}` is not a number PostgreSQL reads the same"))
 }
 
-/// The SQL of `v` as a bigint (MySQL computes integer arithmetic in BIGINT).
+/// The SQL of `v` as a bigint (MySQL computes integer arithmetic in BIGINT); an
+/// unsigned one is left as it is (a bigint unsigned is created numeric(20,0)).
 fn wide(v: &Typed) -> String {
     match v.ty {
-        Ty::Int { wide: false, .. } => format!("CAST({} AS bigint)", v.sql),
+        Ty::Int { wide: false, unsigned: false } => format!("CAST({} AS bigint)", v.sql),
         _ => v.sql.clone(),
     }
 }

@@ -21,6 +21,8 @@ fn columns() -> Vec<Column> {
         col("b", "tinyint(1)", None),
         col("d", "double", None),
         col("dc", "decimal(10,2)", None),
+        col("ub", "bigint(20) unsigned", None),
+        col("l", "varchar(10)", Some("latin1_bin")),
     ]
 }
 
@@ -108,4 +110,8 @@ fn functions_on_the_whitelist_keep_their_meaning() {
     assert_eq!(t("`a` is null", "tinyint(1)").unwrap(), "(\"a\" IS NULL)");
     assert_eq!(t("trim(`sb`)", "varchar(10)").unwrap(), "trim(\"sb\")");
     assert!(t("nullif(`s`,'x')", "varchar(10)").is_err());
+    // A bigint unsigned (numeric(20,0) in the target) is not narrowed to bigint.
+    assert_eq!(t("ifnull(`ub`,0) > 5", "tinyint(1)").unwrap(), "(coalesce(\"ub\", CAST(0 AS bigint)) > 5)");
+    // latin1_bin orders by byte (cp1252), not by code point.
+    assert!(t("`l` = 'x'", "tinyint(1)").unwrap_err().contains("latin1_bin"));
 }
