@@ -12,6 +12,16 @@ use crate::sink::postgres::target::{self, AuditFill, AuditWant, ColumnWant, Tabl
 /// Settles the logical types the target decides, and leaves out of the read the
 /// columns the target generates itself.
 pub fn fit_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<TableTarget>>, TargetCheck) {
+    fit(plans, targets, false)
+}
+
+/// As [`fit_targets`], for a comparison: the columns the target generates are kept, so
+/// that what PostgreSQL computed is compared with what MySQL holds.
+pub fn fit_to_compare(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<TableTarget>>, TargetCheck) {
+    fit(plans, targets, true)
+}
+
+fn fit(plans: &mut [TablePlan], targets: &[PgTable], keep_generated: bool) -> (Vec<Option<TableTarget>>, TargetCheck) {
     let mut check = TargetCheck::default();
     let mut out = Vec::new();
     for plan in plans.iter_mut() {
@@ -19,7 +29,7 @@ pub fn fit_targets(plans: &mut [TablePlan], targets: &[PgTable]) -> (Vec<Option<
             out.push(None);
             continue;
         };
-        if plan.transform_outputs.is_none() {
+        if plan.transform_outputs.is_none() && !keep_generated {
             let names: Vec<String> = plan.spec.plans.iter().map(|c| plan.out_name(&c.name)).collect();
             leave_out(plan, &target::generated(table, &names), target::GENERATED);
         }

@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
-use crate::pipeline::fit::fit_targets;
+use crate::pipeline::fit::fit_to_compare;
 use crate::pipeline::plan;
 use crate::pipeline::source;
 use crate::pipeline::spec::Pipeline;
@@ -276,7 +276,7 @@ async fn compare(
     let client = &clients[0];
     let pg_tables = introspect(client, schema).await?;
     let mut plan = plan::build(p, tables).await?;
-    let check = fit_targets(&mut plan.tables, &pg_tables).1;
+    let check = fit_to_compare(&mut plan.tables, &pg_tables).1;
     let (source_indexes, target_indexes) =
         (checks::mysql_indexes(src).await?, checks::pg_indexes(client, schema).await?);
     let ctx = Ctx {

@@ -15,11 +15,13 @@ use crate::feed::render_key;
 pub(super) struct KeyRing {
     names: Vec<String>,
     batches: VecDeque<(u64, Vec<ArrayRef>)>,
+    /// The target table's columns PostgreSQL computes itself (GENERATED … STORED).
+    generated: Vec<String>,
 }
 
 impl KeyRing {
-    pub(super) fn new(key: &[String]) -> Self {
-        KeyRing { names: key.to_vec(), batches: VecDeque::new() }
+    pub(super) fn new(key: &[String], generated: Vec<String>) -> Self {
+        KeyRing { names: key.to_vec(), batches: VecDeque::new(), generated }
     }
 
     pub(super) fn push(&mut self, batch: &RecordBatch, first_row: u64) {
@@ -61,7 +63,16 @@ impl KeyRing {
                 None => "a row".to_string(),
             },
         };
-        Error::postgres(format!("loading `{table}`, {at}"), &e)
+        let mut context = format!("loading `{table}`, {at}");
+        let data_exception = e.code().is_some_and(|c| c.code().starts_with("22"));
+        if data_exception && !self.generated.is_empty() {
+            let names: Vec<String> = self.generated.iter().map(|c| format!("`{c}`")).collect();
+            context.push_str(&format!(
+                " (the target computes {} itself, GENERATED ALWAYS AS … STORED: if PostgreSQL's expression refused what MySQL stored — a non-strict sql_mode stores an out-of-range result clipped — compare with MySQL's value; to carry MySQL's values, create the table with the column as a plain column, `converge schema --out` writes the DDL to edit, and run again)",
+                names.join(", ")
+            ));
+        }
+        Error::postgres(context, &e)
     }
 }
 

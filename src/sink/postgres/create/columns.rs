@@ -3,9 +3,9 @@
 //! as an identity column, generated columns, `ON UPDATE CURRENT_TIMESTAMP`.
 
 use super::keys::Context;
-use super::{expr, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
+use super::{expr, generated, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
 use crate::ident;
-use crate::schema::{Column, ColumnDefault};
+use crate::schema::{Column, ColumnDefault, Generated};
 use crate::types::Logical;
 
 /// Every output column of the request's table.
@@ -45,7 +45,7 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
                 ));
             }
         } else if let Some(g) = &c.facts.generated {
-            generated(cx, &mut col, &place, &g.expression, g.stored);
+            generated(cx, &mut col, (c, logical), &place, g);
         } else if let Some(d) = &c.facts.default {
             match default_sql(logical, c, d) {
                 Ok(sql) => col.default = sql,
@@ -105,21 +105,29 @@ fn case_insensitive(cx: &mut Context<'_, '_>, t: &mut CreatedTable, col: &mut Cr
     }
 }
 
-/// A generated column: PostgreSQL's own when its expression translates (then computed,
-/// not loaded); a plain column loaded with MySQL's values otherwise.
-fn generated(cx: &mut Context<'_, '_>, col: &mut CreatedColumn, place: &str, expression: &str, stored: bool) {
+/// A generated column: PostgreSQL's own where its expression provably computes what
+/// MySQL's does (then computed, not loaded); a plain column loaded with MySQL's values
+/// otherwise, with a note saying why.
+fn generated(
+    cx: &mut Context<'_, '_>,
+    col: &mut CreatedColumn,
+    (c, logical): (&Column, Logical),
+    place: &str,
+    g: &Generated,
+) {
     let request = cx.request;
-    match expr::translate(expression, &|c| request.out(c)) {
+    let expression = &g.expression;
+    match generated::translate(expression, &|name| generated::operand(request, name), c, logical) {
         Ok(sql) => {
             col.generated = Some(sql);
-            if !stored {
+            if !g.stored {
                 cx.ddl.notes.push(format!(
                     "{place}: a VIRTUAL generated column in MySQL, created STORED (PostgreSQL 15 computes generated columns on write only)"
                 ));
             }
         }
         Err(why) => cx.ddl.notes.push(format!(
-            "{place}: generated as ({expression}) in MySQL; created as a plain column loaded with MySQL's values, because {why}. Recreate it with ALTER TABLE … ADD COLUMN … GENERATED ALWAYS AS (…) STORED after checking the translation"
+            "{place}: generated as ({expression}) in MySQL; created as a plain column loaded with MySQL's values, because {why}. The application must now write it, or recreate it with ALTER TABLE … ADD COLUMN … GENERATED ALWAYS AS (…) STORED once the translation is checked"
         )),
     }
 }

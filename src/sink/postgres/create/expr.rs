@@ -7,7 +7,7 @@
 use crate::ident;
 
 #[derive(Debug, Clone, PartialEq)]
-enum Tok {
+pub(super) enum Tok {
     /// A backtick-quoted name.
     Name(String),
     /// A string literal, unescaped.
@@ -23,7 +23,7 @@ enum Tok {
 const OPS: &[&str] =
     &["<=>", "<>", "!=", "<=", ">=", "&&", "||", "=", "<", ">", "+", "-", "*", "/", "%", "(", ")", ",", "!"];
 
-fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
+pub(super) fn tokenize(src: &str) -> Result<Vec<Tok>, String> {
     let b = src.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

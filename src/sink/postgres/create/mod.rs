@@ -14,6 +14,7 @@
 mod columns;
 pub mod diff;
 pub mod expr;
+mod generated;
 mod keys;
 pub mod names;
 mod render;

@@ -3,9 +3,37 @@
 //! as comments).
 
 use super::{CreatedColumn, CreatedTable, SchemaDdl};
+use crate::error::Error;
 use crate::ident::{self, pg, pg_literal};
 
 impl SchemaDdl {
+    /// A creation statement PostgreSQL refused: when it creates a table with generated
+    /// columns, the error names them and the way forward.
+    pub fn explain(&self, e: Error) -> Error {
+        let Error::Postgres { context, message, code } = e else { return e };
+        let creates = |t: &&CreatedTable| {
+            context.contains(&format!("CREATE TABLE {} (", ident::pg_qualified(&self.schema, &t.name)))
+        };
+        let generated: Vec<String> = self
+            .tables
+            .iter()
+            .filter(creates)
+            .flat_map(|t| {
+                t.columns
+                    .iter()
+                    .filter_map(move |c| Some(format!("`{}`.`{}` AS ({})", t.name, c.name, c.generated.as_ref()?)))
+            })
+            .collect();
+        if generated.is_empty() {
+            return Error::Postgres { context, message, code };
+        }
+        let context = format!(
+            "{context}; its generated columns are re-created as PostgreSQL expressions: {} — if PostgreSQL refuses one, create the table yourself from `converge schema --out` with that column plain (it is then loaded with MySQL's values) and run again",
+            generated.join(", ")
+        );
+        Error::Postgres { context, message, code }
+    }
+
     /// Every statement, in the order they must run: types, tables, comments, unique
     /// constraints and indexes, foreign keys, triggers.
     pub fn statements(&self) -> Vec<String> {
@@ -186,4 +214,40 @@ fn comments(table: &str, t: &CreatedTable) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refused_table_with_generated_columns_names_them_and_the_way_forward() {
+        let column = |name: &str, generated: Option<&str>| CreatedColumn {
+            name: name.into(),
+            sql_type: "bigint".into(),
+            not_null: false,
+            default: None,
+            identity: None,
+            generated: generated.map(str::to_string),
+            comment: None,
+            on_update: None,
+            collation: None,
+        };
+        let t = CreatedTable {
+            name: "g".into(),
+            columns: vec![column("a", None), column("twice", Some("(\"a\" * 2)"))],
+            ..Default::default()
+        };
+        let ddl = SchemaDdl { schema: "public".into(), tables: vec![t], ..Default::default() };
+        let refused = |head: &str| Error::Postgres {
+            context: format!("creating the target ({head})"),
+            message: "generation expression is not immutable".into(),
+            code: None,
+        };
+        let e = ddl.explain(refused("CREATE TABLE \"public\".\"g\" (")).to_string();
+        assert!(e.contains("`g`.`twice` AS ((\"a\" * 2))") && e.contains("converge schema --out"), "{e}");
+        assert!(e.ends_with("generation expression is not immutable"), "{e}");
+        let other = ddl.explain(refused("CREATE TYPE \"public\".\"g_e\"")).to_string();
+        assert!(!other.contains("generated"), "{other}");
+    }
 }

@@ -59,7 +59,7 @@ impl PgLoad {
         let client: &Client = self.clients[0].get_mut();
         client.batch_execute("BEGIN").await.map_err(|e| Error::postgres("BEGIN", &e))?;
         let tried = async {
-            run_statements(client, &statements).await?;
+            run_statements(client, &statements).await.map_err(|e| ddl.explain(e))?;
             introspect(client, &self.schema).await
         }
         .await;

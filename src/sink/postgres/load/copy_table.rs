@@ -106,7 +106,12 @@ impl PgLoad {
         let mut encoder: Option<CopyEncoder> = None;
         let mut ring = SendRing::default();
         CopyEncoder::header(ring.buf());
-        let mut keys = KeyRing::new(key);
+        let generated = self
+            .tables
+            .iter()
+            .find(|t| t.name == target.table)
+            .map_or_else(Vec::new, |t| t.columns.iter().filter(|c| c.generated).map(|c| c.name.clone()).collect());
+        let mut keys = KeyRing::new(key, generated);
         let mut rows = 0u64;
         let mut sent = 0u64;
         let fail = |e: tokio_postgres::Error, keys: &KeyRing| keys.locate(&target.table, e);
