@@ -28,7 +28,8 @@ impl MySqlSource {
     /// zero dates written as NULL per read column (what the run counts).
     pub async fn scan(&self, spec: &ReadSpec, tx: mpsc::Sender<Scanned>) -> Result<Vec<u64>> {
         let mut conn = self.acquire().await;
-        let r = scan_on(&mut conn, spec, self.options.batch_rows, &tx).await;
+        let limits = (self.options.batch_rows, self.options.batch_bytes());
+        let r = scan_on(&mut conn, spec, limits, &tx).await;
         self.release(conn).await;
         r
     }
@@ -37,7 +38,7 @@ impl MySqlSource {
 async fn scan_on(
     conn: &mut mysql_async::Conn,
     spec: &ReadSpec,
-    batch_rows: usize,
+    (batch_rows, batch_bytes): (usize, usize),
     tx: &mpsc::Sender<Scanned>,
 ) -> Result<Vec<u64>> {
     let t = &spec.table;
@@ -60,7 +61,7 @@ async fn scan_on(
         }
         builder.end_row();
         n += 1;
-        if builder.rows() >= batch_rows {
+        if builder.rows() >= batch_rows || builder.bytes() >= batch_bytes {
             let b = Scanned::Batch(builder.finish(), std::mem::take(&mut bad));
             tx.send(b).await.map_err(|_| stopped())?;
         }
