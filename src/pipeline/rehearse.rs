@@ -86,10 +86,10 @@ pub fn class(reason: &str) -> String {
     if let Some((head, tail)) = r.split_once(" characters long, longer than ") {
         r = format!("{}longer than {tail} characters", head.trim_end_matches(|c: char| c.is_ascii_digit()));
     }
-    if let Some(at) = r.rfind(" (").filter(|_| r.ends_with(')')) {
-        if r[at..].bytes().any(|b| b.is_ascii_digit()) {
-            r.truncate(at);
-        }
+    // A closing parenthesis with a number in it says where or how much (`at byte 3`).
+    let particular = r.rfind(" (").filter(|&at| r.ends_with(')') && r[at..].bytes().any(|b| b.is_ascii_digit()));
+    if let Some(at) = particular {
+        r.truncate(at);
     }
     r
 }
