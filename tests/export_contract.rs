@@ -186,7 +186,7 @@ async fn invalid_utf8_in_a_text_column_names_the_row() {
     let found = converge::pipeline::profile::profile(src, &plan, None).await.unwrap();
     opened.close().await;
     let text = converge::pipeline::profile::render(&found);
-    assert!(text.contains("notes.body: 1 values rejected: invalid UTF-8 (e.g. id='2')"), "{text}");
+    assert!(text.contains("notes.body: 1 values rejected: is not valid UTF-8 (e.g. id=2)"), "{text}");
     my.drop_db().await;
 }
 

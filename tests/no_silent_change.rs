@@ -267,12 +267,12 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
         found.iter().filter(|f| f.blocking()).map(|f| (f.column.clone(), f.what.clone())).collect();
     let has = |col: &str, what: &str| blocking.iter().any(|(c, w)| c == col && w.contains(what));
     assert!(has("mood", "not a label of the target enum"), "{blocking:?}");
-    assert!(has("big", "outside bigint's range"), "{blocking:?}");
+    assert!(has("big", "does not fit bigint"), "{blocking:?}");
     assert!(has("amount", "does not fit numeric(6,2)"), "{blocking:?}");
-    assert!(has("amount", "rounded to 2 digits"), "{blocking:?}");
+    assert!(has("amount", "would be changed by the target's numeric(6,2)"), "{blocking:?}");
     assert!(has("whole", "a fractional part"), "{blocking:?}");
     assert!(has("flag", "not 0 or 1"), "{blocking:?}");
-    assert!(has("note", "longer than the target's 20 characters"), "{blocking:?}");
+    assert!(has("note", "longer than the target column's 20 characters"), "{blocking:?}");
     // CHECK constraints, evaluated by PostgreSQL on the source's values: row 1's note is 'ok'.
     let check = found.iter().find(|f| f.what.contains("CHECK constraint `note_not_ok`")).expect("note_not_ok found");
     assert_eq!((check.count, check.examples.clone()), (1, vec!["id='1'".to_string()]), "{check:?}");

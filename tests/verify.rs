@@ -774,3 +774,57 @@ async fn target_sessions_share_a_snapshot_and_plan_serially() {
     let restored: bool = clients[0].query_one(q, &[]).await.unwrap().get(0);
     assert!(restored, "SET LOCAL must not outlive the transaction");
 }
+
+/// A PAD SPACE binary key (MariaDB's `utf8mb4_bin`) holding both `k` and `k` + TAB, and a
+/// NO PAD one holding `k` and `k` + space: MySQL's collation orders them otherwise than
+/// PostgreSQL's "C" (or holds them equal), so key ranges bounded in it meant another row
+/// set on each side. One changed cell elsewhere is named alone: the intact `k` rows are
+/// neither missing nor extra.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pad_space_keys_bound_the_same_rows_on_both_sides() {
+    let my = MyDb::create("vpad").await;
+    let rows = |mid: &str| {
+        let mut v: Vec<String> = (0..100).map(|i| format!("('a{i:03}', 'x')")).collect();
+        v.push(format!("('k', 'x'), ({mid}, 'x')"));
+        v.extend((0..100).map(|i| format!("('z{i:03}', 'x')")));
+        v.join(", ")
+    };
+    my.exec(&format!(
+        "CREATE TABLE pad (k varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin PRIMARY KEY, v text NOT NULL);\n\
+         CREATE TABLE nopad (k varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PRIMARY KEY, v text NOT NULL);\n\
+         INSERT INTO pad VALUES {};\nINSERT INTO nopad VALUES {}",
+        rows("CONCAT('k', CHAR(9))"),
+        rows("'k '")
+    ))
+    .await;
+    let pg = PgDb::create("vpad").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE pad (k varchar(20) PRIMARY KEY, v text NOT NULL);\n\
+             CREATE TABLE nopad (k varchar(20) PRIMARY KEY, v text NOT NULL)",
+        )
+        .await
+        .unwrap();
+    let text = pipeline_text().replace("critical = [\"org\", \"person\", \"ticket\"]", "critical = []");
+    let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = verify(&p, Depth::Full).await.unwrap();
+    assert!(r.passed(), "{}", r.text());
+    for table in ["pad", "nopad"] {
+        let r = with_fault(
+            &pg,
+            &p,
+            &format!("UPDATE {table} SET v = 'y' WHERE k = 'z050'"),
+            &format!("UPDATE {table} SET v = 'x' WHERE k = 'z050'"),
+        )
+        .await;
+        assert_eq!(
+            diffs(&r, table),
+            &[RowDiff::Changed { key: "k='z050'".into(), columns: vec!["v".into()] }],
+            "{table}: {}",
+            r.text()
+        );
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}

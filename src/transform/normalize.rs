@@ -13,7 +13,7 @@ use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 
 use super::udf::{self, BoolRule};
-use crate::error::{Error, Refused, Result};
+use crate::error::{Error, Refused, Result, ValueError};
 use crate::feed::{read_schema, render_key, ColumnPlan};
 use crate::types::Logical;
 
@@ -96,19 +96,64 @@ impl Normalizer {
 
     /// Normalises one batch.
     pub fn apply(&mut self, batch: &RecordBatch) -> Result<RecordBatch> {
+        let out = self.evaluate(batch).map_err(|(_, e)| e)?;
+        self.rows_seen += batch.num_rows() as u64;
+        Ok(out)
+    }
+
+    /// `plan --profile`: normalises one batch as [`Normalizer::apply`] does, but hands
+    /// every refused value (with its row's index) to `refused` and goes on with it as
+    /// NULL, instead of stopping at the first. A batch with a refusal is normalised row
+    /// by row.
+    pub fn apply_each(
+        &mut self,
+        batch: &RecordBatch,
+        refused: &mut dyn FnMut(usize, ValueError),
+    ) -> Result<RecordBatch> {
+        let seen = self.rows_seen;
+        if let Ok(out) = self.apply(batch) {
+            return Ok(out);
+        }
+        let mut rows = Vec::with_capacity(batch.num_rows());
+        for r in 0..batch.num_rows() {
+            self.rows_seen = seen + r as u64;
+            let mut one = batch.slice(r, 1);
+            loop {
+                match self.evaluate(&one) {
+                    Ok(out) => {
+                        rows.push(out);
+                        break;
+                    }
+                    Err((Some(i), Error::Value(v))) => {
+                        refused(r, *v);
+                        let mut columns = one.columns().to_vec();
+                        columns[i] = arrow::array::new_null_array(columns[i].data_type(), 1);
+                        one = RecordBatch::try_new(one.schema(), columns)
+                            .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))?;
+                    }
+                    Err((_, e)) => return Err(e),
+                }
+            }
+        }
+        self.rows_seen = seen + batch.num_rows() as u64;
+        arrow::compute::concat_batches(&self.schema, &rows)
+            .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))
+    }
+
+    /// The normalised batch, or the error and the index of the column that failed.
+    fn evaluate(&self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
         let mut columns = Vec::with_capacity(self.exprs.len());
         for (i, e) in self.exprs.iter().enumerate() {
             let out = e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()));
             let out = match (out, self.rules[i].zone) {
-                (Ok(a), Some(zone)) => udf::from_zone(&a, zone).map_err(|r| self.located(batch, i, r))?,
+                (Ok(a), Some(zone)) => udf::from_zone(&a, zone).map_err(|r| (Some(i), self.located(batch, i, r)))?,
                 (Ok(a), None) => a,
-                (Err(err), _) => return Err(self.locate(batch, i, err.to_string())),
+                (Err(err), _) => return Err((Some(i), self.locate(batch, i, err.to_string()))),
             };
             columns.push(out);
         }
-        self.rows_seen += batch.num_rows() as u64;
         RecordBatch::try_new(self.schema.clone(), columns)
-            .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))
+            .map_err(|e| (None, Error::datafusion(format!("normalising `{}`", self.table), e)))
     }
 
     /// Finds the row a kernel refused and names it by key.

@@ -479,12 +479,17 @@ pub fn client_value(kind: ClientKind, text: &str) -> String {
     }
 }
 
-/// The MySQL expression a key column is ordered and bounded by.
+/// The MySQL expression a key column is ordered and bounded by: a number, the column in
+/// its own collation ([`ColumnCanon::bound_by_index`]), or the canonical text's UTF-8
+/// bytes. Bytes, not `utf8mb4_bin`: that collation is PAD SPACE
+/// (`'k' = 'k '`, and `'k\t' < 'k'` since TAB sorts below the padding space), while
+/// PostgreSQL's "C" compares bytes, shorter first — a range bounded so would hold other
+/// rows on each side, and rows that are on both would be named missing and extra.
 pub fn mysql_key_order(c: &ColumnCanon) -> String {
     if c.numeric || c.index_order {
         ident::mysql(&c.name)
     } else {
-        format!("(CONVERT({} USING utf8mb4) COLLATE utf8mb4_bin)", c.mysql)
+        format!("CAST(CONVERT({} USING utf8mb4) AS BINARY)", c.mysql)
     }
 }
 
@@ -505,7 +510,8 @@ pub fn mysql_bound(c: &ColumnCanon, v: &str) -> String {
         // No COLLATE: the literal gives way to the column's collation.
         format!("_utf8mb4 X'{}'", hex::encode(v.as_bytes()))
     } else {
-        format!("(_utf8mb4 X'{}' COLLATE utf8mb4_bin)", hex::encode(v.as_bytes()))
+        // Compared byte by byte with the key's bytes ([`mysql_key_order`]).
+        format!("_binary X'{}'", hex::encode(v.as_bytes()))
     }
 }
 
@@ -541,10 +547,10 @@ mod tests {
     #[test]
     fn bounds_are_literals_not_sql() {
         let c = column("id", Logical::Text, "varchar", false, false, None);
-        assert_eq!(mysql_bound(&c, "a'b"), "(_utf8mb4 X'612762' COLLATE utf8mb4_bin)");
+        assert_eq!(mysql_bound(&c, "a'b"), "_binary X'612762'");
         assert_eq!(pg_bound(&c, "a'b"), "('a''b' COLLATE \"C\")");
         let n = column("id", Logical::Int64, "int8", false, false, None);
         assert_eq!(mysql_bound(&n, "-42"), "-42");
-        assert_eq!(mysql_bound(&n, "1; DROP"), "(_utf8mb4 X'313b2044524f50' COLLATE utf8mb4_bin)");
+        assert_eq!(mysql_bound(&n, "1; DROP"), "_binary X'313b2044524f50'");
     }
 }

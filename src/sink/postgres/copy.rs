@@ -138,25 +138,53 @@ impl CopyEncoder {
     /// would become) unless the column allows the change, then counted. Checked before
     /// any row of the batch is encoded, so a refusal leaves `out` as it was.
     fn narrowing(&mut self, srcs: &[(Src<'_>, Option<&NullBuffer>)], rows: usize) -> Result<(), Refused> {
-        for (ci, ((src, nulls), col)) in srcs.iter().zip(&self.columns).enumerate() {
-            if col.limit == Limit::None {
+        for (ci, (src, nulls)) in srcs.iter().enumerate() {
+            if self.columns[ci].limit == Limit::None {
                 continue;
             }
             for row in (0..rows).filter(|&r| nulls.is_none_or(|n| n.is_valid(r))) {
-                let reason = match narrow::check(src, col.limit, row) {
-                    Verdict::Same => continue,
-                    Verdict::Changed(_) if col.allow_change => {
-                        self.changed[ci] += 1;
-                        continue;
-                    }
-                    Verdict::Changed(to) => format!(
-                        "would become {to} in the target's {}; a [[column]] rule with allow_change = true lets the \
-                         target change it (the run then counts the values changed)",
-                        col.limit
-                    ),
-                    Verdict::Refused(why) => why,
-                };
-                return Err(Refused { row, column: col.name.clone(), value: column::render(src, row), reason });
+                self.narrowed(ci, src, row)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Value `row` of column `ci` against the column's type modifier: refused, or
+    /// counted when a rule allows the change.
+    fn narrowed(&mut self, ci: usize, src: &Src<'_>, row: usize) -> Result<(), Refused> {
+        let col = &self.columns[ci];
+        let reason = match narrow::check(src, col.limit, row) {
+            Verdict::Same => return Ok(()),
+            Verdict::Changed(_) if col.allow_change => {
+                self.changed[ci] += 1;
+                return Ok(());
+            }
+            Verdict::Changed(to) => format!("would become {to} in the target's {}; {CHANGE_RULE}", col.limit),
+            Verdict::Refused(why) => why,
+        };
+        Err(Refused { row, column: col.name.clone(), value: column::render(src, row), reason })
+    }
+
+    /// `plan --profile`: every value of `batch` the encoder would refuse, each handed to
+    /// `refused` (a value is checked as [`CopyEncoder::encode`] checks it, and changes a
+    /// rule allows are counted the same way); nothing is kept of the encoding.
+    pub fn check_each(&mut self, batch: &RecordBatch, refused: &mut dyn FnMut(Refused)) -> Result<(), Refused> {
+        let srcs = self.bind(batch)?;
+        let mut scratch = BytesMut::new();
+        for (ci, (src, nulls)) in srcs.iter().enumerate() {
+            let col = &self.columns[ci];
+            let max = if col.target == PgTarget::Bit { col.bits } else { col.max_chars };
+            let target = col.target;
+            for row in (0..batch.num_rows()).filter(|&r| nulls.is_none_or(|n| n.is_valid(r))) {
+                if let Err(r) = self.narrowed(ci, src, row) {
+                    refused(r);
+                    continue;
+                }
+                scratch.clear();
+                if let Err(reason) = cell::encode(src, target, max, row, &mut scratch) {
+                    let (column, value) = (self.columns[ci].name.clone(), column::render(src, row));
+                    refused(Refused { row, column, value, reason });
+                }
             }
         }
         Ok(())
@@ -188,6 +216,10 @@ impl CopyEncoder {
         Ok(srcs)
     }
 }
+
+/// How a refusal of a value the target's type would change says what allows it.
+pub const CHANGE_RULE: &str = "a [[column]] rule with allow_change = true lets the target change it (the run then \
+                               counts the values changed)";
 
 /// COPY data goes to the server in messages of at most this size, so the connection's
 /// own write buffer stays small.

@@ -4,6 +4,7 @@
 mod catalog;
 mod introspect;
 mod read;
+mod scan;
 mod shape;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use crate::feed::{ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYTES};
 use crate::schema::Table;
 
 pub use introspect::introspect;
+pub use scan::Scanned;
 
 /// How the source reads.
 #[derive(Debug, Clone)]

@@ -286,7 +286,28 @@ fn hex_prefix(b: &[u8]) -> Option<u64> {
     std::str::from_utf8(p).ok().and_then(|s| u64::from_str_radix(s, 16).ok())
 }
 
-fn cell(v: Option<&Value>) -> Cell<'_> {
+/// The read columns that hold the primary key (indexes into `spec.plans`).
+pub(super) fn key_columns(spec: &ReadSpec) -> Vec<usize> {
+    spec.table.primary_key.iter().filter_map(|k| spec.plans.iter().position(|p| &p.name == k)).collect()
+}
+
+/// The query reading a table's columns (in a `WHERE` range, when not empty), in key order.
+pub(super) fn select(spec: &ReadSpec, clause: &str) -> String {
+    let t = &spec.table;
+    let cols: Vec<String> = spec.columns.iter().map(|&i| ident::mysql(&t.columns[i].name)).collect();
+    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), ident::mysql(&t.name));
+    if !clause.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(clause);
+    }
+    if !t.primary_key.is_empty() {
+        let order: Vec<String> = t.primary_key.iter().map(|k| ident::mysql(k)).collect();
+        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
+    }
+    sql
+}
+
+pub(super) fn cell(v: Option<&Value>) -> Cell<'_> {
     match v {
         None | Some(Value::NULL) => Cell::Null,
         Some(Value::Bytes(b)) => Cell::Bytes(b),
@@ -312,18 +333,9 @@ async fn read_range(
     tx: &mpsc::Sender<FeedMsg>,
 ) -> Result<(u64, Vec<u64>)> {
     let t = &spec.table;
-    let cols: Vec<String> = spec.columns.iter().map(|&i| ident::mysql(&t.columns[i].name)).collect();
-    let keys: Vec<usize> = t.primary_key.iter().filter_map(|k| spec.plans.iter().position(|p| &p.name == k)).collect();
+    let keys = key_columns(spec);
     let key_names: Vec<&str> = keys.iter().map(|&i| spec.plans[i].name.as_str()).collect();
-    let mut sql = format!("SELECT {} FROM {}", cols.join(", "), ident::mysql(&t.name));
-    if !range.clause.is_empty() {
-        sql.push_str(" WHERE ");
-        sql.push_str(&range.clause);
-    }
-    if !t.primary_key.is_empty() {
-        let order: Vec<String> = t.primary_key.iter().map(|k| ident::mysql(k)).collect();
-        sql.push_str(&format!(" ORDER BY {}", order.join(", ")));
-    }
+    let sql = select(spec, &range.clause);
     let ctx = || format!("reading `{}`", t.name);
     let params = if range.params.is_empty() { Params::Empty } else { Params::Positional(range.params.clone()) };
     let mut result = conn.exec_iter(sql.as_str(), params).await.map_err(|e| Error::mysql(ctx(), e))?;
@@ -348,12 +360,15 @@ async fn read_range(
 fn push_row(b: &mut BatchBuilder, row: &Row, key_names: &[&str], keys: &[usize], table: &str, n: u64) -> Result<()> {
     for i in 0..row.len() {
         if let Err(e) = b.push(i, cell(row.as_ref(i))) {
-            let values: Vec<String> =
-                keys.iter().map(|&k| row.as_ref(k).map(|v| v.as_sql(true)).unwrap_or_default()).collect();
-            let key = render_key(key_names, &values, n + 1);
-            return Err(e.locate(table, key).into());
+            return Err(e.locate(table, row_key(row, key_names, keys, n)).into());
         }
     }
     b.end_row();
     Ok(())
+}
+
+/// Row `n` (from 0) named by its key, `col=value, …` (or its number, without a key).
+pub(super) fn row_key(row: &Row, key_names: &[&str], keys: &[usize], n: u64) -> String {
+    let values: Vec<String> = keys.iter().map(|&k| row.as_ref(k).map(|v| v.as_sql(true)).unwrap_or_default()).collect();
+    render_key(key_names, &values, n + 1)
 }

@@ -1,0 +1,181 @@
+//! `converge plan --profile` predicts the run: for each class of value the run refuses or
+//! changes (one row of [`CASES`]: a source column type, a target column type, the values,
+//! the pipeline's rule), the profile lists exactly what the run then does — a refusal
+//! predicted if and only if the run refuses, naming the row the run names; a counted
+//! change predicted with the count the run's report gives — and a value that loads
+//! exactly is not listed. A new class is one more row.
+//!
+//! Each case works in its own throw-away databases on the local servers.
+
+mod common;
+
+use common::*;
+
+/// What the run does with a case's values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Run {
+    /// Refuses: `n` values are refused, the first of them named by the run.
+    Refuses(u64),
+    /// Loads, and counts `n` values changed.
+    Counts(u64),
+    /// Loads every value exactly.
+    Exact,
+}
+
+struct Case {
+    name: &'static str,
+    /// The source column `v`'s type, and the SQL of its values (rows id = 1, 2, …).
+    my_type: &'static str,
+    values: &'static [&'static str],
+    /// The target column `v`'s type (after `pg_setup`, when it declares one).
+    pg_type: &'static str,
+    pg_setup: &'static str,
+    /// TOML: `[source]` lines, then anything after the source (options, rules).
+    source: &'static str,
+    rules: &'static str,
+    run: Run,
+}
+
+const RULE_ALLOW: &str = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\nallow_change = true\n";
+const RULE_TEXT: &str = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\ntype = \"text\"\n";
+const ZERO_NULL: &str = "[options]\nzero_date = \"null\"\n";
+const BERLIN: &str = "datetime_zone = \"Europe/Berlin\"\n";
+const NINES_38: &str = "99999999999999999999999999999999999999";
+const MAX_65_30: &str = "99999999999999999999999999999999999.999999999999999999999999999999";
+
+/// One row per class of value the run refuses or counts, and values that load exactly.
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    Case { name: "38 nines in decimal(38,0)", my_type: "decimal(38,0)", values: &[NINES_38, "-1"], pg_type: "numeric(38,0)", pg_setup: "", source: "", rules: "", run: Run::Exact },
+    Case { name: "the maximum of decimal(20,2)", my_type: "decimal(20,2)", values: &["999999999999999999.99", "-999999999999999999.99"], pg_type: "numeric(20,2)", pg_setup: "", source: "", rules: "", run: Run::Exact },
+    Case { name: "the maximum of decimal(65,30)", my_type: "decimal(65,30)", values: &[MAX_65_30, "0.000000000000000000000000000001"], pg_type: "numeric(65,30)", pg_setup: "", source: "", rules: "", run: Run::Exact },
+    Case { name: "a NUL byte in text", my_type: "varchar(20)", values: &["'ok'", "CONCAT('a', CHAR(0), 'b')", "CHAR(0)"], pg_type: "text", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "a DATETIME in a clock change, datetime_zone", my_type: "datetime", values: &["'2024-03-31 01:59:59'", "'2024-03-31 02:30:00'", "'2024-10-27 02:30:00'"], pg_type: "timestamptz", pg_setup: "", source: BERLIN, rules: "", run: Run::Refuses(2) },
+    Case { name: "a bigint above 2^53 into double precision", my_type: "bigint", values: &["9007199254740992", "9007199254740993"], pg_type: "double precision", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "an int above 2^24 into real", my_type: "int", values: &["16777216", "16777217", "-16777217"], pg_type: "real", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "a negative TIME into time", my_type: "time", values: &["'23:59:59'", "'-00:00:01'"], pg_type: "time", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "a bigint outside integer", my_type: "bigint", values: &["2147483647", "2147483648"], pg_type: "integer", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "a fraction into integer", my_type: "decimal(10,2)", values: &["2.00", "2.50"], pg_type: "integer", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "a smaller numeric scale", my_type: "decimal(12,4)", values: &["1.2300", "1.2349", "-0.0050"], pg_type: "numeric(8,2)", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "a smaller numeric scale, allowed", my_type: "decimal(12,4)", values: &["1.2300", "1.2349", "-0.0050"], pg_type: "numeric(8,2)", pg_setup: "", source: "", rules: RULE_ALLOW, run: Run::Counts(2) },
+    Case { name: "fewer fractional seconds", my_type: "datetime(6)", values: &["'2024-01-01 10:00:00'", "'2024-01-01 10:00:00.5'"], pg_type: "timestamp(0)", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "fewer fractional seconds, allowed", my_type: "datetime(6)", values: &["'2024-01-01 10:00:00'", "'2024-01-01 10:00:00.5'"], pg_type: "timestamp(0)", pg_setup: "", source: "", rules: RULE_ALLOW, run: Run::Counts(1) },
+    Case { name: "a value longer than varchar(n)", my_type: "varchar(20)", values: &["'12345'", "'123456'", "'1234567'"], pg_type: "varchar(5)", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "not 0 or 1 into boolean", my_type: "tinyint(1)", values: &["1", "0", "5"], pg_type: "boolean", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "not a UUID into uuid", my_type: "char(36)", values: &["'0A000000-0000-4000-8000-000000000001'", "'not-a-uuid'"], pg_type: "uuid", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "a zero date", my_type: "datetime", values: &["'2024-01-01 00:00:00'", "'0000-00-00 00:00:00'"], pg_type: "timestamp", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "a zero date, written as NULL", my_type: "datetime", values: &["'0000-00-00 00:00:00'", "'2024-01-01 00:00:00'", "'0000-00-00 00:00:00'"], pg_type: "timestamp", pg_setup: "", source: "", rules: ZERO_NULL, run: Run::Counts(2) },
+    Case { name: "invalid UTF-8 carried as text", my_type: "varbinary(10)", values: &["X'6f6b'", "X'ff'"], pg_type: "text", pg_setup: "", source: "", rules: RULE_TEXT, run: Run::Refuses(1) },
+    Case { name: "NULL into NOT NULL", my_type: "int NULL", values: &["1", "NULL", "NULL"], pg_type: "int NOT NULL", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "not a label of the target's enum", my_type: "enum('a','b')", values: &["'a'", "'b'"], pg_type: "mood", pg_setup: "CREATE TYPE mood AS ENUM ('a');\n", source: "", rules: "", run: Run::Refuses(1) },
+];
+
+/// The findings `plan --profile --json` gives for column `v`, as (blocking, count,
+/// examples), and whether the command succeeded.
+fn profile(dir: &TempDir, text: &str) -> (bool, Vec<(bool, u64, Vec<String>)>, String) {
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--json", "plan", "--profile"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
+    let found = j["profile"].as_array().unwrap_or_else(|| panic!("no profile: {j}"));
+    let listed = found
+        .iter()
+        .map(|f| {
+            assert_eq!((f["table"].as_str(), f["column"].as_str()), (Some("t"), Some("v")), "{f}");
+            let examples = f["examples"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string());
+            (f["blocking"].as_bool().unwrap(), f["count"].as_u64().unwrap(), examples.collect())
+        })
+        .collect();
+    (out.status.success(), listed, j["profile"].to_string())
+}
+
+/// What the run's report counts as changed in column `v`.
+fn counted(r: &converge::run::RunReport) -> u64 {
+    let changed: u64 = r.load.iter().flat_map(|l| &l.changed).filter(|(_, c, _)| c == "v").map(|x| x.2).sum();
+    let zero: u64 =
+        r.tables.iter().flat_map(|t| &t.stats.zero_dates_nulled).filter(|(c, _)| c == "v").map(|x| x.1).sum();
+    changed + zero
+}
+
+async fn check(case: &Case) {
+    let my = MyDb::create("pp").await;
+    let rows: Vec<String> = case.values.iter().enumerate().map(|(i, v)| format!("({}, {v})", i + 1)).collect();
+    my.exec(&format!(
+        "SET SESSION sql_mode = '';\nCREATE TABLE t (id int PRIMARY KEY, v {});\nINSERT INTO t VALUES {}",
+        case.my_type,
+        rows.join(", ")
+    ))
+    .await;
+    let pg = PgDb::create("pp").await;
+    let ddl = format!("{}CREATE TABLE t (id int PRIMARY KEY, v {})", case.pg_setup, case.pg_type);
+    pg.client.batch_execute(&ddl).await.unwrap();
+    let text = format!(
+        "name = \"pp\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n{}{}\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
+        my.url, case.source, case.rules, pg.url
+    );
+    let dir = TempDir::new("pp");
+    let (ok, listed, shown) = profile(&dir, &text);
+    let p = pipeline(&text, &[]);
+    let run = converge::run::run(&p, &Default::default()).await;
+    let name = case.name;
+    match case.run {
+        Run::Refuses(n) => {
+            let err = run.expect_err(name).to_string();
+            assert!(!ok, "{name}: plan --profile must fail: {shown}");
+            // Every finding stops the run; their counts add up to the values refused (one
+            // class may hold several reasons: a wall time skipped, one repeated).
+            assert!(listed.iter().all(|f| f.0), "{name}: {shown}");
+            assert_eq!(listed.iter().map(|f| f.1).sum::<u64>(), n, "{name}: values refused: {shown}");
+            // The run names the first refused row (the target's own refusals name no column).
+            assert!(err.contains(&format!("row {}", listed[0].2[0])), "{name}: the run names {err}; {shown}");
+            let loaded = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0);
+            assert_eq!(loaded, 0, "{name}");
+        }
+        Run::Counts(n) => {
+            let r = run.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(counted(&r), n, "{name}: the run counts");
+            assert!(ok, "{name}: a counted change does not stop the run: {shown}");
+            assert_eq!(listed.len(), 1, "{name}: one finding: {shown}");
+            assert_eq!((listed[0].0, listed[0].1), (false, n), "{name}: {shown}");
+        }
+        Run::Exact => {
+            let r = run.unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(counted(&r), 0, "{name}");
+            assert!(ok && listed.is_empty(), "{name}: nothing to list: {shown}");
+            // Loaded exactly: the target's text of each value is MySQL's.
+            let mut c = my.conn().await;
+            let mine: Vec<String> =
+                mysql_async::prelude::Queryable::query(&mut c, "SELECT CAST(v AS CHAR) FROM t ORDER BY id")
+                    .await
+                    .unwrap();
+            let theirs: Vec<String> = pg
+                .client
+                .query("SELECT v::text FROM t ORDER BY id", &[])
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            assert_eq!(mine, theirs, "{name}");
+        }
+    }
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_profile_predicts_what_the_run_refuses_counts_and_loads() {
+    use futures::FutureExt;
+    let mut failed = Vec::new();
+    for case in CASES {
+        if let Err(e) = std::panic::AssertUnwindSafe(check(case)).catch_unwind().await {
+            let why = e.downcast_ref::<String>().cloned().or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()));
+            failed.push(format!("{}: {}", case.name, why.unwrap_or_default()));
+        }
+    }
+    assert!(failed.is_empty(), "{} of {} cases differ:\n{}", failed.len(), CASES.len(), failed.join("\n"));
+}
