@@ -274,6 +274,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         }
         Command::Log { status, message, log, migration_id } => {
             let path = log.clone().unwrap_or_else(converge::runlog::default_path);
+            mark_abandoned(cli, &path);
             let entry =
                 converge::runlog::log(&path, *status, message.as_deref().unwrap_or(""), migration_id.as_deref())?;
             if !cli.quiet {
@@ -322,7 +323,7 @@ async fn verify_command(
     } else if !cli.quiet {
         print!("{}", r.text());
     }
-    log_verify(&r);
+    log_verify(cli, &r);
     if !r.passed() {
         Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
     } else if strict && !r.passed_strict() {
@@ -478,16 +479,17 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
 async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> converge::Result<()> {
     use converge::runlog::{self, Entry, Status};
     let log = runlog::default_path();
+    let interrupt = on_signal();
     let options = RunOptions {
         migration_id: Some(id.to_string()),
         progress: !cli.quiet && !cli.json,
         run_log: Some(log.clone()),
         skip_transform,
-        interrupt: Some(on_signal()),
+        interrupt: Some(interrupt.clone()),
         ..Default::default()
     };
     let note = |status: Status, message: String, seconds: Option<f64>| {
-        let mut e = Entry::new(status, message).with_migration_id(id);
+        let mut e = Entry::new(status, message).with_migration_id(id).with_process();
         if let Some(s) = seconds {
             e = e.with_phase("run", s);
         }
@@ -495,14 +497,22 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             tracing::warn!("cannot write the run log: {err}");
         }
     };
+    mark_abandoned(cli, &log);
     note(Status::Started, format!("pipeline `{}`", p.name), None);
     let started = std::time::Instant::now();
-    match run::run(p, &options).await {
+    let result = run::run(p, &options).await;
+    // A signal that came after the commit was sent: what the commit really did.
+    let in_commit = interrupt.commit_outcome();
+    if let Some(o) = &in_commit {
+        eprintln!("converge: {o}");
+    }
+    let in_commit = in_commit.map(|o| format!(" ({o})")).unwrap_or_default();
+    match result {
         Ok(report) => {
             let verified = if report.verify.is_some() { ", target verified" } else { "" };
             note(
                 Status::Completed,
-                format!("pipeline `{}`: ledger reconciled{verified}", p.name),
+                format!("pipeline `{}`: ledger reconciled{verified}{in_commit}", p.name),
                 Some(report.seconds),
             );
             if cli.json {
@@ -515,31 +525,40 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             Ok(())
         }
         Err(e) => {
-            note(Status::Failed, e.to_string(), Some(started.elapsed().as_secs_f64()));
+            note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()));
             Err(e)
         }
     }
 }
 
 /// SIGINT or SIGTERM asks the run to stop: it rolls back what it has not committed,
-/// marks the export FAILED and logs `failed: interrupted`. A second signal exits at once
-/// (PostgreSQL rolls back the open transaction when the connection closes).
-fn on_signal() -> tokio::sync::watch::Receiver<Option<&'static str>> {
+/// marks the export FAILED and logs `failed: interrupted`. Once the commit was sent it
+/// cannot be called back: the signal is then reported with the commit's outcome. A
+/// second signal exits at once (PostgreSQL rolls back an open transaction when the
+/// connection closes; a commit already sent is PostgreSQL's to finish).
+fn on_signal() -> std::sync::Arc<run::Interrupt> {
     use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = tokio::sync::watch::channel(None);
+    let interrupt = std::sync::Arc::new(run::Interrupt::default());
     // The handlers are installed here, before the run starts, not inside the task: a
     // task not yet polled when a signal came would leave the default action in place
     // (death for SIGTERM; nothing at all for a SIGINT the parent ignores).
     let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return rx;
+        return interrupt;
     };
+    let shared = interrupt.clone();
     tokio::spawn(async move {
         let name = tokio::select! {
             _ = int.recv() => "SIGINT",
             _ = term.recv() => "SIGTERM",
         };
-        eprintln!("\nconverge: {name} received: stopping and rolling back what is not committed (a second signal quits at once)");
-        let _ = tx.send(Some(name));
+        match shared.signal(name) {
+            run::Heard::Stopping => eprintln!(
+                "\nconverge: {name} received: stopping and rolling back what is not committed (a second signal quits at once)"
+            ),
+            run::Heard::Committing => eprintln!(
+                "\nconverge: {name} received after the commit was sent: it cannot be called back, waiting for its outcome (a second signal quits at once)"
+            ),
+        }
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
@@ -547,13 +566,30 @@ fn on_signal() -> tokio::sync::watch::Receiver<Option<&'static str>> {
         eprintln!("converge: second signal: quitting now");
         std::process::exit(130);
     });
-    rx
+    interrupt
+}
+
+/// Marks the runs in the log whose process is gone without a final entry as
+/// `abandoned`, and says so.
+fn mark_abandoned(cli: &Cli, log: &std::path::Path) {
+    match converge::runlog::mark_abandoned(log) {
+        Ok(runs) if !cli.quiet => {
+            for id in runs {
+                eprintln!(
+                    "converge: run {id} marked abandoned in the run log: its process is gone without a final entry"
+                );
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::warn!("cannot check the run log: {err}"),
+    }
 }
 
 /// Notes a verification in the run log (the migration it belongs to: the log's last).
-fn log_verify(r: &converge::verify::report::Report) {
+fn log_verify(cli: &Cli, r: &converge::verify::report::Report) {
     use converge::runlog::{self, Entry, Status};
     let path = runlog::default_path();
+    mark_abandoned(cli, &path);
     let verdict = if r.passed() { "passed" } else { "FAILED" };
     let mut e = Entry::new(
         Status::InProgress,
