@@ -97,11 +97,13 @@ enum Command {
         /// The pipeline whose source and postgres sink to compare.
         #[arg(required_unless_present = "source")]
         pipeline: Option<PathBuf>,
-        /// Without a pipeline: the source, `mysql://user@host:3306/db`.
-        #[arg(long, requires = "target", conflicts_with = "pipeline")]
+        /// Without a pipeline: the source, `mysql://user@host:3306/db` (or set
+        /// CONVERGE_SOURCE_URL: a password then stays out of the process list).
+        #[arg(long, requires = "target", env = "CONVERGE_SOURCE_URL", hide_env_values = true)]
         source: Option<String>,
-        /// Without a pipeline: the target, `postgres://user@host:5432/db`.
-        #[arg(long, requires = "source")]
+        /// Without a pipeline: the target, `postgres://user@host:5432/db` (or set
+        /// CONVERGE_TARGET_URL).
+        #[arg(long, requires = "source", env = "CONVERGE_TARGET_URL", hide_env_values = true)]
         target: Option<String>,
         /// Without a pipeline: the target schema.
         #[arg(long, default_value = "public")]
@@ -237,6 +239,12 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
         Command::Schema { pipeline, out, diff } => schema_command(cli, pipeline, out.as_deref(), *diff).await,
         Command::Verify { pipeline, source, target, schema, sample, report, strict } => {
+            // A pipeline names both sides: URLs on the command line beside it are refused;
+            // from the environment (CONVERGE_SOURCE_URL / CONVERGE_TARGET_URL) they are not used.
+            let given = |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+            if pipeline.is_some() && (given("--source") || given("--target")) {
+                return Err(converge::Error::other("verify takes a pipeline, or --source and --target, not both"));
+            }
             let p = match (pipeline, source, target) {
                 (Some(file), _, _) => Pipeline::load(file)?,
                 (None, Some(s), Some(t)) => Pipeline::compare(s, t, Some(schema.clone())),
