@@ -131,7 +131,7 @@ pub struct Entry {
     /// The process of the run that wrote the entry (run-written entries only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
-    /// That process's start (`<boot id>/<clock ticks since boot>`), so a reused pid is
+    /// That process's start (`<boot id>|<pid namespace>|<clock ticks since boot>`), so a reused pid is
     /// not taken for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
@@ -258,14 +258,34 @@ pub fn append(path: &Path, entry: &Entry) -> Result<()> {
     }
 }
 
-/// The start of process `pid` on this machine (`<boot id>/<clock ticks since boot>`),
-/// None when there is no such process.
+/// The identity of process `pid` as this machine sees it: `<boot id>|<pid
+/// namespace>|<clock ticks since boot at its start>`; None when there is no such process.
 fn process_start(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Field 22, counted after the command name (which may hold spaces) in parentheses.
     let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.to_string();
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    Some(format!("{}/{start}", boot.trim()))
+    Some(format!("{}|{}|{start}", boot_id(), pid_namespace(&pid.to_string())))
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string()
+}
+
+/// The pid namespace of process `pid` (`self` for this one), as `pid:[inode]`.
+fn pid_namespace(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Whether the process an entry names is gone: the machine rebooted since, or — in
+/// this pid namespace — its pid is not alive or is another process. A process of
+/// another pid namespace (another container of this host name) cannot be seen: not gone.
+fn process_gone(pid: u32, recorded: &str) -> bool {
+    let mut parts = recorded.split('|');
+    let (boot, ns) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if boot != boot_id() {
+        return true;
+    }
+    ns == pid_namespace("self") && process_start(pid).as_deref() != Some(recorded)
 }
 
 /// Appends an `abandoned` entry for every run of this host whose last process entry is
@@ -322,7 +342,7 @@ fn abandoned_runs(file: &mut File, path: &Path) -> Result<Vec<(String, u32)>> {
         .filter(|(_, e)| matches!(e.status, Status::Started | Status::InProgress) && e.host == here)
         .filter_map(|(id, e)| {
             let pid = e.pid?;
-            (process_start(pid) != e.process).then_some((id, pid))
+            process_gone(pid, e.process.as_deref()?).then_some((id, pid))
         })
         .collect())
 }
@@ -504,20 +524,25 @@ mod tests {
             append(&path, &e).unwrap();
         };
         // Killed mid-run: its process is gone.
-        entry("killed", Status::Started, gone_pid, Some("boot/1".into()));
-        entry("killed", Status::InProgress, gone_pid, Some("boot/1".into()));
+        let here = format!("{}|{}|", boot_id(), pid_namespace("self"));
+        entry("killed", Status::Started, gone_pid, Some(format!("{here}1")));
+        entry("killed", Status::InProgress, gone_pid, Some(format!("{here}1")));
         // A live process (this one), and a reused pid (this one, another start).
         entry("running", Status::Started, std::process::id(), process_start(std::process::id()));
-        entry("reused", Status::Started, std::process::id(), Some("another/start".into()));
+        entry("reused", Status::Started, std::process::id(), Some(format!("{here}1")));
+        // Before a reboot: gone; in another pid namespace: cannot be told, left.
+        entry("rebooted", Status::Started, std::process::id(), Some("another-boot|pid:[1]|1".into()));
+        let elsewhere = format!("{}|pid:[1]|1", boot_id());
+        entry("container", Status::Started, gone_pid, Some(elsewhere));
         // Finished runs, and an operator's entry after one (no pid): not abandoned.
         entry("done", Status::Started, gone_pid, None);
         entry("done", Status::Completed, gone_pid, None);
         append(&path, &Entry::new(Status::InProgress, "verify").with_migration_id("done")).unwrap();
-        assert_eq!(mark_abandoned(&path).unwrap(), ["killed", "reused"]);
+        assert_eq!(mark_abandoned(&path).unwrap(), ["killed", "reused", "rebooted"]);
         assert!(mark_abandoned(&path).unwrap().is_empty(), "marked once");
         let entries = read(&path).unwrap();
         let marked: Vec<&Entry> = entries.iter().filter(|e| e.status == Status::Abandoned).collect();
-        assert_eq!(marked.len(), 2);
+        assert_eq!(marked.len(), 3);
         assert!(marked[0].message.contains(&format!("pid {gone_pid}")), "{}", marked[0].message);
         assert!(mark_abandoned(&dir.join("none.jsonl")).unwrap().is_empty());
         std::fs::remove_dir_all(&dir).unwrap();

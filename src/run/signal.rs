@@ -117,5 +117,11 @@ mod tests {
         assert_eq!(after.stop_signal(), None, "the run is not asked to stop");
         after.committed(true);
         assert_eq!(after.commit_outcome().unwrap(), "SIGTERM received after the commit was sent: the commit completed");
+
+        let failed = Interrupt::default();
+        failed.enter_commit().unwrap();
+        assert_eq!(failed.signal("SIGINT"), Heard::Committing);
+        failed.committed(false);
+        assert_eq!(failed.commit_outcome().unwrap(), "SIGINT received after the commit was sent: the commit failed");
     }
 }
