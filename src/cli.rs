@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod query;
+mod signal;
 use converge::pipeline::{self, Pipeline};
 use converge::run::{self, RunOptions};
+use signal::{mark_abandoned, on_signal};
 
 /// Moves a MySQL or MariaDB database into PostgreSQL as an Arrow dataflow.
 #[derive(Parser)]
@@ -536,60 +538,6 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()));
             Err(e)
         }
-    }
-}
-
-/// SIGINT or SIGTERM asks the run to stop: it rolls back what it has not committed,
-/// marks the export FAILED and logs `failed: interrupted`. Once the commit was sent it
-/// cannot be called back: the signal is then reported with the commit's outcome. A
-/// second signal exits at once (PostgreSQL rolls back an open transaction when the
-/// connection closes; a commit already sent is PostgreSQL's to finish).
-fn on_signal() -> std::sync::Arc<run::Interrupt> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let interrupt = std::sync::Arc::new(run::Interrupt::default());
-    // The handlers are installed here, before the run starts, not inside the task: a
-    // task not yet polled when a signal came would leave the default action in place
-    // (death for SIGTERM; nothing at all for a SIGINT the parent ignores).
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return interrupt;
-    };
-    let shared = interrupt.clone();
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        };
-        match shared.signal(name) {
-            run::Heard::Stopping => eprintln!(
-                "\nconverge: {name} received: stopping and rolling back what is not committed (a second signal quits at once)"
-            ),
-            run::Heard::Committing => eprintln!(
-                "\nconverge: {name} received after the commit was sent: it cannot be called back, waiting for its outcome (a second signal quits at once)"
-            ),
-        }
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        eprintln!("converge: second signal: quitting now");
-        std::process::exit(130);
-    });
-    interrupt
-}
-
-/// Marks the runs in the log whose process is gone without a final entry as
-/// `abandoned`, and says so.
-fn mark_abandoned(cli: &Cli, log: &std::path::Path) {
-    match converge::runlog::mark_abandoned(log) {
-        Ok(runs) if !cli.quiet => {
-            for id in runs {
-                eprintln!(
-                    "converge: run {id} marked abandoned in the run log: its process is gone without a final entry"
-                );
-            }
-        }
-        Ok(_) => {}
-        Err(err) => tracing::warn!("cannot check the run log: {err}"),
     }
 }
 
