@@ -129,8 +129,8 @@ async fn a_dumps_timestamps_load_as_the_instants_mariadb_holds() {
 
     for (name, file, extra) in [
         ("default dump", &utc, ""),
-        ("--skip-tz-utc dump, zone named by the pipeline", &local, "time_zone = \"+05:30\""),
         ("dump that says SET TIME_ZONE='+05:30'", &said, ""),
+        ("--skip-tz-utc dump, zone named by the pipeline", &local, "time_zone = \"+05:30\""),
     ] {
         let pg = PgDb::create("dzone").await;
         let p = pipeline(&pipeline_text(file, extra), &[("PG_URL", &pg.url)]);
