@@ -7,8 +7,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod query;
+mod signal;
 use converge::pipeline::{self, Pipeline};
 use converge::run::{self, RunOptions};
+use signal::{mark_abandoned, on_signal};
 
 /// Moves a MySQL or MariaDB database into PostgreSQL as an Arrow dataflow.
 #[derive(Parser)]
@@ -97,11 +99,13 @@ enum Command {
         /// The pipeline whose source and postgres sink to compare.
         #[arg(required_unless_present = "source")]
         pipeline: Option<PathBuf>,
-        /// Without a pipeline: the source, `mysql://user@host:3306/db`.
-        #[arg(long, requires = "target", conflicts_with = "pipeline")]
+        /// Without a pipeline: the source, `mysql://user@host:3306/db` (or set
+        /// CONVERGE_SOURCE_URL: a password then stays out of the process list).
+        #[arg(long, requires = "target", env = "CONVERGE_SOURCE_URL", hide_env_values = true)]
         source: Option<String>,
-        /// Without a pipeline: the target, `postgres://user@host:5432/db`.
-        #[arg(long, requires = "source")]
+        /// Without a pipeline: the target, `postgres://user@host:5432/db` (or set
+        /// CONVERGE_TARGET_URL).
+        #[arg(long, requires = "source", env = "CONVERGE_TARGET_URL", hide_env_values = true)]
         target: Option<String>,
         /// Without a pipeline: the target schema.
         #[arg(long, default_value = "public")]
@@ -237,6 +241,12 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
         Command::Schema { pipeline, out, diff } => schema_command(cli, pipeline, out.as_deref(), *diff).await,
         Command::Verify { pipeline, source, target, schema, sample, report, strict } => {
+            // A pipeline names both sides: URLs on the command line beside it are refused;
+            // from the environment (CONVERGE_SOURCE_URL / CONVERGE_TARGET_URL) they are not used.
+            let given = |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
+            if pipeline.is_some() && (given("--source") || given("--target")) {
+                return Err(converge::Error::other("verify takes a pipeline, or --source and --target, not both"));
+            }
             let p = match (pipeline, source, target) {
                 (Some(file), _, _) => Pipeline::load(file)?,
                 (None, Some(s), Some(t)) => Pipeline::compare(s, t, Some(schema.clone())),
@@ -274,6 +284,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         }
         Command::Log { status, message, log, migration_id } => {
             let path = log.clone().unwrap_or_else(converge::runlog::default_path);
+            mark_abandoned(cli, &path);
             let entry =
                 converge::runlog::log(&path, *status, message.as_deref().unwrap_or(""), migration_id.as_deref())?;
             if !cli.quiet {
@@ -322,7 +333,7 @@ async fn verify_command(
     } else if !cli.quiet {
         print!("{}", r.text());
     }
-    log_verify(&r);
+    log_verify(cli, &r);
     if !r.passed() {
         Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
     } else if strict && !r.passed_strict() {
@@ -478,16 +489,17 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
 async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> converge::Result<()> {
     use converge::runlog::{self, Entry, Status};
     let log = runlog::default_path();
+    let interrupt = on_signal();
     let options = RunOptions {
         migration_id: Some(id.to_string()),
         progress: !cli.quiet && !cli.json,
         run_log: Some(log.clone()),
         skip_transform,
-        interrupt: Some(on_signal()),
+        interrupt: Some(interrupt.clone()),
         ..Default::default()
     };
     let note = |status: Status, message: String, seconds: Option<f64>| {
-        let mut e = Entry::new(status, message).with_migration_id(id);
+        let mut e = Entry::new(status, message).with_migration_id(id).with_process();
         if let Some(s) = seconds {
             e = e.with_phase("run", s);
         }
@@ -495,14 +507,22 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             tracing::warn!("cannot write the run log: {err}");
         }
     };
+    mark_abandoned(cli, &log);
     note(Status::Started, format!("pipeline `{}`", p.name), None);
     let started = std::time::Instant::now();
-    match run::run(p, &options).await {
+    let result = run::run(p, &options).await;
+    // A signal that came after the commit was sent: what the commit really did.
+    let in_commit = interrupt.commit_outcome();
+    if let Some(o) = &in_commit {
+        eprintln!("converge: {o}");
+    }
+    let in_commit = in_commit.map(|o| format!(" ({o})")).unwrap_or_default();
+    match result {
         Ok(report) => {
             let verified = if report.verify.is_some() { ", target verified" } else { "" };
             note(
                 Status::Completed,
-                format!("pipeline `{}`: ledger reconciled{verified}", p.name),
+                format!("pipeline `{}`: ledger reconciled{verified}{in_commit}", p.name),
                 Some(report.seconds),
             );
             if cli.json {
@@ -515,45 +535,17 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             Ok(())
         }
         Err(e) => {
-            note(Status::Failed, e.to_string(), Some(started.elapsed().as_secs_f64()));
+            note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()));
             Err(e)
         }
     }
 }
 
-/// SIGINT or SIGTERM asks the run to stop: it rolls back what it has not committed,
-/// marks the export FAILED and logs `failed: interrupted`. A second signal exits at once
-/// (PostgreSQL rolls back the open transaction when the connection closes).
-fn on_signal() -> tokio::sync::watch::Receiver<Option<&'static str>> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (tx, rx) = tokio::sync::watch::channel(None);
-    // The handlers are installed here, before the run starts, not inside the task: a
-    // task not yet polled when a signal came would leave the default action in place
-    // (death for SIGTERM; nothing at all for a SIGINT the parent ignores).
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return rx;
-    };
-    tokio::spawn(async move {
-        let name = tokio::select! {
-            _ = int.recv() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        };
-        eprintln!("\nconverge: {name} received: stopping and rolling back what is not committed (a second signal quits at once)");
-        let _ = tx.send(Some(name));
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
-        }
-        eprintln!("converge: second signal: quitting now");
-        std::process::exit(130);
-    });
-    rx
-}
-
 /// Notes a verification in the run log (the migration it belongs to: the log's last).
-fn log_verify(r: &converge::verify::report::Report) {
+fn log_verify(cli: &Cli, r: &converge::verify::report::Report) {
     use converge::runlog::{self, Entry, Status};
     let path = runlog::default_path();
+    mark_abandoned(cli, &path);
     let verdict = if r.passed() { "passed" } else { "FAILED" };
     let mut e = Entry::new(
         Status::InProgress,

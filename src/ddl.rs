@@ -3,10 +3,10 @@
 //! how an existing schema-first target differs from it.
 
 use crate::error::{Error, Result};
-use crate::pipeline::spec::Pipeline;
+use crate::pipeline::spec::{Pipeline, PostgresSink};
 use crate::pipeline::{create, plan, source};
 use crate::sink::postgres::create::diff;
-use crate::sink::postgres::create::SchemaDdl;
+use crate::sink::postgres::create::{IndexNames, LongNames, SchemaDdl};
 use crate::sink::postgres::introspect;
 use crate::sink::postgres::load::connect;
 
@@ -22,7 +22,7 @@ pub struct SchemaReport {
 }
 
 /// The DDL for every table the pipeline plans; with `diff`, compared with the postgres
-/// sink's target schema.
+/// sink's target schema (the sink's naming options for creation then do not apply).
 pub async fn schema(p: &Pipeline, diff: bool) -> Result<SchemaReport> {
     let (opened, tables) = source::open(p).await?;
     let made = async {
@@ -31,7 +31,13 @@ pub async fn schema(p: &Pipeline, diff: bool) -> Result<SchemaReport> {
         let live = opened.live();
         let decided = create::decide_by_data(live.as_deref(), &mut plan, &all).await?;
         let (postgis, asked) = postgis(p, &plan).await;
-        let mut ddl = create::ddl(&plan, &all, p.postgres(), Vec::new(), postgis);
+        // A comparison needs no names for what it would create: long names are
+        // shortened and clashing index names prefixed, whatever the sink says.
+        let sink = p.postgres().map(|s| match diff {
+            true => PostgresSink { long_names: LongNames::Shorten, index_names: IndexNames::Prefix, ..s.clone() },
+            false => s.clone(),
+        });
+        let mut ddl = create::ddl(&plan, &all, sink.as_ref(), Vec::new(), postgis);
         ddl.notes.splice(0..0, decided);
         ddl.notes.extend(asked);
         ddl.notes.extend(opened.not_carried().await?);

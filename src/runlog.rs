@@ -14,8 +14,13 @@
 //! interleave or lose entries. The file is created owner-only (`0600`); an existing
 //! file is never truncated, rewritten or re-permissioned.
 //!
-//! The log records only the host name and the user name of whoever wrote an entry —
-//! never credentials, URLs or environment contents.
+//! The log records only the host name and the user name of whoever wrote an entry, and
+//! for a run's own entries its process (pid and start) — never credentials (a URL's
+//! password in a message is masked), URLs or environment contents.
+//!
+//! A run whose process is gone without its final entry (SIGKILL, a machine stopped) is
+//! marked `abandoned` by the next `converge` that reads the log ([`mark_abandoned`]):
+//! same host, and its pid not alive or alive with another start time.
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
@@ -59,12 +64,15 @@ pub enum Status {
     /// The migration failed.
     #[value(name = "failed")]
     Failed,
+    /// The run's process is gone without its final entry (written by the next converge).
+    #[value(name = "abandoned")]
+    Abandoned,
 }
 
 impl Status {
     /// Every status, in the order the CLI lists them.
-    pub const ALL: [Status; 5] =
-        [Status::Started, Status::InProgress, Status::Completed, Status::RolledBack, Status::Failed];
+    pub const ALL: [Status; 6] =
+        [Status::Started, Status::InProgress, Status::Completed, Status::RolledBack, Status::Failed, Status::Abandoned];
 
     /// The word used on the command line and in the log (`in_progress`, …).
     pub fn as_str(self) -> &'static str {
@@ -74,6 +82,7 @@ impl Status {
             Status::Completed => "completed",
             Status::RolledBack => "rolled_back",
             Status::Failed => "failed",
+            Status::Abandoned => "abandoned",
         }
     }
 }
@@ -119,21 +128,40 @@ pub struct Entry {
     /// A duration in seconds (of the phase, or of the run so far).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seconds: Option<f64>,
+    /// The process of the run that wrote the entry (run-written entries only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    /// That process's start (`<boot id>|<pid namespace>|<clock ticks since boot>`), so a reused pid is
+    /// not taken for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<String>,
 }
 
 impl Entry {
     /// An entry stamped now, with this host and user, and no migrationId, phase or duration.
+    /// A URL's password in the message is masked.
     pub fn new(status: Status, message: impl Into<String>) -> Entry {
         Entry {
             timestamp: now_timestamp(),
             status,
-            message: message.into(),
+            message: crate::secret::scrub(&message.into()),
             host: host(),
             user: user(),
             migration_id: None,
             phase: None,
             seconds: None,
+            pid: None,
+            process: None,
         }
+    }
+
+    /// Marks the entry as written by this process (a run's own entries), so a later
+    /// converge can tell when the run is gone without its final entry.
+    pub fn with_process(mut self) -> Entry {
+        let pid = std::process::id();
+        self.pid = Some(pid);
+        self.process = process_start(pid);
+        self
     }
 
     /// Sets the migrationId.
@@ -228,6 +256,95 @@ pub fn append(path: &Path, entry: &Entry) -> Result<()> {
         )),
         Err(e) => Err(Error::io(path, e)),
     }
+}
+
+/// The identity of process `pid` as this machine sees it: `<boot id>|<pid
+/// namespace>|<clock ticks since boot at its start>`; None when there is no such process.
+fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Field 22, counted after the command name (which may hold spaces) in parentheses.
+    let start = stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.to_string();
+    Some(format!("{}|{}|{start}", boot_id(), pid_namespace(&pid.to_string())))
+}
+
+fn boot_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default().trim().to_string()
+}
+
+/// The pid namespace of process `pid` (`self` for this one), as `pid:[inode]`.
+fn pid_namespace(pid: &str) -> String {
+    std::fs::read_link(format!("/proc/{pid}/ns/pid")).map(|l| l.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// Whether the process an entry names is gone: the machine rebooted since, or — in
+/// this pid namespace — its pid is not alive or is another process. A process of
+/// another pid namespace (another container of this host name) cannot be seen: not gone.
+fn process_gone(pid: u32, recorded: &str) -> bool {
+    let mut parts = recorded.split('|');
+    let (boot, ns) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if boot != boot_id() {
+        return true;
+    }
+    ns == pid_namespace("self") && process_start(pid).as_deref() != Some(recorded)
+}
+
+/// Appends an `abandoned` entry for every run of this host whose last process entry is
+/// `started` or `in_progress` and whose process is gone (its pid not alive, or alive
+/// with another start). Checked and written under the log's lock, so two converges
+/// do not both mark one run. Returns the runs marked; a missing log marks none.
+pub fn mark_abandoned(path: &Path) -> Result<Vec<String>> {
+    let mut file = match OpenOptions::new().read(true).append(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    file.lock().map_err(|e| Error::io(path, e))?;
+    let marked = abandoned_runs(&mut file, path).and_then(|runs| {
+        let here = host();
+        let mut text = String::new();
+        for (id, pid) in &runs {
+            let e = Entry::new(
+                Status::Abandoned,
+                format!("the run's process (pid {pid} on {here}) is gone without a final entry: it was killed or its machine stopped"),
+            )
+            .with_migration_id(id);
+            text.push_str(&e.to_line());
+            text.push('\n');
+        }
+        if !text.is_empty() {
+            (&file).write_all(text.as_bytes()).map_err(|e| Error::io(path, e))?;
+        }
+        Ok(runs.into_iter().map(|(id, _)| id).collect())
+    });
+    let _ = file.unlock();
+    marked
+}
+
+/// The runs of this host whose process is gone without a final entry: id and pid.
+fn abandoned_runs(file: &mut File, path: &Path) -> Result<Vec<(String, u32)>> {
+    let mut text = String::new();
+    file.read_to_string(&mut text).map_err(|e| Error::io(path, e))?;
+    let here = host();
+    let mut last: Vec<(String, Entry)> = Vec::new();
+    for line in text.lines() {
+        // A line this version cannot read is `read`'s to report, not this check's.
+        let Ok(e) = serde_json::from_str::<Entry>(line) else { continue };
+        let Some(id) = e.migration_id.clone() else { continue };
+        let ended = matches!(e.status, Status::Completed | Status::Failed | Status::RolledBack | Status::Abandoned);
+        if e.pid.is_none() && !ended {
+            continue;
+        }
+        last.retain(|(i, _)| *i != id);
+        last.push((id, e));
+    }
+    Ok(last
+        .into_iter()
+        .filter(|(_, e)| matches!(e.status, Status::Started | Status::InProgress) && e.host == here)
+        .filter_map(|(id, e)| {
+            let pid = e.pid?;
+            process_gone(pid, e.process.as_deref()?).then_some((id, pid))
+        })
+        .collect())
 }
 
 /// Reads every entry of the log at `path`, in the order written. A line that does not
@@ -390,6 +507,51 @@ mod tests {
         // Optional fields are left out when empty.
         let bare = Entry::new(Status::Started, "").to_line();
         assert!(!bare.contains("migrationId") && !bare.contains("phase") && !bare.contains("seconds"), "{bare}");
+    }
+
+    #[test]
+    fn a_run_whose_process_is_gone_is_marked_abandoned_once() {
+        let dir = std::env::temp_dir().join(format!("runlog-abandoned-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("runs.jsonl");
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let gone_pid = gone.id();
+        gone.wait().unwrap();
+        let entry = |id: &str, status: Status, pid: u32, process: Option<String>| {
+            let mut e = Entry::new(status, "x").with_migration_id(id);
+            e.pid = Some(pid);
+            e.process = process;
+            append(&path, &e).unwrap();
+        };
+        // Killed mid-run: its process is gone.
+        let here = format!("{}|{}|", boot_id(), pid_namespace("self"));
+        entry("killed", Status::Started, gone_pid, Some(format!("{here}1")));
+        entry("killed", Status::InProgress, gone_pid, Some(format!("{here}1")));
+        // A live process (this one), and a reused pid (this one, another start).
+        entry("running", Status::Started, std::process::id(), process_start(std::process::id()));
+        entry("reused", Status::Started, std::process::id(), Some(format!("{here}1")));
+        // Before a reboot: gone; in another pid namespace: cannot be told, left.
+        entry("rebooted", Status::Started, std::process::id(), Some("another-boot|pid:[1]|1".into()));
+        let elsewhere = format!("{}|pid:[1]|1", boot_id());
+        entry("container", Status::Started, gone_pid, Some(elsewhere));
+        // Finished runs, and an operator's entry after one (no pid): not abandoned.
+        entry("done", Status::Started, gone_pid, None);
+        entry("done", Status::Completed, gone_pid, None);
+        append(&path, &Entry::new(Status::InProgress, "verify").with_migration_id("done")).unwrap();
+        assert_eq!(mark_abandoned(&path).unwrap(), ["killed", "reused", "rebooted"]);
+        assert!(mark_abandoned(&path).unwrap().is_empty(), "marked once");
+        let entries = read(&path).unwrap();
+        let marked: Vec<&Entry> = entries.iter().filter(|e| e.status == Status::Abandoned).collect();
+        assert_eq!(marked.len(), 3);
+        assert!(marked[0].message.contains(&format!("pid {gone_pid}")), "{}", marked[0].message);
+        assert!(mark_abandoned(&dir.join("none.jsonl")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_password_in_a_message_is_masked() {
+        let e = Entry::new(Status::Failed, "cannot reach mysql://app:hunter2@db:3306/x (refused)");
+        assert_eq!(e.message, "cannot reach mysql://app:***@db:3306/x (refused)");
     }
 
     #[test]

@@ -232,28 +232,52 @@ fn build_tables(p: &Pipeline, tables: Vec<Table>) -> Result<Plan> {
     }
     let mut notes = Vec::new();
     if p.source.is_dump() {
-        let floats: Vec<String> = out
-            .iter()
-            .flat_map(|t| {
-                let tb = &t.spec.table;
-                t.spec
-                    .columns
-                    .iter()
-                    .map(move |&ci| &tb.columns[ci])
-                    .filter(|c| c.mysql.data_type == "float")
-                    .map(move |c| format!("{}.{}", tb.name, c.name))
-            })
-            .collect();
-        if !floats.is_empty() {
-            notes.push(format!(
-                "FLOAT columns in a dump: mysqldump writes FLOAT with 6 significant digits, so the dump holds less \
-                 than the server for {} columns ({}); read the live server (source.kind = \"mysql\") for every digit",
-                floats.len(),
-                floats.join(", ")
-            ));
-        }
+        notes.extend(dump_digit_notes(&out));
     }
     Ok(Plan { tables: out, excluded, notes })
+}
+
+/// The planned columns of `tables` that `keep` picks, as `table.column`.
+fn dump_columns(tables: &[TablePlan], keep: impl Fn(&Column) -> bool) -> Vec<String> {
+    tables
+        .iter()
+        .flat_map(|t| {
+            let tb = &t.spec.table;
+            t.spec
+                .columns
+                .iter()
+                .map(move |&ci| &tb.columns[ci])
+                .filter(|c| keep(c))
+                .map(move |c| format!("{}.{}", tb.name, c.name))
+        })
+        .collect()
+}
+
+/// What a dump's text holds of the server's floating-point values: mysqldump writes
+/// FLOAT with 6 significant digits, and DOUBLE(M,D) with D decimals.
+fn dump_digit_notes(tables: &[TablePlan]) -> Vec<String> {
+    let mut notes = Vec::new();
+    let floats = dump_columns(tables, |c| c.mysql.data_type == "float");
+    if !floats.is_empty() {
+        notes.push(format!(
+            "FLOAT columns in a dump: mysqldump writes FLOAT with 6 significant digits, so the dump holds less \
+             than the server for {} columns ({}); read the live server (source.kind = \"mysql\") for every digit",
+            floats.len(),
+            floats.join(", ")
+        ));
+    }
+    let scaled = dump_columns(tables, |c| {
+        matches!(c.mysql.data_type.as_str(), "double" | "real") && c.mysql.column_type.contains(',')
+    });
+    if !scaled.is_empty() {
+        notes.push(format!(
+            "DOUBLE(M,D) columns in a dump: mysqldump writes them rounded to D decimals, so the dump holds less \
+             than the server for {} columns ({}); read the live server (source.kind = \"mysql\") for every digit",
+            scaled.len(),
+            scaled.join(", ")
+        ));
+    }
+    notes
 }
 
 /// One table's plan: its columns under the pipeline's rules, its target name and

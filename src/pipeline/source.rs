@@ -49,7 +49,7 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
             })
             .await
         }
-        SourceKind::Mysqldump { path, .. } => {
+        SourceKind::Mysqldump { path, time_zone, .. } => {
             let path = PathBuf::from(path);
             if !path.is_file() {
                 return Err(Error::Pipeline {
@@ -61,7 +61,7 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
                     ),
                 });
             }
-            let (dump, tables) = DumpSource::open(path).await?;
+            let (dump, tables) = DumpSource::open(path, *time_zone).await?;
             Ok((Arc::new(dump), tables))
         }
         SourceKind::Csv { dir } => {

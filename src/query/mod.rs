@@ -20,7 +20,11 @@ use crate::source::csv::export::manifest_columns;
 use crate::source::csv::{count_and_hash, csv_table};
 use crate::types::Logical;
 
+mod check;
+mod length;
 pub mod target;
+
+pub use check::check_files;
 
 /// Counts a table's rows back from its files, checking each file's sha256 against the
 /// manifest entry. Prefers the CSV file; otherwise sums the Parquet footers.
@@ -137,6 +141,13 @@ pub async fn open_export(dir: &Path) -> Result<SessionContext> {
     open_exports(&[dir.to_path_buf()], TableFiles::Auto).await
 }
 
+/// A query session: converge's UDFs, and `length()` that takes bytes too.
+pub fn session() -> SessionContext {
+    let ctx = crate::transform::session();
+    ctx.register_udf(length::length());
+    ctx
+}
+
 /// The schema names of several exports: `a`, `b`, … by position.
 pub fn schema_letter(i: usize) -> String {
     let mut s = String::new();
@@ -154,8 +165,11 @@ pub fn schema_letter(i: usize) -> String {
 /// exports are schemas `a`, `b`, … in the order given, and each also under its run id
 /// (`"2024…"."user"`) when no other export given has the same one.
 pub async fn open_exports(dirs: &[std::path::PathBuf], files: TableFiles) -> Result<SessionContext> {
-    let ctx = crate::transform::session();
+    let ctx = session();
     let manifests = dirs.iter().map(|d| Manifest::read(d)).collect::<Result<Vec<_>>>()?;
+    for (dir, m) in dirs.iter().zip(&manifests) {
+        check_files(dir, m, files)?;
+    }
     if let [manifest] = manifests.as_slice() {
         register_manifest(&ctx, &dirs[0], manifest, None, files).await?;
         return Ok(ctx);
@@ -260,6 +274,9 @@ pub async fn run_sql(ctx: &SessionContext, sql: &str, format: OutputFormat) -> R
     render(&schema, &batches, format)
 }
 
+/// How `--format table` prints NULL.
+pub const NULL_SHOWN: &str = "∅";
+
 /// Renders batches in a format.
 pub fn render(
     schema: &arrow::datatypes::Schema,
@@ -268,8 +285,10 @@ pub fn render(
 ) -> Result<String> {
     match format {
         OutputFormat::Table => {
-            let t =
-                arrow::util::pretty::pretty_format_batches(batches).map_err(|e| Error::datafusion("printing", e))?;
+            // NULL is printed as ∅: distinct from '' (an empty cell) and from the text 'NULL'.
+            let options = arrow::util::display::FormatOptions::default().with_null(NULL_SHOWN);
+            let t = arrow::util::pretty::pretty_format_batches_with_options(batches, &options)
+                .map_err(|e| Error::datafusion("printing", e))?;
             Ok(format!("{t}\n"))
         }
         OutputFormat::Csv => render_csv(schema, batches),

@@ -67,7 +67,7 @@ const CHANNEL_BATCHES: usize = 2;
 /// target), then registers the target's tables ([`register`]): by their bare names too
 /// when no export is given.
 pub async fn open(dirs: &[PathBuf], files: TableFiles, url: &str, schema: &str) -> Result<SessionContext> {
-    let ctx = if dirs.is_empty() { crate::transform::session() } else { super::open_exports(dirs, files).await? };
+    let ctx = if dirs.is_empty() { super::session() } else { super::open_exports(dirs, files).await? };
     register(&ctx, url, schema, dirs.is_empty()).await?;
     Ok(ctx)
 }

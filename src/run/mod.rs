@@ -13,6 +13,7 @@ use self::sinks::{open_sinks, Dir, RunSink};
 use self::table::{run_table, DropRows, TableHooks, TableOutcome};
 use crate::error::{Error, Result};
 use crate::ledger::Ledger;
+use crate::manifest::Manifest;
 use crate::pipeline::plan::Plan;
 use crate::pipeline::source::Opened;
 use crate::pipeline::spec::Pipeline;
@@ -24,12 +25,14 @@ use crate::transform::validate::Outcome;
 
 mod finish;
 mod prepare;
+mod signal;
 mod sinks;
 pub mod table;
 
 use self::finish::{fill_ledger, manifests, recount, validate};
 use self::prepare::source_name;
 pub use self::prepare::{plan, Target};
+pub use self::signal::{Heard, Interrupt};
 
 /// Options of one run that are not part of the pipeline.
 #[derive(Debug, Clone, Default)]
@@ -45,14 +48,15 @@ pub struct RunOptions {
     pub run_log: Option<PathBuf>,
     /// Benchmarks: pass the batches on as read, without normalisation (`bench`'s read stage).
     pub skip_transform: bool,
-    /// Set to the signal's name (`SIGINT`, `SIGTERM`) to stop the run before it commits:
-    /// it rolls back, marks the export FAILED and ends with [`Error::Interrupted`].
-    pub interrupt: Option<tokio::sync::watch::Receiver<Option<&'static str>>>,
+    /// A signal (`SIGINT`, `SIGTERM`) stops the run before it commits: it rolls back,
+    /// marks the export FAILED and ends with [`Error::Interrupted`]; after the commit
+    /// was sent, it is recorded with the commit's outcome ([`Interrupt`]).
+    pub interrupt: Option<Arc<Interrupt>>,
 }
 
 /// Waits until `interrupt` names a signal (forever without one).
-async fn signalled(interrupt: &Option<tokio::sync::watch::Receiver<Option<&'static str>>>) -> &'static str {
-    let Some(mut rx) = interrupt.clone() else { return std::future::pending().await };
+async fn signalled(interrupt: &Option<Arc<Interrupt>>) -> &'static str {
+    let Some(mut rx) = interrupt.as_ref().map(|i| i.receiver()) else { return std::future::pending().await };
     loop {
         if let Some(s) = *rx.borrow_and_update() {
             return s;
@@ -65,7 +69,7 @@ async fn signalled(interrupt: &Option<tokio::sync::watch::Receiver<Option<&'stat
 
 /// The signal already received, if any.
 fn interrupted(options: &RunOptions) -> Result<()> {
-    match options.interrupt.as_ref().and_then(|rx| *rx.borrow()) {
+    match options.interrupt.as_ref().and_then(|i| i.stop_signal()) {
         Some(s) => Err(Error::Interrupted(s.to_string())),
         None => Ok(()),
     }
@@ -131,7 +135,7 @@ impl Clock {
 
     fn note(&self, entry: crate::runlog::Entry) {
         if let Some(log) = &self.log {
-            if let Err(e) = crate::runlog::append(log, &entry.with_migration_id(&self.migration_id)) {
+            if let Err(e) = crate::runlog::append(log, &entry.with_migration_id(&self.migration_id).with_process()) {
                 tracing::warn!("cannot write the run log: {e}");
             }
         }
@@ -317,7 +321,7 @@ async fn execute(
     progress: &Arc<Progress>,
     clock: &mut Clock,
 ) -> Result<(Ledger, Vec<TableOutcome>, Vec<Outcome>)> {
-    let Run { plan, target, dirs, .. } = *run;
+    let Run { plan, target, .. } = *run;
     let outcomes = stream_tables(run, options, progress, clock).await?;
     clock.phase(if target.is_some() { "export + load" } else { "export" });
     let mut ledger = fill_ledger(run, &outcomes);
@@ -336,21 +340,36 @@ async fn execute(
     }
     let validations = validate(run, &manifests).await?;
     clock.phase("reconcile");
-    // The last moment a signal stops the run: past here it commits.
-    interrupted(options)?;
+    // The last moment a signal stops the run: past here it commits, and a signal is
+    // reported with the commit's outcome.
+    match &options.interrupt {
+        Some(i) => i.enter_commit()?,
+        None => interrupted(options)?,
+    }
+    let committed = commit(run, &names, &manifests, &mut ledger).await;
+    if let Some(i) = &options.interrupt {
+        i.committed(committed.is_ok());
+    }
+    committed?;
+    clock.phase("commit");
+    Ok((ledger, outcomes, validations))
+}
+
+/// Commits the load (then counts every table again) and completes the exports.
+async fn commit(run: &Run<'_>, names: &[String], manifests: &[Manifest], ledger: &mut Ledger) -> Result<()> {
+    let Run { plan, target, dirs, .. } = *run;
     if let Some((load, _)) = target {
-        for (t, n) in load.commit(&names).await? {
+        for (t, n) in load.commit(names).await? {
             ledger.row(source_name(plan, &t)).target = Some(n);
         }
         if !ledger.problems().is_empty() {
             return Err(Error::Ledger(ledger.render()));
         }
     }
-    for ((_, d), m) in dirs.iter().zip(&manifests) {
+    for ((_, d), m) in dirs.iter().zip(manifests) {
         d.complete(m)?;
     }
-    clock.phase("commit");
-    Ok((ledger, outcomes, validations))
+    Ok(())
 }
 
 /// Streams every planned table from the source through the sinks, as the feeds arrive

@@ -62,6 +62,9 @@ pub enum SourceKind {
         path: String,
         /// The zone the dump's DATETIME values are wall-clock times in.
         datetime_zone: Option<chrono_tz::Tz>,
+        /// The session's time zone before the dump sets one: its TIMESTAMP values are
+        /// written in it (a `--skip-tz-utc` dump).
+        time_zone: Option<crate::source::mysqldump::zone::Zone>,
     },
     /// `csv`: an export directory with its manifest (it holds instants already).
     Csv {

@@ -64,6 +64,7 @@ struct RawSource {
     #[serde(default)]
     exclude: Vec<String>,
     datetime_zone: Option<String>,
+    time_zone: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -298,6 +299,24 @@ fn source<E: Fn(&str) -> Option<String>>(raw: RawSource, place: &Place, values: 
             return Err(refuse(key, kind));
         }
     }
+    if raw.time_zone.is_some() && raw.kind != SourceKey::Mysqldump {
+        return Err(place.at_key(
+            "time_zone",
+            format!(
+                "source.time_zone names the zone of a dump's TIMESTAMP values (kind = \"mysqldump\"); a source of \
+                 kind \"{kind}\" takes none"
+            ),
+        ));
+    }
+    let time_zone = match &raw.time_zone {
+        Some(z) => Some(crate::source::mysqldump::zone::Zone::parse(z).ok_or_else(|| {
+            place.at_key(
+                "time_zone",
+                format!("source.time_zone `{z}` is neither an offset (like \"+05:30\") nor an IANA time zone (like \"Europe/Amsterdam\")"),
+            )
+        })?),
+        None => None,
+    };
     let kind = match raw.kind {
         SourceKey::Mysql => SourceKind::Mysql {
             url: values.text(place, "url", raw.url)?.ok_or_else(|| needs("url", kind))?,
@@ -306,6 +325,7 @@ fn source<E: Fn(&str) -> Option<String>>(raw: RawSource, place: &Place, values: 
         SourceKey::Mysqldump => SourceKind::Mysqldump {
             path: values.file(place, "path", raw.path)?.ok_or_else(|| needs("path", kind))?,
             datetime_zone: zone,
+            time_zone,
         },
         SourceKey::Csv if raw.datetime_zone.is_some() => {
             return Err(place.at_key(

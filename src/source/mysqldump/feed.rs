@@ -13,21 +13,46 @@ use crate::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, TableFeed, FEED_DEPTH
 use crate::schema::Table;
 use crate::source::Source;
 
-/// A mysqldump file, and the objects it holds besides tables (views, triggers,
-/// routines, events: `kind name`).
+use super::zone::Zone;
+
+/// A mysqldump file, the objects it holds besides tables (views, triggers, routines,
+/// events: `kind name`), and the session's own time zone (`[source] time_zone`).
 pub struct DumpSource {
     path: PathBuf,
     objects: Vec<String>,
+    zone: Option<Zone>,
 }
 
 impl DumpSource {
-    /// Reads the dump's schema (a first pass over its DDL).
-    pub async fn open(path: PathBuf) -> Result<(DumpSource, Vec<Table>)> {
+    /// Reads the dump's schema (a first pass over its DDL). A table with TIMESTAMP
+    /// columns whose rows come while the dump's time zone is unknown (no `SET
+    /// TIME_ZONE` before them, and no `zone` named) is refused: its instants are not
+    /// known.
+    pub async fn open(path: PathBuf, zone: Option<Zone>) -> Result<(DumpSource, Vec<Table>)> {
         let p2 = path.clone();
-        let (tables, objects) = tokio::task::spawn_blocking(move || super::read_schema_objects(&p2))
+        let schema = tokio::task::spawn_blocking(move || super::read_dump_schema(&p2, zone))
             .await
             .map_err(|e| Error::other(format!("dump reader failed: {e}")))??;
-        Ok((DumpSource { path, objects }, tables))
+        for (name, line, why) in &schema.unknown_zone {
+            let Some(t) = schema.tables.iter().find(|t| &t.name == name) else { continue };
+            let ts: Vec<&str> =
+                t.columns.iter().filter(|c| c.mysql.data_type == "timestamp").map(|c| c.name.as_str()).collect();
+            if ts.is_empty() {
+                continue;
+            }
+            return Err(Error::Input {
+                file: path,
+                line: *line,
+                column: None,
+                message: format!(
+                    "the rows of `{name}` hold TIMESTAMP columns ({}) written in an unknown time zone: {why}. \
+                     Name that zone on the source: [source] time_zone = \"+05:30\" (an offset or an IANA name \
+                     like \"Europe/Amsterdam\"), or dump again without --skip-tz-utc",
+                    ts.join(", ")
+                ),
+            });
+        }
+        Ok((DumpSource { path, objects: schema.objects, zone }, schema.tables))
     }
 }
 
@@ -57,12 +82,12 @@ impl Source for DumpSource {
         batch_rows: usize,
         _one_at_a_time: bool,
     ) -> mpsc::Receiver<TableFeed> {
-        start_dump(self.path.clone(), specs, batch_rows)
+        start_dump(self.path.clone(), self.zone, specs, batch_rows)
     }
 }
 
 /// A dump is one sequential pass: tables are fed in file order as their INSERTs come.
-fn start_dump(path: PathBuf, specs: Vec<ReadSpec>, batch_rows: usize) -> mpsc::Receiver<TableFeed> {
+fn start_dump(path: PathBuf, zone: Option<Zone>, specs: Vec<ReadSpec>, batch_rows: usize) -> mpsc::Receiver<TableFeed> {
     let (feeds_tx, feeds_rx) = mpsc::channel(specs.len() + 1);
     tokio::task::spawn_blocking(move || {
         let names: Vec<String> = specs.iter().map(|s| s.table.name.clone()).collect();
@@ -79,7 +104,7 @@ fn start_dump(path: PathBuf, specs: Vec<ReadSpec>, batch_rows: usize) -> mpsc::R
             rows_read: rows,
             zero_dates_nulled: Vec::new(),
         };
-        let result = super::read_data(&path, &tables, batch_rows, &mut |table, batch| {
+        let result = super::read_data_in_zone(&path, zone, &tables, batch_rows, &mut |table, batch| {
             if current.as_ref().is_none_or(|(t, _, _)| t != table) {
                 if let Some((_, tx, rows)) = current.take() {
                     let _ = tx.blocking_send(FeedMsg::Done(done(rows)));

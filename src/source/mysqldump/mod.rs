@@ -5,8 +5,9 @@
 //! statements become [`Table`]s ([`read_schema`]), and the rows of `INSERT` statements
 //! are scanned byte by byte straight into the shared cell decoder ([`read_data`]), so a
 //! dump and the live server it came from give identical batches. Everything else a
-//! dump holds (comments, `SET`, `LOCK TABLES`, `DROP TABLE`, conditional comments,
-//! views, triggers under `DELIMITER ;;`) is skipped.
+//! dump holds (comments, `LOCK TABLES`, `DROP TABLE`, conditional comments, views,
+//! triggers under `DELIMITER ;;`) is skipped, except `SET TIME_ZONE` (also inside a
+//! versioned comment): TIMESTAMP literals are read in the zone it sets ([`zone`]).
 
 mod column;
 mod ddl;
@@ -16,6 +17,7 @@ mod scan;
 #[cfg(test)]
 mod tests;
 mod tokens;
+pub mod zone;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -32,6 +34,7 @@ use crate::schema::Table;
 pub use feed::DumpSource;
 use input::Input;
 use scan::{read_tuples, Scratch, Slots, TableState};
+use zone::{Zone, ZoneState};
 
 /// How many bytes are read from the dump at a time.
 pub const CHUNK: usize = 1 << 20;
@@ -54,31 +57,36 @@ pub fn read_schema(path: &Path) -> Result<Vec<Table>> {
     read_schema_from(open(path)?, path, CHUNK)
 }
 
-/// [`read_schema`], and the other objects the dump holds ([`read_schema_and_objects`]).
-pub fn read_schema_objects(path: &Path) -> Result<(Vec<Table>, Vec<String>)> {
-    read_schema_and_objects(open(path)?, path, CHUNK)
+/// The tables, the other objects, and where TIMESTAMP data comes in an unknown zone,
+/// with the session's own zone named `zone` (`[source] time_zone`).
+pub fn read_dump_schema(path: &Path, zone: Option<Zone>) -> Result<DumpSchema> {
+    read_dump_schema_from(open(path)?, path, CHUNK, &ZoneState::initial(zone))
 }
 
 /// [`read_schema`] over any reader, in chunks of `chunk` bytes; `file` names it in errors.
 pub fn read_schema_from(src: impl Read, file: &Path, chunk: usize) -> Result<Vec<Table>> {
-    Ok(read_schema_and_objects(src, file, chunk)?.0)
+    Ok(read_dump_schema_from(src, file, chunk, &ZoneState::initial(None))?.tables)
 }
 
-/// The tables, and the other objects the dump holds (views, triggers, routines, events:
-/// `kind name`), which a run does not carry.
-pub fn read_schema_and_objects(src: impl Read, file: &Path, chunk: usize) -> Result<(Vec<Table>, Vec<String>)> {
+fn read_dump_schema_from(src: impl Read, file: &Path, chunk: usize, initial: &ZoneState) -> Result<DumpSchema> {
     let mut input = Input::new(Box::new(src), file, chunk);
-    let mut schema = Schema::default();
-    walk(&mut input, &mut Mode::Schema(&mut schema))?;
+    let mut schema = DumpSchema::default();
+    walk(&mut input, &mut Mode::Schema(&mut schema), initial)?;
     schema.objects.dedup();
-    Ok((schema.tables, schema.objects))
+    Ok(schema)
 }
 
 /// What the schema pass collects.
 #[derive(Default)]
-struct Schema {
-    tables: Vec<Table>,
-    objects: Vec<String>,
+pub struct DumpSchema {
+    /// The tables, in file order.
+    pub tables: Vec<Table>,
+    /// The other objects the dump holds (views, triggers, routines, events: `kind
+    /// name`), which a run does not carry.
+    pub objects: Vec<String>,
+    /// Tables whose first INSERT comes while the session's zone is unknown: table,
+    /// line, why.
+    pub unknown_zone: Vec<(String, u64, String)>,
 }
 
 /// The object a dump statement (or its `/*!NNNNN …*/` part) creates, for the listing of
@@ -140,6 +148,18 @@ pub fn read_data(
     read_data_from(open(path)?, path, CHUNK, tables, batch_rows, emit)
 }
 
+/// [`read_data`] with the session's own zone named `zone` (`[source] time_zone`).
+pub fn read_data_in_zone(
+    path: &Path,
+    zone: Option<Zone>,
+    tables: &HashMap<String, ReadSpec>,
+    batch_rows: usize,
+    emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
+) -> Result<HashMap<String, u64>> {
+    let initial = ZoneState::initial(zone);
+    read_data_zoned(open(path)?, path, CHUNK, &initial, tables, batch_rows, emit)
+}
+
 /// [`read_data`] over any reader, in chunks of `chunk` bytes; `file` names it in errors.
 pub fn read_data_from(
     src: impl Read,
@@ -149,9 +169,21 @@ pub fn read_data_from(
     batch_rows: usize,
     emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
 ) -> Result<HashMap<String, u64>> {
+    read_data_zoned(src, file, chunk, &ZoneState::initial(None), tables, batch_rows, emit)
+}
+
+fn read_data_zoned(
+    src: impl Read,
+    file: &Path,
+    chunk: usize,
+    initial: &ZoneState,
+    tables: &HashMap<String, ReadSpec>,
+    batch_rows: usize,
+    emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
+) -> Result<HashMap<String, u64>> {
     let mut input = Input::new(Box::new(src), file, chunk);
     let mut data = Data { tables, batch_rows: batch_rows.max(1), emit, states: HashMap::new(), current: None };
-    walk(&mut input, &mut Mode::Data(&mut data))?;
+    walk(&mut input, &mut Mode::Data(&mut data), initial)?;
     data.flush_current()?;
     Ok(tables.keys().map(|n| (n.clone(), data.states.get(n).map_or(0, |s| s.rows))).collect())
 }
@@ -180,12 +212,14 @@ impl Data<'_, '_> {
 }
 
 enum Mode<'m, 'a, 'e> {
-    Schema(&'m mut Schema),
+    Schema(&'m mut DumpSchema),
     Data(&'m mut Data<'a, 'e>),
 }
 
-/// The statement loop shared by both passes.
-fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
+/// The statement loop shared by both passes; `initial` is the session's zone before
+/// the dump sets one.
+fn walk(input: &mut Input, mode: &mut Mode, initial: &ZoneState) -> Result<()> {
+    let mut zone = initial.clone();
     let mut delim: Vec<u8> = b";".to_vec();
     let mut word = String::new();
     let mut sc = Scratch::default();
@@ -198,6 +232,9 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
                     schema.objects.push(o);
                 }
             }
+        }
+        if c == b'/' && versioned_set(input, &mut text, &mut zone, initial)? {
+            continue;
         }
         if input.skip_comment()? {
             continue;
@@ -214,7 +251,14 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
                 let shown = if c.is_ascii_graphic() { format!("`{}`", c as char) } else { format!("byte 0x{c:02x}") };
                 return Err(input.error_at(line, format!("unexpected {shown} where a statement was expected")));
             }
-            "INSERT" | "REPLACE" => insert(input, mode, &mut sc, &delim, line)?,
+            "INSERT" | "REPLACE" => insert(input, mode, &mut sc, &delim, line, &zone)?,
+            "SET" => {
+                text.clear();
+                if !input.collect_statement(&mut text, &delim)? {
+                    return Err(input.error(format!("the SET on line {line} does not end: the dump is truncated")));
+                }
+                zone = zone.after_statement(&String::from_utf8_lossy(&text), initial);
+            }
             "CREATE" if matches!(mode, Mode::Schema(_)) => {
                 input.skip_ws()?;
                 if !(input.at_word(b"TABLE")? || input.at_word(b"TEMPORARY")?) {
@@ -253,6 +297,34 @@ fn walk(input: &mut Input, mode: &mut Mode) -> Result<()> {
     }
 }
 
+/// A versioned comment holding a `SET` (`/*!40103 SET TIME_ZONE='+00:00' */`) is code
+/// to the server: its assignments apply. False (nothing consumed) for any other comment.
+fn versioned_set(input: &mut Input, text: &mut Vec<u8>, zone: &mut ZoneState, initial: &ZoneState) -> Result<bool> {
+    let mut k = if input.at_bytes(b"/*!")? {
+        3
+    } else if input.at_bytes(b"/*M!")? {
+        4
+    } else {
+        return Ok(false);
+    };
+    while input.peek_at(k)?.is_some_and(|b| b.is_ascii_digit() || b.is_ascii_whitespace()) {
+        k += 1;
+    }
+    let set = (0..3).all(|i| matches!(input.peek_at(k + i), Ok(Some(b)) if b.eq_ignore_ascii_case(&b"SET"[i])))
+        && !input.peek_at(k + 3)?.is_some_and(input::is_word_byte);
+    if !set {
+        return Ok(false);
+    }
+    let line = input.line();
+    input.pos += k + 3;
+    text.clear();
+    if !input.collect_statement(text, b"*/")? {
+        return Err(input.error_at(line, "unterminated /* comment */ at end of file"));
+    }
+    *zone = zone.after_statement(&String::from_utf8_lossy(text), initial);
+    Ok(true)
+}
+
 fn skip_statement(input: &mut Input, delim: &[u8], line: u64) -> Result<()> {
     if !input.skip_past(delim, true)? {
         return Err(
@@ -263,7 +335,14 @@ fn skip_statement(input: &mut Input, delim: &[u8], line: u64) -> Result<()> {
 }
 
 /// One INSERT/REPLACE statement, its first keyword consumed.
-fn insert(input: &mut Input, mode: &mut Mode, sc: &mut Scratch, delim: &[u8], line: u64) -> Result<()> {
+fn insert(
+    input: &mut Input,
+    mode: &mut Mode,
+    sc: &mut Scratch,
+    delim: &[u8],
+    line: u64,
+    zone: &ZoneState,
+) -> Result<()> {
     loop {
         input.skip_ws()?;
         let mut modifier = false;
@@ -283,7 +362,18 @@ fn insert(input: &mut Input, mode: &mut Mode, sc: &mut Scratch, delim: &[u8], li
         input.pos += 1;
         input.read_ident(&mut ident)?;
     }
-    let Mode::Data(data) = mode else { return skip_statement(input, delim, line) };
+    let data = match mode {
+        Mode::Data(data) => data,
+        Mode::Schema(schema) => {
+            if let ZoneState::Unknown(why) = zone {
+                let name = String::from_utf8_lossy(&ident).into_owned();
+                if !schema.unknown_zone.iter().any(|(t, _, _)| *t == name) {
+                    schema.unknown_zone.push((name, line, why.clone()));
+                }
+            }
+            return skip_statement(input, delim, line);
+        }
+    };
     let name = String::from_utf8_lossy(&ident);
     let Some(dt) = data.tables.get(name.as_ref()) else { return skip_statement(input, delim, line) };
     let name = dt.table.name.as_str();
@@ -331,7 +421,7 @@ fn insert(input: &mut Input, mode: &mut Mode, sc: &mut Scratch, delim: &[u8], li
             _ => Slots::new(dt, Some(names)).map_err(|e| input.error_at(line, e.to_string()))?,
         },
     };
-    let result = read_tuples(input, dt, st, &slots, sc, data.batch_rows, &mut *data.emit);
+    let result = read_tuples(input, dt, st, &slots, sc, zone, data.batch_rows, &mut *data.emit);
     match listed {
         None => st.default_slots = slots,
         Some(names) => st.listed = Some((names, slots)),

@@ -15,6 +15,8 @@ use arrow::record_batch::RecordBatch;
 
 use crate::feed::MAX_BATCH_BYTES;
 
+use super::zone::{parse_wall, ZoneState};
+
 /// The byte a backslash escape stands for (`\n` → newline; an unknown `\x` is `x`).
 #[inline]
 pub(crate) fn unescape(e: u8) -> u8 {
@@ -50,6 +52,8 @@ pub(crate) struct Scratch {
     hex: Vec<u8>,
     /// The current row's primary key values: literal kind and bytes.
     keys: Vec<(Lit, Vec<u8>)>,
+    /// A TIMESTAMP literal moved to UTC.
+    utc: Vec<u8>,
 }
 
 /// Reads a quoted literal whose opening `quote` is consumed, unescaping into `out`.
@@ -264,6 +268,8 @@ pub(crate) struct TableState {
     pub(crate) default_slots: Slots,
     /// The last column list seen and its slots (a dump repeats the same list).
     pub(crate) listed: Option<(Vec<String>, Slots)>,
+    /// Per output column: a TIMESTAMP, whose literals are in the session's zone.
+    pub(crate) in_zone: Vec<bool>,
 }
 
 impl TableState {
@@ -274,6 +280,7 @@ impl TableState {
             rows: 0,
             default_slots: Slots::new(dt, None)?,
             listed: None,
+            in_zone: dt.columns.iter().map(|&c| dt.table.columns[c].mysql.data_type == "timestamp").collect(),
         })
     }
 }
@@ -328,13 +335,16 @@ fn render_lit(lit: Lit, bytes: &[u8]) -> String {
     }
 }
 
-/// Reads the `(…),(…);` tuples of one INSERT into `st`, emitting full batches.
+/// Reads the `(…),(…);` tuples of one INSERT into `st`, emitting full batches; its
+/// TIMESTAMP literals are in `zone`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_tuples(
     input: &mut Input,
     dt: &ReadSpec,
     st: &mut TableState,
     slots: &Slots,
     sc: &mut Scratch,
+    zone: &ZoneState,
     batch_rows: usize,
     emit: &mut dyn FnMut(&str, RecordBatch) -> Result<()>,
 ) -> Result<()> {
@@ -349,7 +359,7 @@ pub(crate) fn read_tuples(
                 return Err(input.error(format!("INSERT INTO `{name}`: unexpected end of file (the dump is truncated)")))
             }
         }
-        read_row(input, dt, st, slots, sc)?;
+        read_row(input, dt, st, slots, sc, zone)?;
         if st.builder.rows() >= batch_rows || st.builder.bytes() > MAX_BATCH_BYTES {
             emit(name, st.builder.finish())?;
         }
@@ -371,7 +381,14 @@ pub(crate) fn read_tuples(
 /// Reads one row's values, after its `(` up to and including its `)`, into `st`; a
 /// value the column refuses fails the row, named by its primary key.
 #[inline]
-fn read_row(input: &mut Input, dt: &ReadSpec, st: &mut TableState, slots: &Slots, sc: &mut Scratch) -> Result<()> {
+fn read_row(
+    input: &mut Input,
+    dt: &ReadSpec,
+    st: &mut TableState,
+    slots: &Slots,
+    sc: &mut Scratch,
+    zone: &ZoneState,
+) -> Result<()> {
     let name = dt.table.name.as_str();
     for (lit, bytes) in sc.keys.iter_mut() {
         *lit = Lit::Null;
@@ -386,7 +403,7 @@ fn read_row(input: &mut Input, dt: &ReadSpec, st: &mut TableState, slots: &Slots
                 .error(format!("INSERT INTO `{name}`: a row has more values than the {} columns", slots.out.len())));
         }
         if let Some(o) = slots.out[p].filter(|_| failed.is_none()) {
-            failed = push_value(dt, st, sc, o, lit).err();
+            failed = push_value(dt, st, sc, o, lit, zone).err();
         }
         if let Some(k) = slots.key[p] {
             let slot = &mut sc.keys[k];
@@ -431,10 +448,14 @@ fn read_row(input: &mut Input, dt: &ReadSpec, st: &mut TableState, slots: &Slots
 fn push_value(
     dt: &ReadSpec,
     st: &mut TableState,
-    sc: &Scratch,
+    sc: &mut Scratch,
     o: usize,
     lit: Lit,
+    zone: &ZoneState,
 ) -> std::result::Result<(), Refused> {
+    if st.in_zone[o] && lit == (Lit::Bytes { hex: false }) {
+        return push_timestamp(dt, st, sc, o, zone);
+    }
     let cell = match lit {
         Lit::Null => Cell::Null,
         Lit::Bits(v) => Cell::UInt(v),
@@ -442,4 +463,45 @@ fn push_value(
         Lit::Number | Lit::Bytes { .. } => Cell::Bytes(&sc.value),
     };
     st.builder.push(o, cell)
+}
+
+/// A TIMESTAMP literal, written in the session's `zone`, pushed as its UTC time (a zero
+/// date, or text that is no date, goes as written: the decoder's rules apply).
+fn push_timestamp(
+    dt: &ReadSpec,
+    st: &mut TableState,
+    sc: &mut Scratch,
+    o: usize,
+    zone: &ZoneState,
+) -> std::result::Result<(), Refused> {
+    let wall = match zone {
+        ZoneState::Known(z) if z.is_utc() => None,
+        _ => parse_wall(&sc.value),
+    };
+    let Some(wall) = wall else { return st.builder.push(o, Cell::Bytes(&sc.value)) };
+    let row = st.builder.rows();
+    let refuse = |reason: String| Refused {
+        row,
+        column: dt.plans[o].name.clone(),
+        value: format!("'{}'", String::from_utf8_lossy(&sc.value)),
+        reason,
+    };
+    let utc = match zone {
+        ZoneState::Known(z) => z.to_utc(&wall).map_err(|why| {
+            refuse(format!(
+                "is a TIMESTAMP written in the dump's time zone {z}, where it {why}: it has no single instant; \
+                 dump in UTC (mariadb-dump/mysqldump without --skip-tz-utc) to keep it"
+            ))
+        })?,
+        ZoneState::Unknown(why) => {
+            return Err(refuse(format!(
+                "is a TIMESTAMP in an unknown time zone: {why}; name it with [source] time_zone = \"+05:30\" \
+                 (an offset or an IANA name)"
+            )))
+        }
+    };
+    sc.utc.clear();
+    use std::io::Write;
+    let _ = write!(sc.utc, "{}", utc.format("%Y-%m-%d %H:%M:%S%.6f"));
+    st.builder.push(o, Cell::Bytes(&sc.utc))
 }

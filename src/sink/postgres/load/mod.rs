@@ -284,7 +284,9 @@ impl PgLoad {
         self.clients[0].lock().await
     }
 
-    /// A connection to COPY on: any free one.
+    /// A connection to COPY on: any free one. The permit bounds the streams; a
+    /// connection may still be held without one (the control connection: a rollback
+    /// after a signal, a count), so this waits for whichever is let go first.
     async fn stream(&self) -> (SemaphorePermit<'_>, MutexGuard<'_, Client>) {
         let permit = self.free.acquire().await.expect("the semaphore is never closed");
         for c in &self.clients {
@@ -292,7 +294,9 @@ impl PgLoad {
                 return (permit, guard);
             }
         }
-        unreachable!("a permit means a free connection")
+        let waits = self.clients.iter().map(|c| Box::pin(c.lock()));
+        let (guard, _, _) = futures::future::select_all(waits).await;
+        (permit, guard)
     }
 
     /// Re-creates dropped foreign keys, proves every foreign key of the loaded tables has
@@ -358,5 +362,28 @@ impl PgLoad {
         for c in &self.clients {
             let _ = c.lock().await.batch_execute("ROLLBACK").await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream's permit does not promise a free connection: the control connection is
+    /// held without one (the rollback after a signal locks every connection). The
+    /// stream waits for it instead of failing ("a permit means a free connection").
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_stream_waits_for_the_connection_the_control_side_holds() {
+        let base = std::env::var("CONVERGE_TEST_PG").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let load = PgLoad::open(&format!("{base}/postgres"), "public", Vec::new(), None, Tuning::default())
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432");
+        let held = load.control().await;
+        let stream = load.stream();
+        tokio::pin!(stream);
+        assert!(futures::poll!(&mut stream).is_pending(), "the only connection is held: the stream waits");
+        drop(held);
+        let (_permit, client) = stream.await;
+        client.batch_execute("SELECT 1").await.unwrap();
     }
 }
