@@ -1,0 +1,137 @@
+//! Keys and counters the target must keep as MySQL keeps them (issue 34): the
+//! AUTO_INCREMENT counter carried into identities and sequences (created or
+//! schema-first, live or dump) and checked by verify. Each compares the target's
+//! answer with MariaDB's own answer to the same statements.
+
+mod common;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+/// A pipeline from `my` into `pg`; `sink` adds postgres-sink keys.
+fn pipeline_for(my: &MyDb, pg: &PgDb, sink: &str) -> converge::Pipeline {
+    let text = format!(
+        "name = \"keys\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n\
+         [[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n{sink}\n"
+    );
+    pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)])
+}
+
+const CREATE: &str = "create = \"missing\"";
+
+async fn run(p: &converge::Pipeline) -> converge::run::RunReport {
+    converge::run::run(p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn verify(p: &converge::Pipeline) -> converge::verify::report::Report {
+    converge::verify::verify(p, converge::verify::Depth::Full).await.unwrap()
+}
+
+/// Runs each statement on MariaDB (a transaction when there are several).
+async fn on_mariadb(my: &MyDb, statements: &[&str]) {
+    let mut c = my.conn().await;
+    c.query_drop("START TRANSACTION").await.unwrap();
+    for s in statements {
+        c.query_drop(*s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+    c.query_drop("COMMIT").await.unwrap();
+}
+
+/// Runs each statement on PostgreSQL, in one transaction.
+async fn on_postgres(pg: &PgDb, statements: &[&str]) {
+    let sql = format!("BEGIN;\n{};\nCOMMIT", statements.join(";\n"));
+    pg.client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+}
+
+/// The rows of `sql` on MariaDB, every column as text (NULL as `None`).
+async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut c = my.conn().await;
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect()).collect()
+}
+
+/// The same statements on both servers; the same query's answers compared.
+async fn same_answer(my: &MyDb, pg: &PgDb, statements: &[&str], query: &str) -> Vec<Vec<Option<String>>> {
+    on_mariadb(my, statements).await;
+    on_postgres(pg, statements).await;
+    let (mine, theirs) = (my_rows(my, query).await, pg_rows(pg, query).await);
+    assert_eq!(theirs, mine, "PostgreSQL (left) and MariaDB (right) answer {query} differently after {statements:?}");
+    mine
+}
+
+const COUNTERS: &str =
+    "CREATE TABLE fresh (id int NOT NULL AUTO_INCREMENT PRIMARY KEY, v varchar(10)) AUTO_INCREMENT=1000;\n\
+    CREATE TABLE trimmed (id bigint NOT NULL AUTO_INCREMENT PRIMARY KEY, v varchar(10));\n\
+    INSERT INTO trimmed (v) VALUES ('a'), ('b'), ('c'), ('d'), ('e');\n\
+    DELETE FROM trimmed WHERE id > 2";
+
+/// The ids the next inserts get, on both servers.
+async fn next_ids_agree(my: &MyDb, pg: &PgDb) {
+    let ids = same_answer(
+        my,
+        pg,
+        &["INSERT INTO fresh (v) VALUES ('next')", "INSERT INTO trimmed (v) VALUES ('next')"],
+        "SELECT f.id, t.id FROM fresh f, trimmed t WHERE f.v = 'next' AND t.v = 'next'",
+    )
+    .await;
+    assert_eq!(ids, [[Some("1000".to_string()), Some("6".into())]], "MariaDB's own counters");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_identities_start_at_mysqls_counter_and_verify_compares_with_it() {
+    let my = MyDb::create("kcount").await;
+    my.exec(COUNTERS).await;
+    let pg = PgDb::create("kcount").await;
+    let p = pipeline_for(&my, &pg, CREATE);
+    run(&p).await;
+    let v = verify(&p).await;
+    assert!(v.passed(), "{}", v.text());
+
+    // A sequence past the loaded maximum but behind MySQL's counter: verify names it.
+    pg.client.batch_execute("SELECT setval(pg_get_serial_sequence('trimmed', 'id'), 2)").await.unwrap();
+    let v = verify(&p).await;
+    assert!(!v.passed(), "{}", v.text());
+    let failed: Vec<_> = v.checks.iter().filter(|c| c.outcome == converge::verify::report::Outcome::Fail).collect();
+    assert_eq!(failed.len(), 1, "{}", v.text());
+    assert_eq!(failed[0].subject, "trimmed.id", "{}", v.text());
+    assert!(failed[0].evidence.contains("MySQL's next value 6"), "{}", failed[0].evidence);
+    pg.client.batch_execute("SELECT setval(pg_get_serial_sequence('trimmed', 'id'), 5)").await.unwrap();
+
+    next_ids_agree(&my, &pg).await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schema_first_sequences_move_to_mysqls_counter_from_a_live_source_and_from_a_dump() {
+    let my = MyDb::create("kcount2").await;
+    my.exec(COUNTERS).await;
+    let tmp = TempDir::new("kcount2");
+    let file = tmp.path().join("dump.sql");
+    mariadb_dump(&my.name, &file, &[]);
+    let sql = std::fs::read_to_string(&file).unwrap();
+    assert!(sql.contains("AUTO_INCREMENT=1000") && sql.contains("AUTO_INCREMENT=6"), "{sql}");
+    let target = "CREATE TABLE fresh (id integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, v varchar(10));\n\
+                  CREATE TABLE trimmed (id bigserial PRIMARY KEY, v varchar(10))";
+    let live = PgDb::create("kcount2").await;
+    live.client.batch_execute(target).await.unwrap();
+    run(&pipeline_for(&my, &live, "")).await;
+
+    let dumped = PgDb::create("kcount2d").await;
+    dumped.client.batch_execute(target).await.unwrap();
+    let text = format!(
+        "name = \"keys\"\n[source]\nkind = \"mysqldump\"\npath = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n",
+        file.display()
+    );
+    run(&pipeline(&text, &[("PG_URL", &dumped.url)])).await;
+
+    next_ids_agree(&my, &live).await;
+    // MariaDB has handed out 1000 and 6 by now: the dump's target answers as it did.
+    let ids = pg_rows(&dumped, "INSERT INTO fresh (v) VALUES ('next') RETURNING id").await;
+    assert_eq!(ids, [[Some("1000".to_string())]]);
+    let ids = pg_rows(&dumped, "INSERT INTO trimmed (v) VALUES ('next') RETURNING id").await;
+    assert_eq!(ids, [[Some("6".to_string())]]);
+    dumped.drop_db().await;
+    live.drop_db().await;
+    my.drop_db().await;
+}
