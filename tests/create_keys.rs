@@ -1,7 +1,8 @@
 //! Keys and counters the target must keep as MySQL keeps them (issue 34): the
 //! AUTO_INCREMENT counter carried into identities and sequences (created or
-//! schema-first, live or dump) and checked by verify. Each compares the target's
-//! answer with MariaDB's own answer to the same statements.
+//! schema-first, live or dump) and checked by verify; `ON UPDATE CURRENT_TIMESTAMP`
+//! behaving as MySQL documents it. Each compares the target's answer with MariaDB's
+//! own answer to the same statements.
 
 mod common;
 
@@ -133,5 +134,65 @@ async fn schema_first_sequences_move_to_mysqls_counter_from_a_live_source_and_fr
     assert_eq!(ids, [[Some("6".to_string())]]);
     dumped.drop_db().await;
     live.drop_db().await;
+    my.drop_db().await;
+}
+
+const STAMPED: &str = "CREATE TABLE stamp (id int PRIMARY KEY, name varchar(20), n int, \
+    ts datetime NOT NULL DEFAULT '2000-01-01 00:00:00' ON UPDATE current_timestamp(), \
+    ts2 datetime(3) NULL DEFAULT '2000-01-01 00:00:00' ON UPDATE current_timestamp(3));\n\
+    INSERT INTO stamp (id, name, n) VALUES (1, 'a', 1), (2, 'b', 2), (3, 'c', 3), (4, 'd', 4), (5, 'e', 5), \
+    (6, 'w', 6), (7, 'g', 7), (8, 'h', 8), (9, 'i', 9), (10, 'j', 10)";
+
+/// Each row's timestamps: kept, set to now, or the value the UPDATE gave.
+const STAMPS: &str = "SELECT id, name, \
+    CASE WHEN ts = '2000-01-01 00:00:00' THEN 'kept' WHEN ts > '2020-01-01' THEN 'now' WHEN ts = '2010-05-05 00:00:00' THEN 'given' ELSE 'other' END, \
+    CASE WHEN ts2 = '2000-01-01 00:00:00' THEN 'kept' WHEN ts2 > '2020-01-01' THEN 'now' WHEN ts2 = '2011-01-01 00:00:00' THEN 'given' WHEN ts2 IS NULL THEN 'null' ELSE 'other' END \
+    FROM stamp ORDER BY id";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_update_current_timestamp_behaves_as_mysql_documents_it() {
+    let my = MyDb::create("kstamp").await;
+    my.exec(STAMPED).await;
+    let pg = PgDb::create("kstamp").await;
+    let p = pipeline_for(&my, &pg, CREATE);
+    run(&p).await;
+    let v = verify(&p).await;
+    assert!(v.passed(), "{}", v.text());
+    let statements = [
+        "UPDATE stamp SET name = 'x' WHERE id = 1",
+        "UPDATE stamp SET name = name WHERE id = 2",
+        "UPDATE stamp SET ts = ts, name = 'y' WHERE id = 3",
+        "UPDATE stamp SET ts = '2010-05-05 00:00:00', name = 'z' WHERE id = 4",
+        "UPDATE stamp SET name = 'w' WHERE id IN (5, 6)",
+        // Assigned in one statement, not in the next one of the same transaction.
+        "UPDATE stamp SET ts = ts WHERE id >= 7",
+        "UPDATE stamp SET name = 'q' WHERE id = 7",
+        "UPDATE stamp SET ts2 = '2011-01-01 00:00:00' WHERE id = 8",
+        "UPDATE stamp SET n = n + 0 WHERE id = 9",
+        "UPDATE stamp SET ts2 = NULL, n = 11 WHERE id = 10",
+    ];
+    let stamps = same_answer(&my, &pg, &statements, STAMPS).await;
+    // MariaDB's answer, as MySQL documents it (so the comparison above means something).
+    let kinds: Vec<(&str, &str)> =
+        stamps.iter().map(|r| (r[2].as_deref().unwrap(), r[3].as_deref().unwrap())).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("now", "now"),
+            ("kept", "kept"),
+            ("kept", "now"),
+            ("given", "now"),
+            ("now", "now"),
+            ("kept", "kept"),
+            ("now", "now"),
+            ("now", "given"),
+            ("kept", "kept"),
+            ("now", "null"),
+        ]
+    );
+    // A later update in its own transaction sets the column again.
+    let again = same_answer(&my, &pg, &["UPDATE stamp SET name = 'again' WHERE id = 3"], STAMPS).await;
+    assert_eq!(again[2][2].as_deref(), Some("now"));
+    pg.drop_db().await;
     my.drop_db().await;
 }

@@ -6,6 +6,7 @@ use super::names::{shorten, IndexNames, LongNames, Namespace, MAX_NAME_BYTES};
 use super::{expr, CreateOptions, CreatedForeignKey, CreatedIndex, CreatedTable, SchemaDdl, TableRequest};
 use crate::ident;
 use crate::schema::{Index, IndexKind};
+use crate::types::Logical;
 
 /// What every step of one table's DDL works with.
 pub(super) struct Context<'a, 'b> {
@@ -230,5 +231,30 @@ pub(super) fn table_facts(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     }
     if t.columns.iter().any(|c| c.on_update.is_some()) {
         t.on_update_trigger = Some(cx.ns.made_up(&format!("{}_on_update", t.name)));
+        on_update_differences(cx, t);
     }
+}
+
+/// What the `ON UPDATE CURRENT_TIMESTAMP` triggers cannot match: MySQL sees a change
+/// wherever the stored text changes; a jsonb or uuid column compares by value, so
+/// rewriting one with the same value spelled otherwise is no change in PostgreSQL.
+fn on_update_differences(cx: &mut Context<'_, '_>, t: &CreatedTable) {
+    let by_value: Vec<String> = cx
+        .request
+        .columns
+        .iter()
+        .filter(|(_, _, l)| matches!(l, Logical::Json | Logical::Uuid))
+        .map(|(_, name, _)| format!("`{name}`"))
+        .collect();
+    if by_value.is_empty() {
+        return;
+    }
+    let stamped: Vec<String> =
+        t.columns.iter().filter(|c| c.on_update.is_some()).map(|c| format!("`{}`", c.name)).collect();
+    cx.ddl.notes.push(format!(
+        "`{}`: ON UPDATE CURRENT_TIMESTAMP of {} is kept by triggers as MySQL documents it, with one difference: an UPDATE that writes {} with the same value spelled otherwise (JSON key order or spaces, UUID letter case) changes the row for MySQL (text) but not for PostgreSQL (jsonb/uuid compare values), so there the timestamp keeps its value",
+        t.name,
+        stamped.join(", "),
+        by_value.join(", ")
+    ));
 }
