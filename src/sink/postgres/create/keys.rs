@@ -200,6 +200,15 @@ pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
                 .push(format!("{what} is not created: it references `{}`, which the run does not carry", fk.ref_table));
             continue;
         };
+        if parent.create && !parent.source.is_unique(&fk.ref_columns) {
+            let cols: Vec<String> = fk.ref_columns.iter().map(|c| format!("`{c}`")).collect();
+            cx.ddl.notes.push(format!(
+                "{what} is not created: it references {} of `{}`, which MySQL indexes without UNIQUE (InnoDB allows that; PostgreSQL requires a unique key) and the data repeats values there, or was not read (a dump). Make the referenced columns unique, then add the foreign key with ALTER TABLE … ADD FOREIGN KEY",
+                cols.join(", "),
+                fk.ref_table
+            ));
+            continue;
+        }
         let refs: Option<Vec<String>> = fk.ref_columns.iter().map(|c| parent.out(c)).collect();
         match (cx.outs(&fk.columns), refs) {
             (Ok(columns), Some(ref_columns)) => {
