@@ -326,3 +326,35 @@ async fn a_key_group_holding_other_values_is_all_text_and_a_key_onto_duplicates_
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_on_update_difference_is_named_in_the_notes_and_is_what_happens() {
+    let my = MyDb::create("kstampj").await;
+    my.exec(
+        "CREATE TABLE doc (id int PRIMARY KEY, body json, \
+         ts datetime NOT NULL DEFAULT '2000-01-01 00:00:00' ON UPDATE current_timestamp());\n\
+         INSERT INTO doc (id, body) VALUES (1, '{\"a\":1}'), (2, '{\"a\":1}')",
+    )
+    .await;
+    let pg = PgDb::create("kstampj").await;
+    let p = pipeline_for(&my, &pg, CREATE);
+    let notes = converge::ddl::schema(&p, false).await.unwrap().ddl.notes.join("\n");
+    assert!(
+        notes.contains("`doc`: ON UPDATE CURRENT_TIMESTAMP of `ts` is kept by triggers as MySQL documents it, with one difference: an UPDATE that writes `body` with the same value spelled otherwise"),
+        "{notes}"
+    );
+    run(&p).await;
+    let stamp = "SELECT id, CASE WHEN ts = '2000-01-01 00:00:00' THEN 'kept' ELSE 'now' END FROM doc ORDER BY id";
+    // The same value spelled otherwise: a change for MariaDB (text), none for jsonb.
+    let respelled = "UPDATE doc SET body = '{\"a\": 1}' WHERE id = 1";
+    on_mariadb(&my, &[respelled]).await;
+    on_postgres(&pg, &[respelled]).await;
+    assert_eq!(my_rows(&my, stamp).await[0][1].as_deref(), Some("now"));
+    assert_eq!(pg_rows(&pg, stamp).await[0][1].as_deref(), Some("kept"));
+    // Any other change of value: the same on both.
+    let other = stamp.replace("ORDER BY id", "WHERE id = 2");
+    let changed = same_answer(&my, &pg, &["UPDATE doc SET body = '{\"a\": 2}' WHERE id = 2"], &other).await;
+    assert_eq!(changed[0][1].as_deref(), Some("now"));
+    pg.drop_db().await;
+    my.drop_db().await;
+}

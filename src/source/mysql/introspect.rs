@@ -16,7 +16,7 @@ use crate::types::classify;
 /// Every base table of `database`, with columns, keys and foreign keys, sorted by name.
 pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
     let version = conn.server_version();
-    if version >= (8, 0, 0) && version < (10, 0, 0) {
+    if ((8, 0, 0)..(10, 0, 0)).contains(&version) {
         // MySQL 8 caches information_schema.TABLES (AUTO_INCREMENT included) for a day
         // by default; the counter must be the server's own. (MariaDB's is accurate.)
         conn.query_drop("SET SESSION information_schema_stats_expiry = 0")
