@@ -358,3 +358,28 @@ async fn the_one_on_update_difference_is_named_in_the_notes_and_is_what_happens(
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_column_referencing_a_case_insensitive_key_gets_the_keys_type_and_collation() {
+    let my = MyDb::create("kci").await;
+    my.exec(
+        "CREATE TABLE tag (name varchar(20) PRIMARY KEY);\n\
+         CREATE TABLE post_tag (id int PRIMARY KEY, tag varchar(20), CONSTRAINT post_tag_tag FOREIGN KEY (tag) REFERENCES tag (name));\n\
+         INSERT INTO tag VALUES ('Rust'), ('sql');\n\
+         INSERT INTO post_tag VALUES (1, 'rust'), (2, 'SQL'), (3, NULL)",
+    )
+    .await;
+    let join = "SELECT p.id, t.name FROM post_tag p LEFT JOIN tag t ON t.name = p.tag ORDER BY p.id";
+    for mode in ["citext", "icu"] {
+        let pg = PgDb::create("kci").await;
+        let p = pipeline_for(&my, &pg, &format!("{CREATE}\ncase_insensitive = \"{mode}\""));
+        run(&p).await;
+        let v = verify(&p).await;
+        assert!(v.passed(), "{mode}: {}", v.text());
+        assert_eq!(foreign_keys(&pg).await, [[Some("post_tag_tag".to_string())]], "{mode}");
+        let joined = same_answer(&my, &pg, &[], join).await;
+        assert_eq!(joined[1][1].as_deref(), Some("sql"), "{mode}: MariaDB's own answer");
+        pg.drop_db().await;
+    }
+    my.drop_db().await;
+}

@@ -33,7 +33,9 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
                 c.mysql.data_type
             ));
         }
-        if logical == Logical::Text && in_case_insensitive_key(cx.request, &c.name) {
+        if logical == Logical::Text
+            && (in_case_insensitive_key(cx.request, &c.name) || references_case_insensitive_key(cx, c))
+        {
             case_insensitive(cx, t, &mut col, c, &place);
         }
         if c.facts.auto_increment {
@@ -67,6 +69,22 @@ pub(super) fn in_case_insensitive_key(request: &super::TableRequest<'_>, column:
     let keyed = t.primary_key.iter().any(|k| k == column)
         || t.indexes.iter().any(|ix| ix.unique && ix.parts.iter().any(|p| p.column == column));
     ci && keyed
+}
+
+/// Whether a `_ci` text column references, by a foreign key, a `_ci` key column of a
+/// created table: it gets the key's type and collation (PostgreSQL refuses a foreign key
+/// from varchar onto citext, and compares two columns only under one collation).
+fn references_case_insensitive_key(cx: &Context<'_, '_>, c: &Column) -> bool {
+    c.facts.case_insensitive()
+        && cx.request.source.foreign_keys.iter().any(|fk| {
+            let Some(k) = fk.columns.iter().position(|x| *x == c.name) else { return false };
+            cx.all.iter().filter(|r| r.create && r.source.name == fk.ref_table).any(|parent| {
+                let key = &fk.ref_columns[k];
+                let text =
+                    parent.source.column_index(key).is_some_and(|i| parent.source.columns[i].logical == Logical::Text);
+                text && in_case_insensitive_key(parent, key)
+            })
+        })
 }
 
 /// `case_insensitive = "icu"` / `"citext"`: the column compares as MySQL's `_ci`
