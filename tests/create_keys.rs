@@ -383,3 +383,34 @@ async fn a_column_referencing_a_case_insensitive_key_gets_the_keys_type_and_coll
     }
     my.drop_db().await;
 }
+
+/// Laravel's shape: `bigint unsigned AUTO_INCREMENT` keys and `bigint unsigned` columns
+/// referencing them, two levels deep.
+const LARAVEL: &str = "CREATE TABLE users (id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, name varchar(20));\n\
+    CREATE TABLE posts (id bigint unsigned NOT NULL AUTO_INCREMENT PRIMARY KEY, user_id bigint unsigned NOT NULL, CONSTRAINT posts_user_id_foreign FOREIGN KEY (user_id) REFERENCES users (id));\n\
+    CREATE TABLE comments (id int PRIMARY KEY, post_id bigint unsigned, CONSTRAINT comments_post_id_foreign FOREIGN KEY (post_id) REFERENCES posts (id));\n\
+    INSERT INTO users (name) VALUES ('ada'), ('grace');\n\
+    INSERT INTO posts (user_id) VALUES (2), (1), (2);\n\
+    INSERT INTO comments VALUES (1, 3), (2, NULL), (3, 1)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bigint_unsigned_keys_and_the_columns_referencing_them_are_created_alike() {
+    let my = MyDb::create("klara").await;
+    my.exec(LARAVEL).await;
+    let pg = PgDb::create("klara").await;
+    let p = pipeline_for(&my, &pg, CREATE);
+    run(&p).await;
+    let v = verify(&p).await;
+    assert!(v.passed(), "{}", v.text());
+    assert_eq!(
+        foreign_keys(&pg).await,
+        [[Some("comments_post_id_foreign".to_string())], [Some("posts_user_id_foreign".into())]]
+    );
+    let join = "SELECT c.id, u.name FROM comments c LEFT JOIN posts p ON p.id = c.post_id LEFT JOIN users u ON u.id = p.user_id ORDER BY c.id";
+    let joined = same_answer(&my, &pg, &["INSERT INTO posts (user_id) VALUES (1)"], join).await;
+    assert_eq!(joined.len(), 3);
+    let ids = "SELECT id FROM posts ORDER BY id DESC LIMIT 1";
+    assert_eq!(pg_rows(&pg, ids).await, my_rows(&my, ids).await);
+    pg.drop_db().await;
+    my.drop_db().await;
+}

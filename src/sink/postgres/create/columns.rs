@@ -5,7 +5,7 @@
 use super::keys::Context;
 use super::{expr, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
 use crate::ident;
-use crate::schema::{Column, ColumnDefault};
+use crate::schema::{Column, ColumnDefault, Table};
 use crate::types::Logical;
 
 /// Every output column of the request's table.
@@ -38,6 +38,15 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
         {
             case_insensitive(cx, t, &mut col, c, &place);
         }
+        if logical == Logical::UInt64
+            && !c.facts.auto_increment
+            && references_bigint_key(cx.all, cx.request.source, &c.name, 0)
+        {
+            col.sql_type = "bigint".into();
+            cx.ddl.notes.push(format!(
+                "{place}: bigint unsigned referencing a bigint unsigned AUTO_INCREMENT key (created bigint): created bigint too, as PostgreSQL refuses a foreign key between numeric and bigint; every value is checked to fit as it loads"
+            ));
+        }
         if c.facts.auto_increment {
             col.identity = Some(cx.ns.made_up(&format!("{}_{name}_seq", t.name)));
             if logical == Logical::UInt64 {
@@ -69,6 +78,25 @@ pub(super) fn in_case_insensitive_key(request: &super::TableRequest<'_>, column:
     let keyed = t.primary_key.iter().any(|k| k == column)
         || t.indexes.iter().any(|ix| ix.unique && ix.parts.iter().any(|p| p.column == column));
     ci && keyed
+}
+
+/// Whether a `bigint unsigned` column is, or references through foreign keys among the
+/// created tables, a `bigint unsigned AUTO_INCREMENT` key (created as a bigint identity).
+fn references_bigint_key(all: &[super::TableRequest<'_>], table: &Table, column: &str, depth: usize) -> bool {
+    let Some(c) = table.column_index(column).map(|i| &table.columns[i]) else { return false };
+    if c.logical != Logical::UInt64 {
+        return false;
+    }
+    if c.facts.auto_increment {
+        return true;
+    }
+    depth < 8
+        && table.foreign_keys.iter().any(|fk| {
+            let Some(k) = fk.columns.iter().position(|x| x == column) else { return false };
+            all.iter()
+                .filter(|r| r.create && r.source.name == fk.ref_table)
+                .any(|p| references_bigint_key(all, p.source, &fk.ref_columns[k], depth + 1))
+        })
 }
 
 /// Whether a `_ci` text column references, by a foreign key, a `_ci` key column of a
