@@ -414,3 +414,34 @@ async fn bigint_unsigned_keys_and_the_columns_referencing_them_are_created_alike
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enum_referencing_an_enum_key_shares_its_type_and_one_with_other_members_is_left_out_with_a_note() {
+    let my = MyDb::create("kenum").await;
+    my.exec(
+        "CREATE TABLE state (k enum('draft','live') PRIMARY KEY);\n\
+         CREATE TABLE page (id int PRIMARY KEY, k enum('draft','live'), CONSTRAINT page_state FOREIGN KEY (k) REFERENCES state (k));\n\
+         CREATE TABLE legacy (id int PRIMARY KEY, k enum('draft','live','gone'), CONSTRAINT legacy_state FOREIGN KEY (k) REFERENCES state (k));\n\
+         INSERT INTO state VALUES ('draft'), ('live');\n\
+         INSERT INTO page VALUES (1, 'live'), (2, 'draft');\n\
+         INSERT INTO legacy VALUES (1, 'draft')",
+    )
+    .await;
+    let pg = PgDb::create("kenum").await;
+    let p = pipeline_for(&my, &pg, CREATE);
+    let notes = converge::ddl::schema(&p, false).await.unwrap().ddl.notes.join("\n");
+    assert!(
+        notes.contains("foreign key `legacy_state` of `legacy` is not created: `legacy`.`k` is created \"public\".\"legacy_k\" and `state`.`k` \"public\".\"state_k\""),
+        "{notes}"
+    );
+    run(&p).await;
+    let v = verify(&p).await;
+    assert!(v.passed(), "{}", v.text());
+    assert_eq!(foreign_keys(&pg).await, [[Some("page_state".to_string())]]);
+    let types = pg_rows(&pg, "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attname = 'k' AND attrelid IN ('page'::regclass, 'state'::regclass)").await;
+    assert_eq!(types, [[Some("state_k".to_string())], [Some("state_k".into())]]);
+    let join = "SELECT p.id, s.k FROM page p JOIN state s ON s.k = p.k ORDER BY p.id";
+    same_answer(&my, &pg, &[], join).await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}

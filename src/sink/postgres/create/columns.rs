@@ -80,6 +80,23 @@ pub(super) fn in_case_insensitive_key(request: &super::TableRequest<'_>, column:
     ci && keyed
 }
 
+/// The enum type of the created key an enum column references by a foreign key, when
+/// MySQL gives both the same members: one type, so PostgreSQL can compare them.
+fn referenced_enum(cx: &Context<'_, '_>, t: &CreatedTable, c: &Column) -> Option<String> {
+    cx.request.source.foreign_keys.iter().find_map(|fk| {
+        let k = fk.columns.iter().position(|x| *x == c.name)?;
+        let parent = cx.all.iter().find(|r| r.create && r.source.name == fk.ref_table)?;
+        let key = &parent.source.columns[parent.source.column_index(&fk.ref_columns[k])?];
+        if key.logical != Logical::Enum || key.mysql.members() != c.mysql.members() {
+            return None;
+        }
+        let out = parent.out(&key.name)?;
+        let created =
+            if parent.target == t.name { Some(t) } else { cx.ddl.tables.iter().find(|x| x.name == parent.target) };
+        created?.columns.iter().find(|x| x.name == out).map(|x| x.sql_type.clone())
+    })
+}
+
 /// Whether a `bigint unsigned` column is, or references through foreign keys among the
 /// created tables, a `bigint unsigned AUTO_INCREMENT` key (created as a bigint identity).
 fn references_bigint_key(all: &[super::TableRequest<'_>], table: &Table, column: &str, depth: usize) -> bool {
@@ -190,6 +207,9 @@ fn column_type(cx: &mut Context<'_, '_>, t: &mut CreatedTable, c: &Column, name:
             "text".into()
         }
         Logical::Enum => {
+            if let Some(shared) = referenced_enum(cx, t, c) {
+                return shared;
+            }
             let type_name = cx.ns.made_up(&format!("{}_{name}", t.name));
             cx.ddl.enums.push((type_name.clone(), m.members()));
             ident::pg_qualified(&cx.options.schema, &type_name)

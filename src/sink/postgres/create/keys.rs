@@ -212,6 +212,12 @@ pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
         let refs: Option<Vec<String>> = fk.ref_columns.iter().map(|c| parent.out(c)).collect();
         match (cx.outs(&fk.columns), refs) {
             (Ok(columns), Some(ref_columns)) => {
+                if let Some(why) = incompatible(cx, t, &parent.target, &columns, &ref_columns) {
+                    cx.ddl.notes.push(format!(
+                        "{what} is not created: {why}, which PostgreSQL cannot compare; add it with ALTER TABLE … ADD FOREIGN KEY once the types agree"
+                    ));
+                    continue;
+                }
                 let name = cx.user_name("foreign key", &fk.name);
                 t.foreign_keys.push(CreatedForeignKey {
                     name,
@@ -225,6 +231,34 @@ pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             _ => cx.ddl.notes.push(format!("{what} is not created: one of its columns is not carried")),
         }
     }
+}
+
+/// Two created columns a foreign key would join whose types PostgreSQL cannot compare
+/// (a uuid and a varchar, two enum types, numeric and bigint): the last safeguard
+/// against DDL the run would refuse. `None` when every pair agrees or a side is not
+/// created yet (a cycle of foreign keys).
+fn incompatible(
+    cx: &Context<'_, '_>,
+    t: &CreatedTable,
+    parent: &str,
+    columns: &[String],
+    ref_columns: &[String],
+) -> Option<String> {
+    let created = if parent == t.name { Some(t) } else { cx.ddl.tables.iter().find(|x| x.name == parent) }?;
+    let type_of =
+        |table: &CreatedTable, c: &str| table.columns.iter().find(|x| x.name == c).map(|x| x.sql_type.clone());
+    let family = |ty: &str| {
+        let base = ty.split('(').next().unwrap_or(ty).trim().to_string();
+        match base.as_str() {
+            "smallint" | "integer" | "bigint" => "integer".to_string(),
+            "varchar" | "text" => "text".to_string(),
+            _ => base,
+        }
+    };
+    columns.iter().zip(ref_columns).find_map(|(c, r)| {
+        let (a, b) = (type_of(t, c)?, type_of(created, r)?);
+        (family(&a) != family(&b)).then(|| format!("`{}`.`{c}` is created {a} and `{parent}`.`{r}` {b}", t.name))
+    })
 }
 
 pub(super) fn table_facts(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
