@@ -249,6 +249,19 @@ impl Table {
         self.columns.iter().position(|c| c.name == name)
     }
 
+    /// Whether `columns` (in any order) are the primary key or a unique B-tree index:
+    /// what PostgreSQL requires of the columns a foreign key references (InnoDB only
+    /// asks for an index).
+    pub fn is_unique(&self, columns: &[String]) -> bool {
+        let same = |cols: Vec<&String>| cols.len() == columns.len() && columns.iter().all(|c| cols.contains(&c));
+        same(self.primary_key.iter().collect())
+            || self
+                .indexes
+                .iter()
+                .filter(|ix| ix.unique && ix.kind == IndexKind::BTree)
+                .any(|ix| same(ix.parts.iter().map(|p| &p.column).collect()))
+    }
+
     /// Indexes of the primary key columns.
     pub fn key_indexes(&self) -> Vec<usize> {
         self.primary_key.iter().filter_map(|k| self.column_index(k)).collect()

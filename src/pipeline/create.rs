@@ -2,6 +2,9 @@
 //! decided by the data where MySQL's type leaves them open, and the DDL for the tables
 //! to create. (Output names are fitted to PostgreSQL's 63 bytes by the plan itself.)
 
+use std::collections::HashMap;
+
+use super::keys;
 use super::plan::{Plan, TablePlan};
 use super::spec::PostgresSink;
 use crate::error::Result;
@@ -20,33 +23,54 @@ struct Decision {
 /// Decides, from the data of a live source, the columns MySQL's type leaves open:
 /// `char(36)` holding only UUIDs is uuid (else text), `tinyint(1)` holding only 0/1 is
 /// boolean (else an integer), `binary(16)` holding only RFC 4122 UUIDs is uuid (else
-/// bytes). The plan's types are changed in place (the run then reads and loads them
-/// so); what changed is returned as notes. A dump is read once, so there the type alone
-/// decides, and a value that does not fit stops the load naming its row.
+/// bytes). A key and the columns referencing it get one type (all uuid when all their
+/// values are UUIDs, else all text or bytes), and a foreign key onto columns MySQL
+/// indexes without UNIQUE gets a unique key when the data proves one. The plan's
+/// types are changed in place (the run then reads and loads them so); what changed is
+/// returned as notes. A dump is read once, so there the type alone decides, and a
+/// value that does not fit stops the load naming its row.
 pub async fn decide_by_data(live: Option<&MySqlSource>, plan: &mut Plan, tables: &[bool]) -> Result<Vec<String>> {
     let mut notes = Vec::new();
-    for (t, _) in plan.tables.iter_mut().zip(tables).filter(|(_, on)| **on) {
-        let candidates = candidates(t);
-        if candidates.is_empty() {
+    let groups = keys::groups(plan, tables);
+    // Per read column tested: how many of its values fail its test.
+    let mut failing: HashMap<keys::Node, u64> = HashMap::new();
+    for ti in (0..plan.tables.len()).filter(|i| tables[*i]) {
+        let t = &plan.tables[ti];
+        let own = candidates(t);
+        let mut tests: Vec<(usize, String)> = own.iter().map(|(i, fails, _)| (*i, fails.clone())).collect();
+        tests.extend(
+            (0..t.spec.plans.len()).filter_map(|r| keys::narrowing_test(plan, &groups, (ti, r)).map(|f| (r, f))),
+        );
+        if tests.is_empty() {
             continue;
         }
         let Some(src) = live else {
-            let names: Vec<String> =
-                candidates.iter().map(|(i, _, _)| format!("`{}`", t.spec.plans[*i].name)).collect();
-            notes.push(format!(
-                "`{}`: {} typed by their declaration alone (a dump is read once, not profiled first); a value that does not fit stops the load naming its row — a [[column]] type = \"text\" rule keeps them as text",
-                t.name(),
-                names.join(", ")
-            ));
+            let names: Vec<String> = own.iter().map(|(i, _, _)| format!("`{}`", t.spec.plans[*i].name)).collect();
+            if !names.is_empty() {
+                notes.push(format!(
+                    "`{}`: {} typed by their declaration alone (a dump is read once, not profiled first); a value that does not fit stops the load naming its row — a [[column]] type = \"text\" rule keeps them as text",
+                    t.name(),
+                    names.join(", ")
+                ));
+            }
             continue;
         };
-        for d in decide_table(src, t, &candidates).await? {
-            t.spec.plans[d.read].logical = d.to;
-            let ci = t.spec.columns[d.read];
-            t.spec.table.columns[ci].logical = d.to;
+        let counts = count_failing(src, t, &tests).await?;
+        let decisions = decide_table(t, &own, &counts);
+        for ((r, _), n) in tests.iter().zip(counts) {
+            failing.insert((ti, *r), n);
+        }
+        for d in decisions {
+            keys::set(plan, (ti, d.read), d.to);
             notes.push(d.note);
         }
     }
+    let fine = |p: &Plan, n: keys::Node| match live {
+        Some(_) => failing.get(&n) == Some(&0),
+        None => keys::family(p, &[n]).is_some(),
+    };
+    notes.extend(keys::unify(plan, &groups, &fine));
+    notes.extend(keys::referenced_keys(live, plan, tables).await?);
     Ok(notes)
 }
 
@@ -78,24 +102,25 @@ fn candidates(t: &TablePlan) -> Vec<(usize, String, Logical)> {
     out
 }
 
-async fn decide_table(
-    src: &MySqlSource,
-    t: &TablePlan,
-    candidates: &[(usize, String, Logical)],
-) -> Result<Vec<Decision>> {
-    let sums: Vec<String> = candidates
+/// How many values of each tested read column fail its test, in one scan.
+async fn count_failing(src: &MySqlSource, t: &TablePlan, tests: &[(usize, String)]) -> Result<Vec<u64>> {
+    let sums: Vec<String> = tests
         .iter()
-        .map(|(i, fails, _)| {
+        .map(|(i, fails)| {
             let c = ident::mysql(&t.spec.plans[*i].name);
             format!("CAST(COALESCE(SUM(IF({c} IS NOT NULL AND ({fails}), 1, 0)), 0) AS UNSIGNED)")
         })
         .collect();
     let q = format!("SELECT {} FROM {}", sums.join(", "), ident::mysql(t.name()));
     let rows: Vec<mysql_async::Row> = src.query(&q).await?;
-    let Some(row) = rows.first() else { return Ok(Vec::new()) };
+    let Some(row) = rows.first() else { return Ok(vec![0; tests.len()]) };
+    Ok((0..tests.len()).map(|k| row.get::<Option<u64>, _>(k).flatten().unwrap_or(0)).collect())
+}
+
+/// The own candidates (first in `counts`) whose values do not all fit.
+fn decide_table(t: &TablePlan, candidates: &[(usize, String, Logical)], counts: &[u64]) -> Vec<Decision> {
     let mut out = Vec::new();
-    for (k, (i, _, to)) in candidates.iter().enumerate() {
-        let n: u64 = row.get::<Option<u64>, _>(k).flatten().unwrap_or(0);
+    for ((i, _, to), &n) in candidates.iter().zip(counts) {
         if n == 0 {
             continue;
         }
@@ -112,7 +137,7 @@ async fn decide_table(
             note: format!("`{}`.`{}` ({}) holds {n} {held}: created {created}", t.name(), cp.name, m.column_type),
         });
     }
-    Ok(out)
+    out
 }
 
 /// The DDL for the planned tables whose `create` flag is set (the others may be

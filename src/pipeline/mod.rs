@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod fit;
+mod keys;
 pub mod plan;
 pub mod profile;
 pub mod rehearse;

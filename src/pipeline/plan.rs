@@ -90,6 +90,15 @@ impl TablePlan {
         }
     }
 
+    /// MySQL's `AUTO_INCREMENT` counter (the next value it would hand out) and the
+    /// output column it numbers, when the table has one and the output carries it.
+    pub fn counter(&self) -> Option<(String, u64)> {
+        let next = self.spec.table.auto_increment?;
+        let column = self.spec.table.columns.iter().find(|c| c.facts.auto_increment)?;
+        let k = self.spec.plans.iter().position(|p| p.name == column.name)?;
+        Some((self.read_out_names()[k].clone()?, next))
+    }
+
     /// Per read column (the plan's order): its output name, if the output carries it.
     pub fn read_out_names(&self) -> Vec<Option<String>> {
         let outputs = self.outputs();
@@ -107,6 +116,14 @@ pub struct Plan {
     /// What the source holds that the run cannot carry, or carries with less than the
     /// server has (a dump's FLOAT digits; views, routines, triggers, events).
     pub notes: Vec<String>,
+}
+
+impl Plan {
+    /// Every planned table's `AUTO_INCREMENT` counter: target table, column, MySQL's
+    /// next value (a sequence behind it would hand out ids MySQL already gave).
+    pub fn counters(&self) -> Vec<(String, String, u64)> {
+        self.tables.iter().filter_map(|t| t.counter().map(|(c, n)| (t.target.clone(), c, n))).collect()
+    }
 }
 
 fn matches(pattern: &str, name: &str) -> bool {

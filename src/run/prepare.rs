@@ -70,7 +70,8 @@ async fn plan_with_target(
     };
     let mut load = PgLoad::open(url, schema, sink.existing.clone(), per_table, tuning)
         .await?
-        .disable_triggers(sink.triggers == crate::pipeline::spec::TriggerMode::Disable);
+        .disable_triggers(sink.triggers == crate::pipeline::spec::TriggerMode::Disable)
+        .counters(plan.counters());
     let ddl = match sink.create {
         CreateMode::Missing => Some(create_missing(p, opened, &mut plan, &mut load).await?),
         CreateMode::None => None,

@@ -47,17 +47,34 @@ pub async fn foreign_keys(client: &Client, schema: &str, tables: &[PgTable]) -> 
     Ok(out)
 }
 
-/// Every sequence of the verified tables is past its column's maximum.
-pub async fn sequences(client: &Client, schema: &str, tables: &[&PgTable]) -> Result<Vec<Check>> {
+/// Every sequence of the verified tables is past its column's maximum and not behind
+/// MySQL's `AUTO_INCREMENT` counter (`counters`: table, column, MySQL's next value).
+pub async fn sequences(
+    client: &Client,
+    schema: &str,
+    tables: &[&PgTable],
+    counters: &[(String, String, u64)],
+) -> Result<Vec<Check>> {
     let mut out = Vec::new();
     for t in tables {
         for c in &t.columns {
             let Some(s) = integrity::sequence_state(client, schema, &t.name, c).await? else { continue };
             let subject = format!("{}.{}", t.name, c.name);
             let shown = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_else(|| "none".into());
-            let evidence = format!("{}: last value {}, column maximum {}", s.sequence, shown(s.last), shown(s.max));
+            let mut evidence = format!("{}: last value {}, column maximum {}", s.sequence, shown(s.last), shown(s.max));
+            let counter = counters.iter().find(|(tt, cc, _)| *tt == t.name && *cc == c.name).map(|(.., n)| *n);
+            if let Some(next) = counter {
+                evidence.push_str(&format!(", MySQL's next value {next}"));
+            }
             out.push(if s.behind() {
                 check(Section::Sequences, subject, Outcome::Fail, format!("{evidence}: the next insert would collide"))
+            } else if counter.is_some_and(|next| s.behind_counter(next)) {
+                check(
+                    Section::Sequences,
+                    subject,
+                    Outcome::Fail,
+                    format!("{evidence}: the target would hand out ids MySQL already gave (rows deleted since, or a declared AUTO_INCREMENT)"),
+                )
             } else {
                 check(Section::Sequences, subject, Outcome::Pass, evidence)
             });

@@ -299,7 +299,7 @@ async fn compare(
     };
     let target_checks = async {
         let mut out = checks::foreign_keys(side, schema, &pg_tables).await?;
-        out.extend(checks::sequences(side, schema, &verified).await?);
+        out.extend(checks::sequences(side, schema, &verified, &plan.counters()).await?);
         Ok::<_, Error>(out)
     };
     let (outcomes, target_checks) = tokio::join!(compare_tables(&ctx, table_clients, &plan, work), target_checks);

@@ -100,6 +100,13 @@ impl SequenceState {
             (Some(l), Some(m)) => l < m,
         }
     }
+
+    /// The next value would be one MySQL handed out already: behind MySQL's
+    /// `AUTO_INCREMENT` counter `next` (the value MySQL would give next).
+    pub fn behind_counter(&self, next: u64) -> bool {
+        let last = self.last.unwrap_or(0);
+        last < 0 || (last as u64) < next.saturating_sub(1)
+    }
 }
 
 /// Reads the state of the sequence behind `column` of `table`.

@@ -175,6 +175,9 @@ fn column_target(
     // The target decides what the source type leaves open.
     *logical = match (*logical, pg) {
         (Logical::Uuid, PgTarget::Text) => Logical::Text,
+        // A `varbinary(16)` joined by a foreign key with a `binary(16)` UUID key (`create`
+        // gives the group one type): read as UUIDs; a value that is not one stops the load.
+        (Logical::Binary, PgTarget::Uuid) if mysql.max_length == Some(16) => Logical::UuidBinary,
         (Logical::Int8 | Logical::Int16, PgTarget::Bool) => Logical::Bool,
         (Logical::Text, PgTarget::Json | PgTarget::Jsonb) => Logical::Json,
         (l, _) => l,

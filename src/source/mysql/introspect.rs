@@ -15,6 +15,14 @@ use crate::types::classify;
 
 /// Every base table of `database`, with columns, keys and foreign keys, sorted by name.
 pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
+    let version = conn.server_version();
+    if ((8, 0, 0)..(10, 0, 0)).contains(&version) {
+        // MySQL 8 caches information_schema.TABLES (AUTO_INCREMENT included) for a day
+        // by default; the counter must be the server's own. (MariaDB's is accurate.)
+        conn.query_drop("SET SESSION information_schema_stats_expiry = 0")
+            .await
+            .map_err(|e| Error::mysql(reading(database, "tables"), e))?;
+    }
     let tables: Vec<Row> = conn
         .exec(
             "SELECT TABLE_NAME, COALESCE(TABLE_ROWS, 0), TABLE_COMMENT, AUTO_INCREMENT FROM information_schema.TABLES \
@@ -35,7 +43,7 @@ pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
         .collect();
     let index: HashMap<String, usize> = out.iter().enumerate().map(|(i, t)| (t.name.clone(), i)).collect();
 
-    let mariadb = conn.server_version() >= (10, 0, 0);
+    let mariadb = version >= (10, 0, 0);
     shape::checks(conn, database, &mut out, &index).await?;
     columns(conn, database, &mut out, &index, mariadb).await?;
     if !mariadb && conn.server_version() >= (8, 0, 3) {

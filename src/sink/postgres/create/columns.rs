@@ -5,7 +5,7 @@
 use super::keys::Context;
 use super::{expr, generated, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
 use crate::ident;
-use crate::schema::{Column, ColumnDefault, Generated};
+use crate::schema::{Column, ColumnDefault, Generated, Table};
 use crate::types::Logical;
 
 /// Every output column of the request's table.
@@ -33,8 +33,19 @@ pub(super) fn columns(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
                 c.mysql.data_type
             ));
         }
-        if logical == Logical::Text && in_case_insensitive_key(cx.request, &c.name) {
+        if logical == Logical::Text
+            && (in_case_insensitive_key(cx.request, &c.name) || references_case_insensitive_key(cx, c))
+        {
             case_insensitive(cx, t, &mut col, c, &place);
+        }
+        if logical == Logical::UInt64
+            && !c.facts.auto_increment
+            && references_bigint_key(cx.all, cx.request.source, &c.name, 0)
+        {
+            col.sql_type = "bigint".into();
+            cx.ddl.notes.push(format!(
+                "{place}: bigint unsigned referencing a bigint unsigned AUTO_INCREMENT key (created bigint): created bigint too, as PostgreSQL refuses a foreign key between numeric and bigint; every value is checked to fit as it loads"
+            ));
         }
         if c.facts.auto_increment {
             col.identity = Some(cx.ns.made_up(&format!("{}_{name}_seq", t.name)));
@@ -67,6 +78,58 @@ pub(super) fn in_case_insensitive_key(request: &super::TableRequest<'_>, column:
     let keyed = t.primary_key.iter().any(|k| k == column)
         || t.indexes.iter().any(|ix| ix.unique && ix.parts.iter().any(|p| p.column == column));
     ci && keyed
+}
+
+/// The enum type of the created key an enum column references by a foreign key, when
+/// MySQL gives both the same members: one type, so PostgreSQL can compare them.
+fn referenced_enum(cx: &Context<'_, '_>, t: &CreatedTable, c: &Column) -> Option<String> {
+    cx.request.source.foreign_keys.iter().find_map(|fk| {
+        let k = fk.columns.iter().position(|x| *x == c.name)?;
+        let parent = cx.all.iter().find(|r| r.create && r.source.name == fk.ref_table)?;
+        let key = &parent.source.columns[parent.source.column_index(&fk.ref_columns[k])?];
+        if key.logical != Logical::Enum || key.mysql.members() != c.mysql.members() {
+            return None;
+        }
+        let out = parent.out(&key.name)?;
+        let created =
+            if parent.target == t.name { Some(t) } else { cx.ddl.tables.iter().find(|x| x.name == parent.target) };
+        created?.columns.iter().find(|x| x.name == out).map(|x| x.sql_type.clone())
+    })
+}
+
+/// Whether a `bigint unsigned` column is, or references through foreign keys among the
+/// created tables, a `bigint unsigned AUTO_INCREMENT` key (created as a bigint identity).
+fn references_bigint_key(all: &[super::TableRequest<'_>], table: &Table, column: &str, depth: usize) -> bool {
+    let Some(c) = table.column_index(column).map(|i| &table.columns[i]) else { return false };
+    if c.logical != Logical::UInt64 {
+        return false;
+    }
+    if c.facts.auto_increment {
+        return true;
+    }
+    depth < 8
+        && table.foreign_keys.iter().any(|fk| {
+            let Some(k) = fk.columns.iter().position(|x| x == column) else { return false };
+            all.iter()
+                .filter(|r| r.create && r.source.name == fk.ref_table)
+                .any(|p| references_bigint_key(all, p.source, &fk.ref_columns[k], depth + 1))
+        })
+}
+
+/// Whether a `_ci` text column references, by a foreign key, a `_ci` key column of a
+/// created table: it gets the key's type and collation (PostgreSQL refuses a foreign key
+/// from varchar onto citext, and compares two columns only under one collation).
+fn references_case_insensitive_key(cx: &Context<'_, '_>, c: &Column) -> bool {
+    c.facts.case_insensitive()
+        && cx.request.source.foreign_keys.iter().any(|fk| {
+            let Some(k) = fk.columns.iter().position(|x| *x == c.name) else { return false };
+            cx.all.iter().filter(|r| r.create && r.source.name == fk.ref_table).any(|parent| {
+                let key = &fk.ref_columns[k];
+                let text =
+                    parent.source.column_index(key).is_some_and(|i| parent.source.columns[i].logical == Logical::Text);
+                text && in_case_insensitive_key(parent, key)
+            })
+        })
 }
 
 /// `case_insensitive = "icu"` / `"citext"`: the column compares as MySQL's `_ci`
@@ -156,6 +219,9 @@ fn column_type(cx: &mut Context<'_, '_>, t: &mut CreatedTable, c: &Column, name:
             "text".into()
         }
         Logical::Enum => {
+            if let Some(shared) = referenced_enum(cx, t, c) {
+                return shared;
+            }
             let type_name = cx.ns.made_up(&format!("{}_{name}", t.name));
             cx.ddl.enums.push((type_name.clone(), m.members()));
             ident::pg_qualified(&cx.options.schema, &type_name)

@@ -6,6 +6,7 @@ use super::names::{shorten, IndexNames, LongNames, Namespace, MAX_NAME_BYTES};
 use super::{expr, CreateOptions, CreatedForeignKey, CreatedIndex, CreatedTable, SchemaDdl, TableRequest};
 use crate::ident;
 use crate::schema::{Index, IndexKind};
+use crate::types::Logical;
 
 /// What every step of one table's DDL works with.
 pub(super) struct Context<'a, 'b> {
@@ -214,9 +215,24 @@ pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
                 .push(format!("{what} is not created: it references `{}`, which the run does not carry", fk.ref_table));
             continue;
         };
+        if parent.create && !parent.source.is_unique(&fk.ref_columns) {
+            let cols: Vec<String> = fk.ref_columns.iter().map(|c| format!("`{c}`")).collect();
+            cx.ddl.notes.push(format!(
+                "{what} is not created: it references {} of `{}`, which MySQL indexes without UNIQUE (InnoDB allows that; PostgreSQL requires a unique key) and the data repeats values there, or was not read (a dump). Make the referenced columns unique, then add the foreign key with ALTER TABLE … ADD FOREIGN KEY",
+                cols.join(", "),
+                fk.ref_table
+            ));
+            continue;
+        }
         let refs: Option<Vec<String>> = fk.ref_columns.iter().map(|c| parent.out(c)).collect();
         match (cx.outs(&fk.columns), refs) {
             (Ok(columns), Some(ref_columns)) => {
+                if let Some(why) = incompatible(cx, t, &parent.target, &columns, &ref_columns) {
+                    cx.ddl.notes.push(format!(
+                        "{what} is not created: {why}, which PostgreSQL cannot compare; add it with ALTER TABLE … ADD FOREIGN KEY once the types agree"
+                    ));
+                    continue;
+                }
                 let name = cx.user_name("foreign key", &fk.name);
                 t.foreign_keys.push(CreatedForeignKey {
                     name,
@@ -232,6 +248,34 @@ pub(super) fn foreign_keys(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     }
 }
 
+/// Two created columns a foreign key would join whose types PostgreSQL cannot compare
+/// (a uuid and a varchar, two enum types, numeric and bigint): the last safeguard
+/// against DDL the run would refuse. `None` when every pair agrees or a side is not
+/// created yet (a cycle of foreign keys).
+fn incompatible(
+    cx: &Context<'_, '_>,
+    t: &CreatedTable,
+    parent: &str,
+    columns: &[String],
+    ref_columns: &[String],
+) -> Option<String> {
+    let created = if parent == t.name { Some(t) } else { cx.ddl.tables.iter().find(|x| x.name == parent) }?;
+    let type_of =
+        |table: &CreatedTable, c: &str| table.columns.iter().find(|x| x.name == c).map(|x| x.sql_type.clone());
+    let family = |ty: &str| {
+        let base = ty.split('(').next().unwrap_or(ty).trim().to_string();
+        match base.as_str() {
+            "smallint" | "integer" | "bigint" => "integer".to_string(),
+            "varchar" | "text" => "text".to_string(),
+            _ => base,
+        }
+    };
+    columns.iter().zip(ref_columns).find_map(|(c, r)| {
+        let (a, b) = (type_of(t, c)?, type_of(created, r)?);
+        (family(&a) != family(&b)).then(|| format!("`{}`.`{c}` is created {a} and `{parent}`.`{r}` {b}", t.name))
+    })
+}
+
 pub(super) fn table_facts(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     let source = cx.request.source;
     if !source.comment.is_empty() {
@@ -245,5 +289,30 @@ pub(super) fn table_facts(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
     }
     if t.columns.iter().any(|c| c.on_update.is_some()) {
         t.on_update_trigger = Some(cx.ns.made_up(&format!("{}_on_update", t.name)));
+        on_update_differences(cx, t);
     }
+}
+
+/// What the `ON UPDATE CURRENT_TIMESTAMP` triggers cannot match: MySQL sees a change
+/// wherever the stored text changes; a jsonb or uuid column compares by value, so
+/// rewriting one with the same value spelled otherwise is no change in PostgreSQL.
+fn on_update_differences(cx: &mut Context<'_, '_>, t: &CreatedTable) {
+    let by_value: Vec<String> = cx
+        .request
+        .columns
+        .iter()
+        .filter(|(_, _, l)| matches!(l, Logical::Json | Logical::Uuid))
+        .map(|(_, name, _)| format!("`{name}`"))
+        .collect();
+    if by_value.is_empty() {
+        return;
+    }
+    let stamped: Vec<String> =
+        t.columns.iter().filter(|c| c.on_update.is_some()).map(|c| format!("`{}`", c.name)).collect();
+    cx.ddl.notes.push(format!(
+        "`{}`: ON UPDATE CURRENT_TIMESTAMP of {} is kept by triggers as MySQL documents it, with one difference: an UPDATE that writes {} with the same value spelled otherwise (JSON key order or spaces, UUID letter case) changes the row for MySQL (text) but not for PostgreSQL (jsonb/uuid compare values), so there the timestamp keeps its value",
+        t.name,
+        stamped.join(", "),
+        by_value.join(", ")
+    ));
 }

@@ -144,31 +144,50 @@ impl SchemaDdl {
             .collect()
     }
 
-    /// MySQL's `ON UPDATE CURRENT_TIMESTAMP`: a BEFORE UPDATE trigger that sets the
-    /// column when the row changed and the update did not change the column itself.
+    /// MySQL's `ON UPDATE CURRENT_TIMESTAMP`, as MySQL documents it: the column is set
+    /// to now when another column's value changed, unless the UPDATE assigns the column
+    /// itself (`SET ts = ts` keeps the value). PostgreSQL's `BEFORE UPDATE OF ts`
+    /// triggers fire exactly when `ts` is in the SET list: one per such column marks
+    /// "assigned" in a transaction-local setting, and the main trigger (named to fire
+    /// after them: a table's triggers fire in name order, row by row) reads and clears
+    /// it. One function serves both: with an argument it marks.
     fn on_update_trigger(&self, t: &CreatedTable) -> Vec<String> {
         let Some(name) = &t.on_update_trigger else { return Vec::new() };
         let func = ident::pg_qualified(&self.schema, name);
-        let sets: Vec<String> = t
+        let table = ident::pg_qualified(&self.schema, &t.name);
+        let columns: Vec<(usize, &CreatedColumn, &String)> = t
             .columns
             .iter()
-            .filter_map(|c| {
-                let now = c.on_update.as_ref()?;
-                let col = pg(&c.name);
-                Some(format!("  IF NEW.{col} IS NOT DISTINCT FROM OLD.{col} THEN NEW.{col} := {now}; END IF;\n"))
-            })
+            .filter_map(|c| c.on_update.as_ref().map(|now| (c, now)))
+            .enumerate()
+            .map(|(k, (c, now))| (k, c, now))
             .collect();
-        vec![
-            format!(
-                "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $converge$\nBEGIN\n IF NEW IS DISTINCT FROM OLD THEN\n{} END IF;\n RETURN NEW;\nEND\n$converge$",
-                sets.concat()
-            ),
-            format!(
-                "CREATE TRIGGER {} BEFORE UPDATE ON {} FOR EACH ROW EXECUTE FUNCTION {func}()",
-                pg(name),
-                ident::pg_qualified(&self.schema, &t.name)
-            ),
-        ]
+        let mut sets = String::new();
+        let mut clears = String::new();
+        for (k, c, now) in &columns {
+            let col = pg(&c.name);
+            let mark = pg_literal(&on_update_mark(*k));
+            sets.push_str(&format!(
+                "  IF current_setting({mark}, true) IS DISTINCT FROM 'assigned' THEN NEW.{col} := {now}; END IF;\n"
+            ));
+            clears.push_str(&format!(" PERFORM set_config({mark}, '', true);\n"));
+        }
+        let mut out = vec![format!(
+            "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $converge$\nBEGIN\n IF TG_NARGS > 0 THEN\n  PERFORM set_config(TG_ARGV[0], 'assigned', true);\n  RETURN NEW;\n END IF;\n IF NEW IS DISTINCT FROM OLD THEN\n{sets} END IF;\n{clears} RETURN NEW;\nEND\n$converge$"
+        )];
+        for (k, c, _) in &columns {
+            out.push(format!(
+                "CREATE TRIGGER {} BEFORE UPDATE OF {} ON {table} FOR EACH ROW EXECUTE FUNCTION {func}({})",
+                pg(&format!("{ON_UPDATE_TRIGGER}_1_{k}")),
+                pg(&c.name),
+                pg_literal(&on_update_mark(*k))
+            ));
+        }
+        out.push(format!(
+            "CREATE TRIGGER {} BEFORE UPDATE ON {table} FOR EACH ROW EXECUTE FUNCTION {func}()",
+            pg(&format!("{ON_UPDATE_TRIGGER}_2"))
+        ));
+        out
     }
 
     /// The script `converge schema` writes: the notes as comments, then every
@@ -201,6 +220,17 @@ impl SchemaDdl {
         s.push_str("COMMIT;\n");
         s
     }
+}
+
+/// The created triggers' names (per table in PostgreSQL): the markers `…_1_<k>` sort
+/// before the main trigger `…_2`, so they fire first for each row.
+const ON_UPDATE_TRIGGER: &str = "converge_on_update";
+
+/// The transaction-local setting that says the UPDATE assigned the `k`-th
+/// `ON UPDATE CURRENT_TIMESTAMP` column of the row being updated (set and cleared
+/// within one row's triggers).
+fn on_update_mark(k: usize) -> String {
+    format!("converge.on_update_assigned_{k}")
 }
 
 fn comments(table: &str, t: &CreatedTable) -> Vec<String> {

@@ -73,16 +73,20 @@ impl PgLoad {
         client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("analyzing `{table}`"), &e))
     }
 
-    /// Moves every sequence of `table` past its column's loaded maximum.
+    /// Moves every sequence of `table` past its column's loaded maximum and to MySQL's
+    /// `AUTO_INCREMENT` counter when that is further: the next value is the larger.
     pub(super) async fn reset_sequences(&self, client: &Client, table: &str) -> Result<()> {
         for t in self.tables.iter().filter(|t| t.name == table) {
             for c in t.columns.iter().filter(|c| c.sequence.is_some()) {
                 let seq = c.sequence.as_deref().expect("filtered");
+                let counter = self.counters.iter().find(|(t, col, _)| t == table && *col == c.name);
+                // The last value handed out: MySQL's counter is the next one.
+                let given = counter.map_or(0, |(.., next)| next.saturating_sub(1));
+                let col = ident::pg(&c.name);
+                let last = format!("GREATEST(COALESCE(max({col}), 0), {given})::bigint");
                 let q = format!(
-                    "SELECT setval({}, GREATEST(COALESCE(max({}), 0), 1), max({}) IS NOT NULL) FROM {}",
+                    "SELECT setval({}, GREATEST({last}, 1), {last} >= 1) FROM {}",
                     ident::pg_literal(seq),
-                    ident::pg(&c.name),
-                    ident::pg(&c.name),
                     qualified(&self.schema, &t.name)
                 );
                 client.batch_execute(&q).await.map_err(|e| Error::postgres(format!("resetting sequence {seq}"), &e))?;

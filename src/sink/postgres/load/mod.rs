@@ -103,6 +103,8 @@ pub struct PgLoad {
     create: Vec<String>,
     /// The tables those statements create.
     created: Vec<String>,
+    /// MySQL's `AUTO_INCREMENT` counters: table, column, next value.
+    counters: Vec<(String, String, u64)>,
 }
 
 /// Per-table mode: whose state the committed tables are recorded under.
@@ -222,6 +224,7 @@ impl PgLoad {
             copy_bytes: std::sync::Mutex::new(Vec::new()),
             create: Vec::new(),
             created: Vec::new(),
+            counters: Vec::new(),
         })
     }
 
@@ -230,6 +233,14 @@ impl PgLoad {
     /// transaction, and dropped again before commit).
     pub fn audit_defaults(mut self, fills: Vec<AuditFill>) -> Self {
         self.audit = fills;
+        self
+    }
+
+    /// MySQL's `AUTO_INCREMENT` counters (table, column, next value): each sequence is
+    /// moved to the later of the loaded maximum + 1 and MySQL's counter, so no id MySQL
+    /// handed out (rows deleted since included) is handed out again.
+    pub fn counters(mut self, counters: Vec<(String, String, u64)>) -> Self {
+        self.counters = counters;
         self
     }
 
