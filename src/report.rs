@@ -174,6 +174,13 @@ fn load(o: &mut String, l: &crate::sink::postgres::load::LoadSummary, tables: us
             cols.join(", ")
         );
     }
+    for (t, c, n) in &l.float_exact {
+        let _ = writeln!(
+            o,
+            "float: {n} FLOAT values of {t}.{c} loaded into double precision as the float's own value, which its \
+             shortest decimal text reads otherwise (0.1 is 0.10000000149011612)"
+        );
+    }
     for (t, c, n) in &l.changed {
         let _ = writeln!(
             o,
@@ -224,6 +231,7 @@ pub fn run_json(r: &RunReport) -> String {
             "triggers": l.triggers,
             "triggersFired": !l.triggers_disabled,
             "changed": l.changed.iter().map(|(t, c, n)| serde_json::json!({"table": t, "column": c, "count": n})).collect::<Vec<_>>(),
+            "floatExact": l.float_exact.iter().map(|(t, c, n)| serde_json::json!({"table": t, "column": c, "count": n})).collect::<Vec<_>>(),
             "auditDefaults": l.audit_filled.iter().map(|(t, c, v, n)| serde_json::json!({"table": t, "column": c, "value": v, "rows": n})).collect::<Vec<_>>(),
         })),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),

@@ -426,7 +426,8 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         let out_names = t.read_out_names();
         for (k, (&ci, cp)) in t.spec.columns.iter().zip(&t.spec.plans).enumerate() {
             let c = &tb.columns[ci];
-            let pg = target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}")).unwrap_or_default();
+            let pg = target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}{}", float_reading(c, ty)));
+            let pg = pg.unwrap_or_default();
             let renamed = match &out_names[k] {
                 Some(out) if *out != cp.name => format!(" (as `{out}`)"),
                 Some(_) => String::new(),
@@ -462,6 +463,17 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         let _ = writeln!(o, "\nvalidate `{}`: expect {}", v.name, crate::transform::validate::expected_text(&v.expect));
     }
     o
+}
+
+/// What a FLOAT in a double precision column holds: the float's own value, not the
+/// double its shortest decimal text reads as (README.md, "Type mapping").
+fn float_reading(c: &Column, pg_type: &str) -> &'static str {
+    if c.mysql.data_type == "float" && pg_type == "double precision" {
+        " (the float's own value: 0.1 arrives as 0.10000000149011612; the values whose shortest text reads \
+         otherwise are counted)"
+    } else {
+        ""
+    }
 }
 
 /// The plan-time check against the PostgreSQL target, as text: every problem, then

@@ -163,8 +163,12 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
             numeric = true;
             s.number(logical)
         }
-        // A FLOAT is carried as its shortest decimal (0.1, not 0.100000001490116…): in a
-        // double or numeric target it is compared at the float's own precision.
+        // A FLOAT in a double precision target is its own value (0.100000001490116…), as
+        // the load writes it; one in a numeric target is its shortest decimal (0.1),
+        // compared at the float's own precision.
+        Logical::Float32 if pg_type == "float8" => {
+            (mysql_float_bits(&format!("CAST({m} AS DOUBLE)")), pg_float_bits(&format!("{g}::float8")))
+        }
         Logical::Float32 => {
             (mysql_float_bits(&format!("CAST({m} AS DOUBLE)")), pg_float_bits(&format!("{g}::float4::float8")))
         }
