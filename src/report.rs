@@ -114,10 +114,14 @@ fn tables(o: &mut String, r: &RunReport, verbose: bool) {
         .tables
         .iter()
         .flat_map(|t| {
-            t.stats
+            let zero = t
+                .stats
                 .zero_dates_nulled
                 .iter()
-                .map(move |(c, n)| format!("{n} zero dates in `{c}` written as NULL ({})", t.table))
+                .map(move |(c, n)| format!("{n} zero dates in `{c}` written as NULL ({})", t.table));
+            let normalized =
+                t.stats.normalized.iter().map(move |(c, k, n)| format!("{n} {} in `{c}` ({})", k.describe(), t.table));
+            zero.chain(normalized)
         })
         .collect();
     for z in zero.iter().take(if verbose { usize::MAX } else { NAMES }) {
@@ -126,7 +130,7 @@ fn tables(o: &mut String, r: &RunReport, verbose: bool) {
     if !verbose && zero.len() > NAMES {
         let _ = writeln!(
             o,
-            "! … and {} more columns with zero dates written as NULL (--verbose lists them)",
+            "! … and {} more columns with zero dates written as NULL or values changed (--verbose lists them)",
             zero.len() - NAMES
         );
     }
@@ -206,6 +210,7 @@ pub fn run_json(r: &RunReport) -> String {
                 "bytes": t.files().map(|f| f.bytes).sum::<u64>(),
                 "seconds": t.seconds,
                 "zeroDatesNulled": t.stats.zero_dates_nulled.iter().map(|(c, n)| serde_json::json!({"column": c, "count": n})).collect::<Vec<_>>(),
+                "normalized": t.stats.normalized.iter().map(|(c, k, n)| serde_json::json!({"column": c, "what": k.describe(), "count": n})).collect::<Vec<_>>(),
             })
         })
         .collect();

@@ -1,9 +1,11 @@
-//! Values whose meaning a run must keep (issue 34): a FLOAT into double precision by one
-//! stated rule — compared with MariaDB's own answer.
+//! Values whose meaning a run must keep (issue 34): a JSON value's duplicate keys read as
+//! the source server reads them (MariaDB: the first), a FLOAT into double precision by one
+//! stated rule — each compared with MariaDB's own answer.
 
 mod common;
 
 use common::*;
+use converge::manifest::Manifest;
 use converge::verify::digest::RowDiff;
 use converge::verify::{verify, Depth};
 
@@ -12,6 +14,104 @@ fn pg_text(rules: &str) -> String {
         "name = \"values\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n{rules}\n[verify]\nafter_run = false\n\
          [[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\n"
     )
+}
+
+/// Every row's `JSON_VALUE(j, path)` in MariaDB against `j #>> path` in the target.
+async fn same_reading(my: &MyDb, pg: &PgDb, paths: &[(&str, &str)]) {
+    use mysql_async::prelude::Queryable;
+    let mut conn = my.conn().await;
+    for (my_path, pg_path) in paths {
+        let mine: Vec<(i32, Option<String>)> =
+            conn.query(format!("SELECT id, JSON_VALUE(j, '{my_path}') FROM prefs ORDER BY id")).await.unwrap();
+        let theirs = pg_rows(pg, &format!("SELECT id, j #>> '{pg_path}' FROM prefs ORDER BY id")).await;
+        let theirs: Vec<(i32, Option<String>)> =
+            theirs.into_iter().map(|r| (r[0].as_ref().unwrap().parse().unwrap(), r[1].clone())).collect();
+        assert_eq!(mine, theirs, "{my_path}: MariaDB's reading against the target's");
+    }
+}
+
+const PREFS: &str = "CREATE TABLE prefs (id int PRIMARY KEY, j json NULL);\n\
+    INSERT INTO prefs VALUES (1, '{\"role\":\"user\",\"role\":\"admin\"}'), (2, '{\"role\": \"guest\"}'), \
+    (3, '{\"x\": {\"k\": 1, \"k\": 2}, \"role\": \"x\"}'), (4, NULL)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_duplicate_keys_stop_the_run_or_load_as_mariadb_reads_them_and_verify_reads_them_so() {
+    let my = MyDb::create("jdup").await;
+    my.exec(PREFS).await;
+    let pg = PgDb::create("jdup").await;
+    pg.client.batch_execute("CREATE TABLE prefs (id int PRIMARY KEY, j jsonb)").await.unwrap();
+    let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
+
+    // No rule: MariaDB reads `user`, jsonb would keep `admin`: refused, naming all.
+    let p = pipeline(&pg_text(""), &vars);
+    let e = converge::run::run(&p, &Default::default()).await.unwrap_err().to_string();
+    assert!(
+        e.contains("table `prefs`") && e.contains("id='1'") && e.contains("column `j`") && e.contains("\"role\""),
+        "{e}"
+    );
+    assert!(e.contains("json_duplicates = \"first\""), "the way forward: {e}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM prefs").await[0][0].as_deref(), Some("0"));
+
+    // `first`: the target answers as MariaDB does, counted; verify passes.
+    let p = pipeline(&pg_text("[options]\njson_duplicates = \"first\""), &vars);
+    let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let text = converge::report::run_text(&r);
+    assert!(text.contains("2 JSON values with duplicate keys, the later ones dropped"), "{text}");
+    same_reading(&my, &pg, &[("$.role", "{role}"), ("$.x.k", "{x,k}")]).await;
+    let v = verify(&p, Depth::Full).await.unwrap();
+    assert!(v.passed(), "{}", v.text());
+
+    // `last` on the column: jsonb's reading, counted; verify under that rule passes …
+    let last = "[[column]]\ntable = \"prefs\"\ncolumn = \"j\"\njson_duplicates = \"last\"";
+    let p = pipeline(&pg_text(last).replace("[[sink]]", "[[sink]]\ntruncate = true"), &vars);
+    let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.tables[0].stats.normalized.len(), 1);
+    assert_eq!(r.tables[0].stats.normalized[0].2, 2);
+    assert_eq!(pg_rows(&pg, "SELECT j->>'role' FROM prefs WHERE id = 1").await[0][0].as_deref(), Some("admin"));
+    let v = verify(&p, Depth::Full).await.unwrap();
+    assert!(v.passed(), "{}", v.text());
+    // … and verify by MariaDB's own reading finds the two rows that read otherwise.
+    let p = pipeline(&pg_text(""), &vars);
+    let v = verify(&p, Depth::Full).await.unwrap();
+    assert!(!v.passed(), "{}", v.text());
+    let diffs = &v.tables.iter().find(|(t, _)| t == "prefs").expect("prefs compared").1.diffs;
+    let mut named: Vec<(String, Vec<String>)> = diffs
+        .iter()
+        .map(|d| match d {
+            RowDiff::Changed { key, columns } => (key.clone(), columns.clone()),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    named.sort();
+    assert_eq!(named, vec![("id='1'".to_string(), vec!["j".to_string()]), ("id='3'".into(), vec!["j".into()])]);
+    my.drop_db().await;
+    pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_export_resolves_json_duplicates_by_the_same_rule() {
+    let my = MyDb::create("jdupcsv").await;
+    my.exec(PREFS).await;
+    let out = TempDir::new("jdupcsv");
+    let vars = [("MYSQL_URL", my.url.as_str()), ("OUT", out.path().to_str().unwrap())];
+    let e = converge::run::run(&pipeline(&export_pipeline(""), &vars), &Default::default()).await.unwrap_err();
+    assert!(e.to_string().contains("column `j`"), "{e}");
+    let p = pipeline(&export_pipeline("[options]\njson_duplicates = \"first\""), &vars);
+    let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let csv = std::fs::read_to_string(r.exports[0].join("prefs.csv")).unwrap();
+    assert!(csv.contains("1,\"{\"\"role\"\":\"\"user\"\"}\"\n"), "{csv}");
+    assert!(csv.contains("3,\"{\"\"x\"\": {\"\"k\"\": 1}, \"\"role\"\": \"\"x\"\"}\"\n"), "{csv}");
+    let m = Manifest::read(&r.exports[0]).unwrap();
+    let j = m.tables[0].columns.iter().find(|c| c.name == "j").unwrap();
+    assert_eq!(j.json_duplicates_resolved, 2);
+    // Imported into jsonb, the export reads as MariaDB does.
+    let pg = PgDb::create("jdupcsv").await;
+    pg.client.batch_execute("CREATE TABLE prefs (id int PRIMARY KEY, j jsonb)").await.unwrap();
+    let import = converge::Pipeline::import(r.exports[0].to_str().unwrap(), &pg.url, None, false);
+    converge::run::run(&import, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    same_reading(&my, &pg, &[("$.role", "{role}"), ("$.x.k", "{x,k}")]).await;
+    my.drop_db().await;
+    pg.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

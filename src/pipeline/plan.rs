@@ -9,11 +9,12 @@ use glob::Pattern;
 use super::spec::{ColumnRule, CreateMode, LongNames, NameRule, Pipeline, UuidRule};
 use crate::error::{Error, Result};
 use crate::feed::ColumnPlan;
+use crate::feed::JsonDuplicates;
 use crate::feed::ReadSpec;
 use crate::schema::{dependency_order, Column, Table};
 use crate::sink::postgres::create::names::{shorten, MAX_NAME_BYTES};
 use crate::sink::postgres::target::TableTarget;
-use crate::transform::normalize::Rules;
+use crate::transform::normalize::{JsonRule, Rules};
 use crate::types::Logical;
 
 /// One table of the plan.
@@ -331,7 +332,14 @@ impl ColumnsPlan {
             zero_date: zero,
             nullable: c.nullable,
         });
-        self.rules.push(Rules { bool_values: bools, strict_uuid: uuid == UuidRule::Strict, zone });
+        let json = match applicable.iter().rev().find_map(|r| r.json_duplicates).or(o.json_duplicates) {
+            Some(rule) => JsonRule::Resolve(rule),
+            // MySQL 8's json holds no duplicates: it keeps the last, as jsonb does.
+            None if c.mysql.data_type == "json" => JsonRule::Keep,
+            None => JsonRule::Refuse,
+        };
+        let strict_uuid = uuid == UuidRule::Strict;
+        self.rules.push(Rules { bool_values: bools, strict_uuid, zone, json });
         Ok(())
     }
 
@@ -375,6 +383,35 @@ fn retype(p: &Pipeline, table: &str, c: &mut Column, rules: &[&ColumnRule]) -> R
     }
     c.logical = to;
     Ok(())
+}
+
+/// Text JSON columns under the source server's reading of duplicate keys (`reading`,
+/// [`crate::source::Source::json_reading`]): where it is jsonb's (MySQL 8; an export,
+/// read under its own run's rule) nothing is checked; where it is MariaDB's (the first),
+/// a value holding duplicates stops the run unless a `json_duplicates` rule resolves
+/// them. Said in the plan's notes for the JSON columns it concerns.
+pub fn json_reading(plan: &mut Plan, reading: Option<JsonDuplicates>) {
+    let mut refused = Vec::new();
+    for t in plan.tables.iter_mut() {
+        for (cp, r) in t.spec.plans.iter().zip(t.rules.iter_mut()) {
+            if r.json != JsonRule::Refuse {
+                continue;
+            }
+            if reading != Some(JsonDuplicates::First) {
+                r.json = JsonRule::Keep;
+            } else if cp.logical == Logical::Json {
+                refused.push(format!("{}.{}", t.spec.table.name, cp.name));
+            }
+        }
+    }
+    if !refused.is_empty() {
+        plan.notes.push(format!(
+            "JSON text columns ({}): MariaDB's JSON functions read the first of an object's duplicate keys, jsonb keeps \
+             the last; a value holding duplicates stops the run naming it, unless json_duplicates = \"first\" (MariaDB's \
+             reading) or \"last\" ([options] or [[column]]) resolves them, counted",
+            refused.join(", ")
+        ));
+    }
 }
 
 /// A plan-time error, about the pipeline file.

@@ -55,6 +55,7 @@ async fn plan_with_target(
     tables: Vec<crate::schema::Table>,
 ) -> Result<(Plan, Option<Target>)> {
     let mut plan = plan::build(p, tables).await?;
+    plan::json_reading(&mut plan, opened.json_reading());
     let Some(sink) = p.postgres() else { return Ok((plan, None)) };
     let url = &sink.url;
     let migration_id = crate::sink::postgres::load::APPLICATION_NAME

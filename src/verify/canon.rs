@@ -15,7 +15,7 @@
 //! | text, enum, set | the characters, exactly (`set` into `text[]`: comma-joined) |
 //! | uuid (char(36)) | lower-case |
 //! | binary, blob, binary(16) | lower-case hex of the bytes |
-//! | json | keys sorted, numbers as doubles, no whitespace (client) |
+//! | json | keys sorted (of duplicates the last, or MariaDB's first), numbers as exact decimals, no whitespace (client) |
 //!
 //! NULL stays NULL and is distinct from the empty string in the row digest.
 
@@ -25,8 +25,10 @@ use crate::types::{Logical, MySqlType};
 /// Which columns the client canonicalises (the servers cannot agree on their text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
-    /// JSON, compared by meaning.
+    /// JSON, compared by meaning (of duplicate keys the last counts: jsonb, MySQL 8).
     Json,
+    /// JSON, compared by meaning, the first of duplicate keys counting (MariaDB's reading).
+    JsonFirst,
 }
 
 /// How one column is compared.
@@ -105,6 +107,9 @@ pub struct Pair<'a> {
     /// The column is part of the key rows are compared by (its canonical text bounds
     /// ranges and names rows in reports, so it stays the value's own text).
     pub key: bool,
+    /// JSON: the first of an object's duplicate keys counts (MariaDB's reading, or the
+    /// pipeline's `json_duplicates = "first"`), not the last.
+    pub json_first: bool,
 }
 
 /// The canonical expressions of a column carried as `logical` into a target column of
@@ -128,6 +133,7 @@ pub fn column(
         source: None,
         pg_typmod: -1,
         key: false,
+        json_first: false,
     })
 }
 
@@ -148,6 +154,7 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
         pg_scale: (pg_type == "numeric" && p.pg_typmod >= 4).then(|| (p.pg_typmod - 4) & 0xffff),
     };
     let (m, g) = (&s.m, &s.g);
+    let json_kind = if p.json_first { ClientKind::JsonFirst } else { ClientKind::Json };
     let mut client = None;
     let mut numeric = false;
     let (mut mysql_len, mut pg_len) = (None, None);
@@ -179,11 +186,11 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
             format!("(extract(epoch from {g}) * 1000000)::bigint::text"),
         ),
         Logical::Json => {
-            client = Some(ClientKind::Json);
+            client = Some(json_kind);
             (s.utf8mb4(), format!("{g}::text"))
         }
         Logical::Text | Logical::Enum | Logical::Set if json_target => {
-            client = Some(ClientKind::Json);
+            client = Some(json_kind);
             (s.utf8mb4(), format!("{g}::text"))
         }
         Logical::Uuid | Logical::Text if pg_type == "uuid" => {
@@ -473,6 +480,9 @@ impl Sides<'_> {
 pub fn client_value(kind: ClientKind, text: &str) -> String {
     match kind {
         ClientKind::Json => String::from_utf8_lossy(super::json::JsonCanon::default().canonical(text)).into_owned(),
+        ClientKind::JsonFirst => {
+            String::from_utf8_lossy(super::json::JsonCanon::default().canonical_by(text, true)).into_owned()
+        }
     }
 }
 

@@ -78,6 +78,7 @@ fn start_dump(path: PathBuf, specs: Vec<ReadSpec>, batch_rows: usize) -> mpsc::R
             source_count: Some((rows, CountKind::Parsed)),
             rows_read: rows,
             zero_dates_nulled: Vec::new(),
+            normalized: Vec::new(),
         };
         let result = super::read_data(&path, &tables, batch_rows, &mut |table, batch| {
             if current.as_ref().is_none_or(|(t, _, _)| t != table) {
