@@ -62,6 +62,8 @@ pub struct ReadStats {
 /// A kind of value the normalisation changes, and counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normalized {
+    /// A UUID in a column of UUIDs, lower-cased.
+    UuidLowercased,
     /// A JSON value with duplicate keys, resolved by `json_duplicates`.
     JsonDuplicates(JsonDuplicates),
 }
@@ -70,6 +72,7 @@ impl Normalized {
     /// What happened to the values, for the report.
     pub fn describe(self) -> &'static str {
         match self {
+            Normalized::UuidLowercased => "UUIDs lower-cased",
             Normalized::JsonDuplicates(JsonDuplicates::First) => {
                 "JSON values with duplicate keys, the later ones dropped (json_duplicates = \"first\", MariaDB's reading)"
             }

@@ -84,6 +84,9 @@ pub struct ManifestColumn {
     pub arrow_type: String,
     /// NULL allowed in the source.
     pub nullable: bool,
+    /// UUIDs the export lower-cased (a column of UUIDs only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uuids_lowercased: u64,
     /// JSON values whose duplicate keys a `json_duplicates` rule resolved.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub json_duplicates_resolved: u64,
@@ -97,6 +100,7 @@ impl ManifestColumn {
     /// Counts `n` values the normalisation changed as `kind`.
     pub fn count(&mut self, kind: Normalized, n: u64) {
         match kind {
+            Normalized::UuidLowercased => self.uuids_lowercased += n,
             Normalized::JsonDuplicates(_) => self.json_duplicates_resolved += n,
         }
     }

@@ -1,6 +1,7 @@
 //! Values whose meaning a run must keep (issue 34): a JSON value's duplicate keys read as
-//! the source server reads them (MariaDB: the first), a FLOAT into double precision by one
-//! stated rule — each compared with MariaDB's own answer.
+//! the source server reads them (MariaDB: the first), a `char(36)` column's codes kept as
+//! they are on the CSV path, a FLOAT into double precision by one stated rule — each
+//! compared with MariaDB's own answer.
 
 mod common;
 
@@ -112,6 +113,87 @@ async fn the_csv_export_resolves_json_duplicates_by_the_same_rule() {
     same_reading(&my, &pg, &[("$.role", "{role}"), ("$.x.k", "{x,k}")]).await;
     my.drop_db().await;
     pg.drop_db().await;
+}
+
+/// A char(36) column of codes, one of which looks like an upper-case UUID, and a
+/// char(36) column of UUIDs (one upper-case, one empty).
+const CODES: &str = "CREATE TABLE codes (id int PRIMARY KEY, code char(36) NULL, ref char(36) NULL);\n\
+    INSERT INTO codes VALUES (1, 'ABCDEF00-1111-4222-8333-44445555AAAA', 'ABCDEF00-1111-4222-8333-44445555AAAA'), \
+    (2, 'PROMO-2024', 'abcdef00-1111-4222-8333-44445555bbbb'), (3, NULL, ''), (4, 'abcdef00-1111-4222-8333-44445555cccc', NULL)";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_csv_path_keeps_codes_that_look_like_uuids_and_counts_the_uuids_it_lower_cases() {
+    let my = MyDb::create("codes").await;
+    my.exec(CODES).await;
+    let out = TempDir::new("codes");
+    let vars = [("MYSQL_URL", my.url.as_str()), ("OUT", out.path().to_str().unwrap())];
+    let r = converge::run::run(&pipeline(&export_pipeline(""), &vars), &Default::default())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.not_carried.iter().any(|n| n.contains("`codes`.`code`") && n.contains("exported as text")), "{r:?}");
+    let text = converge::report::run_text(&r);
+    assert!(text.contains("1 UUIDs lower-cased in `ref` (codes)"), "{text}");
+    let m = Manifest::read(&r.exports[0]).unwrap();
+    let col = |n: &str| m.tables[0].columns.iter().find(|c| c.name == n).unwrap().clone();
+    assert_eq!((col("code").logical_type.as_str(), col("code").uuids_lowercased), ("text", 0));
+    assert_eq!((col("ref").logical_type.as_str(), col("ref").uuids_lowercased), ("uuid", 1));
+
+    // The operator's varchar(36) target: the import loads MariaDB's own codes, and the
+    // UUIDs lower-cased (as counted); the direct run loads the same codes.
+    let mine: Vec<(i32, Option<String>, Option<String>)> = {
+        use mysql_async::prelude::Queryable;
+        my.conn().await.query("SELECT id, code, LOWER(ref) FROM codes ORDER BY id").await.unwrap()
+    };
+    let schema = "CREATE TABLE codes (id int PRIMARY KEY, code varchar(36), ref varchar(36))";
+    let imported = PgDb::create("codesimp").await;
+    imported.client.batch_execute(schema).await.unwrap();
+    let import = converge::Pipeline::import(r.exports[0].to_str().unwrap(), &imported.url, None, false);
+    converge::run::run(&import, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let rows = |rows: Vec<Vec<Option<String>>>| -> Vec<(i32, Option<String>, Option<String>)> {
+        rows.into_iter().map(|r| (r[0].as_ref().unwrap().parse().unwrap(), r[1].clone(), r[2].clone())).collect()
+    };
+    let sql = "SELECT id, code, ref FROM codes ORDER BY id";
+    assert_eq!(rows(pg_rows(&imported, sql).await), mine);
+    let direct = PgDb::create("codesdir").await;
+    direct.client.batch_execute(schema).await.unwrap();
+    let p = pipeline(&pg_text(""), &[("MYSQL_URL", my.url.as_str()), ("PG_URL", direct.url.as_str())]);
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let direct_codes: Vec<Option<String>> = pg_rows(&direct, sql).await.into_iter().map(|r| r[1].clone()).collect();
+    let codes: Vec<Option<String>> = mine.iter().map(|r| r.1.clone()).collect();
+    assert_eq!(direct_codes, codes);
+
+    // `query` over the export answers as the target does.
+    let ctx = converge::query::open_export(&r.exports[0]).await.unwrap();
+    let q = "SELECT code FROM codes WHERE id = 1";
+    let answer = converge::query::run_sql(&ctx, q, converge::query::OutputFormat::Csv).await.unwrap();
+    assert_eq!(answer, format!("code\n{}\n", codes[0].as_deref().unwrap()));
+    my.drop_db().await;
+    imported.drop_db().await;
+    direct.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_column_found_to_mix_uuids_and_codes_stops_the_export_naming_the_value() {
+    let my = MyDb::create("codesdump").await;
+    my.exec(CODES).await;
+    let dir = TempDir::new("codesdump");
+    let dump = dir.path().join("codes.sql");
+    mariadb_dump(&my.name, &dump, &[]);
+    let text = |rules: &str| {
+        format!(
+            "name = \"d\"\n[source]\nkind = \"mysqldump\"\npath = \"{}\"\n{rules}\n[[sink]]\nkind = \"csv\"\ndir = \"{}\"\n",
+            dump.display(),
+            dir.path().join("out").display()
+        )
+    };
+    let e = converge::run::run(&pipeline(&text(""), &[]), &Default::default()).await.unwrap_err().to_string();
+    assert!(e.contains("table `codes`") && e.contains("column `code`") && e.contains("type = \"text\""), "{e}");
+    let rule = "[[column]]\ntable = \"codes\"\ncolumn = \"code\"\ntype = \"text\"";
+    let r =
+        converge::run::run(&pipeline(&text(rule), &[]), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let csv = std::fs::read_to_string(r.exports[0].join("codes.csv")).unwrap();
+    assert!(csv.contains("1,ABCDEF00-1111-4222-8333-44445555AAAA,abcdef00-1111-4222-8333-44445555aaaa\n"), "{csv}");
+    my.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

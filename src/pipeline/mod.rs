@@ -6,5 +6,6 @@ pub mod plan;
 pub mod profile;
 pub mod source;
 pub mod spec;
+pub mod uuids;
 
 pub use spec::Pipeline;

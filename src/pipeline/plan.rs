@@ -339,7 +339,7 @@ impl ColumnsPlan {
             None => JsonRule::Refuse,
         };
         let strict_uuid = uuid == UuidRule::Strict;
-        self.rules.push(Rules { bool_values: bools, strict_uuid, zone, json });
+        self.rules.push(Rules { bool_values: bools, strict_uuid, zone, json, uuid_mixed: false });
         Ok(())
     }
 
@@ -367,6 +367,16 @@ impl ColumnsPlan {
         }
         Ok(false)
     }
+}
+
+/// The type a `[[column]] type` rule gives column `column` of `table`, if any (the last
+/// matching rule that gives one).
+pub fn typed_as<'a>(p: &'a Pipeline, table: &str, column: &str) -> Option<&'a str> {
+    p.columns
+        .iter()
+        .rev()
+        .filter(|r| matches(&r.table, table) && matches(&r.column, column))
+        .find_map(|r| r.kind.as_deref())
 }
 
 /// A `[[column]] type` rule: the column carried as that logical type, if it can be.

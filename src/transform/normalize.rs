@@ -29,6 +29,9 @@ pub struct Rules {
     pub zone: Option<chrono_tz::Tz>,
     /// Duplicate keys in a JSON column's values.
     pub json: JsonRule,
+    /// A char(36) column whose values are not known to be all UUIDs (a dump's, in an
+    /// export): lower-casing its UUIDs is refused once it also shows another value.
+    pub uuid_mixed: bool,
 }
 
 /// What a JSON column does with an object's duplicate keys (docs/architecture.md,
@@ -56,6 +59,8 @@ pub struct Normalizer {
     rows_seen: u64,
     /// Per column, the values changed as a rule allows (see [`Normalizer::changes`]).
     changed: Vec<u64>,
+    /// Per column, whether a value that is neither a UUID nor `''` was seen.
+    not_uuid_seen: Vec<bool>,
 }
 
 fn column(name: &str) -> Expr {
@@ -105,8 +110,18 @@ impl Normalizer {
             plans.iter().map(|p| Field::new(&p.name, p.logical.arrow_type(), true)).collect::<Vec<_>>(),
         ));
         let key_columns = key.iter().filter_map(|k| plans.iter().position(|p| &p.name == k)).collect();
-        let changed = vec![0; plans.len()];
-        Ok(Normalizer { table: table.to_string(), plans, rules, exprs, schema, key_columns, rows_seen: 0, changed })
+        let (changed, not_uuid_seen) = (vec![0; plans.len()], vec![false; plans.len()]);
+        Ok(Normalizer {
+            table: table.to_string(),
+            plans,
+            rules,
+            exprs,
+            schema,
+            key_columns,
+            rows_seen: 0,
+            changed,
+            not_uuid_seen,
+        })
     }
 
     /// The schema of normalised batches.
@@ -133,10 +148,22 @@ impl Normalizer {
             .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))
     }
 
-    /// The changes a rule allows, counted per column: JSON duplicate keys resolved (or
-    /// refused, naming the row, without a rule).
+    /// The changes a rule allows, counted per column: UUIDs lower-cased, JSON
+    /// duplicate keys resolved (or refused, naming the row, without a rule).
     fn counted(&mut self, batch: &RecordBatch, i: usize, out: ArrayRef) -> Result<ArrayRef> {
         match (self.plans[i].logical, self.rules[i].json) {
+            (Logical::Uuid, _) => {
+                let input = batch.column(i);
+                self.changed[i] += udf::uuids_lowered(input);
+                if self.rules[i].uuid_mixed {
+                    self.not_uuid_seen[i] |= udf::first_not_uuid(input).is_some();
+                    if self.changed[i] > 0 && self.not_uuid_seen[i] {
+                        let r = udf::mixed_uuids(input).expect("a UUID lower-cased or another value in this batch");
+                        return Err(self.located(batch, i, r));
+                    }
+                }
+                Ok(out)
+            }
             (Logical::Json, JsonRule::Keep) => Ok(out),
             (Logical::Json, rule) => {
                 let rule = match rule {
@@ -154,6 +181,7 @@ impl Normalizer {
     /// The values changed as a rule allows so far: column, kind, count (non-zero only).
     pub fn changes(&self) -> Vec<(String, Normalized, u64)> {
         let kind = |i: usize| match (self.plans[i].logical, self.rules[i].json) {
+            (Logical::Uuid, _) => Some(Normalized::UuidLowercased),
             (Logical::Json, JsonRule::Resolve(r)) => Some(Normalized::JsonDuplicates(r)),
             _ => None,
         };

@@ -94,6 +94,38 @@ pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Refused> {
     Ok(a.clone())
 }
 
+/// How many values of a string array [`uuid_lower`] changes: UUIDs with an upper-case
+/// letter.
+pub fn uuids_lowered(a: &ArrayRef) -> u64 {
+    let s = a.as_string::<i32>();
+    s.iter().flatten().filter(|v| v.bytes().any(|c| c.is_ascii_uppercase()) && is_uuid(v)).count() as u64
+}
+
+/// The first row holding a value that is neither a UUID nor `''`.
+pub fn first_not_uuid(a: &ArrayRef) -> Option<usize> {
+    let s = a.as_string::<i32>();
+    s.iter().position(|v| v.is_some_and(|v| !v.is_empty() && !is_uuid(v)))
+}
+
+/// A column of a dump found to hold UUIDs that lower-casing changes and other values:
+/// the first row of the batch that shows it (another value, or else an upper-case UUID).
+pub fn mixed_uuids(a: &ArrayRef) -> Option<Refused> {
+    let s = a.as_string::<i32>();
+    let row = first_not_uuid(a).or_else(|| {
+        s.iter().position(|v| v.is_some_and(|v| is_uuid(v) && v.bytes().any(|c| c.is_ascii_uppercase())))
+    })?;
+    Some(Refused {
+        row,
+        column: String::new(),
+        value: format!("'{}'", crate::error::shorten(s.value(row), 60)),
+        reason: "is in a char(36) column of a dump holding both upper-case UUIDs (lower-cased for the export) and \
+                 values that are not UUIDs: it is not a column of UUIDs, and its values must not change. Set a \
+                 [[column]] rule type = \"text\" to export every value as it is (or type = \"uuid\" to lower-case \
+                 its UUIDs and keep the rest)"
+            .into(),
+    })
+}
+
 /// Duplicate keys in JSON values (valid JSON, checked before): with no `rule`, the first
 /// value holding one is refused, naming the key; with one, they are resolved by it
 /// (`first`: the later duplicates dropped; `last`: kept for jsonb to resolve) and the
@@ -245,6 +277,8 @@ mod tests {
         );
         let (c, n) = json_duplicates(&a, Some(JsonDuplicates::Last)).unwrap();
         assert_eq!((n, c.as_string::<i32>().value(2)), (2, r#"{"role":"user","role":"admin"}"#));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("0A1B2C3D-0000-4000-8000-00000000ABCD"), Some("ABC")]));
+        assert_eq!(uuids_lowered(&a), 1);
     }
 
     #[test]
