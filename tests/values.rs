@@ -31,6 +31,15 @@ async fn same_reading(my: &MyDb, pg: &PgDb, paths: &[(&str, &str)]) {
     }
 }
 
+/// `converge plan`'s text for `p`, with the target check.
+async fn planned(p: &converge::Pipeline) -> String {
+    let (opened, plan, target) = converge::run::plan(p).await.unwrap_or_else(|e| panic!("{e}"));
+    let targets = target.as_ref().map(|t| &t.tables[..]);
+    let rendered = converge::pipeline::plan::render_with_target(p, &plan, &opened.describe(), targets);
+    opened.close().await;
+    rendered
+}
+
 const PREFS: &str = "CREATE TABLE prefs (id int PRIMARY KEY, j json NULL);\n\
     INSERT INTO prefs VALUES (1, '{\"role\":\"user\",\"role\":\"admin\"}'), (2, '{\"role\": \"guest\"}'), \
     (3, '{\"x\": {\"k\": 1, \"k\": 2}, \"role\": \"x\"}'), (4, NULL)";
@@ -43,8 +52,11 @@ async fn json_duplicate_keys_stop_the_run_or_load_as_mariadb_reads_them_and_veri
     pg.client.batch_execute("CREATE TABLE prefs (id int PRIMARY KEY, j jsonb)").await.unwrap();
     let vars = [("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())];
 
-    // No rule: MariaDB reads `user`, jsonb would keep `admin`: refused, naming all.
+    // No rule: MariaDB reads `user`, jsonb would keep `admin`: `plan` says so, and the
+    // run is refused, naming all.
     let p = pipeline(&pg_text(""), &vars);
+    let rendered = planned(&p).await;
+    assert!(rendered.contains("(duplicate keys: MariaDB reads the first, jsonb keeps the last"), "{rendered}");
     let e = converge::run::run(&p, &Default::default()).await.unwrap_err().to_string();
     assert!(
         e.contains("table `prefs`") && e.contains("id='1'") && e.contains("column `j`") && e.contains("\"role\""),
@@ -55,6 +67,7 @@ async fn json_duplicate_keys_stop_the_run_or_load_as_mariadb_reads_them_and_veri
 
     // `first`: the target answers as MariaDB does, counted; verify passes.
     let p = pipeline(&pg_text("[options]\njson_duplicates = \"first\""), &vars);
+    assert!(planned(&p).await.contains("(duplicate keys: the first kept, MariaDB's reading; counted)"));
     let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let text = converge::report::run_text(&r);
     assert!(text.contains("2 JSON values with duplicate keys, the later ones dropped"), "{text}");
@@ -208,12 +221,8 @@ async fn a_float_in_double_precision_is_its_own_value_said_in_plan_counted_and_v
     // TypeORM's `float` column.
     pg.client.batch_execute("CREATE TABLE gauge (id int PRIMARY KEY, level double precision)").await.unwrap();
     let p = pipeline(&pg_text(""), &[("MYSQL_URL", my.url.as_str()), ("PG_URL", pg.url.as_str())]);
-    let (opened, plan, target) = converge::run::plan(&p).await.unwrap();
-    let targets = target.as_ref().map(|t| &t.tables[..]);
-    let rendered = converge::pipeline::plan::render_with_target(&p, &plan, &opened.describe(), targets);
-    opened.close().await;
+    let rendered = planned(&p).await;
     assert!(rendered.contains("→ pg double precision (the float's own value"), "{rendered}");
-    drop(target);
     let r = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     let load = r.load.as_ref().unwrap();
     // MariaDB's own answer: the float as a double, and whether its text reads otherwise.

@@ -4,6 +4,7 @@ pub mod create;
 pub mod fit;
 pub mod plan;
 pub mod profile;
+pub mod readings;
 pub mod source;
 pub mod spec;
 pub mod uuids;

@@ -6,11 +6,11 @@ use std::fmt::Write;
 
 use glob::Pattern;
 
+use super::readings;
 use super::spec::{ColumnRule, CreateMode, LongNames, NameRule, Pipeline, UuidRule};
 use crate::error::{Error, Result};
 use crate::feed::ColumnPlan;
-use crate::feed::JsonDuplicates;
-use crate::feed::ReadSpec;
+use crate::feed::{JsonDuplicates, ReadSpec};
 use crate::schema::{dependency_order, Column, Table};
 use crate::sink::postgres::create::names::{shorten, MAX_NAME_BYTES};
 use crate::sink::postgres::target::TableTarget;
@@ -398,29 +398,15 @@ fn retype(p: &Pipeline, table: &str, c: &mut Column, rules: &[&ColumnRule]) -> R
 /// Text JSON columns under the source server's reading of duplicate keys (`reading`,
 /// [`crate::source::Source::json_reading`]): where it is jsonb's (MySQL 8; an export,
 /// read under its own run's rule) nothing is checked; where it is MariaDB's (the first),
-/// a value holding duplicates stops the run unless a `json_duplicates` rule resolves
-/// them. Said in the plan's notes for the JSON columns it concerns.
+/// a value holding duplicates stops the run unless a `json_duplicates` rule resolves them.
 pub fn json_reading(plan: &mut Plan, reading: Option<JsonDuplicates>) {
-    let mut refused = Vec::new();
-    for t in plan.tables.iter_mut() {
-        for (cp, r) in t.spec.plans.iter().zip(t.rules.iter_mut()) {
-            if r.json != JsonRule::Refuse {
-                continue;
-            }
-            if reading != Some(JsonDuplicates::First) {
-                r.json = JsonRule::Keep;
-            } else if cp.logical == Logical::Json {
-                refused.push(format!("{}.{}", t.spec.table.name, cp.name));
-            }
-        }
+    if reading == Some(JsonDuplicates::First) {
+        return;
     }
-    if !refused.is_empty() {
-        plan.notes.push(format!(
-            "JSON text columns ({}): MariaDB's JSON functions read the first of an object's duplicate keys, jsonb keeps \
-             the last; a value holding duplicates stops the run naming it, unless json_duplicates = \"first\" (MariaDB's \
-             reading) or \"last\" ([options] or [[column]]) resolves them, counted",
-            refused.join(", ")
-        ));
+    for r in plan.tables.iter_mut().flat_map(|t| t.rules.iter_mut()) {
+        if r.json == JsonRule::Refuse {
+            r.json = JsonRule::Keep;
+        }
     }
 }
 
@@ -473,8 +459,9 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         let out_names = t.read_out_names();
         for (k, (&ci, cp)) in t.spec.columns.iter().zip(&t.spec.plans).enumerate() {
             let c = &tb.columns[ci];
-            let pg = target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}{}", float_reading(c, ty)));
-            let pg = pg.unwrap_or_default();
+            let pg =
+                target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}{}", readings::float_in_double(c, ty)));
+            let pg = pg.unwrap_or_default() + readings::json_duplicates(cp.logical, t.rules[k].json);
             let renamed = match &out_names[k] {
                 Some(out) if *out != cp.name => format!(" (as `{out}`)"),
                 Some(_) => String::new(),
@@ -510,17 +497,6 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         let _ = writeln!(o, "\nvalidate `{}`: expect {}", v.name, crate::transform::validate::expected_text(&v.expect));
     }
     o
-}
-
-/// What a FLOAT in a double precision column holds: the float's own value, not the
-/// double its shortest decimal text reads as (README.md, "Type mapping").
-fn float_reading(c: &Column, pg_type: &str) -> &'static str {
-    if c.mysql.data_type == "float" && pg_type == "double precision" {
-        " (the float's own value: 0.1 arrives as 0.10000000149011612; the values whose shortest text reads \
-         otherwise are counted)"
-    } else {
-        ""
-    }
 }
 
 /// The plan-time check against the PostgreSQL target, as text: every problem, then
