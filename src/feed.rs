@@ -54,6 +54,33 @@ pub struct ReadStats {
     pub rows_read: u64,
     /// Zero dates written as NULL, per column name (only non-zero entries).
     pub zero_dates_nulled: Vec<(String, u64)>,
+    /// Values the normalisation changed as a rule allows, per column name and kind
+    /// (only non-zero entries).
+    pub normalized: Vec<(String, Normalized, u64)>,
+}
+
+/// A kind of value the normalisation changes, and counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Normalized {
+    /// A UUID in a column of UUIDs, lower-cased.
+    UuidLowercased,
+    /// A JSON value with duplicate keys, resolved by `json_duplicates`.
+    JsonDuplicates(JsonDuplicates),
+}
+
+impl Normalized {
+    /// What happened to the values, for the report.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Normalized::UuidLowercased => "UUIDs lower-cased",
+            Normalized::JsonDuplicates(JsonDuplicates::First) => {
+                "JSON values with duplicate keys, the later ones dropped (json_duplicates = \"first\", MariaDB's reading)"
+            }
+            Normalized::JsonDuplicates(JsonDuplicates::Last) => {
+                "JSON values with duplicate keys, loaded as they are: jsonb keeps the last (json_duplicates = \"last\")"
+            }
+        }
+    }
 }
 
 /// One message of a table's feed.
@@ -94,6 +121,17 @@ pub enum ZeroDate {
     Error,
     /// Write NULL and count it in the report.
     Null,
+}
+
+/// Which of a JSON object's duplicate keys counts (`json_duplicates`): MariaDB's JSON
+/// functions read the first, PostgreSQL's `jsonb` (and MySQL 8) keep the last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonDuplicates {
+    /// The first (MariaDB's reading): the later duplicates are dropped before loading.
+    First,
+    /// The last (`jsonb`'s and MySQL 8's reading): the value is loaded as it is.
+    Last,
 }
 
 /// The per-column decoding decisions a reader needs.

@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::feed::Normalized;
 
 /// The manifest's file name inside an export directory.
 pub const MANIFEST_FILE: &str = "migration_manifest.json";
@@ -70,7 +71,7 @@ pub struct ManifestFile {
 }
 
 /// One column of an exported table.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestColumn {
     /// Column name.
@@ -83,6 +84,26 @@ pub struct ManifestColumn {
     pub arrow_type: String,
     /// NULL allowed in the source.
     pub nullable: bool,
+    /// UUIDs the export lower-cased (a column of UUIDs only).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub uuids_lowercased: u64,
+    /// JSON values whose duplicate keys a `json_duplicates` rule resolved.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub json_duplicates_resolved: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl ManifestColumn {
+    /// Counts `n` values the normalisation changed as `kind`.
+    pub fn count(&mut self, kind: Normalized, n: u64) {
+        match kind {
+            Normalized::UuidLowercased => self.uuids_lowercased += n,
+            Normalized::JsonDuplicates(_) => self.json_duplicates_resolved += n,
+        }
+    }
 }
 
 impl Manifest {

@@ -114,10 +114,14 @@ fn tables(o: &mut String, r: &RunReport, verbose: bool) {
         .tables
         .iter()
         .flat_map(|t| {
-            t.stats
+            let zero = t
+                .stats
                 .zero_dates_nulled
                 .iter()
-                .map(move |(c, n)| format!("{n} zero dates in `{c}` written as NULL ({})", t.table))
+                .map(move |(c, n)| format!("{n} zero dates in `{c}` written as NULL ({})", t.table));
+            let normalized =
+                t.stats.normalized.iter().map(move |(c, k, n)| format!("{n} {} in `{c}` ({})", k.describe(), t.table));
+            zero.chain(normalized)
         })
         .collect();
     for z in zero.iter().take(if verbose { usize::MAX } else { NAMES }) {
@@ -126,7 +130,7 @@ fn tables(o: &mut String, r: &RunReport, verbose: bool) {
     if !verbose && zero.len() > NAMES {
         let _ = writeln!(
             o,
-            "! … and {} more columns with zero dates written as NULL (--verbose lists them)",
+            "! … and {} more columns with zero dates written as NULL or values changed (--verbose lists them)",
             zero.len() - NAMES
         );
     }
@@ -174,6 +178,13 @@ fn load(o: &mut String, l: &crate::sink::postgres::load::LoadSummary, tables: us
             cols.join(", ")
         );
     }
+    for (t, c, n) in &l.float_exact {
+        let _ = writeln!(
+            o,
+            "float: {n} FLOAT values of {t}.{c} loaded into double precision as the float's own value, which its \
+             shortest decimal text reads otherwise (0.1 is 0.10000000149011612)"
+        );
+    }
     for (t, c, n) in &l.changed {
         let _ = writeln!(
             o,
@@ -199,6 +210,7 @@ pub fn run_json(r: &RunReport) -> String {
                 "bytes": t.files().map(|f| f.bytes).sum::<u64>(),
                 "seconds": t.seconds,
                 "zeroDatesNulled": t.stats.zero_dates_nulled.iter().map(|(c, n)| serde_json::json!({"column": c, "count": n})).collect::<Vec<_>>(),
+                "normalized": t.stats.normalized.iter().map(|(c, k, n)| serde_json::json!({"column": c, "what": k.describe(), "count": n})).collect::<Vec<_>>(),
             })
         })
         .collect();
@@ -224,6 +236,7 @@ pub fn run_json(r: &RunReport) -> String {
             "triggers": l.triggers,
             "triggersFired": !l.triggers_disabled,
             "changed": l.changed.iter().map(|(t, c, n)| serde_json::json!({"table": t, "column": c, "count": n})).collect::<Vec<_>>(),
+            "floatExact": l.float_exact.iter().map(|(t, c, n)| serde_json::json!({"table": t, "column": c, "count": n})).collect::<Vec<_>>(),
             "auditDefaults": l.audit_filled.iter().map(|(t, c, v, n)| serde_json::json!({"table": t, "column": c, "value": v, "rows": n})).collect::<Vec<_>>(),
         })),
         "validations": r.validations.iter().map(|v| serde_json::json!({"name": v.name, "expected": v.expected, "got": v.got})).collect::<Vec<_>>(),

@@ -689,9 +689,10 @@ fn same_value(my: &str, pg: &str) -> &'static str {
     let base = my.split(['(', ' ']).next().unwrap();
     match base {
         "varchar" | "char" => "s.src IS NOT DISTINCT FROM (CASE WHEN t.v IS NULL THEN NULL ELSE concat(t.v) END)",
-        // A FLOAT is read exactly (as a double, below) and carried as its shortest decimal.
+        // A FLOAT is read exactly (as a double, below): a double precision target holds its
+        // own value; a numeric one its shortest decimal.
         "float" if pg == "real" => "s.src::float8::real IS NOT DISTINCT FROM t.v",
-        "float" if pg == "double precision" => "s.src::float8::real::text::float8 IS NOT DISTINCT FROM t.v",
+        "float" if pg == "double precision" => "s.src::float8::real::float8 IS NOT DISTINCT FROM t.v",
         "float" => "s.src::float8::real::text::numeric IS NOT DISTINCT FROM t.v",
         "double" if pg == "double precision" => "s.src::float8 IS NOT DISTINCT FROM t.v",
         _ if text_target => "s.src IS NOT DISTINCT FROM t.v::text",

@@ -5,8 +5,10 @@ pub mod fit;
 mod keys;
 pub mod plan;
 pub mod profile;
+pub mod readings;
 pub mod rehearse;
 pub mod source;
 pub mod spec;
+pub mod uuids;
 
 pub use spec::Pipeline;

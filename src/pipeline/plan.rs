@@ -6,14 +6,15 @@ use std::fmt::Write;
 
 use glob::Pattern;
 
+use super::readings;
 use super::spec::{ColumnRule, CreateMode, LongNames, NameRule, Pipeline, UuidRule};
 use crate::error::{Error, Result};
 use crate::feed::ColumnPlan;
-use crate::feed::ReadSpec;
+use crate::feed::{JsonDuplicates, ReadSpec};
 use crate::schema::{dependency_order, Column, Table};
 use crate::sink::postgres::create::names::{shorten, MAX_NAME_BYTES};
 use crate::sink::postgres::target::TableTarget;
-use crate::transform::normalize::Rules;
+use crate::transform::normalize::{JsonRule, Rules};
 use crate::types::Logical;
 
 /// One table of the plan.
@@ -372,7 +373,14 @@ impl ColumnsPlan {
             zero_date: zero,
             nullable: c.nullable,
         });
-        self.rules.push(Rules { bool_values: bools, strict_uuid: uuid == UuidRule::Strict, zone });
+        let json = match applicable.iter().rev().find_map(|r| r.json_duplicates).or(o.json_duplicates) {
+            Some(rule) => JsonRule::Resolve(rule),
+            // MySQL 8's json holds no duplicates: it keeps the last, as jsonb does.
+            None if c.mysql.data_type == "json" => JsonRule::Keep,
+            None => JsonRule::Refuse,
+        };
+        let strict_uuid = uuid == UuidRule::Strict;
+        self.rules.push(Rules { bool_values: bools, strict_uuid, zone, json, uuid_mixed: false });
         Ok(())
     }
 
@@ -402,6 +410,16 @@ impl ColumnsPlan {
     }
 }
 
+/// The type a `[[column]] type` rule gives column `column` of `table`, if any (the last
+/// matching rule that gives one).
+pub fn typed_as<'a>(p: &'a Pipeline, table: &str, column: &str) -> Option<&'a str> {
+    p.columns
+        .iter()
+        .rev()
+        .filter(|r| matches(&r.table, table) && matches(&r.column, column))
+        .find_map(|r| r.kind.as_deref())
+}
+
 /// A `[[column]] type` rule: the column carried as that logical type, if it can be.
 fn retype(p: &Pipeline, table: &str, c: &mut Column, rules: &[&ColumnRule]) -> Result<()> {
     let Some(kind) = rules.iter().rev().find_map(|r| r.kind.as_deref()) else { return Ok(()) };
@@ -416,6 +434,21 @@ fn retype(p: &Pipeline, table: &str, c: &mut Column, rules: &[&ColumnRule]) -> R
     }
     c.logical = to;
     Ok(())
+}
+
+/// Text JSON columns under the source server's reading of duplicate keys (`reading`,
+/// [`crate::source::Source::json_reading`]): where it is jsonb's (MySQL 8; an export,
+/// read under its own run's rule) nothing is checked; where it is MariaDB's (the first),
+/// a value holding duplicates stops the run unless a `json_duplicates` rule resolves them.
+pub fn json_reading(plan: &mut Plan, reading: Option<JsonDuplicates>) {
+    if reading == Some(JsonDuplicates::First) {
+        return;
+    }
+    for r in plan.tables.iter_mut().flat_map(|t| t.rules.iter_mut()) {
+        if r.json == JsonRule::Refuse {
+            r.json = JsonRule::Keep;
+        }
+    }
 }
 
 /// A plan-time error, about the pipeline file.
@@ -467,7 +500,9 @@ pub fn render_with_target(p: &Pipeline, plan: &Plan, source: &str, targets: Opti
         let out_names = t.read_out_names();
         for (k, (&ci, cp)) in t.spec.columns.iter().zip(&t.spec.plans).enumerate() {
             let c = &tb.columns[ci];
-            let pg = target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}")).unwrap_or_default();
+            let pg =
+                target.and_then(|t| t.type_of(k)).map(|ty| format!(" → pg {ty}{}", readings::float_in_double(c, ty)));
+            let pg = pg.unwrap_or_default() + readings::json_duplicates(cp.logical, t.rules[k].json);
             let renamed = match &out_names[k] {
                 Some(out) if *out != cp.name => format!(" (as `{out}`)"),
                 Some(_) => String::new(),

@@ -9,6 +9,7 @@ use crate::pipeline::fit::{audit_fills, fit_targets};
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::source::{self, Opened};
 use crate::pipeline::spec::{CreateMode, Pipeline, SinkSpec, TransactionMode};
+use crate::pipeline::uuids;
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::load::{PerTable, PgLoad, Tuning};
 use crate::sink::postgres::target::TableTarget;
@@ -55,6 +56,10 @@ async fn plan_with_target(
     tables: Vec<crate::schema::Table>,
 ) -> Result<(Plan, Option<Target>)> {
     let mut plan = plan::build(p, tables).await?;
+    plan::json_reading(&mut plan, opened.json_reading());
+    let live = opened.live();
+    let uuid_notes = uuids::decide_exports(p, live.as_deref(), &mut plan).await?;
+    plan.notes.extend(uuid_notes);
     let Some(sink) = p.postgres() else { return Ok((plan, None)) };
     let url = &sink.url;
     let migration_id = crate::sink::postgres::load::APPLICATION_NAME

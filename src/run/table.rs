@@ -68,7 +68,7 @@ pub async fn run_table(
     let started = Instant::now();
     let name = plan.name().to_string();
     let (schema, mut out, reader) = transformed(&plan, feed, &hooks).await?;
-    let (shape, columns) = shape(&plan, &schema)?;
+    let (shape, mut columns) = shape(&plan, &schema)?;
     let mut writers = Vec::with_capacity(sinks.len());
     for s in &sinks {
         match s.open_table(&shape) {
@@ -110,6 +110,12 @@ pub async fn run_table(
         }
     }
     let stats = reader.await.map_err(|e| Error::other(format!("table `{name}`: reader task failed: {e}")))??;
+    for (c, kind, n) in &stats.normalized {
+        let out = plan.out_name(c);
+        if let Some(mc) = columns.iter_mut().find(|mc| mc.name == out) {
+            mc.count(*kind, *n);
+        }
+    }
     if let Some(c) = &hooks.counter {
         c.finish();
     }
@@ -208,7 +214,10 @@ async fn normalize_feed(
                     return Err(Error::other(format!("table `{}`: the writer stopped", feed.table)));
                 }
             }
-            FeedMsg::Done(stats) => return Ok(stats),
+            FeedMsg::Done(mut stats) => {
+                stats.normalized = norm.as_ref().map(Normalizer::changes).unwrap_or_default();
+                return Ok(stats);
+            }
             FeedMsg::Failed(e) => {
                 let text = e.to_string();
                 let _ = tx.send(Err(e)).await;
@@ -260,6 +269,7 @@ fn manifest_columns(plan: &TablePlan, schema: &SchemaRef) -> Result<Vec<(Manifes
                 logical_type: logical.name(),
                 arrow_type: logical.arrow_type().to_string(),
                 nullable,
+                ..Default::default()
             };
             Ok((column, logical))
         })

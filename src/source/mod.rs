@@ -11,7 +11,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
 use crate::error::Result;
-use crate::feed::{ReadSpec, TableFeed};
+use crate::feed::{JsonDuplicates, ReadSpec, TableFeed};
 
 pub mod cell;
 pub mod csv;
@@ -55,5 +55,12 @@ pub trait Source: Send + Sync {
     /// (`verify`, `plan --profile`, comparing a committed table in place).
     fn live(&self) -> Option<Arc<mysql::MySqlSource>> {
         None
+    }
+    /// Which of an object's duplicate keys the source server's JSON functions read in
+    /// a text JSON value: MariaDB the first, MySQL 8 the last. A dump's server is not
+    /// known for sure: the first, the reading that refuses duplicates unless a rule
+    /// says otherwise. `None`: the values were read under a rule already (an export).
+    fn json_reading(&self) -> Option<JsonDuplicates> {
+        Some(JsonDuplicates::First)
     }
 }

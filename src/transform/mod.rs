@@ -1,6 +1,7 @@
 //! The transform stage on DataFusion: typed normalisation of every batch, optional
 //! per-table SQL, and the run's validation queries.
 
+pub mod json_keys;
 pub mod normalize;
 pub mod sql;
 pub mod udf;

@@ -1,9 +1,10 @@
 //! Typed normalisation of a table's batches, as DataFusion physical expressions
 //! evaluated on each batch: 0/1 → boolean, timestamp → UTC, UUID → lowercase,
-//! JSON → validated, a DATETIME's wall time in `[source] datetime_zone` → its instant. A rejected value stops the run with its table, key and column.
+//! JSON → validated (duplicate keys refused or resolved by `json_duplicates`), a DATETIME's wall time in `[source] datetime_zone` → its instant. A rejected value stops the run with its table, key and column.
 
 use std::sync::Arc;
 
+use arrow::array::ArrayRef;
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -14,7 +15,7 @@ use datafusion::prelude::SessionContext;
 
 use super::udf::{self, BoolRule};
 use crate::error::{Error, Refused, Result, ValueError};
-use crate::feed::{read_schema, render_key, ColumnPlan};
+use crate::feed::{read_schema, render_key, ColumnPlan, JsonDuplicates, Normalized};
 use crate::types::Logical;
 
 /// What the pipeline decided for one column's normalisation.
@@ -26,6 +27,25 @@ pub struct Rules {
     pub strict_uuid: bool,
     /// A DATETIME column holding wall-clock times in this zone: read as instants (UTC).
     pub zone: Option<chrono_tz::Tz>,
+    /// Duplicate keys in a JSON column's values.
+    pub json: JsonRule,
+    /// A char(36) column whose values are not known to be all UUIDs (a dump's, in an
+    /// export): lower-casing its UUIDs is refused once it also shows another value.
+    pub uuid_mixed: bool,
+}
+
+/// What a JSON column does with an object's duplicate keys (docs/architecture.md,
+/// "No silent change").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum JsonRule {
+    /// Nothing to check: the source reads them as `jsonb` does (MySQL 8, whose `json`
+    /// holds no duplicates; an export, whose run applied its rule).
+    #[default]
+    Keep,
+    /// The source reads the first (MariaDB's text JSON): a value holding any stops the run.
+    Refuse,
+    /// A `json_duplicates` rule: resolved by it and counted.
+    Resolve(JsonDuplicates),
 }
 
 /// The normalisation of one table: one expression per column.
@@ -37,6 +57,10 @@ pub struct Normalizer {
     schema: SchemaRef,
     key_columns: Vec<usize>,
     rows_seen: u64,
+    /// Per column, the values changed as a rule allows (see [`Normalizer::changes`]).
+    changed: Vec<u64>,
+    /// Per column, whether a value that is neither a UUID nor `''` was seen.
+    not_uuid_seen: Vec<bool>,
 }
 
 fn column(name: &str) -> Expr {
@@ -86,7 +110,18 @@ impl Normalizer {
             plans.iter().map(|p| Field::new(&p.name, p.logical.arrow_type(), true)).collect::<Vec<_>>(),
         ));
         let key_columns = key.iter().filter_map(|k| plans.iter().position(|p| &p.name == k)).collect();
-        Ok(Normalizer { table: table.to_string(), plans, rules, exprs, schema, key_columns, rows_seen: 0 })
+        let (changed, not_uuid_seen) = (vec![0; plans.len()], vec![false; plans.len()]);
+        Ok(Normalizer {
+            table: table.to_string(),
+            plans,
+            rules,
+            exprs,
+            schema,
+            key_columns,
+            rows_seen: 0,
+            changed,
+            not_uuid_seen,
+        })
     }
 
     /// The schema of normalised batches.
@@ -143,17 +178,62 @@ impl Normalizer {
     /// The normalised batch, or the error and the index of the column that failed.
     fn evaluate(&self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
         let mut columns = Vec::with_capacity(self.exprs.len());
-        for (i, e) in self.exprs.iter().enumerate() {
-            let out = e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()));
+        let evaluated: Vec<_> =
+            self.exprs.iter().map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()))).collect();
+        for (i, out) in evaluated.into_iter().enumerate() {
             let out = match (out, self.rules[i].zone) {
                 (Ok(a), Some(zone)) => udf::from_zone(&a, zone).map_err(|r| (Some(i), self.located(batch, i, r)))?,
                 (Ok(a), None) => a,
                 (Err(err), _) => return Err((Some(i), self.locate(batch, i, err.to_string()))),
             };
+            let out = self.counted(batch, i, out)?;
             columns.push(out);
         }
         RecordBatch::try_new(self.schema.clone(), columns)
             .map_err(|e| (None, Error::datafusion(format!("normalising `{}`", self.table), e)))
+    }
+
+    /// The changes a rule allows, counted per column: UUIDs lower-cased, JSON
+    /// duplicate keys resolved (or refused, naming the row, without a rule).
+    fn counted(&mut self, batch: &RecordBatch, i: usize, out: ArrayRef) -> Result<ArrayRef> {
+        match (self.plans[i].logical, self.rules[i].json) {
+            (Logical::Uuid, _) => {
+                let input = batch.column(i);
+                self.changed[i] += udf::uuids_lowered(input);
+                if self.rules[i].uuid_mixed {
+                    self.not_uuid_seen[i] |= udf::first_not_uuid(input).is_some();
+                    if self.changed[i] > 0 && self.not_uuid_seen[i] {
+                        let r = udf::mixed_uuids(input).expect("a UUID lower-cased or another value in this batch");
+                        return Err(self.located(batch, i, r));
+                    }
+                }
+                Ok(out)
+            }
+            (Logical::Json, JsonRule::Keep) => Ok(out),
+            (Logical::Json, rule) => {
+                let rule = match rule {
+                    JsonRule::Resolve(r) => Some(r),
+                    _ => None,
+                };
+                let (out, n) = udf::json_duplicates(&out, rule).map_err(|r| self.located(batch, i, r))?;
+                self.changed[i] += n;
+                Ok(out)
+            }
+            _ => Ok(out),
+        }
+    }
+
+    /// The values changed as a rule allows so far: column, kind, count (non-zero only).
+    pub fn changes(&self) -> Vec<(String, Normalized, u64)> {
+        let kind = |i: usize| match (self.plans[i].logical, self.rules[i].json) {
+            (Logical::Uuid, _) => Some(Normalized::UuidLowercased),
+            (Logical::Json, JsonRule::Resolve(r)) => Some(Normalized::JsonDuplicates(r)),
+            _ => None,
+        };
+        (0..self.plans.len())
+            .filter(|&i| self.changed[i] > 0)
+            .filter_map(|i| kind(i).map(|k| (self.plans[i].name.clone(), k, self.changed[i])))
+            .collect()
     }
 
     /// Finds the row a kernel refused and names it by key.

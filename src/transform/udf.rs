@@ -11,7 +11,9 @@ use arrow::datatypes::{DataType, Int8Type};
 use datafusion::common::DataFusionError;
 use datafusion::logical_expr::{create_udf, ColumnarValue, ScalarUDF, Volatility};
 
+use super::json_keys;
 use crate::error::Refused;
+use crate::feed::JsonDuplicates;
 
 /// What a boolean column does with values other than 0 and 1; a pipeline's
 /// `bool_values = "strict" | "nonzero"`.
@@ -90,6 +92,79 @@ pub fn json_check(a: &ArrayRef) -> Result<ArrayRef, Refused> {
         }
     }
     Ok(a.clone())
+}
+
+/// How many values of a string array [`uuid_lower`] changes: UUIDs with an upper-case
+/// letter.
+pub fn uuids_lowered(a: &ArrayRef) -> u64 {
+    let s = a.as_string::<i32>();
+    s.iter().flatten().filter(|v| v.bytes().any(|c| c.is_ascii_uppercase()) && is_uuid(v)).count() as u64
+}
+
+/// The first row holding a value that is neither a UUID nor `''`.
+pub fn first_not_uuid(a: &ArrayRef) -> Option<usize> {
+    let s = a.as_string::<i32>();
+    s.iter().position(|v| v.is_some_and(|v| !v.is_empty() && !is_uuid(v)))
+}
+
+/// A column of a dump found to hold UUIDs that lower-casing changes and other values:
+/// the first row of the batch that shows it (another value, or else an upper-case UUID).
+pub fn mixed_uuids(a: &ArrayRef) -> Option<Refused> {
+    let s = a.as_string::<i32>();
+    let row = first_not_uuid(a).or_else(|| {
+        s.iter().position(|v| v.is_some_and(|v| is_uuid(v) && v.bytes().any(|c| c.is_ascii_uppercase())))
+    })?;
+    Some(Refused {
+        row,
+        column: String::new(),
+        value: format!("'{}'", crate::error::shorten(s.value(row), 60)),
+        reason: "is in a char(36) column of a dump holding both upper-case UUIDs (lower-cased for the export) and \
+                 values that are not UUIDs: it is not a column of UUIDs, and its values must not change. Set a \
+                 [[column]] rule type = \"text\" to export every value as it is (or type = \"uuid\" to lower-case \
+                 its UUIDs and keep the rest)"
+            .into(),
+    })
+}
+
+/// Duplicate keys in JSON values (valid JSON, checked before): with no `rule`, the first
+/// value holding one is refused, naming the key; with one, they are resolved by it
+/// (`first`: the later duplicates dropped; `last`: kept for jsonb to resolve) and the
+/// values holding them counted.
+pub fn json_duplicates(a: &ArrayRef, rule: Option<JsonDuplicates>) -> Result<(ArrayRef, u64), Refused> {
+    let s = a.as_string::<i32>();
+    let mut found = 0u64;
+    let mut out: Option<Vec<Option<String>>> = None;
+    for (row, v) in s.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let Some(d) = json_keys::first_duplicate(v) else { continue };
+        found += 1;
+        match rule {
+            None => {
+                return Err(Refused {
+                    row,
+                    column: String::new(),
+                    value: format!("'{}'", crate::error::shorten(v, 60)),
+                    reason: format!(
+                        "has the key {} twice in one object (at {}): MariaDB's JSON functions read the first, \
+                         PostgreSQL's jsonb keeps the last. Set json_duplicates = \"first\" (MariaDB's reading: the \
+                         later duplicates are dropped) or \"last\" (jsonb's), in [options] or a [[column]] rule",
+                        serde_json::Value::String(d.key),
+                        d.path
+                    ),
+                })
+            }
+            Some(JsonDuplicates::Last) => {}
+            Some(JsonDuplicates::First) => {
+                let o = out.get_or_insert_with(|| s.iter().map(|x| x.map(str::to_string)).collect());
+                o[row] = Some(json_keys::keep_first(v).into_owned());
+            }
+        }
+    }
+    let array = match out {
+        Some(o) => Arc::new(StringArray::from(o)) as ArrayRef,
+        None => a.clone(),
+    };
+    Ok((array, found))
 }
 
 /// Wall-clock µs (a DATETIME read as if UTC) in `zone` → the instant's µs since the
@@ -180,6 +255,30 @@ mod tests {
         assert_eq!(b.value(1), "");
         assert!(b.is_null(2));
         assert_eq!(uuid_lower(&a, true).unwrap_err().row, 1);
+    }
+
+    #[test]
+    fn json_duplicates_are_refused_or_resolved_and_counted() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![
+            Some(r#"{"a": 1}"#),
+            None,
+            Some(r#"{"role":"user","role":"admin"}"#),
+            Some(r#"[{"k":1,"k":2}]"#),
+        ]));
+        let e = json_duplicates(&a, None).unwrap_err();
+        assert_eq!(e.row, 2);
+        assert!(e.reason.contains("\"role\"") && e.reason.contains("$.role"), "{}", e.reason);
+        let (b, n) = json_duplicates(&a, Some(JsonDuplicates::First)).unwrap();
+        assert_eq!(n, 2);
+        let b = b.as_string::<i32>();
+        assert_eq!(
+            (b.value(0), b.is_null(1), b.value(2), b.value(3)),
+            (r#"{"a": 1}"#, true, r#"{"role":"user"}"#, r#"[{"k":1}]"#)
+        );
+        let (c, n) = json_duplicates(&a, Some(JsonDuplicates::Last)).unwrap();
+        assert_eq!((n, c.as_string::<i32>().value(2)), (2, r#"{"role":"user","role":"admin"}"#));
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("0A1B2C3D-0000-4000-8000-00000000ABCD"), Some("ABC")]));
+        assert_eq!(uuids_lowered(&a), 1);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! | uuid (char(36)) | lower-case |
 //! | binary, blob, binary(16) | lower-case hex of the bytes |
 //! | spatial into PostGIS geometry | `SRID:` and the MD5 of the little-endian WKB |
-//! | json | keys sorted, numbers as doubles, no whitespace (client) |
+//! | json | keys sorted (of duplicates the last, or MariaDB's first), numbers as exact decimals, no whitespace (client) |
 //!
 //! NULL stays NULL and is distinct from the empty string in the row digest.
 
@@ -26,8 +26,10 @@ use crate::types::{Logical, MySqlType};
 /// Which columns the client canonicalises (the servers cannot agree on their text).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKind {
-    /// JSON, compared by meaning.
+    /// JSON, compared by meaning (of duplicate keys the last counts: jsonb, MySQL 8).
     Json,
+    /// JSON, compared by meaning, the first of duplicate keys counting (MariaDB's reading).
+    JsonFirst,
 }
 
 /// How one column is compared.
@@ -106,6 +108,9 @@ pub struct Pair<'a> {
     /// The column is part of the key rows are compared by (its canonical text bounds
     /// ranges and names rows in reports, so it stays the value's own text).
     pub key: bool,
+    /// JSON: the first of an object's duplicate keys counts (MariaDB's reading, or the
+    /// pipeline's `json_duplicates = "first"`), not the last.
+    pub json_first: bool,
 }
 
 /// The canonical expressions of a column carried as `logical` into a target column of
@@ -129,6 +134,7 @@ pub fn column(
         source: None,
         pg_typmod: -1,
         key: false,
+        json_first: false,
     })
 }
 
@@ -149,6 +155,7 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
         pg_scale: (pg_type == "numeric" && p.pg_typmod >= 4).then(|| (p.pg_typmod - 4) & 0xffff),
     };
     let (m, g) = (&s.m, &s.g);
+    let json_kind = if p.json_first { ClientKind::JsonFirst } else { ClientKind::Json };
     let mut client = None;
     let mut numeric = false;
     let (mut mysql_len, mut pg_len) = (None, None);
@@ -164,8 +171,12 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
             numeric = true;
             s.number(logical)
         }
-        // A FLOAT is carried as its shortest decimal (0.1, not 0.100000001490116…): in a
-        // double or numeric target it is compared at the float's own precision.
+        // A FLOAT in a double precision target is its own value (0.100000001490116…), as
+        // the load writes it; one in a numeric target is its shortest decimal (0.1),
+        // compared at the float's own precision.
+        Logical::Float32 if pg_type == "float8" => {
+            (mysql_float_bits(&format!("CAST({m} AS DOUBLE)")), pg_float_bits(&format!("{g}::float8")))
+        }
         Logical::Float32 => {
             (mysql_float_bits(&format!("CAST({m} AS DOUBLE)")), pg_float_bits(&format!("{g}::float4::float8")))
         }
@@ -176,11 +187,11 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
             format!("(extract(epoch from {g}) * 1000000)::bigint::text"),
         ),
         Logical::Json => {
-            client = Some(ClientKind::Json);
+            client = Some(json_kind);
             (s.utf8mb4(), format!("{g}::text"))
         }
         Logical::Text | Logical::Enum | Logical::Set if json_target => {
-            client = Some(ClientKind::Json);
+            client = Some(json_kind);
             (s.utf8mb4(), format!("{g}::text"))
         }
         Logical::Uuid | Logical::Text if pg_type == "uuid" => {
@@ -476,6 +487,9 @@ impl Sides<'_> {
 pub fn client_value(kind: ClientKind, text: &str) -> String {
     match kind {
         ClientKind::Json => String::from_utf8_lossy(super::json::JsonCanon::default().canonical(text)).into_owned(),
+        ClientKind::JsonFirst => {
+            String::from_utf8_lossy(super::json::JsonCanon::default().canonical_by(text, true)).into_owned()
+        }
     }
 }
 

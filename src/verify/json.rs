@@ -8,6 +8,9 @@
 //! [`JsonCanon`] writes the form into buffers it keeps from value to value, so a pass
 //! over millions of rows allocates nothing per value. Text that is not JSON comes out as
 //! `raw:` and the text itself, so it can only equal the same broken text.
+//!
+//! Of duplicate keys the last counts, as in `jsonb` and MySQL 8; [`JsonCanon::canonical_by`]
+//! keeps the first instead, as MariaDB's JSON functions read a text JSON value.
 
 /// Nesting deeper than this is not canonicalised (the text is compared as it is).
 const MAX_DEPTH: usize = 512;
@@ -20,6 +23,8 @@ pub struct JsonCanon {
     /// Members of the objects being read: (key start, key end = value start, value end) in `out`.
     members: Vec<(usize, usize, usize)>,
     digits: Vec<u8>,
+    /// Of duplicate keys, the first counts (MariaDB's reading), not the last.
+    first: bool,
 }
 
 /// The input and the position in it.
@@ -51,6 +56,12 @@ impl Input<'_> {
 impl JsonCanon {
     /// The canonical form of `text` (valid UTF-8: it came from a `&str`).
     pub fn canonical(&mut self, text: &str) -> &[u8] {
+        self.canonical_by(text, false)
+    }
+
+    /// The canonical form of `text`, the first of duplicate keys counting when `first`.
+    pub fn canonical_by(&mut self, text: &str, first: bool) -> &[u8] {
+        self.first = first;
         self.out.clear();
         self.members.clear();
         let mut input = Input { b: text.as_bytes(), i: 0 };
@@ -129,7 +140,7 @@ impl JsonCanon {
             }
             p.i += 1;
         }
-        let JsonCanon { out, scratch, members, .. } = self;
+        let JsonCanon { out, scratch, members, first: keep_first, .. } = self;
         let mine = &mut members[base..];
         mine.sort_by(|a, b| out[a.0..a.1].cmp(&out[b.0..b.1]));
         scratch.clear();
@@ -137,12 +148,11 @@ impl JsonCanon {
         out.truncate(start);
         out.push(b'{');
         let mut first = true;
+        let key = |m: &(usize, usize, usize)| &scratch[m.0 - start..m.1 - start];
         for (n, m) in mine.iter().enumerate() {
-            // Of equal keys (adjacent now, in their order) the last one counts.
-            if mine
-                .get(n + 1)
-                .is_some_and(|next| scratch[next.0 - start..next.1 - start] == scratch[m.0 - start..m.1 - start])
-            {
+            // Of equal keys (adjacent now, in their order) the last one counts, or the first.
+            let other = if *keep_first { n.checked_sub(1).map(|p| &mine[p]) } else { mine.get(n + 1) };
+            if other.is_some_and(|o| key(o) == key(m)) {
                 continue;
             }
             if !first {
@@ -350,6 +360,16 @@ mod tests {
         }
         let deep = "[".repeat(600) + &"]".repeat(600);
         assert!(canon(&deep).starts_with("raw:"));
+    }
+
+    /// MariaDB reads the first of duplicate keys, jsonb and MySQL 8 the last.
+    #[test]
+    fn duplicate_keys_by_either_reading() {
+        let mut c = JsonCanon::default();
+        let text = r#"{"role": "user", "x": {"a": 1, "a": 2}, "role": "admin"}"#;
+        assert_eq!(c.canonical_by(text, true), br#"{"role":"user","x":{"a":1e0}}"#);
+        assert_eq!(c.canonical_by(text, false), br#"{"role":"admin","x":{"a":2e0}}"#);
+        assert_eq!(c.canonical(text), br#"{"role":"admin","x":{"a":2e0}}"#);
     }
 
     /// The buffers are reused: a second value leaves nothing of the first.

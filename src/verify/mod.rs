@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::feed::JsonDuplicates;
 use crate::ident::pg_qualified as qualified;
 use crate::pipeline::fit::fit_to_compare;
 use crate::pipeline::plan;
@@ -276,6 +277,7 @@ async fn compare(
     let client = &clients[0];
     let pg_tables = introspect(client, schema).await?;
     let mut plan = plan::build(p, tables).await?;
+    plan::json_reading(&mut plan, Some(if src.is_mariadb() { JsonDuplicates::First } else { JsonDuplicates::Last }));
     let check = fit_to_compare(&mut plan.tables, &pg_tables).1;
     let (source_indexes, target_indexes) =
         (checks::mysql_indexes(src).await?, checks::pg_indexes(client, schema).await?);

@@ -94,6 +94,7 @@ impl ClientHasher {
         for (v, kind) in values.iter().zip(kinds) {
             match (v, kind) {
                 (Some(v), ClientKind::Json) => put(Some(self.json.canonical(v.as_ref()))),
+                (Some(v), ClientKind::JsonFirst) => put(Some(self.json.canonical_by(v.as_ref(), true))),
                 (None, _) => put(None),
             }
         }
@@ -171,6 +172,7 @@ mod tests {
                 source: Some(t),
                 pg_typmod,
                 key: false,
+                json_first: false,
             }
         }
         let of = |name: &str, logical, pg_type, t: &MySqlType| column_of(&pair(name, logical, pg_type, t));

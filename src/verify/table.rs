@@ -7,9 +7,11 @@ use super::digest::{ContentResult, Part, TableCmp};
 use super::report::{self, Check, Outcome, Section};
 use super::{comparison_key, fail, strength, Ctx, Depth};
 use crate::error::Result;
+use crate::feed::JsonDuplicates;
 use crate::ident::pg_qualified as qualified;
 use crate::pipeline::plan::TablePlan;
 use crate::sink::postgres::introspect::PgTable;
+use crate::transform::normalize::JsonRule;
 use crate::types::Logical;
 
 /// One planned column and its target column, as the canonical forms take them.
@@ -32,6 +34,7 @@ pub(super) fn pair<'a>(
         source,
         pg_typmod: tc.typmod,
         key: key.contains(&cp.name),
+        json_first: matches!(rule.json, JsonRule::Refuse | JsonRule::Resolve(JsonDuplicates::First)),
     }
 }
 

@@ -133,6 +133,8 @@ pub struct TableName {
     pub target: String,
 }
 
+/// Duplicate keys in a JSON object (`json_duplicates`): `first` or `last`.
+pub use crate::feed::JsonDuplicates;
 /// Zero dates (`zero_date`): the reader's own rule, `error` (default) or `null`.
 pub use crate::feed::ZeroDate;
 /// Boolean values other than 0/1 (`bool_values`): the normaliser's own rule, `strict`
@@ -178,6 +180,9 @@ pub struct Options {
     /// Output names where no `[[table]]` / `[[column]]` rule gives one: `keep` (default)
     /// or `lower`.
     pub names: NameRule,
+    /// Duplicate keys in a MariaDB text JSON value: refused (default), or `first`
+    /// (MariaDB's reading: the later ones dropped) or `last` (jsonb's), then counted.
+    pub json_duplicates: Option<JsonDuplicates>,
 }
 
 impl Default for Options {
@@ -194,6 +199,7 @@ impl Default for Options {
             recount_files: true,
             downtime_budget_minutes: 30.0,
             names: NameRule::Keep,
+            json_duplicates: None,
         }
     }
 }
@@ -233,6 +239,8 @@ pub struct ColumnRule {
     pub bool_values: Option<BoolRule>,
     /// Non-UUID values in this char(36) column.
     pub uuid: Option<UuidRule>,
+    /// Duplicate keys in this JSON column's values: `first` or `last`.
+    pub json_duplicates: Option<JsonDuplicates>,
     /// Leave the column out.
     pub exclude: Option<bool>,
     /// Let the target's type change this column's values (round to a smaller scale or

@@ -350,24 +350,33 @@ fn put_f32(out: &mut BytesMut, v: f32) -> Res {
     Ok(())
 }
 
+/// Whether a FLOAT's own value differs from the double its shortest decimal text reads
+/// as (0.1f is 0.100000001490116…, its text `0.1`): the two readings of a FLOAT in a
+/// double precision column.
+pub fn float_text_differs(v: f32) -> bool {
+    if !v.is_finite() {
+        return false;
+    }
+    let mut text = StackText::<64>::new();
+    numeric::float_text(&mut text, v as f64, true);
+    let parsed = std::str::from_utf8(text.as_bytes()).ok().and_then(|t| t.parse::<f64>().ok());
+    parsed.is_some_and(|d| d != v as f64)
+}
+
 fn put_f64(out: &mut BytesMut, v: f64) -> Res {
     out.put_i32(8);
     out.put_f64(v);
     Ok(())
 }
 
-/// Floats: an f32 bound for double precision or numeric goes through its shortest
-/// decimal text, so MySQL's `float` 0.1 arrives as 0.1 (as the CSV export writes it).
+/// Floats: an f32 bound for double precision arrives as its own value (MySQL's `float`
+/// 0.1 is 0.100000001490116…, the number MySQL computes and compares with; the values
+/// whose shortest decimal text reads otherwise are counted, [`float_text_differs`]); one
+/// bound for numeric goes through its shortest decimal text (0.1).
 fn put_float(out: &mut BytesMut, v: f64, is_f32: bool, target: PgTarget) -> Res {
     match target {
         PgTarget::Float4 => put_f32(out, v as f32),
-        PgTarget::Float8 if !is_f32 || !v.is_finite() => put_f64(out, v),
-        PgTarget::Float8 => {
-            let mut text = StackText::<64>::new();
-            numeric::float_text(&mut text, v, true);
-            let parsed = std::str::from_utf8(text.as_bytes()).ok().and_then(|t| t.parse::<f64>().ok());
-            put_f64(out, parsed.unwrap_or(v))
-        }
+        PgTarget::Float8 => put_f64(out, v),
         PgTarget::Numeric => {
             let mut text = StackText::<FLOAT_TEXT_CAP>::new();
             if v.is_finite() {

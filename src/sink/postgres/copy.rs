@@ -50,6 +50,7 @@ pub struct CopyEncoder {
     columns: Vec<CopyColumn>,
     types: Vec<DataType>,
     changed: Vec<u64>,
+    float_exact: Vec<u64>,
 }
 
 /// The binary COPY signature, flags and header-extension length.
@@ -81,7 +82,14 @@ impl CopyEncoder {
         }
         let types = input.fields().iter().map(|f| f.data_type().clone()).collect();
         let changed = vec![0; columns.len()];
-        Ok(CopyEncoder { columns, types, changed })
+        let float_exact = vec![0; columns.len()];
+        Ok(CopyEncoder { columns, types, changed, float_exact })
+    }
+
+    /// Per column, the FLOAT values loaded into double precision as their own value
+    /// whose shortest decimal text reads as another double (see `cell::float_text_differs`).
+    pub fn float_exact(&self) -> &[u64] {
+        &self.float_exact
     }
 
     /// Per column, the values a `[[column]]` rule let the target change (rounded,
@@ -111,6 +119,12 @@ impl CopyEncoder {
         let srcs = self.bind(batch)?;
         if self.columns.iter().any(|c| c.limit != Limit::None) {
             self.narrowing(&srcs, batch.num_rows())?;
+        }
+        for (ci, ((src, nulls), col)) in srcs.iter().zip(&self.columns).enumerate() {
+            if let (Src::F32(v), PgTarget::Float8) = (src, col.target) {
+                let rows = (0..batch.num_rows()).filter(|&r| nulls.is_none_or(|n| n.is_valid(r)));
+                self.float_exact[ci] += rows.filter(|&r| cell::float_text_differs(v[r])).count() as u64;
+            }
         }
         let ncols = self.columns.len() as i16;
         // A rough size (a sliced batch's buffers may be far larger than its rows):

@@ -192,6 +192,7 @@ fn read_table(
         source_count: Some((t.row_count, CountKind::Manifest)),
         rows_read: rows,
         zero_dates_nulled: Vec::new(),
+        normalized: Vec::new(),
     })
 }
 
@@ -233,6 +234,10 @@ impl crate::source::Source for ExportSource {
 
     fn taken_at(&self) -> Option<String> {
         Some(self.manifest.export_timestamp.clone())
+    }
+
+    fn json_reading(&self) -> Option<crate::feed::JsonDuplicates> {
+        None // the export run applied its rule: its text is what it decided
     }
 
     fn start(

@@ -14,7 +14,7 @@ use mysql_async::{Conn, Opts, OptsBuilder};
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
 use crate::error::{Error, Result};
-use crate::feed::{ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYTES};
+use crate::feed::{JsonDuplicates, ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYTES};
 use crate::schema::Table;
 
 pub use introspect::introspect;
@@ -63,6 +63,7 @@ pub struct MySqlSource {
     permits: Semaphore,
     options: MySqlOptions,
     snapshot_shared: bool,
+    mariadb: bool,
 }
 
 /// Parses a `mysql://` URL, with errors that never repeat the URL (it holds the password);
@@ -104,6 +105,7 @@ impl MySqlSource {
         let mut control = connect(&opts).await?;
         let wanted = options.connections.max(1);
         let locked = wanted > 1 && control.query_drop("FLUSH TABLES WITH READ LOCK").await.is_ok();
+        let mariadb = control.server_version() >= (10, 0, 0);
         let n = if locked { wanted } else { 1 };
         if wanted > 1 && !locked {
             tracing::warn!("no RELOAD privilege for a shared snapshot: reading over one connection");
@@ -134,6 +136,7 @@ impl MySqlSource {
             conns: Mutex::new(conns),
             options: MySqlOptions { connections: n, ..options },
             snapshot_shared: locked,
+            mariadb,
         })
     }
 
@@ -145,6 +148,12 @@ impl MySqlSource {
     /// The sessions the snapshot is read over.
     pub fn connections(&self) -> usize {
         self.options.connections
+    }
+
+    /// Whether the server is MariaDB, whose JSON functions read the first of an object's
+    /// duplicate keys (MySQL 8 stores JSON with the last one only).
+    pub fn is_mariadb(&self) -> bool {
+        self.mariadb
     }
 
     /// Whether several connections share the snapshot.
@@ -348,6 +357,10 @@ impl crate::source::Source for LiveSource {
 
     fn live(&self) -> Option<Arc<MySqlSource>> {
         Some(self.0.clone())
+    }
+
+    fn json_reading(&self) -> Option<JsonDuplicates> {
+        Some(if self.0.mariadb { JsonDuplicates::First } else { JsonDuplicates::Last })
     }
 }
 

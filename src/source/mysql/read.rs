@@ -58,6 +58,7 @@ async fn read_table_inner(src: &Arc<MySqlSource>, spec: &ReadSpec, tx: &mpsc::Se
             .filter(|(_, n)| *n > 0)
             .map(|(p, n)| (p.name.clone(), n))
             .collect(),
+        normalized: Vec::new(),
     })
 }
 

@@ -103,6 +103,7 @@ fn start_dump(path: PathBuf, zone: Option<Zone>, specs: Vec<ReadSpec>, batch_row
             source_count: Some((rows, CountKind::Parsed)),
             rows_read: rows,
             zero_dates_nulled: Vec::new(),
+            normalized: Vec::new(),
         };
         let result = super::read_data_in_zone(&path, zone, &tables, batch_rows, &mut |table, batch| {
             if current.as_ref().is_none_or(|(t, _, _)| t != table) {

@@ -146,6 +146,10 @@ impl PgLoad {
             for (col, &n) in enc.columns().iter().zip(enc.changed()).filter(|(_, &n)| n > 0) {
                 changed.push((target.table.clone(), col.name.clone(), n));
             }
+            let mut floats = self.float_exact.lock().expect("not poisoned");
+            for (col, &n) in enc.columns().iter().zip(enc.float_exact()).filter(|(_, &n)| n > 0) {
+                floats.push((target.table.clone(), col.name.clone(), n));
+            }
         }
         Ok(copied)
     }

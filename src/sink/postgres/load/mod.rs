@@ -91,6 +91,7 @@ pub struct PgLoad {
     run_tables: Vec<String>,
     disable_triggers: bool,
     changed: std::sync::Mutex<Vec<(String, String, u64)>>,
+    float_exact: std::sync::Mutex<Vec<(String, String, u64)>>,
     /// Dropped with the load: stops the lock-wait watcher.
     _lock_watch: tokio::sync::watch::Sender<()>,
     audit: Vec<AuditFill>,
@@ -133,6 +134,10 @@ pub struct LoadSummary {
     pub triggers_disabled: bool,
     /// Values a `[[column]]` rule let the target's type change: table, column, count.
     pub changed: Vec<(String, String, u64)>,
+    /// FLOAT values loaded into double precision as their own value, where their shortest
+    /// decimal text (what a client printing MySQL's text may have seen) reads as another
+    /// double: table, column, count.
+    pub float_exact: Vec<(String, String, u64)>,
     /// Audit columns filled (`audit_defaults`): table, column, value, rows.
     pub audit_filled: Vec<(String, String, String, u64)>,
     /// Bytes of each table's COPY stream.
@@ -217,6 +222,7 @@ impl PgLoad {
             run_tables: Vec::new(),
             disable_triggers: false,
             changed: std::sync::Mutex::new(Vec::new()),
+            float_exact: std::sync::Mutex::new(Vec::new()),
             _lock_watch: lock_watch,
             audit: Vec::new(),
             audit_filled: std::sync::Mutex::new(Vec::new()),
@@ -273,6 +279,7 @@ impl PgLoad {
                 .collect(),
             triggers_disabled: self.fk_mode == FkMode::Replica,
             changed: self.changed.lock().expect("not poisoned").clone(),
+            float_exact: self.float_exact.lock().expect("not poisoned").clone(),
             audit_filled: self.audit_filled.lock().expect("not poisoned").clone(),
             copy_bytes: self.copy_bytes.lock().expect("not poisoned").clone(),
             foreign_keys: match self.fk_mode {
