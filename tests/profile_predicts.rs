@@ -40,6 +40,10 @@ const RULE_ALLOW: &str = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\nallow_chang
 const RULE_TEXT: &str = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\ntype = \"text\"\n";
 const ZERO_NULL: &str = "[options]\nzero_date = \"null\"\n";
 const BERLIN: &str = "datetime_zone = \"Europe/Berlin\"\n";
+const JSON_FIRST: &str = "[options]\njson_duplicates = \"first\"\n";
+const JSON_LAST: &str = "[options]\njson_duplicates = \"last\"\n";
+const JSON_PLAIN: &str = r#"'{"role": "user"}'"#;
+const JSON_DUP: &str = r#"'{"role": "user", "n": {"a": 1, "a": 2}, "role": "admin"}'"#;
 const NINES_38: &str = "99999999999999999999999999999999999999";
 const MAX_65_30: &str = "99999999999999999999999999999999999.999999999999999999999999999999";
 
@@ -62,7 +66,12 @@ const CASES: &[Case] = &[
     Case { name: "fewer fractional seconds, allowed", my_type: "datetime(6)", values: &["'2024-01-01 10:00:00'", "'2024-01-01 10:00:00.5'"], pg_type: "timestamp(0)", pg_setup: "", source: "", rules: RULE_ALLOW, run: Run::Counts(1) },
     Case { name: "a value longer than varchar(n)", my_type: "varchar(20)", values: &["'12345'", "'123456'", "'1234567'"], pg_type: "varchar(5)", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
     Case { name: "not 0 or 1 into boolean", my_type: "tinyint(1)", values: &["1", "0", "5"], pg_type: "boolean", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
-    Case { name: "not a UUID into uuid", my_type: "char(36)", values: &["'0A000000-0000-4000-8000-000000000001'", "'not-a-uuid'"], pg_type: "uuid", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "not a UUID into uuid", my_type: "char(36)", values: &["'0a000000-0000-4000-8000-000000000001'", "'not-a-uuid'"], pg_type: "uuid", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "upper-case UUIDs, lower-cased", my_type: "char(36)", values: &["'0A000000-0000-4000-8000-000000000001'", "'0a000000-0000-4000-8000-000000000002'"], pg_type: "uuid", pg_setup: "", source: "", rules: "", run: Run::Counts(1) },
+    Case { name: "JSON duplicate keys (MariaDB reads the first)", my_type: "json", values: &[JSON_PLAIN, JSON_DUP, JSON_DUP], pg_type: "jsonb", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "JSON duplicate keys, json_duplicates = first", my_type: "json", values: &[JSON_PLAIN, JSON_DUP], pg_type: "jsonb", pg_setup: "", source: "", rules: JSON_FIRST, run: Run::Counts(1) },
+    Case { name: "JSON duplicate keys, json_duplicates = last", my_type: "json", values: &[JSON_PLAIN, JSON_DUP], pg_type: "jsonb", pg_setup: "", source: "", rules: JSON_LAST, run: Run::Counts(1) },
+    Case { name: "FLOATs whose shortest text reads otherwise, into double precision", my_type: "float", values: &["0.5", "0.1", "NULL"], pg_type: "double precision", pg_setup: "", source: "", rules: "", run: Run::Counts(1) },
     Case { name: "a zero date", my_type: "datetime", values: &["'2024-01-01 00:00:00'", "'0000-00-00 00:00:00'"], pg_type: "timestamp", pg_setup: "", source: "", rules: "", run: Run::Refuses(1) },
     Case { name: "a zero date, written as NULL", my_type: "datetime", values: &["'0000-00-00 00:00:00'", "'2024-01-01 00:00:00'", "'0000-00-00 00:00:00'"], pg_type: "timestamp", pg_setup: "", source: "", rules: ZERO_NULL, run: Run::Counts(2) },
     Case { name: "invalid UTF-8 carried as text", my_type: "varbinary(10)", values: &["X'6f6b'", "X'ff'"], pg_type: "text", pg_setup: "", source: "", rules: RULE_TEXT, run: Run::Refuses(1) },
@@ -96,9 +105,12 @@ fn profile(dir: &TempDir, text: &str) -> (bool, Vec<(bool, u64, Vec<String>)>, S
 /// What the run's report counts as changed in column `v`.
 fn counted(r: &converge::run::RunReport) -> u64 {
     let changed: u64 = r.load.iter().flat_map(|l| &l.changed).filter(|(_, c, _)| c == "v").map(|x| x.2).sum();
+    let floats: u64 = r.load.iter().flat_map(|l| &l.float_exact).filter(|(_, c, _)| c == "v").map(|x| x.2).sum();
     let zero: u64 =
         r.tables.iter().flat_map(|t| &t.stats.zero_dates_nulled).filter(|(c, _)| c == "v").map(|x| x.1).sum();
-    changed + zero
+    let normalized: u64 =
+        r.tables.iter().flat_map(|t| &t.stats.normalized).filter(|(c, _, _)| c == "v").map(|x| x.2).sum();
+    changed + floats + zero + normalized
 }
 
 async fn check(case: &Case) {

@@ -4,8 +4,9 @@
 //! of checks. Where the run stops at the first value it refuses, the rehearsal hands each
 //! over and goes on with the value as NULL (which no later stage refuses again), so every
 //! refused value of a row is listed, not only its first. The changes the run counts (zero
-//! dates written as NULL, values a `[[column]]` rule lets the target's type change) are
-//! counted by the same code. A value the run loads as it is is never listed
+//! dates written as NULL, UUIDs lower-cased, JSON duplicate keys a `json_duplicates` rule
+//! resolves, values a `[[column]]` rule lets the target's type change, FLOATs whose
+//! shortest text reads as another double) are counted by the same code. A value the run loads as it is is never listed
 //! (docs/architecture.md, "No silent change").
 
 use std::collections::BTreeMap;
@@ -142,10 +143,18 @@ async fn rehearse_table(src: &MySqlSource, t: &TablePlan, target: Target<'_>) ->
     for (p, n) in t.spec.plans.iter().zip(zero_dates) {
         found.add(&p.name, "changed: zero date written as NULL (zero_date = \"null\")".into(), n, None);
     }
+    for (c, kind, n) in norm.changes() {
+        found.add(&c, format!("changed: {}", kind.describe()), n, None);
+    }
     if let Some(enc) = &encoder {
         for (c, &n) in enc.columns().iter().zip(enc.changed()) {
             let what = format!("changed (allowed by a [[column]] rule): rounded or padded by the target's {}", c.limit);
             found.add(&c.name, what, n, None);
+        }
+        for (c, &n) in enc.columns().iter().zip(enc.float_exact()) {
+            let what = "counted: FLOAT values loaded into double precision as the float's own value, which their \
+                        shortest decimal text reads otherwise";
+            found.add(&c.name, what.into(), n, None);
         }
     }
     Ok(found.list)

@@ -175,8 +175,18 @@ impl Normalizer {
             .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))
     }
 
-    /// The normalised batch, or the error and the index of the column that failed.
-    fn evaluate(&self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
+    /// The normalised batch, or the error and the index of the column that failed; a
+    /// failed batch leaves the counts as they were (`apply_each` evaluates it again).
+    fn evaluate(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
+        let saved = (self.changed.clone(), self.not_uuid_seen.clone());
+        let out = self.evaluate_counting(batch);
+        if out.is_err() {
+            (self.changed, self.not_uuid_seen) = saved;
+        }
+        out
+    }
+
+    fn evaluate_counting(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
         let mut columns = Vec::with_capacity(self.exprs.len());
         let evaluated: Vec<_> =
             self.exprs.iter().map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()))).collect();
@@ -186,7 +196,7 @@ impl Normalizer {
                 (Ok(a), None) => a,
                 (Err(err), _) => return Err((Some(i), self.locate(batch, i, err.to_string()))),
             };
-            let out = self.counted(batch, i, out)?;
+            let out = self.counted(batch, i, out).map_err(|e| (Some(i), e))?;
             columns.push(out);
         }
         RecordBatch::try_new(self.schema.clone(), columns)

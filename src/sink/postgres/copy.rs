@@ -120,12 +120,7 @@ impl CopyEncoder {
         if self.columns.iter().any(|c| c.limit != Limit::None) {
             self.narrowing(&srcs, batch.num_rows())?;
         }
-        for (ci, ((src, nulls), col)) in srcs.iter().zip(&self.columns).enumerate() {
-            if let (Src::F32(v), PgTarget::Float8) = (src, col.target) {
-                let rows = (0..batch.num_rows()).filter(|&r| nulls.is_none_or(|n| n.is_valid(r)));
-                self.float_exact[ci] += rows.filter(|&r| cell::float_text_differs(v[r])).count() as u64;
-            }
-        }
+        self.count_float_readings(&srcs, batch.num_rows());
         let ncols = self.columns.len() as i16;
         // A rough size (a sliced batch's buffers may be far larger than its rows):
         // the field count and, per field, a length and 8 bytes.
@@ -146,6 +141,17 @@ impl CopyEncoder {
             }
         }
         Ok(())
+    }
+
+    /// FLOATs bound for `double precision` whose shortest decimal text reads as another
+    /// double than the float's own value (what the report counts).
+    fn count_float_readings(&mut self, srcs: &[(Src<'_>, Option<&NullBuffer>)], rows: usize) {
+        for (ci, ((src, nulls), col)) in srcs.iter().zip(&self.columns).enumerate() {
+            if let (Src::F32(v), PgTarget::Float8) = (src, col.target) {
+                let valid = (0..rows).filter(|&r| nulls.is_none_or(|n| n.is_valid(r)));
+                self.float_exact[ci] += valid.filter(|&r| cell::float_text_differs(v[r])).count() as u64;
+            }
+        }
     }
 
     /// Every value a column's type modifier would change: refused (naming it and what it
@@ -184,6 +190,7 @@ impl CopyEncoder {
     /// rule allows are counted the same way); nothing is kept of the encoding.
     pub fn check_each(&mut self, batch: &RecordBatch, refused: &mut dyn FnMut(Refused)) -> Result<(), Refused> {
         let srcs = self.bind(batch)?;
+        self.count_float_readings(&srcs, batch.num_rows());
         let mut scratch = BytesMut::new();
         for (ci, (src, nulls)) in srcs.iter().enumerate() {
             let col = &self.columns[ci];
