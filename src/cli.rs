@@ -458,7 +458,13 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
             }
         }
     }
+    let follow = pipeline::follow::preflight(&p, &opened, &plan).await;
     opened.close().await;
+    let follow = follow?;
+    if let Some(f) = &follow {
+        text.push_str(&pipeline::follow::render(f));
+    }
+    let refused = follow.as_ref().map_or(0, |f| f.iter().filter(|f| f.refuse).count());
     let problems = target.as_ref().map_or(0, |t| t.problems.len());
     let blocking = findings.as_ref().map_or(0, |f| f.iter().filter(|f| f.blocking()).count());
     if cli.json {
@@ -471,12 +477,16 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         j["create"] =
             serde_json::json!(ddl.map(|d| serde_json::json!({"statements": d.statements(), "notes": d.notes})));
         j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
-        j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
+        j["follow"] = follow.as_deref().map(pipeline::follow::json).unwrap_or(serde_json::Value::Null);
+        j["ok"] = serde_json::json!(problems == 0 && blocking == 0 && refused == 0);
         println!("{j}");
     } else if !cli.quiet {
         print!("{text}");
     }
     match (problems, blocking) {
+        (0, 0) if refused > 0 => {
+            Err(converge::Error::other(format!("the follow preflight refused {refused} settings, grants or tables")))
+        }
         (0, 0) => Ok(()),
         (0, n) => Err(converge::Error::other(format!("the profile found {n} kinds of values that would stop the run"))),
         _ => Err(converge::Error::other("the target does not fit the source")),

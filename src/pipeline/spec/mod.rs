@@ -30,6 +30,8 @@ pub struct Pipeline {
     pub sinks: Vec<SinkSpec>,
     /// `[verify]`: what `converge verify` checks, and whether `run` verifies after loading.
     pub verify: Option<VerifySpec>,
+    /// `[follow]`: the run is the snapshot a binlog follower will continue from.
+    pub follow: Option<FollowSpec>,
     /// The file it was read from (not a key).
     pub file: PathBuf,
 }
@@ -213,6 +215,24 @@ pub struct VerifySpec {
 impl Default for VerifySpec {
     fn default() -> Self {
         VerifySpec { critical: Vec::new(), after_run: true, sample: None }
+    }
+}
+
+/// `[follow]`: the copy is followed by the source's binlog (docs/architecture.md,
+/// "Change capture"); `plan` and `run` check the source first.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowSpec {
+    /// The server id the follower will connect with: no replica of the source may use it.
+    pub server_id: u32,
+    /// How long the copy is expected to take, in hours: binlog retention shorter than
+    /// this is warned about (the follower's start position could be purged).
+    pub expected_copy_hours: f64,
+}
+
+impl Default for FollowSpec {
+    fn default() -> Self {
+        FollowSpec { server_id: 4_029_386_211, expected_copy_hours: 24.0 }
     }
 }
 
@@ -480,6 +500,7 @@ impl Pipeline {
             validations: Vec::new(),
             sinks: vec![SinkSpec::Postgres(sink)],
             verify: None,
+            follow: None,
             file: PathBuf::from(format!("({name})")),
         }
     }

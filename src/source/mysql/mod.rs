@@ -1,6 +1,7 @@
 //! The live MySQL 8 / MariaDB source: connects, takes one consistent snapshot shared by
 //! several connections, introspects the schema and streams tables as Arrow batches.
 
+pub mod binlog;
 mod catalog;
 mod introspect;
 mod read;
