@@ -508,17 +508,18 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
         interrupt: Some(interrupt.clone()),
         ..Default::default()
     };
-    let note = |status: Status, message: String, seconds: Option<f64>| {
-        let mut e = Entry::new(status, message).with_migration_id(id).with_process();
-        if let Some(s) = seconds {
-            e = e.with_phase("run", s);
-        }
-        if let Err(err) = runlog::append(&log, &e) {
-            tracing::warn!("cannot write the run log: {err}");
-        }
-    };
+    let note =
+        |status: Status, message: String, seconds: Option<f64>, at: Option<converge::manifest::BinlogPosition>| {
+            let mut e = Entry::new(status, message).with_migration_id(id).with_process().with_binlog_position(at);
+            if let Some(s) = seconds {
+                e = e.with_phase("run", s);
+            }
+            if let Err(err) = runlog::append(&log, &e) {
+                tracing::warn!("cannot write the run log: {err}");
+            }
+        };
     mark_abandoned(cli, &log);
-    note(Status::Started, format!("pipeline `{}`", p.name), None);
+    note(Status::Started, format!("pipeline `{}`", p.name), None, None);
     let started = std::time::Instant::now();
     let result = run::run(p, &options).await;
     // A signal that came after the commit was sent: what the commit really did.
@@ -530,10 +531,12 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
     match result {
         Ok(report) => {
             let verified = if report.verify.is_some() { ", target verified" } else { "" };
+            let at = report.binlog_position.as_ref().map(|b| format!(", snapshot at binlog {b}")).unwrap_or_default();
             note(
                 Status::Completed,
-                format!("pipeline `{}`: ledger reconciled{verified}{in_commit}", p.name),
+                format!("pipeline `{}`: ledger reconciled{verified}{at}{in_commit}", p.name),
                 Some(report.seconds),
+                report.binlog_position.clone(),
             );
             if cli.json {
                 println!("{}", converge::report::run_json(&report));
@@ -545,7 +548,7 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             Ok(())
         }
         Err(e) => {
-            note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()));
+            note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()), None);
             Err(e)
         }
     }

@@ -79,6 +79,7 @@ async fn a_binlog_that_cannot_carry_every_change_is_refused_naming_the_setting_a
     let o = plan(&dir, &t, &my.url("app"), &pg.url);
     let said = out(&o);
     assert!(o.status.success() && said.contains("ok: the source can be followed"), "{said}");
+    assert!(said.contains("binlog position binlog.0"), "plan shows the snapshot's position: {said}");
     converge::run::run(&pipeline(&t, &vars), &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pg_tables(&pg).await, ["t"]);
     pg.drop_db().await;
@@ -94,6 +95,7 @@ async fn a_server_without_a_binlog_is_refused() {
     let said = out(&o);
     assert!(!o.status.success(), "{said}");
     assert!(said.contains("REFUSED log_bin: ") && said.contains("--log-bin"), "{said}");
+    assert!(said.contains("binary log off: no binlog position"), "plan says no position is taken: {said}");
     pg.drop_db().await;
 }
 

@@ -533,6 +533,20 @@ mod tests {
         assert!(e.contains("unknown field `compression`"), "{e}");
     }
 
+    #[test]
+    fn follow_needs_a_live_source_and_one_load_transaction() {
+        let ok = Pipeline::parse(&format!("{P}[follow]\nserver_id = 7\n"), Path::new("p.toml"), |_| Some("x".into()));
+        assert_eq!(ok.unwrap().follow.map(|f| f.server_id), Some(7));
+        let e = refused(&format!("{P}[follow]\nserverid = 7\n"));
+        assert!(e.contains("unknown field `serverid`"), "{e}");
+        let pg = "[[sink]]\nkind = \"postgres\"\nurl = \"x\"\ntransaction = \"table\"\n";
+        let e = refused(&format!("{P}{pg}[follow]\n"));
+        assert!(e.contains("[follow]") && e.contains("transaction = \"run\""), "{e}");
+        let dump = P.replace("kind = \"mysql\"\nurl = \"${MYSQL_URL}\"", "kind = \"mysqldump\"\npath = \"d.sql\"");
+        let e = refused(&format!("{dump}[follow]\n"));
+        assert!(e.contains("[follow] follows a live server's binlog"), "{e}");
+    }
+
     fn refused(text: &str) -> String {
         Pipeline::parse(text, Path::new("p.toml"), |_| Some("x".into())).unwrap_err().to_string()
     }

@@ -478,6 +478,13 @@ impl Pipeline {
             if !s.is_live() {
                 return Err(fail("[follow] follows a live server's binlog: source.kind must be \"mysql\"".into()));
             }
+            if self.postgres().is_some_and(|k| k.transaction == TransactionMode::Table) {
+                return Err(fail(
+                    "[follow] continues one snapshot, which a per-table load (transaction = \"table\") does not \
+                     keep across reruns: use transaction = \"run\""
+                        .into(),
+                ));
+            }
             if f.server_id == 0 {
                 return Err(fail("follow.server_id must be more than 0 (0 is refused by a replication source)".into()));
             }

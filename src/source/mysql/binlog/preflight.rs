@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
+use super::column;
 use crate::error::{Error, Result};
 use crate::schema::Table;
 use crate::source::mysql::MySqlSource;
@@ -51,17 +52,6 @@ pub async fn preflight(src: &MySqlSource, tables: &[Followed<'_>], follower: &Fo
     let mut out = r?;
     out.extend(table_checks(tables));
     Ok(out)
-}
-
-/// A column of a result row by its name (case-insensitive: MariaDB says `Server_id`,
-/// MySQL `Server_Id`).
-pub(crate) fn column(row: &Row, name: &str) -> Option<String> {
-    let i = row.columns_ref().iter().position(|c| c.name_str().eq_ignore_ascii_case(name))?;
-    match row.as_ref(i)? {
-        mysql_async::Value::NULL => None,
-        mysql_async::Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
-        v => Some(v.as_sql(true).trim_matches('\'').to_string()),
-    }
 }
 
 async fn rows(conn: &mut Conn, sql: &str) -> Result<Vec<Row>> {
