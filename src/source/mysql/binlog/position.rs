@@ -70,12 +70,18 @@ pub async fn take(
         }
     }
     let Some((file, position)) = seen.filter(|(f, _)| !f.is_empty()) else { return Ok(None) };
+    // The GTID is for display: a server that will not say it leaves it out.
     let gtid: Option<String> = match conns.first_mut() {
-        Some(c) => c
-            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.as_str(), position))
-            .await
-            .map_err(|e| Error::mysql("reading the snapshot's GTID (BINLOG_GTID_POS)", e))?
-            .flatten(),
+        Some(c) => {
+            match c.exec_first::<Option<String>, _, _>("SELECT BINLOG_GTID_POS(?, ?)", (file.as_str(), position)).await
+            {
+                Ok(g) => g.flatten(),
+                Err(e) => {
+                    tracing::warn!("the snapshot's GTID could not be read (BINLOG_GTID_POS): {e}");
+                    None
+                }
+            }
+        }
         None => None,
     };
     Ok(Some(BinlogPosition { file, position, gtid: gtid.filter(|g| !g.is_empty()) }))
