@@ -458,7 +458,13 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
             }
         }
     }
+    let follow = pipeline::follow::preflight(&p, &opened, &plan).await;
     opened.close().await;
+    let follow = follow?;
+    if let Some(f) = &follow {
+        text.push_str(&pipeline::follow::render(f));
+    }
+    let refused = follow.as_ref().map_or(0, |f| f.iter().filter(|f| f.refuse).count());
     let problems = target.as_ref().map_or(0, |t| t.problems.len());
     let blocking = findings.as_ref().map_or(0, |f| f.iter().filter(|f| f.blocking()).count());
     if cli.json {
@@ -471,12 +477,16 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         j["create"] =
             serde_json::json!(ddl.map(|d| serde_json::json!({"statements": d.statements(), "notes": d.notes})));
         j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
-        j["ok"] = serde_json::json!(problems == 0 && blocking == 0);
+        j["follow"] = follow.as_deref().map(pipeline::follow::json).unwrap_or(serde_json::Value::Null);
+        j["ok"] = serde_json::json!(problems == 0 && blocking == 0 && refused == 0);
         println!("{j}");
     } else if !cli.quiet {
         print!("{text}");
     }
     match (problems, blocking) {
+        (0, 0) if refused > 0 => {
+            Err(converge::Error::other(format!("the follow preflight refused {refused} settings, grants or tables")))
+        }
         (0, 0) => Ok(()),
         (0, n) => Err(converge::Error::other(format!("the profile found {n} kinds of values that would stop the run"))),
         _ => Err(converge::Error::other("the target does not fit the source")),
@@ -498,17 +508,18 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
         interrupt: Some(interrupt.clone()),
         ..Default::default()
     };
-    let note = |status: Status, message: String, seconds: Option<f64>| {
-        let mut e = Entry::new(status, message).with_migration_id(id).with_process();
-        if let Some(s) = seconds {
-            e = e.with_phase("run", s);
-        }
-        if let Err(err) = runlog::append(&log, &e) {
-            tracing::warn!("cannot write the run log: {err}");
-        }
-    };
+    let note =
+        |status: Status, message: String, seconds: Option<f64>, at: Option<converge::manifest::BinlogPosition>| {
+            let mut e = Entry::new(status, message).with_migration_id(id).with_process().with_binlog_position(at);
+            if let Some(s) = seconds {
+                e = e.with_phase("run", s);
+            }
+            if let Err(err) = runlog::append(&log, &e) {
+                tracing::warn!("cannot write the run log: {err}");
+            }
+        };
     mark_abandoned(cli, &log);
-    note(Status::Started, format!("pipeline `{}`", p.name), None);
+    note(Status::Started, format!("pipeline `{}`", p.name), None, None);
     let started = std::time::Instant::now();
     let result = run::run(p, &options).await;
     // A signal that came after the commit was sent: what the commit really did.
@@ -520,10 +531,12 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
     match result {
         Ok(report) => {
             let verified = if report.verify.is_some() { ", target verified" } else { "" };
+            let at = report.binlog_position.as_ref().map(|b| format!(", snapshot at binlog {b}")).unwrap_or_default();
             note(
                 Status::Completed,
-                format!("pipeline `{}`: ledger reconciled{verified}{in_commit}", p.name),
+                format!("pipeline `{}`: ledger reconciled{verified}{at}{in_commit}", p.name),
                 Some(report.seconds),
+                report.binlog_position.clone(),
             );
             if cli.json {
                 println!("{}", converge::report::run_json(&report));
@@ -535,7 +548,7 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             Ok(())
         }
         Err(e) => {
-            note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()));
+            note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()), None);
             Err(e)
         }
     }

@@ -29,6 +29,34 @@ pub struct Manifest {
     pub pipeline: String,
     /// One entry per table, in load order.
     pub tables: Vec<ManifestTable>,
+    /// The source's binlog position at the snapshot, when its binary log is on: where a
+    /// follower continues this copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_position: Option<BinlogPosition>,
+}
+
+/// A position in the source's binary log: the snapshot's, taken with it
+/// (docs/architecture.md, "Change capture").
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BinlogPosition {
+    /// The binlog file (`binlog.000003`).
+    pub file: String,
+    /// The byte offset in it: every change after the snapshot is logged from here on.
+    pub position: u64,
+    /// The GTID of that position, for display (MariaDB `0-1-42`, MySQL `uuid:1-42`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gtid: Option<String>,
+}
+
+impl std::fmt::Display for BinlogPosition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.position)?;
+        match &self.gtid {
+            Some(g) => write!(f, " (GTID {g})"),
+            None => Ok(()),
+        }
+    }
 }
 
 /// One exported table.

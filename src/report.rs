@@ -56,6 +56,9 @@ fn render(r: &RunReport, verbose: bool) -> String {
     for n in &r.not_carried {
         let _ = writeln!(o, "not carried: {n}");
     }
+    if let Some(b) = &r.binlog_position {
+        let _ = writeln!(o, "snapshot at binlog position: {b}");
+    }
     if let Some(l) = &r.load {
         load(&mut o, l, r.tables.len(), verbose);
     }
@@ -224,6 +227,7 @@ pub fn run_json(r: &RunReport) -> String {
         "budgetWarning": r.budget_warning,
         "skipped": r.skipped.iter().map(|(t, why)| serde_json::json!({"table": t, "why": why})).collect::<Vec<_>>(),
         "notCarried": r.not_carried,
+        "binlogPosition": r.binlog_position,
         "verify": r.verify.as_ref().map(|v| v.json_value()),
         "load": r.load.as_ref().map(|l| serde_json::json!({
             "frozen": l.frozen,

@@ -135,6 +135,9 @@ pub struct Entry {
     /// not taken for it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process: Option<String>,
+    /// The snapshot's binlog position, on the entry of a run that took one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binlog_position: Option<crate::manifest::BinlogPosition>,
 }
 
 impl Entry {
@@ -152,6 +155,7 @@ impl Entry {
             seconds: None,
             pid: None,
             process: None,
+            binlog_position: None,
         }
     }
 
@@ -167,6 +171,12 @@ impl Entry {
     /// Sets the migrationId.
     pub fn with_migration_id(mut self, id: impl Into<String>) -> Entry {
         self.migration_id = Some(id.into());
+        self
+    }
+
+    /// Sets the snapshot's binlog position.
+    pub fn with_binlog_position(mut self, at: Option<crate::manifest::BinlogPosition>) -> Entry {
+        self.binlog_position = at;
         self
     }
 

@@ -2,6 +2,7 @@
 
 pub mod create;
 pub mod fit;
+pub mod follow;
 mod keys;
 pub mod plan;
 pub mod profile;

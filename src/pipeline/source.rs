@@ -34,6 +34,7 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
                 batch_rows: o.batch_rows,
                 range_rows: o.range_rows,
                 read_ahead_bytes: read_ahead_bytes(p),
+                follow: p.follow.is_some(),
             };
             // Nothing has moved yet: a connection refused, dropped or killed while opening
             // the snapshot or reading the schema is retried, a bounded number of times.

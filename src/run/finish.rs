@@ -53,6 +53,7 @@ pub(super) fn manifests(
             tool_version: env!("CARGO_PKG_VERSION").to_string(),
             pipeline: p.name.clone(),
             tables: Vec::new(),
+            binlog_position: opened.binlog_position(),
         })
         .collect();
     for o in outcomes {

@@ -104,6 +104,8 @@ pub struct RunReport {
     /// What else the source holds that the run did not carry (views, routines, triggers,
     /// events; a dump's missing FLOAT digits).
     pub not_carried: Vec<String>,
+    /// The snapshot's binlog position (recorded in the manifest and the target too).
+    pub binlog_position: Option<crate::manifest::BinlogPosition>,
 }
 
 /// The run's clock: phases, and the downtime budget watched against the progress.
@@ -188,6 +190,10 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut clock = Clock::new(p.options.downtime_budget_minutes * 60.0, &migration_id, options.run_log.clone());
     let (opened, plan, target) = plan(p).await?;
+    if let Err(e) = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan).await {
+        opened.close().await;
+        return Err(e);
+    }
     // The target's names for the planned tables.
     let names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
     let target = match target {
@@ -258,6 +264,7 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
         load,
         skipped: plan.excluded.clone(),
         not_carried: plan.notes.clone(),
+        binlog_position: opened.binlog_position(),
     })
 }
 
@@ -345,6 +352,10 @@ async fn execute(
     match &options.interrupt {
         Some(i) => i.enter_commit()?,
         None => interrupted(options)?,
+    }
+    // A followed copy's target learns where the follower continues, in the load's commit.
+    if let (Some((load, _)), Some(at), Some(_)) = (target, run.opened.binlog_position(), &run.p.follow) {
+        load.record_follow(&run.p.name, migration_id, &at).await?;
     }
     let committed = commit(run, &names, &manifests, &mut ledger).await;
     if let Some(i) = &options.interrupt {

@@ -51,6 +51,11 @@ pub trait Source: Send + Sync {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
     }
+    /// The snapshot's binlog position, when the source is a live server logging one
+    /// (docs/architecture.md, "Change capture").
+    fn binlog_position(&self) -> Option<crate::manifest::BinlogPosition> {
+        None
+    }
     /// The live server behind the source, for what only a live server can answer
     /// (`verify`, `plan --profile`, comparing a committed table in place).
     fn live(&self) -> Option<Arc<mysql::MySqlSource>> {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::*;
 
+pub mod own_mariadb;
+
 /// The local servers (overridable for other machines).
 pub fn mysql_base() -> String {
     std::env::var("CONVERGE_TEST_MYSQL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into())

@@ -30,6 +30,8 @@ pub struct Pipeline {
     pub sinks: Vec<SinkSpec>,
     /// `[verify]`: what `converge verify` checks, and whether `run` verifies after loading.
     pub verify: Option<VerifySpec>,
+    /// `[follow]`: the run is the snapshot a binlog follower will continue from.
+    pub follow: Option<FollowSpec>,
     /// The file it was read from (not a key).
     pub file: PathBuf,
 }
@@ -219,6 +221,24 @@ pub struct VerifySpec {
 impl Default for VerifySpec {
     fn default() -> Self {
         VerifySpec { critical: Vec::new(), after_run: true, sample: None }
+    }
+}
+
+/// `[follow]`: the copy is followed by the source's binlog (docs/architecture.md,
+/// "Change capture"); `plan` and `run` check the source first.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowSpec {
+    /// The server id the follower will connect with: no replica of the source may use it.
+    pub server_id: u32,
+    /// How long the copy is expected to take, in hours: binlog retention shorter than
+    /// this is warned about (the follower's start position could be purged).
+    pub expected_copy_hours: f64,
+}
+
+impl Default for FollowSpec {
+    fn default() -> Self {
+        FollowSpec { server_id: 4_029_386_211, expected_copy_hours: 24.0 }
     }
 }
 
@@ -488,6 +508,7 @@ impl Pipeline {
             validations: Vec::new(),
             sinks: vec![SinkSpec::Postgres(sink)],
             verify: None,
+            follow: None,
             file: PathBuf::from(format!("({name})")),
         }
     }
@@ -518,6 +539,20 @@ mod tests {
         let e = Pipeline::parse(&text, Path::new("p.toml"), |_| Some("x".into())).unwrap_err().to_string();
         assert!(e.starts_with("p.toml:6:"), "{e}");
         assert!(e.contains("unknown field `compression`"), "{e}");
+    }
+
+    #[test]
+    fn follow_needs_a_live_source_and_one_load_transaction() {
+        let ok = Pipeline::parse(&format!("{P}[follow]\nserver_id = 7\n"), Path::new("p.toml"), |_| Some("x".into()));
+        assert_eq!(ok.unwrap().follow.map(|f| f.server_id), Some(7));
+        let e = refused(&format!("{P}[follow]\nserverid = 7\n"));
+        assert!(e.contains("unknown field `serverid`"), "{e}");
+        let pg = "[[sink]]\nkind = \"postgres\"\nurl = \"x\"\ntransaction = \"table\"\n";
+        let e = refused(&format!("{P}{pg}[follow]\n"));
+        assert!(e.contains("[follow]") && e.contains("transaction = \"run\""), "{e}");
+        let dump = P.replace("kind = \"mysql\"\nurl = \"${MYSQL_URL}\"", "kind = \"mysqldump\"\npath = \"d.sql\"");
+        let e = refused(&format!("{dump}[follow]\n"));
+        assert!(e.contains("[follow] follows a live server's binlog"), "{e}");
     }
 
     fn refused(text: &str) -> String {

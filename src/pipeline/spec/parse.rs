@@ -16,8 +16,9 @@ use serde::Deserialize;
 use serde_spanned::Spanned;
 
 use super::{
-    all_tables, CaseInsensitive, ColumnRule, CreateMode, EnumMode, IndexNames, LongNames, Options, Pipeline,
-    PostgresSink, SinkSpec, SourceKind, SourceSpec, TableName, TransactionMode, Transform, TriggerMode, VerifySpec,
+    all_tables, CaseInsensitive, ColumnRule, CreateMode, EnumMode, FollowSpec, IndexNames, LongNames, Options,
+    Pipeline, PostgresSink, SinkSpec, SourceKind, SourceSpec, TableName, TransactionMode, Transform, TriggerMode,
+    VerifySpec,
 };
 use crate::error::{Error, Result};
 use crate::transform::validate::Validate;
@@ -41,6 +42,7 @@ struct RawPipeline {
     #[serde(default, rename = "sink")]
     sinks: Vec<Spanned<RawSink>>,
     verify: Option<VerifySpec>,
+    follow: Option<FollowSpec>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -428,6 +430,7 @@ impl Pipeline {
             validations: raw.validations,
             sinks,
             verify: raw.verify,
+            follow: raw.follow,
             file: path.to_path_buf(),
         };
         p.check()?;
@@ -470,6 +473,24 @@ impl Pipeline {
         }
         if self.verify.is_some() && self.postgres().is_none() {
             return Err(fail("[verify] compares the source with a postgres sink: add one".into()));
+        }
+        if let Some(f) = &self.follow {
+            if !s.is_live() {
+                return Err(fail("[follow] follows a live server's binlog: source.kind must be \"mysql\"".into()));
+            }
+            if self.postgres().is_some_and(|k| k.transaction == TransactionMode::Table) {
+                return Err(fail(
+                    "[follow] continues one snapshot, which a per-table load (transaction = \"table\") does not \
+                     keep across reruns: use transaction = \"run\""
+                        .into(),
+                ));
+            }
+            if f.server_id == 0 {
+                return Err(fail("follow.server_id must be more than 0 (0 is refused by a replication source)".into()));
+            }
+            if f.expected_copy_hours.is_nan() || f.expected_copy_hours <= 0.0 {
+                return Err(fail("follow.expected_copy_hours must be more than 0".into()));
+            }
         }
         if self.options.downtime_budget_minutes.is_nan() || self.options.downtime_budget_minutes <= 0.0 {
             return Err(fail("options.downtime_budget_minutes must be more than 0".into()));

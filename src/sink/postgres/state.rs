@@ -92,3 +92,43 @@ pub async fn forget(client: &Client, pipeline: &str, schema: &str, tables: &[Str
         .map_err(|e| Error::postgres("updating converge.load_state", &e))?;
     Ok(())
 }
+
+/// The table the snapshot's binlog position is kept in, for the follower.
+pub const FOLLOW_TABLE: &str = "\"converge\".\"follow_state\"";
+
+/// Records, inside the load's own transaction, the binlog position the loaded snapshot
+/// was taken at: committed with the data, so the target never claims a position its
+/// rows are not at. One row per pipeline and target schema.
+pub async fn record_follow(
+    client: &Client,
+    pipeline: &str,
+    schema: &str,
+    migration_id: &str,
+    at: &crate::manifest::BinlogPosition,
+) -> Result<()> {
+    client
+        .batch_execute(&format!(
+            "CREATE SCHEMA IF NOT EXISTS \"converge\";
+             CREATE TABLE IF NOT EXISTS {FOLLOW_TABLE} (
+                 pipeline text NOT NULL, target_schema text NOT NULL,
+                 binlog_file text NOT NULL, binlog_position bigint NOT NULL, gtid text,
+                 migration_id text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
+                 PRIMARY KEY (pipeline, target_schema))"
+        ))
+        .await
+        .map_err(|e| Error::postgres("creating converge.follow_state", &e))?;
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {FOLLOW_TABLE} (pipeline, target_schema, binlog_file, binlog_position, gtid, migration_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
+                 ON CONFLICT (pipeline, target_schema) DO UPDATE SET binlog_file = EXCLUDED.binlog_file,
+                 binlog_position = EXCLUDED.binlog_position, gtid = EXCLUDED.gtid,
+                 migration_id = EXCLUDED.migration_id, recorded_at = now()"
+            ),
+            &[&pipeline, &schema, &at.file, &(at.position as i64), &at.gtid, &migration_id],
+        )
+        .await
+        .map_err(|e| Error::postgres("recording the binlog position in converge.follow_state", &e))?;
+    Ok(())
+}

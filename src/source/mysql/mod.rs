@@ -1,6 +1,7 @@
 //! The live MySQL 8 / MariaDB source: connects, takes one consistent snapshot shared by
 //! several connections, introspects the schema and streams tables as Arrow batches.
 
+pub mod binlog;
 mod catalog;
 mod introspect;
 mod read;
@@ -32,11 +33,20 @@ pub struct MySqlOptions {
     /// What the connections' decoded batches may hold together
     /// ([`READ_AHEAD_BYTES`], less what the run's Parquet writers may buffer).
     pub read_ahead_bytes: usize,
+    /// A follower will continue from the snapshot: its binlog position must be taken
+    /// with it (on MySQL under the read lock, even with one connection).
+    pub follow: bool,
 }
 
 impl Default for MySqlOptions {
     fn default() -> Self {
-        MySqlOptions { connections: 8, batch_rows: 8192, range_rows: 50_000, read_ahead_bytes: READ_AHEAD_BYTES }
+        MySqlOptions {
+            connections: 8,
+            batch_rows: 8192,
+            range_rows: 50_000,
+            read_ahead_bytes: READ_AHEAD_BYTES,
+            follow: false,
+        }
     }
 }
 
@@ -64,6 +74,8 @@ pub struct MySqlSource {
     options: MySqlOptions,
     snapshot_shared: bool,
     mariadb: bool,
+    position: Option<crate::manifest::BinlogPosition>,
+    log_bin: bool,
 }
 
 /// Parses a `mysql://` URL, with errors that never repeat the URL (it holds the password);
@@ -100,12 +112,24 @@ impl MySqlSource {
     /// them: under `FLUSH TABLES WITH READ LOCK` each session starts a REPEATABLE READ
     /// consistent-snapshot transaction, then the lock is released (as mysqldump and
     /// mydumper do). Without the RELOAD privilege the source falls back to one session.
+    /// With the binary log on, the snapshot's binlog position is taken with it
+    /// ([`binlog::position`]); a MySQL source that will be followed takes the lock even
+    /// with one connection, and is refused without RELOAD.
     pub async fn open(url: &str, options: MySqlOptions) -> Result<MySqlSource> {
         let (opts, database) = parse_url(url)?;
         let mut control = connect(&opts).await?;
+        let server = binlog::position::server(&mut control).await?;
         let wanted = options.connections.max(1);
-        let locked = wanted > 1 && control.query_drop("FLUSH TABLES WITH READ LOCK").await.is_ok();
-        let mariadb = control.server_version() >= (10, 0, 0);
+        let lock_for_position = options.follow && !server.mariadb && server.log_bin;
+        let locked =
+            (wanted > 1 || lock_for_position) && control.query_drop("FLUSH TABLES WITH READ LOCK").await.is_ok();
+        if lock_for_position && !locked {
+            return Err(Error::other(
+                "following a MySQL source needs its binlog position taken under FLUSH TABLES WITH READ LOCK, \
+                 which needs the RELOAD privilege: `GRANT RELOAD ON *.* TO <user>`",
+            ));
+        }
+        let mariadb = server.mariadb;
         let n = if locked { wanted } else { 1 };
         if wanted > 1 && !locked {
             tracing::warn!("no RELOAD privilege for a shared snapshot: reading over one connection");
@@ -125,17 +149,25 @@ impl MySqlSource {
             Ok::<_, Error>(())
         }
         .await;
+        // Still under the lock (MySQL reads the position there), before any later commit.
+        let position = match &start {
+            Ok(()) => binlog::position::take(&mut control, &mut conns, server, locked).await,
+            Err(_) => Ok(None),
+        };
         if locked {
             control.query_drop("UNLOCK TABLES").await.map_err(|e| Error::mysql("releasing the snapshot lock", e))?;
         }
         start?;
+        let position = position?;
         let _ = control.disconnect().await;
         Ok(MySqlSource {
             database,
             permits: Semaphore::new(conns.len()),
             conns: Mutex::new(conns),
             options: MySqlOptions { connections: n, ..options },
-            snapshot_shared: locked,
+            snapshot_shared: n > 1,
+            position,
+            log_bin: server.log_bin,
             mariadb,
         })
     }
@@ -154,6 +186,12 @@ impl MySqlSource {
     /// duplicate keys (MySQL 8 stores JSON with the last one only).
     pub fn is_mariadb(&self) -> bool {
         self.mariadb
+    }
+
+    /// The snapshot's binlog position (None with the binary log off, or on MySQL when
+    /// the snapshot was not opened under the read lock).
+    pub fn binlog_position(&self) -> Option<&crate::manifest::BinlogPosition> {
+        self.position.as_ref()
     }
 
     /// Whether several connections share the snapshot.
@@ -327,7 +365,12 @@ pub struct LiveSource(pub Arc<MySqlSource>);
 impl crate::source::Source for LiveSource {
     fn describe(&self) -> String {
         let how = if self.0.parallel() { "parallel connections" } else { "one connection" };
-        format!("mysql database `{}` (consistent snapshot, {how})", self.0.database())
+        let position = match self.0.binlog_position() {
+            Some(p) => format!("binlog position {p}"),
+            None if !self.0.log_bin => "binary log off: no binlog position".into(),
+            None => "no binlog position (MySQL without the read lock)".into(),
+        };
+        format!("mysql database `{}` (consistent snapshot, {how}; {position})", self.0.database())
     }
 
     fn database_name(&self) -> String {
@@ -353,6 +396,10 @@ impl crate::source::Source for LiveSource {
 
     fn close(&self) -> futures::future::BoxFuture<'_, ()> {
         Box::pin(self.0.close())
+    }
+
+    fn binlog_position(&self) -> Option<crate::manifest::BinlogPosition> {
+        self.0.binlog_position().cloned()
     }
 
     fn live(&self) -> Option<Arc<MySqlSource>> {

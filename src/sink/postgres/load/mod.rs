@@ -358,6 +358,21 @@ impl PgLoad {
         Ok(out)
     }
 
+    /// Records the snapshot's binlog position in `converge.follow_state`, inside the
+    /// single load transaction (committed with the data by [`PgLoad::commit`]).
+    pub async fn record_follow(
+        &self,
+        pipeline: &str,
+        migration_id: &str,
+        at: &crate::manifest::BinlogPosition,
+    ) -> Result<()> {
+        if let Strategy::PerTable(_) = self.strategy {
+            return Err(Error::other("a binlog position is recorded by a single-transaction load only"));
+        }
+        let client = self.control().await;
+        state::record_follow(&client, pipeline, &self.schema, migration_id, at).await
+    }
+
     /// Commits, then counts every loaded table again outside the transaction.
     pub async fn commit(&self, loaded: &[String]) -> Result<Vec<(String, u64)>> {
         let client = self.control().await;

@@ -1,0 +1,99 @@
+//! A MariaDB server of a test's own, on a port of its own, started with the options a
+//! test needs (a binary log, a row format …) without touching the shared server's
+//! settings: `mariadb-install-db` into a temporary directory, then `mariadbd` with its own
+//! socket and port; stopped and removed on drop.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::TempDir;
+
+/// A running server, killed (and its data removed) on drop.
+pub struct OwnMariaDb {
+    child: Child,
+    /// The TCP port it listens on (127.0.0.1).
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl Drop for OwnMariaDb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn install(data: &Path) {
+    let out = Command::new("mariadb-install-db")
+        .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
+        .arg(format!("--datadir={}", data.display()))
+        .output()
+        .expect("mariadb-install-db");
+    assert!(out.status.success(), "mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+impl OwnMariaDb {
+    /// A binlog-enabled server ready to be followed: `--log-bin --binlog-format=ROW
+    /// --server-id=1`, then `extra` (later options win: `--binlog-format=MIXED` …).
+    pub async fn with_binlog(extra: &[&str]) -> OwnMariaDb {
+        let mut args = vec!["--log-bin=binlog", "--binlog-format=ROW", "--server-id=1"];
+        args.extend_from_slice(extra);
+        OwnMariaDb::start(&args).await
+    }
+
+    /// A server started with exactly `args` (after its directories and port).
+    pub async fn start(args: &[&str]) -> OwnMariaDb {
+        let dir = TempDir::new("own-mariadb");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        install(&data);
+        let port = free_port();
+        let child = Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1"])
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.path().join("mariadb.sock").display()))
+            .arg(format!("--port={port}"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd");
+        let server = OwnMariaDb { child, port, _dir: dir };
+        for _ in 0..600 {
+            if let Ok(c) = mysql_async::Conn::from_url(server.url("mysql")).await {
+                let _ = c.disconnect().await;
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the test's own MariaDB on port {port} did not start");
+    }
+
+    /// The URL of `db` as root (empty password).
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A root connection (session time zone UTC).
+    pub async fn conn(&self) -> mysql_async::Conn {
+        use mysql_async::prelude::*;
+        let mut c = mysql_async::Conn::from_url(self.url("mysql")).await.unwrap();
+        c.query_drop("SET time_zone = '+00:00'").await.unwrap();
+        c
+    }
+
+    /// Runs statements (separated by `;\n`) as root.
+    pub async fn exec(&self, sql: &str) {
+        use mysql_async::prelude::*;
+        let mut c = self.conn().await;
+        for stmt in sql.split(";\n").map(str::trim).filter(|s| !s.is_empty()) {
+            c.query_drop(stmt).await.unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        }
+        let _ = c.disconnect().await;
+    }
+}
