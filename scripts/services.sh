@@ -16,8 +16,9 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
 fi
 # PostGIS, for the tests that load spatial columns into geometry (each creates the
 # extension in its own database only).
-if ! [ -f /usr/share/postgresql/15/extension/postgis.control ]; then
-  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15-postgis-3
+pg_major="$(ls /usr/lib/postgresql | sort -V | tail -1)"
+if ! [ -f "/usr/share/postgresql/$pg_major/extension/postgis.control" ]; then
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "postgresql-$pg_major-postgis-3"
 fi
 
 if ! have_mysql; then

@@ -164,8 +164,11 @@ pub fn render(findings: &[Finding]) -> String {
     let blocking = findings.iter().filter(|f| f.blocking()).count();
     let mut o = format!("\nprofile: {} findings, {blocking} of them would stop the run\n", findings.len());
     for f in findings {
-        let _ =
-            writeln!(o, "  - {}.{}: {} values {} (e.g. {})", f.table, f.column, f.count, f.what, f.examples.join("; "));
+        let examples = match f.examples.is_empty() {
+            true => String::new(),
+            false => format!(" (e.g. {})", f.examples.join("; ")),
+        };
+        let _ = writeln!(o, "  - {}.{}: {} values {}{examples}", f.table, f.column, f.count, f.what);
     }
     o
 }
