@@ -1,7 +1,7 @@
 //! The descent over a generation expression's tokens, MySQL's precedence from OR down
 //! to a primary: each step checks its operands' types and writes PostgreSQL's SQL.
 
-use super::super::expr::Tok;
+use super::lex::Tok;
 use super::{collation_differs, describe, Coll, Ty, Typed};
 use crate::ident;
 

@@ -115,3 +115,55 @@ fn functions_on_the_whitelist_keep_their_meaning() {
     // latin1_bin orders by byte (cp1252), not by code point.
     assert!(t("`l` = 'x'", "tinyint(1)").unwrap_err().contains("latin1_bin"));
 }
+
+/// Translates the CHECK `clause` over `columns()` and a `char(5)` column `ch`.
+fn check(clause: &str) -> Result<String, String> {
+    let mut cols = columns();
+    cols.push(col("ch", "char(5)", Some("utf8mb4_nopad_bin")));
+    let operand = |n: &str| {
+        let c = cols.iter().find(|c| c.name == n).ok_or_else(|| format!("column `{n}` is not carried"))?;
+        let sql = if c.mysql.data_type == "char" { format!("rtrim({}, ' ')", ident::pg(n)) } else { ident::pg(n) };
+        Ok(Typed { sql, ty: column_type(c.logical, c) })
+    };
+    condition(clause, &operand)
+}
+
+#[test]
+fn a_check_is_a_truth_value_through_the_same_whitelist() {
+    assert_eq!(check("`sb` = 'abc'").unwrap(), "((\"sb\") COLLATE \"C\" = 'abc')");
+    assert_eq!(
+        check("`p` in ('a','b')").unwrap(),
+        "((rtrim(\"p\", ' ')) COLLATE \"C\" IN (rtrim('a', ' '), rtrim('b', ' ')))"
+    );
+    assert_eq!(check("`a` * `c` < 100").unwrap(), "((CAST(\"a\" AS bigint) * CAST(\"c\" AS bigint)) < 100)");
+    assert_eq!(check("`b`").unwrap(), "\"b\"");
+    assert_eq!(check("`ch` like 'a%'").unwrap(), "((rtrim(\"ch\", ' ')) COLLATE \"C\" LIKE 'a%')");
+    for e in ["`s` = 'abc'", "`s` in ('a','b')", "`s` <> ''", "`s` like 'a%'", "`s` > 'b'"] {
+        let why = check(e).unwrap_err();
+        assert!(why.contains("utf8mb4_general_ci") && why.contains("case"), "{e}: {why}");
+    }
+    assert!(check("`p` > 'b'").unwrap_err().contains("PAD SPACE"));
+    assert!(check("`a`").unwrap_err().contains("as a number"));
+    assert!(check("`a` + 1").unwrap_err().contains("as a number"));
+    assert!(check("`a` / 2 > 1").unwrap_err().contains("division"));
+    assert!(check("`a` || `c`").unwrap_err().contains("OR"));
+    assert!(check("`a` regexp 'x'").unwrap_err().contains("regexp"));
+    assert!(check("upper(`sb`) = 'A'").unwrap_err().contains("case"));
+}
+
+#[test]
+fn a_default_gives_the_same_value_and_reads_no_column() {
+    let d = |e: &str, into: &str| {
+        let c = col("x", into, Some("utf8mb4_general_ci"));
+        default(e, &c, c.logical)
+    };
+    assert_eq!(d("1 + 2", "int(11)").unwrap(), "(CAST(1 AS bigint) + CAST(2 AS bigint))");
+    assert_eq!(d("uuid()", "char(36)").unwrap(), "gen_random_uuid()");
+    assert_eq!(d("(uuid())", "varchar(40)").unwrap(), "gen_random_uuid()");
+    assert!(d("uuid()", "varchar(10)").is_err());
+    assert_eq!(d("curdate()", "date").unwrap(), "CURRENT_DATE");
+    assert!(d("`a` + 1", "int(11)").unwrap_err().contains("reads the column `a`"));
+    assert!(d("1 / 2", "decimal(5,4)").unwrap_err().contains("division"));
+    assert!(d("1 + 2", "varchar(10)").unwrap_err().contains("converts an integer"));
+    assert!(d("concat('a', 1.5)", "varchar(10)").is_err());
+}
