@@ -1,7 +1,9 @@
-//! CHECK constraints under `create = "missing"`: re-created only where PostgreSQL
-//! passes and refuses the rows MariaDB does (probe rows written to both servers after
-//! the load, each server's verdict compared), otherwise left out with a note in
-//! `schema`, `plan` and the run naming table, constraint, MySQL's expression and why.
+//! CHECK constraints and expression defaults under `create = "missing"`: a CHECK is
+//! re-created only where PostgreSQL passes and refuses the rows MariaDB does (probe rows
+//! written to both servers after the load, each server's verdict compared), a default
+//! only where a row written later gets MariaDB's value; otherwise each is left out with
+//! a note in `schema`, `plan` and the run naming table, constraint or column, MySQL's
+//! expression and why.
 
 mod common;
 
@@ -152,4 +154,79 @@ async fn checks_pass_and_refuse_the_rows_mariadb_does_or_are_left_out_with_a_not
     assert!(problems.is_empty(), "{problems:#?}");
     pg.drop_db().await;
     my.drop_db().await;
+}
+
+/// Expression defaults: (column, MySQL type and default, carried).
+const DEFAULTS: &[(&str, &str, bool)] = &[
+    // MySQL computes integer arithmetic in BIGINT; PostgreSQL's int would overflow.
+    ("big", "bigint DEFAULT (2147483647 + 1)", true),
+    ("joined", "varchar(10) DEFAULT (concat('a', 'b', 7))", true),
+    ("mixed", "int DEFAULT (-(3 MOD 2) + 10)", true),
+    // Literals compared under the connection's collation (MySQL: 'abc' = 'ABC' is 1).
+    ("same", "int DEFAULT ('abc' = 'ABC')", false),
+    // MySQL's `/` is exact (0.5000), PostgreSQL's integer division is 0.
+    ("half", "decimal(6,4) DEFAULT (1 / 2)", false),
+    ("shout", "varchar(10) DEFAULT (upper('abc'))", false),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expression_defaults_give_mariadbs_value_or_are_left_out_with_a_note() {
+    let my = MyDb::create("defaults").await;
+    let columns: Vec<String> = DEFAULTS.iter().map(|(name, decl, _)| format!("{name} {decl}")).collect();
+    my.exec(&format!(
+        "CREATE TABLE d (id int NOT NULL PRIMARY KEY, {});\nINSERT INTO d (id) VALUES (1)",
+        columns.join(", ")
+    ))
+    .await;
+    let pg = PgDb::create("defaults").await;
+    let text = "name = \"defaults\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n\
+                [[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\ncreate = \"missing\"\n";
+    let p = pipeline(text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let schema = converge::ddl::schema(&p, false).await.unwrap();
+    let (opened, plan, _) = converge::run::plan(&p).await.unwrap();
+    opened.close().await;
+    let report = converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+
+    // A row written after the load, each column left to its default.
+    my.exec("INSERT INTO d (id) VALUES (2)").await;
+    pg.client.batch_execute("INSERT INTO d (id) VALUES (2)").await.unwrap_or_else(|e| panic!("{e:?}"));
+    let mut problems = Vec::new();
+    for (name, decl, carried) in DEFAULTS {
+        let mine = my_rows(&my, &format!("SELECT CAST(`{name}` AS CHAR) FROM d WHERE id = 2")).await;
+        let theirs = pg_rows(&pg, &format!("SELECT \"{name}\"::text FROM d WHERE id = 2")).await;
+        if *carried && theirs != mine {
+            problems.push(format!("{name} {decl}: MariaDB {mine:?}, PostgreSQL {theirs:?}"));
+        }
+        if !carried {
+            let head = format!("`d`.`{name}`: the MySQL default ");
+            for (what, notes) in [("schema", &schema.ddl.notes), ("plan", &plan.notes), ("run", &report.not_carried)] {
+                if !notes.iter().any(|n| n.contains(&head) && n.contains("is not carried")) {
+                    problems.push(format!("{what} notes nothing of {name}"));
+                }
+            }
+            if theirs != [[None]] {
+                problems.push(format!("{name} {decl}: PostgreSQL has a default: {theirs:?}"));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// Every row of `sql` on MariaDB, as text (NULL as `None`).
+async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut c = my.conn().await;
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| match r.as_ref(i).expect("a value") {
+                    mysql_async::Value::NULL => None,
+                    mysql_async::Value::Bytes(b) => Some(String::from_utf8(b.clone()).unwrap()),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect()
 }
