@@ -230,3 +230,27 @@ async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
         })
         .collect()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dump_source_re_creates_the_same_checks_as_the_live_server() {
+    let my = MyDb::create("checkdump").await;
+    my.exec(&schema_sql()).await;
+    let tmp = TempDir::new("checkdump");
+    let file = tmp.path().join("dump.sql");
+    mariadb_dump(&my.name, &file, &[]);
+    let pg = PgDb::create("checkdump").await;
+    let live = "name = \"checks\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n\
+                [[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\ncreate = \"missing\"\n";
+    let live = pipeline(live, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let dumped = format!(
+        "name = \"checks\"\n[source]\nkind = \"mysqldump\"\npath = \"{}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\ncreate = \"missing\"\n",
+        file.display()
+    );
+    let dumped = pipeline(&dumped, &[("PG_URL", &pg.url)]);
+    let from_live = converge::ddl::schema(&live, false).await.unwrap();
+    let from_dump = converge::ddl::schema(&dumped, false).await.unwrap();
+    assert_eq!(from_dump.ddl.statements(), from_live.ddl.statements());
+    assert_eq!(from_dump.ddl.notes, from_live.ddl.notes);
+    pg.drop_db().await;
+    my.drop_db().await;
+}
