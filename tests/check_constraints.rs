@@ -35,25 +35,31 @@ const CHECKS: &[(&str, &str, bool)] = &[
     // A number as a condition: MySQL passes any non-zero one.
     ("bare", "a", false),
     ("halved", "a / 2 < 10", false),
+    // Dates compare alike with dates; MySQL converts a string literal its own way.
+    ("date_order", "d1 <= d2", true),
+    ("date_literal", "d1 > '2020-01-01'", false),
 ];
 
-/// Probe rows (s, sb, p, ch, a, c) written to every table after the load.
-type Probe =
-    (Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<&'static str>, Option<i32>, Option<i32>);
+/// Probe rows ((s, sb, p, ch, a, c), (d1, d2)) written to every table after the load.
+type Text = Option<&'static str>;
+type Probe = ((Text, Text, Text, Text, Option<i32>, Option<i32>), (Text, Text));
 const PROBES: &[Probe] = &[
-    (Some("abc"), Some("abc"), Some("abc"), Some("abc"), Some(1), Some(1)),
-    (Some("ABC"), Some("ABC"), Some("ABC"), Some("ABC"), Some(-2147483647), Some(2147483647)),
-    (Some("abc "), Some("abc "), Some("abc "), Some("a "), Some(2147483647), Some(1)),
-    (Some("a"), Some("a"), Some("a"), Some("a"), Some(0), Some(0)),
-    (Some("A"), Some("A"), Some("A "), Some("b"), Some(5), Some(30)),
-    (Some(" "), Some(""), Some(" "), Some(""), Some(-1), None),
-    (Some("b"), Some("b"), Some("b  "), Some("é"), None, Some(5)),
-    (Some("ba"), Some("ba"), Some("a\t"), Some("ba"), Some(10), Some(10)),
-    (Some("c"), Some("c"), Some("c"), Some("zz"), Some(200), Some(-1)),
-    (Some("é"), Some("é"), Some("é"), Some("c "), Some(2147483647), Some(2147483647)),
-    (Some("B"), Some("B"), Some("B"), Some("B"), Some(-5), Some(-5)),
-    (Some("Ab"), Some("ab"), Some("b"), Some("ab "), Some(3), Some(-3)),
-    (None, None, None, None, None, None),
+    ((Some("abc"), Some("abc"), Some("abc"), Some("abc"), Some(1), Some(1)), (Some("2020-01-01"), Some("2020-01-02"))),
+    (
+        (Some("ABC"), Some("ABC"), Some("ABC"), Some("ABC"), Some(-2147483647), Some(2147483647)),
+        (Some("2020-01-02"), Some("2020-01-01")),
+    ),
+    ((Some("abc "), Some("abc "), Some("abc "), Some("a "), Some(2147483647), Some(1)), (None, Some("2020-01-01"))),
+    ((Some("a"), Some("a"), Some("a"), Some("a"), Some(0), Some(0)), (Some("2020-01-01"), Some("2020-01-01"))),
+    ((Some("A"), Some("A"), Some("A "), Some("b"), Some(5), Some(30)), (Some("2019-12-31"), Some("2020-01-01"))),
+    ((Some(" "), Some(""), Some(" "), Some(""), Some(-1), None), (Some("2021-01-01"), None)),
+    ((Some("b"), Some("b"), Some("b  "), Some("é"), None, Some(5)), (Some("2020-01-03"), Some("2020-01-02"))),
+    ((Some("ba"), Some("ba"), Some("a\t"), Some("ba"), Some(10), Some(10)), (None, None)),
+    ((Some("c"), Some("c"), Some("c"), Some("zz"), Some(200), Some(-1)), (None, None)),
+    ((Some("é"), Some("é"), Some("é"), Some("c "), Some(2147483647), Some(2147483647)), (None, None)),
+    ((Some("B"), Some("B"), Some("B"), Some("B"), Some(-5), Some(-5)), (None, None)),
+    ((Some("Ab"), Some("ab"), Some("b"), Some("ab "), Some(3), Some(-3)), (None, None)),
+    ((None, None, None, None, None, None), (None, None)),
 ];
 
 fn schema_sql() -> String {
@@ -63,7 +69,7 @@ fn schema_sql() -> String {
             format!(
                 "CREATE TABLE t_{name} (id int NOT NULL PRIMARY KEY, s varchar(10) COLLATE utf8mb4_general_ci, \
                  sb varchar(10) COLLATE utf8mb4_nopad_bin, p varchar(10) COLLATE utf8mb4_bin, \
-                 ch char(5) COLLATE utf8mb4_nopad_bin, a int, c int, CONSTRAINT {name} CHECK ({clause}));\n\
+                 ch char(5) COLLATE utf8mb4_nopad_bin, a int, c int, d1 date, d2 date, CONSTRAINT {name} CHECK ({clause}));\n\
                  INSERT INTO t_{name} (id) VALUES (0);\n"
             )
         })
@@ -73,11 +79,11 @@ fn schema_sql() -> String {
 /// MariaDB's verdict on each probe row in `table`: accepted, or refused by a CHECK.
 async fn mariadb_verdicts(my: &MyDb, table: &str) -> Vec<bool> {
     let mut conn = my.conn().await;
-    let sql = format!("INSERT INTO `{table}` (id, s, sb, p, ch, a, c) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    let sql = format!("INSERT INTO `{table}` (id, s, sb, p, ch, a, c, d1, d2) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     let mut out = Vec::new();
-    for (i, (s, sb, p, ch, a, c)) in PROBES.iter().enumerate() {
+    for (i, ((s, sb, p, ch, a, c), (d1, d2))) in PROBES.iter().enumerate() {
         let id = i as i32 + 1;
-        match conn.exec_drop(&sql, (id, s, sb, p, ch, a, c)).await {
+        match conn.exec_drop(&sql, (id, s, sb, p, ch, a, c, d1, d2)).await {
             Ok(()) => out.push(true),
             // 4025: CONSTRAINT_FAILED.
             Err(mysql_async::Error::Server(e)) if e.code == 4025 => out.push(false),
@@ -90,11 +96,14 @@ async fn mariadb_verdicts(my: &MyDb, table: &str) -> Vec<bool> {
 /// PostgreSQL's verdict on each probe row in `table`.
 async fn postgres_verdicts(pg: &PgDb, table: &str) -> Vec<bool> {
     use tokio_postgres::error::SqlState;
-    let sql = format!("INSERT INTO \"{table}\" (id, s, sb, p, ch, a, c) VALUES ($1, $2, $3, $4, $5, $6, $7)");
+    let sql = format!(
+        "INSERT INTO \"{table}\" (id, s, sb, p, ch, a, c, d1, d2) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::text::date, $9::text::date)"
+    );
     let mut out = Vec::new();
-    for (i, (s, sb, p, ch, a, c)) in PROBES.iter().enumerate() {
+    for (i, ((s, sb, p, ch, a, c), (d1, d2))) in PROBES.iter().enumerate() {
         let id = i as i32 + 1;
-        match pg.client.execute(&sql, &[&id, s, sb, p, ch, a, c]).await {
+        match pg.client.execute(&sql, &[&id, s, sb, p, ch, a, c, d1, d2]).await {
             Ok(_) => out.push(true),
             Err(e) if e.code() == Some(&SqlState::CHECK_VIOLATION) => out.push(false),
             // An integer overflow inside the condition refuses the row too.

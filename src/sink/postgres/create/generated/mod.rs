@@ -35,6 +35,9 @@ pub(super) enum Ty {
     Bool,
     /// A tinyint(1) or bit(1) column created boolean: a number to MySQL.
     Flag,
+    /// A DATE, DATETIME or TIMESTAMP column, by its MySQL type and as created: two of
+    /// one kind compare alike on both servers (as dates, wall-clock times or instants).
+    Time(String, Logical),
     /// A value this translation does not compute with, and why.
     Opaque(String),
 }
@@ -73,6 +76,7 @@ pub(super) fn column_type(logical: Logical, c: &Column) -> Ty {
         Logical::UInt64 if plain_int => Ty::Int { unsigned: true, wide: false },
         Logical::Decimal(p, s) => Ty::Dec { precision: p.into(), scale: s.max(0) as u32, unsigned: m.unsigned },
         Logical::Float64 if m.scale.is_none() => Ty::Double,
+        Logical::Date | Logical::DateTime | Logical::Timestamp => Ty::Time(m.data_type.clone(), logical),
         Logical::Text if matches!(m.charset.as_deref(), None | Some("utf8mb4" | "utf8mb3" | "utf8" | "ascii")) => {
             // A binary collation orders by code point only for UTF-8 (and ASCII) text.
             let unicode = |x: &str| x.starts_with("utf8") || x.starts_with("ascii_");
@@ -223,6 +227,7 @@ fn describe(ty: &Ty) -> String {
         Ty::Text(_) => "text".into(),
         Ty::Bool => "a comparison's result (MySQL's 1/0, PostgreSQL's true/false)".into(),
         Ty::Flag => "a tinyint(1) created boolean (MySQL's 1/0, PostgreSQL's true/false)".into(),
+        Ty::Time(mysql, created) => format!("a {mysql} (created {})", created.name()),
         Ty::Opaque(why) => why.clone(),
     }
 }

@@ -23,6 +23,10 @@ fn columns() -> Vec<Column> {
         col("dc", "decimal(10,2)", None),
         col("ub", "bigint(20) unsigned", None),
         col("l", "varchar(10)", Some("latin1_bin")),
+        col("d1", "date", None),
+        col("d2", "date", None),
+        col("w1", "datetime", None),
+        col("t1", "timestamp", None),
     ]
 }
 
@@ -149,6 +153,13 @@ fn a_check_is_a_truth_value_through_the_same_whitelist() {
     assert!(check("`a` || `c`").unwrap_err().contains("OR"));
     assert!(check("`a` regexp 'x'").unwrap_err().contains("regexp"));
     assert!(check("upper(`sb`) = 'A'").unwrap_err().contains("case"));
+    // Dates, wall-clock times and instants compare alike only with their own kind.
+    assert_eq!(check("`d1` <= `d2`").unwrap(), "(\"d1\" <= \"d2\")");
+    assert_eq!(check("coalesce(`d1`,`d2`) <= `d2`").unwrap(), "(coalesce(\"d1\", \"d2\") <= \"d2\")");
+    assert!(check("`w1` < `t1`").unwrap_err().contains("a datetime"));
+    assert!(check("`d1` > '2020-01-01'").unwrap_err().contains("converts one"));
+    assert!(check("`d1` + 1 > `d2`").is_err());
+    assert!(t("coalesce(`d1`,`d2`)", "date").is_err());
 }
 
 #[test]
