@@ -3,7 +3,7 @@
 //! as an identity column, generated columns, `ON UPDATE CURRENT_TIMESTAMP`.
 
 use super::keys::Context;
-use super::{expr, generated, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
+use super::{generated, CaseInsensitive, CreatedColumn, CreatedTable, EnumMode};
 use crate::ident;
 use crate::schema::{Column, ColumnDefault, Generated, Table};
 use crate::types::Logical;
@@ -255,9 +255,7 @@ fn default_sql(logical: Logical, c: &Column, d: &ColumnDefault) -> Result<Option
     let v = match d {
         ColumnDefault::Null => return Ok(None),
         ColumnDefault::CurrentTimestamp(n) => return Ok(Some(now(logical, *n))),
-        ColumnDefault::Expression(e) => {
-            return expr::translate(e, &|col| (col == c.name).then(|| col.to_string())).map(Some);
-        }
+        ColumnDefault::Expression(e) => return generated::default(e, c, logical).map(Some),
         ColumnDefault::Literal(v) => v.as_str(),
     };
     literal(logical, v).map(Some)

@@ -3,7 +3,7 @@
 //! (comment, partitioning, the `ON UPDATE CURRENT_TIMESTAMP` trigger).
 
 use super::names::{shorten, IndexNames, LongNames, Namespace, MAX_NAME_BYTES};
-use super::{expr, CreateOptions, CreatedForeignKey, CreatedIndex, CreatedTable, SchemaDdl, TableRequest};
+use super::{generated, CreateOptions, CreatedForeignKey, CreatedIndex, CreatedTable, SchemaDdl, TableRequest};
 use crate::ident;
 use crate::schema::{Index, IndexKind};
 use crate::types::Logical;
@@ -107,13 +107,13 @@ pub(super) fn checks(cx: &mut Context<'_, '_>, t: &mut CreatedTable) {
             continue; // MariaDB's JSON columns: jsonb checks every value itself.
         }
         let what = format!("check `{}` of `{}`", check.name, t.name);
-        match expr::translate(&check.clause, &|c| request.out(c)) {
+        match generated::condition(&check.clause, &|c| generated::check_operand(request, c)) {
             Ok(sql) => {
                 let name = cx.user_name("check", &check.name);
                 t.checks.push((name, sql));
             }
             Err(why) => cx.ddl.notes.push(format!(
-                "{what} is not created: CHECK ({}) — {why}; write it in PostgreSQL's dialect with ALTER TABLE … ADD CONSTRAINT … CHECK (…)",
+                "{what} is not created: CHECK ({}) — {why}. It is re-created only where PostgreSQL passes and refuses the rows MySQL does; write it in PostgreSQL's dialect with ALTER TABLE … ADD CONSTRAINT … CHECK (…) once its meaning is checked",
                 check.clause
             )),
         }

@@ -13,7 +13,6 @@
 
 mod columns;
 pub mod diff;
-pub mod expr;
 mod generated;
 mod keys;
 pub mod names;

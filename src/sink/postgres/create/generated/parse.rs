@@ -1,7 +1,7 @@
 //! The descent over a generation expression's tokens, MySQL's precedence from OR down
 //! to a primary: each step checks its operands' types and writes PostgreSQL's SQL.
 
-use super::super::expr::Tok;
+use super::lex::Tok;
 use super::{collation_differs, describe, Coll, Ty, Typed};
 use crate::ident;
 
@@ -434,6 +434,7 @@ fn compared(values: &[&Typed]) -> Result<Cmp, String> {
             (_, None) => true,
             (Ty::Int { .. } | Ty::Dec { .. } | Ty::Double, Some(Ty::Int { .. } | Ty::Dec { .. } | Ty::Double)) => true,
             (Ty::Text(_), Some(Ty::Text(_))) | (Ty::Bool, Some(Ty::Bool)) => true,
+            (Ty::Time(..), Some(other)) => v.ty == *other,
             (_, Some(_)) => false,
         };
         if !same {
@@ -568,6 +569,7 @@ fn coalesce(args: Vec<Typed>) -> R {
             (t, Ty::Null) | (Ty::Null, t) => t.clone(),
             (Ty::Int { unsigned: a, .. }, Ty::Int { unsigned: b, .. }) => Ty::Int { unsigned: *a || *b, wide: false },
             (Ty::Double, Ty::Double) | (Ty::Bool, Ty::Bool) => ty.clone(),
+            (Ty::Time(..), b) if ty == *b => ty.clone(),
             (Ty::Dec { precision: p, scale: s, unsigned: u }, Ty::Dec { precision: q, scale: t, unsigned: v }) => {
                 Ty::Dec { precision: (*p).max(*q), scale: (*s).max(*t), unsigned: *u || *v }
             }

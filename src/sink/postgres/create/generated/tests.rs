@@ -23,6 +23,10 @@ fn columns() -> Vec<Column> {
         col("dc", "decimal(10,2)", None),
         col("ub", "bigint(20) unsigned", None),
         col("l", "varchar(10)", Some("latin1_bin")),
+        col("d1", "date", None),
+        col("d2", "date", None),
+        col("w1", "datetime", None),
+        col("t1", "timestamp", None),
     ]
 }
 
@@ -114,4 +118,63 @@ fn functions_on_the_whitelist_keep_their_meaning() {
     assert_eq!(t("ifnull(`ub`,0) > 5", "tinyint(1)").unwrap(), "(coalesce(\"ub\", CAST(0 AS bigint)) > 5)");
     // latin1_bin orders by byte (cp1252), not by code point.
     assert!(t("`l` = 'x'", "tinyint(1)").unwrap_err().contains("latin1_bin"));
+}
+
+/// Translates the CHECK `clause` over `columns()` and a `char(5)` column `ch`.
+fn check(clause: &str) -> Result<String, String> {
+    let mut cols = columns();
+    cols.push(col("ch", "char(5)", Some("utf8mb4_nopad_bin")));
+    let operand = |n: &str| {
+        let c = cols.iter().find(|c| c.name == n).ok_or_else(|| format!("column `{n}` is not carried"))?;
+        let sql = if c.mysql.data_type == "char" { format!("rtrim({}, ' ')", ident::pg(n)) } else { ident::pg(n) };
+        Ok(Typed { sql, ty: column_type(c.logical, c) })
+    };
+    condition(clause, &operand)
+}
+
+#[test]
+fn a_check_is_a_truth_value_through_the_same_whitelist() {
+    assert_eq!(check("`sb` = 'abc'").unwrap(), "((\"sb\") COLLATE \"C\" = 'abc')");
+    assert_eq!(
+        check("`p` in ('a','b')").unwrap(),
+        "((rtrim(\"p\", ' ')) COLLATE \"C\" IN (rtrim('a', ' '), rtrim('b', ' ')))"
+    );
+    assert_eq!(check("`a` * `c` < 100").unwrap(), "((CAST(\"a\" AS bigint) * CAST(\"c\" AS bigint)) < 100)");
+    assert_eq!(check("`b`").unwrap(), "\"b\"");
+    assert_eq!(check("`ch` like 'a%'").unwrap(), "((rtrim(\"ch\", ' ')) COLLATE \"C\" LIKE 'a%')");
+    for e in ["`s` = 'abc'", "`s` in ('a','b')", "`s` <> ''", "`s` like 'a%'", "`s` > 'b'"] {
+        let why = check(e).unwrap_err();
+        assert!(why.contains("utf8mb4_general_ci") && why.contains("case"), "{e}: {why}");
+    }
+    assert!(check("`p` > 'b'").unwrap_err().contains("PAD SPACE"));
+    assert!(check("`a`").unwrap_err().contains("as a number"));
+    assert!(check("`a` + 1").unwrap_err().contains("as a number"));
+    assert!(check("`a` / 2 > 1").unwrap_err().contains("division"));
+    assert!(check("`a` || `c`").unwrap_err().contains("OR"));
+    assert!(check("`a` regexp 'x'").unwrap_err().contains("regexp"));
+    assert!(check("upper(`sb`) = 'A'").unwrap_err().contains("case"));
+    // Dates, wall-clock times and instants compare alike only with their own kind.
+    assert_eq!(check("`d1` <= `d2`").unwrap(), "(\"d1\" <= \"d2\")");
+    assert_eq!(check("coalesce(`d1`,`d2`) <= `d2`").unwrap(), "(coalesce(\"d1\", \"d2\") <= \"d2\")");
+    assert!(check("`w1` < `t1`").unwrap_err().contains("a datetime"));
+    assert!(check("`d1` > '2020-01-01'").unwrap_err().contains("converts one"));
+    assert!(check("`d1` + 1 > `d2`").is_err());
+    assert!(t("coalesce(`d1`,`d2`)", "date").is_err());
+}
+
+#[test]
+fn a_default_gives_the_same_value_and_reads_no_column() {
+    let d = |e: &str, into: &str| {
+        let c = col("x", into, Some("utf8mb4_general_ci"));
+        default(e, &c, c.logical)
+    };
+    assert_eq!(d("1 + 2", "int(11)").unwrap(), "(CAST(1 AS bigint) + CAST(2 AS bigint))");
+    assert_eq!(d("uuid()", "char(36)").unwrap(), "gen_random_uuid()");
+    assert_eq!(d("(uuid())", "varchar(40)").unwrap(), "gen_random_uuid()");
+    assert!(d("uuid()", "varchar(10)").is_err());
+    assert_eq!(d("curdate()", "date").unwrap(), "CURRENT_DATE");
+    assert!(d("`a` + 1", "int(11)").unwrap_err().contains("reads the column `a`"));
+    assert!(d("1 / 2", "decimal(5,4)").unwrap_err().contains("division"));
+    assert!(d("1 + 2", "varchar(10)").unwrap_err().contains("converts an integer"));
+    assert!(d("concat('a', 1.5)", "varchar(10)").is_err());
 }
