@@ -41,6 +41,9 @@ const RULE_TEXT: &str = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\ntype = \"tex
 const ZERO_NULL: &str = "[options]\nzero_date = \"null\"\n";
 const BERLIN: &str = "datetime_zone = \"Europe/Berlin\"\n";
 const NINES_38: &str = "99999999999999999999999999999999999999";
+const POSTGIS: &str = "CREATE EXTENSION postgis;\n";
+const PT_4326: &str = "ST_GeomFromText('POINT(1 2)', 4326)";
+const PT_0: &str = "ST_GeomFromText('POINT(1 2)')";
 const MAX_65_30: &str = "99999999999999999999999999999999999.999999999999999999999999999999";
 
 /// One row per class of value the run refuses or counts, and values that load exactly.
@@ -68,6 +71,11 @@ const CASES: &[Case] = &[
     Case { name: "invalid UTF-8 carried as text", my_type: "varbinary(10)", values: &["X'6f6b'", "X'ff'"], pg_type: "text", pg_setup: "", source: "", rules: RULE_TEXT, run: Run::Refuses(1) },
     Case { name: "NULL into NOT NULL", my_type: "int NULL", values: &["1", "NULL", "NULL"], pg_type: "int NOT NULL", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
     Case { name: "not a label of the target's enum", my_type: "enum('a','b')", values: &["'a'", "'b'"], pg_type: "mood", pg_setup: "CREATE TYPE mood AS ENUM ('a');\n", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "another SRID into geometry(Point,4326)", my_type: "point", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 3857)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "another kind into geometry(Point,4326)", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "an SRID above PostGIS's 999999", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 1000000)"], pg_type: "geometry", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "SRID 0 given the column's SRID", my_type: "point", values: &[PT_4326, PT_0, PT_0], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "SRID 0 given the column's SRID, allowed", my_type: "point", values: &[PT_4326, PT_0, PT_0], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: RULE_ALLOW, run: Run::Counts(2) },
 ];
 
 /// The findings `plan --profile --json` gives for column `v`, as (blocking, count,
