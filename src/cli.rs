@@ -435,12 +435,14 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
                 match (pipeline::profile::profile(src, &plan, targets).await, &target) {
                     (Ok(mut f), Some(t)) => {
                         let pg = t.load.client().await;
-                        let checked =
-                            pipeline::profile::check_constraints(src, &pg, &plan, (&t.tables, &t.load.tables));
-                        checked.await.map(|c| {
-                            f.extend(c);
-                            f
-                        })
+                        let tables = (&t.tables[..], &t.load.tables[..]);
+                        let schema = p.postgres().map_or("public", |s| s.schema());
+                        let checked = async {
+                            f.extend(pipeline::profile::check_constraints(src, &pg, &plan, tables).await?);
+                            f.extend(pipeline::profile_keys::duplicates(src, &pg, schema, &plan, tables).await?);
+                            Ok(f)
+                        };
+                        checked.await
                     }
                     (r, _) => r,
                 }

@@ -20,6 +20,8 @@ enum Run {
     Counts(u64),
     /// Loads every value exactly.
     Exact,
+    /// Refuses the table: `n` values are duplicated under a unique index of the target.
+    Clashes(u64),
 }
 
 struct Case {
@@ -41,6 +43,8 @@ const RULE_TEXT: &str = "[[column]]\ntable = \"t\"\ncolumn = \"v\"\ntype = \"tex
 const ZERO_NULL: &str = "[options]\nzero_date = \"null\"\n";
 const BERLIN: &str = "datetime_zone = \"Europe/Berlin\"\n";
 const NINES_38: &str = "99999999999999999999999999999999999999";
+const CITEXT: &str = "CREATE EXTENSION IF NOT EXISTS citext;\n";
+const ICU_CI: &str = "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);\n";
 const POSTGIS: &str = "CREATE EXTENSION postgis;\n";
 const PT_4326: &str = "ST_GeomFromText('POINT(1 2)', 4326)";
 const PT_0: &str = "ST_GeomFromText('POINT(1 2)')";
@@ -71,6 +75,10 @@ const CASES: &[Case] = &[
     Case { name: "invalid UTF-8 carried as text", my_type: "varbinary(10)", values: &["X'6f6b'", "X'ff'"], pg_type: "text", pg_setup: "", source: "", rules: RULE_TEXT, run: Run::Refuses(1) },
     Case { name: "NULL into NOT NULL", my_type: "int NULL", values: &["1", "NULL", "NULL"], pg_type: "int NOT NULL", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
     Case { name: "not a label of the target's enum", my_type: "enum('a','b')", values: &["'a'", "'b'"], pg_type: "mood", pg_setup: "CREATE TYPE mood AS ENUM ('a');\n", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "duplicates under a unique index the source lacks", my_type: "varchar(20)", values: &["'x'", "'y'", "'x'", "'z'", "'y'", "'x'"], pg_type: "text UNIQUE", pg_setup: "", source: "", rules: "", run: Run::Clashes(2) },
+    Case { name: "values MySQL keeps apart, one under citext", my_type: "varchar(20) COLLATE utf8mb4_bin", values: &["'a'", "'A'", "'b'"], pg_type: "citext UNIQUE", pg_setup: CITEXT, source: "", rules: "", run: Run::Clashes(1) },
+    Case { name: "values MySQL keeps apart, one under an ICU ci collation", my_type: "varchar(20) COLLATE utf8mb4_bin", values: &["'b'", "'B'", "'x'"], pg_type: "text COLLATE ci UNIQUE", pg_setup: ICU_CI, source: "", rules: "", run: Run::Clashes(1) },
+    Case { name: "NULLs and case under a unique index", my_type: "varchar(20)", values: &["'a'", "'A'", "NULL", "NULL"], pg_type: "text UNIQUE", pg_setup: "", source: "", rules: "", run: Run::Exact },
     Case { name: "another SRID into geometry(Point,4326)", my_type: "point", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 3857)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
     Case { name: "another kind into geometry(Point,4326)", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
     Case { name: "an SRID above PostGIS's 999999", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 1000000)"], pg_type: "geometry", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
@@ -143,6 +151,15 @@ async fn check(case: &Case) {
             let loaded = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0);
             assert_eq!(loaded, 0, "{name}");
         }
+        Run::Clashes(n) => {
+            let err = run.expect_err(name).to_string();
+            assert!(!ok, "{name}: plan --profile must fail: {shown}");
+            assert_eq!(listed.len(), 1, "{name}: one unique index: {shown}");
+            assert_eq!((listed[0].0, listed[0].1), (true, n), "{name}: values duplicated: {shown}");
+            assert!(err.contains(&format!("{n} duplicated values")), "{name}: the run says {err}; {shown}");
+            let loaded = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0);
+            assert_eq!(loaded, 0, "{name}");
+        }
         Run::Counts(n) => {
             let r = run.unwrap_or_else(|e| panic!("{name}: {e}"));
             assert_eq!(counted(&r), n, "{name}: the run counts");
@@ -156,11 +173,11 @@ async fn check(case: &Case) {
             assert!(ok && listed.is_empty(), "{name}: nothing to list: {shown}");
             // Loaded exactly: the target's text of each value is MySQL's.
             let mut c = my.conn().await;
-            let mine: Vec<String> =
+            let mine: Vec<Option<String>> =
                 mysql_async::prelude::Queryable::query(&mut c, "SELECT CAST(v AS CHAR) FROM t ORDER BY id")
                     .await
                     .unwrap();
-            let theirs: Vec<String> = pg
+            let theirs: Vec<Option<String>> = pg
                 .client
                 .query("SELECT v::text FROM t ORDER BY id", &[])
                 .await
