@@ -439,7 +439,10 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
                         let schema = p.postgres().map_or("public", |s| s.schema());
                         let checked = async {
                             f.extend(pipeline::profile::check_constraints(src, &pg, &plan, tables).await?);
-                            f.extend(pipeline::profile_keys::duplicates(src, &pg, schema, &plan, tables).await?);
+                            f.extend(
+                                pipeline::profile_target::whole_table(src, &pg, schema, &plan, tables, t.ddl.as_ref())
+                                    .await?,
+                            );
                             Ok(f)
                         };
                         checked.await

@@ -5,7 +5,7 @@ pub mod fit;
 mod keys;
 pub mod plan;
 pub mod profile;
-pub mod profile_keys;
+pub mod profile_target;
 pub mod rehearse;
 pub mod source;
 pub mod spec;

@@ -1,0 +1,243 @@
+//! `plan --profile`: what the target itself refuses of the loaded rows, evaluated by
+//! PostgreSQL on the source's values — a unique index over a whole table (a schema-first
+//! unique index the source lacks, a `citext` or case-insensitive ICU column joining values
+//! MySQL keeps apart) and a generated column's expression PostgreSQL cannot compute (an
+//! `int * int` MariaDB stored clipped). In one transaction that is rolled back, the tables
+//! `create = "missing"` would create are created, the columns these read are read from
+//! the source (as text, in the snapshot) into a temporary table shaped like the target
+//! (its types and collations), and the duplicates are found by the load's own query, each
+//! generated expression evaluated row by row. See docs/architecture.md, "No silent change".
+
+use tokio_postgres::Client;
+
+use super::plan::{Plan, TablePlan};
+use super::profile::{source_of, Finding, CHECK_CHUNK};
+use crate::error::{Error, Result};
+use crate::ident;
+use crate::sink::postgres::create::SchemaDdl;
+use crate::sink::postgres::integrity;
+use crate::sink::postgres::introspect::{PgTable, UniqueKey};
+use crate::sink::postgres::target::TableTarget;
+use crate::source::mysql::MySqlSource;
+
+/// The temporary table the source's rows are cast into (dropped with the rollback).
+const SCRATCH: &str = "converge_profile_rows";
+
+/// What a table of the target checks over its rows.
+struct Checks {
+    /// Unique indexes: name, whether it is the primary key, what it compares.
+    uniques: Vec<(String, bool, UniqueKey)>,
+    /// Generated columns: name, expression, type.
+    generated: Vec<(String, String, String)>,
+}
+
+/// Per planned table, what its unique indexes and generated columns would refuse.
+pub async fn whole_table(
+    src: &MySqlSource,
+    pg: &Client,
+    schema: &str,
+    plan: &Plan,
+    targets: (&[Option<TableTarget>], &[PgTable]),
+    ddl: Option<&SchemaDdl>,
+) -> Result<Vec<Finding>> {
+    let step = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
+    pg.batch_execute("BEGIN").await.map_err(step("starting the profile's transaction"))?;
+    let found = async {
+        for st in ddl.map(SchemaDdl::statements).unwrap_or_default() {
+            pg.batch_execute(&st).await.map_err(step("creating the target in the profile's transaction"))?;
+        }
+        let mut findings = Vec::new();
+        for (ti, t) in plan.tables.iter().enumerate() {
+            let Some(tt) = targets.0.get(ti).and_then(|x| x.as_ref()) else { continue };
+            let Some(pt) = targets.1.iter().find(|p| p.name == tt.table) else { continue };
+            let checks = Checks {
+                uniques: integrity::unique_keys(pg, schema, &tt.table).await?,
+                generated: generated(pg, schema, &tt.table).await?,
+            };
+            if checks.uniques.is_empty() && checks.generated.is_empty() {
+                continue;
+            }
+            pg.batch_execute("SAVEPOINT converge_table").await.map_err(step("a savepoint"))?;
+            findings.extend(table_checks(src, pg, schema, t, pt, &checks).await?);
+            pg.batch_execute("ROLLBACK TO SAVEPOINT converge_table").await.map_err(step("a savepoint"))?;
+        }
+        Ok::<_, Error>(findings)
+    }
+    .await;
+    let rolled = pg.batch_execute("ROLLBACK").await;
+    let found = found?;
+    rolled.map_err(step("rolling back the profile's transaction"))?;
+    Ok(found)
+}
+
+/// The generated columns of `table`: name, expression, type.
+async fn generated(pg: &Client, schema: &str, table: &str) -> Result<Vec<(String, String, String)>> {
+    let rows = pg
+        .query(
+            "SELECT a.attname::text, pg_get_expr(d.adbin, d.adrelid), format_type(a.atttypid, a.atttypmod)
+             FROM pg_attribute a JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+             JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = $2 AND a.attgenerated = 's' AND NOT a.attisdropped
+             ORDER BY a.attnum",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| Error::postgres(format!("reading the generated columns of `{table}`"), &e))?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
+async fn table_checks(
+    src: &MySqlSource,
+    pg: &Client,
+    schema: &str,
+    t: &TablePlan,
+    pt: &PgTable,
+    checks: &Checks,
+) -> Result<Vec<Finding>> {
+    // The fed columns a check reads (named in a key, a predicate or an expression), and
+    // the primary key.
+    let texts: Vec<&String> = checks
+        .uniques
+        .iter()
+        .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
+        .chain(checks.generated.iter().map(|g| &g.1))
+        .collect();
+    let reads = |c: &str| pt.primary_key.iter().any(|k| k == c) || texts.iter().any(|x| x.contains(c));
+    let cols: Vec<(&str, String, String)> = pt
+        .columns
+        .iter()
+        .filter(|c| !c.generated && reads(&c.name))
+        .filter_map(|c| Some((c.name.as_str(), source_of(t, &c.name)?, c.sql_type.clone())))
+        .collect();
+    let finding = |column: String, what: String, count: u64, examples: Vec<String>| Finding {
+        table: t.name().to_string(),
+        column,
+        what,
+        count,
+        examples,
+    };
+    if cols.is_empty() {
+        return Ok(Vec::new());
+    }
+    if let Err(why) = fill(src, pg, schema, t, pt, &cols).await? {
+        let what =
+            format!("not checked: the target's unique indexes and generated columns could not be evaluated on the source's values ({why})");
+        return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
+    }
+    let fed: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let key = if pt.primary_key.iter().all(|k| fed.contains(&k.as_str())) { &pt.primary_key[..] } else { &[][..] };
+    let mut out = Vec::new();
+    for (name, primary, unique) in &checks.uniques {
+        let shown = if *primary { &[][..] } else { key };
+        let Some((n, examples)) = guarded(pg, integrity::duplicates(pg, "pg_temp", SCRATCH, unique, shown)).await?
+        else {
+            continue;
+        };
+        let keys = unique.keys.join(", ");
+        let what = format!("rejected: duplicated under the target's unique index `{name}` ({keys})");
+        out.push(finding(keys, what, n as u64, examples));
+    }
+    for (column, expression, ty) in &checks.generated {
+        // A column the expression reads that the source does not feed: not the source's rows.
+        let unfed = pt.columns.iter().any(|c| !fed.contains(&c.name.as_str()) && expression.contains(&c.name));
+        if unfed {
+            continue;
+        }
+        if let Some(f) = guarded(pg, uncomputable(pg, key, column, expression, ty)).await? {
+            out.push(finding(column.clone(), f.0, f.1, f.2));
+        }
+    }
+    out.retain(|f| f.count > 0);
+    Ok(out)
+}
+
+/// Runs a check under a savepoint: `None` when PostgreSQL could not run it (its
+/// transaction goes on).
+async fn guarded<T>(pg: &Client, check: impl std::future::Future<Output = Result<T>>) -> Result<Option<T>> {
+    let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
+    pg.batch_execute("SAVEPOINT converge_check").await.map_err(step)?;
+    match check.await {
+        Ok(found) => Ok(Some(found)),
+        Err(_) => {
+            pg.batch_execute("ROLLBACK TO SAVEPOINT converge_check").await.map_err(step)?;
+            Ok(None)
+        }
+    }
+}
+
+/// The rows whose generated `expression` PostgreSQL cannot compute into `ty`: what it
+/// says (its first message), how many, up to three keys (`col='value', …`).
+async fn uncomputable(
+    pg: &Client,
+    key: &[String],
+    column: &str,
+    expression: &str,
+    ty: &str,
+) -> Result<(String, u64, Vec<String>)> {
+    let function = format!(
+        "CREATE FUNCTION pg_temp.converge_generated(r {SCRATCH}) RETURNS text LANGUAGE plpgsql AS $converge$ \
+         BEGIN PERFORM (SELECT ({expression})::{ty} FROM (SELECT (r).*) s); RETURN NULL; \
+         EXCEPTION WHEN others THEN RETURN SQLERRM; END $converge$"
+    );
+    let shown: Vec<String> = key
+        .iter()
+        .map(|k| format!("{} || '=' || quote_literal({}::text)", ident::pg_literal(k), ident::pg(k)))
+        .collect();
+    let shown = if shown.is_empty() { "''".to_string() } else { format!("concat_ws(', ', {})", shown.join(", ")) };
+    let q = format!(
+        "SELECT count(*), (array_agg(k))[1:3], min(e) FROM \
+         (SELECT {shown} AS k, pg_temp.converge_generated(x) AS e FROM {SCRATCH} x) s WHERE e IS NOT NULL"
+    );
+    let fail = |e: tokio_postgres::Error| Error::postgres(format!("evaluating generated column `{column}`"), &e);
+    pg.batch_execute(&function).await.map_err(fail)?;
+    let row = pg.query_one(&q, &[]).await.map_err(fail)?;
+    pg.batch_execute("DROP FUNCTION pg_temp.converge_generated").await.map_err(fail)?;
+    let what = format!(
+        "rejected: PostgreSQL cannot compute the generated column (GENERATED ALWAYS AS ({expression}) STORED): {}",
+        row.get::<_, Option<String>>(2).unwrap_or_default()
+    );
+    Ok((what, row.get::<_, i64>(0) as u64, row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
+}
+
+/// Reads the columns from the source and casts them into the scratch table; `Ok(Err)`:
+/// a value PostgreSQL does not take as the column's type (said why).
+async fn fill(
+    src: &MySqlSource,
+    pg: &Client,
+    schema: &str,
+    t: &TablePlan,
+    pt: &PgTable,
+    cols: &[(&str, String, String)],
+) -> Result<std::result::Result<(), String>> {
+    let names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
+    let create = format!(
+        "CREATE TEMP TABLE {SCRATCH} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
+        names.join(", "),
+        ident::pg_qualified(schema, &pt.name)
+    );
+    pg.batch_execute(&create).await.map_err(|e| Error::postgres("creating the profile's scratch table", &e))?;
+    let read: Vec<String> = cols.iter().map(|c| format!("CAST({} AS CHAR)", ident::mysql(&c.1))).collect();
+    let q = format!("SELECT {} FROM {}", read.join(", "), ident::mysql(t.name()));
+    let mut rows: Vec<Vec<Option<String>>> = Vec::new();
+    src.query_each(&q, |r| rows.push(r)).await?;
+    let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}::text[]")).collect();
+    let vars: Vec<String> = (0..cols.len()).map(|i| format!("v{i}")).collect();
+    let typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", c.2)).collect();
+    let insert = format!(
+        "INSERT INTO {SCRATCH} ({}) SELECT {} FROM unnest({}) AS u({})",
+        names.join(", "),
+        typed.join(", "),
+        params.join(", "),
+        vars.join(", ")
+    );
+    for chunk in rows.chunks(CHECK_CHUNK) {
+        let arrays: Vec<Vec<Option<String>>> =
+            (0..cols.len()).map(|i| chunk.iter().map(|r| r.get(i).cloned().flatten()).collect()).collect();
+        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+        if let Err(e) = pg.execute(&insert, &refs).await {
+            return Ok(Err(e.as_db_error().map_or(e.to_string(), |d| d.message().to_string())));
+        }
+    }
+    Ok(Ok(()))
+}
