@@ -16,12 +16,18 @@ use crate::error::{Error, Result};
 use crate::ident;
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::integrity;
-use crate::sink::postgres::introspect::{PgTable, UniqueKey};
+use crate::sink::postgres::introspect::{PgColumn, PgTable, UniqueKey};
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::MySqlSource;
+use crate::source::mysql::{MySqlSource, TextRow};
 
 /// The temporary table the source's rows are cast into (dropped with the rollback).
 const SCRATCH: &str = "converge_profile_rows";
+
+/// Its column naming each row as the run names it (`col='value', …`).
+const KEY: &str = "converge_row";
+
+/// A target column a check reads: its name, the source column feeding it, the column.
+type Fed<'a> = (&'a str, String, &'a PgColumn);
 
 /// What a table of the target checks over its rows.
 struct Checks {
@@ -94,20 +100,19 @@ async fn table_checks(
     pt: &PgTable,
     checks: &Checks,
 ) -> Result<Vec<Finding>> {
-    // The fed columns a check reads (named in a key, a predicate or an expression), and
-    // the primary key.
+    // The fed columns a check reads (named in a key, a predicate or an expression).
     let texts: Vec<&String> = checks
         .uniques
         .iter()
         .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
         .chain(checks.generated.iter().map(|g| &g.1))
         .collect();
-    let reads = |c: &str| pt.primary_key.iter().any(|k| k == c) || texts.iter().any(|x| x.contains(c));
-    let cols: Vec<(&str, String, String)> = pt
+    let reads = |c: &str| texts.iter().any(|x| x.contains(c));
+    let cols: Vec<Fed> = pt
         .columns
         .iter()
         .filter(|c| !c.generated && reads(&c.name))
-        .filter_map(|c| Some((c.name.as_str(), source_of(t, &c.name)?, c.sql_type.clone())))
+        .filter_map(|c| Some((c.name.as_str(), source_of(t, &c.name)?, c)))
         .collect();
     let finding = |column: String, what: String, count: u64, examples: Vec<String>| Finding {
         table: t.name().to_string(),
@@ -125,10 +130,10 @@ async fn table_checks(
         return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
     }
     let fed: Vec<&str> = cols.iter().map(|c| c.0).collect();
-    let key = if pt.primary_key.iter().all(|k| fed.contains(&k.as_str())) { &pt.primary_key[..] } else { &[][..] };
+    let key = [KEY.to_string()];
     let mut out = Vec::new();
     for (name, primary, unique) in &checks.uniques {
-        let shown = if *primary { &[][..] } else { key };
+        let shown = if *primary { &[][..] } else { &key[..] };
         let Some((n, examples)) = guarded(pg, integrity::duplicates(pg, "pg_temp", SCRATCH, unique, shown)).await?
         else {
             continue;
@@ -143,7 +148,7 @@ async fn table_checks(
         if unfed {
             continue;
         }
-        if let Some(f) = guarded(pg, uncomputable(pg, key, column, expression, ty)).await? {
+        if let Some(f) = guarded(pg, uncomputable(pg, column, expression, ty)).await? {
             out.push(finding(column.clone(), f.0, f.1, f.2));
         }
     }
@@ -167,26 +172,15 @@ async fn guarded<T>(pg: &Client, check: impl std::future::Future<Output = Result
 
 /// The rows whose generated `expression` PostgreSQL cannot compute into `ty`: what it
 /// says (its first message), how many, up to three keys (`col='value', …`).
-async fn uncomputable(
-    pg: &Client,
-    key: &[String],
-    column: &str,
-    expression: &str,
-    ty: &str,
-) -> Result<(String, u64, Vec<String>)> {
+async fn uncomputable(pg: &Client, column: &str, expression: &str, ty: &str) -> Result<(String, u64, Vec<String>)> {
     let function = format!(
         "CREATE FUNCTION pg_temp.converge_generated(r {SCRATCH}) RETURNS text LANGUAGE plpgsql AS $converge$ \
          BEGIN PERFORM (SELECT ({expression})::{ty} FROM (SELECT (r).*) s); RETURN NULL; \
          EXCEPTION WHEN others THEN RETURN SQLERRM; END $converge$"
     );
-    let shown: Vec<String> = key
-        .iter()
-        .map(|k| format!("{} || '=' || quote_literal({}::text)", ident::pg_literal(k), ident::pg(k)))
-        .collect();
-    let shown = if shown.is_empty() { "''".to_string() } else { format!("concat_ws(', ', {})", shown.join(", ")) };
     let q = format!(
         "SELECT count(*), (array_agg(k))[1:3], min(e) FROM \
-         (SELECT {shown} AS k, pg_temp.converge_generated(x) AS e FROM {SCRATCH} x) s WHERE e IS NOT NULL"
+         (SELECT {KEY} AS k, pg_temp.converge_generated(x) AS e FROM {SCRATCH} x) s WHERE e IS NOT NULL"
     );
     let fail = |e: tokio_postgres::Error| Error::postgres(format!("evaluating generated column `{column}`"), &e);
     pg.batch_execute(&function).await.map_err(fail)?;
@@ -207,22 +201,24 @@ async fn fill(
     schema: &str,
     t: &TablePlan,
     pt: &PgTable,
-    cols: &[(&str, String, String)],
+    cols: &[Fed<'_>],
 ) -> Result<std::result::Result<(), String>> {
-    let names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
+    let mut names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
     let create = format!(
-        "CREATE TEMP TABLE {SCRATCH} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA",
+        "CREATE TEMP TABLE {SCRATCH} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
         names.join(", "),
         ident::pg_qualified(schema, &pt.name)
     );
+    names.push(KEY.to_string());
     pg.batch_execute(&create).await.map_err(|e| Error::postgres("creating the profile's scratch table", &e))?;
-    let read: Vec<String> = cols.iter().map(|c| format!("CAST({} AS CHAR)", ident::mysql(&c.1))).collect();
+    let mut read: Vec<String> = cols.iter().map(|c| as_text(&c.1, c.2)).collect();
+    read.push(row_key(&t.spec.table.primary_key));
     let q = format!("SELECT {} FROM {}", read.join(", "), ident::mysql(t.name()));
-    let mut rows: Vec<Vec<Option<String>>> = Vec::new();
-    src.query_each(&q, |r| rows.push(r)).await?;
-    let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}::text[]")).collect();
-    let vars: Vec<String> = (0..cols.len()).map(|i| format!("v{i}")).collect();
-    let typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", c.2)).collect();
+    let width = read.len();
+    let params: Vec<String> = (1..=width).map(|i| format!("${i}::text[]")).collect();
+    let vars: Vec<String> = (0..width).map(|i| format!("v{i}")).collect();
+    let mut typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", c.2.sql_type)).collect();
+    typed.push(format!("v{}", width - 1));
     let insert = format!(
         "INSERT INTO {SCRATCH} ({}) SELECT {} FROM unnest({}) AS u({})",
         names.join(", "),
@@ -230,14 +226,46 @@ async fn fill(
         params.join(", "),
         vars.join(", ")
     );
-    for chunk in rows.chunks(CHECK_CHUNK) {
-        let arrays: Vec<Vec<Option<String>>> =
-            (0..cols.len()).map(|i| chunk.iter().map(|r| r.get(i).cloned().flatten()).collect()).collect();
-        let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-            arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-        if let Err(e) = pg.execute(&insert, &refs).await {
-            return Ok(Err(e.as_db_error().map_or(e.to_string(), |d| d.message().to_string())));
+    // Read and cast side by side, a chunk at a time: a table is never held whole.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<TextRow>>(2);
+    let reading = src.query_chunks(&q, CHECK_CHUNK, tx);
+    let casting = async move {
+        while let Some(chunk) = rx.recv().await {
+            let arrays: Vec<Vec<Option<String>>> =
+                (0..width).map(|i| chunk.iter().map(|r| r.get(i).cloned().flatten()).collect()).collect();
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            if let Err(e) = pg.execute(&insert, &refs).await {
+                return Err(e.as_db_error().map_or(e.to_string(), |d| d.message().to_string()));
+            }
         }
+        Ok(())
+    };
+    let (read, cast) = tokio::join!(reading, casting);
+    if cast.is_ok() {
+        read?;
     }
-    Ok(Ok(()))
+    Ok(cast)
+}
+
+/// MySQL's text of a source column in the form PostgreSQL reads as the target column's
+/// type: bytes as hex for `bytea`, and for `uuid` when they are 16 bytes (a binary UUID).
+fn as_text(column: &str, target: &PgColumn) -> String {
+    let c = ident::mysql(column);
+    match target.type_name.as_str() {
+        "bytea" => format!("CONCAT(X'5C78', HEX({c}))"),
+        "uuid" => format!("IF(LENGTH({c}) = 16, HEX({c}), CAST({c} AS CHAR))"),
+        _ => format!("CAST({c} AS CHAR)"),
+    }
+}
+
+/// The source's expression naming a row as the run names it (`col='value', …`).
+fn row_key(key: &[String]) -> String {
+    let shown: Vec<String> =
+        key.iter().map(|c| format!("CONCAT('{}=', QUOTE({}))", c.replace('\'', "''"), ident::mysql(c))).collect();
+    if shown.is_empty() {
+        "''".to_string()
+    } else {
+        format!("CONCAT_WS(', ', {})", shown.join(", "))
+    }
 }

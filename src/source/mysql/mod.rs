@@ -18,7 +18,7 @@ use crate::feed::{ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYTES};
 use crate::schema::Table;
 
 pub use introspect::introspect;
-pub use scan::Scanned;
+pub use scan::{Scanned, TextRow};
 
 /// How the source reads.
 #[derive(Debug, Clone)]
