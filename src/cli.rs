@@ -433,7 +433,7 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
             Some(src) => {
                 let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
                 match (pipeline::profile::profile(src, &plan, targets).await, &target) {
-                    (Ok(mut f), Some(t)) => {
+                    (Ok(mut f), Some(t)) if !f.iter().any(|x| x.what.starts_with(pipeline::rehearse::TOO_LARGE)) => {
                         let pg = t.load.client().await;
                         let tables = (&t.tables[..], &t.load.tables[..]);
                         let schema = p.postgres().map_or("public", |s| s.schema());
