@@ -22,6 +22,8 @@ enum Run {
     Exact,
     /// Refuses the table: `n` values are duplicated under a unique index of the target.
     Clashes(u64),
+    /// Refuses the load: `n` rows reference no row under a foreign key of the target.
+    Orphans(u64),
 }
 
 struct Case {
@@ -48,6 +50,7 @@ const CREATED: &str = "";
 const ICU: &str = "case_insensitive = \"icu\"\n";
 /// A generated column MariaDB computes in a non-strict session (`v` = `a * c`).
 const PRODUCT: &str = "int AS (a * c) STORED, a int, c int";
+const PARENT: &str = "CREATE TABLE p (k int PRIMARY KEY);\nINSERT INTO p VALUES (1);\n";
 const CITEXT: &str = "CREATE EXTENSION IF NOT EXISTS citext;\n";
 const ICU_CI: &str = "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);\n";
 const POSTGIS: &str = "CREATE EXTENSION postgis;\n";
@@ -87,6 +90,8 @@ const CASES: &[Case] = &[
     Case { name: "an int * int MariaDB stored clipped, computed by PostgreSQL", my_type: PRODUCT, values: &["DEFAULT, 2, 3", "DEFAULT, 100000, 100000", "DEFAULT, -100000, 100000"], pg_type: CREATED, pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
     Case { name: "an int * int in range, computed by PostgreSQL", my_type: PRODUCT, values: &["DEFAULT, 2, 3", "DEFAULT, 46340, 46340", "DEFAULT, NULL, 1"], pg_type: CREATED, pg_setup: "", source: "", rules: "", run: Run::Exact },
     Case { name: "values MySQL's _ci keeps apart, created under ICU", my_type: "varchar(20) COLLATE utf8mb4_general_ci UNIQUE", values: &["'ß'", "'ss'", "'x'"], pg_type: CREATED, pg_setup: ICU, source: "", rules: "", run: Run::Clashes(1) },
+    Case { name: "an orphan under a foreign key onto a table the run does not load", my_type: "int", values: &["1", "2", "2", "NULL"], pg_type: "int REFERENCES p", pg_setup: PARENT, source: "", rules: "", run: Run::Orphans(2) },
+    Case { name: "an orphan under a self-referencing foreign key", my_type: "int", values: &["NULL", "1", "7"], pg_type: "int REFERENCES t", pg_setup: "", source: "", rules: "", run: Run::Orphans(1) },
     Case { name: "another SRID into geometry(Point,4326)", my_type: "point", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 3857)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
     Case { name: "another kind into geometry(Point,4326)", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
     Case { name: "an SRID above PostGIS's 999999", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 1000000)"], pg_type: "geometry", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
@@ -178,6 +183,14 @@ async fn check(case: &Case) {
             assert_eq!(listed.len(), 1, "{name}: one unique index: {shown}");
             assert_eq!((listed[0].0, listed[0].1), (true, n), "{name}: values duplicated: {shown}");
             assert!(err.contains(&format!("{n} duplicated values")), "{name}: the run says {err}; {shown}");
+            assert_eq!(loaded(&pg).await, 0, "{name}");
+        }
+        Run::Orphans(n) => {
+            let err = run.expect_err(name).to_string();
+            assert!(!ok, "{name}: plan --profile must fail: {shown}");
+            assert_eq!(listed.len(), 1, "{name}: one foreign key: {shown}");
+            assert_eq!((listed[0].0, listed[0].1), (true, n), "{name}: rows orphaned: {shown}");
+            assert!(err.contains(&format!("{n} orphaned rows")), "{name}: the run says {err}; {shown}");
             assert_eq!(loaded(&pg).await, 0, "{name}");
         }
         Run::Counts(n) => {

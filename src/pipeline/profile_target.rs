@@ -20,8 +20,9 @@ use crate::sink::postgres::introspect::{PgColumn, PgTable, UniqueKey};
 use crate::sink::postgres::target::TableTarget;
 use crate::source::mysql::{MySqlSource, TextRow};
 
-/// The temporary table the source's rows are cast into (dropped with the rollback).
-const SCRATCH: &str = "converge_profile_rows";
+/// The temporary tables the source's rows are cast into, one per planned table
+/// (`converge_profile_<n>`, dropped with the rollback).
+const SCRATCH: &str = "converge_profile_";
 
 /// Its column naming each row as the run names it (`col='value', …`).
 const KEY: &str = "converge_row";
@@ -35,9 +36,12 @@ struct Checks {
     uniques: Vec<(String, bool, UniqueKey)>,
     /// Generated columns: name, expression, type.
     generated: Vec<(String, String, String)>,
+    /// The columns a foreign key reads, of this table or referenced in it.
+    keyed: Vec<String>,
 }
 
-/// Per planned table, what its unique indexes and generated columns would refuse.
+/// Per planned table, what its unique indexes, generated columns and foreign keys would
+/// refuse.
 pub async fn whole_table(
     src: &MySqlSource,
     pg: &Client,
@@ -52,21 +56,29 @@ pub async fn whole_table(
         for st in ddl.map(SchemaDdl::statements).unwrap_or_default() {
             pg.batch_execute(&st).await.map_err(step("creating the target in the profile's transaction"))?;
         }
-        let mut findings = Vec::new();
-        for (ti, t) in plan.tables.iter().enumerate() {
-            let Some(tt) = targets.0.get(ti).and_then(|x| x.as_ref()) else { continue };
-            let Some(pt) = targets.1.iter().find(|p| p.name == tt.table) else { continue };
+        let tables: Vec<Option<&PgTable>> = (0..plan.tables.len())
+            .map(|ti| {
+                let tt = targets.0.get(ti)?.as_ref()?;
+                targets.1.iter().find(|p| p.name == tt.table)
+            })
+            .collect();
+        let (mut findings, mut filled) = (Vec::new(), vec![Vec::new(); tables.len()]);
+        for (ti, (t, pt)) in plan.tables.iter().zip(&tables).enumerate() {
+            let Some(pt) = pt else { continue };
+            let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
+            let keyed =
+                pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
             let checks = Checks {
-                uniques: integrity::unique_keys(pg, schema, &tt.table).await?,
-                generated: generated(pg, schema, &tt.table).await?,
+                uniques: integrity::unique_keys(pg, schema, &pt.name).await?,
+                generated: generated(pg, schema, &pt.name).await?,
+                keyed: keyed.cloned().collect(),
             };
-            if checks.uniques.is_empty() && checks.generated.is_empty() {
-                continue;
-            }
-            pg.batch_execute("SAVEPOINT converge_table").await.map_err(step("a savepoint"))?;
-            findings.extend(table_checks(src, pg, schema, t, pt, &checks).await?);
-            pg.batch_execute("ROLLBACK TO SAVEPOINT converge_table").await.map_err(step("a savepoint"))?;
+            let scratch = format!("{SCRATCH}{ti}");
+            let (found, cols) = table_checks(src, pg, schema, &scratch, t, pt, &checks).await?;
+            findings.extend(found);
+            filled[ti] = cols;
         }
+        findings.extend(orphans(pg, schema, plan, &tables, &filled).await?);
         Ok::<_, Error>(findings)
     }
     .await;
@@ -92,14 +104,17 @@ async fn generated(pg: &Client, schema: &str, table: &str) -> Result<Vec<(String
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
+/// The unique indexes' and generated columns' refusals of one table, and the columns
+/// its scratch table holds (none when it could not be filled).
 async fn table_checks(
     src: &MySqlSource,
     pg: &Client,
     schema: &str,
+    scratch: &str,
     t: &TablePlan,
     pt: &PgTable,
     checks: &Checks,
-) -> Result<Vec<Finding>> {
+) -> Result<(Vec<Finding>, Vec<String>)> {
     // The fed columns a check reads (named in a key, a predicate or an expression).
     let texts: Vec<&String> = checks
         .uniques
@@ -107,7 +122,7 @@ async fn table_checks(
         .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
         .chain(checks.generated.iter().map(|g| &g.1))
         .collect();
-    let reads = |c: &str| texts.iter().any(|x| x.contains(c));
+    let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || checks.keyed.iter().any(|k| k == c);
     let cols: Vec<Fed> = pt
         .columns
         .iter()
@@ -122,19 +137,22 @@ async fn table_checks(
         examples,
     };
     if cols.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
-    if let Err(why) = fill(src, pg, schema, t, pt, &cols).await? {
+    let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
+    pg.batch_execute("SAVEPOINT converge_fill").await.map_err(step)?;
+    if let Err(why) = fill(src, pg, schema, scratch, t, pt, &cols).await? {
+        pg.batch_execute("ROLLBACK TO SAVEPOINT converge_fill").await.map_err(step)?;
         let what =
-            format!("not checked: the target's unique indexes and generated columns could not be evaluated on the source's values ({why})");
-        return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
+            format!("not checked: the target's unique indexes, generated columns and foreign keys could not be evaluated on the source's values ({why})");
+        return Ok((vec![finding(String::new(), what, 1, Vec::new())], Vec::new()));
     }
     let fed: Vec<&str> = cols.iter().map(|c| c.0).collect();
     let key = [KEY.to_string()];
     let mut out = Vec::new();
     for (name, primary, unique) in &checks.uniques {
         let shown = if *primary { &[][..] } else { &key[..] };
-        let Some((n, examples)) = guarded(pg, integrity::duplicates(pg, "pg_temp", SCRATCH, unique, shown)).await?
+        let Some((n, examples)) = guarded(pg, integrity::duplicates(pg, "pg_temp", scratch, unique, shown)).await?
         else {
             continue;
         };
@@ -148,11 +166,65 @@ async fn table_checks(
         if unfed {
             continue;
         }
-        if let Some(f) = guarded(pg, uncomputable(pg, column, expression, ty)).await? {
+        if let Some(f) = guarded(pg, uncomputable(pg, scratch, column, expression, ty)).await? {
             out.push(finding(column.clone(), f.0, f.1, f.2));
         }
     }
     out.retain(|f| f.count > 0);
+    Ok((out, fed.iter().map(|c| c.to_string()).collect()))
+}
+
+/// The rows of each planned table a foreign key of the target finds no row for: the
+/// referenced rows are the source's (its scratch table) when the run loads that table,
+/// else the target's own. A key with a NULL column references nothing (MATCH SIMPLE).
+async fn orphans(
+    pg: &Client,
+    schema: &str,
+    plan: &Plan,
+    tables: &[Option<&PgTable>],
+    filled: &[Vec<String>],
+) -> Result<Vec<Finding>> {
+    let holds = |ti: usize, cols: &[String]| !filled[ti].is_empty() && cols.iter().all(|c| filled[ti].contains(c));
+    let mut out = Vec::new();
+    for (ti, pt) in tables.iter().enumerate() {
+        let Some(pt) = pt else { continue };
+        for fk in pt.foreign_keys.iter().filter(|fk| holds(ti, &fk.columns)) {
+            let parent = match tables.iter().position(|x| x.is_some_and(|x| x.name == fk.ref_table)) {
+                Some(pi) if holds(pi, &fk.ref_columns) => format!("{SCRATCH}{pi}"),
+                Some(_) => continue,
+                None => ident::pg_qualified(schema, &fk.ref_table),
+            };
+            let on: Vec<String> = fk
+                .columns
+                .iter()
+                .zip(&fk.ref_columns)
+                .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
+                .collect();
+            let set: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+            let q = format!(
+                "SELECT count(*), (array_agg(c.{KEY}))[1:3] FROM {SCRATCH}{ti} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
+                set.join(" AND "),
+                on.join(" AND ")
+            );
+            let fail = |e: tokio_postgres::Error| Error::postgres(format!("checking foreign key `{}`", fk.name), &e);
+            let Some(row) = guarded(pg, async { pg.query_one(&q, &[]).await.map_err(fail) }).await? else { continue };
+            let n: i64 = row.get(0);
+            if n > 0 {
+                out.push(Finding {
+                    table: plan.tables[ti].name().to_string(),
+                    column: fk.columns.join(", "),
+                    what: format!(
+                        "rejected: references no row of `{}` ({}) under the target's foreign key `{}`",
+                        fk.ref_table,
+                        fk.ref_columns.join(", "),
+                        fk.name
+                    ),
+                    count: n as u64,
+                    examples: row.get::<_, Option<Vec<String>>>(1).unwrap_or_default(),
+                });
+            }
+        }
+    }
     Ok(out)
 }
 
@@ -172,15 +244,21 @@ async fn guarded<T>(pg: &Client, check: impl std::future::Future<Output = Result
 
 /// The rows whose generated `expression` PostgreSQL cannot compute into `ty`: what it
 /// says (its first message), how many, up to three keys (`col='value', …`).
-async fn uncomputable(pg: &Client, column: &str, expression: &str, ty: &str) -> Result<(String, u64, Vec<String>)> {
+async fn uncomputable(
+    pg: &Client,
+    scratch: &str,
+    column: &str,
+    expression: &str,
+    ty: &str,
+) -> Result<(String, u64, Vec<String>)> {
     let function = format!(
-        "CREATE FUNCTION pg_temp.converge_generated(r {SCRATCH}) RETURNS text LANGUAGE plpgsql AS $converge$ \
+        "CREATE FUNCTION pg_temp.converge_generated(r {scratch}) RETURNS text LANGUAGE plpgsql AS $converge$ \
          BEGIN PERFORM (SELECT ({expression})::{ty} FROM (SELECT (r).*) s); RETURN NULL; \
          EXCEPTION WHEN others THEN RETURN SQLERRM; END $converge$"
     );
     let q = format!(
         "SELECT count(*), (array_agg(k))[1:3], min(e) FROM \
-         (SELECT {KEY} AS k, pg_temp.converge_generated(x) AS e FROM {SCRATCH} x) s WHERE e IS NOT NULL"
+         (SELECT {KEY} AS k, pg_temp.converge_generated(x) AS e FROM {scratch} x) s WHERE e IS NOT NULL"
     );
     let fail = |e: tokio_postgres::Error| Error::postgres(format!("evaluating generated column `{column}`"), &e);
     pg.batch_execute(&function).await.map_err(fail)?;
@@ -199,13 +277,14 @@ async fn fill(
     src: &MySqlSource,
     pg: &Client,
     schema: &str,
+    scratch: &str,
     t: &TablePlan,
     pt: &PgTable,
     cols: &[Fed<'_>],
 ) -> Result<std::result::Result<(), String>> {
     let mut names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
     let create = format!(
-        "CREATE TEMP TABLE {SCRATCH} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
+        "CREATE TEMP TABLE {scratch} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
         names.join(", "),
         ident::pg_qualified(schema, &pt.name)
     );
@@ -220,7 +299,7 @@ async fn fill(
     let mut typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", c.2.sql_type)).collect();
     typed.push(format!("v{}", width - 1));
     let insert = format!(
-        "INSERT INTO {SCRATCH} ({}) SELECT {} FROM unnest({}) AS u({})",
+        "INSERT INTO {scratch} ({}) SELECT {} FROM unnest({}) AS u({})",
         names.join(", "),
         typed.join(", "),
         params.join(", "),
