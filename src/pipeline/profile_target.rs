@@ -283,9 +283,12 @@ async fn fill(
     cols: &[Fed<'_>],
 ) -> Result<std::result::Result<(), String>> {
     let mut names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
+    // A length-limited type unlimited: a value too long is the encoder's refusal, not
+    // cut here into a duplicate the run never meets.
+    let shaped: Vec<String> = cols.iter().map(|c| format!("{}::{} AS {0}", ident::pg(c.0), unlimited(c.2))).collect();
     let create = format!(
         "CREATE TEMP TABLE {scratch} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
-        names.join(", "),
+        shaped.join(", "),
         ident::pg_qualified(schema, &pt.name)
     );
     names.push(KEY.to_string());
@@ -296,7 +299,7 @@ async fn fill(
     let width = read.len();
     let params: Vec<String> = (1..=width).map(|i| format!("${i}::text[]")).collect();
     let vars: Vec<String> = (0..width).map(|i| format!("v{i}")).collect();
-    let mut typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", c.2.sql_type)).collect();
+    let mut typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", unlimited(c.2))).collect();
     typed.push(format!("v{}", width - 1));
     let insert = format!(
         "INSERT INTO {scratch} ({}) SELECT {} FROM unnest({}) AS u({})",
@@ -346,5 +349,15 @@ fn row_key(key: &[String]) -> String {
         "''".to_string()
     } else {
         format!("CONCAT_WS(', ', {})", shown.join(", "))
+    }
+}
+
+/// The column's type, without the length limit of a character or bit string type.
+fn unlimited(c: &PgColumn) -> &str {
+    match c.type_name.as_str() {
+        "varchar" => "character varying",
+        "bpchar" => "bpchar",
+        "bit" | "varbit" => "bit varying",
+        _ => &c.sql_type,
     }
 }
