@@ -152,22 +152,31 @@ async fn table_checks(
     let mut out = Vec::new();
     for (name, primary, unique) in &checks.uniques {
         let shown = if *primary { &[][..] } else { &key[..] };
-        let Some((n, examples)) = guarded(pg, integrity::duplicates(pg, "pg_temp", scratch, unique, shown)).await?
-        else {
-            continue;
-        };
         let keys = unique.keys.join(", ");
-        let what = format!("rejected: duplicated under the target's unique index `{name}` ({keys})");
-        out.push(finding(keys, what, n as u64, examples));
+        match guarded(pg, integrity::duplicates(pg, "pg_temp", scratch, unique, shown)).await? {
+            Ok((n, examples)) => {
+                let what = format!("rejected: duplicated under the target's unique index `{name}` ({keys})");
+                out.push(finding(keys, what, n as u64, examples));
+            }
+            Err(why) => {
+                out.push(finding(keys, format!("not checked: the target's unique index `{name}` ({why})"), 1, vec![]))
+            }
+        }
     }
     for (column, expression, ty) in &checks.generated {
-        // A column the expression reads that the source does not feed: not the source's rows.
-        let unfed = pt.columns.iter().any(|c| !fed.contains(&c.name.as_str()) && expression.contains(&c.name));
-        if unfed {
+        // A column the expression may read that the source does not feed (PostgreSQL's
+        // generated columns read no generated column).
+        let unfed =
+            pt.columns.iter().find(|c| !c.generated && !fed.contains(&c.name.as_str()) && expression.contains(&c.name));
+        let not_checked = |why: String| format!("not checked: the generated column's expression ({why})");
+        if let Some(c) = unfed {
+            let why = format!("may read `{}`, which the source does not feed", c.name);
+            out.push(finding(column.clone(), not_checked(why), 1, vec![]));
             continue;
         }
-        if let Some(f) = guarded(pg, uncomputable(pg, scratch, column, expression, ty)).await? {
-            out.push(finding(column.clone(), f.0, f.1, f.2));
+        match guarded(pg, uncomputable(pg, scratch, column, expression, ty)).await? {
+            Ok(f) => out.push(finding(column.clone(), f.0, f.1, f.2)),
+            Err(why) => out.push(finding(column.clone(), not_checked(why), 1, vec![])),
         }
     }
     out.retain(|f| f.count > 0);
@@ -207,7 +216,15 @@ async fn orphans(
                 on.join(" AND ")
             );
             let fail = |e: tokio_postgres::Error| Error::postgres(format!("checking foreign key `{}`", fk.name), &e);
-            let Some(row) = guarded(pg, async { pg.query_one(&q, &[]).await.map_err(fail) }).await? else { continue };
+            let row = match guarded(pg, async { pg.query_one(&q, &[]).await.map_err(fail) }).await? {
+                Ok(row) => row,
+                Err(why) => {
+                    let what = format!("not checked: the target's foreign key `{}` ({why})", fk.name);
+                    let table = plan.tables[ti].name().to_string();
+                    out.push(Finding { table, column: fk.columns.join(", "), what, count: 1, examples: Vec::new() });
+                    continue;
+                }
+            };
             let n: i64 = row.get(0);
             if n > 0 {
                 out.push(Finding {
@@ -228,16 +245,19 @@ async fn orphans(
     Ok(out)
 }
 
-/// Runs a check under a savepoint: `None` when PostgreSQL could not run it (its
-/// transaction goes on).
-async fn guarded<T>(pg: &Client, check: impl std::future::Future<Output = Result<T>>) -> Result<Option<T>> {
+/// Runs a check under a savepoint: `Ok(Err(why))` when PostgreSQL could not run it
+/// (the transaction goes on).
+async fn guarded<T>(
+    pg: &Client,
+    check: impl std::future::Future<Output = Result<T>>,
+) -> Result<std::result::Result<T, String>> {
     let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
     pg.batch_execute("SAVEPOINT converge_check").await.map_err(step)?;
     match check.await {
-        Ok(found) => Ok(Some(found)),
-        Err(_) => {
+        Ok(found) => Ok(Ok(found)),
+        Err(e) => {
             pg.batch_execute("ROLLBACK TO SAVEPOINT converge_check").await.map_err(step)?;
-            Ok(None)
+            Ok(Err(format!("could not be evaluated on the source's values: {e}")))
         }
     }
 }
