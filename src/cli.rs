@@ -433,14 +433,19 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
             Some(src) => {
                 let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
                 match (pipeline::profile::profile(src, &plan, targets).await, &target) {
-                    (Ok(mut f), Some(t)) => {
+                    (Ok(mut f), Some(t)) if !f.iter().any(|x| x.what.starts_with(pipeline::rehearse::TOO_LARGE)) => {
                         let pg = t.load.client().await;
-                        let checked =
-                            pipeline::profile::check_constraints(src, &pg, &plan, (&t.tables, &t.load.tables));
-                        checked.await.map(|c| {
-                            f.extend(c);
-                            f
-                        })
+                        let tables = (&t.tables[..], &t.load.tables[..]);
+                        let schema = p.postgres().map_or("public", |s| s.schema());
+                        let checked = async {
+                            f.extend(pipeline::profile::check_constraints(src, &pg, &plan, tables).await?);
+                            f.extend(
+                                pipeline::profile_target::whole_table(src, &pg, schema, &plan, tables, t.ddl.as_ref())
+                                    .await?,
+                            );
+                            Ok(f)
+                        };
+                        checked.await
                     }
                     (r, _) => r,
                 }

@@ -147,6 +147,17 @@ impl Error {
         }
     }
 
+    /// MySQL would not send (or the driver would not take) a packet larger than
+    /// `max_allowed_packet`: a row or value too large to be read at all.
+    pub fn packet_too_large(&self) -> bool {
+        match self {
+            Error::MySql { source: mysql_async::Error::Server(s), .. } => matches!(s.code, 1153 | 1301),
+            Error::MySql { source: mysql_async::Error::Driver(mysql_async::DriverError::PacketTooLarge), .. } => true,
+            Error::MySql { source, .. } => source.to_string().contains("max_allowed_packet"),
+            _ => false,
+        }
+    }
+
     /// MySQL's error number, when the server refused something (1062: duplicate key, …).
     pub fn mysql_code(&self) -> Option<u16> {
         match self {

@@ -20,6 +20,10 @@ enum Run {
     Counts(u64),
     /// Loads every value exactly.
     Exact,
+    /// Refuses the table: `n` values are duplicated under a unique index of the target.
+    Clashes(u64),
+    /// Refuses the load: `n` rows reference no row under a foreign key of the target.
+    Orphans(u64),
 }
 
 struct Case {
@@ -27,7 +31,8 @@ struct Case {
     /// The source column `v`'s type, and the SQL of its values (rows id = 1, 2, …).
     my_type: &'static str,
     values: &'static [&'static str],
-    /// The target column `v`'s type (after `pg_setup`, when it declares one).
+    /// The target column `v`'s type (after `pg_setup`, when it declares one); [`CREATED`]:
+    /// the run creates the target (`create = "missing"`), `pg_setup` then adds sink keys.
     pg_type: &'static str,
     pg_setup: &'static str,
     /// TOML: `[source]` lines, then anything after the source (options, rules).
@@ -45,6 +50,16 @@ const JSON_LAST: &str = "[options]\njson_duplicates = \"last\"\n";
 const JSON_PLAIN: &str = r#"'{"role": "user"}'"#;
 const JSON_DUP: &str = r#"'{"role": "user", "n": {"a": 1, "a": 2}, "role": "admin"}'"#;
 const NINES_38: &str = "99999999999999999999999999999999999999";
+const CREATED: &str = "";
+const ICU: &str = "case_insensitive = \"icu\"\n";
+/// A generated column MariaDB computes in a non-strict session (`v` = `a * c`).
+const PRODUCT: &str = "int AS (a * c) STORED, a int, c int";
+const PARENT: &str = "CREATE TABLE p (k int PRIMARY KEY);\nINSERT INTO p VALUES (1);\n";
+const CITEXT: &str = "CREATE EXTENSION IF NOT EXISTS citext;\n";
+const ICU_CI: &str = "CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);\n";
+const POSTGIS: &str = "CREATE EXTENSION postgis;\n";
+const PT_4326: &str = "ST_GeomFromText('POINT(1 2)', 4326)";
+const PT_0: &str = "ST_GeomFromText('POINT(1 2)')";
 const MAX_65_30: &str = "99999999999999999999999999999999999.999999999999999999999999999999";
 
 /// One row per class of value the run refuses or counts, and values that load exactly.
@@ -77,6 +92,21 @@ const CASES: &[Case] = &[
     Case { name: "invalid UTF-8 carried as text", my_type: "varbinary(10)", values: &["X'6f6b'", "X'ff'"], pg_type: "text", pg_setup: "", source: "", rules: RULE_TEXT, run: Run::Refuses(1) },
     Case { name: "NULL into NOT NULL", my_type: "int NULL", values: &["1", "NULL", "NULL"], pg_type: "int NOT NULL", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
     Case { name: "not a label of the target's enum", my_type: "enum('a','b')", values: &["'a'", "'b'"], pg_type: "mood", pg_setup: "CREATE TYPE mood AS ENUM ('a');\n", source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "duplicates under a unique index the source lacks", my_type: "varchar(20)", values: &["'x'", "'y'", "'x'", "'z'", "'y'", "'x'"], pg_type: "text UNIQUE", pg_setup: "", source: "", rules: "", run: Run::Clashes(2) },
+    Case { name: "values MySQL keeps apart, one under citext", my_type: "varchar(20) COLLATE utf8mb4_bin", values: &["'a'", "'A'", "'b'"], pg_type: "citext UNIQUE", pg_setup: CITEXT, source: "", rules: "", run: Run::Clashes(1) },
+    Case { name: "values MySQL keeps apart, one under an ICU ci collation", my_type: "varchar(20) COLLATE utf8mb4_bin", values: &["'b'", "'B'", "'x'"], pg_type: "text COLLATE ci UNIQUE", pg_setup: ICU_CI, source: "", rules: "", run: Run::Clashes(1) },
+    Case { name: "NULLs and case under a unique index", my_type: "varchar(20)", values: &["'a'", "'A'", "NULL", "NULL"], pg_type: "text UNIQUE", pg_setup: "", source: "", rules: "", run: Run::Exact },
+    Case { name: "an int * int MariaDB stored clipped, computed by PostgreSQL", my_type: PRODUCT, values: &["DEFAULT, 2, 3", "DEFAULT, 100000, 100000", "DEFAULT, -100000, 100000"], pg_type: CREATED, pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "an int * int in range, computed by PostgreSQL", my_type: PRODUCT, values: &["DEFAULT, 2, 3", "DEFAULT, 46340, 46340", "DEFAULT, NULL, 1"], pg_type: CREATED, pg_setup: "", source: "", rules: "", run: Run::Exact },
+    Case { name: "values MySQL's _ci keeps apart, created under ICU", my_type: "varchar(20) COLLATE utf8mb4_general_ci UNIQUE", values: &["'ß'", "'ss'", "'x'"], pg_type: CREATED, pg_setup: ICU, source: "", rules: "", run: Run::Clashes(1) },
+    Case { name: "an orphan under a foreign key onto a table the run does not load", my_type: "int", values: &["1", "2", "2", "NULL"], pg_type: "int REFERENCES p", pg_setup: PARENT, source: "", rules: "", run: Run::Orphans(2) },
+    Case { name: "an orphan under a self-referencing foreign key", my_type: "int", values: &["NULL", "1", "7"], pg_type: "int REFERENCES t", pg_setup: "", source: "", rules: "", run: Run::Orphans(1) },
+    Case { name: "values too long for a unique varchar(n), alike in its first n characters", my_type: "varchar(20)", values: &["'abcdef1'", "'abcdef2'", "'x'"], pg_type: "varchar(5) UNIQUE", pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "another SRID into geometry(Point,4326)", my_type: "point", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 3857)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "another kind into geometry(Point,4326)", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('LINESTRING(0 0, 1 1)', 4326)"], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "an SRID above PostGIS's 999999", my_type: "geometry", values: &[PT_4326, "ST_GeomFromText('POINT(1 2)', 1000000)"], pg_type: "geometry", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "SRID 0 given the column's SRID", my_type: "point", values: &[PT_4326, PT_0, PT_0], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: "", run: Run::Refuses(2) },
+    Case { name: "SRID 0 given the column's SRID, allowed", my_type: "point", values: &[PT_4326, PT_0, PT_0], pg_type: "geometry(Point,4326)", pg_setup: POSTGIS, source: "", rules: RULE_ALLOW, run: Run::Counts(2) },
 ];
 
 /// The findings `plan --profile --json` gives for column `v`, as (blocking, count,
@@ -113,6 +143,15 @@ fn counted(r: &converge::run::RunReport) -> u64 {
     changed + floats + zero + normalized
 }
 
+/// The rows of the target's `t` (none when the run left it uncreated).
+async fn loaded(pg: &PgDb) -> i64 {
+    let exists = pg.client.query_one("SELECT to_regclass('t') IS NOT NULL", &[]).await.unwrap().get::<_, bool>(0);
+    if !exists {
+        return 0;
+    }
+    pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0)
+}
+
 async fn check(case: &Case) {
     let my = MyDb::create("pp").await;
     let rows: Vec<String> = case.values.iter().enumerate().map(|(i, v)| format!("({}, {v})", i + 1)).collect();
@@ -123,10 +162,15 @@ async fn check(case: &Case) {
     ))
     .await;
     let pg = PgDb::create("pp").await;
-    let ddl = format!("{}CREATE TABLE t (id int PRIMARY KEY, v {})", case.pg_setup, case.pg_type);
-    pg.client.batch_execute(&ddl).await.unwrap();
+    let create = if case.pg_type == CREATED {
+        format!("create = \"missing\"\n{}", case.pg_setup)
+    } else {
+        let ddl = format!("{}CREATE TABLE t (id int PRIMARY KEY, v {})", case.pg_setup, case.pg_type);
+        pg.client.batch_execute(&ddl).await.unwrap();
+        String::new()
+    };
     let text = format!(
-        "name = \"pp\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n{}{}\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n",
+        "name = \"pp\"\n[source]\nkind = \"mysql\"\nurl = \"{}\"\n{}{}\n[[sink]]\nkind = \"postgres\"\nurl = \"{}\"\n{create}",
         my.url, case.source, case.rules, pg.url
     );
     let dir = TempDir::new("pp");
@@ -144,8 +188,23 @@ async fn check(case: &Case) {
             assert_eq!(listed.iter().map(|f| f.1).sum::<u64>(), n, "{name}: values refused: {shown}");
             // The run names the first refused row (the target's own refusals name no column).
             assert!(err.contains(&format!("row {}", listed[0].2[0])), "{name}: the run names {err}; {shown}");
-            let loaded = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get::<_, i64>(0);
-            assert_eq!(loaded, 0, "{name}");
+            assert_eq!(loaded(&pg).await, 0, "{name}");
+        }
+        Run::Clashes(n) => {
+            let err = run.expect_err(name).to_string();
+            assert!(!ok, "{name}: plan --profile must fail: {shown}");
+            assert_eq!(listed.len(), 1, "{name}: one unique index: {shown}");
+            assert_eq!((listed[0].0, listed[0].1), (true, n), "{name}: values duplicated: {shown}");
+            assert!(err.contains(&format!("{n} duplicated values")), "{name}: the run says {err}; {shown}");
+            assert_eq!(loaded(&pg).await, 0, "{name}");
+        }
+        Run::Orphans(n) => {
+            let err = run.expect_err(name).to_string();
+            assert!(!ok, "{name}: plan --profile must fail: {shown}");
+            assert_eq!(listed.len(), 1, "{name}: one foreign key: {shown}");
+            assert_eq!((listed[0].0, listed[0].1), (true, n), "{name}: rows orphaned: {shown}");
+            assert!(err.contains(&format!("{n} orphaned rows")), "{name}: the run says {err}; {shown}");
+            assert_eq!(loaded(&pg).await, 0, "{name}");
         }
         Run::Counts(n) => {
             let r = run.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -160,11 +219,11 @@ async fn check(case: &Case) {
             assert!(ok && listed.is_empty(), "{name}: nothing to list: {shown}");
             // Loaded exactly: the target's text of each value is MySQL's.
             let mut c = my.conn().await;
-            let mine: Vec<String> =
+            let mine: Vec<Option<String>> =
                 mysql_async::prelude::Queryable::query(&mut c, "SELECT CAST(v AS CHAR) FROM t ORDER BY id")
                     .await
                     .unwrap();
-            let theirs: Vec<String> = pg
+            let theirs: Vec<Option<String>> = pg
                 .client
                 .query("SELECT v::text FROM t ORDER BY id", &[])
                 .await

@@ -6,6 +6,7 @@ pub mod follow;
 mod keys;
 pub mod plan;
 pub mod profile;
+pub mod profile_target;
 pub mod readings;
 pub mod rehearse;
 pub mod source;

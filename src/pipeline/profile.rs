@@ -49,7 +49,7 @@ pub fn json(findings: &[Finding]) -> serde_json::Value {
 }
 
 /// Rows per round trip when CHECK constraints are evaluated in PostgreSQL.
-const CHECK_CHUNK: usize = 5_000;
+pub(super) const CHECK_CHUNK: usize = 5_000;
 
 /// The target's CHECK constraints, evaluated by PostgreSQL itself on the source's values:
 /// for each constraint, the columns it reads are read from the source (as text, in the
@@ -79,7 +79,7 @@ pub async fn check_constraints(
 }
 
 /// The source column output column `out` carries (as it is or renamed).
-fn source_of(t: &TablePlan, out: &str) -> Option<String> {
+pub(super) fn source_of(t: &TablePlan, out: &str) -> Option<String> {
     let o = t.outputs().into_iter().find(|o| o.name == out)?;
     Some(t.spec.plans[o.read?].name.clone())
 }

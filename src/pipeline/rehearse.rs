@@ -108,10 +108,31 @@ pub async fn rehearse(
             let tt = tt.get(ti)?.as_ref()?;
             Some((tt, pts.iter().find(|p| p.name == tt.table)))
         });
-        out.extend(rehearse_table(src, t, target).await?);
+        match rehearse_table(src, t, target).await {
+            Ok(found) => out.extend(found),
+            // The run's read fails there too; the connection is not read from again.
+            Err(e) if e.packet_too_large() => {
+                let what = format!("{TOO_LARGE} ({e})");
+                out.push(Finding {
+                    table: t.name().to_string(),
+                    column: String::new(),
+                    what,
+                    count: 1,
+                    examples: Vec::new(),
+                });
+                break;
+            }
+            Err(e) => return Err(e),
+        }
     }
     Ok(out)
 }
+
+/// What the profile says of a row the MySQL server will not send: the run's read fails
+/// on it too, and the profile reads no further.
+pub const TOO_LARGE: &str = "rejected: a row larger than the MySQL server's max_allowed_packet, which the run's read \
+                             fails on too (raise max_allowed_packet on the server for the migration); the profile \
+                             stopped reading there";
 
 type Target<'a> = Option<(&'a TableTarget, Option<&'a PgTable>)>;
 
@@ -300,6 +321,21 @@ fn row_key(batch: &RecordBatch, key: &[String], i: usize, n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::class;
+    use crate::error::Error;
+
+    #[test]
+    fn a_row_past_max_allowed_packet_is_told_from_other_read_errors() {
+        let server = |code| {
+            let e = mysql_async::ServerError { code, message: "m".into(), state: "HY000".into() };
+            Error::mysql("reading `t`", mysql_async::Error::Server(e))
+        };
+        assert!(server(1153).packet_too_large());
+        assert!(server(1301).packet_too_large());
+        assert!(!server(1062).packet_too_large());
+        let driver = mysql_async::Error::Driver(mysql_async::DriverError::PacketTooLarge);
+        assert!(Error::mysql("reading `t`", driver).packet_too_large());
+        assert!(!Error::other("max_allowed_packet").packet_too_large());
+    }
 
     #[test]
     fn a_class_leaves_out_what_is_particular_to_the_value() {

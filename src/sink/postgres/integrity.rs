@@ -41,7 +41,7 @@ pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignK
 /// under `NULLS NOT DISTINCT`) within its predicate: how many values are duplicated, and
 /// up to three of them, each with how many rows hold it and up to three of those rows'
 /// `row_key` (their primary key).
-pub(super) async fn duplicates(
+pub async fn duplicates(
     client: &Client,
     schema: &str,
     table: &str,
@@ -77,6 +77,30 @@ pub(super) async fn duplicates(
         .map_err(|e| Error::postgres(format!("finding the duplicated values of `{table}`"), &e))?;
     let n = found.first().map(|r| r.get::<_, i64>(0)).unwrap_or(0);
     Ok((n, found.iter().map(|r| r.get::<_, String>(1)).collect()))
+}
+
+/// Every unique index of `table` (its primary key, unique constraints and unique
+/// indexes, valid or not yet built): name, whether it is the primary key, and what it
+/// compares — what a load into it must not duplicate.
+pub async fn unique_keys(client: &Client, schema: &str, table: &str) -> Result<Vec<(String, bool, UniqueKey)>> {
+    let rows = client
+        .query(
+            "SELECT i.relname::text,
+                    ARRAY(SELECT pg_get_indexdef(x.indexrelid, a, true) FROM generate_series(1, x.indnkeyatts) a),
+                    pg_get_expr(x.indpred, x.indrelid, true),
+                    COALESCE((to_jsonb(x) ->> 'indnullsnotdistinct')::bool, false), x.indisprimary
+             FROM pg_index x
+             JOIN pg_class i ON i.oid = x.indexrelid
+             JOIN pg_class c ON c.oid = x.indrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = $1 AND c.relname = $2 AND x.indisunique
+             ORDER BY x.indisprimary DESC, 1",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(|e| Error::postgres(format!("reading the unique indexes of `{table}`"), &e))?;
+    let key = |r: &tokio_postgres::Row| UniqueKey { keys: r.get(1), predicate: r.get(2), nulls_not_distinct: r.get(3) };
+    Ok(rows.iter().map(|r| (r.get(0), r.get(4), key(r))).collect())
 }
 
 /// A sequence behind a column: the last value it handed out (None: none yet) and the

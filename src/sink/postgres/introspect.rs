@@ -237,11 +237,11 @@ pub async fn postgis_schema(client: &Client) -> Result<Option<String>> {
 
 /// What a unique index compares.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct UniqueKey {
+pub struct UniqueKey {
     /// Its key columns or expressions, as `pg_get_indexdef` prints them.
-    pub(super) keys: Vec<String>,
+    pub keys: Vec<String>,
     /// Its predicate (a partial index).
-    pub(super) predicate: Option<String>,
+    pub predicate: Option<String>,
     /// `NULLS NOT DISTINCT` (PostgreSQL 15): rows whose keys are NULL clash too.
-    pub(super) nulls_not_distinct: bool,
+    pub nulls_not_distinct: bool,
 }

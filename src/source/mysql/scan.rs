@@ -33,6 +33,47 @@ impl MySqlSource {
         self.release(conn).await;
         r
     }
+
+    /// Runs a query (text protocol) on a snapshot connection and sends its rows to `tx`
+    /// in chunks of `rows` — values as text, NULL as `None` — so that a table is never
+    /// held whole; stops early, without error, when `tx` is closed.
+    pub async fn query_chunks(&self, sql: &str, rows: usize, tx: mpsc::Sender<Vec<TextRow>>) -> Result<()> {
+        let mut conn = self.acquire().await;
+        let r = async {
+            let mut result = conn.query_iter(sql).await?;
+            let mut chunk = Vec::with_capacity(rows);
+            while let Some(row) = result.next().await? {
+                chunk.push((0..row.len()).map(|i| text(row.as_ref(i))).collect());
+                if chunk.len() >= rows
+                    && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(rows))).await.is_err()
+                {
+                    return Ok(());
+                }
+            }
+            drop(result);
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk).await;
+            }
+            Ok::<_, mysql_async::Error>(())
+        }
+        .await
+        .map_err(|e| Error::mysql("profiling", e));
+        self.release(conn).await;
+        r
+    }
+}
+
+/// A row's values as text, NULL as `None`.
+pub type TextRow = Vec<Option<String>>;
+
+/// A value as the text protocol gives it (bytes not UTF-8 replaced, as
+/// `String::from_utf8_lossy` does).
+fn text(v: Option<&mysql_async::Value>) -> Option<String> {
+    match v {
+        None | Some(mysql_async::Value::NULL) => None,
+        Some(mysql_async::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
+    }
 }
 
 async fn scan_on(
@@ -50,7 +91,8 @@ async fn scan_on(
         conn.exec_iter(select(spec, "").as_str(), Params::Empty).await.map_err(|e| Error::mysql(ctx(), e))?;
     let mut builder = BatchBuilder::new(spec.plans.clone(), batch_rows);
     let (mut n, mut bad) = (0u64, Vec::new());
-    while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
+    let after = |n: u64| format!("reading `{}` after its first {n} rows", t.name);
+    while let Some(row) = result.next().await.map_err(|e| Error::mysql(after(n), e))? {
         for i in 0..row.len() {
             if let Err(e) = builder.push(i, cell(row.as_ref(i))) {
                 let refused = e.locate(&t.name, row_key(&row, &key_names, &keys, n));
