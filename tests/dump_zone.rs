@@ -38,19 +38,21 @@ fn mariadb_in_zone(dir: &Path, zone: &str) -> (Server, u16) {
         .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
         .arg(format!("--datadir={}", data.display())));
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let child = Command::new("mariadbd")
-        .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin"])
-        .arg(format!("--default-time-zone={zone}"))
-        .arg(format!("--datadir={}", data.display()))
-        .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server = Server(
+        Command::new("mariadbd")
+            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1", "--skip-log-bin"])
+            .arg(format!("--default-time-zone={zone}"))
+            .arg(format!("--datadir={}", data.display()))
+            .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     for _ in 0..600 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return (Server(child), port);
+            return (server, port);
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -143,7 +145,7 @@ async fn a_dumps_timestamps_load_as_the_instants_mariadb_holds() {
     // known: refused before anything is loaded, naming the table, columns and the fix.
     let pg = PgDb::create("dzone").await;
     let p = pipeline(&pipeline_text(&local, ""), &[("PG_URL", &pg.url)]);
-    let e = converge::run::run(&p, &Default::default()).await.err().expect("an unknown zone is refused").to_string();
+    let e = converge::run::run(&p, &Default::default()).await.expect_err("an unknown zone is refused").to_string();
     for part in ["`stamp`", "t6, t0", "time_zone = \"+05:30\"", "--skip-tz-utc"] {
         assert!(e.contains(part), "{part} in: {e}");
     }

@@ -111,7 +111,10 @@ const CASES: &[Case] = &[
 
 /// The findings `plan --profile --json` gives for column `v`, as (blocking, count,
 /// examples), and whether the command succeeded.
-fn profile(dir: &TempDir, text: &str) -> (bool, Vec<(bool, u64, Vec<String>)>, String) {
+/// A finding as the test reads it: (blocking, count, example keys).
+type Listed = (bool, u64, Vec<String>);
+
+fn profile(dir: &TempDir, text: &str) -> (bool, Vec<Listed>, String) {
     let file = dir.path().join("p.toml");
     std::fs::write(&file, text).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_converge"))

@@ -179,3 +179,55 @@ async fn a_run_killed_mid_load_is_marked_abandoned_by_the_next_converge() {
 fn rand_key() -> i64 {
     (uuid::Uuid::new_v4().as_u128() as i64).abs()
 }
+
+/// Per-table mode: a SIGINT while a table's own COMMIT waits does not undo that COMMIT,
+/// and the run's message says so (it listed the table as rolled back before: the run's
+/// bookkeeping learns of a commit only when it returns).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_during_a_tables_own_commit_reports_the_table_committed() {
+    let my = source().await;
+    let pg = PgDb::create("sigpertable").await;
+    let key: i64 = rand_key();
+    waiting_target(&pg, key, true).await;
+    let holder = connect_pg(&pg.url).await;
+    holder.batch_execute(&format!("SELECT pg_advisory_lock({key})")).await.unwrap();
+    let dir = TempDir::new("sigpertable");
+    let file = pipeline_file(dir.path(), "sigpertable", &my, &pg, "transaction = \"table\"\ndefer_indexes = false\n");
+    let log = dir.path().join("runs.jsonl");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_converge"))
+        .args(["--quiet", "run"])
+        .arg(&file)
+        .env("CONVERGE_RUN_LOG", &log)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The table's COMMIT is sent and waits for the deferred trigger, which waits for the test.
+    wait_for_lock_wait(&pg, "COMMIT").await;
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // Let the COMMIT go once converge has heard the signal.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let heard = tokio::task::spawn_blocking(move || {
+        let (mut said, mut line) = (String::new(), String::new());
+        while stderr.read_line(&mut line).unwrap() > 0 {
+            said.push_str(&line);
+            if line.contains("SIGINT received") {
+                break;
+            }
+            line.clear();
+        }
+        (stderr, said)
+    });
+    let (mut stderr, mut said) = heard.await.unwrap();
+    holder.batch_execute(&format!("SELECT pg_advisory_unlock({key})")).await.unwrap();
+    stderr.read_to_string(&mut said).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was interrupted: {said}");
+    assert_eq!(pg_rows(&pg, "SELECT count(*) FROM t").await[0][0].as_deref(), Some("3"), "the COMMIT completed");
+    assert!(said.contains("rolled back the load of 0 tables"), "{said}");
+    assert!(said.contains("committed, each in its own transaction (per-table mode): t"), "{said}");
+    let last = log_entries(&log).pop().unwrap();
+    assert_eq!(last["status"], "failed", "{last}");
+    assert!(last["message"].as_str().unwrap().contains("(per-table mode): t"), "{last}");
+    pg.drop_db().await;
+    my.drop_db().await;
+}

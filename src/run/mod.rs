@@ -233,10 +233,12 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
     if let (Err(_), Some((load, _))) = (&result, &target) {
         load.rollback().await;
     }
-    let result = result.map_err(|e| match e {
-        Error::Interrupted(signal) => Error::Interrupted(rolled_back(&signal, &names, target.as_ref(), &dirs)),
-        e => e,
-    });
+    let result = match result {
+        Err(Error::Interrupted(signal)) => {
+            Err(Error::Interrupted(rolled_back(&signal, &names, target.as_ref(), &dirs).await))
+        }
+        r => r,
+    };
     let (ledger, tables, validations) = match result {
         Ok(done) => done,
         Err(e) => {
@@ -268,8 +270,10 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
     })
 }
 
-/// What an interrupted run undid, for its message and the run log.
-fn rolled_back(
+/// What an interrupted run undid, for its message and the run log: in per-table mode
+/// the committed tables are read from the target after the rollback (a table whose
+/// COMMIT was already sent when the signal came is committed, not rolled back).
+async fn rolled_back(
     signal: &str,
     names: &[String],
     target: Option<&(Arc<PgLoad>, Vec<Option<TableTarget>>)>,
@@ -277,11 +281,11 @@ fn rolled_back(
 ) -> String {
     let mut o = format!("{signal} received");
     if let Some((load, _)) = target {
-        let committed = load.committed();
+        let committed = load.committed_in_target().await;
         let undone: Vec<&str> = names.iter().filter(|t| !committed.contains(t)).map(|t| t.as_str()).collect();
         o.push_str(&format!("; PostgreSQL: rolled back the load of {} tables ({})", undone.len(), undone.join(", ")));
         if !committed.is_empty() {
-            o.push_str(&format!("; committed before the signal (per-table mode): {}", committed.join(", ")));
+            o.push_str(&format!("; committed, each in its own transaction (per-table mode): {}", committed.join(", ")));
         }
     }
     for (_, d) in dirs {

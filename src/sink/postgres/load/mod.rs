@@ -382,6 +382,22 @@ impl PgLoad {
         self.count(&client, loaded).await
     }
 
+    /// The tables this run committed, as the target records them (per-table mode; none in
+    /// single-transaction mode). Asked after [`PgLoad::rollback`]: a table whose COMMIT
+    /// was on its way when a signal came is listed if that COMMIT completed, which the
+    /// run's own bookkeeping cannot know. Falls back to that bookkeeping when the target
+    /// cannot be asked.
+    pub async fn committed_in_target(&self) -> Vec<String> {
+        let Strategy::PerTable(pt) = &self.strategy else { return Vec::new() };
+        match self.committed_earlier().await {
+            Ok(rows) => rows.into_iter().filter(|c| c.migration_id == pt.state.migration_id).map(|c| c.table).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read which tables were committed: {e}");
+                pt.done()
+            }
+        }
+    }
+
     /// The tables committed so far (per-table mode; none in single-transaction mode).
     pub fn committed(&self) -> Vec<String> {
         match &self.strategy {
