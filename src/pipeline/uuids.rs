@@ -75,11 +75,15 @@ pub async fn decide_exports(p: &Pipeline, live: Option<&MySqlSource>, plan: &mut
         }
     }
     if !unread.is_empty() {
+        // The first few name the kind; `plan` lists every column with its type.
+        let shown = match unread.len() {
+            n if n > 4 => format!("{}, … {} in all", unread[..3].join(", "), n),
+            _ => unread.join(", "),
+        };
         notes.push(format!(
-            "char(36) columns of a dump ({}) are exported with their UUIDs lower-cased (counted), as columns of \
+            "char(36) columns of a dump ({shown}) are exported with their UUIDs lower-cased (counted), as columns of \
              UUIDs: a dump is read once, so a column found to hold other values too (besides '') stops the run naming \
-             the value; a [[column]] type = \"text\" rule exports every value as it is",
-            unread.join(", ")
+             the value; a [[column]] type = \"text\" rule exports every value as it is"
         ));
     }
     Ok(notes)
