@@ -355,3 +355,74 @@ async fn an_export_imports_into_geometry_columns() {
     pg.drop_db().await;
     my.drop_db().await;
 }
+
+/// A SPATIAL index that the load created as a GiST index is compared like any other:
+/// verify passes with no index warning; with the GiST index dropped it warns naming the
+/// table, index and column (a performance finding), and `--strict` fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_expects_a_gist_index_for_a_spatial_index_into_geometry() {
+    let my = MyDb::create("gvix").await;
+    my.exec(
+        "CREATE TABLE places (id int PRIMARY KEY, pos point NOT NULL, SPATIAL KEY sp_pos (pos));\n\
+         INSERT INTO places VALUES (1, ST_GeomFromText('POINT(13.4 52.5)', 4326)), (2, ST_GeomFromText('POINT(2.35 48.86)'))",
+    )
+    .await;
+    let pg = postgis_db("gvix").await;
+    let p = pipeline_for(&my, &pg, "", "create = \"missing\"");
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = verify(&p).await;
+    assert!(r.passed_strict(), "{}", r.text());
+    let ix = r.checks.iter().find(|c| c.subject == "places.sp_pos").expect("the SPATIAL index is checked");
+    assert_eq!(ix.outcome, converge::verify::report::Outcome::Pass, "{}", r.text());
+    pg.client.batch_execute("DROP INDEX sp_pos").await.unwrap();
+    let r = verify(&p).await;
+    assert!(r.passed(), "a missing GiST index is a warning, not a failure: {}", r.text());
+    assert!(!r.passed_strict(), "{}", r.text());
+    let warned: Vec<String> = r.warnings().iter().map(|c| format!("{} {}", c.subject, c.evidence)).collect();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(warned[0].starts_with("places.sp_pos ") && warned[0].contains("(pos)"), "{warned:?}");
+    assert!(warned[0].contains("GiST"), "{warned:?}");
+    // Into bytea (no PostGIS) the SPATIAL index stays skipped, as before.
+    let plain = PgDb::create("gvix").await;
+    let q = pipeline_for(&my, &plain, "", "create = \"missing\"");
+    converge::run::run(&q, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let r = verify(&q).await;
+    assert!(r.passed_strict(), "{}", r.text());
+    let ix = r.checks.iter().find(|c| c.subject == "places.sp_pos").expect("the SPATIAL index is listed");
+    assert_eq!(ix.outcome, converge::verify::report::Outcome::Skip, "{}", r.text());
+    plain.drop_db().await;
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
+/// PostGIS installed in a schema that is not on the search path: the load creates and
+/// fills `gis.geometry` columns, and verify reaches PostGIS's functions through that schema.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_finds_postgis_in_a_schema_off_the_search_path() {
+    let my = MyDb::create("gschema").await;
+    my.exec(SHAPES).await;
+    let pg = PgDb::create("gschema").await;
+    pg.client.batch_execute("CREATE SCHEMA gis; CREATE EXTENSION postgis SCHEMA gis").await.unwrap();
+    let path = pg_rows(&pg, "SELECT current_setting('search_path')").await;
+    assert!(!path[0][0].as_deref().unwrap().contains("gis"), "{path:?}");
+    let p = pipeline_for(&my, &pg, "", "create = \"missing\"");
+    converge::run::run(&p, &Default::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    let types = pg_rows(
+        &pg,
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute \
+                              WHERE attrelid = 'shapes'::regclass AND attname = 'p'",
+    )
+    .await;
+    assert_eq!(types[0][0].as_deref(), Some("gis.geometry(Point)"));
+    let r = converge::verify::verify(&p, converge::verify::Depth::Full).await.unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.passed(), "{}", r.text());
+    pg.client
+        .batch_execute("UPDATE shapes SET l = gis.ST_GeomFromText('LINESTRING(0 0, 1 1, 2 0.5000001)') WHERE id = 1")
+        .await
+        .unwrap();
+    let r = verify(&p).await;
+    let diffs = &r.tables.iter().find(|(t, _)| t == "shapes").expect("shapes compared").1.diffs;
+    assert_eq!(diffs, &[RowDiff::Changed { key: "id='1'".into(), columns: vec!["l".into()] }], "{}", r.text());
+    pg.drop_db().await;
+    my.drop_db().await;
+}

@@ -111,6 +111,9 @@ pub struct Pair<'a> {
     /// JSON: the first of an object's duplicate keys counts (MariaDB's reading, or the
     /// pipeline's `json_duplicates = "first"`), not the last.
     pub json_first: bool,
+    /// The schema of the target's PostGIS extension: its functions are called through
+    /// it, so a PostGIS off the search path is still reached.
+    pub postgis: Option<&'a str>,
 }
 
 /// The canonical expressions of a column carried as `logical` into a target column of
@@ -135,6 +138,7 @@ pub fn column(
         pg_typmod: -1,
         key: false,
         json_first: false,
+        postgis: None,
     })
 }
 
@@ -211,10 +215,13 @@ pub fn column_of(p: &Pair) -> ColumnCanon {
         ),
         // A PostGIS geometry: by its SRID and its WKB (MySQL's bytes after the SRID;
         // PostGIS's little-endian WKB, the byte order MySQL stores).
-        Logical::Geometry if pg_type == "geometry" => (
-            format!("CONCAT(ST_SRID({m}), ':', MD5(SUBSTRING({m}, 5)))"),
-            format!("ST_SRID({g}) || ':' || md5(ST_AsBinary({g}, 'NDR'))"),
-        ),
+        Logical::Geometry if pg_type == "geometry" => {
+            let f = |name: &str| p.postgis.map_or_else(|| name.to_string(), |s| ident::pg_qualified(s, name));
+            (
+                format!("CONCAT(ST_SRID({m}), ':', MD5(SUBSTRING({m}, 5)))"),
+                format!("{}({g}) || ':' || md5({}({g}, 'NDR'))", f("st_srid"), f("st_asbinary")),
+            )
+        }
         // Bytes that are not a key are compared by their MD5 (both servers hash the bytes
         // as stored): half the bytes to hash that their hex would be, and no hex to build.
         Logical::Binary | Logical::Geometry if pg_type == "bytea" && !p.key => {

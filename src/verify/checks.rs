@@ -156,7 +156,8 @@ pub struct Index {
     pub columns: Vec<String>,
     /// UNIQUE (or primary key).
     pub unique: bool,
-    /// The index type (MySQL: BTREE, HASH, FULLTEXT, SPATIAL).
+    /// The index type (MySQL: BTREE, HASH, FULLTEXT, SPATIAL; PostgreSQL: the access
+    /// method, `btree`, `gist`, …).
     pub kind: String,
 }
 
@@ -184,10 +185,11 @@ pub async fn mysql_indexes(src: &MySqlSource) -> Result<BTreeMap<String, Vec<Ind
 pub async fn pg_indexes(client: &Client, schema: &str) -> Result<BTreeMap<String, Vec<Index>>> {
     let rows = client
         .query(
-            "SELECT t.relname::text, i.relname::text, ix.indisunique, coalesce(a.attname::text, '')
+            "SELECT t.relname::text, i.relname::text, ix.indisunique, coalesce(a.attname::text, ''), am.amname::text
              FROM pg_index ix
              JOIN pg_class t ON t.oid = ix.indrelid
              JOIN pg_class i ON i.oid = ix.indexrelid
+             JOIN pg_am am ON am.oid = i.relam
              JOIN pg_namespace n ON n.oid = t.relnamespace
              CROSS JOIN LATERAL unnest(ix.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
              LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
@@ -203,7 +205,7 @@ pub async fn pg_indexes(client: &Client, schema: &str) -> Result<BTreeMap<String
         let name: String = r.get(1);
         match list.last_mut() {
             Some(ix) if ix.name == name => ix.columns.push(r.get(3)),
-            _ => list.push(Index { name, columns: vec![r.get(3)], unique: r.get(2), kind: "btree".into() }),
+            _ => list.push(Index { name, columns: vec![r.get(3)], unique: r.get(2), kind: r.get(4) }),
         }
     }
     Ok(out)
@@ -211,11 +213,13 @@ pub async fn pg_indexes(client: &Client, schema: &str) -> Result<BTreeMap<String
 
 /// One source index against the target table's indexes: a target index on the same
 /// leading columns serves the same lookups; a unique source index needs a unique
-/// target index on exactly its columns.
-pub fn index_check(table: &str, ix: &Index, target: &[Index], carried: &[String]) -> Check {
+/// target index on exactly its columns. A SPATIAL index on columns the target holds as
+/// PostGIS `geometry` (`geometry`) needs a GiST index on them, as the load creates.
+pub fn index_check(table: &str, ix: &Index, target: &[Index], carried: &[String], geometry: bool) -> Check {
     let subject = format!("{table}.{}", ix.name);
     let cols = ix.columns.join(", ");
-    if matches!(ix.kind.as_str(), "FULLTEXT" | "SPATIAL") {
+    let gist = ix.kind == "SPATIAL" && geometry;
+    if matches!(ix.kind.as_str(), "FULLTEXT" | "SPATIAL") && !gist {
         return check(
             Section::Indexes,
             subject,
@@ -235,13 +239,20 @@ pub fn index_check(table: &str, ix: &Index, target: &[Index], carried: &[String]
         );
     }
     let found = target.iter().find(|t| {
-        if ix.unique {
+        let leading = t.columns.len() >= ix.columns.len() && t.columns[..ix.columns.len()] == ix.columns[..];
+        if gist {
+            t.kind == "gist" && leading
+        } else if ix.unique {
             t.unique && t.columns == ix.columns
         } else {
-            t.columns.len() >= ix.columns.len() && t.columns[..ix.columns.len()] == ix.columns[..]
+            leading
         }
     });
-    let what = if ix.unique { "unique index" } else { "index" };
+    let what = match (gist, ix.unique) {
+        (true, _) => "SPATIAL index (GiST in PostgreSQL)",
+        (false, true) => "unique index",
+        (false, false) => "index",
+    };
     match found {
         Some(t) => check(Section::Indexes, subject, Outcome::Pass, format!("{what} on ({cols}) → `{}`", t.name)),
         // A missing unique index leaves uniqueness unenforced: a failure. A missing plain

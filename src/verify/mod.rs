@@ -66,12 +66,14 @@ pub async fn unchanged(
     pt: &crate::sink::postgres::introspect::PgTable,
 ) -> Result<(u64, u64, bool)> {
     let name = tp.name().to_string();
+    let postgis = crate::sink::postgres::introspect::postgis_schema(pg).await?;
     let mut columns = Vec::new();
     for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(tp.read_out_names()) {
         let Some(out) = out else { return Ok((0, 0, false)) };
         let Some(tc) = pt.column(&out) else { return Ok((0, 0, false)) };
         let source = tp.spec.table.columns.iter().find(|c| c.name == cp.name).map(|c| &c.mysql);
-        columns.push(canon::column_of(&table::pair(cp, &out, tc, r, source, &tp.spec.table.primary_key)));
+        let pair = table::pair(cp, &out, tc, r, source, &tp.spec.table.primary_key, postgis.as_deref());
+        columns.push(canon::column_of(&pair));
     }
     let pk = &tp.spec.table.primary_key;
     let key: Vec<usize> = pk.iter().filter_map(|k| columns.iter().position(|c| &c.name == k)).collect();
@@ -154,6 +156,8 @@ struct Ctx<'a> {
     depth: Depth,
     source_indexes: &'a BTreeMap<String, Vec<checks::Index>>,
     target_indexes: &'a BTreeMap<String, Vec<checks::Index>>,
+    /// The schema of the target's PostGIS extension, when it has one.
+    postgis: Option<&'a str>,
 }
 
 /// One table's checks and content result, as a worker found them.
@@ -281,6 +285,7 @@ async fn compare(
     let check = fit_to_compare(&mut plan.tables, &pg_tables).1;
     let (source_indexes, target_indexes) =
         (checks::mysql_indexes(src).await?, checks::pg_indexes(client, schema).await?);
+    let postgis = crate::sink::postgres::introspect::postgis_schema(client).await?;
     let ctx = Ctx {
         sides: Sides { my: src, pg: client, rows_read: AtomicU64::new(0) },
         client,
@@ -288,6 +293,7 @@ async fn compare(
         depth,
         source_indexes: &source_indexes,
         target_indexes: &target_indexes,
+        postgis: postgis.as_deref(),
     };
     let found: Vec<Option<&PgTable>> =
         plan.tables.iter().map(|tp| pg_tables.iter().find(|t| t.name == tp.target)).collect();

@@ -173,6 +173,7 @@ mod tests {
                 pg_typmod,
                 key: false,
                 json_first: false,
+                postgis: None,
             }
         }
         let of = |name: &str, logical, pg_type, t: &MySqlType| column_of(&pair(name, logical, pg_type, t));

@@ -22,6 +22,7 @@ pub(super) fn pair<'a>(
     rule: &crate::transform::normalize::Rules,
     source: Option<&'a crate::types::MySqlType>,
     key: &[String],
+    postgis: Option<&'a str>,
 ) -> canon::Pair<'a> {
     canon::Pair {
         name: &cp.name,
@@ -35,6 +36,7 @@ pub(super) fn pair<'a>(
         pg_typmod: tc.typmod,
         key: key.contains(&cp.name),
         json_first: matches!(rule.json, JsonRule::Refuse | JsonRule::Resolve(JsonDuplicates::First)),
+        postgis,
     }
 }
 
@@ -59,7 +61,7 @@ pub(super) fn comparison(ctx: &Ctx<'_>, tp: &TablePlan, pt: &PgTable, checks: &m
                     source.and_then(|c| c.facts.collation.as_deref()),
                     source.and_then(|c| c.mysql.charset.as_deref()),
                 );
-                let c = canon::column_of(&pair(cp, out, tc, r, source.map(|c| &c.mysql), &key_columns));
+                let c = canon::column_of(&pair(cp, out, tc, r, source.map(|c| &c.mysql), &key_columns, ctx.postgis));
                 columns.push(if cp.logical == Logical::Uuid { c.bound_by_index(collation, charset) } else { c });
             }
             None => checks.push(fail(
@@ -131,7 +133,10 @@ pub(super) async fn checks(
         // The source's index under the target's column names.
         let mut ix = ix.clone();
         ix.columns = ix.columns.iter().map(|c| tp.out_name(c)).collect();
-        checks.push(check::index_check(&name, &ix, ctx.target_indexes.get(&pg_name).unwrap_or(&none), &carried));
+        // A SPATIAL index has a GiST counterpart where its columns are PostGIS geometries.
+        let geometry = ix.columns.iter().all(|c| pt.column(c).is_some_and(|tc| tc.type_name == "geometry"));
+        let target = ctx.target_indexes.get(&pg_name).unwrap_or(&none);
+        checks.push(check::index_check(&name, &ix, target, &carried, geometry));
     }
     Ok(())
 }
