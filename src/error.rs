@@ -226,7 +226,11 @@ impl fmt::Display for Error {
                 write!(f, "table `{}`, row {}, column `{}`: value {} {}", v.table, v.key, v.column, v.value, v.reason)
             }
             Error::MySql { context, source } => {
-                write!(f, "MySQL: {context}: {}", crate::secret::scrub(&source.to_string()))
+                write!(f, "MySQL: {context}: {}", crate::secret::scrub(&source.to_string()))?;
+                if self.packet_too_large() {
+                    write!(f, " (a row is larger than the server's max_allowed_packet: raise it on the server for the migration — SET GLOBAL max_allowed_packet, or its configuration — and run again)")?;
+                }
+                Ok(())
             }
             Error::Postgres { context, message, .. } => {
                 write!(f, "PostgreSQL: {context}: {}", crate::secret::scrub(message))

@@ -74,6 +74,7 @@ async fn a_row_past_max_allowed_packet_is_predicted_blocking_and_the_run_refuses
     let err = converge::run::run(&pipeline(&text, &[]), &Default::default()).await.expect_err("the run refuses");
     let err = err.to_string();
     assert!(err.contains("`t`"), "the run names the table: {err}");
+    assert!(err.contains("raise it on the server"), "the run says the way forward: {err}");
     let n: i64 = pg.client.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
     assert_eq!(n, 0, "the target stays empty");
     pg.drop_db().await;

@@ -112,7 +112,9 @@ pub async fn rehearse(
             Ok(found) => out.extend(found),
             // The run's read fails there too; the connection is not read from again.
             Err(e) if e.packet_too_large() => {
-                let what = format!("{TOO_LARGE} ({e})");
+                // The server's own words (the error's display adds the advice TOO_LARGE gives).
+                let why = std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| s.to_string());
+                let what = format!("{TOO_LARGE} ({why})");
                 out.push(Finding {
                     table: t.name().to_string(),
                     column: String::new(),
