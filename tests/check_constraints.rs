@@ -223,23 +223,6 @@ async fn expression_defaults_give_mariadbs_value_or_are_left_out_with_a_note() {
     my.drop_db().await;
 }
 
-/// Every row of `sql` on MariaDB, as text (NULL as `None`).
-async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
-    let mut c = my.conn().await;
-    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter()
-        .map(|r| {
-            (0..r.len())
-                .map(|i| match r.as_ref(i).expect("a value") {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8(b.clone()).unwrap()),
-                    other => Some(other.as_sql(true)),
-                })
-                .collect()
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dump_source_re_creates_the_same_checks_as_the_live_server() {
     let my = MyDb::create("checkdump").await;

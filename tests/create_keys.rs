@@ -45,13 +45,6 @@ async fn on_postgres(pg: &PgDb, statements: &[&str]) {
     pg.client.batch_execute(&sql).await.unwrap_or_else(|e| panic!("{sql}: {e:?}"));
 }
 
-/// The rows of `sql` on MariaDB, every column as text (NULL as `None`).
-async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
-    let mut c = my.conn().await;
-    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter().map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i).flatten()).collect()).collect()
-}
-
 /// The same statements on both servers; the same query's answers compared.
 async fn same_answer(my: &MyDb, pg: &PgDb, statements: &[&str], query: &str) -> Vec<Vec<Option<String>>> {
     on_mariadb(my, statements).await;

@@ -7,7 +7,6 @@ mod common;
 
 use common::*;
 use converge::verify::report::{Outcome, Section};
-use mysql_async::prelude::*;
 
 fn pipeline_for(my: &MyDb, pg: &PgDb) -> converge::Pipeline {
     let text = "name = \"gen\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n\
@@ -60,23 +59,6 @@ const PLAIN: &[&str] = &["eq_ci", "like_ci", "ne_ci", "gt_ci", "b_text", "d_text
 /// Columns PostgreSQL computes the same.
 const COMPUTED: &[&str] =
     &["product", "eq_bin", "like_bin", "gt_bin", "eq_pad", "in_pad", "like_pad", "label", "sum_dc", "len", "modded"];
-
-/// Every row of `sql` on MariaDB, as text (NULL as `None`).
-async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
-    let mut c = my.conn().await;
-    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter()
-        .map(|r| {
-            (0..r.len())
-                .map(|i| match r.as_ref(i).expect("a value") {
-                    mysql_async::Value::NULL => None,
-                    mysql_async::Value::Bytes(b) => Some(String::from_utf8(b.clone()).unwrap()),
-                    other => Some(other.as_sql(true)),
-                })
-                .collect()
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_columns_compute_what_mariadb_computes_or_carry_its_values_with_a_note() {

@@ -79,7 +79,7 @@ impl Found {
 /// A refusal's reason without what is particular to the value (its length, what it
 /// would become, where its text breaks), so that values refused for one reason are
 /// counted together.
-pub fn class(reason: &str) -> String {
+fn class(reason: &str) -> String {
     if let Some((_, rest)) = reason.strip_prefix("would become ").and_then(|r| r.split_once(" in the target's ")) {
         return format!("would be changed by the target's {rest}");
     }

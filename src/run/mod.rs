@@ -353,9 +353,8 @@ async fn execute(
     clock.phase("reconcile");
     // The last moment a signal stops the run: past here it commits, and a signal is
     // reported with the commit's outcome.
-    match &options.interrupt {
-        Some(i) => i.enter_commit()?,
-        None => interrupted(options)?,
+    if let Some(i) = &options.interrupt {
+        i.enter_commit()?;
     }
     // A followed copy's target learns where the follower continues, in the load's commit.
     if let (Some((load, _)), Some(at), Some(_)) = (target, run.opened.binlog_position(), &run.p.follow) {

@@ -84,7 +84,7 @@ impl Interrupt {
 
     /// A signal that came after the commit was sent, and the commit's outcome (None
     /// when the run ended before it was known).
-    pub fn during_commit(&self) -> Option<(&'static str, Option<bool>)> {
+    fn during_commit(&self) -> Option<(&'static str, Option<bool>)> {
         let s = self.state();
         s.in_commit.map(|name| (name, s.committed))
     }

@@ -146,7 +146,8 @@ impl Normalizer {
         refused: &mut dyn FnMut(usize, ValueError),
     ) -> Result<RecordBatch> {
         let seen = self.rows_seen;
-        if let Ok(out) = self.apply(batch) {
+        if let Ok(out) = self.evaluate_or_restore(batch) {
+            self.rows_seen += batch.num_rows() as u64;
             return Ok(out);
         }
         let mut rows = Vec::with_capacity(batch.num_rows());
@@ -154,7 +155,7 @@ impl Normalizer {
             self.rows_seen = seen + r as u64;
             let mut one = batch.slice(r, 1);
             loop {
-                match self.evaluate(&one) {
+                match self.evaluate_or_restore(&one) {
                     Ok(out) => {
                         rows.push(out);
                         break;
@@ -175,18 +176,19 @@ impl Normalizer {
             .map_err(|e| Error::datafusion(format!("normalising `{}`", self.table), e))
     }
 
-    /// The normalised batch, or the error and the index of the column that failed; a
-    /// failed batch leaves the counts as they were (`apply_each` evaluates it again).
-    fn evaluate(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
+    /// `apply_each`'s try of a batch: a failed one leaves the counts as they were (it is
+    /// evaluated again). The run's `apply` needs no such copy: its first error ends the table.
+    fn evaluate_or_restore(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
         let saved = (self.changed.clone(), self.not_uuid_seen.clone());
-        let out = self.evaluate_counting(batch);
+        let out = self.evaluate(batch);
         if out.is_err() {
             (self.changed, self.not_uuid_seen) = saved;
         }
         out
     }
 
-    fn evaluate_counting(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
+    /// The normalised batch, or the error and the index of the column that failed.
+    fn evaluate(&mut self, batch: &RecordBatch) -> std::result::Result<RecordBatch, (Option<usize>, Error)> {
         let mut columns = Vec::with_capacity(self.exprs.len());
         let evaluated: Vec<_> =
             self.exprs.iter().map(|e| e.evaluate(batch).and_then(|v| v.into_array(batch.num_rows()))).collect();
@@ -211,7 +213,9 @@ impl Normalizer {
                 let input = batch.column(i);
                 self.changed[i] += udf::uuids_lowered(input);
                 if self.rules[i].uuid_mixed {
-                    self.not_uuid_seen[i] |= udf::first_not_uuid(input).is_some();
+                    if !self.not_uuid_seen[i] {
+                        self.not_uuid_seen[i] = udf::first_not_uuid(input).is_some();
+                    }
                     if self.changed[i] > 0 && self.not_uuid_seen[i] {
                         let r = udf::mixed_uuids(input).expect("a UUID lower-cased or another value in this batch");
                         return Err(self.located(batch, i, r));

@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
-use crate::feed::JsonDuplicates;
 use crate::ident::pg_qualified as qualified;
 use crate::pipeline::fit::fit_to_compare;
 use crate::pipeline::plan;
@@ -66,7 +65,11 @@ pub async fn unchanged(
     pt: &crate::sink::postgres::introspect::PgTable,
 ) -> Result<(u64, u64, bool)> {
     let name = tp.name().to_string();
-    let postgis = crate::sink::postgres::introspect::postgis_schema(pg).await?;
+    // Asked only where a column needs it: a rerun checks every committed table this way.
+    let postgis = match pt.columns.iter().any(|c| c.type_name == "geometry") {
+        true => crate::sink::postgres::introspect::postgis_schema(pg).await?,
+        false => None,
+    };
     let mut columns = Vec::new();
     for ((cp, r), out) in tp.spec.plans.iter().zip(&tp.rules).zip(tp.read_out_names()) {
         let Some(out) = out else { return Ok((0, 0, false)) };
@@ -281,7 +284,7 @@ async fn compare(
     let client = &clients[0];
     let pg_tables = introspect(client, schema).await?;
     let mut plan = plan::build(p, tables).await?;
-    plan::json_reading(&mut plan, Some(if src.is_mariadb() { JsonDuplicates::First } else { JsonDuplicates::Last }));
+    plan::json_reading(&mut plan, Some(src.json_reading()));
     let check = fit_to_compare(&mut plan.tables, &pg_tables).1;
     let (source_indexes, target_indexes) =
         (checks::mysql_indexes(src).await?, checks::pg_indexes(client, schema).await?);

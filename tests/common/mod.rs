@@ -164,6 +164,23 @@ pub async fn pg_rows(pg: &PgDb, sql: &str) -> Vec<Vec<Option<String>>> {
         .collect()
 }
 
+/// Every row of `sql` on MariaDB, as text (NULL as `None`).
+pub async fn my_rows(my: &MyDb, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut c = my.conn().await;
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| match r.as_ref(i).expect("a value") {
+                    mysql_async::Value::NULL => None,
+                    mysql_async::Value::Bytes(b) => Some(String::from_utf8(b.clone()).unwrap()),
+                    other => Some(other.as_sql(true)),
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Connects to PostgreSQL without TLS.
 pub async fn connect_pg(url: &str) -> tokio_postgres::Client {
     let (client, conn) =

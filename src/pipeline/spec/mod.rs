@@ -7,7 +7,10 @@ use serde::Deserialize;
 
 use crate::transform::validate::Validate;
 
+mod follow;
 mod parse;
+
+pub use self::follow::FollowSpec;
 
 /// A whole pipeline definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,24 +224,6 @@ pub struct VerifySpec {
 impl Default for VerifySpec {
     fn default() -> Self {
         VerifySpec { critical: Vec::new(), after_run: true, sample: None }
-    }
-}
-
-/// `[follow]`: the copy is followed by the source's binlog (docs/architecture.md,
-/// "Change capture"); `plan` and `run` check the source first.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
-pub struct FollowSpec {
-    /// The server id the follower will connect with: no replica of the source may use it.
-    pub server_id: u32,
-    /// How long the copy is expected to take, in hours: binlog retention shorter than
-    /// this is warned about (the follower's start position could be purged).
-    pub expected_copy_hours: f64,
-}
-
-impl Default for FollowSpec {
-    fn default() -> Self {
-        FollowSpec { server_id: 4_029_386_211, expected_copy_hours: 24.0 }
     }
 }
 

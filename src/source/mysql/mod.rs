@@ -182,10 +182,14 @@ impl MySqlSource {
         self.options.connections
     }
 
-    /// Whether the server is MariaDB, whose JSON functions read the first of an object's
-    /// duplicate keys (MySQL 8 stores JSON with the last one only).
-    pub fn is_mariadb(&self) -> bool {
-        self.mariadb
+    /// Which of a JSON object's duplicate keys the server reads: MariaDB's JSON functions
+    /// read the first; MySQL 8 stores JSON with the last one only.
+    pub fn json_reading(&self) -> JsonDuplicates {
+        if self.mariadb {
+            JsonDuplicates::First
+        } else {
+            JsonDuplicates::Last
+        }
     }
 
     /// The snapshot's binlog position (None with the binary log off, or on MySQL when
@@ -407,7 +411,7 @@ impl crate::source::Source for LiveSource {
     }
 
     fn json_reading(&self) -> Option<JsonDuplicates> {
-        Some(if self.0.mariadb { JsonDuplicates::First } else { JsonDuplicates::Last })
+        Some(self.0.json_reading())
     }
 }
 

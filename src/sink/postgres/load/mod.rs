@@ -398,14 +398,6 @@ impl PgLoad {
         }
     }
 
-    /// The tables committed so far (per-table mode; none in single-transaction mode).
-    pub fn committed(&self) -> Vec<String> {
-        match &self.strategy {
-            Strategy::Run(_) => Vec::new(),
-            Strategy::PerTable(pt) => pt.done(),
-        }
-    }
-
     /// Rolls back everything this load did.
     pub async fn rollback(&self) {
         for c in &self.clients {

@@ -1,0 +1,21 @@
+//! `[follow]`: the keys of a pipeline whose copy a binlog follower continues.
+
+use serde::Deserialize;
+
+/// `[follow]`: the copy is followed by the source's binlog (docs/architecture.md,
+/// "Change capture"); `plan` and `run` check the source first.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FollowSpec {
+    /// The server id the follower will connect with: no replica of the source may use it.
+    pub server_id: u32,
+    /// How long the copy is expected to take, in hours: binlog retention shorter than
+    /// this is warned about (the follower's start position could be purged).
+    pub expected_copy_hours: f64,
+}
+
+impl Default for FollowSpec {
+    fn default() -> Self {
+        FollowSpec { server_id: 4_029_386_211, expected_copy_hours: 24.0 }
+    }
+}
