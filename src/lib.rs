@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod calendar;
+pub mod change;
 pub mod ddl;
 pub mod error;
 pub mod feed;

@@ -14,15 +14,15 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "model",
         &[
-            "error", "feed", "secret", "ident", "calendar", "types", "schema", "manifest", "ledger", "tls", "progress",
-            "runlog",
+            "error", "feed", "change", "secret", "ident", "calendar", "types", "schema", "manifest", "ledger", "tls",
+            "progress", "runlog",
         ],
     ),
     ("source", &["source"]),
     ("transform", &["transform"]),
     ("sink", &["sink"]),
     ("plan", &["pipeline"]),
-    ("commands", &["run", "verify", "bench", "query", "report", "ddl"]),
+    ("commands", &["run", "follow", "verify", "bench", "query", "report", "ddl"]),
     ("cli", &["cli", "main", "lib"]),
 ];
 

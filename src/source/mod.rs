@@ -4,12 +4,17 @@
 //! starts one feed of batches per planned table, and closes. `mysql` (a live server in
 //! one consistent snapshot), `mysqldump` (a dump file) and `csv` (a converge export)
 //! each implement it in their own folder, with their own feed driver.
+//!
+//! A change stream is not a snapshot (unbounded, tables interleaved, positions): it has
+//! its own seam, [`ChangeStream`], implemented by the live server's binlog
+//! (`mysql::binlog::stream`).
 
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use tokio::sync::mpsc;
 
+use crate::change::Change;
 use crate::error::Result;
 use crate::feed::{JsonDuplicates, ReadSpec, TableFeed};
 
@@ -68,4 +73,15 @@ pub trait Source: Send + Sync {
     fn json_reading(&self) -> Option<JsonDuplicates> {
         Some(JsonDuplicates::First)
     }
+}
+
+/// A source's change stream (docs/architecture.md, "Change capture"): every row change
+/// after a position, in source order, tables interleaved, bounded by source commits.
+/// Never skips what it does not understand: an event it cannot carry is an error naming
+/// the event and its position.
+pub trait ChangeStream: Send {
+    /// The next change; waits for the source when there is none yet.
+    fn next(&mut self) -> BoxFuture<'_, Result<Change>>;
+    /// Ends the stream (closes its connection).
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
