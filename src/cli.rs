@@ -40,6 +40,25 @@ enum Command {
         /// Benchmarks only: `read` passes batches on without normalisation.
         #[arg(long, hide = true)]
         bench_stage: Option<String>,
+        /// After the copy commits, follow the source's binlog from the snapshot's position
+        /// (as `converge follow` does; the pipeline needs a [follow] section).
+        #[arg(long)]
+        follow: bool,
+        /// With --follow: stop once caught up.
+        #[arg(long, requires = "follow")]
+        until_caught_up: bool,
+    },
+    /// Follow the source's binlog from the position the copy recorded and apply every
+    /// change to the target, exactly once (the pipeline needs a [follow] section).
+    Follow {
+        /// The pipeline file.
+        pipeline: PathBuf,
+        /// Stop once everything the source had logged at the start is applied (a drain).
+        #[arg(long)]
+        until_caught_up: bool,
+        /// Lost connections (source or target) retried in a row before giving up.
+        #[arg(long, default_value_t = 10)]
+        retries: u32,
     },
     /// Print what a run would do, without moving data.
     Plan {
@@ -223,7 +242,16 @@ pub fn main() -> ExitCode {
 
 async fn dispatch(cli: &Cli) -> converge::Result<()> {
     match &cli.command {
-        Command::Run { pipeline, bench_stage } => run_command(cli, pipeline, bench_stage.as_deref()).await,
+        Command::Run { pipeline, bench_stage, follow, until_caught_up } => {
+            run_command(cli, pipeline, bench_stage.as_deref()).await?;
+            match follow {
+                true => follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10).await,
+                false => Ok(()),
+            }
+        }
+        Command::Follow { pipeline, until_caught_up, retries } => {
+            follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, *retries).await
+        }
         Command::Import { dir, to, schema, truncate, existing, transaction, triggers, audit_defaults } => {
             use converge::pipeline::spec::{ImportOptions, TransactionMode, TriggerMode};
             let o = ImportOptions {
@@ -554,6 +582,49 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
         }
         Err(e) => {
             note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()), None);
+            Err(e)
+        }
+    }
+}
+
+/// `converge follow`: the report as text or JSON; its start and end in the run log.
+async fn follow_command(cli: &Cli, p: &Pipeline, until_caught_up: bool, retries: u32) -> converge::Result<()> {
+    use converge::runlog::{self, Entry, Status};
+    let log = runlog::default_path();
+    let note = |status: Status, message: String, at: Option<converge::manifest::BinlogPosition>| {
+        let mut e = Entry::new(status, message).with_process().with_binlog_position(at);
+        if let Ok(Some(id)) = runlog::resolve_migration_id(None, &log) {
+            e = e.with_migration_id(id);
+        }
+        if let Err(err) = runlog::append(&log, &e) {
+            tracing::warn!("cannot write the run log: {err}");
+        }
+    };
+    mark_abandoned(cli, &log);
+    let options = converge::follow::FollowOptions {
+        until_caught_up,
+        progress: !cli.quiet && !cli.json,
+        run_log: Some(log.clone()),
+        interrupt: Some(on_signal()),
+        retries,
+    };
+    note(Status::InProgress, format!("follow `{}` started", p.name), None);
+    match converge::follow::follow(p, &options).await {
+        Ok(r) => {
+            let message = format!(
+                "follow `{}`: {} at {} ({} row changes applied, {} since the copy, lag {:.1} s)",
+                p.name, r.ended, r.to, r.stats.changes, r.changes_since_copy, r.stats.lag_seconds
+            );
+            note(Status::InProgress, message, Some(r.to.clone()));
+            if cli.json {
+                println!("{}", serde_json::to_string(&r).expect("the report serialises"));
+            } else if !cli.quiet {
+                print!("{}", r.text());
+            }
+            Ok(())
+        }
+        Err(e) => {
+            note(Status::Failed, format!("follow `{}`: {e}", p.name), None);
             Err(e)
         }
     }

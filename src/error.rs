@@ -168,8 +168,9 @@ impl Error {
 }
 
 impl Error {
-    /// A failure worth retrying before any data has moved: the connection was refused,
-    /// reset, closed or killed, or the server is shutting down.
+    /// A failure worth retrying (before any data has moved, or by a follower from the
+    /// position its target stores): the connection was refused, reset, closed or killed,
+    /// or the server is shutting down.
     pub fn is_transient(&self) -> bool {
         match self {
             Error::MySql { source, .. } => match source {
@@ -179,6 +180,12 @@ impl Error {
                 mysql_async::Error::Server(s) => matches!(s.code, 1927 | 1053 | 2006 | 2013),
                 _ => false,
             },
+            // Connection failures (class 08), a terminated backend or a server shutting down
+            // (57P01–57P03), and the driver's own "connection closed" / I/O errors.
+            Error::Postgres { code: Some(c), .. } => c.code().starts_with("08") || c.code().starts_with("57P0"),
+            Error::Postgres { code: None, message, .. } => {
+                message.starts_with("connection closed") || message.starts_with("error communicating with the server")
+            }
             _ => false,
         }
     }

@@ -8,6 +8,7 @@ pub mod change;
 pub mod ddl;
 pub mod error;
 pub mod feed;
+pub mod follow;
 pub mod ident;
 pub mod ledger;
 pub mod manifest;

@@ -1,6 +1,7 @@
 //! The PostgreSQL sink: target introspection, the plan-time check, binary COPY encoding
 //! of Arrow batches, and the transactional load.
 
+pub mod apply;
 mod cell;
 mod column;
 mod connect;

@@ -113,7 +113,10 @@ pub async fn record_follow(
                  pipeline text NOT NULL, target_schema text NOT NULL,
                  binlog_file text NOT NULL, binlog_position bigint NOT NULL, gtid text,
                  migration_id text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
-                 PRIMARY KEY (pipeline, target_schema))"
+                 PRIMARY KEY (pipeline, target_schema));
+             ALTER TABLE {FOLLOW_TABLE} ADD COLUMN IF NOT EXISTS changes_applied bigint NOT NULL DEFAULT 0,
+                 ADD COLUMN IF NOT EXISTS applied_at timestamptz,
+                 ADD COLUMN IF NOT EXISTS source_commit_at timestamptz"
         ))
         .await
         .map_err(|e| Error::postgres("creating converge.follow_state", &e))?;
@@ -124,11 +127,71 @@ pub async fn record_follow(
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (pipeline, target_schema) DO UPDATE SET binlog_file = EXCLUDED.binlog_file,
                  binlog_position = EXCLUDED.binlog_position, gtid = EXCLUDED.gtid,
-                 migration_id = EXCLUDED.migration_id, recorded_at = now()"
+                 migration_id = EXCLUDED.migration_id, recorded_at = now(), changes_applied = 0,
+                 applied_at = NULL, source_commit_at = NULL"
             ),
             &[&pipeline, &schema, &at.file, &(at.position as i64), &at.gtid, &migration_id],
         )
         .await
         .map_err(|e| Error::postgres("recording the binlog position in converge.follow_state", &e))?;
+    Ok(())
+}
+
+/// What `converge.follow_state` holds for a pipeline and target schema.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FollowState {
+    /// The position the target's rows are at: resume from here.
+    pub at: crate::manifest::BinlogPosition,
+    /// Row changes applied since the copy.
+    pub changes_applied: u64,
+    /// The migration (run) whose copy started the follow.
+    pub migration_id: String,
+}
+
+/// The stored position, or None when the pipeline's copy recorded none.
+pub async fn read_follow(client: &Client, pipeline: &str, schema: &str) -> Result<Option<FollowState>> {
+    let q = format!(
+        "SELECT binlog_file, binlog_position, gtid, migration_id,
+                COALESCE((to_jsonb(f) ->> 'changes_applied')::bigint, 0)
+           FROM {FOLLOW_TABLE} AS f WHERE pipeline = $1 AND target_schema = $2"
+    );
+    let rows = match client.query(q.as_str(), &[&pipeline, &schema]).await {
+        Ok(rows) => rows,
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNDEFINED_TABLE) => return Ok(None),
+        Err(e) => return Err(Error::postgres("reading converge.follow_state", &e)),
+    };
+    Ok(rows.first().map(|r| FollowState {
+        at: crate::manifest::BinlogPosition { file: r.get(0), position: r.get::<_, i64>(1) as u64, gtid: r.get(2) },
+        migration_id: r.get(3),
+        changes_applied: r.get::<_, i64>(4) as u64,
+    }))
+}
+
+/// Moves the stored position to `at` and counts `changes`, inside the caller's open
+/// transaction (the one that applied them).
+pub async fn advance_follow(
+    client: &Client,
+    pipeline: &str,
+    schema: &str,
+    at: &crate::manifest::BinlogPosition,
+    changes: u64,
+    source_commit: Option<u32>,
+) -> Result<()> {
+    let q = format!(
+        "UPDATE {FOLLOW_TABLE} SET binlog_file = $3, binlog_position = $4, gtid = NULL,
+                changes_applied = changes_applied + $5, applied_at = now(),
+                source_commit_at = COALESCE(to_timestamp($6::bigint::double precision), source_commit_at)
+          WHERE pipeline = $1 AND target_schema = $2"
+    );
+    let commit = source_commit.map(i64::from);
+    let n = client
+        .execute(q.as_str(), &[&pipeline, &schema, &at.file, &(at.position as i64), &(changes as i64), &commit])
+        .await
+        .map_err(|e| Error::postgres("storing the applied position in converge.follow_state", &e))?;
+    if n != 1 {
+        return Err(Error::other(format!(
+            "converge.follow_state holds no row for pipeline `{pipeline}` and schema `{schema}` any more"
+        )));
+    }
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod position;
 pub mod preflight;
+pub mod stream;
 
 use mysql_async::Row;
 

@@ -1,0 +1,324 @@
+//! The follower's loop: changes from the stream, normalised as the copy normalised
+//! them, staged, and committed in whole source transactions (docs/architecture.md,
+//! "Change capture").
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use super::setup::{followed, Followed};
+use super::{reached, FollowOptions};
+use crate::change::Change;
+use crate::error::{Error, Result};
+use crate::manifest::BinlogPosition;
+use crate::pipeline::spec::Pipeline;
+use crate::sink::postgres::apply::{Applied, Applier};
+use crate::sink::postgres::load::connect;
+use crate::source::mysql::binlog::stream::{self, FollowRequest};
+use crate::source::ChangeStream;
+
+/// Row changes taken before an apply commit is due (at the next source commit).
+const COMMIT_CHANGES: u64 = 50_000;
+/// Time an apply transaction stays open before a commit is due (at the next source commit).
+const COMMIT_AFTER: Duration = Duration::from_millis(500);
+/// A source commit waits at most this long for more to join its apply transaction.
+const QUIET: Duration = Duration::from_millis(100);
+/// Rows per change batch the stream hands on.
+const STREAM_BATCH_ROWS: usize = 8_192;
+
+/// What the follower applied.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Stats {
+    /// Row changes applied.
+    pub changes: u64,
+    /// Source transactions applied.
+    pub source_commits: u64,
+    /// PostgreSQL transactions that applied them.
+    pub apply_commits: u64,
+    /// Apply batches replayed in source order.
+    pub replayed: u64,
+    /// Per target table: rows deleted, rows upserted.
+    pub tables: Vec<(String, u64, u64)>,
+    /// Seconds between receiving a source commit and applying it, at the end (0 when idle).
+    pub lag_seconds: f64,
+    /// The largest such lag seen.
+    pub max_lag_seconds: f64,
+    /// Seconds spent from the first change to the last apply commit.
+    pub busy_seconds: f64,
+}
+
+impl Stats {
+    /// Row changes per second while busy.
+    pub fn changes_per_second(&self) -> f64 {
+        if self.busy_seconds > 0.0 {
+            self.changes as f64 / self.busy_seconds
+        } else {
+            0.0
+        }
+    }
+
+    fn add(&mut self, a: &Applied, commits: u64, lag: f64) {
+        self.changes += a.changes;
+        self.source_commits += commits;
+        self.apply_commits += 1;
+        self.replayed += u64::from(a.replayed);
+        for (t, d, u) in &a.tables {
+            match self.tables.iter_mut().find(|x| &x.0 == t) {
+                Some(x) => (x.1, x.2) = (x.1 + d, x.2 + u),
+                None => self.tables.push((t.clone(), *d, *u)),
+            }
+        }
+        self.lag_seconds = lag;
+        self.max_lag_seconds = self.max_lag_seconds.max(lag);
+    }
+}
+
+/// A follower's connections and tables.
+pub(super) struct Session<'a> {
+    p: &'a Pipeline,
+    url: String,
+    server_id: u32,
+    options: &'a FollowOptions,
+    tables: Vec<Followed>,
+    applier: Applier,
+}
+
+/// The apply transaction being filled.
+#[derive(Default)]
+struct Open {
+    /// Rows taken since the last source commit (a commit is not due inside a transaction).
+    inside: bool,
+    /// The last source commit taken, and its time on the source.
+    last: Option<(BinlogPosition, u32)>,
+    /// Source commits taken since the last apply commit.
+    commits: u64,
+    /// When the first of them arrived, and when the transaction opened.
+    first_commit: Option<Instant>,
+    opened: Option<Instant>,
+}
+
+impl<'a> Session<'a> {
+    /// Plans the pipeline, refuses what the preflight refuses, opens the apply.
+    pub async fn prepare(
+        p: &'a Pipeline,
+        url: &str,
+        server_id: u32,
+        options: &'a FollowOptions,
+    ) -> Result<Session<'a>> {
+        let (opened, plan, target) = crate::run::plan(p).await?;
+        let ready = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan).await;
+        opened.close().await;
+        ready?;
+        let target = target
+            .ok_or_else(|| Error::other("`converge follow` applies to a postgres sink; the pipeline has none"))?;
+        let tables = followed(&plan, &target)?;
+        drop(target);
+        let applier = open_applier(p, &tables).await?;
+        Ok(Session { p, url: url.to_string(), server_id, options, tables, applier })
+    }
+
+    /// The position the target stores.
+    pub async fn stored(&self) -> Result<crate::sink::postgres::apply::FollowState> {
+        self.applier.stored().await?.ok_or_else(|| {
+            Error::other(format!(
+                "the target holds no followed position for pipeline `{}`: run its copy (with [follow]) first",
+                self.p.name
+            ))
+        })
+    }
+
+    /// A new apply connection (the old one may be gone).
+    pub async fn reconnect(&mut self) -> Result<()> {
+        self.applier = open_applier(self.p, &self.tables).await?;
+        Ok(())
+    }
+
+    pub async fn close(self) {}
+
+    /// Streams from the stored position until caught up (when asked) or a signal;
+    /// returns why it stopped.
+    pub async fn run(&mut self, stats: &mut Stats) -> Result<String> {
+        let from = self.stored().await?.at;
+        let until = match self.options.until_caught_up {
+            true => Some(stream::server_position(&self.url).await?),
+            false => None,
+        };
+        if until.as_ref().is_some_and(|u| reached(&from, u)) {
+            return Ok("caught up".into());
+        }
+        let specs = self.tables.iter().map(|t| t.spec.clone()).collect();
+        let req = FollowRequest {
+            url: self.url.clone(),
+            database: database_of(&self.url)?,
+            specs,
+            from,
+            server_id: self.server_id,
+            heartbeat_secs: 1.0,
+            batch_rows: STREAM_BATCH_ROWS,
+        };
+        let (mut rx, reader) = spawn_stream(stream::open(req).await?);
+        let ended = self.pump(&mut rx, until.as_ref(), stats).await;
+        reader.abort();
+        if ended.is_err() {
+            let _ = self.applier.rollback().await;
+        }
+        ended
+    }
+
+    async fn pump(
+        &mut self,
+        rx: &mut mpsc::Receiver<Result<Change>>,
+        until: Option<&BinlogPosition>,
+        stats: &mut Stats,
+    ) -> Result<String> {
+        let mut open = Open::default();
+        let mut signal = self.options.interrupt.as_ref().map(|i| i.receiver());
+        let started = Instant::now();
+        loop {
+            let next = tokio::select! {
+                s = signalled(&mut signal) => {
+                    self.applier.rollback().await?;
+                    return Ok(format!("stopped by {s}"));
+                }
+                n = tokio::time::timeout(QUIET, rx.recv()) => n,
+            };
+            let change = match next {
+                Err(_) => {
+                    self.commit_due(&mut open, stats, started).await?;
+                    continue;
+                }
+                Ok(None) => return Err(Error::other("the binlog stream ended")),
+                Ok(Some(change)) => change?,
+            };
+            if let Some(done) = self.take(change, &mut open, until, stats, started).await? {
+                return Ok(done);
+            }
+        }
+    }
+
+    /// Takes one change; returns why to stop, when it is time to.
+    async fn take(
+        &mut self,
+        change: Change,
+        open: &mut Open,
+        until: Option<&BinlogPosition>,
+        stats: &mut Stats,
+        started: Instant,
+    ) -> Result<Option<String>> {
+        open.opened.get_or_insert_with(Instant::now);
+        match change {
+            Change::Rows(tc) => {
+                let t = self.tables.iter_mut().find(|t| t.spec.table.name == tc.table).ok_or_else(|| {
+                    Error::other(format!("the stream sent a change of `{}`, which is not followed", tc.table))
+                })?;
+                let rows = t.normalizer.apply(&tc.rows)?;
+                self.applier.stage(&tc.table, tc.ops, rows).await?;
+                open.inside = true;
+            }
+            Change::Truncate { table } => {
+                self.applier.truncate(&table).await?;
+                open.inside = true;
+            }
+            Change::Commit { at, timestamp } => {
+                let done = until.is_some_and(|u| reached(&at, u));
+                open.inside = false;
+                open.commits += 1;
+                open.first_commit.get_or_insert_with(Instant::now);
+                open.last = Some((at, timestamp));
+                let due = self.applier.pending() >= COMMIT_CHANGES
+                    || open.opened.is_some_and(|o| o.elapsed() >= COMMIT_AFTER);
+                if due || done {
+                    self.commit_due(open, stats, started).await?;
+                }
+                if done {
+                    return Ok(Some("caught up".into()));
+                }
+            }
+            Change::Idle { at } => {
+                self.commit_due(open, stats, started).await?;
+                if open.last.is_none() && !open.inside {
+                    self.store_idle(&at).await?;
+                }
+                if until.is_some() {
+                    return Ok(Some("caught up".into()));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Commits the source transactions taken, when not inside one.
+    async fn commit_due(&mut self, open: &mut Open, stats: &mut Stats, started: Instant) -> Result<()> {
+        if open.inside {
+            return Ok(());
+        }
+        let Some((at, ts)) = open.last.take() else { return Ok(()) };
+        let applied = self.applier.commit(&at, Some(ts)).await?;
+        let lag = open.first_commit.map_or(0.0, |f| f.elapsed().as_secs_f64());
+        stats.add(&applied, open.commits, lag);
+        stats.busy_seconds = started.elapsed().as_secs_f64();
+        *open = Open::default();
+        if self.options.progress {
+            eprintln!(
+                "follow: {} changes applied ({:.0}/s), lag {:.1} s, at {at}",
+                stats.changes,
+                stats.changes_per_second(),
+                lag
+            );
+        }
+        Ok(())
+    }
+
+    /// An idle source past the stored position: the position moves on (skipped events
+    /// of other tables are not read again after a restart).
+    async fn store_idle(&mut self, at: &BinlogPosition) -> Result<()> {
+        let stored = self.stored().await?.at;
+        if at.file.is_empty() || reached(&stored, at) {
+            return Ok(());
+        }
+        self.applier.commit(at, None).await.map(|_| ())
+    }
+}
+
+async fn open_applier(p: &Pipeline, tables: &[Followed]) -> Result<Applier> {
+    let sink = p.postgres().ok_or_else(|| Error::other("`converge follow` needs a postgres sink"))?;
+    let client = connect(&sink.url).await?;
+    let apply = tables.iter().map(|t| t.apply.clone()).collect();
+    Applier::open(client, sink.schema(), &p.name, apply).await
+}
+
+/// The database the source URL names.
+fn database_of(url: &str) -> Result<String> {
+    crate::source::mysql::parse_url(url).map(|(_, db)| db)
+}
+
+/// Reads the stream on its own task, so that waiting for it can time out without
+/// losing an event half-read.
+fn spawn_stream(mut s: stream::BinlogChanges) -> (mpsc::Receiver<Result<Change>>, tokio::task::JoinHandle<()>) {
+    let (tx, rx) = mpsc::channel(64);
+    let task = tokio::spawn(async move {
+        loop {
+            let item = s.next().await;
+            let failed = item.is_err();
+            if tx.send(item).await.is_err() || failed {
+                break;
+            }
+        }
+        Box::new(s).close().await;
+    });
+    (rx, task)
+}
+
+async fn signalled(rx: &mut Option<tokio::sync::watch::Receiver<Option<&'static str>>>) -> &'static str {
+    let Some(rx) = rx else { return std::future::pending().await };
+    loop {
+        if let Some(s) = *rx.borrow_and_update() {
+            return s;
+        }
+        if rx.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}

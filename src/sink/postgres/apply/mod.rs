@@ -1,0 +1,233 @@
+//! Applying a change stream to the target (docs/architecture.md, "Change capture"): a
+//! path beside the bulk load. Many whole source transactions go into one PostgreSQL
+//! transaction: their rows are staged by binary COPY (the load's own encoder), then
+//! applied set-based per table (the last change of each key wins), and the source
+//! position after the last of them is stored in `converge.follow_state` in the same
+//! commit — so a crash or restart resumes exactly where the target is, with no change
+//! lost or applied twice, and `synchronous_commit = off` is safe.
+//!
+//! The apply runs with `session_replication_role = replica`, as PostgreSQL's own logical
+//! replication does: the target's triggers (converge's `ON UPDATE CURRENT_TIMESTAMP`
+//! emulation included) and foreign-key checks do not fire for applied rows. The
+//! source's own trigger effects arrive as row events already (firing them again would
+//! double them), and the source enforced its foreign keys; generated columns are
+//! computed by PostgreSQL.
+
+mod merge;
+mod stage;
+
+use arrow::record_batch::RecordBatch;
+use tokio_postgres::Client;
+
+use self::merge::MergeSql;
+pub use self::stage::ApplyTable;
+use self::stage::Staged;
+use crate::change::Op;
+use crate::error::{Error, Result};
+use crate::ident::pg_qualified as qualified;
+use crate::manifest::BinlogPosition;
+use crate::sink::postgres::state;
+pub use crate::sink::postgres::state::FollowState;
+
+/// What the apply says of itself, for the run's output.
+pub const POLICY: &str = "applied changes run with session_replication_role = replica (as PostgreSQL's logical \
+replication): target triggers, converge's ON UPDATE CURRENT_TIMESTAMP trigger included, and foreign-key checks do \
+not fire for them; the source's trigger effects arrive as row events, and generated columns are computed by PostgreSQL";
+
+/// What one commit applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Row changes staged (each insert, update and delete of the source; an update that
+    /// changed its key is two).
+    pub changes: u64,
+    /// Per table (target name): rows deleted, rows upserted.
+    pub tables: Vec<(String, u64, u64)>,
+    /// The batch was replayed in source order (a unique check refused the set-based apply).
+    pub replayed: bool,
+}
+
+/// An open apply session on its own connection.
+pub struct Applier {
+    client: Client,
+    schema: String,
+    pipeline: String,
+    tables: Vec<Staged>,
+    sql: Vec<MergeSql>,
+    seq: i64,
+    in_txn: bool,
+    changes: u64,
+    merged: Vec<(u64, u64)>,
+    replayed: bool,
+}
+
+impl Applier {
+    /// Opens the session: checks the right to switch triggers off, creates the staging tables.
+    pub async fn open(client: Client, schema: &str, pipeline: &str, tables: Vec<ApplyTable>) -> Result<Applier> {
+        client.batch_execute("SET session_replication_role = replica").await.map_err(|e| {
+            Error::postgres(
+                "following needs a superuser on the target (the apply sets session_replication_role = replica so \
+                 that target triggers do not fire twice for changes the source's own triggers made)",
+                &e,
+            )
+        })?;
+        let lock = format!("converge follow {pipeline} {schema}");
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
+            .await
+            .map_err(|e| Error::postgres("taking the follower's lock", &e))?;
+        if !row.get::<_, bool>(0) {
+            return Err(Error::other(format!(
+                "another follower of pipeline `{pipeline}` is applying to schema `{schema}` (one at a time: two would \
+                 apply the same changes)"
+            )));
+        }
+        let tables: Vec<Staged> = tables.into_iter().enumerate().map(|(i, t)| Staged::new(t, i)).collect();
+        for t in &tables {
+            t.create(&client, schema).await?;
+        }
+        let sql = tables.iter().map(|t| MergeSql::new(t, schema)).collect();
+        let merged = vec![(0, 0); tables.len()];
+        let (schema, pipeline) = (schema.to_string(), pipeline.to_string());
+        Ok(Applier {
+            client,
+            schema,
+            pipeline,
+            tables,
+            sql,
+            seq: 0,
+            in_txn: false,
+            changes: 0,
+            merged,
+            replayed: false,
+        })
+    }
+
+    /// The position the target holds (None: the pipeline's copy recorded none).
+    pub async fn stored(&self) -> Result<Option<state::FollowState>> {
+        state::read_follow(&self.client, &self.pipeline, &self.schema).await
+    }
+
+    async fn begin(&mut self) -> Result<()> {
+        if !self.in_txn {
+            let q = "BEGIN; SET LOCAL synchronous_commit = off";
+            self.client.batch_execute(q).await.map_err(|e| Error::postgres("starting an apply transaction", &e))?;
+            self.in_txn = true;
+        }
+        Ok(())
+    }
+
+    fn table(&self, source: &str) -> Result<usize> {
+        self.tables
+            .iter()
+            .position(|t| t.table.source == source)
+            .ok_or_else(|| Error::other(format!("a change of `{source}`, which is not followed")))
+    }
+
+    /// Takes row changes of one table (in the target's COPY column order).
+    pub async fn stage(&mut self, source: &str, ops: Vec<Op>, rows: RecordBatch) -> Result<()> {
+        self.begin().await?;
+        let i = self.table(source)?;
+        let n = rows.num_rows() as i64;
+        self.changes += n as u64;
+        let first = self.seq;
+        self.seq += n;
+        if self.tables[i].hold(first, ops, rows) {
+            self.tables[i].copy_held(&self.client).await?;
+        }
+        Ok(())
+    }
+
+    /// Every row of a table is gone (`TRUNCATE` on the source): what was staged before
+    /// is applied first.
+    pub async fn truncate(&mut self, source: &str) -> Result<()> {
+        self.begin().await?;
+        self.merge().await?;
+        let i = self.table(source)?;
+        // DELETE rather than TRUNCATE: a referenced table cannot be truncated alone, and
+        // with foreign-key checks off the rows referencing it stay as the source left them.
+        let q = format!("DELETE FROM {}", qualified(&self.schema, &self.tables[i].table.target));
+        let n = self.client.execute(q.as_str(), &[]).await.map_err(|e| Error::postgres("applying TRUNCATE", &e))?;
+        self.merged[i].0 += n;
+        self.changes += 1;
+        Ok(())
+    }
+
+    /// Rows taken since the last commit.
+    pub fn pending(&self) -> u64 {
+        self.changes
+    }
+
+    /// Applies what is staged (set-based, or in source order when that is refused).
+    async fn merge(&mut self) -> Result<()> {
+        for t in self.tables.iter_mut() {
+            t.copy_held(&self.client).await?;
+        }
+        if self.tables.iter().all(|t| t.staged == 0) {
+            return Ok(());
+        }
+        savepoint(&self.client, "SAVEPOINT converge_merge").await?;
+        let merged = match merge::set_based(&self.client, &self.tables, &self.sql).await {
+            Ok(m) => m,
+            Err(e) if unique_violation(&e) => {
+                tracing::info!("set-based apply refused ({e}); replaying the batch in source order");
+                savepoint(&self.client, "ROLLBACK TO SAVEPOINT converge_merge").await?;
+                self.replayed = true;
+                merge::in_order(&self.client, &self.tables, &self.sql).await?
+            }
+            Err(e) => return Err(e),
+        };
+        savepoint(&self.client, "RELEASE SAVEPOINT converge_merge").await?;
+        for (total, m) in self.merged.iter_mut().zip(merged) {
+            total.0 += m.0;
+            total.1 += m.1;
+        }
+        merge::finish(&self.client, &mut self.tables, &self.sql).await
+    }
+
+    /// Applies everything taken and stores `at` (with the count) in the same commit.
+    pub async fn commit(&mut self, at: &BinlogPosition, source_commit: Option<u32>) -> Result<Applied> {
+        self.begin().await?;
+        self.merge().await?;
+        state::advance_follow(&self.client, &self.pipeline, &self.schema, at, self.changes, source_commit).await?;
+        self.client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("committing applied changes", &e))?;
+        self.in_txn = false;
+        let tables = self
+            .tables
+            .iter()
+            .zip(&self.merged)
+            .filter(|(_, m)| m.0 + m.1 > 0)
+            .map(|(t, m)| (t.table.target.clone(), m.0, m.1))
+            .collect();
+        let applied = Applied { changes: self.changes, tables, replayed: self.replayed };
+        self.reset();
+        Ok(applied)
+    }
+
+    /// Drops what was taken since the last commit.
+    pub async fn rollback(&mut self) -> Result<()> {
+        self.reset();
+        if std::mem::take(&mut self.in_txn) {
+            self.client.batch_execute("ROLLBACK").await.map_err(|e| Error::postgres("rolling back an apply", &e))?;
+        }
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        self.tables.iter_mut().for_each(Staged::reset);
+        self.merged.iter_mut().for_each(|m| *m = (0, 0));
+        (self.changes, self.seq, self.replayed) = (0, 0, false);
+    }
+
+    /// Rows held in memory, not yet COPYed (bounded per table).
+    pub fn held_rows(&self) -> usize {
+        self.tables.iter().map(Staged::held_rows).sum()
+    }
+}
+
+async fn savepoint(client: &Client, q: &str) -> Result<()> {
+    client.batch_execute(q).await.map_err(|e| Error::postgres("an apply savepoint", &e))
+}
+
+fn unique_violation(e: &Error) -> bool {
+    e.sqlstate().is_some_and(|c| *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
+}

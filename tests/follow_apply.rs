@@ -1,0 +1,328 @@
+//! `converge follow`: a MariaDB of the test's own with its binary log on is copied while
+//! a workload writes, then followed; when the workload stops and the follower has caught
+//! up, `converge verify` passes (every cell, every count). A follower killed with
+//! SIGKILL in the middle of a batch resumes from the position the target stores and
+//! counts every change once; one whose apply session is killed reconnects.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::own_mariadb::OwnMariaDb;
+use common::*;
+use mysql_async::prelude::*;
+
+const SCHEMA: &str = "CREATE DATABASE app;
+CREATE TABLE app.users (id bigint unsigned AUTO_INCREMENT PRIMARY KEY, email varchar(100) NOT NULL UNIQUE,
+  name varchar(50) CHARACTER SET latin1, created timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  updated timestamp(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6) ON UPDATE CURRENT_TIMESTAMP(6),
+  balance decimal(12,2), flags set('a','b','c'), kind enum('x','y','z'), data json, uid char(36),
+  bin binary(16), note text);
+CREATE TABLE app.orders (id int PRIMARY KEY, user_id bigint unsigned NOT NULL, amount double, y year,
+  d date, t time(6), dt datetime(6), big bigint unsigned, payload mediumblob,
+  FOREIGN KEY (user_id) REFERENCES app.users (id));
+CREATE TABLE app.`query-result-cache` (k varchar(64) PRIMARY KEY, v text)";
+
+/// A source, a target and a pipeline that copies with `create = "missing"` and follows.
+struct Setup {
+    my: OwnMariaDb,
+    pg: PgDb,
+    dir: TempDir,
+    file: PathBuf,
+}
+
+impl Setup {
+    async fn new(name: &str) -> Setup {
+        let my = OwnMariaDb::with_binlog(&[]).await;
+        my.exec(SCHEMA).await;
+        let pg = PgDb::create(name).await;
+        let dir = TempDir::new(name);
+        let file = dir.path().join("p.toml");
+        let text = format!(
+            "name = \"{name}\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n[follow]\n\
+             [[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\ncreate = \"missing\"\n"
+        );
+        std::fs::write(&file, text).unwrap();
+        Setup { my, pg, dir, file }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_converge"));
+        c.args(args)
+            .arg(&self.file)
+            .env("MYSQL_URL", self.my.url("app"))
+            .env("PG_URL", &self.pg.url)
+            .env("CONVERGE_RUN_LOG", self.dir.path().join("runs.jsonl"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    }
+
+    async fn converge(&self, args: &[&str]) -> Output {
+        let mut c = self.command(args);
+        tokio::task::spawn_blocking(move || c.output().unwrap()).await.unwrap()
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args).spawn().unwrap()
+    }
+
+    async fn applied(&self) -> i64 {
+        let q = "SELECT COALESCE(max(changes_applied), 0)::bigint FROM converge.follow_state";
+        match self.pg.client.query_one(q, &[]).await {
+            Ok(r) => r.get(0),
+            Err(_) => 0,
+        }
+    }
+}
+
+fn said(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+async fn wait(child: Child) -> Output {
+    tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap()
+}
+
+/// A deterministic stream of numbers (no two test runs differ).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// Row changes the workload made (each row inserted, updated or deleted counts once; a
+/// key change counts once).
+#[derive(Default)]
+struct Made {
+    changes: AtomicU64,
+}
+
+/// One source transaction of 1–5 statements: inserts, updates (key changes included) and
+/// deletes over every type family.
+async fn one_transaction(c: &mut mysql_async::Conn, r: &mut Lcg, next_order: &mut i64, made: &Made) {
+    let mut tx = c.start_transaction(Default::default()).await.unwrap();
+    let mut n = 0u64;
+    for _ in 0..=r.next(5) {
+        let k = r.next(10);
+        let sql = match k {
+            0..=2 => {
+                let user = format!(
+                    "INSERT INTO app.users (email, name, balance, flags, kind, data, uid, bin, note) VALUES \
+                     (CONCAT('u', UUID_SHORT(), '@x'), 'Ren\u{e9}e {k}', {}.{:02}, 'a,c', 'y', '{{\"n\": {}}}', \
+                     UPPER(UUID()), UNHEX('00112233445566778899AABBCCDDEE00'), 'line\\nnext\\ttab')",
+                    r.next(100000),
+                    r.next(100),
+                    r.next(1000)
+                );
+                tx.query_drop(user).await.unwrap();
+                *next_order += 1;
+                format!(
+                    "INSERT INTO app.orders VALUES ({}, LAST_INSERT_ID(), {}.5, 2024, '2024-02-29', '-12:30:00.5', \
+                     '2024-03-31 02:30:00.123456', 18446744073709551615, REPEAT('z', {}))",
+                    *next_order,
+                    r.next(1000),
+                    r.next(5000)
+                )
+            }
+            3..=4 => format!("UPDATE app.orders SET amount = amount + 1, dt = NOW(6) WHERE id = {}", 1 + r.next(*next_order as u64)),
+            5..=6 => format!(
+                "UPDATE app.users SET balance = balance - 1, flags = 'b', data = '{{\"n\": 1, \"m\": [1, 2]}}' WHERE id = {}",
+                1 + r.next(*next_order as u64)
+            ),
+            7 => format!("UPDATE app.orders SET id = id + 10000000 WHERE id = {} AND id < 10000000", 1 + r.next(*next_order as u64)),
+            8 => format!("REPLACE INTO app.`query-result-cache` VALUES ('k{}', 'v{}')", r.next(50), r.next(1000)),
+            _ => format!("DELETE FROM app.orders WHERE id = {}", 1 + r.next(*next_order as u64)),
+        };
+        let done = tx.exec_iter(sql.as_str(), ()).await.unwrap();
+        // Every statement names one row: one change when it changed it.
+        n += done.affected_rows().min(1);
+        drop(done);
+        if k <= 2 {
+            n += 1;
+        }
+    }
+    tx.commit().await.unwrap();
+    made.changes.fetch_add(n, Ordering::SeqCst);
+}
+
+/// Writes until `stop`; returns the number of transactions.
+async fn workload(url: String, seed: u64, first_order: i64, stop: Arc<AtomicBool>, made: Arc<Made>) -> u64 {
+    let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+    let (mut r, mut next_order, mut txs) = (Lcg(seed), first_order, 0u64);
+    while !stop.load(Ordering::SeqCst) {
+        one_transaction(&mut c, &mut r, &mut next_order, &made).await;
+        txs += 1;
+    }
+    txs
+}
+
+async fn seed(my: &OwnMariaDb, users: u32) {
+    let mut c = my.conn().await;
+    for i in 1..=users {
+        c.query_drop(format!(
+            "INSERT INTO app.users (id, email, name, balance, data, uid) VALUES ({i}, 'seed{i}@x', 'S\u{e9}{i}', {i}.25, '{{\"s\": {i}}}', UPPER(UUID()))"
+        ))
+        .await
+        .unwrap();
+        c.query_drop(format!(
+            "INSERT INTO app.orders (id, user_id, amount, y, d, t, dt, big, payload) VALUES ({i}, {i}, {i}.5, 1999, '2000-01-01', '838:59:59', '2000-01-01 00:00:00.000001', {i}, 'p')"
+        ))
+        .await
+        .unwrap();
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(child.id().to_string()).status().unwrap();
+    assert!(ok.success());
+}
+
+async fn verify_passes(s: &Setup) {
+    let v = s.converge(&["verify"]).await;
+    assert!(v.status.success(), "verify after catch-up: {}", said(&v));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_during_the_copy_and_the_follow_ends_verified() {
+    let s = Setup::new("follow_work").await;
+    seed(&s.my, 300).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(Made::default());
+    let writer = tokio::spawn(workload(s.my.url("app"), 7, 100_000, stop.clone(), made.clone()));
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    let follower = s.spawn(&["follow"]);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stop.store(true, Ordering::SeqCst);
+    let txs = writer.await.unwrap();
+    assert!(txs > 20, "the workload wrote during the copy and the follow: {txs} transactions");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    signal(&follower, "INT");
+    let out = wait(follower).await;
+    assert!(out.status.success(), "a follower stopped by SIGINT: {}", said(&out));
+    assert!(said(&out).contains("stopped by SIGINT"), "{}", said(&out));
+    let drain = s.converge(&["follow", "--until-caught-up", "--json"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    verify_passes(&s).await;
+    // The target's own answer equals MariaDB's for the ON UPDATE column and the key change.
+    let pg = pg_rows(&s.pg, "SELECT count(*), max(id) FROM orders").await;
+    let mut c = s.my.conn().await;
+    let my: (i64, i64) = c.query_first("SELECT count(*), max(id) FROM app.orders").await.unwrap().unwrap();
+    assert_eq!(pg[0], [Some(my.0.to_string()), Some(my.1.to_string())]);
+    s.pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_killed_mid_batch_resumes_and_counts_every_change_once() {
+    let s = Setup::new("follow_kill").await;
+    seed(&s.my, 50).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    // A backlog written after the copy, across a binlog rotation.
+    let made = Arc::new(Made::default());
+    let mut c = s.my.conn().await;
+    let (mut r, mut next_order) = (Lcg(11), 1000i64);
+    for i in 0..1500 {
+        one_transaction(&mut c, &mut r, &mut next_order, &made).await;
+        if i == 700 {
+            c.query_drop("FLUSH BINARY LOGS").await.unwrap();
+        }
+    }
+    let total = made.changes.load(Ordering::SeqCst) as i64;
+    let follower = s.spawn(&["follow"]);
+    let mut seen = 0;
+    for _ in 0..2000 {
+        seen = s.applied().await;
+        if seen > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    signal(&follower, "KILL");
+    let _ = wait(follower).await;
+    assert!(seen > 0, "the follower applied something before it was killed");
+    let after_kill = s.applied().await;
+    let drain = s.converge(&["follow", "--until-caught-up"]).await;
+    assert!(drain.status.success(), "restart: {}", said(&drain));
+    assert_eq!(s.applied().await, total, "every change counted once (killed at {after_kill} of {total})");
+    verify_passes(&s).await;
+    s.pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_apply_session_is_reconnected_and_nothing_is_lost() {
+    let s = Setup::new("follow_term").await;
+    seed(&s.my, 20).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(Made::default());
+    let writer = tokio::spawn(workload(s.my.url("app"), 3, 5000, stop.clone(), made.clone()));
+    let follower = s.spawn(&["follow", "--json"]);
+    let kill = "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity \
+                WHERE datname = current_database() AND application_name LIKE 'converge%' AND pid <> pg_backend_pid()";
+    let mut killed = 0;
+    for _ in 0..200 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if s.applied().await > 0 {
+            killed = s.pg.client.query_one(kill, &[]).await.unwrap().get::<_, i64>(0);
+            if killed > 0 {
+                break;
+            }
+        }
+    }
+    assert!(killed > 0, "the apply session was found and killed");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    signal(&follower, "INT");
+    let out = wait(follower).await;
+    assert!(out.status.success(), "the follower went on after its session was killed: {}", said(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["reconnects"].as_u64().unwrap() >= 1, "{report}");
+    let drain = s.converge(&["follow", "--until-caught-up"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    verify_passes(&s).await;
+    s.pg.drop_db().await;
+}
+
+/// Two rows swap a unique value in one source transaction: the set-based apply is
+/// refused by PostgreSQL's row-by-row unique check, the batch is replayed in source order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unique_swap_is_replayed_in_source_order_and_a_truncate_is_applied() {
+    let s = Setup::new("follow_swap").await;
+    seed(&s.my, 5).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    s.my.exec(
+        "INSERT INTO app.`query-result-cache` VALUES ('a', '1'), ('b', '2');\n\
+         TRUNCATE app.`query-result-cache`;\n\
+         INSERT INTO app.`query-result-cache` VALUES ('c', '3')",
+    )
+    .await;
+    let mut c = s.my.conn().await;
+    let mut tx = c.start_transaction(Default::default()).await.unwrap();
+    tx.query_drop("UPDATE app.users SET email = 'tmp' WHERE id = 1").await.unwrap();
+    tx.query_drop("UPDATE app.users SET email = 'seed1@x' WHERE id = 2").await.unwrap();
+    tx.query_drop("UPDATE app.users SET email = 'seed2@x' WHERE id = 1").await.unwrap();
+    tx.commit().await.unwrap();
+    let drain = s.converge(&["follow", "--until-caught-up", "--json"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    let report: serde_json::Value = serde_json::from_slice(&drain.stdout).unwrap();
+    assert!(report["stats"]["replayed"].as_u64().unwrap() >= 1, "{report}");
+    let emails = pg_rows(&s.pg, "SELECT id, email FROM users WHERE id <= 2 ORDER BY id").await;
+    assert_eq!(emails, [[Some("1".into()), Some("seed2@x".into())], [Some("2".into()), Some("seed1@x".into())]]);
+    let cache = pg_rows(&s.pg, "SELECT k FROM \"query-result-cache\" ORDER BY k").await;
+    assert_eq!(cache, [[Some("c".to_string())]]);
+    verify_passes(&s).await;
+    s.pg.drop_db().await;
+}
