@@ -12,9 +12,9 @@ use super::{reached, FollowOptions};
 use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::manifest::BinlogPosition;
+use crate::pg::connect::connect;
 use crate::pipeline::spec::Pipeline;
 use crate::sink::postgres::apply::{Applied, Applier};
-use crate::sink::postgres::load::connect;
 use crate::source::mysql::binlog::stream::{self, FollowRequest};
 use crate::source::ChangeStream;
 
@@ -120,7 +120,7 @@ impl<'a> Session<'a> {
     }
 
     /// The position the target stores.
-    pub async fn stored(&self) -> Result<crate::sink::postgres::apply::FollowState> {
+    pub async fn stored(&self) -> Result<crate::pg::state::FollowState> {
         self.applier.stored().await?.ok_or_else(|| {
             Error::other(format!(
                 "the target holds no followed position for pipeline `{}`: run its copy (with [follow]) first",

@@ -12,7 +12,7 @@ use std::fmt::Write;
 use super::plan::{Plan, TablePlan};
 use crate::error::Result;
 use crate::ident;
-use crate::sink::postgres::introspect::{PgCheck, PgTable};
+use crate::pg::introspect::{PgCheck, PgTable};
 use crate::sink::postgres::target::TableTarget;
 use crate::source::mysql::MySqlSource;
 

@@ -14,9 +14,9 @@ use super::plan::{Plan, TablePlan};
 use super::profile::{source_of, Finding, CHECK_CHUNK};
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::pg::integrity;
+use crate::pg::introspect::{PgColumn, PgTable, UniqueKey};
 use crate::sink::postgres::create::SchemaDdl;
-use crate::sink::postgres::integrity;
-use crate::sink::postgres::introspect::{PgColumn, PgTable, UniqueKey};
 use crate::sink::postgres::target::TableTarget;
 use crate::source::mysql::{MySqlSource, TextRow};
 

@@ -9,8 +9,8 @@ use super::report::{Check, Outcome, Section};
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
-use crate::sink::postgres::integrity;
-use crate::sink::postgres::introspect::PgTable;
+use crate::pg::integrity;
+use crate::pg::introspect::PgTable;
 use crate::source::mysql::MySqlSource;
 
 fn check(section: Section, subject: impl Into<String>, outcome: Outcome, evidence: impl Into<String>) -> Check {

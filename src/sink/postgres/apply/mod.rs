@@ -26,8 +26,7 @@ use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
 use crate::manifest::BinlogPosition;
-use crate::sink::postgres::state;
-pub use crate::sink::postgres::state::FollowState;
+use crate::pg::state;
 
 /// What the apply says of itself, for the run's output.
 pub const POLICY: &str = "applied changes run with session_replication_role = replica (as PostgreSQL's logical \
@@ -103,7 +102,7 @@ impl Applier {
     }
 
     /// The position the target holds (None: the pipeline's copy recorded none).
-    pub async fn stored(&self) -> Result<Option<state::FollowState>> {
+    pub async fn stored(&self) -> Result<Option<crate::pg::state::FollowState>> {
         state::read_follow(&self.client, &self.pipeline, &self.schema).await
     }
 
