@@ -1,34 +1,42 @@
 //! `plan --profile`: what the target itself refuses of the loaded rows, evaluated by
-//! PostgreSQL on the source's values — a unique index over a whole table (a schema-first
-//! unique index the source lacks, a `citext` or case-insensitive ICU column joining values
-//! MySQL keeps apart) and a generated column's expression PostgreSQL cannot compute (an
-//! `int * int` MariaDB stored clipped). In one transaction that is rolled back, the tables
-//! `create = "missing"` would create are created, the columns these read are read from
-//! the source (as text, in the snapshot) into a temporary table shaped like the target
-//! (its types and collations), and the duplicates are found by the load's own query, each
+//! PostgreSQL on the rows the run would load — a unique index over a whole table (a
+//! schema-first unique index the source lacks, a `citext` or case-insensitive ICU column
+//! joining values MySQL keeps apart, a `[[transform]]` or `datetime_zone` making two values
+//! one), a foreign key's orphans, and a generated column's expression PostgreSQL cannot
+//! compute (an `int * int` MariaDB stored clipped). In one transaction that is rolled back,
+//! the tables `create = "missing"` would create are created, a temporary table shaped like
+//! each target table (its types and collations, the columns these checks read) is filled
+//! by binary COPY with the rehearsed batches themselves (`pipeline::rehearse`: after the
+//! run's normalisation and `[[transform]]` SQL, encoded by the run's `CopyEncoder`, a value
+//! the run refuses as NULL), and the duplicates are found by the load's own query, each
 //! generated expression evaluated row by row. See docs/architecture.md, "No silent change".
 
-use tokio_postgres::Client;
+use std::pin::Pin;
+
+use arrow::array::{ArrayRef, BooleanArray, StringArray};
+use arrow::datatypes::{Field, Schema};
+use arrow::record_batch::RecordBatch;
+use bytes::{Bytes, BytesMut};
+use tokio_postgres::{Client, CopyInSink};
 
 use super::plan::{Plan, TablePlan};
-use super::profile::{source_of, Finding, CHECK_CHUNK};
+use super::profile::Finding;
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::sink::postgres::copy::{CopyColumn, CopyEncoder};
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::integrity;
-use crate::sink::postgres::introspect::{PgColumn, PgTable, UniqueKey};
+use crate::sink::postgres::introspect::{PgTable, UniqueKey};
+use crate::sink::postgres::pgtype::PgTarget;
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::{MySqlSource, TextRow};
+use crate::source::mysql::MySqlSource;
 
-/// The temporary tables the source's rows are cast into, one per planned table
+/// The temporary tables the rehearsed rows are copied into, one per planned table
 /// (`converge_profile_<n>`, dropped with the rollback).
 const SCRATCH: &str = "converge_profile_";
 
 /// Its column naming each row as the run names it (`col='value', …`).
 const KEY: &str = "converge_row";
-
-/// A target column a check reads: its name, the source column feeding it, the column.
-type Fed<'a> = (&'a str, String, &'a PgColumn);
 
 /// What a table of the target checks over its rows.
 struct Checks {
@@ -40,8 +48,39 @@ struct Checks {
     keyed: Vec<String>,
 }
 
-/// Per planned table, what its unique indexes, generated columns and foreign keys would
-/// refuse.
+/// One planned table's scratch table: what it checks, which COPY columns it holds.
+struct Scratch {
+    name: String,
+    checks: Checks,
+    /// The indexes of the COPY columns it holds (`TableTarget::columns`), and those
+    /// columns followed by its [`KEY`].
+    held: Vec<usize>,
+    columns: Vec<CopyColumn>,
+    /// Once its COPY ended: filled, or why not.
+    filled: Option<std::result::Result<(), String>>,
+}
+
+/// The scratch tables of every planned table, filled one at a time as the rehearsal
+/// reaches each table (a connection runs one COPY at a time).
+pub(super) struct Scratches<'a> {
+    pg: &'a Client,
+    tables: Vec<Option<Scratch>>,
+}
+
+/// One table's COPY into its scratch table, fed batch by batch.
+pub(super) struct Fill {
+    sink: Pin<Box<CopyInSink<Bytes>>>,
+    encoder: Option<CopyEncoder>,
+    held: Vec<usize>,
+    columns: Vec<CopyColumn>,
+    /// Why the rows could not be copied (the COPY is then abandoned).
+    failed: Option<String>,
+}
+
+/// Rehearses every planned table (`pipeline::rehearse`) with its rows copied into the
+/// scratch tables, then checks what the target's unique indexes, generated columns and
+/// foreign keys would refuse of them: (the rehearsal's findings, the target's). After a
+/// row the source will not send, only the rehearsal's findings.
 pub async fn whole_table(
     src: &MySqlSource,
     pg: &Client,
@@ -49,7 +88,7 @@ pub async fn whole_table(
     plan: &Plan,
     targets: (&[Option<TableTarget>], &[PgTable]),
     ddl: Option<&SchemaDdl>,
-) -> Result<Vec<Finding>> {
+) -> Result<(Vec<Finding>, Vec<Finding>)> {
     let step = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
     pg.batch_execute("BEGIN").await.map_err(step("starting the profile's transaction"))?;
     let found = async {
@@ -62,9 +101,41 @@ pub async fn whole_table(
                 targets.1.iter().find(|p| p.name == tt.table)
             })
             .collect();
-        let (mut findings, mut filled) = (Vec::new(), vec![Vec::new(); tables.len()]);
-        for (ti, (t, pt)) in plan.tables.iter().zip(&tables).enumerate() {
-            let Some(pt) = pt else { continue };
+        let mut scratches = Scratches::prepare(pg, schema, targets.0, &tables).await?;
+        let rehearsed = super::rehearse::rehearse(src, plan, Some(targets), Some(&mut scratches)).await?;
+        if rehearsed.iter().any(|f| f.what.starts_with(super::rehearse::TOO_LARGE)) {
+            return Ok((rehearsed, Vec::new()));
+        }
+        let mut findings = Vec::new();
+        for (ti, (t, s)) in plan.tables.iter().zip(&scratches.tables).enumerate() {
+            let (Some(s), Some(pt)) = (s, tables[ti]) else { continue };
+            findings.extend(table_checks(pg, s, t, pt).await?);
+        }
+        findings.extend(orphans(pg, schema, plan, &tables, &scratches.tables).await?);
+        Ok::<_, Error>((rehearsed, findings))
+    }
+    .await;
+    let rolled = pg.batch_execute("ROLLBACK").await;
+    let found = found?;
+    rolled.map_err(step("rolling back the profile's transaction"))?;
+    Ok(found)
+}
+
+impl<'a> Scratches<'a> {
+    /// Per planned table the target has, the scratch table its checks need (none when
+    /// no check reads its rows), created empty.
+    async fn prepare(
+        pg: &'a Client,
+        schema: &str,
+        targets: &[Option<TableTarget>],
+        tables: &[Option<&PgTable>],
+    ) -> Result<Scratches<'a>> {
+        let mut out = Vec::new();
+        for (ti, pt) in tables.iter().enumerate() {
+            let (Some(pt), Some(Some(tt))) = (pt, targets.get(ti)) else {
+                out.push(None);
+                continue;
+            };
             let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
             let keyed =
                 pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
@@ -73,19 +144,159 @@ pub async fn whole_table(
                 generated: generated(pg, schema, &pt.name).await?,
                 keyed: keyed.cloned().collect(),
             };
-            let scratch = format!("{SCRATCH}{ti}");
-            let (found, cols) = table_checks(src, pg, schema, &scratch, t, pt, &checks).await?;
-            findings.extend(found);
-            filled[ti] = cols;
+            let name = format!("{SCRATCH}{ti}");
+            out.push(Scratch::create(pg, schema, name, checks, tt, pt).await?);
         }
-        findings.extend(orphans(pg, schema, plan, &tables, &filled).await?);
-        Ok::<_, Error>(findings)
+        Ok(Scratches { pg, tables: out })
     }
-    .await;
-    let rolled = pg.batch_execute("ROLLBACK").await;
-    let found = found?;
-    rolled.map_err(step("rolling back the profile's transaction"))?;
-    Ok(found)
+
+    /// Starts the COPY of planned table `ti`'s rehearsed rows into its scratch table
+    /// (none when it has none), under a savepoint.
+    pub(super) async fn open(&self, ti: usize) -> Result<Option<Fill>> {
+        let Some(Some(s)) = self.tables.get(ti) else { return Ok(None) };
+        let fail = |e: tokio_postgres::Error| Error::postgres("filling the profile's scratch table", &e);
+        self.pg.batch_execute("SAVEPOINT converge_fill").await.map_err(fail)?;
+        let names: Vec<String> = s.columns.iter().map(|c| ident::pg(&c.name)).collect();
+        let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", s.name, names.join(", "));
+        let sink = self.pg.copy_in::<_, Bytes>(&sql).await.map_err(fail)?;
+        let (held, columns) = (s.held.clone(), s.columns.clone());
+        Ok(Some(Fill { sink: Box::pin(sink), encoder: None, held, columns, failed: None }))
+    }
+
+    /// Ends table `ti`'s COPY: its scratch table is filled, or (a value PostgreSQL
+    /// refused, a row the rehearsal did not reach) left empty and not checked.
+    pub(super) async fn close(&mut self, ti: usize, mut fill: Fill) -> Result<()> {
+        fill.end().await;
+        let Fill { mut sink, failed, .. } = fill;
+        let failed = match failed {
+            Some(why) => Some(why),
+            None => sink.as_mut().finish().await.err().map(|e| message(&e)),
+        };
+        drop(sink);
+        let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
+        let end =
+            if failed.is_some() { "ROLLBACK TO SAVEPOINT converge_fill" } else { "RELEASE SAVEPOINT converge_fill" };
+        self.pg.batch_execute(end).await.map_err(step)?;
+        if let Some(Some(s)) = self.tables.get_mut(ti) {
+            s.filled = Some(failed.map_or(Ok(()), Err));
+        }
+        Ok(())
+    }
+}
+
+/// PostgreSQL's own words for an error (or the client's).
+fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error().map_or(e.to_string(), |d| d.message().to_string())
+}
+
+impl Scratch {
+    /// The scratch table of one target table: the COPY columns its checks read (named in
+    /// a key, a predicate or an expression, or by a foreign key), of the target's types
+    /// and collations, and the row's name; none when they read none.
+    async fn create(
+        pg: &Client,
+        schema: &str,
+        name: String,
+        checks: Checks,
+        tt: &TableTarget,
+        pt: &PgTable,
+    ) -> Result<Option<Scratch>> {
+        let texts: Vec<&String> = checks
+            .uniques
+            .iter()
+            .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
+            .chain(checks.generated.iter().map(|g| &g.1))
+            .collect();
+        let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || checks.keyed.iter().any(|k| k == c);
+        let held: Vec<usize> = (0..tt.columns.len())
+            .filter(|&i| pt.column(&tt.columns[i].name).is_some_and(|c| !c.generated && reads(&c.name)))
+            .collect();
+        if held.is_empty() {
+            return Ok(None);
+        }
+        let mut columns: Vec<CopyColumn> = held.iter().map(|&i| tt.columns[i].clone()).collect();
+        let shaped: Vec<String> = columns.iter().map(|c| ident::pg(&c.name)).collect();
+        let create = format!(
+            "CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
+            shaped.join(", "),
+            ident::pg_qualified(schema, &pt.name)
+        );
+        pg.batch_execute(&create).await.map_err(|e| Error::postgres("creating the profile's scratch table", &e))?;
+        columns.push(CopyColumn { name: KEY.to_string(), target: PgTarget::Text, ..Default::default() });
+        Ok(Some(Scratch { name, checks, held, columns, filled: None }))
+    }
+
+    /// The columns it holds, once filled (none when its COPY failed).
+    fn holds(&self) -> Vec<&str> {
+        match self.filled {
+            Some(Ok(())) => self.columns.iter().map(|c| c.name.as_str()).filter(|c| *c != KEY).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Fill {
+    /// Copies a rehearsed batch: its cells `refused` (row, COPY column) as NULL, each
+    /// row named by `keys`. A failure is kept (the rest of the table is not copied).
+    pub(super) async fn send(&mut self, batch: &RecordBatch, refused: &[(usize, usize)], keys: Vec<String>) {
+        if self.failed.is_some() {
+            return;
+        }
+        if let Err(why) = self.try_send(batch, refused, keys).await {
+            self.failed = Some(why);
+        }
+    }
+
+    async fn try_send(
+        &mut self,
+        batch: &RecordBatch,
+        refused: &[(usize, usize)],
+        keys: Vec<String>,
+    ) -> std::result::Result<(), String> {
+        let rows = batch.num_rows();
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
+        for &ci in &self.held {
+            let a = batch.column(ci);
+            let mut cells = refused.iter().filter(|r| r.1 == ci && r.0 < rows).peekable();
+            if cells.peek().is_none() {
+                arrays.push(a.clone());
+                continue;
+            }
+            let mut nulled = vec![false; rows];
+            cells.for_each(|r| nulled[r.0] = true);
+            let mask = BooleanArray::from(nulled);
+            arrays.push(arrow::compute::nullif(a, &mask).map_err(|e| e.to_string())?);
+        }
+        arrays.push(std::sync::Arc::new(StringArray::from(keys)));
+        let fields: Vec<Field> =
+            arrays.iter().zip(&self.columns).map(|(a, c)| Field::new(&c.name, a.data_type().clone(), true)).collect();
+        let b = RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
+        let mut out = BytesMut::new();
+        let enc = match &mut self.encoder {
+            Some(e) => e,
+            None => {
+                CopyEncoder::header(&mut out);
+                self.encoder.insert(CopyEncoder::new(&b.schema(), self.columns.clone()).map_err(|e| e.to_string())?)
+            }
+        };
+        enc.encode(&b, &mut out).map_err(|r| format!("{} {}", r.value, r.reason))?;
+        futures::SinkExt::send(&mut self.sink, out.freeze()).await.map_err(|e| message(&e))
+    }
+
+    /// Ends the stream (the trailer), unless it failed.
+    async fn end(&mut self) {
+        if self.failed.is_some() {
+            return;
+        }
+        let mut out = BytesMut::new();
+        if self.encoder.is_none() {
+            CopyEncoder::header(&mut out);
+        }
+        CopyEncoder::trailer(&mut out);
+        if let Err(e) = futures::SinkExt::send(&mut self.sink, out.freeze()).await {
+            self.failed = Some(message(&e));
+        }
+    }
 }
 
 /// The generated columns of `table`: name, expression, type.
@@ -104,31 +315,9 @@ async fn generated(pg: &Client, schema: &str, table: &str) -> Result<Vec<(String
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
-/// The unique indexes' and generated columns' refusals of one table, and the columns
-/// its scratch table holds (none when it could not be filled).
-async fn table_checks(
-    src: &MySqlSource,
-    pg: &Client,
-    schema: &str,
-    scratch: &str,
-    t: &TablePlan,
-    pt: &PgTable,
-    checks: &Checks,
-) -> Result<(Vec<Finding>, Vec<String>)> {
-    // The fed columns a check reads (named in a key, a predicate or an expression).
-    let texts: Vec<&String> = checks
-        .uniques
-        .iter()
-        .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
-        .chain(checks.generated.iter().map(|g| &g.1))
-        .collect();
-    let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || checks.keyed.iter().any(|k| k == c);
-    let cols: Vec<Fed> = pt
-        .columns
-        .iter()
-        .filter(|c| !c.generated && reads(&c.name))
-        .filter_map(|c| Some((c.name.as_str(), source_of(t, &c.name)?, c)))
-        .collect();
+/// The unique indexes' and generated columns' refusals of one table, read from its
+/// scratch table.
+async fn table_checks(pg: &Client, s: &Scratch, t: &TablePlan, pt: &PgTable) -> Result<Vec<Finding>> {
     let finding = |column: String, what: String, count: u64, examples: Vec<String>| Finding {
         table: t.name().to_string(),
         column,
@@ -136,18 +325,13 @@ async fn table_checks(
         count,
         examples,
     };
-    if cols.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+    if let Some(Err(why)) = &s.filled {
+        let what = format!(
+            "not checked: the target's unique indexes, generated columns and foreign keys could not be evaluated on the run's values ({why})"
+        );
+        return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
     }
-    let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
-    pg.batch_execute("SAVEPOINT converge_fill").await.map_err(step)?;
-    if let Err(why) = fill(src, pg, schema, scratch, t, pt, &cols).await? {
-        pg.batch_execute("ROLLBACK TO SAVEPOINT converge_fill").await.map_err(step)?;
-        let what =
-            format!("not checked: the target's unique indexes, generated columns and foreign keys could not be evaluated on the source's values ({why})");
-        return Ok((vec![finding(String::new(), what, 1, Vec::new())], Vec::new()));
-    }
-    let fed: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let (fed, checks, scratch) = (s.holds(), &s.checks, s.name.as_str());
     let key = [KEY.to_string()];
     let mut out = Vec::new();
     for (name, primary, unique) in &checks.uniques {
@@ -164,13 +348,13 @@ async fn table_checks(
         }
     }
     for (column, expression, ty) in &checks.generated {
-        // A column the expression may read that the source does not feed (PostgreSQL's
+        // A column the expression may read that the run does not load (PostgreSQL's
         // generated columns read no generated column).
         let unfed =
             pt.columns.iter().find(|c| !c.generated && !fed.contains(&c.name.as_str()) && expression.contains(&c.name));
         let not_checked = |why: String| format!("not checked: the generated column's expression ({why})");
         if let Some(c) = unfed {
-            let why = format!("may read `{}`, which the source does not feed", c.name);
+            let why = format!("may read `{}`, which the run does not load", c.name);
             out.push(finding(column.clone(), not_checked(why), 1, vec![]));
             continue;
         }
@@ -180,20 +364,22 @@ async fn table_checks(
         }
     }
     out.retain(|f| f.count > 0);
-    Ok((out, fed.iter().map(|c| c.to_string()).collect()))
+    Ok(out)
 }
 
 /// The rows of each planned table a foreign key of the target finds no row for: the
-/// referenced rows are the source's (its scratch table) when the run loads that table,
+/// referenced rows are the run's (its scratch table) when the run loads that table,
 /// else the target's own. A key with a NULL column references nothing (MATCH SIMPLE).
 async fn orphans(
     pg: &Client,
     schema: &str,
     plan: &Plan,
     tables: &[Option<&PgTable>],
-    filled: &[Vec<String>],
+    scratches: &[Option<Scratch>],
 ) -> Result<Vec<Finding>> {
-    let holds = |ti: usize, cols: &[String]| !filled[ti].is_empty() && cols.iter().all(|c| filled[ti].contains(c));
+    let filled: Vec<Vec<&str>> = scratches.iter().map(|s| s.as_ref().map_or_else(Vec::new, Scratch::holds)).collect();
+    let holds =
+        |ti: usize, cols: &[String]| !filled[ti].is_empty() && cols.iter().all(|c| filled[ti].contains(&c.as_str()));
     let mut out = Vec::new();
     for (ti, pt) in tables.iter().enumerate() {
         let Some(pt) = pt else { continue };
@@ -257,7 +443,7 @@ async fn guarded<T>(
         Ok(found) => Ok(Ok(found)),
         Err(e) => {
             pg.batch_execute("ROLLBACK TO SAVEPOINT converge_check").await.map_err(step)?;
-            Ok(Err(format!("could not be evaluated on the source's values: {e}")))
+            Ok(Err(format!("could not be evaluated on the run's values: {e}")))
         }
     }
 }
@@ -289,95 +475,4 @@ async fn uncomputable(
         row.get::<_, Option<String>>(2).unwrap_or_default()
     );
     Ok((what, row.get::<_, i64>(0) as u64, row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
-}
-
-/// Reads the columns from the source and casts them into the scratch table; `Ok(Err)`:
-/// a value PostgreSQL does not take as the column's type (said why).
-async fn fill(
-    src: &MySqlSource,
-    pg: &Client,
-    schema: &str,
-    scratch: &str,
-    t: &TablePlan,
-    pt: &PgTable,
-    cols: &[Fed<'_>],
-) -> Result<std::result::Result<(), String>> {
-    let mut names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
-    // A length-limited type unlimited: a value too long is the encoder's refusal, not
-    // cut here into a duplicate the run never meets.
-    let shaped: Vec<String> = cols.iter().map(|c| format!("{}::{} AS {0}", ident::pg(c.0), unlimited(c.2))).collect();
-    let create = format!(
-        "CREATE TEMP TABLE {scratch} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
-        shaped.join(", "),
-        ident::pg_qualified(schema, &pt.name)
-    );
-    names.push(KEY.to_string());
-    pg.batch_execute(&create).await.map_err(|e| Error::postgres("creating the profile's scratch table", &e))?;
-    let mut read: Vec<String> = cols.iter().map(|c| as_text(&c.1, c.2)).collect();
-    read.push(row_key(&t.spec.table.primary_key));
-    let q = format!("SELECT {} FROM {}", read.join(", "), ident::mysql(t.name()));
-    let width = read.len();
-    let params: Vec<String> = (1..=width).map(|i| format!("${i}::text[]")).collect();
-    let vars: Vec<String> = (0..width).map(|i| format!("v{i}")).collect();
-    let mut typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", unlimited(c.2))).collect();
-    typed.push(format!("v{}", width - 1));
-    let insert = format!(
-        "INSERT INTO {scratch} ({}) SELECT {} FROM unnest({}) AS u({})",
-        names.join(", "),
-        typed.join(", "),
-        params.join(", "),
-        vars.join(", ")
-    );
-    // Read and cast side by side, a chunk at a time: a table is never held whole.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<TextRow>>(2);
-    let reading = src.query_chunks(&q, CHECK_CHUNK, tx);
-    let casting = async move {
-        while let Some(chunk) = rx.recv().await {
-            let arrays: Vec<Vec<Option<String>>> =
-                (0..width).map(|i| chunk.iter().map(|r| r.get(i).cloned().flatten()).collect()).collect();
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-            if let Err(e) = pg.execute(&insert, &refs).await {
-                return Err(e.as_db_error().map_or(e.to_string(), |d| d.message().to_string()));
-            }
-        }
-        Ok(())
-    };
-    let (read, cast) = tokio::join!(reading, casting);
-    if cast.is_ok() {
-        read?;
-    }
-    Ok(cast)
-}
-
-/// MySQL's text of a source column in the form PostgreSQL reads as the target column's
-/// type: bytes as hex for `bytea`, and for `uuid` when they are 16 bytes (a binary UUID).
-fn as_text(column: &str, target: &PgColumn) -> String {
-    let c = ident::mysql(column);
-    match target.type_name.as_str() {
-        "bytea" => format!("CONCAT(X'5C78', HEX({c}))"),
-        "uuid" => format!("IF(LENGTH({c}) = 16, HEX({c}), CAST({c} AS CHAR))"),
-        _ => format!("CAST({c} AS CHAR)"),
-    }
-}
-
-/// The source's expression naming a row as the run names it (`col='value', …`).
-fn row_key(key: &[String]) -> String {
-    let shown: Vec<String> =
-        key.iter().map(|c| format!("CONCAT('{}=', QUOTE({}))", c.replace('\'', "''"), ident::mysql(c))).collect();
-    if shown.is_empty() {
-        "''".to_string()
-    } else {
-        format!("CONCAT_WS(', ', {})", shown.join(", "))
-    }
-}
-
-/// The column's type, without the length limit of a character or bit string type.
-fn unlimited(c: &PgColumn) -> &str {
-    match c.type_name.as_str() {
-        "varchar" => "character varying",
-        "bpchar" => "bpchar",
-        "bit" | "varbit" => "bit varying",
-        _ => &c.sql_type,
-    }
 }
