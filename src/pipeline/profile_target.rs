@@ -11,32 +11,22 @@
 //! the run refuses as NULL), and the duplicates are found by the load's own query, each
 //! generated expression evaluated row by row. See docs/architecture.md, "No silent change".
 
-use std::pin::Pin;
-
-use arrow::array::{ArrayRef, BooleanArray, StringArray};
-use arrow::datatypes::{Field, Schema};
-use arrow::record_batch::RecordBatch;
-use bytes::{Bytes, BytesMut};
-use tokio_postgres::{Client, CopyInSink};
+use tokio_postgres::Client;
 
 use super::plan::{Plan, TablePlan};
-use super::profile::Finding;
+use super::rehearse::Finding;
+use super::scratch::{Scratch, Scratches, KEY};
 use crate::error::{Error, Result};
 use crate::ident;
-use crate::sink::postgres::copy::{CopyColumn, CopyEncoder};
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::integrity;
 use crate::sink::postgres::introspect::{PgTable, UniqueKey};
-use crate::sink::postgres::pgtype::PgTarget;
 use crate::sink::postgres::target::TableTarget;
 use crate::source::mysql::MySqlSource;
 
 /// The temporary tables the rehearsed rows are copied into, one per planned table
 /// (`converge_profile_<n>`, dropped with the rollback).
 const SCRATCH: &str = "converge_profile_";
-
-/// Its column naming each row as the run names it (`col='value', …`).
-const KEY: &str = "converge_row";
 
 /// What a table of the target checks over its rows.
 struct Checks {
@@ -46,35 +36,6 @@ struct Checks {
     generated: Vec<(String, String, String)>,
     /// The columns a foreign key reads, of this table or referenced in it.
     keyed: Vec<String>,
-}
-
-/// One planned table's scratch table: what it checks, which COPY columns it holds.
-struct Scratch {
-    name: String,
-    checks: Checks,
-    /// The indexes of the COPY columns it holds (`TableTarget::columns`), and those
-    /// columns followed by its [`KEY`].
-    held: Vec<usize>,
-    columns: Vec<CopyColumn>,
-    /// Once its COPY ended: filled, or why not.
-    filled: Option<std::result::Result<(), String>>,
-}
-
-/// The scratch tables of every planned table, filled one at a time as the rehearsal
-/// reaches each table (a connection runs one COPY at a time).
-pub(super) struct Scratches<'a> {
-    pg: &'a Client,
-    tables: Vec<Option<Scratch>>,
-}
-
-/// One table's COPY into its scratch table, fed batch by batch.
-pub(super) struct Fill {
-    sink: Pin<Box<CopyInSink<Bytes>>>,
-    encoder: Option<CopyEncoder>,
-    held: Vec<usize>,
-    columns: Vec<CopyColumn>,
-    /// Why the rows could not be copied (the COPY is then abandoned).
-    failed: Option<String>,
 }
 
 /// Rehearses every planned table (`pipeline::rehearse`) with its rows copied into the
@@ -101,15 +62,15 @@ pub async fn whole_table(
                 targets.1.iter().find(|p| p.name == tt.table)
             })
             .collect();
-        let mut scratches = Scratches::prepare(pg, schema, targets.0, &tables).await?;
+        let (mut scratches, checks) = prepare(pg, schema, targets.0, &tables).await?;
         let rehearsed = super::rehearse::rehearse(src, plan, Some(targets), Some(&mut scratches)).await?;
         if rehearsed.iter().any(|f| f.what.starts_with(super::rehearse::TOO_LARGE)) {
             return Ok((rehearsed, Vec::new()));
         }
         let mut findings = Vec::new();
         for (ti, (t, s)) in plan.tables.iter().zip(&scratches.tables).enumerate() {
-            let (Some(s), Some(pt)) = (s, tables[ti]) else { continue };
-            findings.extend(table_checks(pg, s, t, pt).await?);
+            let (Some(s), Some(c), Some(pt)) = (s, &checks[ti], tables[ti]) else { continue };
+            findings.extend(table_checks(pg, s, c, t, pt).await?);
         }
         findings.extend(orphans(pg, schema, plan, &tables, &scratches.tables).await?);
         Ok::<_, Error>((rehearsed, findings))
@@ -121,181 +82,52 @@ pub async fn whole_table(
     Ok(found)
 }
 
-impl<'a> Scratches<'a> {
-    /// Per planned table the target has, the scratch table its checks need (none when
-    /// no check reads its rows), created empty.
-    async fn prepare(
-        pg: &'a Client,
-        schema: &str,
-        targets: &[Option<TableTarget>],
-        tables: &[Option<&PgTable>],
-    ) -> Result<Scratches<'a>> {
-        let mut out = Vec::new();
-        for (ti, pt) in tables.iter().enumerate() {
-            let (Some(pt), Some(Some(tt))) = (pt, targets.get(ti)) else {
-                out.push(None);
-                continue;
-            };
-            let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
-            let keyed =
-                pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
-            let checks = Checks {
-                uniques: integrity::unique_keys(pg, schema, &pt.name).await?,
-                generated: generated(pg, schema, &pt.name).await?,
-                keyed: keyed.cloned().collect(),
-            };
-            let name = format!("{SCRATCH}{ti}");
-            out.push(Scratch::create(pg, schema, name, checks, tt, pt).await?);
-        }
-        Ok(Scratches { pg, tables: out })
-    }
-
-    /// Starts the COPY of planned table `ti`'s rehearsed rows into its scratch table
-    /// (none when it has none), under a savepoint.
-    pub(super) async fn open(&self, ti: usize) -> Result<Option<Fill>> {
-        let Some(Some(s)) = self.tables.get(ti) else { return Ok(None) };
-        let fail = |e: tokio_postgres::Error| Error::postgres("filling the profile's scratch table", &e);
-        self.pg.batch_execute("SAVEPOINT converge_fill").await.map_err(fail)?;
-        let names: Vec<String> = s.columns.iter().map(|c| ident::pg(&c.name)).collect();
-        let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary)", s.name, names.join(", "));
-        let sink = self.pg.copy_in::<_, Bytes>(&sql).await.map_err(fail)?;
-        let (held, columns) = (s.held.clone(), s.columns.clone());
-        Ok(Some(Fill { sink: Box::pin(sink), encoder: None, held, columns, failed: None }))
-    }
-
-    /// Ends table `ti`'s COPY: its scratch table is filled, or (a value PostgreSQL
-    /// refused, a row the rehearsal did not reach) left empty and not checked.
-    pub(super) async fn close(&mut self, ti: usize, mut fill: Fill) -> Result<()> {
-        fill.end().await;
-        let Fill { mut sink, failed, .. } = fill;
-        let failed = match failed {
-            Some(why) => Some(why),
-            None => sink.as_mut().finish().await.err().map(|e| message(&e)),
+/// Per planned table the target has, what its checks read and the scratch table they
+/// need (none when no check reads its rows), created empty.
+async fn prepare<'a>(
+    pg: &'a Client,
+    schema: &str,
+    targets: &[Option<TableTarget>],
+    tables: &[Option<&PgTable>],
+) -> Result<(Scratches<'a>, Vec<Option<Checks>>)> {
+    let (mut scratches, mut all) = (Vec::new(), Vec::new());
+    for (ti, pt) in tables.iter().enumerate() {
+        let (Some(pt), Some(Some(tt))) = (pt, targets.get(ti)) else {
+            scratches.push(None);
+            all.push(None);
+            continue;
         };
-        drop(sink);
-        let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
-        let end =
-            if failed.is_some() { "ROLLBACK TO SAVEPOINT converge_fill" } else { "RELEASE SAVEPOINT converge_fill" };
-        self.pg.batch_execute(end).await.map_err(step)?;
-        if let Some(Some(s)) = self.tables.get_mut(ti) {
-            s.filled = Some(failed.map_or(Ok(()), Err));
-        }
-        Ok(())
+        let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
+        let keyed = pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
+        let checks = Checks {
+            uniques: integrity::unique_keys(pg, schema, &pt.name).await?,
+            generated: generated(pg, schema, &pt.name).await?,
+            keyed: keyed.cloned().collect(),
+        };
+        let held = checks.held(tt, pt);
+        scratches.push(match held.is_empty() {
+            true => None,
+            false => Some(Scratch::create(pg, schema, format!("{SCRATCH}{ti}"), held, tt, pt).await?),
+        });
+        all.push(Some(checks));
     }
+    Ok((Scratches::new(pg, scratches), all))
 }
 
-/// PostgreSQL's own words for an error (or the client's).
-fn message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error().map_or(e.to_string(), |d| d.message().to_string())
-}
-
-impl Scratch {
-    /// The scratch table of one target table: the COPY columns its checks read (named in
-    /// a key, a predicate or an expression, or by a foreign key), of the target's types
-    /// and collations, and the row's name; none when they read none.
-    async fn create(
-        pg: &Client,
-        schema: &str,
-        name: String,
-        checks: Checks,
-        tt: &TableTarget,
-        pt: &PgTable,
-    ) -> Result<Option<Scratch>> {
-        let texts: Vec<&String> = checks
+impl Checks {
+    /// The COPY columns of `tt` (their indexes) the checks read: named in a key, a
+    /// predicate or an expression, or by a foreign key.
+    fn held(&self, tt: &TableTarget, pt: &PgTable) -> Vec<usize> {
+        let texts: Vec<&String> = self
             .uniques
             .iter()
             .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
-            .chain(checks.generated.iter().map(|g| &g.1))
+            .chain(self.generated.iter().map(|g| &g.1))
             .collect();
-        let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || checks.keyed.iter().any(|k| k == c);
-        let held: Vec<usize> = (0..tt.columns.len())
+        let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || self.keyed.iter().any(|k| k == c);
+        (0..tt.columns.len())
             .filter(|&i| pt.column(&tt.columns[i].name).is_some_and(|c| !c.generated && reads(&c.name)))
-            .collect();
-        if held.is_empty() {
-            return Ok(None);
-        }
-        let mut columns: Vec<CopyColumn> = held.iter().map(|&i| tt.columns[i].clone()).collect();
-        let shaped: Vec<String> = columns.iter().map(|c| ident::pg(&c.name)).collect();
-        let create = format!(
-            "CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
-            shaped.join(", "),
-            ident::pg_qualified(schema, &pt.name)
-        );
-        pg.batch_execute(&create).await.map_err(|e| Error::postgres("creating the profile's scratch table", &e))?;
-        columns.push(CopyColumn { name: KEY.to_string(), target: PgTarget::Text, ..Default::default() });
-        Ok(Some(Scratch { name, checks, held, columns, filled: None }))
-    }
-
-    /// The columns it holds, once filled (none when its COPY failed).
-    fn holds(&self) -> Vec<&str> {
-        match self.filled {
-            Some(Ok(())) => self.columns.iter().map(|c| c.name.as_str()).filter(|c| *c != KEY).collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-impl Fill {
-    /// Copies a rehearsed batch: its cells `refused` (row, COPY column) as NULL, each
-    /// row named by `keys`. A failure is kept (the rest of the table is not copied).
-    pub(super) async fn send(&mut self, batch: &RecordBatch, refused: &[(usize, usize)], keys: Vec<String>) {
-        if self.failed.is_some() {
-            return;
-        }
-        if let Err(why) = self.try_send(batch, refused, keys).await {
-            self.failed = Some(why);
-        }
-    }
-
-    async fn try_send(
-        &mut self,
-        batch: &RecordBatch,
-        refused: &[(usize, usize)],
-        keys: Vec<String>,
-    ) -> std::result::Result<(), String> {
-        let rows = batch.num_rows();
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(self.columns.len());
-        for &ci in &self.held {
-            let a = batch.column(ci);
-            let mut cells = refused.iter().filter(|r| r.1 == ci && r.0 < rows).peekable();
-            if cells.peek().is_none() {
-                arrays.push(a.clone());
-                continue;
-            }
-            let mut nulled = vec![false; rows];
-            cells.for_each(|r| nulled[r.0] = true);
-            let mask = BooleanArray::from(nulled);
-            arrays.push(arrow::compute::nullif(a, &mask).map_err(|e| e.to_string())?);
-        }
-        arrays.push(std::sync::Arc::new(StringArray::from(keys)));
-        let fields: Vec<Field> =
-            arrays.iter().zip(&self.columns).map(|(a, c)| Field::new(&c.name, a.data_type().clone(), true)).collect();
-        let b = RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays).map_err(|e| e.to_string())?;
-        let mut out = BytesMut::new();
-        let enc = match &mut self.encoder {
-            Some(e) => e,
-            None => {
-                CopyEncoder::header(&mut out);
-                self.encoder.insert(CopyEncoder::new(&b.schema(), self.columns.clone()).map_err(|e| e.to_string())?)
-            }
-        };
-        enc.encode(&b, &mut out).map_err(|r| format!("{} {}", r.value, r.reason))?;
-        futures::SinkExt::send(&mut self.sink, out.freeze()).await.map_err(|e| message(&e))
-    }
-
-    /// Ends the stream (the trailer), unless it failed.
-    async fn end(&mut self) {
-        if self.failed.is_some() {
-            return;
-        }
-        let mut out = BytesMut::new();
-        if self.encoder.is_none() {
-            CopyEncoder::header(&mut out);
-        }
-        CopyEncoder::trailer(&mut out);
-        if let Err(e) = futures::SinkExt::send(&mut self.sink, out.freeze()).await {
-            self.failed = Some(message(&e));
-        }
+            .collect()
     }
 }
 
@@ -317,7 +149,7 @@ async fn generated(pg: &Client, schema: &str, table: &str) -> Result<Vec<(String
 
 /// The unique indexes' and generated columns' refusals of one table, read from its
 /// scratch table.
-async fn table_checks(pg: &Client, s: &Scratch, t: &TablePlan, pt: &PgTable) -> Result<Vec<Finding>> {
+async fn table_checks(pg: &Client, s: &Scratch, checks: &Checks, t: &TablePlan, pt: &PgTable) -> Result<Vec<Finding>> {
     let finding = |column: String, what: String, count: u64, examples: Vec<String>| Finding {
         table: t.name().to_string(),
         column,
@@ -325,13 +157,13 @@ async fn table_checks(pg: &Client, s: &Scratch, t: &TablePlan, pt: &PgTable) -> 
         count,
         examples,
     };
-    if let Some(Err(why)) = &s.filled {
+    if let Some(why) = s.failed() {
         let what = format!(
             "not checked: the target's unique indexes, generated columns and foreign keys could not be evaluated on the run's values ({why})"
         );
         return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
     }
-    let (fed, checks, scratch) = (s.holds(), &s.checks, s.name.as_str());
+    let (fed, scratch) = (s.holds(), s.name.as_str());
     let key = [KEY.to_string()];
     let mut out = Vec::new();
     for (name, primary, unique) in &checks.uniques {

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::plan::{Plan, TablePlan};
-use super::profile_target::{Fill, Scratches};
+use super::scratch::{Fill, Scratches};
 use crate::error::{Error, Refused, Result, ValueError};
 use crate::feed::{render_key, FEED_DEPTH};
 use crate::sink::postgres::copy::CopyEncoder;
@@ -99,7 +99,7 @@ fn class(reason: &str) -> String {
 /// Rehearses every planned table; `targets`: when the run loads PostgreSQL, the COPY
 /// columns per planned table and the target's tables; `scratch`: where the rehearsed rows
 /// are copied for the target's whole-table checks (`profile_target`).
-pub async fn rehearse(
+pub(super) async fn rehearse(
     src: &MySqlSource,
     plan: &Plan,
     targets: Option<(&[Option<TableTarget>], &[PgTable])>,
