@@ -460,22 +460,13 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         let found = match &opened.live() {
             Some(src) => {
                 let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
-                match (pipeline::profile::profile(src, &plan, targets).await, &target) {
-                    (Ok(mut f), Some(t)) if !f.iter().any(|x| x.what.starts_with(pipeline::rehearse::TOO_LARGE)) => {
+                match (&target, targets) {
+                    (Some(t), Some(tables)) => {
                         let pg = t.load.client().await;
-                        let tables = (&t.tables[..], &t.load.tables[..]);
                         let schema = p.postgres().map_or("public", |s| s.schema());
-                        let checked = async {
-                            f.extend(pipeline::profile::check_constraints(src, &pg, &plan, tables).await?);
-                            f.extend(
-                                pipeline::profile_target::whole_table(src, &pg, schema, &plan, tables, t.ddl.as_ref())
-                                    .await?,
-                            );
-                            Ok(f)
-                        };
-                        checked.await
+                        pipeline::profile::profile_into(src, &pg, schema, &plan, tables, t.ddl.as_ref()).await
                     }
-                    (r, _) => r,
+                    _ => pipeline::profile::profile(src, &plan, targets).await,
                 }
             }
             None => Err(converge::Error::other("--profile reads a live MySQL source")),

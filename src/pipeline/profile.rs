@@ -5,7 +5,8 @@
 //! The profile and the run share one set of checks: the data goes through the run's own
 //! decoders, normalisation, `[[transform]]` SQL and COPY encoder ([`super::rehearse`]),
 //! plus what the target refuses itself (NULL into NOT NULL, an enum's labels, its CHECK
-//! constraints, evaluated by PostgreSQL here). See docs/architecture.md, "No silent change".
+//! constraints, evaluated by PostgreSQL here; its unique indexes, foreign keys and
+//! generated columns, evaluated on the rehearsed rows, [`super::profile_target`]). See docs/architecture.md, "No silent change".
 
 use std::fmt::Write;
 
@@ -13,6 +14,7 @@ use super::plan::{Plan, TablePlan};
 use crate::error::Result;
 use crate::ident;
 use crate::pg::introspect::{PgCheck, PgTable};
+use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::target::TableTarget;
 use crate::source::mysql::MySqlSource;
 
@@ -25,7 +27,29 @@ pub async fn profile(
     plan: &Plan,
     targets: Option<(&[Option<TableTarget>], &[PgTable])>,
 ) -> Result<Vec<Finding>> {
-    super::rehearse::rehearse(src, plan, targets).await
+    super::rehearse::rehearse(src, plan, targets, None).await
+}
+
+/// Profiles every planned table of a live source into a PostgreSQL target: the
+/// rehearsal, the target's CHECK constraints, and what its unique indexes, foreign keys
+/// and generated columns refuse of the rehearsed rows ([`super::profile_target`]); `ddl`:
+/// what `create = "missing"` would create first. After a row the source will not send,
+/// only the rehearsal's findings.
+pub async fn profile_into(
+    src: &MySqlSource,
+    pg: &tokio_postgres::Client,
+    schema: &str,
+    plan: &Plan,
+    targets: (&[Option<TableTarget>], &[PgTable]),
+    ddl: Option<&SchemaDdl>,
+) -> Result<Vec<Finding>> {
+    let (mut found, whole) = super::profile_target::whole_table(src, pg, schema, plan, targets, ddl).await?;
+    if found.iter().any(|f| f.what.starts_with(super::rehearse::TOO_LARGE)) {
+        return Ok(found);
+    }
+    found.extend(check_constraints(src, pg, plan, targets).await?);
+    found.extend(whole);
+    Ok(found)
 }
 
 impl Finding {

@@ -19,7 +19,7 @@ use crate::feed::{JsonDuplicates, ReadSpec, TableFeed, FEED_DEPTH, MAX_BATCH_BYT
 use crate::schema::Table;
 
 pub use introspect::introspect;
-pub use scan::{Scanned, TextRow};
+pub use scan::Scanned;
 
 /// How the source reads.
 #[derive(Debug, Clone)]
