@@ -122,10 +122,12 @@ pub async fn follow(p: &Pipeline, options: &FollowOptions) -> Result<FollowRepor
     let mut reconnects = 0u32;
     let mut tries = 0u32;
     let ended = loop {
+        let commits_before = stats.apply_commits;
         match session.run(&mut stats).await {
             Ok(ended) => break ended,
-            Err(e) if e.is_transient() && tries < options.retries => {
-                tries += 1;
+            Err(e) if e.is_transient() && (tries < options.retries || stats.apply_commits > commits_before) => {
+                // Tries count losses in a row: a session that applied something starts afresh.
+                tries = if stats.apply_commits > commits_before { 1 } else { tries + 1 };
                 reconnects += 1;
                 let wait = Duration::from_millis(500 * 2u64.pow(tries.min(6)));
                 tracing::warn!("follow: connection lost ({e}); attempt {tries} of {}, retrying in {wait:?}", options.retries);
@@ -140,9 +142,6 @@ pub async fn follow(p: &Pipeline, options: &FollowOptions) -> Result<FollowRepor
                 )))
             }
             Err(e) => return Err(e),
-        }
-        if stats.apply_commits > 0 {
-            tries = 0;
         }
     };
     let stored = session.stored().await?;
