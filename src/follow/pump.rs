@@ -83,6 +83,8 @@ pub(super) struct Session<'a> {
     options: &'a FollowOptions,
     tables: Vec<Followed>,
     applier: Applier,
+    /// When progress was last printed (once a second at most).
+    printed: Option<Instant>,
 }
 
 /// The apply transaction being filled.
@@ -116,7 +118,7 @@ impl<'a> Session<'a> {
         let tables = followed(&plan, &target)?;
         drop(target);
         let applier = open_applier(p, &tables).await?;
-        Ok(Session { p, url: url.to_string(), server_id, options, tables, applier })
+        Ok(Session { p, url: url.to_string(), server_id, options, tables, applier, printed: None })
     }
 
     /// The position the target stores.
@@ -260,7 +262,8 @@ impl<'a> Session<'a> {
         stats.add(&applied, open.commits, lag);
         stats.busy_seconds = started.elapsed().as_secs_f64();
         *open = Open::default();
-        if self.options.progress {
+        if self.options.progress && self.printed.is_none_or(|p| p.elapsed() >= Duration::from_secs(1)) {
+            self.printed = Some(Instant::now());
             eprintln!(
                 "follow: {} changes applied ({:.0}/s), lag {:.1} s, at {at}",
                 stats.changes,
