@@ -68,6 +68,12 @@ const UUID_PARENT: &str =
     "CREATE TABLE p (k uuid PRIMARY KEY);\nINSERT INTO p VALUES ('0a000000-0000-4000-8000-000000000001');\n";
 const JSON_A1: &str = r#"'{"a": 1, "a": 2}'"#;
 const JSON_A2: &str = r#"'{"a": 2}'"#;
+/// A target `v` no value `x` may hold, and a [[transform]] lower-casing `v`.
+const NOT_X: &str = "varchar(20) CHECK (v <> 'x')";
+/// A target `v` of timestamptz that must fall before 2024-06-02 UTC.
+const BEFORE_JUNE_2: &str = "timestamptz CHECK (v < '2024-06-02 00:00:00+00')";
+/// A target `v` whose CHECK overflows integer arithmetic past 21474.
+const TIMES_100K: &str = "int CHECK (v * 100000 > 0)";
 const MAX_65_30: &str = "99999999999999999999999999999999999.999999999999999999999999999999";
 
 /// One row per class of value the run refuses or counts, and values that load exactly.
@@ -120,6 +126,9 @@ const CASES: &[Case] = &[
     Case { name: "DATETIMEs datetime_zone moves into one UTC day, under a unique index of it", my_type: "datetime", values: &["'2024-06-01 23:30:00'", "'2024-06-02 01:00:00'", "'2024-06-03 12:00:00'"], pg_type: UTC_DAY, pg_setup: "", source: BERLIN, rules: "", run: Run::Clashes(1) },
     Case { name: "a [[transform]] lower(v) making A and a one value of a unique column", my_type: "varchar(20) COLLATE utf8mb4_bin", values: &["'A'", "'a'", "'b'"], pg_type: "varchar(20) UNIQUE", pg_setup: "", source: "", rules: LOWER, run: Run::Clashes(1) },
     Case { name: "a UUID foreign key matching its parent, beside a value the run refuses", my_type: "char(36)", values: &["'0a000000-0000-4000-8000-000000000001'", "'not-a-uuid'"], pg_type: "uuid REFERENCES p", pg_setup: UUID_PARENT, source: "", rules: "", run: Run::Refuses(1) },
+    Case { name: "a [[transform]] lower(v) turning X into the x a CHECK refuses", my_type: "varchar(20)", values: &["'a'", "'X'", "'b'", "'x'"], pg_type: NOT_X, pg_setup: "", source: "", rules: LOWER, run: Run::Refuses(2) },
+    Case { name: "DATETIMEs datetime_zone moves to either side of a CHECK", my_type: "datetime", values: &["'2024-06-02 01:00:00'", "'2024-06-02 03:00:00'", "'2024-06-01 12:00:00'"], pg_type: BEFORE_JUNE_2, pg_setup: "", source: BERLIN, rules: "", run: Run::Refuses(1) },
+    Case { name: "a CHECK whose arithmetic overflows on a value", my_type: "int", values: &["1", "-5", "100000"], pg_type: TIMES_100K, pg_setup: "", source: "", rules: "", run: Run::Refuses(2) },
     Case { name: "JSON duplicate keys the text reads as one value, json_duplicates = first", my_type: "json", values: &[JSON_A1, JSON_A2], pg_type: "jsonb UNIQUE", pg_setup: "", source: "", rules: JSON_FIRST, run: Run::Counts(1) },
 ];
 

@@ -1,5 +1,6 @@
 //! `plan --profile`: what the target itself refuses of the loaded rows, evaluated by
-//! PostgreSQL on the rows the run would load — a unique index over a whole table (a
+//! PostgreSQL on the rows the run would load — a CHECK constraint (on the values a
+//! normalisation, `datetime_zone` or `[[transform]]` made), a unique index over a whole table (a
 //! schema-first unique index the source lacks, a `citext` or case-insensitive ICU column
 //! joining values MySQL keeps apart, a `[[transform]]` or `datetime_zone` making two values
 //! one), a foreign key's orphans, and a generated column's expression PostgreSQL cannot
@@ -8,8 +9,8 @@
 //! each target table (its types and collations, the columns these checks read) is filled
 //! by binary COPY with the rehearsed batches themselves (`pipeline::rehearse`: after the
 //! run's normalisation and `[[transform]]` SQL, encoded by the run's `CopyEncoder`, a value
-//! the run refuses as NULL), and the duplicates are found by the load's own query, each
-//! generated expression evaluated row by row. See docs/architecture.md, "No silent change".
+//! the run refuses as NULL), each CHECK's `(expression) IS FALSE` counted on them, the
+//! duplicates found by the load's own query, each generated expression evaluated row by row. See docs/architecture.md, "No silent change".
 
 use tokio_postgres::Client;
 
@@ -19,7 +20,7 @@ use super::scratch::{Scratch, Scratches, KEY};
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::pg::integrity;
-use crate::pg::introspect::{PgTable, UniqueKey};
+use crate::pg::introspect::{PgCheck, PgTable, UniqueKey};
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::target::TableTarget;
 use crate::source::mysql::MySqlSource;
@@ -34,7 +35,8 @@ struct Checks {
     uniques: Vec<(String, bool, UniqueKey)>,
     /// Generated columns: name, expression, type.
     generated: Vec<(String, String, String)>,
-    /// The columns a foreign key reads, of this table or referenced in it.
+    /// The columns a foreign key or a CHECK constraint reads, of this table or
+    /// referenced in it.
     keyed: Vec<String>,
 }
 
@@ -99,6 +101,7 @@ async fn prepare<'a>(
         };
         let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
         let keyed = pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
+        let keyed = keyed.chain(pt.checks.iter().flat_map(|c| &c.columns));
         let checks = Checks {
             uniques: integrity::unique_keys(pg, schema, &pt.name).await?,
             generated: generated(pg, schema, &pt.name).await?,
@@ -116,7 +119,7 @@ async fn prepare<'a>(
 
 impl Checks {
     /// The COPY columns of `tt` (their indexes) the checks read: named in a key, a
-    /// predicate or an expression, or by a foreign key.
+    /// predicate or an expression, or by a foreign key or a CHECK constraint.
     fn held(&self, tt: &TableTarget, pt: &PgTable) -> Vec<usize> {
         let texts: Vec<&String> = self
             .uniques
@@ -147,8 +150,8 @@ async fn generated(pg: &Client, schema: &str, table: &str) -> Result<Vec<(String
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
-/// The unique indexes' and generated columns' refusals of one table, read from its
-/// scratch table.
+/// The CHECK constraints', unique indexes' and generated columns' refusals of one table,
+/// read from its scratch table.
 async fn table_checks(pg: &Client, s: &Scratch, checks: &Checks, t: &TablePlan, pt: &PgTable) -> Result<Vec<Finding>> {
     let finding = |column: String, what: String, count: u64, examples: Vec<String>| Finding {
         table: t.name().to_string(),
@@ -159,13 +162,24 @@ async fn table_checks(pg: &Client, s: &Scratch, checks: &Checks, t: &TablePlan, 
     };
     if let Some(why) = s.failed() {
         let what = format!(
-            "not checked: the target's unique indexes, generated columns and foreign keys could not be evaluated on the run's values ({why})"
+            "not checked: the target's CHECK constraints, unique indexes, generated columns and foreign keys could not be evaluated on the run's values ({why})"
         );
         return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
     }
     let (fed, scratch) = (s.holds(), s.name.as_str());
     let key = [KEY.to_string()];
     let mut out = Vec::new();
+    // A CHECK that reads a column the run does not load (or a generated one) is not evaluated.
+    for check in
+        pt.checks.iter().filter(|c| !c.columns.is_empty() && c.columns.iter().all(|x| fed.contains(&x.as_str())))
+    {
+        out.extend(
+            violations(pg, scratch, check)
+                .await?
+                .into_iter()
+                .map(|(w, n, e)| finding(check.columns.join(", "), w, n, e)),
+        );
+    }
     for (name, primary, unique) in &checks.uniques {
         let shown = if *primary { &[][..] } else { &key[..] };
         let keys = unique.keys.join(", ");
@@ -307,4 +321,53 @@ async fn uncomputable(
         row.get::<_, Option<String>>(2).unwrap_or_default()
     );
     Ok((what, row.get::<_, i64>(0) as u64, row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
+}
+
+/// What CHECK constraint `check` refuses of the rows in `scratch`: the rows whose
+/// expression is false, as (what, how many, up to three keys). Where evaluating it
+/// fails on some row (an integer overflow refuses the run's row too), it is evaluated
+/// row by row, and the rows PostgreSQL cannot evaluate it on are listed with its first
+/// message.
+async fn violations(pg: &Client, scratch: &str, check: &PgCheck) -> Result<Vec<(String, u64, Vec<String>)>> {
+    let (name, expression) = (&check.name, &check.expression);
+    let violates = format!("rejected: violates the target's CHECK constraint `{name}` {expression}");
+    let q = format!("SELECT count(*), (array_agg({KEY}))[1:3] FROM {scratch} WHERE ({expression}) IS FALSE");
+    let fail = |e: tokio_postgres::Error| Error::postgres(format!("evaluating CHECK constraint `{name}`"), &e);
+    if let Ok(row) = guarded(pg, async { pg.query_one(&q, &[]).await.map_err(fail) }).await? {
+        let examples = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+        return Ok(vec![(violates, row.get::<_, i64>(0) as u64, examples)]);
+    }
+    let function = format!(
+        "CREATE FUNCTION pg_temp.converge_check(r {scratch}) RETURNS text LANGUAGE plpgsql AS $converge$ \
+         BEGIN IF (SELECT ({expression}) FROM (SELECT (r).*) s) IS FALSE THEN RETURN ''; END IF; RETURN NULL; \
+         EXCEPTION WHEN others THEN RETURN SQLERRM; END $converge$"
+    );
+    let q = format!(
+        "SELECT e = '', count(*), (array_agg(k ORDER BY at))[1:3], min(e) FROM \
+         (SELECT {KEY} AS k, x.ctid AS at, pg_temp.converge_check(x) AS e FROM {scratch} x) s \
+         WHERE e IS NOT NULL GROUP BY e = '' ORDER BY min(at)"
+    );
+    let each = async {
+        pg.batch_execute(&function).await.map_err(fail)?;
+        let rows = pg.query(&q, &[]).await.map_err(fail)?;
+        pg.batch_execute("DROP FUNCTION pg_temp.converge_check").await.map_err(fail)?;
+        Ok(rows)
+    };
+    let rows = match guarded(pg, each).await? {
+        Ok(rows) => rows,
+        Err(why) => {
+            return Ok(vec![(format!("not checked: the target's CHECK constraint `{name}` ({why})"), 1, vec![])])
+        }
+    };
+    let cannot = |why: String| {
+        format!("rejected: PostgreSQL cannot evaluate the target's CHECK constraint `{name}` {expression}: {why}")
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let what =
+                if r.get(0) { violates.clone() } else { cannot(r.get::<_, Option<String>>(3).unwrap_or_default()) };
+            (what, r.get::<_, i64>(1) as u64, r.get::<_, Option<Vec<String>>>(2).unwrap_or_default())
+        })
+        .collect())
 }
