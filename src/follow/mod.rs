@@ -7,6 +7,7 @@
 //! killed) is retried with backoff from the position the target stores; anything else
 //! stops the follower with what it met and where.
 
+pub mod metrics;
 mod pump;
 mod setup;
 
