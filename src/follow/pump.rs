@@ -2,11 +2,13 @@
 //! them, staged, and committed in whole source transactions (docs/architecture.md,
 //! "Change capture").
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::metrics::Metrics;
 use super::setup::{followed, Followed};
 use super::{reached, FollowOptions};
 use crate::change::Change;
@@ -85,6 +87,9 @@ pub(super) struct Session<'a> {
     applier: Applier,
     /// When progress was last printed (once a second at most).
     printed: Option<Instant>,
+    metrics: Arc<Metrics>,
+    /// When the server's position was last read (for the bytes behind).
+    measured: Option<Instant>,
 }
 
 /// The apply transaction being filled.
@@ -118,7 +123,17 @@ impl<'a> Session<'a> {
         let tables = followed(&plan, &target)?;
         drop(target);
         let applier = open_applier(p, &tables).await?;
-        Ok(Session { p, url: url.to_string(), server_id, options, tables, applier, printed: None })
+        Ok(Session {
+            p,
+            url: url.to_string(),
+            server_id,
+            options,
+            tables,
+            applier,
+            printed: None,
+            metrics,
+            measured: None,
+        })
     }
 
     /// The position the target stores.
@@ -221,6 +236,7 @@ impl<'a> Session<'a> {
             }
             Change::Truncate { table } => {
                 self.applier.truncate(&table).await?;
+                self.metrics.truncated(&table);
                 open.inside = true;
             }
             Change::Commit { at, timestamp } => {
@@ -240,6 +256,8 @@ impl<'a> Session<'a> {
             }
             Change::Idle { at } => {
                 self.commit_due(open, stats, started).await?;
+                self.metrics.lag(0.0);
+                self.metrics.behind(Some(0));
                 if open.last.is_none() && !open.inside {
                     self.store_idle(&at).await?;
                 }
@@ -260,6 +278,7 @@ impl<'a> Session<'a> {
         let applied = self.applier.commit(&at, Some(ts)).await?;
         let lag = open.first_commit.map_or(0.0, |f| f.elapsed().as_secs_f64());
         stats.add(&applied, open.commits, lag);
+        self.observe(&applied, &at, ts, lag).await;
         stats.busy_seconds = started.elapsed().as_secs_f64();
         *open = Open::default();
         if self.options.progress && self.printed.is_none_or(|p| p.elapsed() >= Duration::from_secs(1)) {
@@ -272,6 +291,25 @@ impl<'a> Session<'a> {
             );
         }
         Ok(())
+    }
+
+    /// The metrics of one apply commit; every 5 s also the bytes the server is ahead.
+    async fn observe(&mut self, applied: &Applied, at: &BinlogPosition, ts: u32, lag: f64) {
+        for (t, d, u) in &applied.tables {
+            self.metrics.applied(t, *u, *d);
+        }
+        if applied.replayed {
+            self.metrics.replayed();
+        }
+        self.metrics.committed(at, lag);
+        self.metrics.source_time(ts.into());
+        if self.measured.is_none_or(|m| m.elapsed() >= Duration::from_secs(5)) {
+            self.measured = Some(Instant::now());
+            if let Ok(server) = stream::server_position(&self.url).await {
+                let same = server.file == at.file;
+                self.metrics.behind(same.then(|| server.position.saturating_sub(at.position)));
+            }
+        }
     }
 
     /// An idle source past the stored position: the position moves on (skipped events
