@@ -70,6 +70,18 @@ async fn until_commits(s: &mut BinlogChanges, commits: usize) -> Vec<Change> {
     out
 }
 
+/// The position of the last commit of `changes`.
+fn last_commit(changes: &[Change]) -> (String, u64) {
+    changes
+        .iter()
+        .rev()
+        .find_map(|c| match c {
+            Change::Commit { at, .. } => Some((at.file.clone(), at.position)),
+            _ => None,
+        })
+        .expect("a commit")
+}
+
 /// The rows changes of `table`, as (ops, batches).
 fn rows_of(changes: &[Change], table: &str) -> (Vec<Op>, Vec<RecordBatch>) {
     let mut ops = Vec::new();
@@ -133,6 +145,8 @@ async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_t
     assert_eq!(ops, vec![Op::Upsert; 4]);
     let copied = snapshot(&my.url("app"), &spec).await;
     assert_same_rows(&followed, &copied);
+    let now = stream::server_position(&my.url("app")).await.unwrap();
+    assert_eq!(last_commit(&inserted), (now.file.clone(), now.position), "the last commit is at the server's position");
 
     // A key kept, a key changed, a delete; more rows than a batch holds.
     my.exec(
@@ -155,6 +169,21 @@ async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_t
         vec![all.slice(4, 3)]
     };
     assert_same_rows(&tail, &now);
+
+    // Into the next binlog file.
+    my.exec("FLUSH BINARY LOGS;\nDELETE FROM app.t WHERE k = UNHEX('05000000000000000000000000000000')").await;
+    let rotated = until_commits(&mut s, 1).await;
+    // The commit is right after the DELETE's XID event (MariaDB may log a checkpoint after it).
+    let mut c = my.conn().await;
+    let events: Vec<mysql_async::Row> = c.query("SHOW BINLOG EVENTS IN 'binlog.000002'").await.unwrap();
+    let xid_end = events
+        .iter()
+        .filter(|r| r.get::<String, _>("Event_type").as_deref() == Some("Xid"))
+        .filter_map(|r| r.get::<u64, _>("End_log_pos"))
+        .last()
+        .expect("the DELETE's XID");
+    assert_eq!(last_commit(&rotated), ("binlog.000002".to_string(), xid_end));
+    assert_eq!(rows_of(&rotated, "t").0, vec![Op::Delete]);
     Box::new(s).close().await;
 }
 

@@ -83,6 +83,8 @@ struct State {
     /// The binlog file being read, and the end of the last event read.
     file: String,
     pos: u64,
+    /// A format description was read (the checksum setting is known).
+    seen_fde: bool,
     in_txn: bool,
     pending: Option<Pending>,
     out: VecDeque<Change>,
@@ -114,6 +116,7 @@ pub async fn open(req: FollowRequest) -> Result<BinlogChanges> {
             tables: HashMap::new(),
             file: req.from.file,
             pos: req.from.position,
+            seen_fde: false,
             in_txn: false,
             pending: None,
             out: VecDeque::new(),
@@ -215,14 +218,18 @@ impl State {
         let h = event.header();
         let t = h.event_type_raw();
         match t {
+            // The replication start's fake rotate comes before any format description,
+            // so its checksum is not known to be one (and would end the file's name): it
+            // names the file asked for, which the stream already holds.
+            kind::ROTATE if !self.seen_fde => return Ok(()),
             kind::ROTATE => {
                 let r: RotateEvent<'_> = event.read_event().map_err(|e| self.unreadable(event, "ROTATE", e))?;
                 self.file = r.name().into_owned();
                 self.pos = r.position();
                 return Ok(());
             }
-            kind::FORMAT_DESCRIPTION
-            | kind::STOP
+            kind::FORMAT_DESCRIPTION => self.seen_fde = true,
+            kind::STOP
             | kind::INTVAR
             | kind::RAND
             | kind::USER_VAR
