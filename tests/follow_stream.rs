@@ -116,7 +116,8 @@ const TYPES: &str = "CREATE DATABASE app;\n\
 CREATE TABLE app.t (k binary(16) PRIMARY KEY, e enum('small','Medium','LARGE'), s set('a','b','c','d'), \
  y year, bu bigint unsigned, tu tinyint unsigned, mu mediumint unsigned, si smallint, ti tinyint, \
  ts timestamp(6) NULL DEFAULT NULL, dt datetime(6), d date, tm time(6), d65 decimal(65,30), d10 decimal(10,2), \
- f float, db double, b5 bit(5), l1 varchar(20) CHARACTER SET latin1, j json, u char(36), tx text, blb longblob)";
+ f float, db double, b5 bit(5), l1 varchar(20) CHARACTER SET latin1, j json, u char(36), tx text, blb longblob);\n\
+CREATE TABLE app.g (id int PRIMARY KEY, a int, v int AS (a * 2) VIRTUAL, s varchar(20) AS (concat('s', a)) PERSISTENT)";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_their_operations() {
@@ -124,8 +125,10 @@ async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_t
     my.exec(TYPES).await;
     let from = stream::server_position(&my.url("app")).await.unwrap();
     let spec = spec(&my.url("app"), "t").await;
+    let generated = spec_now(&my, "g").await;
     my.exec(
-        "INSERT INTO app.t VALUES (UNHEX('0100000000000000000000000000AB00'), 'Medium', 'a,c', 2024, \
+        "INSERT INTO app.g (id, a) VALUES (1, 5), (2, NULL);\n\
+         INSERT INTO app.t VALUES (UNHEX('0100000000000000000000000000AB00'), 'Medium', 'a,c', 2024, \
           18446744073709551615, 255, 16777215, -32768, -128, '2024-02-29 23:59:59.123456', \
           '1000-01-01 00:00:00.000001', '9999-12-31', '-838:59:59.000000', \
           '-12345678901234567890123456789012345.123456789012345678901234567890', '-12345678.90', 3.14159, \
@@ -139,8 +142,12 @@ async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_t
           REPEAT('x', 20971520))",
     )
     .await;
-    let mut s = follow(&my, vec![spec.clone()], from, 3).await;
-    let inserted = until_commits(&mut s, 4).await;
+    let mut s = follow(&my, vec![spec.clone(), generated.clone()], from, 3).await;
+    let inserted = until_commits(&mut s, 5).await;
+    // MariaDB logs generated columns (virtual ones too) in a full row image.
+    let (ops, rows) = rows_of(&inserted, "g");
+    assert_eq!(ops, vec![Op::Upsert; 2]);
+    assert_same_rows(&rows, &snapshot(&my.url("app"), &generated).await);
     let (ops, followed) = rows_of(&inserted, "t");
     assert_eq!(ops, vec![Op::Upsert; 4]);
     let copied = snapshot(&my.url("app"), &spec).await;
