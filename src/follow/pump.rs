@@ -113,6 +113,7 @@ impl<'a> Session<'a> {
         url: &str,
         server_id: u32,
         options: &'a FollowOptions,
+        metrics: Arc<Metrics>,
     ) -> Result<Session<'a>> {
         let (opened, plan, target) = crate::run::plan(p).await?;
         let ready = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan).await;

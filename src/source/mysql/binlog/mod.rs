@@ -1,6 +1,10 @@
-//! The source's binary log (docs/architecture.md, "Change capture"): today the
-//! preflight a followed copy runs before moving data; the change stream will live here.
+//! The source's binary log (docs/architecture.md, "Change capture"): the snapshot's
+//! position, the preflight a followed copy runs before moving data, and the change
+//! stream that follows the binlog from a position on (`stream`, its values made the
+//! snapshot's by `convert`).
 
+mod convert;
+mod events;
 pub mod position;
 pub mod preflight;
 pub mod stream;
