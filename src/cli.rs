@@ -593,7 +593,9 @@ async fn follow_command(
     use converge::runlog::{self, Entry, Status};
     let log = runlog::default_path();
     let note = |status: Status, message: String, at: Option<converge::manifest::BinlogPosition>| {
-        let mut e = Entry::new(status, message).with_process().with_binlog_position(at);
+        // No pid: a follower is not a run, and one stopped by a signal or killed must not
+        // mark the copy's run abandoned.
+        let mut e = Entry::new(status, message).with_binlog_position(at);
         if let Ok(Some(id)) = runlog::resolve_migration_id(None, &log) {
             e = e.with_migration_id(id);
         }

@@ -232,7 +232,7 @@ impl<'a> Session<'a> {
                     Error::other(format!("the stream sent a change of `{}`, which is not followed", tc.table))
                 })?;
                 let rows = t.normalizer.apply(&tc.rows)?;
-                self.applier.stage(&tc.table, tc.ops, rows).await?;
+                self.applier.stage(&tc.table, tc.ops, rows, tc.changes).await?;
                 open.inside = true;
             }
             Change::Truncate { table } => {

@@ -36,8 +36,8 @@ not fire for them; the source's trigger effects arrive as row events, and genera
 /// What one commit applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
-    /// Row changes staged (each insert, update and delete of the source; an update that
-    /// changed its key is two).
+    /// Source row changes applied (each insert, update and delete; an update that
+    /// changed its key is one).
     pub changes: u64,
     /// Per table (target name): rows deleted, rows upserted.
     pub tables: Vec<(String, u64, u64)>,
@@ -122,12 +122,13 @@ impl Applier {
             .ok_or_else(|| Error::other(format!("a change of `{source}`, which is not followed")))
     }
 
-    /// Takes row changes of one table (in the target's COPY column order).
-    pub async fn stage(&mut self, source: &str, ops: Vec<Op>, rows: RecordBatch) -> Result<()> {
+    /// Takes row changes of one table (in the target's COPY column order): `changes`
+    /// source row changes in these rows.
+    pub async fn stage(&mut self, source: &str, ops: Vec<Op>, rows: RecordBatch, changes: u64) -> Result<()> {
         self.begin().await?;
         let i = self.table(source)?;
         let n = rows.num_rows() as i64;
-        self.changes += n as u64;
+        self.changes += changes;
         let first = self.seq;
         self.seq += n;
         if self.tables[i].hold(first, ops, rows) {

@@ -70,6 +70,8 @@ struct Pending {
     follow: usize,
     ops: Vec<Op>,
     builder: BatchBuilder,
+    /// Source row changes (a key change is one, in two rows).
+    changes: u64,
 }
 
 /// What the stream knows between events.
@@ -103,8 +105,10 @@ pub async fn open(req: FollowRequest) -> Result<BinlogChanges> {
     ] {
         conn.query_drop(sql.as_str()).await.map_err(|e| Error::mysql("preparing the binlog connection", e))?;
     }
-    let request =
-        BinlogStreamRequest::new(req.server_id).with_filename(req.from.file.as_bytes()).with_pos(req.from.position);
+    let request = BinlogStreamRequest::new(req.server_id)
+        .with_hostname(super::preflight::FOLLOWER_HOST.as_bytes())
+        .with_filename(req.from.file.as_bytes())
+        .with_pos(req.from.position);
     let stream = conn.get_binlog_stream(request).await.map_err(|e| read_error(e, &req.from.file, req.from.position))?;
     let by_name = follows.iter().enumerate().map(|(i, f)| (f.table().to_string(), i)).collect();
     Ok(BinlogChanges {
@@ -174,10 +178,12 @@ impl ChangeStream for BinlogChanges {
                     Some(Ok(e)) => e,
                     Some(Err(e)) => return Err(read_error(e, &self.st.file, self.st.pos)),
                     None => {
-                        return Err(Error::other(format!(
-                            "the server ended the binlog stream after {}:{}",
-                            self.st.file, self.st.pos
-                        )))
+                        // A server shutting down ends the stream cleanly: a lost connection
+                        // (transient), which a follower resumes from its stored position.
+                        return Err(Error::mysql(
+                            format!("the server ended the binlog stream after {}:{}", self.st.file, self.st.pos),
+                            mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed),
+                        ));
                     }
                 };
                 self.st.event(&event, stream)?;
@@ -289,7 +295,12 @@ impl State {
         if let Some(mut p) = self.pending.take() {
             if !p.ops.is_empty() {
                 let table = self.follows[p.follow].table().to_string();
-                self.out.push_back(Change::Rows(TableChanges { table, ops: p.ops, rows: p.builder.finish() }));
+                self.out.push_back(Change::Rows(TableChanges {
+                    table,
+                    ops: p.ops,
+                    rows: p.builder.finish(),
+                    changes: p.changes,
+                }));
             }
         }
     }
@@ -431,10 +442,15 @@ impl State {
                 }
                 _ => {
                     let (b, a) = (b.as_ref().ok_or_else(missing)?, a.as_ref().ok_or_else(missing)?);
-                    if !self.follows[follow].same_key((b, &before), (a, &after)) {
+                    let moved = !self.follows[follow].same_key((b, &before), (a, &after));
+                    if moved {
                         self.push(follow, Op::Delete, b, &before)?;
                     }
                     self.push(follow, Op::Upsert, a, &after)?;
+                    if let Some(p) = self.pending.as_mut().filter(|_| moved) {
+                        // One change in two rows (the batch holding the upsert counted it).
+                        p.changes -= 1;
+                    }
                 }
             }
         }
@@ -453,6 +469,7 @@ impl State {
             follow,
             ops: Vec::new(),
             builder: BatchBuilder::new(f.spec.plans.clone(), batch_rows.min(1024)),
+            changes: 0,
         });
         for (i, v) in values.iter().enumerate() {
             if let Err(e) = p.builder.push(i, super::super::read::cell(Some(v))) {
@@ -464,6 +481,7 @@ impl State {
         }
         p.builder.end_row();
         p.ops.push(op);
+        p.changes += 1;
         if p.builder.rows() >= self.batch_rows || p.builder.bytes() >= MAX_BATCH_BYTES {
             self.flush();
         }
