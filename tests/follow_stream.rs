@@ -14,8 +14,8 @@ use common::own_mariadb::OwnMariaDb;
 use converge::change::{Change, Op};
 use converge::feed::{FeedMsg, ReadSpec};
 use converge::manifest::BinlogPosition;
+use converge::mysql::{MySqlOptions, MySqlSource};
 use converge::source::mysql::binlog::stream::{self, BinlogChanges, FollowRequest};
-use converge::source::mysql::{MySqlOptions, MySqlSource};
 use converge::source::ChangeStream;
 use mysql_async::prelude::*;
 

@@ -18,7 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "progress", "runlog",
         ],
     ),
-    ("adapter", &["pg"]),
+    ("adapter", &["pg", "mysql"]),
     ("source", &["source"]),
     ("transform", &["transform"]),
     ("sink", &["sink"]),

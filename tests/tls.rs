@@ -149,7 +149,7 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
 
     // Data on the TLS-only MariaDB (created over TLS: plain TCP is refused by the server).
     let my_admin = format!("mysql://root@127.0.0.1:{my_port}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}");
-    let (opts, _) = converge::source::mysql::parse_url(&my_admin).unwrap();
+    let (opts, _) = converge::mysql::parse_url(&my_admin).unwrap();
     let mut c = mysql_async::Conn::new(opts).await.unwrap();
     use mysql_async::prelude::*;
     c.query_drop("CREATE DATABASE app CHARACTER SET utf8mb4").await.unwrap();
@@ -176,7 +176,7 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
     assert_eq!(r.ledger.rows[0].target, Some(2));
     // `require` encrypts without checking the certificate.
     let required = format!("mysql://root@127.0.0.1:{my_port}/app?ssl-mode=REQUIRED");
-    let (opts, _) = converge::source::mysql::parse_url(&required).unwrap();
+    let (opts, _) = converge::mysql::parse_url(&required).unwrap();
     mysql_async::Conn::new(opts).await.expect("REQUIRED connects").disconnect().await.unwrap();
     converge::pg::connect::connect(&format!("postgres://postgres@127.0.0.1:{pg_port}/app?sslmode=require"))
         .await
@@ -188,7 +188,7 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
         .expect_err("plain TCP refused")
         .to_string();
     assert!(plain.contains("no pg_hba.conf entry") || plain.contains("SSL off"), "{plain}");
-    let (opts, _) = converge::source::mysql::parse_url(&format!("mysql://root@127.0.0.1:{my_port}/app")).unwrap();
+    let (opts, _) = converge::mysql::parse_url(&format!("mysql://root@127.0.0.1:{my_port}/app")).unwrap();
     let e = mysql_async::Conn::new(opts).await.expect_err("plain TCP refused").to_string();
     // MariaDB with require_secure_transport refuses the plain session at authentication.
     assert!(e.contains("secure transport") || e.contains("Access denied"), "{e}");
@@ -200,7 +200,7 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
     .expect_err("wrong CA refused")
     .to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
-    let (opts, _) = converge::source::mysql::parse_url(&format!(
+    let (opts, _) = converge::mysql::parse_url(&format!(
         "mysql://root@127.0.0.1:{my_port}/app?ssl-mode=VERIFY_IDENTITY&ssl-ca={bad_ca}"
     ))
     .unwrap();

@@ -357,7 +357,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     let dir = o.work_dir.join(format!("bench-{}", if rows > 0 { rows.to_string() } else { "existing".into() }));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let (opts, db) = crate::source::mysql::parse_url(my_url)?;
+    let (opts, db) = crate::mysql::parse_url(my_url)?;
     let files = Pipelines::write(&dir, o.connections)?;
     let (tables, total_rows) = source_tables(&opts, &db).await?;
     let scale = Scale { my_url, pg_url, opts, db, dir, tables, files, repeat: o.repeat.max(1) };

@@ -333,7 +333,7 @@ async fn open_applier(p: &Pipeline, tables: &[Followed]) -> Result<Applier> {
 
 /// The database the source URL names.
 fn database_of(url: &str) -> Result<String> {
-    crate::source::mysql::parse_url(url).map(|(_, db)| db)
+    crate::mysql::parse_url(url).map(|(_, db)| db)
 }
 
 /// Reads the stream on its own task, so that waiting for it can time out without

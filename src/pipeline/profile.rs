@@ -13,10 +13,10 @@ use std::fmt::Write;
 
 use super::plan::Plan;
 use crate::error::Result;
+use crate::mysql::MySqlSource;
 use crate::pg::introspect::PgTable;
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::MySqlSource;
 
 pub use super::rehearse::Finding;
 

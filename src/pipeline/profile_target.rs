@@ -19,11 +19,11 @@ use super::rehearse::Finding;
 use super::scratch::{Scratch, Scratches, KEY};
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::mysql::MySqlSource;
 use crate::pg::integrity;
 use crate::pg::introspect::{PgCheck, PgTable, UniqueKey};
 use crate::sink::postgres::create::SchemaDdl;
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::MySqlSource;
 
 /// The temporary tables the rehearsed rows are copied into, one per planned table
 /// (`converge_profile_<n>`, dropped with the rollback).

@@ -21,10 +21,11 @@ use super::plan::{Plan, TablePlan};
 use super::scratch::{Fill, Scratches};
 use crate::error::{Error, Refused, Result, ValueError};
 use crate::feed::{render_key, FEED_DEPTH};
+use crate::mysql::MySqlSource;
 use crate::pg::introspect::PgTable;
 use crate::sink::postgres::copy::CopyEncoder;
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::{MySqlSource, Scanned};
+use crate::source::mysql::Scanned;
 use crate::transform::normalize::Normalizer;
 
 /// What one check found in one column.

@@ -58,7 +58,7 @@ fn comparison_key(table: &crate::schema::Table, indexes: &[checks::Index]) -> Ve
 /// Whether a table a per-table load committed earlier still equals the source in the
 /// source's current snapshot: source rows, target rows, equal content.
 pub async fn unchanged(
-    src: &crate::source::mysql::MySqlSource,
+    src: &crate::mysql::MySqlSource,
     pg: &tokio_postgres::Client,
     schema: &str,
     tp: &plan::TablePlan,
@@ -276,7 +276,7 @@ async fn digest_all(
 async fn compare(
     p: &Pipeline,
     depth: Depth,
-    src: &crate::source::mysql::MySqlSource,
+    src: &crate::mysql::MySqlSource,
     clients: &[tokio_postgres::Client],
     schema: &str,
     tables: Vec<crate::schema::Table>,

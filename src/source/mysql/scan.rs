@@ -8,9 +8,9 @@ use mysql_async::Params;
 use tokio::sync::mpsc;
 
 use super::read::{cell, key_columns, row_key, select};
-use super::MySqlSource;
 use crate::error::{Error, Result, ValueError};
 use crate::feed::ReadSpec;
+use crate::mysql::MySqlSource;
 use crate::source::cell::{BatchBuilder, Cell};
 
 /// What a scan hands over, in row order.

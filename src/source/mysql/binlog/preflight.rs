@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use super::column;
 use crate::error::{Error, Result};
+use crate::mysql::column;
+use crate::mysql::MySqlSource;
 use crate::schema::Table;
-use crate::source::mysql::MySqlSource;
 
 /// One thing the preflight found.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -133,7 +133,7 @@ pub async fn open(req: FollowRequest) -> Result<BinlogChanges> {
 /// `SHOW MASTER STATUS`, read by column name).
 pub async fn server_position(url: &str) -> Result<BinlogPosition> {
     let mut conn = connect(url).await?;
-    let position = super::position::locked_position(&mut conn).await;
+    let position = crate::mysql::position::locked_position(&mut conn).await;
     let _ = conn.disconnect().await;
     position?.ok_or_else(|| Error::other("the server has no binary log position: its binary log is off (log_bin)"))
 }
@@ -141,7 +141,7 @@ pub async fn server_position(url: &str) -> Result<BinlogPosition> {
 /// A connection of the stream's own, with the snapshot's URL handling and TLS; it takes
 /// packets as large as a binlog event can be.
 async fn connect(url: &str) -> Result<Conn> {
-    let (opts, _) = super::super::parse_url(url)?;
+    let (opts, _) = crate::mysql::parse_url(url)?;
     let builder = OptsBuilder::from_opts(opts).prefer_socket(false).max_allowed_packet(Some(1 << 30));
     Conn::new(builder).await.map_err(|e| Error::mysql("connecting to read the binlog", e))
 }
