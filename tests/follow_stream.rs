@@ -29,7 +29,7 @@ async fn spec(url: &str, table: &str) -> ReadSpec {
 /// The table read through the snapshot reader.
 async fn snapshot(url: &str, spec: &ReadSpec) -> Vec<RecordBatch> {
     let src = Arc::new(MySqlSource::open(url, MySqlOptions { connections: 1, ..Default::default() }).await.unwrap());
-    let mut feeds = src.read_all(vec![spec.clone()], true);
+    let mut feeds = converge::source::mysql::read_all(src.clone(), vec![spec.clone()], true);
     let mut feed = feeds.recv().await.unwrap();
     let mut out = Vec::new();
     while let Some(msg) = feed.rx.recv().await {
