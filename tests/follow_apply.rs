@@ -37,13 +37,18 @@ struct Setup {
 
 impl Setup {
     async fn new(name: &str) -> Setup {
+        Setup::with(name, "").await
+    }
+
+    /// With more keys in `[follow]`.
+    async fn with(name: &str, follow: &str) -> Setup {
         let my = OwnMariaDb::with_binlog(&[]).await;
         my.exec(SCHEMA).await;
         let pg = PgDb::create(name).await;
         let dir = TempDir::new(name);
         let file = dir.path().join("p.toml");
         let text = format!(
-            "name = \"{name}\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n[follow]\n\
+            "name = \"{name}\"\n[source]\nkind = \"mysql\"\nurl = \"${{MYSQL_URL}}\"\n[follow]\n{follow}\n\
              [[sink]]\nkind = \"postgres\"\nurl = \"${{PG_URL}}\"\ncreate = \"missing\"\n"
         );
         std::fs::write(&file, text).unwrap();
@@ -222,7 +227,8 @@ async fn a_workload_during_the_copy_and_the_follow_ends_verified() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_killed_mid_batch_resumes_and_counts_every_change_once() {
-    let s = Setup::new("follow_kill").await;
+    // Small apply transactions: the kill lands between two of them, or inside one.
+    let s = Setup::with("follow_kill", "batch_changes = 100").await;
     seed(&s.my, 50).await;
     let run = s.converge(&["run"]).await;
     assert!(run.status.success(), "the copy: {}", said(&run));

@@ -20,8 +20,6 @@ use crate::sink::postgres::apply::{Applied, Applier};
 use crate::source::mysql::binlog::stream::{self, FollowRequest};
 use crate::source::ChangeStream;
 
-/// Row changes taken before an apply commit is due (at the next source commit).
-const COMMIT_CHANGES: u64 = 50_000;
 /// Time an apply transaction stays open before a commit is due (at the next source commit).
 const COMMIT_AFTER: Duration = Duration::from_millis(500);
 /// A source commit waits at most this long for more to join its apply transaction.
@@ -90,6 +88,8 @@ pub(super) struct Session<'a> {
     metrics: Arc<Metrics>,
     /// When the server's position was last read (for the bytes behind).
     measured: Option<Instant>,
+    /// Row changes gathered before an apply commit is due (`[follow] batch_changes`).
+    batch_changes: u64,
 }
 
 /// The apply transaction being filled.
@@ -134,6 +134,7 @@ impl<'a> Session<'a> {
             printed: None,
             metrics,
             measured: None,
+            batch_changes: p.follow.as_ref().map_or(50_000, |f| f.batch_changes.max(1)),
         })
     }
 
@@ -246,7 +247,7 @@ impl<'a> Session<'a> {
                 open.commits += 1;
                 open.first_commit.get_or_insert_with(Instant::now);
                 open.last = Some((at, timestamp));
-                let due = self.applier.pending() >= COMMIT_CHANGES
+                let due = self.applier.pending() >= self.batch_changes
                     || open.opened.is_some_and(|o| o.elapsed() >= COMMIT_AFTER);
                 if due || done {
                     self.commit_due(open, stats, started).await?;

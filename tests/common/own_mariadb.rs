@@ -43,6 +43,8 @@ fn spawn(dir: &Path, port: u16, args: &[String]) -> Child {
         .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1"])
         .arg(format!("--datadir={}", dir.join("data").display()))
         .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+        // Temporary tables of its own, out of the shared /tmp.
+        .arg(format!("--tmpdir={}", dir.join("tmp").display()))
         .arg(format!("--port={port}"))
         .args(args)
         .stdout(Stdio::null())
@@ -65,6 +67,7 @@ impl OwnMariaDb {
         let dir = TempDir::new("own-mariadb");
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data).unwrap();
+        std::fs::create_dir_all(dir.path().join("tmp")).unwrap();
         install(&data);
         let port = free_port();
         let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();

@@ -12,10 +12,13 @@ pub struct FollowSpec {
     /// How long the copy is expected to take, in hours: binlog retention shorter than
     /// this is warned about (the follower's start position could be purged).
     pub expected_copy_hours: f64,
+    /// Row changes gathered into one apply transaction before it commits (at the next
+    /// source commit; it also commits after half a second, or when the source pauses).
+    pub batch_changes: u64,
 }
 
 impl Default for FollowSpec {
     fn default() -> Self {
-        FollowSpec { server_id: 4_029_386_211, expected_copy_hours: 24.0 }
+        FollowSpec { server_id: 4_029_386_211, expected_copy_hours: 24.0, batch_changes: 50_000 }
     }
 }
