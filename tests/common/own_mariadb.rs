@@ -33,6 +33,8 @@ fn install(data: &Path) {
     let out = Command::new("mariadb-install-db")
         .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
         .arg(format!("--datadir={}", data.display()))
+        // Its bootstrap server's temporary tables beside the data, out of the shared /tmp.
+        .arg(format!("--tmpdir={}", data.parent().expect("the server's directory").join("tmp").display()))
         .output()
         .expect("mariadb-install-db");
     assert!(out.status.success(), "mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr));
