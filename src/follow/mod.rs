@@ -184,7 +184,6 @@ async fn follow_with(
         }
     };
     let stored = session.stored().await?;
-    session.close().await;
     Ok(FollowReport {
         pipeline: p.name.clone(),
         from,

@@ -45,8 +45,11 @@ pub struct Stats {
     pub lag_seconds: f64,
     /// The largest such lag seen.
     pub max_lag_seconds: f64,
-    /// Seconds spent from the first change to the last apply commit.
+    /// Seconds from the start of the first stream to the last apply commit (across
+    /// reconnects).
     pub busy_seconds: f64,
+    #[serde(skip)]
+    since: Option<Instant>,
 }
 
 impl Stats {
@@ -153,8 +156,6 @@ impl<'a> Session<'a> {
         self.applier = open_applier(self.p, &self.tables).await?;
         Ok(())
     }
-
-    pub async fn close(self) {}
 
     /// Streams from the stored position until caught up (when asked) or a signal;
     /// returns why it stopped.
@@ -281,7 +282,7 @@ impl<'a> Session<'a> {
         let lag = open.first_commit.map_or(0.0, |f| f.elapsed().as_secs_f64());
         stats.add(&applied, open.commits, lag);
         self.observe(&applied, &at, ts, lag).await;
-        stats.busy_seconds = started.elapsed().as_secs_f64();
+        stats.busy_seconds = stats.since.get_or_insert(started).elapsed().as_secs_f64();
         *open = Open::default();
         if self.options.progress && self.printed.is_none_or(|p| p.elapsed() >= Duration::from_secs(1)) {
             self.printed = Some(Instant::now());

@@ -109,7 +109,10 @@ impl Staged {
                 Some(e) => e,
                 None => self.encoder.insert(encoder_for(&batch, &self.table.columns)?),
             };
-            encoder.encode(&batch, &mut buf).map_err(|r| Error::from(r.locate(&self.table.source, String::new())))?;
+            encoder.encode(&batch, &mut buf).map_err(|r| {
+                let at = format!("followed change {} of this batch", first + r.row as i64);
+                Error::from(r.locate(&self.table.source, at))
+            })?;
             self.staged += rows.num_rows() as u64;
             if buf.len() >= 1 << 20 {
                 sink.send(buf.split().freeze()).await.map_err(|e| Error::postgres(ctx(), &e))?;
