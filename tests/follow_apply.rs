@@ -403,3 +403,23 @@ async fn a_source_restart_mid_stream_is_survived() {
     verify_passes(&s).await;
     s.pg.drop_db().await;
 }
+
+/// `converge run --follow`: the copy, then the follower from the copy's own position, in
+/// one command; with `--until-caught-up` it ends once drained.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_follow_copies_then_follows_in_one_command() {
+    let s = Setup::new("follow_runf").await;
+    seed(&s.my, 100).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(Made::default());
+    let writer = tokio::spawn(workload(s.my.url("app"), 9, 50_000, stop.clone(), made.clone()));
+    let out = s.converge(&["run", "--follow", "--until-caught-up"]).await;
+    stop.store(true, Ordering::SeqCst);
+    writer.await.unwrap();
+    assert!(out.status.success(), "run --follow: {}", said(&out));
+    assert!(said(&out).contains("follow `follow_runf`: caught up"), "{}", said(&out));
+    let drain = s.converge(&["follow", "--until-caught-up"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    verify_passes(&s).await;
+    s.pg.drop_db().await;
+}
