@@ -187,7 +187,7 @@ async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_t
         .iter()
         .filter(|r| r.get::<String, _>("Event_type").as_deref() == Some("Xid"))
         .filter_map(|r| r.get::<u64, _>("End_log_pos"))
-        .last()
+        .next_back()
         .expect("the DELETE's XID");
     assert_eq!(last_commit(&rotated), ("binlog.000002".to_string(), xid_end));
     assert_eq!(rows_of(&rotated, "t").0, vec![Op::Delete]);

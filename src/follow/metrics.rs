@@ -437,7 +437,7 @@ mod tests {
     #[tokio::test]
     async fn a_taken_port_is_an_error_naming_the_endpoint() {
         let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), Metrics::new("shop")).await.unwrap();
-        let e = serve(addr, Metrics::new("shop")).await.err().expect("the port is taken");
+        let e = serve(addr, Metrics::new("shop")).await.expect_err("the port is taken");
         assert!(e.to_string().contains(&format!("the metrics endpoint {addr}")), "{e}");
         task.abort();
     }
