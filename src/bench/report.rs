@@ -2,6 +2,7 @@
 //! issue's bars, how time grows with rows, and the SVG chart of throughput per stage.
 
 use super::activity::Activity;
+use super::follow::FollowResult;
 use super::{Pair, ScaleResult, E2E, E2E_KEPT, PG_COPY, RAW, VERIFY};
 
 /// The results as text: a table per scale, the ratios against the issue's bars, and —
@@ -66,6 +67,9 @@ pub fn text(results: &[ScaleResult]) -> String {
         if let Some(v) = r.verified {
             let _ = writeln!(o, "  verify of the loaded target: {}", if v { "passed" } else { "FAILED" });
         }
+        if let Some(f) = &r.follow {
+            o.push_str(&follow(f));
+        }
     }
     for l in linearity(results) {
         let _ = writeln!(
@@ -77,6 +81,81 @@ pub fn text(results: &[ScaleResult]) -> String {
             l.rows_factor * 1.1,
             if l.reference { " [ref]" } else { "" }
         );
+    }
+    o
+}
+
+/// The follow stage: each catch-up, the lag under steady writes, the issue's bars.
+fn follow(f: &FollowResult) -> String {
+    use std::fmt::Write;
+    let verdict = |v: Option<bool>, e: &Option<String>| match (v, e) {
+        (Some(true), _) => "passed".to_string(),
+        (Some(false), Some(e)) => format!("FAILED: {e}"),
+        (Some(false), None) => "FAILED".to_string(),
+        (None, _) => "-".to_string(),
+    };
+    let mut o = format!(
+        "  follow stage ({}): {} rows copied by a [follow] pipeline in {:.1}s, then followed:\n    \
+         {:<26} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>7} {:>8}  verify\n",
+        f.server,
+        f.rows,
+        f.copy.seconds,
+        "catch-up",
+        "txns",
+        "updates",
+        "inserts",
+        "deletes",
+        "write s",
+        "changes",
+        "follow s",
+        "changes/s",
+        "busy ch/s",
+        "CPU s",
+        "peak MB"
+    );
+    for c in [&f.backlog, &f.single_row, &f.big_transaction] {
+        let busy = if c.busy_seconds > 0.0 { c.changes as f64 / c.busy_seconds } else { 0.0 };
+        let _ = writeln!(
+            o,
+            "    {:<26} {:>6} {:>8} {:>8} {:>8} {:>8.1} {:>8} {:>9.2} {:>10.0} {:>10.0} {:>7.2} {:>8.1}  {}",
+            c.name,
+            c.transactions,
+            c.updates,
+            c.inserts,
+            c.deletes,
+            c.write_seconds,
+            c.changes,
+            c.measured.seconds,
+            c.changes_per_sec(),
+            busy,
+            c.measured.cpu_seconds,
+            c.measured.peak_rss_mb,
+            verdict(c.verified, &c.verify_error)
+        );
+    }
+    let l = &f.lag;
+    let _ = writeln!(
+        o,
+        "    lag under {:.0} changes/s for {:.1}s ({} changes in {} transactions, {} applied): max {:.2}s, p95 {:.2}s \
+         over {} samples (age of the oldest unapplied change); applied_at − source_commit_at max {:.2}s, p95 {:.2}s; \
+         the follower's own max {:.2}s; follower CPU {:.2}s, peak {:.1} MB; verify {}",
+        l.rate,
+        l.write_seconds,
+        l.written,
+        l.transactions,
+        l.changes,
+        l.max_seconds,
+        l.p95_seconds,
+        l.samples,
+        l.state_max_seconds,
+        l.state_p95_seconds,
+        l.follower_max_lag_seconds,
+        l.follower.cpu_seconds,
+        l.follower.peak_rss_mb,
+        verdict(l.verified, &l.verify_error)
+    );
+    for (what, v, target, met) in f.goals() {
+        let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
     }
     o
 }
@@ -213,6 +292,7 @@ mod tests {
             verified: Some(true),
             pairs: Vec::new(),
             queries: Vec::new(),
+            follow: None,
         }
     }
 
