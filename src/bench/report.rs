@@ -354,6 +354,41 @@ mod tests {
     }
 
     #[test]
+    fn the_follow_stage_is_shown_with_each_catch_up_the_lag_and_the_bars() {
+        use crate::bench::follow::{CatchUp, FollowResult, Lag};
+        let catch_up = |name: &str, changes: u64, seconds: f64, rss: f64| CatchUp {
+            name: name.into(),
+            transactions: 10,
+            changes,
+            measured: Measured { seconds, cpu_seconds: 1.0, peak_rss_mb: rss },
+            verified: Some(true),
+            ..CatchUp::default()
+        };
+        let f = FollowResult {
+            rows: 300_000,
+            backlog: catch_up("mixed backlog", 1_000_000, 40.0, 120.0),
+            single_row: catch_up("single-row transactions", 100_000, 10.0, 90.0),
+            big_transaction: catch_up("one 1 M-row transaction", 1_000_000, 50.0, 310.0),
+            lag: Lag { rate: 1000.0, max_seconds: 1.5, p95_seconds: 0.9, verified: Some(false), ..Lag::default() },
+            ..FollowResult::default()
+        };
+        let goals = f.goals();
+        assert!((goals[0].1 - 25_000.0).abs() < 1e-9 && goals[0].3, "{goals:?}");
+        assert!(goals[1].3 && !goals[2].3 && !goals[3].3, "{goals:?}");
+        let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
+        s.follow = Some(f);
+        let t = text(&[s]);
+        let line = t.lines().find(|l| l.trim_start().starts_with("mixed backlog")).expect(&t);
+        assert!(line.contains(" 25000 ") && line.ends_with("passed"), "{t}");
+        assert!(t.contains("max 1.50s, p95 0.90s") && t.contains("verify FAILED"), "{t}");
+        assert!(
+            t.contains("follow catch-up of the mixed backlog, row changes/s: 25000.00 (target ≥ 20000) met"),
+            "{t}"
+        );
+        assert!(t.contains("1 M-row source transaction, MB: 310.00 (target ≤ 300) NOT met"), "{t}");
+    }
+
+    #[test]
     fn ratios_compare_each_stage_with_its_reference_and_the_bars() {
         let r = scale(1000, 14.0, 12.0, 10.0, 310.0).ratios();
         let find = |w: &str| r.iter().find(|x| x.0 == w).unwrap_or_else(|| panic!("{w} missing: {r:?}")).clone();
