@@ -59,6 +59,8 @@ pub struct CatchUp {
     pub verified: Option<bool>,
     /// Why verify failed (its first lines).
     pub verify_error: Option<String>,
+    /// Why the follower failed (then nothing else of it is measured).
+    pub error: Option<String>,
 }
 
 impl CatchUp {
@@ -89,6 +91,22 @@ pub struct FollowResult {
 impl FollowResult {
     /// (what, value, target, met) for each of the bars.
     pub fn goals(&self) -> Vec<(String, f64, String, bool)> {
+        let mut out = self.bars();
+        // A follower that failed measured nothing: its bar is not met.
+        let failed = [
+            self.backlog.error.is_some(),
+            self.lag.error.is_some(),
+            self.big_transaction.error.is_some(),
+            [&self.backlog, &self.single_row, &self.big_transaction].iter().any(|c| c.error.is_some())
+                || self.lag.error.is_some(),
+        ];
+        for (g, failed) in out.iter_mut().zip(failed) {
+            g.3 &= !failed;
+        }
+        out
+    }
+
+    fn bars(&self) -> Vec<(String, f64, String, bool)> {
         let rate = self.backlog.changes_per_sec();
         let peak = [&self.backlog, &self.single_row, &self.big_transaction]
             .iter()
@@ -173,7 +191,10 @@ impl Stage<'_> {
         let backlog = self.catch_up("mixed backlog", &mut conn, &w, &txns).await?;
         let txns = w.plan(SINGLE_ROW_TXNS, 1);
         let single_row = self.catch_up("single-row transactions", &mut conn, &w, &txns).await?;
-        let lag = lag::measure(self, &mut conn, &mut w).await?;
+        let lag = lag::measure(self, &mut conn, &mut w).await.unwrap_or_else(|e| {
+            tracing::warn!("follow, lag: {e}");
+            Lag { error: Some(e.to_string()), ..Lag::default() }
+        });
         let big_transaction = self.big(&mut conn).await?;
         let _ = conn.disconnect().await;
         Ok(FollowResult {
@@ -236,8 +257,15 @@ impl Stage<'_> {
         let what = format!("converge follow --until-caught-up ({name})");
         let measured = tokio::task::spawn_blocking(move || measure::child_to(cmd, &what, Stdio::from(file)))
             .await
-            .map_err(|e| Error::other(format!("the follower's thread failed: {e}")))??;
-        let report = read_report(&out)?;
+            .map_err(|e| Error::other(format!("the follower's thread failed: {e}")))?
+            .and_then(|m| read_report(&out).map(|r| (m, r)));
+        let (measured, report) = match measured {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!("follow, {name}: {e}");
+                return Ok(CatchUp { name: name.to_string(), error: Some(e.to_string()), ..CatchUp::default() });
+            }
+        };
         tracing::info!("follow, {name}: {} changes in {:.2}s", stat(&report, "changes"), measured.seconds);
         let (verified, verify_error) = self.verify().await;
         Ok(CatchUp {

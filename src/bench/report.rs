@@ -114,6 +114,10 @@ fn follow(f: &FollowResult) -> String {
         "peak MB"
     );
     for c in [&f.backlog, &f.single_row, &f.big_transaction] {
+        if let Some(e) = &c.error {
+            let _ = writeln!(o, "    {:<26} {:>6} FAILED: {e}", c.name, c.transactions);
+            continue;
+        }
         let busy = if c.busy_seconds > 0.0 { c.changes as f64 / c.busy_seconds } else { 0.0 };
         let _ = writeln!(
             o,
@@ -134,6 +138,25 @@ fn follow(f: &FollowResult) -> String {
         );
     }
     let l = &f.lag;
+    if let Some(e) = &l.error {
+        let _ = writeln!(o, "    lag under steady writes: FAILED: {e}");
+    } else {
+        lag(&mut o, l);
+    }
+    for (what, v, target, met) in f.goals() {
+        let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
+    }
+    o
+}
+
+/// The lag line of the follow stage.
+fn lag(o: &mut String, l: &super::follow::Lag) {
+    use std::fmt::Write;
+    let verdict = |v: Option<bool>, e: &Option<String>| match (v, e) {
+        (Some(true), _) => "passed".to_string(),
+        (Some(false), Some(e)) => format!("FAILED: {e}"),
+        _ => "FAILED".to_string(),
+    };
     let _ = writeln!(
         o,
         "    lag under {:.0} changes/s for {:.1}s ({} changes in {} transactions, {} applied): max {:.2}s, p95 {:.2}s \
@@ -154,10 +177,6 @@ fn follow(f: &FollowResult) -> String {
         l.follower.peak_rss_mb,
         verdict(l.verified, &l.verify_error)
     );
-    for (what, v, target, met) in f.goals() {
-        let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
-    }
-    o
 }
 
 /// The interleaved pairs, each load with what the servers and the host did meanwhile:

@@ -56,6 +56,8 @@ pub struct Lag {
     /// `converge verify` passed after it.
     pub verified: Option<bool>,
     pub verify_error: Option<String>,
+    /// Why the follower or the writer failed (then nothing else of it is measured).
+    pub error: Option<String>,
 }
 
 /// What the writer and the sampler saw, in seconds since the writer started.
@@ -105,6 +107,7 @@ pub(super) async fn measure(s: &Stage<'_>, conn: &mut mysql_async::Conn, w: &mut
         follower,
         verified: Some(verified),
         verify_error,
+        error: None,
     })
 }
 
