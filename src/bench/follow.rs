@@ -279,17 +279,23 @@ impl Stage<'_> {
         })
     }
 
-    /// `converge verify` of the pipeline: passed, or why not.
+    /// `converge verify` of the pipeline: passed, or why not (the checks that failed).
     async fn verify(&self) -> (bool, Option<String>) {
-        let cmd = match self.converge(&["verify", &self.path()]) {
-            Ok(c) => c,
-            Err(e) => return (false, Some(e.to_string())),
-        };
-        match tokio::task::spawn_blocking(move || measure::child(cmd, "converge verify")).await {
-            Ok(Ok(_)) => (true, None),
-            Ok(Err(e)) => (false, Some(e.to_string().chars().take(600).collect())),
-            Err(e) => (false, Some(e.to_string())),
+        let out = self.dir.join("verify.txt");
+        let ran = async {
+            let file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
+            let mut cmd = super::converge_loud(&self.my_url, &self.pg_url)?;
+            cmd.args(["verify", &self.path()]);
+            tokio::task::spawn_blocking(move || measure::child_to(cmd, "converge verify", Stdio::from(file)))
+                .await
+                .map_err(|e| Error::other(format!("verify's thread failed: {e}")))?
         }
+        .await;
+        let Err(e) = ran else { return (true, None) };
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        let failed: Vec<&str> = text.lines().map(str::trim).filter(|l| l.starts_with('✗')).collect();
+        let why = if failed.is_empty() { e.to_string() } else { failed.join("; ") };
+        (false, Some(why.chars().take(600).collect()))
     }
 
     /// One source transaction of [`BIG_TXN_ROWS`] rows (`INSERT … SELECT` from the

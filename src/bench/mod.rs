@@ -260,9 +260,16 @@ async fn drop_databases(o: &BenchOptions, name: &str) {
 /// A `converge` child process with the benchmark's URLs in its environment (pipelines
 /// name them as `${BENCH_MYSQL_URL}`, `${BENCH_PG_URL}`: no secret is written to a file).
 fn converge(my_url: &str, pg_url: &str, args: &[&str]) -> Result<Command> {
+    let mut c = converge_loud(my_url, pg_url)?;
+    c.arg("--quiet").args(args);
+    Ok(c)
+}
+
+/// [`converge`] without `--quiet`: the caller adds the arguments and reads the output.
+fn converge_loud(my_url: &str, pg_url: &str) -> Result<Command> {
     let exe = std::env::current_exe().map_err(|e| Error::other(format!("cannot find the converge binary: {e}")))?;
     let mut c = Command::new(exe);
-    c.arg("--quiet").args(args).env("BENCH_MYSQL_URL", my_url).env("BENCH_PG_URL", pg_url);
+    c.env("BENCH_MYSQL_URL", my_url).env("BENCH_PG_URL", pg_url);
     c.env("CONVERGE_RUN_LOG", "/dev/null");
     Ok(c)
 }
