@@ -30,6 +30,9 @@ pub struct TableChanges {
     /// The rows, in the table's read schema (its `ReadSpec`'s columns, decoded exactly as
     /// the snapshot decodes them).
     pub rows: RecordBatch,
+    /// The source's row changes these rows carry: one per row, except that an update
+    /// which changed its key is one change in two rows.
+    pub changes: u64,
 }
 
 /// One item of a change stream.

@@ -59,6 +59,10 @@ enum Command {
         /// Lost connections (source or target) retried in a row before giving up.
         #[arg(long, default_value_t = 10)]
         retries: u32,
+        /// Serve Prometheus metrics on this address (`127.0.0.1:9187`): lag, applied
+        /// position, bytes behind, changes by table and kind, errors.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Print what a run would do, without moving data.
     Plan {
@@ -250,12 +254,12 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         Command::Run { pipeline, bench_stage, follow, until_caught_up } => {
             run_command(cli, pipeline, bench_stage.as_deref()).await?;
             match follow {
-                true => follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10).await,
+                true => follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10, None).await,
                 false => Ok(()),
             }
         }
-        Command::Follow { pipeline, until_caught_up, retries } => {
-            follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, *retries).await
+        Command::Follow { pipeline, until_caught_up, retries, metrics } => {
+            follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, *retries, *metrics).await
         }
         Command::Import { dir, to, schema, truncate, existing, transaction, triggers, audit_defaults } => {
             use converge::pipeline::spec::{ImportOptions, TransactionMode, TriggerMode};
@@ -467,22 +471,13 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
         let found = match &opened.live() {
             Some(src) => {
                 let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
-                match (pipeline::profile::profile(src, &plan, targets).await, &target) {
-                    (Ok(mut f), Some(t)) if !f.iter().any(|x| x.what.starts_with(pipeline::rehearse::TOO_LARGE)) => {
+                match (&target, targets) {
+                    (Some(t), Some(tables)) => {
                         let pg = t.load.client().await;
-                        let tables = (&t.tables[..], &t.load.tables[..]);
                         let schema = p.postgres().map_or("public", |s| s.schema());
-                        let checked = async {
-                            f.extend(pipeline::profile::check_constraints(src, &pg, &plan, tables).await?);
-                            f.extend(
-                                pipeline::profile_target::whole_table(src, &pg, schema, &plan, tables, t.ddl.as_ref())
-                                    .await?,
-                            );
-                            Ok(f)
-                        };
-                        checked.await
+                        pipeline::profile::profile_into(src, &pg, schema, &plan, tables, t.ddl.as_ref()).await
                     }
-                    (r, _) => r,
+                    _ => pipeline::profile::profile(src, &plan, targets).await,
                 }
             }
             None => Err(converge::Error::other("--profile reads a live MySQL source")),
@@ -595,11 +590,19 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
 }
 
 /// `converge follow`: the report as text or JSON; its start and end in the run log.
-async fn follow_command(cli: &Cli, p: &Pipeline, until_caught_up: bool, retries: u32) -> converge::Result<()> {
+async fn follow_command(
+    cli: &Cli,
+    p: &Pipeline,
+    until_caught_up: bool,
+    retries: u32,
+    metrics: Option<std::net::SocketAddr>,
+) -> converge::Result<()> {
     use converge::runlog::{self, Entry, Status};
     let log = runlog::default_path();
     let note = |status: Status, message: String, at: Option<converge::manifest::BinlogPosition>| {
-        let mut e = Entry::new(status, message).with_process().with_binlog_position(at);
+        // No pid: a follower is not a run, and one stopped by a signal or killed must not
+        // mark the copy's run abandoned.
+        let mut e = Entry::new(status, message).with_binlog_position(at);
         if let Ok(Some(id)) = runlog::resolve_migration_id(None, &log) {
             e = e.with_migration_id(id);
         }
@@ -614,6 +617,7 @@ async fn follow_command(cli: &Cli, p: &Pipeline, until_caught_up: bool, retries:
         run_log: Some(log.clone()),
         interrupt: Some(on_signal()),
         retries,
+        metrics,
     };
     note(Status::InProgress, format!("follow `{}` started", p.name), None);
     match converge::follow::follow(p, &options).await {

@@ -3,12 +3,12 @@
 //! how an existing schema-first target differs from it.
 
 use crate::error::{Error, Result};
+use crate::pg::connect::connect;
+use crate::pg::introspect;
 use crate::pipeline::spec::{Pipeline, PostgresSink};
 use crate::pipeline::{create, plan, source};
 use crate::sink::postgres::create::diff;
 use crate::sink::postgres::create::{IndexNames, LongNames, SchemaDdl};
-use crate::sink::postgres::introspect;
-use crate::sink::postgres::load::connect;
 
 /// What `schema` found.
 #[derive(Debug, Clone)]

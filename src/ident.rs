@@ -29,11 +29,13 @@ pub fn pg_qualified(schema: &str, table: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use crate::ident::{mysql, pg, pg_literal};
+
     #[test]
     fn quotes_inner_quotes() {
-        assert_eq!(super::mysql("a`b c"), "`a``b c`");
-        assert_eq!(super::pg("query-result-cache"), "\"query-result-cache\"");
-        assert_eq!(super::pg("a\"b"), "\"a\"\"b\"");
-        assert_eq!(super::pg_literal("it's"), "'it''s'");
+        assert_eq!(mysql("a`b c"), "`a``b c`");
+        assert_eq!(pg("query-result-cache"), "\"query-result-cache\"");
+        assert_eq!(pg("a\"b"), "\"a\"\"b\"");
+        assert_eq!(pg_literal("it's"), "'it''s'");
     }
 }

@@ -12,6 +12,8 @@ pub mod follow;
 pub mod ident;
 pub mod ledger;
 pub mod manifest;
+pub mod mysql;
+pub mod pg;
 pub mod pipeline;
 pub mod progress;
 pub mod query;

@@ -77,15 +77,15 @@ async fn the_last_change_of_each_key_wins_and_the_position_moves_with_it() {
     let pg = PgDb::create("apply_last").await;
     let mut a = setup(&pg).await;
     // Source txn 1: insert 4, update 1; txn 2: key change 2 → 20, delete 3, insert 3 again.
-    a.stage("user", vec![Op::Upsert, Op::Upsert], rows(&[4, 1], &["d", "a2"])).await.unwrap();
-    a.stage("user", vec![Op::Delete, Op::Upsert], rows(&[2, 20], &["b", "b"])).await.unwrap();
-    a.stage("user", vec![Op::Delete, Op::Upsert], rows(&[3, 3], &["c", "c3"])).await.unwrap();
+    a.stage("user", vec![Op::Upsert, Op::Upsert], rows(&[4, 1], &["d", "a2"]), 2).await.unwrap();
+    a.stage("user", vec![Op::Delete, Op::Upsert], rows(&[2, 20], &["b", "b"]), 1).await.unwrap();
+    a.stage("user", vec![Op::Delete, Op::Upsert], rows(&[3, 3], &["c", "c3"]), 2).await.unwrap();
     let applied = a.commit(&at(900), Some(1_700_000_000)).await.unwrap();
-    assert_eq!(applied.changes, 6);
+    assert_eq!(applied.changes, 5, "the key change 2 → 20 is one change");
     assert!(!applied.replayed);
     assert_eq!(users(&pg).await, [row("1", "a2"), row("3", "c3"), row("4", "d"), row("20", "b")]);
     let state = a.stored().await.unwrap().unwrap();
-    assert_eq!((state.at.position, state.changes_applied), (900, 6));
+    assert_eq!((state.at.position, state.changes_applied), (900, 5));
     // The sequence moved past the largest key the source handed out.
     let next: i64 =
         pg.client.query_one("SELECT nextval(pg_get_serial_sequence('\"user\"', 'id'))", &[]).await.unwrap().get(0);
@@ -98,7 +98,7 @@ async fn a_unique_swap_is_replayed_in_source_order() {
     let pg = PgDb::create("apply_swap").await;
     let mut a = setup(&pg).await;
     // 1: a → tmp, 2: b → a, 1: tmp → b — valid in source order, refused set-based.
-    a.stage("user", vec![Op::Upsert; 3], rows(&[1, 2, 1], &["tmp", "a", "b"])).await.unwrap();
+    a.stage("user", vec![Op::Upsert; 3], rows(&[1, 2, 1], &["tmp", "a", "b"]), 3).await.unwrap();
     let applied = a.commit(&at(1000), None).await.unwrap();
     assert!(applied.replayed, "{applied:?}");
     assert_eq!(users(&pg).await, [row("1", "b"), row("2", "a"), row("3", "c")]);
@@ -109,12 +109,12 @@ async fn a_unique_swap_is_replayed_in_source_order() {
 async fn a_truncate_applies_between_the_changes_around_it_and_a_rollback_keeps_the_position() {
     let pg = PgDb::create("apply_trunc").await;
     let mut a = setup(&pg).await;
-    a.stage("user", vec![Op::Upsert], rows(&[5], &["e"])).await.unwrap();
+    a.stage("user", vec![Op::Upsert], rows(&[5], &["e"]), 1).await.unwrap();
     a.truncate("user").await.unwrap();
-    a.stage("user", vec![Op::Upsert], rows(&[6], &["f"])).await.unwrap();
+    a.stage("user", vec![Op::Upsert], rows(&[6], &["f"]), 1).await.unwrap();
     a.commit(&at(1100), None).await.unwrap();
     assert_eq!(users(&pg).await, [row("6", "f")]);
-    a.stage("user", vec![Op::Upsert], rows(&[7], &["g"])).await.unwrap();
+    a.stage("user", vec![Op::Upsert], rows(&[7], &["g"]), 1).await.unwrap();
     a.rollback().await.unwrap();
     assert_eq!(users(&pg).await, [row("6", "f")]);
     let state = a.stored().await.unwrap().unwrap();

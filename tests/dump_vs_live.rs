@@ -315,7 +315,7 @@ async fn dump_schema_equals_live_schema() {
     let file = tmp.path().join("shapes.sql");
     mariadb_dump(&my.name, &file, &["--no-data"]);
     let mut conn = my.conn().await;
-    let live = converge::source::mysql::introspect(&mut conn, &my.name).await.unwrap();
+    let live = converge::mysql::introspect(&mut conn, &my.name).await.unwrap();
     drop(conn);
     let dumped = converge::source::mysqldump::read_schema(&file).unwrap();
     assert_eq!(live.len(), 7);

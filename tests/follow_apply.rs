@@ -250,6 +250,7 @@ async fn a_follower_killed_mid_batch_resumes_and_counts_every_change_once() {
     let _ = wait(follower).await;
     assert!(seen > 0, "the follower applied something before it was killed");
     let after_kill = s.applied().await;
+    assert!(after_kill < total, "killed before the end of the backlog ({after_kill} of {total})");
     let drain = s.converge(&["follow", "--until-caught-up"]).await;
     assert!(drain.status.success(), "restart: {}", said(&drain));
     assert_eq!(s.applied().await, total, "every change counted once (killed at {after_kill} of {total})");
@@ -323,6 +324,76 @@ async fn a_unique_swap_is_replayed_in_source_order_and_a_truncate_is_applied() {
     assert_eq!(emails, [[Some("1".into()), Some("seed2@x".into())], [Some("2".into()), Some("seed1@x".into())]]);
     let cache = pg_rows(&s.pg, "SELECT k FROM \"query-result-cache\" ORDER BY k").await;
     assert_eq!(cache, [[Some("c".to_string())]]);
+    verify_passes(&s).await;
+    s.pg.drop_db().await;
+}
+
+/// DDL on a followed table stops the follower with the statement and its position; what
+/// came before it is applied and stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alter_table_stops_the_follower_naming_the_statement() {
+    let s = Setup::new("follow_ddl").await;
+    seed(&s.my, 3).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    let follower = s.spawn(&["follow"]);
+    s.my.exec("UPDATE app.users SET name = 'before' WHERE id = 1").await;
+    for _ in 0..2000 {
+        if s.applied().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.my.exec("ALTER TABLE app.users ADD COLUMN extra int").await;
+    let out = wait(follower).await;
+    assert!(!out.status.success(), "the follower must stop: {}", said(&out));
+    assert!(said(&out).contains("ALTER TABLE app.users ADD COLUMN extra int"), "{}", said(&out));
+    let name = pg_rows(&s.pg, "SELECT name FROM users WHERE id = 1").await;
+    assert_eq!(name, [[Some("before".to_string())]], "the change before the DDL is applied");
+    assert_eq!(s.applied().await, 1);
+    s.pg.drop_db().await;
+}
+
+/// The source restarts while the follower streams: the follower reconnects and resumes
+/// from the position the target stores; after catch-up, verify passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_restart_mid_stream_is_survived() {
+    let mut s = Setup::new("follow_restart").await;
+    seed(&s.my, 20).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    let made = Arc::new(Made::default());
+    let mut c = s.my.conn().await;
+    let (mut r, mut next_order) = (Lcg(5), 1000i64);
+    for _ in 0..300 {
+        one_transaction(&mut c, &mut r, &mut next_order, &made).await;
+    }
+    drop(c);
+    let follower = s.spawn(&["follow", "--json"]);
+    for _ in 0..2000 {
+        if s.applied().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.my.restart().await;
+    let mut c = s.my.conn().await;
+    for _ in 0..300 {
+        one_transaction(&mut c, &mut r, &mut next_order, &made).await;
+    }
+    let total = made.changes.load(Ordering::SeqCst) as i64;
+    for _ in 0..600 {
+        if s.applied().await == total {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    signal(&follower, "INT");
+    let out = wait(follower).await;
+    assert!(out.status.success(), "the follower survived the restart: {}", said(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["reconnects"].as_u64().unwrap() >= 1, "{report}");
+    assert_eq!(s.applied().await, total, "every change once, across the restart");
     verify_passes(&s).await;
     s.pg.drop_db().await;
 }

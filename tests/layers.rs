@@ -18,6 +18,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "progress", "runlog",
         ],
     ),
+    ("adapter", &["pg", "mysql"]),
     ("source", &["source"]),
     ("transform", &["transform"]),
     ("sink", &["sink"]),
@@ -386,7 +387,7 @@ fn the_checker_sees_imports() {
     assert_eq!(found, want);
     let graph = import_graph();
     assert!(
-        graph["verify"].iter().any(|d| d.starts_with("sink::postgres")),
-        "verify reads the target through the sink"
+        graph["verify"].iter().any(|d| d.starts_with("pg::")),
+        "verify reads the target through the PostgreSQL adapter"
     );
 }

@@ -255,12 +255,11 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
         assert!(narrowing.contains(col), "{col} is a narrowing cast: {narrowing}");
     }
     let Some(src) = &opened.live() else { panic!("a live source") };
-    let mut found =
-        converge::pipeline::profile::profile(src, &plan, Some((&target.tables, &target.load.tables))).await.unwrap();
     let pg_client = target.load.client().await;
-    let checked =
-        converge::pipeline::profile::check_constraints(src, &pg_client, &plan, (&target.tables, &target.load.tables));
-    found.extend(checked.await.unwrap());
+    let tables = (&target.tables[..], &target.load.tables[..]);
+    let found =
+        converge::pipeline::profile::profile_into(src, &pg_client, "public", &plan, tables, target.ddl.as_ref());
+    let found = found.await.unwrap();
     drop(pg_client);
     opened.close().await;
     let blocking: Vec<(String, String)> =
@@ -273,7 +272,7 @@ async fn plan_profile_lists_every_rejectable_value_and_fails() {
     assert!(has("whole", "a fractional part"), "{blocking:?}");
     assert!(has("flag", "not 0 or 1"), "{blocking:?}");
     assert!(has("note", "longer than the target column's 20 characters"), "{blocking:?}");
-    // CHECK constraints, evaluated by PostgreSQL on the source's values: row 1's note is 'ok'.
+    // CHECK constraints, evaluated by PostgreSQL on the values the run loads: row 1's note is 'ok'.
     let check = found.iter().find(|f| f.what.contains("CHECK constraint `note_not_ok`")).expect("note_not_ok found");
     assert_eq!((check.count, check.examples.clone()), (1, vec!["id='1'".to_string()]), "{check:?}");
     assert!(check.blocking());

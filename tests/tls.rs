@@ -149,7 +149,7 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
 
     // Data on the TLS-only MariaDB (created over TLS: plain TCP is refused by the server).
     let my_admin = format!("mysql://root@127.0.0.1:{my_port}/mysql?ssl-mode=VERIFY_IDENTITY&ssl-ca={ca}");
-    let (opts, _) = converge::source::mysql::parse_url(&my_admin).unwrap();
+    let (opts, _) = converge::mysql::parse_url(&my_admin).unwrap();
     let mut c = mysql_async::Conn::new(opts).await.unwrap();
     use mysql_async::prelude::*;
     c.query_drop("CREATE DATABASE app CHARACTER SET utf8mb4").await.unwrap();
@@ -157,10 +157,10 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
     c.query_drop("INSERT INTO app.`user` VALUES (1, 'ada'), (2, 'grace')").await.unwrap();
     let _ = c.disconnect().await;
     let pg_admin = format!("postgres://postgres@127.0.0.1:{pg_port}/postgres?sslmode=verify-full&sslrootcert={ca}");
-    let admin = converge::sink::postgres::load::connect(&pg_admin).await.unwrap();
+    let admin = converge::pg::connect::connect(&pg_admin).await.unwrap();
     admin.batch_execute("CREATE DATABASE app").await.unwrap();
     let pg_url = format!("postgres://postgres@127.0.0.1:{pg_port}/app?sslmode=verify-full&sslrootcert={ca}");
-    let target = converge::sink::postgres::load::connect(&pg_url).await.unwrap();
+    let target = converge::pg::connect::connect(&pg_url).await.unwrap();
     target.batch_execute("CREATE TABLE \"user\" (id int PRIMARY KEY, name varchar(20))").await.unwrap();
     let ssl: bool =
         target.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).await.unwrap().get(0);
@@ -176,31 +176,31 @@ async fn both_servers_over_verified_tls_and_plain_tcp_refused() {
     assert_eq!(r.ledger.rows[0].target, Some(2));
     // `require` encrypts without checking the certificate.
     let required = format!("mysql://root@127.0.0.1:{my_port}/app?ssl-mode=REQUIRED");
-    let (opts, _) = converge::source::mysql::parse_url(&required).unwrap();
+    let (opts, _) = converge::mysql::parse_url(&required).unwrap();
     mysql_async::Conn::new(opts).await.expect("REQUIRED connects").disconnect().await.unwrap();
-    converge::sink::postgres::load::connect(&format!("postgres://postgres@127.0.0.1:{pg_port}/app?sslmode=require"))
+    converge::pg::connect::connect(&format!("postgres://postgres@127.0.0.1:{pg_port}/app?sslmode=require"))
         .await
         .expect("require connects");
 
     // Refused: plain TCP (the servers require TLS), and a certificate from the wrong CA.
-    let plain = converge::sink::postgres::load::connect(&format!("postgres://postgres@127.0.0.1:{pg_port}/app"))
+    let plain = converge::pg::connect::connect(&format!("postgres://postgres@127.0.0.1:{pg_port}/app"))
         .await
         .expect_err("plain TCP refused")
         .to_string();
     assert!(plain.contains("no pg_hba.conf entry") || plain.contains("SSL off"), "{plain}");
-    let (opts, _) = converge::source::mysql::parse_url(&format!("mysql://root@127.0.0.1:{my_port}/app")).unwrap();
+    let (opts, _) = converge::mysql::parse_url(&format!("mysql://root@127.0.0.1:{my_port}/app")).unwrap();
     let e = mysql_async::Conn::new(opts).await.expect_err("plain TCP refused").to_string();
     // MariaDB with require_secure_transport refuses the plain session at authentication.
     assert!(e.contains("secure transport") || e.contains("Access denied"), "{e}");
     let bad_ca = wrong.0.display();
-    let e = converge::sink::postgres::load::connect(&format!(
+    let e = converge::pg::connect::connect(&format!(
         "postgres://postgres@127.0.0.1:{pg_port}/app?sslmode=verify-full&sslrootcert={bad_ca}"
     ))
     .await
     .expect_err("wrong CA refused")
     .to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
-    let (opts, _) = converge::source::mysql::parse_url(&format!(
+    let (opts, _) = converge::mysql::parse_url(&format!(
         "mysql://root@127.0.0.1:{my_port}/app?ssl-mode=VERIFY_IDENTITY&ssl-ca={bad_ca}"
     ))
     .unwrap();

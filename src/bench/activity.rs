@@ -85,11 +85,11 @@ pub struct Watch {
 impl Watch {
     /// Settles the target (`CHECKPOINT`, `sync`), reads the counters and starts sampling.
     pub async fn settle_and_start(pg_url: &str) -> Result<Watch> {
-        let client = crate::sink::postgres::load::connect(pg_url).await?;
+        let client = crate::pg::connect::connect(pg_url).await?;
         let settled = client.batch_execute("CHECKPOINT").await.is_ok();
         // SAFETY: sync(2) takes no arguments and cannot fail.
         tokio::task::spawn_blocking(|| unsafe { libc::sync() }).await.ok();
-        let sampler_client = crate::sink::postgres::load::connect(pg_url).await?;
+        let sampler_client = crate::pg::connect::connect(pg_url).await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let sampler = tokio::spawn(sample(sampler_client, stopped));
         let pg = PgCounters::read(&client).await;

@@ -146,7 +146,7 @@ pub async fn run(o: &BenchOptions, rows: u64) -> Result<FollowResult> {
     let server = OwnServer::start(&o.work_dir).await?;
     let name = format!("cvg_follow_{rows}_{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
     let pg_admin = format!("{}/postgres", o.pg_server.trim_end_matches('/'));
-    let pg = crate::sink::postgres::load::connect(&pg_admin).await?;
+    let pg = crate::pg::connect::connect(&pg_admin).await?;
     pg.batch_execute(&format!("CREATE DATABASE {}", ident::pg(&name)))
         .await
         .map_err(|e| Error::postgres("creating the follow stage's target database", &e))?;

@@ -207,7 +207,7 @@ pub async fn run(o: &BenchOptions) -> Result<Vec<ScaleResult>> {
                         .map_err(|e| Error::mysql("connecting to the benchmark database", e))?;
                     dataset::generate(&mut conn, rows, o.seed).await?;
                     let _ = conn.disconnect().await;
-                    let pg = crate::sink::postgres::load::connect(&pg_url).await?;
+                    let pg = crate::pg::connect::connect(&pg_url).await?;
                     pg.batch_execute(dataset::PG_SCHEMA)
                         .await
                         .map_err(|e| Error::postgres("creating the benchmark target", &e))
@@ -239,7 +239,7 @@ async fn create_databases(o: &BenchOptions, name: &str) -> Result<()> {
         .await
         .map_err(|e| Error::mysql("creating the benchmark database", e))?;
     let _ = my.disconnect().await;
-    let pg = crate::sink::postgres::load::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await?;
+    let pg = crate::pg::connect::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await?;
     pg.batch_execute(&format!("CREATE DATABASE {}", ident::pg(name)))
         .await
         .map_err(|e| Error::postgres("creating the benchmark target database", &e))
@@ -250,9 +250,7 @@ async fn drop_databases(o: &BenchOptions, name: &str) {
         let _ = my.query_drop(format!("DROP DATABASE IF EXISTS {}", ident::mysql(name))).await;
         let _ = my.disconnect().await;
     }
-    if let Ok(pg) =
-        crate::sink::postgres::load::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await
-    {
+    if let Ok(pg) = crate::pg::connect::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await {
         let _ = pg.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident::pg(name))).await;
     }
 }
@@ -377,7 +375,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
     let dir = o.work_dir.join(format!("bench-{}", if rows > 0 { rows.to_string() } else { "existing".into() }));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let (opts, db) = crate::source::mysql::parse_url(my_url)?;
+    let (opts, db) = crate::mysql::parse_url(my_url)?;
     let files = Pipelines::write(&dir, o.connections)?;
     let (tables, total_rows) = source_tables(&opts, &db).await?;
     let scale = Scale { my_url, pg_url, opts, db, dir, tables, files, repeat: o.repeat.max(1) };

@@ -23,9 +23,9 @@ pub(super) async fn pg_copy_reference(
     source_tables: &[String],
     dir: &Path,
 ) -> Result<(Measured, Activity)> {
-    let client = crate::sink::postgres::load::connect(pg_url).await?;
+    let client = crate::pg::connect::connect(pg_url).await?;
     let pe = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
-    let targets = crate::sink::postgres::introspect::introspect(&client, "public").await?;
+    let targets = crate::pg::introspect::introspect(&client, "public").await?;
     let tables: Vec<String> = targets.iter().map(|t| t.name.clone()).filter(|t| source_tables.contains(t)).collect();
     for t in &tables {
         let path = dir.join(format!("{t}.pgcopy"));

@@ -7,6 +7,7 @@
 //! killed) is retried with backoff from the position the target stores; anything else
 //! stops the follower with what it met and where.
 
+pub mod metrics;
 mod pump;
 mod setup;
 
@@ -38,6 +39,8 @@ pub struct FollowOptions {
     pub interrupt: Option<Arc<Interrupt>>,
     /// Connection losses tolerated in a row before the follower gives up.
     pub retries: u32,
+    /// Serve Prometheus metrics on this address (`GET /metrics`).
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// What a follower did.
@@ -116,33 +119,68 @@ pub async fn follow(p: &Pipeline, options: &FollowOptions) -> Result<FollowRepor
     let follow = p.follow.clone().ok_or_else(|| {
         Error::other("the pipeline has no [follow] section: its copy recorded no position to follow from")
     })?;
-    let mut session = pump::Session::prepare(p, &url, follow.server_id, options).await?;
+    let metrics = metrics::Metrics::new(&p.name);
+    let served = match options.metrics {
+        Some(addr) => {
+            let (bound, task) = metrics::serve(addr, metrics.clone()).await?;
+            eprintln!("follow: metrics on http://{bound}/metrics");
+            Some(task)
+        }
+        None => None,
+    };
+    let result = follow_with(p, options, &url, follow.server_id, metrics).await;
+    if let Some(task) = served {
+        task.abort();
+    }
+    result.map(|mut r| {
+        r.seconds = started.elapsed().as_secs_f64();
+        r
+    })
+}
+
+async fn follow_with(
+    p: &Pipeline,
+    options: &FollowOptions,
+    url: &str,
+    server_id: u32,
+    metrics: Arc<metrics::Metrics>,
+) -> Result<FollowReport> {
+    let started = Instant::now();
+    let mut session = pump::Session::prepare(p, url, server_id, options, metrics.clone()).await?;
     let from = session.stored().await?.at;
     let mut stats = Stats::default();
     let mut reconnects = 0u32;
     let mut tries = 0u32;
     let ended = loop {
+        let commits_before = stats.apply_commits;
         match session.run(&mut stats).await {
             Ok(ended) => break ended,
-            Err(e) if e.is_transient() && tries < options.retries => {
-                tries += 1;
+            Err(e) if e.is_transient() && (tries < options.retries || stats.apply_commits > commits_before) => {
+                metrics.reconnected();
+                metrics.error(if matches!(e, Error::MySql { .. }) { "source_connection" } else { "target_connection" });
+                // Tries count losses in a row: a session that applied something starts afresh.
+                tries = if stats.apply_commits > commits_before { 1 } else { tries + 1 };
                 reconnects += 1;
                 let wait = Duration::from_millis(500 * 2u64.pow(tries.min(6)));
-                tracing::warn!("follow: connection lost ({e}); attempt {tries} of {}, retrying in {wait:?}", options.retries);
+                tracing::warn!(
+                    "follow: connection lost ({e}); attempt {tries} of {}, retrying in {wait:?}",
+                    options.retries
+                );
                 tokio::time::sleep(wait).await;
                 if let Err(e) = session.reconnect().await {
                     tracing::warn!("follow: cannot reconnect yet: {e}");
                 }
             }
             Err(e) if e.is_transient() => {
+                metrics.error("gave_up");
                 return Err(Error::other(format!(
                     "follow: gave up after {tries} reconnects (the target keeps the last applied position; start the follower again): {e}"
-                )))
+                )));
             }
-            Err(e) => return Err(e),
-        }
-        if stats.apply_commits > 0 {
-            tries = 0;
+            Err(e) => {
+                metrics.error("stopped");
+                return Err(e);
+            }
         }
     };
     let stored = session.stored().await?;

@@ -2,19 +2,21 @@
 //! them, staged, and committed in whole source transactions (docs/architecture.md,
 //! "Change capture").
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::metrics::Metrics;
 use super::setup::{followed, Followed};
 use super::{reached, FollowOptions};
 use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::manifest::BinlogPosition;
+use crate::pg::connect::connect;
 use crate::pipeline::spec::Pipeline;
 use crate::sink::postgres::apply::{Applied, Applier};
-use crate::sink::postgres::load::connect;
 use crate::source::mysql::binlog::stream::{self, FollowRequest};
 use crate::source::ChangeStream;
 
@@ -83,6 +85,11 @@ pub(super) struct Session<'a> {
     options: &'a FollowOptions,
     tables: Vec<Followed>,
     applier: Applier,
+    /// When progress was last printed (once a second at most).
+    printed: Option<Instant>,
+    metrics: Arc<Metrics>,
+    /// When the server's position was last read (for the bytes behind).
+    measured: Option<Instant>,
 }
 
 /// The apply transaction being filled.
@@ -106,6 +113,7 @@ impl<'a> Session<'a> {
         url: &str,
         server_id: u32,
         options: &'a FollowOptions,
+        metrics: Arc<Metrics>,
     ) -> Result<Session<'a>> {
         let (opened, plan, target) = crate::run::plan(p).await?;
         let ready = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan).await;
@@ -116,11 +124,21 @@ impl<'a> Session<'a> {
         let tables = followed(&plan, &target)?;
         drop(target);
         let applier = open_applier(p, &tables).await?;
-        Ok(Session { p, url: url.to_string(), server_id, options, tables, applier })
+        Ok(Session {
+            p,
+            url: url.to_string(),
+            server_id,
+            options,
+            tables,
+            applier,
+            printed: None,
+            metrics,
+            measured: None,
+        })
     }
 
     /// The position the target stores.
-    pub async fn stored(&self) -> Result<crate::sink::postgres::apply::FollowState> {
+    pub async fn stored(&self) -> Result<crate::pg::state::FollowState> {
         self.applier.stored().await?.ok_or_else(|| {
             Error::other(format!(
                 "the target holds no followed position for pipeline `{}`: run its copy (with [follow]) first",
@@ -214,11 +232,12 @@ impl<'a> Session<'a> {
                     Error::other(format!("the stream sent a change of `{}`, which is not followed", tc.table))
                 })?;
                 let rows = t.normalizer.apply(&tc.rows)?;
-                self.applier.stage(&tc.table, tc.ops, rows).await?;
+                self.applier.stage(&tc.table, tc.ops, rows, tc.changes).await?;
                 open.inside = true;
             }
             Change::Truncate { table } => {
                 self.applier.truncate(&table).await?;
+                self.metrics.truncated(&table);
                 open.inside = true;
             }
             Change::Commit { at, timestamp } => {
@@ -238,6 +257,8 @@ impl<'a> Session<'a> {
             }
             Change::Idle { at } => {
                 self.commit_due(open, stats, started).await?;
+                self.metrics.lag(0.0);
+                self.metrics.behind(Some(0));
                 if open.last.is_none() && !open.inside {
                     self.store_idle(&at).await?;
                 }
@@ -258,9 +279,11 @@ impl<'a> Session<'a> {
         let applied = self.applier.commit(&at, Some(ts)).await?;
         let lag = open.first_commit.map_or(0.0, |f| f.elapsed().as_secs_f64());
         stats.add(&applied, open.commits, lag);
+        self.observe(&applied, &at, ts, lag).await;
         stats.busy_seconds = started.elapsed().as_secs_f64();
         *open = Open::default();
-        if self.options.progress {
+        if self.options.progress && self.printed.is_none_or(|p| p.elapsed() >= Duration::from_secs(1)) {
+            self.printed = Some(Instant::now());
             eprintln!(
                 "follow: {} changes applied ({:.0}/s), lag {:.1} s, at {at}",
                 stats.changes,
@@ -269,6 +292,25 @@ impl<'a> Session<'a> {
             );
         }
         Ok(())
+    }
+
+    /// The metrics of one apply commit; every 5 s also the bytes the server is ahead.
+    async fn observe(&mut self, applied: &Applied, at: &BinlogPosition, ts: u32, lag: f64) {
+        for (t, d, u) in &applied.tables {
+            self.metrics.applied(t, *u, *d);
+        }
+        if applied.replayed {
+            self.metrics.replayed();
+        }
+        self.metrics.committed(at, lag);
+        self.metrics.source_time(ts.into());
+        if self.measured.is_none_or(|m| m.elapsed() >= Duration::from_secs(5)) {
+            self.measured = Some(Instant::now());
+            if let Ok(server) = stream::server_position(&self.url).await {
+                let same = server.file == at.file;
+                self.metrics.behind(same.then(|| server.position.saturating_sub(at.position)));
+            }
+        }
     }
 
     /// An idle source past the stored position: the position moves on (skipped events
@@ -291,7 +333,7 @@ async fn open_applier(p: &Pipeline, tables: &[Followed]) -> Result<Applier> {
 
 /// The database the source URL names.
 fn database_of(url: &str) -> Result<String> {
-    crate::source::mysql::parse_url(url).map(|(_, db)| db)
+    crate::mysql::parse_url(url).map(|(_, db)| db)
 }
 
 /// Reads the stream on its own task, so that waiting for it can time out without

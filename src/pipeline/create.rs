@@ -9,8 +9,8 @@ use super::plan::{Plan, TablePlan};
 use super::spec::PostgresSink;
 use crate::error::Result;
 use crate::ident;
+use crate::mysql::MySqlSource;
 use crate::sink::postgres::create::{generate, CreateOptions, SchemaDdl, TableRequest};
-use crate::source::mysql::MySqlSource;
 use crate::types::Logical;
 
 /// A type the data decides: why a column is not created as its type says.

@@ -4,7 +4,7 @@
 //! decision (docs/architecture.md, "Who decides a type").
 
 use super::plan::TablePlan;
-use crate::sink::postgres::introspect::PgTable;
+use crate::pg::introspect::PgTable;
 use crate::sink::postgres::target::{self, AuditFill, AuditWant, ColumnWant, TableTarget, TableWant, TargetCheck};
 
 /// Decides each planned table's target and lists every problem and narrowing cast.

@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use super::plan::Plan;
 use crate::error::Result;
 use crate::ident;
+use crate::mysql::MySqlSource;
 use crate::schema::{Index, IndexKind, IndexPart};
-use crate::source::mysql::MySqlSource;
 use crate::types::Logical;
 
 /// A read column of the plan: table index, read index.

@@ -9,6 +9,7 @@ pub mod profile;
 pub mod profile_target;
 pub mod readings;
 pub mod rehearse;
+mod scratch;
 pub mod source;
 pub mod spec;
 pub mod uuids;

@@ -1,34 +1,33 @@
 //! `plan --profile`: what the target itself refuses of the loaded rows, evaluated by
-//! PostgreSQL on the source's values — a unique index over a whole table (a schema-first
-//! unique index the source lacks, a `citext` or case-insensitive ICU column joining values
-//! MySQL keeps apart) and a generated column's expression PostgreSQL cannot compute (an
-//! `int * int` MariaDB stored clipped). In one transaction that is rolled back, the tables
-//! `create = "missing"` would create are created, the columns these read are read from
-//! the source (as text, in the snapshot) into a temporary table shaped like the target
-//! (its types and collations), and the duplicates are found by the load's own query, each
-//! generated expression evaluated row by row. See docs/architecture.md, "No silent change".
+//! PostgreSQL on the rows the run would load — a CHECK constraint (on the values a
+//! normalisation, `datetime_zone` or `[[transform]]` made), a unique index over a whole table (a
+//! schema-first unique index the source lacks, a `citext` or case-insensitive ICU column
+//! joining values MySQL keeps apart, a `[[transform]]` or `datetime_zone` making two values
+//! one), a foreign key's orphans, and a generated column's expression PostgreSQL cannot
+//! compute (an `int * int` MariaDB stored clipped). In one transaction that is rolled back,
+//! the tables `create = "missing"` would create are created, a temporary table shaped like
+//! each target table (its types and collations, the columns these checks read) is filled
+//! by binary COPY with the rehearsed batches themselves (`pipeline::rehearse`: after the
+//! run's normalisation and `[[transform]]` SQL, encoded by the run's `CopyEncoder`, a value
+//! the run refuses as NULL), each CHECK's `(expression) IS FALSE` counted on them, the
+//! duplicates found by the load's own query, each generated expression evaluated row by row. See docs/architecture.md, "No silent change".
 
 use tokio_postgres::Client;
 
 use super::plan::{Plan, TablePlan};
-use super::profile::{source_of, Finding, CHECK_CHUNK};
+use super::rehearse::Finding;
+use super::scratch::{Scratch, Scratches, KEY};
 use crate::error::{Error, Result};
 use crate::ident;
+use crate::mysql::MySqlSource;
+use crate::pg::integrity;
+use crate::pg::introspect::{PgCheck, PgTable, UniqueKey};
 use crate::sink::postgres::create::SchemaDdl;
-use crate::sink::postgres::integrity;
-use crate::sink::postgres::introspect::{PgColumn, PgTable, UniqueKey};
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::{MySqlSource, TextRow};
 
-/// The temporary tables the source's rows are cast into, one per planned table
+/// The temporary tables the rehearsed rows are copied into, one per planned table
 /// (`converge_profile_<n>`, dropped with the rollback).
 const SCRATCH: &str = "converge_profile_";
-
-/// Its column naming each row as the run names it (`col='value', …`).
-const KEY: &str = "converge_row";
-
-/// A target column a check reads: its name, the source column feeding it, the column.
-type Fed<'a> = (&'a str, String, &'a PgColumn);
 
 /// What a table of the target checks over its rows.
 struct Checks {
@@ -36,12 +35,15 @@ struct Checks {
     uniques: Vec<(String, bool, UniqueKey)>,
     /// Generated columns: name, expression, type.
     generated: Vec<(String, String, String)>,
-    /// The columns a foreign key reads, of this table or referenced in it.
+    /// The columns a foreign key or a CHECK constraint reads, of this table or
+    /// referenced in it.
     keyed: Vec<String>,
 }
 
-/// Per planned table, what its unique indexes, generated columns and foreign keys would
-/// refuse.
+/// Rehearses every planned table (`pipeline::rehearse`) with its rows copied into the
+/// scratch tables, then checks what the target's unique indexes, generated columns and
+/// foreign keys would refuse of them: (the rehearsal's findings, the target's). After a
+/// row the source will not send, only the rehearsal's findings.
 pub async fn whole_table(
     src: &MySqlSource,
     pg: &Client,
@@ -49,7 +51,7 @@ pub async fn whole_table(
     plan: &Plan,
     targets: (&[Option<TableTarget>], &[PgTable]),
     ddl: Option<&SchemaDdl>,
-) -> Result<Vec<Finding>> {
+) -> Result<(Vec<Finding>, Vec<Finding>)> {
     let step = |what: &'static str| move |e: tokio_postgres::Error| Error::postgres(what, &e);
     pg.batch_execute("BEGIN").await.map_err(step("starting the profile's transaction"))?;
     let found = async {
@@ -62,30 +64,74 @@ pub async fn whole_table(
                 targets.1.iter().find(|p| p.name == tt.table)
             })
             .collect();
-        let (mut findings, mut filled) = (Vec::new(), vec![Vec::new(); tables.len()]);
-        for (ti, (t, pt)) in plan.tables.iter().zip(&tables).enumerate() {
-            let Some(pt) = pt else { continue };
-            let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
-            let keyed =
-                pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
-            let checks = Checks {
-                uniques: integrity::unique_keys(pg, schema, &pt.name).await?,
-                generated: generated(pg, schema, &pt.name).await?,
-                keyed: keyed.cloned().collect(),
-            };
-            let scratch = format!("{SCRATCH}{ti}");
-            let (found, cols) = table_checks(src, pg, schema, &scratch, t, pt, &checks).await?;
-            findings.extend(found);
-            filled[ti] = cols;
+        let (mut scratches, checks) = prepare(pg, schema, targets.0, &tables).await?;
+        let rehearsed = super::rehearse::rehearse(src, plan, Some(targets), Some(&mut scratches)).await?;
+        if rehearsed.iter().any(|f| f.what.starts_with(super::rehearse::TOO_LARGE)) {
+            return Ok((rehearsed, Vec::new()));
         }
-        findings.extend(orphans(pg, schema, plan, &tables, &filled).await?);
-        Ok::<_, Error>(findings)
+        let mut findings = Vec::new();
+        for (ti, (t, s)) in plan.tables.iter().zip(&scratches.tables).enumerate() {
+            let (Some(s), Some(c), Some(pt)) = (s, &checks[ti], tables[ti]) else { continue };
+            findings.extend(table_checks(pg, s, c, t, pt).await?);
+        }
+        findings.extend(orphans(pg, schema, plan, &tables, &scratches.tables).await?);
+        Ok::<_, Error>((rehearsed, findings))
     }
     .await;
     let rolled = pg.batch_execute("ROLLBACK").await;
     let found = found?;
     rolled.map_err(step("rolling back the profile's transaction"))?;
     Ok(found)
+}
+
+/// Per planned table the target has, what its checks read and the scratch table they
+/// need (none when no check reads its rows), created empty.
+async fn prepare<'a>(
+    pg: &'a Client,
+    schema: &str,
+    targets: &[Option<TableTarget>],
+    tables: &[Option<&PgTable>],
+) -> Result<(Scratches<'a>, Vec<Option<Checks>>)> {
+    let (mut scratches, mut all) = (Vec::new(), Vec::new());
+    for (ti, pt) in tables.iter().enumerate() {
+        let (Some(pt), Some(Some(tt))) = (pt, targets.get(ti)) else {
+            scratches.push(None);
+            all.push(None);
+            continue;
+        };
+        let referenced = tables.iter().flatten().flat_map(|o| &o.foreign_keys).filter(|fk| fk.ref_table == pt.name);
+        let keyed = pt.foreign_keys.iter().flat_map(|fk| &fk.columns).chain(referenced.flat_map(|fk| &fk.ref_columns));
+        let keyed = keyed.chain(pt.checks.iter().flat_map(|c| &c.columns));
+        let checks = Checks {
+            uniques: integrity::unique_keys(pg, schema, &pt.name).await?,
+            generated: generated(pg, schema, &pt.name).await?,
+            keyed: keyed.cloned().collect(),
+        };
+        let held = checks.held(tt, pt);
+        scratches.push(match held.is_empty() {
+            true => None,
+            false => Some(Scratch::create(pg, schema, format!("{SCRATCH}{ti}"), held, tt, pt).await?),
+        });
+        all.push(Some(checks));
+    }
+    Ok((Scratches::new(pg, scratches), all))
+}
+
+impl Checks {
+    /// The COPY columns of `tt` (their indexes) the checks read: named in a key, a
+    /// predicate or an expression, or by a foreign key or a CHECK constraint.
+    fn held(&self, tt: &TableTarget, pt: &PgTable) -> Vec<usize> {
+        let texts: Vec<&String> = self
+            .uniques
+            .iter()
+            .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
+            .chain(self.generated.iter().map(|g| &g.1))
+            .collect();
+        let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || self.keyed.iter().any(|k| k == c);
+        (0..tt.columns.len())
+            .filter(|&i| pt.column(&tt.columns[i].name).is_some_and(|c| !c.generated && reads(&c.name)))
+            .collect()
+    }
 }
 
 /// The generated columns of `table`: name, expression, type.
@@ -104,31 +150,9 @@ async fn generated(pg: &Client, schema: &str, table: &str) -> Result<Vec<(String
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
-/// The unique indexes' and generated columns' refusals of one table, and the columns
-/// its scratch table holds (none when it could not be filled).
-async fn table_checks(
-    src: &MySqlSource,
-    pg: &Client,
-    schema: &str,
-    scratch: &str,
-    t: &TablePlan,
-    pt: &PgTable,
-    checks: &Checks,
-) -> Result<(Vec<Finding>, Vec<String>)> {
-    // The fed columns a check reads (named in a key, a predicate or an expression).
-    let texts: Vec<&String> = checks
-        .uniques
-        .iter()
-        .flat_map(|(_, _, u)| u.keys.iter().chain(&u.predicate))
-        .chain(checks.generated.iter().map(|g| &g.1))
-        .collect();
-    let reads = |c: &str| texts.iter().any(|x| x.contains(c)) || checks.keyed.iter().any(|k| k == c);
-    let cols: Vec<Fed> = pt
-        .columns
-        .iter()
-        .filter(|c| !c.generated && reads(&c.name))
-        .filter_map(|c| Some((c.name.as_str(), source_of(t, &c.name)?, c)))
-        .collect();
+/// The CHECK constraints', unique indexes' and generated columns' refusals of one table,
+/// read from its scratch table.
+async fn table_checks(pg: &Client, s: &Scratch, checks: &Checks, t: &TablePlan, pt: &PgTable) -> Result<Vec<Finding>> {
     let finding = |column: String, what: String, count: u64, examples: Vec<String>| Finding {
         table: t.name().to_string(),
         column,
@@ -136,20 +160,26 @@ async fn table_checks(
         count,
         examples,
     };
-    if cols.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
+    if let Some(why) = s.failed() {
+        let what = format!(
+            "not checked: the target's CHECK constraints, unique indexes, generated columns and foreign keys could not be evaluated on the run's values ({why})"
+        );
+        return Ok(vec![finding(String::new(), what, 1, Vec::new())]);
     }
-    let step = |e: tokio_postgres::Error| Error::postgres("a savepoint of the profile's transaction", &e);
-    pg.batch_execute("SAVEPOINT converge_fill").await.map_err(step)?;
-    if let Err(why) = fill(src, pg, schema, scratch, t, pt, &cols).await? {
-        pg.batch_execute("ROLLBACK TO SAVEPOINT converge_fill").await.map_err(step)?;
-        let what =
-            format!("not checked: the target's unique indexes, generated columns and foreign keys could not be evaluated on the source's values ({why})");
-        return Ok((vec![finding(String::new(), what, 1, Vec::new())], Vec::new()));
-    }
-    let fed: Vec<&str> = cols.iter().map(|c| c.0).collect();
+    let (fed, scratch) = (s.holds(), s.name.as_str());
     let key = [KEY.to_string()];
     let mut out = Vec::new();
+    // A CHECK that reads a column the run does not load (or a generated one) is not evaluated.
+    for check in
+        pt.checks.iter().filter(|c| !c.columns.is_empty() && c.columns.iter().all(|x| fed.contains(&x.as_str())))
+    {
+        out.extend(
+            violations(pg, scratch, check)
+                .await?
+                .into_iter()
+                .map(|(w, n, e)| finding(check.columns.join(", "), w, n, e)),
+        );
+    }
     for (name, primary, unique) in &checks.uniques {
         let shown = if *primary { &[][..] } else { &key[..] };
         let keys = unique.keys.join(", ");
@@ -164,13 +194,13 @@ async fn table_checks(
         }
     }
     for (column, expression, ty) in &checks.generated {
-        // A column the expression may read that the source does not feed (PostgreSQL's
+        // A column the expression may read that the run does not load (PostgreSQL's
         // generated columns read no generated column).
         let unfed =
             pt.columns.iter().find(|c| !c.generated && !fed.contains(&c.name.as_str()) && expression.contains(&c.name));
         let not_checked = |why: String| format!("not checked: the generated column's expression ({why})");
         if let Some(c) = unfed {
-            let why = format!("may read `{}`, which the source does not feed", c.name);
+            let why = format!("may read `{}`, which the run does not load", c.name);
             out.push(finding(column.clone(), not_checked(why), 1, vec![]));
             continue;
         }
@@ -180,20 +210,22 @@ async fn table_checks(
         }
     }
     out.retain(|f| f.count > 0);
-    Ok((out, fed.iter().map(|c| c.to_string()).collect()))
+    Ok(out)
 }
 
 /// The rows of each planned table a foreign key of the target finds no row for: the
-/// referenced rows are the source's (its scratch table) when the run loads that table,
+/// referenced rows are the run's (its scratch table) when the run loads that table,
 /// else the target's own. A key with a NULL column references nothing (MATCH SIMPLE).
 async fn orphans(
     pg: &Client,
     schema: &str,
     plan: &Plan,
     tables: &[Option<&PgTable>],
-    filled: &[Vec<String>],
+    scratches: &[Option<Scratch>],
 ) -> Result<Vec<Finding>> {
-    let holds = |ti: usize, cols: &[String]| !filled[ti].is_empty() && cols.iter().all(|c| filled[ti].contains(c));
+    let filled: Vec<Vec<&str>> = scratches.iter().map(|s| s.as_ref().map_or_else(Vec::new, Scratch::holds)).collect();
+    let holds =
+        |ti: usize, cols: &[String]| !filled[ti].is_empty() && cols.iter().all(|c| filled[ti].contains(&c.as_str()));
     let mut out = Vec::new();
     for (ti, pt) in tables.iter().enumerate() {
         let Some(pt) = pt else { continue };
@@ -257,7 +289,7 @@ async fn guarded<T>(
         Ok(found) => Ok(Ok(found)),
         Err(e) => {
             pg.batch_execute("ROLLBACK TO SAVEPOINT converge_check").await.map_err(step)?;
-            Ok(Err(format!("could not be evaluated on the source's values: {e}")))
+            Ok(Err(format!("could not be evaluated on the run's values: {e}")))
         }
     }
 }
@@ -291,93 +323,51 @@ async fn uncomputable(
     Ok((what, row.get::<_, i64>(0) as u64, row.get::<_, Option<Vec<String>>>(1).unwrap_or_default()))
 }
 
-/// Reads the columns from the source and casts them into the scratch table; `Ok(Err)`:
-/// a value PostgreSQL does not take as the column's type (said why).
-async fn fill(
-    src: &MySqlSource,
-    pg: &Client,
-    schema: &str,
-    scratch: &str,
-    t: &TablePlan,
-    pt: &PgTable,
-    cols: &[Fed<'_>],
-) -> Result<std::result::Result<(), String>> {
-    let mut names: Vec<String> = cols.iter().map(|c| ident::pg(c.0)).collect();
-    // A length-limited type unlimited: a value too long is the encoder's refusal, not
-    // cut here into a duplicate the run never meets.
-    let shaped: Vec<String> = cols.iter().map(|c| format!("{}::{} AS {0}", ident::pg(c.0), unlimited(c.2))).collect();
-    let create = format!(
-        "CREATE TEMP TABLE {scratch} ON COMMIT DROP AS SELECT {}, NULL::text AS {KEY} FROM {} WITH NO DATA",
-        shaped.join(", "),
-        ident::pg_qualified(schema, &pt.name)
+/// What CHECK constraint `check` refuses of the rows in `scratch`: the rows whose
+/// expression is false, as (what, how many, up to three keys). Where evaluating it
+/// fails on some row (an integer overflow refuses the run's row too), it is evaluated
+/// row by row, and the rows PostgreSQL cannot evaluate it on are listed with its first
+/// message.
+async fn violations(pg: &Client, scratch: &str, check: &PgCheck) -> Result<Vec<(String, u64, Vec<String>)>> {
+    let (name, expression) = (&check.name, &check.expression);
+    let violates = format!("rejected: violates the target's CHECK constraint `{name}` {expression}");
+    let q = format!("SELECT count(*), (array_agg({KEY}))[1:3] FROM {scratch} WHERE ({expression}) IS FALSE");
+    let fail = |e: tokio_postgres::Error| Error::postgres(format!("evaluating CHECK constraint `{name}`"), &e);
+    if let Ok(row) = guarded(pg, async { pg.query_one(&q, &[]).await.map_err(fail) }).await? {
+        let examples = row.get::<_, Option<Vec<String>>>(1).unwrap_or_default();
+        return Ok(vec![(violates, row.get::<_, i64>(0) as u64, examples)]);
+    }
+    let function = format!(
+        "CREATE FUNCTION pg_temp.converge_check(r {scratch}) RETURNS text LANGUAGE plpgsql AS $converge$ \
+         BEGIN IF (SELECT ({expression}) FROM (SELECT (r).*) s) IS FALSE THEN RETURN ''; END IF; RETURN NULL; \
+         EXCEPTION WHEN others THEN RETURN SQLERRM; END $converge$"
     );
-    names.push(KEY.to_string());
-    pg.batch_execute(&create).await.map_err(|e| Error::postgres("creating the profile's scratch table", &e))?;
-    let mut read: Vec<String> = cols.iter().map(|c| as_text(&c.1, c.2)).collect();
-    read.push(row_key(&t.spec.table.primary_key));
-    let q = format!("SELECT {} FROM {}", read.join(", "), ident::mysql(t.name()));
-    let width = read.len();
-    let params: Vec<String> = (1..=width).map(|i| format!("${i}::text[]")).collect();
-    let vars: Vec<String> = (0..width).map(|i| format!("v{i}")).collect();
-    let mut typed: Vec<String> = cols.iter().enumerate().map(|(i, c)| format!("v{i}::{}", unlimited(c.2))).collect();
-    typed.push(format!("v{}", width - 1));
-    let insert = format!(
-        "INSERT INTO {scratch} ({}) SELECT {} FROM unnest({}) AS u({})",
-        names.join(", "),
-        typed.join(", "),
-        params.join(", "),
-        vars.join(", ")
+    let q = format!(
+        "SELECT e = '', count(*), (array_agg(k ORDER BY at))[1:3], min(e) FROM \
+         (SELECT {KEY} AS k, x.ctid AS at, pg_temp.converge_check(x) AS e FROM {scratch} x) s \
+         WHERE e IS NOT NULL GROUP BY e = '' ORDER BY min(at)"
     );
-    // Read and cast side by side, a chunk at a time: a table is never held whole.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<TextRow>>(2);
-    let reading = src.query_chunks(&q, CHECK_CHUNK, tx);
-    let casting = async move {
-        while let Some(chunk) = rx.recv().await {
-            let arrays: Vec<Vec<Option<String>>> =
-                (0..width).map(|i| chunk.iter().map(|r| r.get(i).cloned().flatten()).collect()).collect();
-            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                arrays.iter().map(|a| a as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-            if let Err(e) = pg.execute(&insert, &refs).await {
-                return Err(e.as_db_error().map_or(e.to_string(), |d| d.message().to_string()));
-            }
-        }
-        Ok(())
+    let each = async {
+        pg.batch_execute(&function).await.map_err(fail)?;
+        let rows = pg.query(&q, &[]).await.map_err(fail)?;
+        pg.batch_execute("DROP FUNCTION pg_temp.converge_check").await.map_err(fail)?;
+        Ok(rows)
     };
-    let (read, cast) = tokio::join!(reading, casting);
-    if cast.is_ok() {
-        read?;
-    }
-    Ok(cast)
-}
-
-/// MySQL's text of a source column in the form PostgreSQL reads as the target column's
-/// type: bytes as hex for `bytea`, and for `uuid` when they are 16 bytes (a binary UUID).
-fn as_text(column: &str, target: &PgColumn) -> String {
-    let c = ident::mysql(column);
-    match target.type_name.as_str() {
-        "bytea" => format!("CONCAT(X'5C78', HEX({c}))"),
-        "uuid" => format!("IF(LENGTH({c}) = 16, HEX({c}), CAST({c} AS CHAR))"),
-        _ => format!("CAST({c} AS CHAR)"),
-    }
-}
-
-/// The source's expression naming a row as the run names it (`col='value', …`).
-fn row_key(key: &[String]) -> String {
-    let shown: Vec<String> =
-        key.iter().map(|c| format!("CONCAT('{}=', QUOTE({}))", c.replace('\'', "''"), ident::mysql(c))).collect();
-    if shown.is_empty() {
-        "''".to_string()
-    } else {
-        format!("CONCAT_WS(', ', {})", shown.join(", "))
-    }
-}
-
-/// The column's type, without the length limit of a character or bit string type.
-fn unlimited(c: &PgColumn) -> &str {
-    match c.type_name.as_str() {
-        "varchar" => "character varying",
-        "bpchar" => "bpchar",
-        "bit" | "varbit" => "bit varying",
-        _ => &c.sql_type,
-    }
+    let rows = match guarded(pg, each).await? {
+        Ok(rows) => rows,
+        Err(why) => {
+            return Ok(vec![(format!("not checked: the target's CHECK constraint `{name}` ({why})"), 1, vec![])])
+        }
+    };
+    let cannot = |why: String| {
+        format!("rejected: PostgreSQL cannot evaluate the target's CHECK constraint `{name}` {expression}: {why}")
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let what =
+                if r.get(0) { violates.clone() } else { cannot(r.get::<_, Option<String>>(3).unwrap_or_default()) };
+            (what, r.get::<_, i64>(1) as u64, r.get::<_, Option<Vec<String>>>(2).unwrap_or_default())
+        })
+        .collect())
 }

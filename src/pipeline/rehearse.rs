@@ -18,12 +18,14 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::plan::{Plan, TablePlan};
+use super::scratch::{Fill, Scratches};
 use crate::error::{Error, Refused, Result, ValueError};
 use crate::feed::{render_key, FEED_DEPTH};
+use crate::mysql::MySqlSource;
+use crate::pg::introspect::PgTable;
 use crate::sink::postgres::copy::CopyEncoder;
-use crate::sink::postgres::introspect::PgTable;
 use crate::sink::postgres::target::TableTarget;
-use crate::source::mysql::{MySqlSource, Scanned};
+use crate::source::mysql::Scanned;
 use crate::transform::normalize::Normalizer;
 
 /// What one check found in one column.
@@ -96,11 +98,13 @@ fn class(reason: &str) -> String {
 }
 
 /// Rehearses every planned table; `targets`: when the run loads PostgreSQL, the COPY
-/// columns per planned table and the target's tables.
-pub async fn rehearse(
+/// columns per planned table and the target's tables; `scratch`: where the rehearsed rows
+/// are copied for the target's whole-table checks (`profile_target`).
+pub(super) async fn rehearse(
     src: &MySqlSource,
     plan: &Plan,
     targets: Option<(&[Option<TableTarget>], &[PgTable])>,
+    mut scratch: Option<&mut Scratches<'_>>,
 ) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     for (ti, t) in plan.tables.iter().enumerate() {
@@ -108,8 +112,17 @@ pub async fn rehearse(
             let tt = tt.get(ti)?.as_ref()?;
             Some((tt, pts.iter().find(|p| p.name == tt.table)))
         });
-        match rehearse_table(src, t, target).await {
-            Ok(found) => out.extend(found),
+        let mut fill = match scratch.as_deref_mut() {
+            Some(s) => s.open(ti).await?,
+            None => None,
+        };
+        match rehearse_table(src, t, target, fill.as_mut()).await {
+            Ok(found) => {
+                out.extend(found);
+                if let (Some(s), Some(f)) = (scratch.as_deref_mut(), fill) {
+                    s.close(ti, f).await?;
+                }
+            }
             // The run's read fails there too; the connection is not read from again.
             Err(e) if e.packet_too_large() => {
                 // The server's own words (the error's display adds the advice TOO_LARGE gives).
@@ -144,7 +157,12 @@ type Staged = (RecordBatch, Vec<(usize, usize)>);
 
 type Staging = std::pin::Pin<Box<dyn futures::Stream<Item = Result<Staged>> + Send>>;
 
-async fn rehearse_table(src: &MySqlSource, t: &TablePlan, target: Target<'_>) -> Result<Vec<Finding>> {
+async fn rehearse_table(
+    src: &MySqlSource,
+    t: &TablePlan,
+    target: Target<'_>,
+    fill: Option<&mut Fill>,
+) -> Result<Vec<Finding>> {
     let name = t.name().to_string();
     let found = Mutex::new(Found { table: name.clone(), ..Default::default() });
     let refuse = |v: ValueError| found.lock().expect("not poisoned").refused(v);
@@ -160,7 +178,7 @@ async fn rehearse_table(src: &MySqlSource, t: &TablePlan, target: Target<'_>) ->
     if let Some(sql) = &t.transform_sql {
         batches = transform(&name, norm_schema, sql, batches).await?;
     }
-    let encoding = encode(batches, t, target, &refuse);
+    let encoding = encode(batches, t, target, &refuse, fill);
     let (zero_dates, (), encoder) = tokio::try_join!(reading, normalising, encoding)?;
     let mut found = found.into_inner().expect("not poisoned");
     for (p, n) in t.spec.plans.iter().zip(zero_dates) {
@@ -234,17 +252,19 @@ async fn transform(name: &str, schema: arrow::datatypes::SchemaRef, sql: &str, i
 }
 
 /// The COPY encoder's checks of every batch (sending nothing), then the target's own;
-/// returns the encoder, which counted the changes a rule allows.
+/// each batch then goes to `fill`, its refused cells NULL. Returns the encoder, which
+/// counted the changes a rule allows.
 async fn encode(
     mut batches: Staging,
     t: &TablePlan,
     target: Target<'_>,
     refuse: Refuse<'_>,
+    mut fill: Option<&mut Fill>,
 ) -> Result<Option<CopyEncoder>> {
-    let (name, key) = (t.name(), &t.spec.table.primary_key);
+    let key = &t.spec.table.primary_key;
     let (mut encoder, mut rows) = (None::<CopyEncoder>, 0u64);
     while let Some(staged) = batches.next().await {
-        let (b, mut skip) = staged?;
+        let (b, skip) = staged?;
         if let Some((tt, pt)) = target {
             let enc = match &mut encoder {
                 Some(e) => e,
@@ -253,24 +273,48 @@ async fn encode(
                         .map_err(|m| Error::other(format!("table `{}`: {m}", tt.table)))?,
                 ),
             };
-            let mut each = |r: Refused| {
-                let at = row_key(&b, key, r.row, rows + r.row as u64);
-                if let Some(ci) = tt.columns.iter().position(|c| c.name == r.column) {
-                    skip.push((r.row, ci));
-                }
-                refuse(r.locate(name, at));
-            };
-            enc.check_each(&b, &mut each).map_err(|r| Error::from(r.locate(name, String::new())))?;
-            if let Some(pt) = pt {
-                target_refusals(&b, tt, pt, &skip, &mut |r| {
-                    let at = row_key(&b, key, r.row, rows + r.row as u64);
-                    refuse(r.locate(name, at))
-                });
+            let refused = check_batch(enc, &b, (t, tt, pt), &skip, rows, refuse)?;
+            if let Some(f) = fill.as_deref_mut() {
+                let keys = (0..b.num_rows()).map(|i| row_key(&b, key, i, rows + i as u64)).collect();
+                f.send(&b, &refused, keys).await;
             }
         }
         rows += b.num_rows() as u64;
     }
     Ok(encoder)
+}
+
+/// One batch's refusals by the encoder and the target, each handed to `refuse`; returns
+/// the cells (row, COPY column) they refused. `skip`: cells refused before (NULL in the
+/// batch); `rows`: the table's rows before the batch.
+fn check_batch(
+    enc: &mut CopyEncoder,
+    b: &RecordBatch,
+    (t, tt, pt): (&TablePlan, &TableTarget, Option<&PgTable>),
+    skip: &[(usize, usize)],
+    rows: u64,
+    refuse: Refuse<'_>,
+) -> Result<Vec<(usize, usize)>> {
+    let (name, key) = (t.name(), &t.spec.table.primary_key);
+    let column = |r: &Refused| tt.columns.iter().position(|c| c.name == r.column);
+    let mut refused = Vec::new();
+    let mut each = |r: Refused| {
+        let at = row_key(b, key, r.row, rows + r.row as u64);
+        refused.extend(column(&r).map(|ci| (r.row, ci)));
+        refuse(r.locate(name, at));
+    };
+    enc.check_each(b, &mut each).map_err(|r| Error::from(r.locate(name, String::new())))?;
+    if let Some(pt) = pt {
+        let before: Vec<(usize, usize)> = skip.iter().chain(&refused).copied().collect();
+        let mut found = Vec::new();
+        target_refusals(b, tt, pt, &before, &mut |r| found.push(r));
+        for r in found {
+            let at = row_key(b, key, r.row, rows + r.row as u64);
+            refused.extend(column(&r).map(|ci| (r.row, ci)));
+            refuse(r.locate(name, at));
+        }
+    }
+    Ok(refused)
 }
 
 /// What the target itself refuses of values the encoder lets through: NULL in a NOT

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use super::spec::{Pipeline, SinkSpec, SourceKind};
 use crate::error::{Error, Result};
+use crate::mysql::{MySqlOptions, MySqlSource};
 use crate::schema::Table;
 use crate::source::csv::export::ExportSource;
-use crate::source::mysql::{LiveSource, MySqlOptions, MySqlSource};
+use crate::source::mysql::LiveSource;
 use crate::source::mysqldump::DumpSource;
 use crate::source::Source;
 
@@ -21,7 +22,7 @@ pub type Opened = Arc<dyn Source>;
 pub fn read_ahead_bytes(p: &Pipeline) -> usize {
     let parquet = p.sinks.iter().any(|s| matches!(s, SinkSpec::Parquet { .. }));
     let writers = if parquet { crate::sink::parquet::BUFFER_BUDGET_BYTES } else { 0 };
-    crate::source::mysql::READ_AHEAD_BYTES - writers
+    crate::mysql::READ_AHEAD_BYTES - writers
 }
 
 /// Opens the source and reads its schema.
@@ -90,8 +91,8 @@ pub async fn open(p: &Pipeline) -> Result<(Opened, Vec<Table>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mysql::READ_AHEAD_BYTES;
     use crate::sink::parquet::BUFFER_BUDGET_BYTES;
-    use crate::source::mysql::READ_AHEAD_BYTES;
 
     fn pipeline(sinks: &str) -> Pipeline {
         let text = format!("name = \"t\"\n[source]\nkind = \"mysql\"\nurl = \"mysql://x@h/db\"\n{sinks}");

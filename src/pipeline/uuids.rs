@@ -8,7 +8,7 @@ use super::plan::{typed_as, Plan};
 use super::spec::{Pipeline, SinkSpec};
 use crate::error::Result;
 use crate::ident;
-use crate::source::mysql::MySqlSource;
+use crate::mysql::MySqlSource;
 use crate::types::Logical;
 
 /// The MySQL condition a value of column `c` (quoted) fails when it is neither a UUID

@@ -181,7 +181,7 @@ pub fn new_migration_id(name: &str) -> String {
 pub async fn run(p: &Pipeline, options: &RunOptions) -> Result<RunReport> {
     let started = Instant::now();
     let migration_id = options.migration_id.clone().unwrap_or_else(|| new_migration_id(&p.name));
-    crate::sink::postgres::load::APPLICATION_NAME
+    crate::pg::connect::APPLICATION_NAME
         .scope(format!("converge/{migration_id}"), run_as(p, options, migration_id, started))
         .await
 }

@@ -62,7 +62,7 @@ async fn plan_with_target(
     plan.notes.extend(uuid_notes);
     let Some(sink) = p.postgres() else { return Ok((plan, None)) };
     let url = &sink.url;
-    let migration_id = crate::sink::postgres::load::APPLICATION_NAME
+    let migration_id = crate::pg::connect::APPLICATION_NAME
         .try_with(|n| n.trim_start_matches("converge/").to_string())
         .unwrap_or_else(|_| new_migration_id(&p.name));
     let per_table =
@@ -132,11 +132,7 @@ async fn create_missing(p: &Pipeline, opened: &Opened, plan: &mut Plan, load: &m
 
 /// A pipeline with a CSV sink and a postgres sink, whose CSV leaves out audit columns its
 /// own target requires: the export would not import into that target. Said at plan time.
-fn export_would_not_import(
-    p: &Pipeline,
-    plan: &Plan,
-    targets: &[crate::sink::postgres::introspect::PgTable],
-) -> Vec<String> {
+fn export_would_not_import(p: &Pipeline, plan: &Plan, targets: &[crate::pg::introspect::PgTable]) -> Vec<String> {
     if !p.sinks.iter().any(|s| matches!(s, SinkSpec::Csv { .. })) {
         return Vec::new();
     }

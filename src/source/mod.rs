@@ -63,7 +63,7 @@ pub trait Source: Send + Sync {
     }
     /// The live server behind the source, for what only a live server can answer
     /// (`verify`, `plan --profile`, comparing a committed table in place).
-    fn live(&self) -> Option<Arc<mysql::MySqlSource>> {
+    fn live(&self) -> Option<Arc<crate::mysql::MySqlSource>> {
         None
     }
     /// Which of an object's duplicate keys the source server's JSON functions read in

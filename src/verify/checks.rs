@@ -9,9 +9,9 @@ use super::report::{Check, Outcome, Section};
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
-use crate::sink::postgres::integrity;
-use crate::sink::postgres::introspect::PgTable;
-use crate::source::mysql::MySqlSource;
+use crate::mysql::MySqlSource;
+use crate::pg::integrity;
+use crate::pg::introspect::PgTable;
 
 fn check(section: Section, subject: impl Into<String>, outcome: Outcome, evidence: impl Into<String>) -> Check {
     Check { section, subject: subject.into(), outcome, evidence: evidence.into(), keys: Vec::new() }

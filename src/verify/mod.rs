@@ -25,8 +25,8 @@ use crate::pipeline::source;
 use crate::pipeline::spec::Pipeline;
 use std::collections::BTreeMap;
 
-use crate::sink::postgres::introspect::{introspect, PgTable};
-use crate::sink::postgres::load::connect;
+use crate::pg::connect::connect;
+use crate::pg::introspect::{introspect, PgTable};
 use digest::{ContentResult, Sides, TableCmp};
 use report::{Check, Outcome, Report, Section};
 
@@ -58,16 +58,16 @@ fn comparison_key(table: &crate::schema::Table, indexes: &[checks::Index]) -> Ve
 /// Whether a table a per-table load committed earlier still equals the source in the
 /// source's current snapshot: source rows, target rows, equal content.
 pub async fn unchanged(
-    src: &crate::source::mysql::MySqlSource,
+    src: &crate::mysql::MySqlSource,
     pg: &tokio_postgres::Client,
     schema: &str,
     tp: &plan::TablePlan,
-    pt: &crate::sink::postgres::introspect::PgTable,
+    pt: &crate::pg::introspect::PgTable,
 ) -> Result<(u64, u64, bool)> {
     let name = tp.name().to_string();
     // Asked only where a column needs it: a rerun checks every committed table this way.
     let postgis = match pt.columns.iter().any(|c| c.type_name == "geometry") {
-        true => crate::sink::postgres::introspect::postgis_schema(pg).await?,
+        true => crate::pg::introspect::postgis_schema(pg).await?,
         false => None,
     };
     let mut columns = Vec::new();
@@ -276,7 +276,7 @@ async fn digest_all(
 async fn compare(
     p: &Pipeline,
     depth: Depth,
-    src: &crate::source::mysql::MySqlSource,
+    src: &crate::mysql::MySqlSource,
     clients: &[tokio_postgres::Client],
     schema: &str,
     tables: Vec<crate::schema::Table>,
@@ -288,7 +288,7 @@ async fn compare(
     let check = fit_to_compare(&mut plan.tables, &pg_tables).1;
     let (source_indexes, target_indexes) =
         (checks::mysql_indexes(src).await?, checks::pg_indexes(client, schema).await?);
-    let postgis = crate::sink::postgres::introspect::postgis_schema(client).await?;
+    let postgis = crate::pg::introspect::postgis_schema(client).await?;
     let ctx = Ctx {
         sides: Sides { my: src, pg: client, rows_read: AtomicU64::new(0) },
         client,

@@ -9,8 +9,8 @@ use super::{comparison_key, fail, strength, Ctx, Depth};
 use crate::error::Result;
 use crate::feed::JsonDuplicates;
 use crate::ident::pg_qualified as qualified;
+use crate::pg::introspect::PgTable;
 use crate::pipeline::plan::TablePlan;
-use crate::sink::postgres::introspect::PgTable;
 use crate::transform::normalize::JsonRule;
 use crate::types::Logical;
 
@@ -18,7 +18,7 @@ use crate::types::Logical;
 pub(super) fn pair<'a>(
     cp: &'a crate::feed::ColumnPlan,
     out: &'a str,
-    tc: &'a crate::sink::postgres::introspect::PgColumn,
+    tc: &'a crate::pg::introspect::PgColumn,
     rule: &crate::transform::normalize::Rules,
     source: Option<&'a crate::types::MySqlType>,
     key: &[String],

@@ -14,6 +14,7 @@ pub struct OwnMariaDb {
     child: Child,
     /// The TCP port it listens on (127.0.0.1).
     pub port: u16,
+    args: Vec<String>,
     _dir: TempDir,
 }
 
@@ -37,6 +38,19 @@ fn install(data: &Path) {
     assert!(out.status.success(), "mariadb-install-db: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+fn spawn(dir: &Path, port: u16, args: &[String]) -> Child {
+    Command::new("mariadbd")
+        .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1"])
+        .arg(format!("--datadir={}", dir.join("data").display()))
+        .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+        .arg(format!("--port={port}"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mariadbd")
+}
+
 impl OwnMariaDb {
     /// A binlog-enabled server ready to be followed: `--log-bin --binlog-format=ROW
     /// --server-id=1`, then `extra` (later options win: `--binlog-format=MIXED` …).
@@ -53,25 +67,31 @@ impl OwnMariaDb {
         std::fs::create_dir_all(&data).unwrap();
         install(&data);
         let port = free_port();
-        let child = Command::new("mariadbd")
-            .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1"])
-            .arg(format!("--datadir={}", data.display()))
-            .arg(format!("--socket={}", dir.path().join("mariadb.sock").display()))
-            .arg(format!("--port={port}"))
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mariadbd");
-        let server = OwnMariaDb { child, port, _dir: dir };
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let child = spawn(dir.path(), port, &args);
+        let server = OwnMariaDb { child, port, args, _dir: dir };
+        server.wait_ready().await;
+        server
+    }
+
+    async fn wait_ready(&self) {
         for _ in 0..600 {
-            if let Ok(c) = mysql_async::Conn::from_url(server.url("mysql")).await {
+            if let Ok(c) = mysql_async::Conn::from_url(self.url("mysql")).await {
                 let _ = c.disconnect().await;
-                return server;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the test's own MariaDB on port {port} did not start");
+        panic!("the test's own MariaDB on port {} did not start", self.port);
+    }
+
+    /// Stops the server (SIGTERM: a clean shutdown) and starts it again on the same
+    /// data and port; returns once it accepts connections.
+    pub async fn restart(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+        self.child = spawn(self._dir.path(), self.port, &self.args);
+        self.wait_ready().await;
     }
 
     /// The URL of `db` as root (empty password).

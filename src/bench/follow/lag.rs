@@ -18,7 +18,7 @@ use super::super::backlog::Workload;
 use super::super::measure::{self, Measured};
 use super::{read_report, stat, Stage, MAX_TXN_ROWS};
 use crate::error::{Error, Result};
-use crate::sink::postgres::load::connect;
+use crate::pg::connect::connect;
 
 /// Row changes per second the writer commits.
 pub const RATE: f64 = 1_000.0;

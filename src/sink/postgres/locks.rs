@@ -12,7 +12,7 @@ pub const REPORT_AFTER: Duration = Duration::from_secs(3);
 /// Reports (as warnings) every session named `application_name` that has waited longer
 /// than [`REPORT_AFTER`] for a lock, with the sessions blocking it, until `stop` closes.
 pub async fn watch_locks(url: String, application_name: String, mut stop: watch::Receiver<()>) {
-    let Ok(client) = super::connect::connect(&url).await else { return };
+    let Ok(client) = crate::pg::connect::connect(&url).await else { return };
     // Its own name, so it is told apart from the load's sessions.
     let named =
         format!("SET application_name = {}", crate::ident::pg_literal(&format!("{application_name} (lock watch)")));

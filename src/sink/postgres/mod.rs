@@ -1,14 +1,12 @@
-//! The PostgreSQL sink: target introspection, the plan-time check, binary COPY encoding
-//! of Arrow batches, and the transactional load.
+//! The PostgreSQL sink: the plan-time check, binary COPY encoding of Arrow batches, the
+//! transactional load and the apply of a change stream (connecting and the target's
+//! catalog are the `pg` adapter's).
 
 pub mod apply;
 mod cell;
 mod column;
-mod connect;
 pub mod copy;
 pub mod create;
-pub mod integrity;
-pub mod introspect;
 pub mod load;
 mod locate;
 mod locks;
@@ -17,6 +15,5 @@ pub mod numeric;
 pub mod pgtype;
 pub mod sink;
 pub mod spatial;
-mod state;
 pub mod target;
 mod tuning;

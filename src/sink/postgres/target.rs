@@ -5,8 +5,8 @@
 //! boolean is read as a boolean.
 
 use super::copy::CopyColumn;
-use super::introspect::{PgColumn, PgTable};
 use super::pgtype::{can_encode, Limit, PgTarget};
+use crate::pg::introspect::{PgColumn, PgTable};
 use crate::schema::MySqlType;
 use crate::types::Logical;
 

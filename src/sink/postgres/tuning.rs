@@ -6,11 +6,11 @@
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
-use super::integrity::duplicates;
-use super::introspect::UniqueKey;
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
+use crate::pg::integrity::duplicates;
+use crate::pg::introspect::UniqueKey;
 
 /// An index dropped for the load, to be re-created from its definition: a secondary
 /// index, or the index behind a primary-key or unique constraint (the constraint is

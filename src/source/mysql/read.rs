@@ -7,11 +7,11 @@ use mysql_async::prelude::*;
 use mysql_async::{Conn, Params, Row, Value};
 use tokio::sync::mpsc;
 
-use super::MySqlSource;
 use crate::error::{Error, Result};
 use crate::feed::render_key;
 use crate::feed::{CountKind, FeedMsg, ReadSpec, ReadStats, FEED_DEPTH};
 use crate::ident;
+use crate::mysql::MySqlSource;
 use crate::source::cell::{BatchBuilder, Cell};
 
 /// A `WHERE` clause over the key and its parameters.

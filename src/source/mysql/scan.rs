@@ -8,9 +8,9 @@ use mysql_async::Params;
 use tokio::sync::mpsc;
 
 use super::read::{cell, key_columns, row_key, select};
-use super::MySqlSource;
 use crate::error::{Error, Result, ValueError};
 use crate::feed::ReadSpec;
+use crate::mysql::MySqlSource;
 use crate::source::cell::{BatchBuilder, Cell};
 
 /// What a scan hands over, in row order.
@@ -32,47 +32,6 @@ impl MySqlSource {
         let r = scan_on(&mut conn, spec, limits, &tx).await;
         self.release(conn).await;
         r
-    }
-
-    /// Runs a query (text protocol) on a snapshot connection and sends its rows to `tx`
-    /// in chunks of `rows` — values as text, NULL as `None` — so that a table is never
-    /// held whole; stops early, without error, when `tx` is closed.
-    pub async fn query_chunks(&self, sql: &str, rows: usize, tx: mpsc::Sender<Vec<TextRow>>) -> Result<()> {
-        let mut conn = self.acquire().await;
-        let r = async {
-            let mut result = conn.query_iter(sql).await?;
-            let mut chunk = Vec::with_capacity(rows);
-            while let Some(row) = result.next().await? {
-                chunk.push((0..row.len()).map(|i| text(row.as_ref(i))).collect());
-                if chunk.len() >= rows
-                    && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(rows))).await.is_err()
-                {
-                    return Ok(());
-                }
-            }
-            drop(result);
-            if !chunk.is_empty() {
-                let _ = tx.send(chunk).await;
-            }
-            Ok::<_, mysql_async::Error>(())
-        }
-        .await
-        .map_err(|e| Error::mysql("profiling", e));
-        self.release(conn).await;
-        r
-    }
-}
-
-/// A row's values as text, NULL as `None`.
-pub type TextRow = Vec<Option<String>>;
-
-/// A value as the text protocol gives it (bytes not UTF-8 replaced, as
-/// `String::from_utf8_lossy` does).
-fn text(v: Option<&mysql_async::Value>) -> Option<String> {
-    match v {
-        None | Some(mysql_async::Value::NULL) => None,
-        Some(mysql_async::Value::Bytes(b)) => Some(String::from_utf8_lossy(b).into_owned()),
-        Some(other) => Some(other.as_sql(true).trim_matches('\'').to_string()),
     }
 }
 

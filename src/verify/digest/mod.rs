@@ -21,7 +21,7 @@ use tokio_postgres::Client;
 use super::canon::{self, ClientKind, ColumnCanon};
 use super::row_hash::{parse_row_hash, ClientHasher};
 use crate::error::{Error, Result};
-use crate::source::mysql::MySqlSource;
+use crate::mysql::MySqlSource;
 
 /// Ranges holding at most this many rows (on either side) are compared row by row.
 pub const LEAF_ROWS: u64 = 64;

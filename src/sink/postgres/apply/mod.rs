@@ -26,8 +26,7 @@ use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
 use crate::manifest::BinlogPosition;
-use crate::sink::postgres::state;
-pub use crate::sink::postgres::state::FollowState;
+use crate::pg::state;
 
 /// What the apply says of itself, for the run's output.
 pub const POLICY: &str = "applied changes run with session_replication_role = replica (as PostgreSQL's logical \
@@ -37,8 +36,8 @@ not fire for them; the source's trigger effects arrive as row events, and genera
 /// What one commit applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Applied {
-    /// Row changes staged (each insert, update and delete of the source; an update that
-    /// changed its key is two).
+    /// Source row changes applied (each insert, update and delete; an update that
+    /// changed its key is one).
     pub changes: u64,
     /// Per table (target name): rows deleted, rows upserted.
     pub tables: Vec<(String, u64, u64)>,
@@ -103,7 +102,7 @@ impl Applier {
     }
 
     /// The position the target holds (None: the pipeline's copy recorded none).
-    pub async fn stored(&self) -> Result<Option<state::FollowState>> {
+    pub async fn stored(&self) -> Result<Option<crate::pg::state::FollowState>> {
         state::read_follow(&self.client, &self.pipeline, &self.schema).await
     }
 
@@ -123,12 +122,13 @@ impl Applier {
             .ok_or_else(|| Error::other(format!("a change of `{source}`, which is not followed")))
     }
 
-    /// Takes row changes of one table (in the target's COPY column order).
-    pub async fn stage(&mut self, source: &str, ops: Vec<Op>, rows: RecordBatch) -> Result<()> {
+    /// Takes row changes of one table (in the target's COPY column order): `changes`
+    /// source row changes in these rows.
+    pub async fn stage(&mut self, source: &str, ops: Vec<Op>, rows: RecordBatch, changes: u64) -> Result<()> {
         self.begin().await?;
         let i = self.table(source)?;
         let n = rows.num_rows() as i64;
-        self.changes += n as u64;
+        self.changes += changes;
         let first = self.seq;
         self.seq += n;
         if self.tables[i].hold(first, ops, rows) {

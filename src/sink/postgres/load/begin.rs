@@ -7,9 +7,9 @@ use tokio_postgres::Client;
 use super::{FkMode, PgLoad, Strategy};
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
-use crate::sink::postgres::connect::connect;
+use crate::pg::connect::connect;
+use crate::pg::introspect::{introspect, PgTable};
 use crate::sink::postgres::create::SchemaDdl;
-use crate::sink::postgres::introspect::{introspect, PgTable};
 
 impl PgLoad {
     /// Begins the transaction: refuses non-empty target tables unless `truncate`, then
@@ -86,7 +86,7 @@ impl PgLoad {
     /// The schema of the target's PostGIS extension, when the database has one.
     pub async fn postgis(&self) -> Result<Option<String>> {
         let client = self.clients[0].lock().await;
-        crate::sink::postgres::introspect::postgis_schema(&client).await
+        crate::pg::introspect::postgis_schema(&client).await
     }
 
     /// Per-table mode with foreign keys proven per table, not enforced row by row: tables

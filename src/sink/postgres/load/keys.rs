@@ -7,7 +7,7 @@ use super::PgLoad;
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
-use crate::sink::postgres::introspect::{PgForeignKey, PgTable};
+use crate::pg::introspect::{PgForeignKey, PgTable};
 
 impl PgLoad {
     /// The foreign keys whose child is in `tables` and whose parent is in `tables` or not
@@ -34,7 +34,7 @@ impl PgLoad {
     pub(super) async fn prove_fks(&self, client: &Client, fks: &[(&PgTable, &PgForeignKey)]) -> Result<()> {
         let mut orphans = Vec::new();
         for (t, fk) in fks {
-            let (n, examples) = crate::sink::postgres::integrity::orphans(client, &self.schema, &t.name, fk).await?;
+            let (n, examples) = crate::pg::integrity::orphans(client, &self.schema, &t.name, fk).await?;
             if n > 0 {
                 orphans.push(format!(
                     "`{}`.({}) → `{}`: {n} orphaned rows, e.g. {}",

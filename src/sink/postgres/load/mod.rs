@@ -31,10 +31,10 @@ use self::per_table::PerTableTxn;
 use self::run_txn::RunTxn;
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
-pub use crate::sink::postgres::connect::{connect, APPLICATION_NAME};
-use crate::sink::postgres::introspect::{introspect, PgTable};
-use crate::sink::postgres::state;
-pub use crate::sink::postgres::state::Committed;
+use crate::pg::connect::{connect, APPLICATION_NAME};
+use crate::pg::introspect::{introspect, PgTable};
+use crate::pg::state;
+pub use crate::pg::state::Committed;
 use crate::sink::postgres::target::AuditFill;
 
 /// How foreign keys are kept out of the way during the load.

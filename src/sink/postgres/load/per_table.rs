@@ -6,7 +6,7 @@ use tokio_postgres::Client;
 
 use super::{FkMode, PerTable, PgLoad};
 use crate::error::{Error, Result};
-use crate::sink::postgres::state::{self, Committed};
+use crate::pg::state::{self, Committed};
 
 /// The per-table strategy: whose state the tables are recorded under, and the tables
 /// committed so far.

@@ -8,7 +8,7 @@ use super::{FkMode, PgLoad, Tuning};
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
-use crate::sink::postgres::introspect::{PgForeignKey, PgTable};
+use crate::pg::introspect::{PgForeignKey, PgTable};
 use crate::sink::postgres::tuning::{deferrable_indexes, freezable, structure, without_triggers, DeferredIndex};
 
 /// The single-transaction strategy: what the transaction changed in the target's

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use super::column;
 use crate::error::{Error, Result};
+use crate::mysql::column;
+use crate::mysql::MySqlSource;
 use crate::schema::Table;
-use crate::source::mysql::MySqlSource;
 
 /// One thing the preflight found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +195,9 @@ fn missing_grants(grants: &[String], mariadb: bool, version: &str) -> Vec<Findin
         .collect()
 }
 
+/// The host name a converge follower registers with (`SHOW SLAVE HOSTS` lists it).
+pub const FOLLOWER_HOST: &str = "converge";
+
 /// The follower's server id must be neither the source's own nor a replica's.
 async fn server_id(conn: &mut Conn, own: &str, wanted: u32, mariadb: bool) -> Vec<Finding> {
     let fix = "choose another with follow.server_id";
@@ -206,11 +209,25 @@ async fn server_id(conn: &mut Conn, own: &str, wanted: u32, mariadb: bool) -> Ve
         Err(_) if !mariadb => rows(conn, "SHOW SLAVE HOSTS").await,
         Err(e) => Err(e),
     };
+    let ours = |r: &mysql_async::Row| column(r, "Host").is_some_and(|h| h == FOLLOWER_HOST);
     match listed {
-        Ok(r) if r.iter().any(|r| column(r, "Server_id").and_then(|v| v.parse().ok()) == Some(wanted)) => {
-            vec![refuse("follow.server_id", format!("{wanted} is already used by a replica of the source; {fix}"))]
-        }
-        Ok(_) => Vec::new(),
+        Ok(r) => match r.iter().find(|r| column(r, "Server_id").and_then(|v| v.parse().ok()) == Some(wanted)) {
+            // A converge follower (this pipeline's, stopped or still running, or another's):
+            // the server hands the id over to the newest; the target's lock keeps one
+            // follower per pipeline.
+            Some(r) if ours(r) => vec![Finding {
+                refuse: false,
+                setting: "follow.server_id".into(),
+                message: format!(
+                    "{wanted} is registered by a converge follower: this pipeline's earlier one, or another \
+                     pipeline's, which the server would disconnect (then {fix})"
+                ),
+            }],
+            Some(_) => {
+                vec![refuse("follow.server_id", format!("{wanted} is already used by a replica of the source; {fix}"))]
+            }
+            None => Vec::new(),
+        },
         Err(e) => vec![Finding {
             refuse: false,
             setting: "follow.server_id".into(),

@@ -107,7 +107,7 @@ async fn snapshot_status(conn: &mut Conn) -> Result<(String, u64)> {
 }
 
 /// MySQL's current position and executed GTID set, read under the read lock.
-async fn locked_position(conn: &mut Conn) -> Result<Option<BinlogPosition>> {
+pub(crate) async fn locked_position(conn: &mut Conn) -> Result<Option<BinlogPosition>> {
     let rows: Vec<Row> = match conn.query("SHOW BINARY LOG STATUS").await {
         Ok(r) => r,
         Err(_) => conn.query("SHOW MASTER STATUS").await.map_err(|e| Error::mysql("reading the binlog position", e))?,
