@@ -339,9 +339,11 @@ async fn workload(conn: &mut mysql_async::Conn, seed: u64) -> Result<Workload> {
         let max = ids.iter().filter_map(|i| i.parse::<u64>().ok()).max().unwrap_or(0);
         let literals = ids
             .into_iter()
-            .map(|id| match id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-                true => format!("'{id}'"),
-                false => ident::mysql_literal(&id),
+            // Integer keys bare (an IN list mixing '1' and 2 is not a range: a full scan).
+            .map(|id| match (id.parse::<u64>().is_ok(), id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')) {
+                (true, _) => id,
+                (false, true) => format!("'{id}'"),
+                (false, false) => ident::mysql_literal(&id),
             })
             .collect();
         existing.push((literals, max));
