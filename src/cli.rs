@@ -183,6 +183,11 @@ enum Command {
         /// Write the throughput chart (SVG) here.
         #[arg(long, default_value = "bench-throughput.svg")]
         chart: PathBuf,
+        /// Also measure the binlog follower on the first scale (on a MariaDB of its own,
+        /// binary log on): catch-up of a 1 M-change backlog and of single-row
+        /// transactions, lag under 1,000 changes/s, memory with a 1 M-row transaction.
+        #[arg(long)]
+        follow: bool,
     },
     /// Run SQL over export directories (Parquet when the export has it, else CSV typed
     /// by its manifest).
@@ -299,6 +304,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             connections,
             repeat,
             chart,
+            follow,
         } => {
             let o = converge::bench::BenchOptions {
                 rows: rows.clone(),
@@ -311,6 +317,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 verify: !no_verify,
                 connections: *connections,
                 repeat: *repeat as usize,
+                follow: *follow,
             };
             bench_command(cli, &o, chart).await
         }

@@ -29,8 +29,14 @@ pub fn child_to(mut cmd: Command, what: &str, stdout: std::process::Stdio) -> Re
     cmd.stdout(stdout).stderr(std::process::Stdio::piped());
     let started = Instant::now();
     let child = cmd.spawn().map_err(|e| Error::other(format!("{what}: cannot start: {e}")))?;
+    wait(child, started, what)
+}
+
+/// Waits for a child spawned at `started` (its stderr piped) and reads its rusage, as
+/// [`child`] does: for a child that runs beside other work and is stopped by a signal.
+pub fn wait(mut child: std::process::Child, started: Instant, what: &str) -> Result<Measured> {
     let pid = child.id() as libc::pid_t;
-    let stderr = child.stderr;
+    let stderr = child.stderr.take();
     // Drain stderr on a thread so a chatty child cannot block on a full pipe.
     let reader = std::thread::spawn(move || {
         let mut s = String::new();

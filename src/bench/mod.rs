@@ -5,9 +5,12 @@
 //! peak memory (from the kernel's accounting of each child process) and the ratios.
 
 pub mod activity;
+pub mod backlog;
 pub mod chart;
 pub mod dataset;
+pub mod follow;
 pub mod measure;
+mod own_server;
 pub mod queries;
 mod reference;
 mod report;
@@ -48,6 +51,9 @@ pub struct BenchOptions {
     /// Times each stage behind a ratio runs (interleaved with the others); the median
     /// run is reported. On a shared machine single runs drift by ±10 %.
     pub repeat: usize,
+    /// Also measure the binlog follower (`follow` stage) on the first scale, on a MariaDB
+    /// of the benchmark's own with the binary log on.
+    pub follow: bool,
 }
 
 /// One measured stage.
@@ -117,6 +123,8 @@ pub struct ScaleResult {
     pub pairs: Vec<Pair>,
     /// The analyst queries over the CSV + Parquet export.
     pub queries: Vec<queries::QueryTiming>,
+    /// The follow stage (`--follow`, first scale only).
+    pub follow: Option<follow::FollowResult>,
 }
 
 impl ScaleResult {
@@ -217,6 +225,9 @@ pub async fn run(o: &BenchOptions) -> Result<Vec<ScaleResult>> {
             }
         }
     }
+    if let (true, Some(first), Some(&rows)) = (o.follow, out.first_mut(), o.rows.first()) {
+        first.follow = Some(follow::run(o, rows).await?);
+    }
     Ok(out)
 }
 
@@ -247,9 +258,16 @@ async fn drop_databases(o: &BenchOptions, name: &str) {
 /// A `converge` child process with the benchmark's URLs in its environment (pipelines
 /// name them as `${BENCH_MYSQL_URL}`, `${BENCH_PG_URL}`: no secret is written to a file).
 fn converge(my_url: &str, pg_url: &str, args: &[&str]) -> Result<Command> {
+    let mut c = converge_loud(my_url, pg_url)?;
+    c.arg("--quiet").args(args);
+    Ok(c)
+}
+
+/// [`converge`] without `--quiet`: the caller adds the arguments and reads the output.
+fn converge_loud(my_url: &str, pg_url: &str) -> Result<Command> {
     let exe = std::env::current_exe().map_err(|e| Error::other(format!("cannot find the converge binary: {e}")))?;
     let mut c = Command::new(exe);
-    c.arg("--quiet").args(args).env("BENCH_MYSQL_URL", my_url).env("BENCH_PG_URL", pg_url);
+    c.env("BENCH_MYSQL_URL", my_url).env("BENCH_PG_URL", pg_url);
     c.env("CONVERGE_RUN_LOG", "/dev/null");
     Ok(c)
 }
@@ -378,6 +396,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
         verified,
         pairs,
         queries,
+        follow: None,
     })
 }
 

@@ -2,6 +2,7 @@
 //! issue's bars, how time grows with rows, and the SVG chart of throughput per stage.
 
 use super::activity::Activity;
+use super::follow::FollowResult;
 use super::{Pair, ScaleResult, E2E, E2E_KEPT, PG_COPY, RAW, VERIFY};
 
 /// The results as text: a table per scale, the ratios against the issue's bars, and —
@@ -66,6 +67,9 @@ pub fn text(results: &[ScaleResult]) -> String {
         if let Some(v) = r.verified {
             let _ = writeln!(o, "  verify of the loaded target: {}", if v { "passed" } else { "FAILED" });
         }
+        if let Some(f) = &r.follow {
+            o.push_str(&follow(f));
+        }
     }
     for l in linearity(results) {
         let _ = writeln!(
@@ -79,6 +83,100 @@ pub fn text(results: &[ScaleResult]) -> String {
         );
     }
     o
+}
+
+/// The follow stage: each catch-up, the lag under steady writes, the issue's bars.
+fn follow(f: &FollowResult) -> String {
+    use std::fmt::Write;
+    let verdict = |v: Option<bool>, e: &Option<String>| match (v, e) {
+        (Some(true), _) => "passed".to_string(),
+        (Some(false), Some(e)) => format!("FAILED: {e}"),
+        (Some(false), None) => "FAILED".to_string(),
+        (None, _) => "-".to_string(),
+    };
+    let mut o = format!(
+        "  follow stage ({}): {} rows copied by a [follow] pipeline in {:.1}s, then followed:\n    \
+         {:<26} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9} {:>10} {:>10} {:>7} {:>8}  verify\n",
+        f.server,
+        f.rows,
+        f.copy.seconds,
+        "catch-up",
+        "txns",
+        "updates",
+        "inserts",
+        "deletes",
+        "write s",
+        "changes",
+        "follow s",
+        "changes/s",
+        "busy ch/s",
+        "CPU s",
+        "peak MB"
+    );
+    for c in [&f.backlog, &f.single_row, &f.big_transaction] {
+        if let Some(e) = &c.error {
+            let _ = writeln!(o, "    {:<26} {:>6} FAILED: {e}", c.name, c.transactions);
+            continue;
+        }
+        let busy = if c.busy_seconds > 0.0 { c.changes as f64 / c.busy_seconds } else { 0.0 };
+        let _ = writeln!(
+            o,
+            "    {:<26} {:>6} {:>8} {:>8} {:>8} {:>8.1} {:>8} {:>9.2} {:>10.0} {:>10.0} {:>7.2} {:>8.1}  {}",
+            c.name,
+            c.transactions,
+            c.updates,
+            c.inserts,
+            c.deletes,
+            c.write_seconds,
+            c.changes,
+            c.measured.seconds,
+            c.changes_per_sec(),
+            busy,
+            c.measured.cpu_seconds,
+            c.measured.peak_rss_mb,
+            verdict(c.verified, &c.verify_error)
+        );
+    }
+    let l = &f.lag;
+    if let Some(e) = &l.error {
+        let _ = writeln!(o, "    lag under steady writes: FAILED: {e}");
+    } else {
+        lag(&mut o, l);
+    }
+    for (what, v, target, met) in f.goals() {
+        let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
+    }
+    o
+}
+
+/// The lag line of the follow stage.
+fn lag(o: &mut String, l: &super::follow::Lag) {
+    use std::fmt::Write;
+    let verdict = |v: Option<bool>, e: &Option<String>| match (v, e) {
+        (Some(true), _) => "passed".to_string(),
+        (Some(false), Some(e)) => format!("FAILED: {e}"),
+        _ => "FAILED".to_string(),
+    };
+    let _ = writeln!(
+        o,
+        "    lag under {:.0} changes/s for {:.1}s ({} changes in {} transactions, {} applied): max {:.2}s, p95 {:.2}s \
+         over {} samples (age of the oldest unapplied change); applied_at − source_commit_at max {:.2}s, p95 {:.2}s; \
+         the follower's own max {:.2}s; follower CPU {:.2}s, peak {:.1} MB; verify {}",
+        l.rate,
+        l.write_seconds,
+        l.written,
+        l.transactions,
+        l.changes,
+        l.max_seconds,
+        l.p95_seconds,
+        l.samples,
+        l.state_max_seconds,
+        l.state_p95_seconds,
+        l.follower_max_lag_seconds,
+        l.follower.cpu_seconds,
+        l.follower.peak_rss_mb,
+        verdict(l.verified, &l.verify_error)
+    );
 }
 
 /// The interleaved pairs, each load with what the servers and the host did meanwhile:
@@ -213,6 +311,7 @@ mod tests {
             verified: Some(true),
             pairs: Vec::new(),
             queries: Vec::new(),
+            follow: None,
         }
     }
 
@@ -271,6 +370,41 @@ mod tests {
         s.pairs = vec![p];
         let text = super::text(&[s]);
         assert!(text.contains("   0!       0") && text.contains("may not CHECKPOINT"), "{text}");
+    }
+
+    #[test]
+    fn the_follow_stage_is_shown_with_each_catch_up_the_lag_and_the_bars() {
+        use crate::bench::follow::{CatchUp, FollowResult, Lag};
+        let catch_up = |name: &str, changes: u64, seconds: f64, rss: f64| CatchUp {
+            name: name.into(),
+            transactions: 10,
+            changes,
+            measured: Measured { seconds, cpu_seconds: 1.0, peak_rss_mb: rss },
+            verified: Some(true),
+            ..CatchUp::default()
+        };
+        let f = FollowResult {
+            rows: 300_000,
+            backlog: catch_up("mixed backlog", 1_000_000, 40.0, 120.0),
+            single_row: catch_up("single-row transactions", 100_000, 10.0, 90.0),
+            big_transaction: catch_up("one 1 M-row transaction", 1_000_000, 50.0, 310.0),
+            lag: Lag { rate: 1000.0, max_seconds: 1.5, p95_seconds: 0.9, verified: Some(false), ..Lag::default() },
+            ..FollowResult::default()
+        };
+        let goals = f.goals();
+        assert!((goals[0].1 - 25_000.0).abs() < 1e-9 && goals[0].3, "{goals:?}");
+        assert!(goals[1].3 && !goals[2].3 && !goals[3].3, "{goals:?}");
+        let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
+        s.follow = Some(f);
+        let t = text(&[s]);
+        let line = t.lines().find(|l| l.trim_start().starts_with("mixed backlog")).expect(&t);
+        assert!(line.contains(" 25000 ") && line.ends_with("passed"), "{t}");
+        assert!(t.contains("max 1.50s, p95 0.90s") && t.contains("verify FAILED"), "{t}");
+        assert!(
+            t.contains("follow catch-up of the mixed backlog, row changes/s: 25000.00 (target ≥ 20000) met"),
+            "{t}"
+        );
+        assert!(t.contains("1 M-row source transaction, MB: 310.00 (target ≤ 300) NOT met"), "{t}");
     }
 
     #[test]
