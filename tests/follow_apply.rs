@@ -423,3 +423,34 @@ async fn run_follow_copies_then_follows_in_one_command() {
     verify_passes(&s).await;
     s.pg.drop_db().await;
 }
+
+/// An `INSERT … SELECT` leaves MySQL's AUTO_INCREMENT counter past the largest id (InnoDB
+/// reserves values in blocks); the binlog carries only the rows, so the follower moves the
+/// target's sequence to the counter when it stops, and verify's sequence check passes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequence_follows_mysqls_counter_past_a_bulk_insert() {
+    let s = Setup::new("follow_seq").await;
+    seed(&s.my, 3).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    s.my.exec("INSERT INTO app.users (email) SELECT CONCAT('bulk', seq, '@x') FROM seq_1_to_1000").await;
+    let mut c = s.my.conn().await;
+    let (max, next): (u64, u64) = c
+        .query_first(
+            "SELECT (SELECT max(id) FROM app.users), AUTO_INCREMENT FROM information_schema.TABLES \
+             WHERE TABLE_SCHEMA = 'app' AND TABLE_NAME = 'users'",
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(next > max + 1, "the counter is past the largest id ({max}, next {next})");
+    let drain = s.converge(&["follow", "--until-caught-up", "--json"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    let report: serde_json::Value = serde_json::from_slice(&drain.stdout).unwrap();
+    assert_eq!(report["stats"]["sequencesMoved"], 1, "{report}");
+    let pg_next: i64 =
+        s.pg.client.query_one("SELECT nextval(pg_get_serial_sequence('users', 'id'))", &[]).await.unwrap().get(0);
+    assert_eq!(pg_next as u64, next, "PostgreSQL hands out MySQL's next id");
+    verify_passes(&s).await;
+    s.pg.drop_db().await;
+}

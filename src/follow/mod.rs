@@ -93,6 +93,12 @@ impl FollowReport {
                 s.replayed
             ));
         }
+        if s.sequences_moved > 0 {
+            o.push_str(&format!(
+                "  {} sequences moved to MySQL's AUTO_INCREMENT counter (the binlog does not carry it)\n",
+                s.sequences_moved
+            ));
+        }
         if self.reconnects > 0 {
             o.push_str(&format!("  reconnected {} times\n", self.reconnects));
         }

@@ -48,6 +48,9 @@ pub struct Stats {
     /// Seconds from the start of the first stream to the last apply commit (across
     /// reconnects).
     pub busy_seconds: f64,
+    /// Target sequences moved to MySQL's `AUTO_INCREMENT` counter when the follower
+    /// stopped (the binlog does not carry the counter).
+    pub sequences_moved: u64,
     #[serde(skip)]
     since: Option<Instant>,
 }
@@ -184,7 +187,18 @@ impl<'a> Session<'a> {
         if ended.is_err() {
             let _ = self.applier.rollback().await;
         }
-        ended
+        let ended = ended?;
+        stats.sequences_moved += self.sync_counters().await?;
+        Ok(ended)
+    }
+
+    /// The target's sequences to MySQL's `AUTO_INCREMENT` counters, read now.
+    async fn sync_counters(&mut self) -> Result<u64> {
+        let (opts, database) = crate::mysql::parse_url(&self.url)?;
+        let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| Error::mysql("connecting to the source", e))?;
+        let counters = crate::mysql::counters(&mut conn, &database).await;
+        let _ = conn.disconnect().await;
+        self.applier.advance_to_counters(&counters?).await
     }
 
     async fn pump(

@@ -13,6 +13,23 @@ use crate::error::{Error, Result};
 use crate::schema::{Column, ColumnDefault, ColumnFacts, ForeignKey, Generated, MySqlType, Table};
 use crate::types::classify;
 
+/// The `AUTO_INCREMENT` counter (the next value MySQL would give) of every base table of
+/// `database` that has one.
+pub async fn counters(conn: &mut Conn, database: &str) -> Result<Vec<(String, u64)>> {
+    if ((8, 0, 0)..(10, 0, 0)).contains(&conn.server_version()) {
+        conn.query_drop("SET SESSION information_schema_stats_expiry = 0")
+            .await
+            .map_err(|e| Error::mysql(reading(database, "AUTO_INCREMENT counters"), e))?;
+    }
+    conn.exec(
+        "SELECT TABLE_NAME, AUTO_INCREMENT FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = ? AND TABLE_TYPE = 'BASE TABLE' AND AUTO_INCREMENT IS NOT NULL",
+        (database,),
+    )
+    .await
+    .map_err(|e| Error::mysql(reading(database, "AUTO_INCREMENT counters"), e))
+}
+
 /// Every base table of `database`, with columns, keys and foreign keys, sorted by name.
 pub async fn introspect(conn: &mut Conn, database: &str) -> Result<Vec<Table>> {
     let version = conn.server_version();

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::feed::{JsonDuplicates, FEED_DEPTH, MAX_BATCH_BYTES};
 use crate::schema::Table;
 
-pub use introspect::introspect;
+pub use introspect::{counters, introspect};
 
 /// A column of a result row by its name (case-insensitive: MariaDB says `Server_id`,
 /// MySQL `Server_Id`).

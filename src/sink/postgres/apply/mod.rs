@@ -218,6 +218,29 @@ impl Applier {
         (self.changes, self.seq, self.replayed) = (0, 0, false);
     }
 
+    /// Moves each followed table's sequences to MySQL's `AUTO_INCREMENT` counter
+    /// (`(source table, next value)`) where they are behind it: the binlog carries rows,
+    /// not the counter, and InnoDB reserves values in blocks (an `INSERT … SELECT` leaves
+    /// the counter past the largest id). Outside an apply transaction; returns how many
+    /// sequences moved.
+    pub async fn advance_to_counters(&mut self, counters: &[(String, u64)]) -> Result<u64> {
+        let mut moved = 0;
+        for t in &self.tables {
+            let Some((_, next)) = counters.iter().find(|(name, _)| *name == t.table.source) else { continue };
+            let last = next.saturating_sub(1) as i64;
+            for (_, seq) in &t.table.sequences {
+                let q = "SELECT setval($1::text::regclass, $2) WHERE $2 > COALESCE(pg_sequence_last_value($1::text::regclass), 0)";
+                let n = self
+                    .client
+                    .execute(q, &[seq, &last])
+                    .await
+                    .map_err(|e| Error::postgres(format!("moving sequence {seq} to MySQL's counter"), &e))?;
+                moved += n;
+            }
+        }
+        Ok(moved)
+    }
+
     /// Rows held in memory, not yet COPYed (bounded per table).
     pub fn held_rows(&self) -> usize {
         self.tables.iter().map(Staged::held_rows).sum()
