@@ -253,10 +253,10 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
     match &cli.command {
         Command::Run { pipeline, bench_stage, follow, until_caught_up } => {
             run_command(cli, pipeline, bench_stage.as_deref()).await?;
-            match follow {
-                true => follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10, None).await,
-                false => Ok(()),
+            if *follow {
+                follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10, None).await?;
             }
+            Ok(())
         }
         Command::Follow { pipeline, until_caught_up, retries, metrics } => {
             follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, *retries, *metrics).await
@@ -291,36 +291,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             };
             verify_command(cli, &p, *sample, report.as_deref(), *strict).await
         }
-        Command::Bench {
-            rows,
-            seed,
-            mysql,
-            pg,
-            source,
-            target,
-            work_dir,
-            keep,
-            no_verify,
-            connections,
-            repeat,
-            chart,
-            follow,
-        } => {
-            let o = converge::bench::BenchOptions {
-                rows: rows.clone(),
-                seed: *seed,
-                mysql_server: mysql.clone(),
-                pg_server: pg.clone(),
-                existing: source.clone().zip(target.clone()),
-                work_dir: work_dir.clone(),
-                keep: *keep,
-                verify: !no_verify,
-                connections: *connections,
-                repeat: *repeat as usize,
-                follow: *follow,
-            };
-            bench_command(cli, &o, chart).await
-        }
+        c @ Command::Bench { .. } => bench_args(cli, c).await,
         Command::Log { status, message, log, migration_id } => {
             let path = log.clone().unwrap_or_else(converge::runlog::default_path);
             mark_abandoned(cli, &path);
@@ -380,6 +351,42 @@ async fn verify_command(
     } else {
         Ok(())
     }
+}
+
+/// `converge bench`: its arguments as options.
+async fn bench_args(cli: &Cli, c: &Command) -> converge::Result<()> {
+    let Command::Bench {
+        rows,
+        seed,
+        mysql,
+        pg,
+        source,
+        target,
+        work_dir,
+        keep,
+        no_verify,
+        connections,
+        repeat,
+        chart,
+        follow,
+    } = c
+    else {
+        unreachable!("called for the bench command only")
+    };
+    let o = converge::bench::BenchOptions {
+        rows: rows.clone(),
+        seed: *seed,
+        mysql_server: mysql.clone(),
+        pg_server: pg.clone(),
+        existing: source.clone().zip(target.clone()),
+        work_dir: work_dir.clone(),
+        keep: *keep,
+        verify: !no_verify,
+        connections: *connections,
+        repeat: *repeat as usize,
+        follow: *follow,
+    };
+    bench_command(cli, &o, chart).await
 }
 
 /// `converge bench`: the measurements, the chart written to `chart`.

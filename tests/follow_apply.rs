@@ -454,3 +454,27 @@ async fn the_sequence_follows_mysqls_counter_past_a_bulk_insert() {
     verify_passes(&s).await;
     s.pg.drop_db().await;
 }
+
+/// A source that stays gone: the follower retries the stated number of times, then stops
+/// with an error that says so (the target keeps the last applied position).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_that_stays_gone_stops_the_follower_after_its_retries() {
+    let mut s = Setup::new("follow_gone").await;
+    seed(&s.my, 3).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    s.my.exec("UPDATE app.users SET name = 'applied' WHERE id = 1").await;
+    let follower = s.spawn(&["follow", "--retries", "2"]);
+    for _ in 0..2000 {
+        if s.applied().await > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    s.my.stop();
+    let out = wait(follower).await;
+    assert!(!out.status.success(), "{}", said(&out));
+    assert!(said(&out).contains("gave up after 2 reconnects"), "{}", said(&out));
+    assert_eq!(s.applied().await, 1, "the position and count applied before stay");
+    s.pg.drop_db().await;
+}

@@ -90,6 +90,12 @@ impl OwnMariaDb {
         panic!("the test's own MariaDB on port {} did not start", self.port);
     }
 
+    /// Stops the server for good (SIGKILL); its data stays until drop.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Stops the server (SIGTERM: a clean shutdown) and starts it again on the same
     /// data and port; returns once it accepts connections.
     pub async fn restart(&mut self) {
