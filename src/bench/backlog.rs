@@ -217,7 +217,7 @@ fn post_row(id: &str, k: u64) -> String {
         h = k % 800,
         m = k % 60,
         s = k % 59,
-        views = if k % 3 == 0 { "NULL".to_string() } else { (u64::MAX - k).to_string() }
+        views = if k.is_multiple_of(3) { "NULL".to_string() } else { (u64::MAX - k).to_string() }
     )
 }
 
@@ -227,7 +227,7 @@ fn activity_row(id: &str, k: u64) -> String {
          {payload}, {k} / 1000003)",
         p = k % 5000,
         kind = ["view", "like", "comment", "share"][(k % 4) as usize],
-        payload = if k % 2 == 0 { "NULL".to_string() } else { format!("JSON_OBJECT('ip', '10.1.{}.{}')", k % 256, k % 7) }
+        payload = if k.is_multiple_of(2) { "NULL".to_string() } else { format!("JSON_OBJECT('ip', '10.1.{}.{}')", k % 256, k % 7) }
     )
 }
 
