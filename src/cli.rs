@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod follow;
 mod query;
 mod signal;
 use converge::pipeline::{self, Pipeline};
@@ -254,12 +255,12 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         Command::Run { pipeline, bench_stage, follow, until_caught_up } => {
             run_command(cli, pipeline, bench_stage.as_deref()).await?;
             if *follow {
-                follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10, None).await?;
+                follow::command(cli, &Pipeline::load(pipeline)?, *until_caught_up, 10, None).await?;
             }
             Ok(())
         }
         Command::Follow { pipeline, until_caught_up, retries, metrics } => {
-            follow_command(cli, &Pipeline::load(pipeline)?, *until_caught_up, *retries, *metrics).await
+            follow::command(cli, &Pipeline::load(pipeline)?, *until_caught_up, *retries, *metrics).await
         }
         Command::Import { dir, to, schema, truncate, existing, transaction, triggers, audit_defaults } => {
             use converge::pipeline::spec::{ImportOptions, TransactionMode, TriggerMode};
@@ -591,58 +592,6 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
         }
         Err(e) => {
             note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()), None);
-            Err(e)
-        }
-    }
-}
-
-/// `converge follow`: the report as text or JSON; its start and end in the run log.
-async fn follow_command(
-    cli: &Cli,
-    p: &Pipeline,
-    until_caught_up: bool,
-    retries: u32,
-    metrics: Option<std::net::SocketAddr>,
-) -> converge::Result<()> {
-    use converge::runlog::{self, Entry, Status};
-    let log = runlog::default_path();
-    let note = |status: Status, message: String, at: Option<converge::manifest::BinlogPosition>| {
-        // No pid: a follower is not a run, and one stopped by a signal or killed must not
-        // mark the copy's run abandoned.
-        let mut e = Entry::new(status, message).with_binlog_position(at);
-        if let Ok(Some(id)) = runlog::resolve_migration_id(None, &log) {
-            e = e.with_migration_id(id);
-        }
-        if let Err(err) = runlog::append(&log, &e) {
-            tracing::warn!("cannot write the run log: {err}");
-        }
-    };
-    mark_abandoned(cli, &log);
-    let options = converge::follow::FollowOptions {
-        until_caught_up,
-        progress: !cli.quiet && !cli.json,
-        run_log: Some(log.clone()),
-        interrupt: Some(on_signal()),
-        retries,
-        metrics,
-    };
-    note(Status::InProgress, format!("follow `{}` started", p.name), None);
-    match converge::follow::follow(p, &options).await {
-        Ok(r) => {
-            let message = format!(
-                "follow `{}`: {} at {} ({} row changes applied, {} since the copy, lag {:.1} s)",
-                p.name, r.ended, r.to, r.stats.changes, r.changes_since_copy, r.stats.lag_seconds
-            );
-            note(Status::InProgress, message, Some(r.to.clone()));
-            if cli.json {
-                println!("{}", serde_json::to_string(&r).expect("the report serialises"));
-            } else if !cli.quiet {
-                print!("{}", r.text());
-            }
-            Ok(())
-        }
-        Err(e) => {
-            note(Status::Failed, format!("follow `{}`: {e}", p.name), None);
             Err(e)
         }
     }

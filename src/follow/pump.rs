@@ -208,11 +208,10 @@ impl<'a> Session<'a> {
         stats: &mut Stats,
     ) -> Result<String> {
         let mut open = Open::default();
-        let mut signal = self.options.interrupt.as_ref().map(|i| i.receiver());
         let started = Instant::now();
         loop {
             let next = tokio::select! {
-                s = signalled(&mut signal) => {
+                s = crate::run::signalled(&self.options.interrupt) => {
                     self.applier.rollback().await?;
                     return Ok(format!("stopped by {s}"));
                 }
@@ -367,16 +366,4 @@ fn spawn_stream(mut s: stream::BinlogChanges) -> (mpsc::Receiver<Result<Change>>
         Box::new(s).close().await;
     });
     (rx, task)
-}
-
-async fn signalled(rx: &mut Option<tokio::sync::watch::Receiver<Option<&'static str>>>) -> &'static str {
-    let Some(rx) = rx else { return std::future::pending().await };
-    loop {
-        if let Some(s) = *rx.borrow_and_update() {
-            return s;
-        }
-        if rx.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-    }
 }

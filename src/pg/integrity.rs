@@ -10,9 +10,9 @@ use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
 
-/// Rows of `table` whose foreign key `fk` references no row: their count and up to
-/// three example keys (the referencing values).
-pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignKey) -> Result<(i64, Vec<String>)> {
+/// A foreign key's join of child `c` to parent `p` (`p.ref = c.col AND …`) and its
+/// condition that the child references something (`c.col IS NOT NULL AND …`).
+pub fn orphan_clauses(fk: &PgForeignKey) -> (String, String) {
     let on: Vec<String> = fk
         .columns
         .iter()
@@ -20,14 +20,21 @@ pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignK
         .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
         .collect();
     let not_null: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+    (on.join(" AND "), not_null.join(" AND "))
+}
+
+/// Rows of `table` whose foreign key `fk` references no row: their count and up to
+/// three example keys (the referencing values).
+pub async fn orphans(client: &Client, schema: &str, table: &str, fk: &PgForeignKey) -> Result<(i64, Vec<String>)> {
+    let (on, not_null) = orphan_clauses(fk);
     let shown: Vec<String> = fk.columns.iter().map(|c| format!("c.{}::text", ident::pg(c))).collect();
     let q = format!(
         "SELECT count(*), (array_agg(concat_ws(', ', {})))[1:3] FROM {} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {} p WHERE {})",
         shown.join(", "),
         qualified(schema, table),
-        not_null.join(" AND "),
+        not_null,
         qualified(schema, &fk.ref_table),
-        on.join(" AND ")
+        on
     );
     let row = client
         .query_one(&q, &[])

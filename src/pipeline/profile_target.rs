@@ -235,17 +235,9 @@ async fn orphans(
                 Some(_) => continue,
                 None => ident::pg_qualified(schema, &fk.ref_table),
             };
-            let on: Vec<String> = fk
-                .columns
-                .iter()
-                .zip(&fk.ref_columns)
-                .map(|(c, r)| format!("p.{} = c.{}", ident::pg(r), ident::pg(c)))
-                .collect();
-            let set: Vec<String> = fk.columns.iter().map(|c| format!("c.{} IS NOT NULL", ident::pg(c))).collect();
+            let (on, set) = integrity::orphan_clauses(fk);
             let q = format!(
-                "SELECT count(*), (array_agg(c.{KEY}))[1:3] FROM {SCRATCH}{ti} c WHERE {} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {})",
-                set.join(" AND "),
-                on.join(" AND ")
+                "SELECT count(*), (array_agg(c.{KEY}))[1:3] FROM {SCRATCH}{ti} c WHERE {set} AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {on})"
             );
             let fail = |e: tokio_postgres::Error| Error::postgres(format!("checking foreign key `{}`", fk.name), &e);
             let row = match guarded(pg, async { pg.query_one(&q, &[]).await.map_err(fail) }).await? {

@@ -55,7 +55,7 @@ pub struct RunOptions {
 }
 
 /// Waits until `interrupt` names a signal (forever without one).
-async fn signalled(interrupt: &Option<Arc<Interrupt>>) -> &'static str {
+pub async fn signalled(interrupt: &Option<Arc<Interrupt>>) -> &'static str {
     let Some(mut rx) = interrupt.as_ref().map(|i| i.receiver()) else { return std::future::pending().await };
     loop {
         if let Some(s) = *rx.borrow_and_update() {
