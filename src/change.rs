@@ -41,6 +41,13 @@ pub enum Change {
     /// Row changes of one table (a source transaction may send several, of one table or
     /// of many, before its commit).
     Rows(TableChanges),
+    /// A source transaction (or a statement outside one) starts at `at`: nothing it
+    /// changes is in the source's state at any position before `at`. A follower asked
+    /// to stop at a position splits its batch here.
+    Begin {
+        /// Where the transaction's first event starts.
+        at: BinlogPosition,
+    },
     /// `TRUNCATE` of a followed table: every row is gone.
     Truncate {
         /// The source table.

@@ -143,6 +143,11 @@ enum Command {
         /// Fail on warnings too (a missing index): by default they are advice.
         #[arg(long)]
         strict: bool,
+        /// Compare while the source is live: the pipeline's follower (or one started
+        /// for it) applies up to the source snapshot's position, and both sides are
+        /// compared there while writes go on.
+        #[arg(long)]
+        online: bool,
     },
     /// Measure throughput: generate a platform-shaped dataset in MySQL (or use --source and
     /// --target), then time converge's stages against the servers' own tools in one run.
@@ -278,7 +283,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         }
         Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
         Command::Schema { pipeline, out, diff } => schema_command(cli, pipeline, out.as_deref(), *diff).await,
-        Command::Verify { pipeline, source, target, schema, sample, report, strict } => {
+        Command::Verify { pipeline, source, target, schema, sample, report, strict, online } => {
             // A pipeline names both sides: URLs on the command line beside it are refused;
             // from the environment (CONVERGE_SOURCE_URL / CONVERGE_TARGET_URL) they are not used.
             let given = |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
@@ -290,7 +295,10 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 (None, Some(s), Some(t)) => Pipeline::compare(s, t, Some(schema.clone())),
                 _ => return Err(converge::Error::other("verify needs a pipeline, or --source and --target")),
             };
-            verify_command(cli, &p, *sample, report.as_deref(), *strict).await
+            if *online && pipeline.is_none() {
+                return Err(converge::Error::other("verify --online needs the pipeline whose follower applies"));
+            }
+            verify_command(cli, &p, *sample, report.as_deref(), *strict, *online).await
         }
         c @ Command::Bench { .. } => bench_args(cli, c).await,
         Command::Log { status, message, log, migration_id } => {
@@ -330,12 +338,16 @@ async fn verify_command(
     sample: Option<u64>,
     report: Option<&std::path::Path>,
     strict: bool,
+    online: bool,
 ) -> converge::Result<()> {
     let depth = match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
         Some(n) => converge::verify::Depth::Sample(n),
         None => converge::verify::Depth::Full,
     };
-    let r = converge::verify::verify(p, depth).await?;
+    let r = match online {
+        true => converge::verify::verify_online(p, depth).await?,
+        false => converge::verify::verify(p, depth).await?,
+    };
     if let Some(path) = report {
         converge::sink::export_dir::write_private(path, r.markdown().as_bytes())?;
     }

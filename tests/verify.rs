@@ -438,7 +438,7 @@ async fn floats_are_compared_exactly_by_the_servers_and_one_bit_is_found() {
 async fn parallel_sessions_share_one_snapshot_of_the_target() {
     let pg = PgDb::create("vsnap").await;
     pg.client.batch_execute("CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)").await.unwrap();
-    let clients = converge::verify::snapshot_clients(&pg.url, 3).await.unwrap();
+    let clients = converge::verify::snapshot_clients(&pg.url, 3, None).await.unwrap();
     pg.client.batch_execute("INSERT INTO t VALUES (2)").await.unwrap();
     for (i, c) in clients.iter().enumerate() {
         let n: i64 = c.query_one("SELECT count(*) FROM t", &[]).await.unwrap().get(0);
@@ -760,7 +760,7 @@ async fn a_large_table_is_digested_in_key_ranges_and_every_difference_is_located
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn target_sessions_share_a_snapshot_and_plan_serially() {
     let url = format!("{}/postgres", pg_base());
-    let clients = converge::verify::snapshot_clients(&url, 3).await.expect("sessions");
+    let clients = converge::verify::snapshot_clients(&url, 3, None).await.expect("sessions");
     let mut snapshots = Vec::new();
     for c in &clients {
         let workers: String = c.query_one("SHOW max_parallel_workers_per_gather", &[]).await.unwrap().get(0);

@@ -7,8 +7,10 @@
 //! killed) is retried with backoff from the position the target stores; anything else
 //! stops the follower with what it met and where.
 
+mod hold;
 pub mod metrics;
 mod pump;
+pub mod request;
 mod setup;
 
 use std::path::PathBuf;

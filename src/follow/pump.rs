@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use super::hold::Answer;
 use super::metrics::Metrics;
 use super::setup::{followed, Followed};
 use super::{reached, FollowOptions};
@@ -96,6 +97,8 @@ pub(super) struct Session<'a> {
     measured: Option<Instant>,
     /// Row changes gathered before an apply commit is due (`[follow] batch_changes`).
     batch_changes: u64,
+    /// The hold request being answered (`verify --online`, `repair`, `cutover`).
+    answer: Answer,
 }
 
 /// The apply transaction being filled.
@@ -130,6 +133,10 @@ impl<'a> Session<'a> {
         let tables = followed(&plan, &target)?;
         drop(target);
         let applier = open_applier(p, &tables).await?;
+        let sink = p.postgres().ok_or_else(|| Error::other("`converge follow` needs a postgres sink"))?;
+        // Read inside apply transactions: it must exist (a missing table aborts them).
+        crate::pg::hold::ensure(applier.client()).await?;
+        let answer = Answer::new(&p.name, sink.schema(), &sink.url);
         Ok(Session {
             p,
             url: url.to_string(),
@@ -141,17 +148,26 @@ impl<'a> Session<'a> {
             metrics,
             measured: None,
             batch_changes: p.follow.as_ref().map_or(50_000, |f| f.batch_changes.max(1)),
+            answer,
         })
     }
 
     /// The position the target stores.
     pub async fn stored(&self) -> Result<crate::pg::state::FollowState> {
-        self.applier.stored().await?.ok_or_else(|| {
+        let stored = self.applier.stored().await?.ok_or_else(|| {
             Error::other(format!(
                 "the target holds no followed position for pipeline `{}`: run its copy (with [follow]) first",
                 self.p.name
             ))
-        })
+        })?;
+        if let Some(when) = &stored.cut_over_at {
+            return Err(Error::other(format!(
+                "pipeline `{}` was cut over to PostgreSQL at {when} (source position {}): following again would \
+                 apply MySQL's writes over PostgreSQL's; a new copy (`converge run`) starts afresh",
+                self.p.name, stored.at
+            )));
+        }
+        Ok(stored)
     }
 
     /// A new apply connection (the old one may be gone).
@@ -210,6 +226,11 @@ impl<'a> Session<'a> {
         let mut open = Open::default();
         let started = Instant::now();
         loop {
+            if self.answer.due() {
+                if let Some(stop) = self.answer_hold(&mut open, stats, started).await? {
+                    return Ok(stop);
+                }
+            }
             let next = tokio::select! {
                 s = crate::run::signalled(&self.options.interrupt) => {
                     self.applier.rollback().await?;
@@ -241,7 +262,11 @@ impl<'a> Session<'a> {
         started: Instant,
     ) -> Result<Option<String>> {
         open.opened.get_or_insert_with(Instant::now);
+        let stop = |at: &BinlogPosition, answer: &Answer| answer.stop_at().is_some_and(|p| reached(at, p));
         match change {
+            // Nothing after this point is in the source's state at a position before it.
+            Change::Begin { at } if stop(&at, &self.answer) => return self.arrive(open, stats, started).await,
+            Change::Begin { .. } => {}
             Change::Rows(tc) => {
                 let t = self.tables.iter_mut().find(|t| t.spec.table.name == tc.table).ok_or_else(|| {
                     Error::other(format!("the stream sent a change of `{}`, which is not followed", tc.table))
@@ -257,25 +282,37 @@ impl<'a> Session<'a> {
             }
             Change::Commit { at, timestamp } => {
                 let done = until.is_some_and(|u| reached(&at, u));
+                let stop = stop(&at, &self.answer);
                 open.inside = false;
                 open.commits += 1;
                 open.first_commit.get_or_insert_with(Instant::now);
                 open.last = Some((at, timestamp));
                 let due = self.applier.pending() >= self.batch_changes
                     || open.opened.is_some_and(|o| o.elapsed() >= COMMIT_AFTER);
-                if due || done {
+                if due || done || stop {
                     self.commit_due(open, stats, started).await?;
+                }
+                if stop {
+                    if let Some(stopped) = self.arrive(open, stats, started).await? {
+                        return Ok(Some(stopped));
+                    }
                 }
                 if done {
                     return Ok(Some("caught up".into()));
                 }
             }
             Change::Idle { at } => {
+                let stop = stop(&at, &self.answer);
                 self.commit_due(open, stats, started).await?;
                 self.metrics.lag(0.0);
                 self.metrics.behind(Some(0));
                 if open.last.is_none() && !open.inside {
                     self.store_idle(&at).await?;
+                }
+                if stop {
+                    if let Some(stopped) = self.arrive(open, stats, started).await? {
+                        return Ok(Some(stopped));
+                    }
                 }
                 if until.is_some() {
                     return Ok(Some("caught up".into()));
@@ -283,6 +320,28 @@ impl<'a> Session<'a> {
             }
         }
         Ok(None)
+    }
+
+    /// Looks at the hold request; asked to hold and between source transactions, commits
+    /// what was taken and holds until the asker's position comes (Some: a signal came
+    /// meanwhile).
+    async fn answer_hold(&mut self, open: &mut Open, stats: &mut Stats, started: Instant) -> Result<Option<String>> {
+        self.answer.poll(self.applier.client()).await?;
+        if !self.answer.asked() || open.inside {
+            return Ok(None);
+        }
+        self.commit_due(open, stats, started).await?;
+        let stored = self.stored().await?.at;
+        let signal = self.answer.hold(self.applier.client(), &stored, &self.options.interrupt).await?;
+        Ok(signal.map(|s| format!("stopped by {s}")))
+    }
+
+    /// The asked position is reached: commits what was taken (all of it before the
+    /// position) and exports the target's snapshot there.
+    async fn arrive(&mut self, open: &mut Open, stats: &mut Stats, started: Instant) -> Result<Option<String>> {
+        self.commit_due(open, stats, started).await?;
+        let signal = self.answer.arrive(self.applier.client(), &self.options.interrupt).await?;
+        Ok(signal.map(|s| format!("stopped by {s}")))
     }
 
     /// Commits the source transactions taken, when not inside one.

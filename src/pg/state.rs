@@ -114,9 +114,7 @@ pub async fn record_follow(
                  binlog_file text NOT NULL, binlog_position bigint NOT NULL, gtid text,
                  migration_id text NOT NULL, recorded_at timestamptz NOT NULL DEFAULT now(),
                  PRIMARY KEY (pipeline, target_schema));
-             ALTER TABLE {FOLLOW_TABLE} ADD COLUMN IF NOT EXISTS changes_applied bigint NOT NULL DEFAULT 0,
-                 ADD COLUMN IF NOT EXISTS applied_at timestamptz,
-                 ADD COLUMN IF NOT EXISTS source_commit_at timestamptz"
+             {COLUMNS}"
         ))
         .await
         .map_err(|e| Error::postgres("creating converge.follow_state", &e))?;
@@ -128,12 +126,50 @@ pub async fn record_follow(
                  ON CONFLICT (pipeline, target_schema) DO UPDATE SET binlog_file = EXCLUDED.binlog_file,
                  binlog_position = EXCLUDED.binlog_position, gtid = EXCLUDED.gtid,
                  migration_id = EXCLUDED.migration_id, recorded_at = now(), changes_applied = 0,
-                 applied_at = NULL, source_commit_at = NULL"
+                 applied_at = NULL, source_commit_at = NULL, proven_file = NULL, proven_position = NULL,
+                 proven_at = NULL, cut_over_at = NULL"
             ),
             &[&pipeline, &schema, &at.file, &(at.position as i64), &at.gtid, &migration_id],
         )
         .await
         .map_err(|e| Error::postgres("recording the binlog position in converge.follow_state", &e))?;
+    Ok(())
+}
+
+/// The columns added to `converge.follow_state` after its first version.
+const COLUMNS: &str = "ALTER TABLE \"converge\".\"follow_state\"
+    ADD COLUMN IF NOT EXISTS changes_applied bigint NOT NULL DEFAULT 0,
+    ADD COLUMN IF NOT EXISTS applied_at timestamptz, ADD COLUMN IF NOT EXISTS source_commit_at timestamptz,
+    ADD COLUMN IF NOT EXISTS proven_file text, ADD COLUMN IF NOT EXISTS proven_position bigint,
+    ADD COLUMN IF NOT EXISTS proven_at timestamptz, ADD COLUMN IF NOT EXISTS cut_over_at timestamptz";
+
+/// Records that the target equalled the source at `at` (an online verify passed there).
+pub async fn record_proof(
+    client: &Client,
+    pipeline: &str,
+    schema: &str,
+    at: &crate::manifest::BinlogPosition,
+) -> Result<()> {
+    client.batch_execute(COLUMNS).await.map_err(|e| Error::postgres("updating converge.follow_state", &e))?;
+    let q = format!(
+        "UPDATE {FOLLOW_TABLE} SET proven_file = $3, proven_position = $4, proven_at = now()
+          WHERE pipeline = $1 AND target_schema = $2"
+    );
+    client
+        .execute(q.as_str(), &[&pipeline, &schema, &at.file, &(at.position as i64)])
+        .await
+        .map_err(|e| Error::postgres("recording a proof in converge.follow_state", &e))?;
+    Ok(())
+}
+
+/// Records that the pipeline was cut over: a follower will not apply to it again.
+pub async fn record_cut_over(client: &Client, pipeline: &str, schema: &str) -> Result<()> {
+    client.batch_execute(COLUMNS).await.map_err(|e| Error::postgres("updating converge.follow_state", &e))?;
+    let q = format!("UPDATE {FOLLOW_TABLE} SET cut_over_at = now() WHERE pipeline = $1 AND target_schema = $2");
+    client
+        .execute(q.as_str(), &[&pipeline, &schema])
+        .await
+        .map_err(|e| Error::postgres("recording the cut-over in converge.follow_state", &e))?;
     Ok(())
 }
 
@@ -146,13 +182,19 @@ pub struct FollowState {
     pub changes_applied: u64,
     /// The migration (run) whose copy started the follow.
     pub migration_id: String,
+    /// The last position an online verify proved the target at, since the copy.
+    pub proven: Option<crate::manifest::BinlogPosition>,
+    /// When the pipeline was cut over (the follower does not apply to it again).
+    pub cut_over_at: Option<String>,
 }
 
 /// The stored position, or None when the pipeline's copy recorded none.
 pub async fn read_follow(client: &Client, pipeline: &str, schema: &str) -> Result<Option<FollowState>> {
     let q = format!(
         "SELECT binlog_file, binlog_position, gtid, migration_id,
-                COALESCE((to_jsonb(f) ->> 'changes_applied')::bigint, 0)
+                COALESCE((to_jsonb(f) ->> 'changes_applied')::bigint, 0),
+                to_jsonb(f) ->> 'proven_file', (to_jsonb(f) ->> 'proven_position')::bigint,
+                to_jsonb(f) ->> 'cut_over_at'
            FROM {FOLLOW_TABLE} AS f WHERE pipeline = $1 AND target_schema = $2"
     );
     let rows = match client.query(q.as_str(), &[&pipeline, &schema]).await {
@@ -164,6 +206,11 @@ pub async fn read_follow(client: &Client, pipeline: &str, schema: &str) -> Resul
         at: crate::manifest::BinlogPosition { file: r.get(0), position: r.get::<_, i64>(1) as u64, gtid: r.get(2) },
         migration_id: r.get(3),
         changes_applied: r.get::<_, i64>(4) as u64,
+        proven: r
+            .get::<_, Option<String>>(5)
+            .zip(r.get::<_, Option<i64>>(6))
+            .map(|(file, p)| crate::manifest::BinlogPosition { file, position: p as u64, gtid: None }),
+        cut_over_at: r.get(7),
     }))
 }
 

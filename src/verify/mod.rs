@@ -88,6 +88,22 @@ pub async fn unchanged(
 
 /// Compares the pipeline's source and its PostgreSQL sink.
 pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
+    verify_at(p, depth, None).await
+}
+
+/// Compares the pipeline's source and its PostgreSQL sink while the source is live and
+/// its follower applies (docs/architecture.md, "Proving while live"): the follower
+/// holds, the source's snapshot is taken at a known position, the follower applies
+/// exactly up to it and exports the target's snapshot there, and both snapshots are
+/// compared while writes go on. Without a running follower, one runs here meanwhile.
+pub async fn verify_online(p: &Pipeline, depth: Depth) -> Result<Report> {
+    let mut held = crate::follow::request::Held::ask(p, "verify", false).await?;
+    let report = verify_at(p, depth, Some(&mut held)).await;
+    held.finish().await;
+    report
+}
+
+async fn verify_at(p: &Pipeline, depth: Depth, held: Option<&mut crate::follow::request::Held>) -> Result<Report> {
     let started = Instant::now();
     let sink =
         p.postgres().ok_or_else(|| Error::other(format!("pipeline `{}` has no postgres sink to verify", p.name)))?;
@@ -101,10 +117,25 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
         // As many target sessions as the source reads with, in one snapshot, and one
         // for the checks of the target alone.
         let workers = if src.parallel() { src.connections().clamp(1, MAX_WORKERS) } else { 1 };
-        let clients = snapshot_clients(url, workers + 1).await?;
-        let mut report = compare(p, depth, src, &clients, schema, tables).await?;
+        let (clients, position) = match held {
+            None => (snapshot_clients(url, workers + 1, None).await?, None),
+            Some(held) => {
+                let at = src.binlog_position().cloned().ok_or_else(|| {
+                    Error::other("an online verify needs the source's binlog position with its snapshot (log_bin on)")
+                })?;
+                let reached = held.until(&at).await?;
+                let clients = snapshot_clients(url, workers + 1, Some(&reached.snapshot)).await;
+                held.release().await?;
+                (clients?, Some(at))
+            }
+        };
+        // Live, MySQL's AUTO_INCREMENT counters count transactions still open at the
+        // snapshot: only a sequence behind the column's maximum is a fault then.
+        let counters = position.is_none();
+        let mut report = compare(p, depth, src, &clients, schema, tables, counters).await?;
         report.source = opened.describe();
         report.target = crate::secret::redact_url(url);
+        report.position = position;
         Ok::<_, Error>(report)
     }
     .await;
@@ -123,22 +154,31 @@ const SERIAL_PLANS: &str = "SET LOCAL max_parallel_workers_per_gather = 0";
 /// `n` target sessions in one REPEATABLE READ snapshot: the first exports it
 /// (`pg_export_snapshot()`), the others take it (`SET TRANSACTION SNAPSHOT`), so every
 /// table is compared with the same state of the target, whichever session reads it.
+/// Given a snapshot exported elsewhere (the follower's, at a source position), every
+/// session takes that one.
 ///
 /// The sessions run no parallel plans (`max_parallel_workers_per_gather = 0`, for their
 /// transaction only): verify is already parallel, one session per core, and parallel
 /// workers on top only share the same cores at a higher cost — a foreign-key check's
 /// parallel hash anti-join took 3–4 × the CPU of the merge anti-join over both indexes
 /// the planner picks without them (docs/architecture.md, "Verification").
-pub async fn snapshot_clients(url: &str, n: usize) -> Result<Vec<tokio_postgres::Client>> {
+pub async fn snapshot_clients(url: &str, n: usize, exported: Option<&str>) -> Result<Vec<tokio_postgres::Client>> {
     let q = |e: tokio_postgres::Error| Error::postgres("opening the target's snapshot", &e);
-    let first = connect(url).await?;
-    first
-        .batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {SERIAL_PLANS}"))
-        .await
-        .map_err(q)?;
-    let id: String = first.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(q)?.get(0);
-    let mut out = vec![first];
-    for _ in 1..n {
+    let mut out = Vec::with_capacity(n);
+    let id = match exported {
+        Some(id) => id.to_string(),
+        None => {
+            let first = connect(url).await?;
+            first
+                .batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {SERIAL_PLANS}"))
+                .await
+                .map_err(q)?;
+            let id: String = first.query_one("SELECT pg_export_snapshot()", &[]).await.map_err(q)?.get(0);
+            out.push(first);
+            id
+        }
+    };
+    while out.len() < n {
         let c = connect(url).await?;
         let take = format!(
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT {}; {SERIAL_PLANS}",
@@ -280,6 +320,7 @@ async fn compare(
     clients: &[tokio_postgres::Client],
     schema: &str,
     tables: Vec<crate::schema::Table>,
+    counters: bool,
 ) -> Result<Report> {
     let client = &clients[0];
     let pg_tables = introspect(client, schema).await?;
@@ -310,7 +351,8 @@ async fn compare(
     };
     let target_checks = async {
         let mut out = checks::foreign_keys(side, schema, &pg_tables).await?;
-        out.extend(checks::sequences(side, schema, &verified, &plan.counters()).await?);
+        let counters = if counters { plan.counters() } else { Vec::new() };
+        out.extend(checks::sequences(side, schema, &verified, &counters).await?);
         Ok::<_, Error>(out)
     };
     let (outcomes, target_checks) = tokio::join!(compare_tables(&ctx, table_clients, &plan, work), target_checks);
@@ -348,6 +390,7 @@ async fn compare(
             Depth::Sample(n) => format!("sample: {n} random rows per table, plus exact counts"),
         },
         seconds: 0.0,
+        position: None,
         rows_read: ctx.sides.rows_read.load(Ordering::Relaxed),
         checks,
         tables: results,

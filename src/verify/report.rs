@@ -120,6 +120,10 @@ pub struct Report {
     pub timestamp: String,
     /// `full`, or `sample of N rows per table`.
     pub mode: String,
+    /// An online verification: the source position both sides were compared at (the
+    /// source's snapshot, and the target's, which the follower applied up to exactly).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<crate::manifest::BinlogPosition>,
     /// Seconds it took.
     pub seconds: f64,
     /// Rows shipped from either server to compare them.
@@ -167,6 +171,9 @@ impl Report {
             "verify {}: {} → {} ({}, {:.2}s, {} rows read)\n",
             self.pipeline, self.source, self.target, self.mode, self.seconds, self.rows_read
         );
+        if let Some(at) = &self.position {
+            let _ = writeln!(o, "  both sides at source position {at} (online: the source kept writing)\n");
+        }
         for s in Section::ALL {
             let of: Vec<&Check> = self.checks.iter().filter(|c| c.section == s).collect();
             if of.is_empty() {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use mysql_async::prelude::*;
 
+pub mod follow;
 pub mod own_mariadb;
 
 /// The local servers (overridable for other machines).

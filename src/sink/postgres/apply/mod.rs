@@ -69,7 +69,7 @@ impl Applier {
                 &e,
             )
         })?;
-        let lock = format!("converge follow {pipeline} {schema}");
+        let lock = crate::pg::hold::follower_lock(pipeline, schema);
         let row = client
             .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
             .await
@@ -239,6 +239,11 @@ impl Applier {
             }
         }
         Ok(moved)
+    }
+
+    /// The apply's connection, for what is asked of it between transactions.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Rows held in memory, not yet COPYed (bounded per table).

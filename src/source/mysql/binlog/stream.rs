@@ -251,6 +251,7 @@ impl State {
             kind::MARIADB_GTID => {
                 let flags = events::mariadb_gtid_flags(event.data()).unwrap_or(0);
                 self.in_txn = flags & events::FL_STANDALONE == 0;
+                self.begin(event);
             }
             kind::XID => self.commit(h.log_pos(), h.timestamp()),
             kind::QUERY => self.query(event)?,
@@ -281,6 +282,15 @@ impl State {
             self.pos = h.log_pos() as u64;
         }
         Ok(())
+    }
+
+    /// A transaction (or a lone statement) starts with this event.
+    fn begin(&mut self, event: &Event) {
+        let h = event.header();
+        let start = (h.log_pos() as u64).saturating_sub(h.event_size() as u64);
+        if h.log_pos() > 0 {
+            self.out.push_back(Change::Begin { at: self.position(start as u32) });
+        }
     }
 
     /// The end of a source transaction (or of a statement outside one).
@@ -326,10 +336,14 @@ impl State {
         let h = event.header();
         let standalone = !self.in_txn;
         let statement = events::classify(&sql);
+        if standalone && !matches!(statement, Statement::Begin) {
+            self.begin(event);
+        }
         let shown = || crate::error::shorten(sql.trim(), 200);
         match &statement {
             Statement::Begin => {
                 self.in_txn = true;
+                self.begin(event);
                 return Ok(());
             }
             Statement::Commit => {

@@ -1,0 +1,107 @@
+//! Proving while live (docs/architecture.md, "Proving while live"): with a workload
+//! writing throughout, `converge verify --online` compares the source's snapshot with the
+//! target at exactly the snapshot's position, which the follower applies up to and
+//! exports; a row changed behind the follower's back is named by key and column.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::follow::*;
+
+/// A user the workload never touches (its updates pick ids below the orders' first id).
+const UNTOUCHED: i64 = 5_000_000;
+
+async fn untouched_user(s: &Setup) {
+    s.my.exec(&format!(
+        "INSERT INTO app.users (id, email, name, balance) VALUES ({UNTOUCHED}, 'still@x', 'Still', 1.00)"
+    ))
+    .await;
+}
+
+/// Waits until the follower has applied something (the copy is done and it follows).
+async fn following(s: &Setup, follower: &mut std::process::Child) {
+    for _ in 0..600 {
+        if s.applied().await > 0 {
+            return;
+        }
+        if follower.try_wait().unwrap().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = follower.kill();
+    let mut out = String::new();
+    if let Some(mut e) = follower.stderr.take() {
+        std::io::Read::read_to_string(&mut e, &mut out).unwrap();
+    }
+    panic!("the follower applied nothing within a minute: {out}");
+}
+
+fn report(out: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", said(out)))
+}
+
+/// The failed checks of a verify report, as `subject: evidence [keys]`.
+fn failures(r: &serde_json::Value) -> Vec<String> {
+    r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .map(|c| format!("{}: {} {}", c["subject"], c["evidence"], c["keys"]))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_verify_proves_the_live_copy_and_names_a_row_changed_behind_the_followers_back() {
+    let s = Setup::new("online_verify").await;
+    seed(&s.my, 100).await;
+    untouched_user(&s).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(Made::default());
+    let writer = tokio::spawn(workload(s.my.url("app"), 5, 100_000, stop.clone(), made.clone()));
+    let mut follower = s.spawn(&["run", "--follow"]);
+    following(&s, &mut follower).await;
+
+    let first = s.converge(&["--json", "verify", "--online"]).await;
+    let r = report(&first);
+    assert!(first.status.success(), "online verify while writes go on: {:?}\n{}", failures(&r), said(&first));
+    let at = &r["position"];
+    assert!(at["file"].as_str().is_some_and(|f| !f.is_empty()) && at["position"].as_u64() > Some(0), "{at}");
+    let before = made.changes.load(Ordering::SeqCst);
+
+    s.pg.client.execute(&format!("UPDATE users SET name = 'Tampered' WHERE id = {UNTOUCHED}"), &[]).await.unwrap();
+    let second = s.converge(&["--json", "verify", "--online"]).await;
+    assert!(!second.status.success(), "a row changed behind the follower's back fails the online verify");
+    let failed = failures(&report(&second));
+    assert!(
+        failed.len() == 1 && failed[0].contains(&format!("id='{UNTOUCHED}'")) && failed[0].contains("name"),
+        "only the tampered row, by key and column: {failed:?}"
+    );
+    assert!(made.changes.load(Ordering::SeqCst) > before, "the workload wrote between the two verifies");
+
+    stop.store(true, Ordering::SeqCst);
+    writer.await.unwrap();
+    signal(&follower, "INT");
+    let out = wait(follower).await;
+    assert!(out.status.success(), "the follower went on through both verifies: {}", said(&out));
+    s.pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_online_verify_without_a_follower_follows_for_itself() {
+    let s = Setup::new("online_own").await;
+    seed(&s.my, 20).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    // Changes the target has not seen: the verify's own follower applies them first.
+    s.my.exec("UPDATE app.users SET balance = balance + 1 WHERE id <= 10; DELETE FROM app.orders WHERE id = 3").await;
+    let v = s.converge(&["--json", "verify", "--online"]).await;
+    let r = report(&v);
+    assert!(v.status.success(), "{:?}\n{}", failures(&r), said(&v));
+    assert!(s.applied().await >= 11, "the verify's follower applied the 11 changes");
+    s.pg.drop_db().await;
+}
