@@ -4,8 +4,9 @@
 //! the source moves on (a new row); `verify --json` names every such key; `repair` from
 //! that report re-reads those rows, replaces them by key in one transaction and verify
 //! passes again. A key whose source row is gone by the time of the repair is deleted from
-//! the target. A repair whose re-check still differs (a target trigger enabled ALWAYS
-//! rewrites the rows) rolls back and changes nothing.
+//! the target. A report whose list was cut is refused unless `--partial`. A repair whose
+//! re-check still differs (a target trigger enabled ALWAYS rewrites the rows) rolls back
+//! and changes nothing.
 
 mod common;
 
@@ -151,6 +152,22 @@ async fn a_key_whose_source_row_is_gone_is_deleted_from_the_target() {
     );
     // Between the verify and the repair, the source deletes the row.
     c.my.exec("DELETE FROM account WHERE id = 4").await;
+
+    // A report whose list was cut is refused without --partial, naming the table, and
+    // nothing is written; with --partial the named rows are repaired and the table listed.
+    let mut cut: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for t in cut["tables"].as_array_mut().unwrap() {
+        t["truncated"] = serde_json::Value::Bool(t["table"] == "account");
+    }
+    let cut_path = c.dir.path().join("cut.json");
+    std::fs::write(&cut_path, cut.to_string()).unwrap();
+    let e = converge::repair::repair(&c.p, &cut_path, false).await.expect_err("a cut report").to_string();
+    assert!(e.contains("`account`: more rows differ than the report lists") && e.contains("--partial"), "{e}");
+    assert_eq!(pg_rows(&c.pg, "SELECT name FROM account WHERE id = 4").await, vec![vec![Some("tampered".into())]]);
+    let partial = converge::repair::repair(&c.p, &cut_path, true).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(partial.incomplete.len(), 1, "{}", partial.text());
+    assert!(partial.text().contains("NOT REPAIRED IN FULL `account`"), "{}", partial.text());
+    c.pg.client.batch_execute("INSERT INTO account (id, name, balance) VALUES (4, 'tampered', 0)").await.unwrap();
 
     let done = converge::repair::repair(&c.p, &path, false).await.unwrap_or_else(|e| panic!("{e}"));
     println!("{}", done.text());
