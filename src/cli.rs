@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod follow;
 mod query;
+mod repair;
 mod signal;
 use converge::pipeline::{self, Pipeline};
 use converge::run::{self, RunOptions};
@@ -148,6 +149,21 @@ enum Command {
         /// compared there while writes go on.
         #[arg(long)]
         online: bool,
+    },
+    /// Repair the rows a `verify --json` report names: re-read them from one source
+    /// snapshot, replace them in the target by key in one transaction, compare those keys
+    /// again and commit only when they are equal (else roll back and name what differs).
+    Repair {
+        /// The pipeline the report verified.
+        pipeline: PathBuf,
+        /// The report, as `converge verify PIPELINE --json` wrote it.
+        #[arg(long, value_name = "REPORT.json")]
+        from: PathBuf,
+        /// Repair the rows the report names even when it does not name every differing
+        /// row (more differ than it lists, or a table without a key); exits non-zero
+        /// after, naming those tables.
+        #[arg(long)]
+        partial: bool,
     },
     /// Measure throughput: generate a platform-shaped dataset in MySQL (or use --source and
     /// --target), then time converge's stages against the servers' own tools in one run.
@@ -299,6 +315,9 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 return Err(converge::Error::other("verify --online needs the pipeline whose follower applies"));
             }
             verify_command(cli, &p, *sample, report.as_deref(), *strict, *online).await
+        }
+        Command::Repair { pipeline, from, partial } => {
+            repair::command(cli, &Pipeline::load(pipeline)?, from, *partial).await
         }
         c @ Command::Bench { .. } => bench_args(cli, c).await,
         Command::Log { status, message, log, migration_id } => {

@@ -17,6 +17,7 @@ pub mod pg;
 pub mod pipeline;
 pub mod progress;
 pub mod query;
+pub mod repair;
 pub mod report;
 pub mod run;
 pub mod runlog;

@@ -9,6 +9,7 @@ pub mod canon;
 pub mod checks;
 pub mod digest;
 pub mod json;
+pub mod keyed;
 pub mod report;
 pub mod row_hash;
 pub mod strength;

@@ -82,8 +82,23 @@ impl TableCmp {
     }
 
     pub(super) fn in_keys(&self, side: Side, keys: &[Vec<String>]) -> String {
+        if keys.is_empty() {
+            return "FALSE".into();
+        }
         let list: Vec<String> = keys.iter().map(|k| self.bound_tuple(side, k)).collect();
         format!("{} IN ({})", self.order_tuple(side), list.join(", "))
+    }
+
+    /// The source's rows of `keys` (canonical key values), as a MySQL `WHERE` condition
+    /// over the table's own columns.
+    pub fn source_in_keys(&self, keys: &[Vec<String>]) -> String {
+        self.in_keys(Side::My, keys)
+    }
+
+    /// The target's rows of `keys`, as a PostgreSQL `WHERE` condition over the table's
+    /// own (unqualified) columns.
+    pub fn target_in_keys(&self, keys: &[Vec<String>]) -> String {
+        self.in_keys(Side::Pg, keys)
     }
 
     pub(super) fn row_hash(&self, side: Side) -> String {

@@ -14,6 +14,7 @@
 //! computed by PostgreSQL.
 
 mod merge;
+pub mod replace;
 mod stage;
 
 use arrow::record_batch::RecordBatch;
