@@ -268,7 +268,8 @@ async fn a_follower_killed_mid_batch_resumes_and_counts_every_change_once() {
 
 /// Every key the backlog after the copy made is in `converge.follow_changed`, across the
 /// kill and the binlog rotation: each order it inserted (1001 on; deleted, moved or not),
-/// each moved order's new key, each user past the seed; no entry is past the stored position.
+/// each seeded order it deleted or moved (the old key), each moved order's new key, each
+/// user past the seed; no entry is past the stored position.
 async fn every_backlog_key_is_recorded(s: &Setup, last_order: i64) {
     let rows = pg_rows(&s.pg, "SELECT table_name, key[1] FROM converge.follow_changed").await;
     let recorded: std::collections::BTreeSet<(String, String)> =
@@ -276,8 +277,12 @@ async fn every_backlog_key_is_recorded(s: &Setup, last_order: i64) {
     let mut c = s.my.conn().await;
     let users: Vec<u64> = c.query("SELECT id FROM app.users WHERE id > 50").await.unwrap();
     let moved: Vec<i64> = c.query("SELECT id FROM app.orders WHERE id >= 10000000").await.unwrap();
+    let kept: Vec<i64> = c.query("SELECT id FROM app.orders WHERE id <= 50").await.unwrap();
+    let gone: Vec<i64> = (1..=50).filter(|id| !kept.contains(id)).collect();
     assert!(!users.is_empty() && !moved.is_empty(), "the backlog inserted users and moved orders");
+    assert!(!gone.is_empty(), "the backlog deleted or moved seeded orders");
     let mut expected: Vec<(&str, String)> = (1001..=last_order).map(|id| ("orders", id.to_string())).collect();
+    expected.extend(gone.iter().map(|id| ("orders", id.to_string())));
     expected.extend(moved.iter().map(|id| ("orders", id.to_string())));
     expected.extend(users.iter().map(|id| ("users", id.to_string())));
     let missing: Vec<_> = expected.iter().filter(|(t, k)| !recorded.contains(&(t.to_string(), k.clone()))).collect();
