@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod calendar;
 pub mod change;
+pub mod cutover;
 pub mod ddl;
 pub mod error;
 pub mod feed;

@@ -6,6 +6,44 @@ use converge::pipeline::Pipeline;
 
 use super::Cli;
 
+/// `converge verify PIPELINE --online --repair`: an online verify; when it fails, the
+/// rows it names are repaired as `converge repair` would from its report, and a second
+/// online verify says whether that was all. Text, or one JSON object of the three.
+pub(super) async fn verify_and_repair(cli: &Cli, p: &Pipeline, depth: converge::verify::Depth) -> converge::Result<()> {
+    let first = converge::verify::verify_online(p, depth).await?;
+    super::log_verify(cli, &first);
+    if !cli.json && !cli.quiet {
+        print!("{}", first.text());
+    }
+    let (repaired, second) = match first.passed() {
+        true => (None, None),
+        false => {
+            let r = converge::repair::repair_report(p, &first.json(), false).await?;
+            if !cli.json && !cli.quiet {
+                print!("\n{}\n", r.text());
+            }
+            let second = converge::verify::verify_online(p, depth).await?;
+            super::log_verify(cli, &second);
+            if !cli.json && !cli.quiet {
+                print!("{}", second.text());
+            }
+            (Some(r), Some(second))
+        }
+    };
+    if cli.json {
+        let reverify = second.as_ref().map(|r| r.json_value());
+        let out = serde_json::json!({ "verify": first.json_value(), "repair": repaired, "reverify": reverify });
+        println!("{out}");
+    }
+    match second.as_ref().unwrap_or(&first) {
+        r if r.passed() => Ok(()),
+        r => Err(converge::Error::other(format!(
+            "verification failed after the repair: {} checks failed",
+            r.failures().len()
+        ))),
+    }
+}
+
 /// `converge repair PIPELINE --from REPORT.json [--partial]`: the report as text or
 /// JSON; an entry in the run log either way.
 pub(super) async fn command(cli: &Cli, p: &Pipeline, from: &Path, partial: bool) -> converge::Result<()> {

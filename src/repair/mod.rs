@@ -17,6 +17,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use crate::error::{Error, Result};
+use crate::follow::request::Held;
 use crate::mysql::MySqlSource;
 use crate::pg::connect::connect;
 use crate::pg::introspect::introspect;
@@ -74,6 +75,10 @@ pub struct RepairReport {
     pub committed: bool,
     /// How the rows were written.
     pub policy: String,
+    /// The source position the rows were re-read at (the follower held there while they
+    /// were written), when the target is followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<crate::manifest::BinlogPosition>,
     /// Seconds it took.
     pub seconds: f64,
 }
@@ -123,9 +128,17 @@ impl RepairReport {
 /// snapshot, repairs, closes it. A report that does not name every differing row is
 /// refused unless `partial` (then the rows it names are repaired, and the rest listed).
 pub async fn repair(p: &Pipeline, report: &Path, partial: bool) -> Result<RepairReport> {
-    let started = Instant::now();
     let text = std::fs::read_to_string(report).map_err(|e| Error::io(report, e))?;
-    let named = read_report(&text)?;
+    repair_report(p, &text, partial).await
+}
+
+/// [`repair`] from the report's text. A followed pipeline's follower (or one started
+/// here) is held: the rows are re-read in a source snapshot at a known position, the
+/// follower applies exactly up to it and waits while they are written, then goes on
+/// (docs/architecture.md, "Proving while live").
+pub async fn repair_report(p: &Pipeline, text: &str, partial: bool) -> Result<RepairReport> {
+    let started = Instant::now();
+    let named = read_report(text)?;
     if let Some(other) = named.pipeline.as_ref().filter(|n| **n != p.name) {
         return Err(Error::other(format!(
             "the report verified pipeline `{other}`, not `{}`: repair with the pipeline it verified",
@@ -133,19 +146,56 @@ pub async fn repair(p: &Pipeline, report: &Path, partial: bool) -> Result<Repair
         )));
     }
     if !partial {
-        keys_from_report(&text)?;
+        keys_from_report(text)?;
     }
+    let mut held = match followed(p).await? {
+        true => Some(Held::ask(p, "repair", true).await?),
+        false => None,
+    };
+    let result = repair_held(p, &named, held.as_mut()).await;
+    if let Some(held) = held {
+        held.finish().await;
+    }
+    let mut r = result?;
+    r.incomplete = named.incomplete;
+    r.seconds = started.elapsed().as_secs_f64();
+    Ok(r)
+}
+
+/// Whether the pipeline's target is followed (a copy recorded a position, not cut over).
+async fn followed(p: &Pipeline) -> Result<bool> {
+    let Some(sink) = p.postgres().filter(|_| p.follow.is_some()) else { return Ok(false) };
+    let client = connect(&sink.url).await?;
+    let stored = crate::pg::state::read_follow(&client, &p.name, sink.schema()).await?;
+    Ok(stored.is_some_and(|s| s.cut_over_at.is_none()))
+}
+
+async fn repair_held(p: &Pipeline, named: &ReportKeys, held: Option<&mut Held>) -> Result<RepairReport> {
     let (opened, _) = crate::pipeline::source::open(p).await?;
     let Some(src) = opened.live() else {
         opened.close().await;
         return Err(Error::other("repair re-reads rows from a live MySQL/MariaDB source (source.kind = \"mysql\")"));
     };
-    let result = repair_keys(p, &src, &named.keys).await;
+    let result = async {
+        let at = match held {
+            Some(held) => {
+                let at = src.binlog_position().cloned().ok_or_else(|| {
+                    Error::other("repairing a followed target needs the source's binlog position (log_bin on)")
+                })?;
+                held.until(&at).await?;
+                Some(at)
+            }
+            None => None,
+        };
+        let mut r = repair_keys(p, &src, &named.keys).await?;
+        r.position = at;
+        Ok::<_, Error>(r)
+    }
+    .await;
     let source = opened.describe();
     opened.close().await;
     let mut r = result?;
-    (r.source, r.incomplete) = (source, named.incomplete);
-    r.seconds = started.elapsed().as_secs_f64();
+    r.source = source;
     Ok(r)
 }
 
@@ -166,6 +216,7 @@ pub async fn repair_keys(p: &Pipeline, src: &MySqlSource, keys: &Keys) -> Result
         incomplete: Vec::new(),
         committed: false,
         policy: POLICY.to_string(),
+        position: None,
         seconds: 0.0,
     };
     let keys: Keys = keys.iter().filter(|(_, k)| !k.is_empty()).map(|(t, k)| (t.clone(), k.clone())).collect();

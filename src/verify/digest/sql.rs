@@ -95,6 +95,14 @@ impl TableCmp {
         self.in_keys(Side::My, keys)
     }
 
+    /// The canonical key values of the target's rows, as PostgreSQL select-list
+    /// expressions over the table's own (unqualified) columns, and those columns'
+    /// target names.
+    pub fn target_key_select(&self) -> (Vec<String>, Vec<String>) {
+        let names = self.keys().iter().map(|c| c.pg_name.clone()).collect();
+        (self.key_select(Side::Pg), names)
+    }
+
     /// The target's rows of `keys`, as a PostgreSQL `WHERE` condition over the table's
     /// own (unqualified) columns.
     pub fn target_in_keys(&self, keys: &[Vec<String>]) -> String {

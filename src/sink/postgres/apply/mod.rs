@@ -74,17 +74,7 @@ impl Applier {
                 &e,
             )
         })?;
-        let lock = crate::pg::hold::follower_lock(pipeline, schema);
-        let row = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
-            .await
-            .map_err(|e| Error::postgres("taking the follower's lock", &e))?;
-        if !row.get::<_, bool>(0) {
-            return Err(Error::other(format!(
-                "another follower of pipeline `{pipeline}` is applying to schema `{schema}` (one at a time: two would \
-                 apply the same changes)"
-            )));
-        }
+        take_lock(&client, pipeline, schema).await?;
         changed::ensure(&client).await?;
         changed::pending_create(&client).await?;
         let tables: Vec<Staged> = tables.into_iter().enumerate().map(|(i, t)| Staged::new(t, i)).collect();
@@ -264,6 +254,32 @@ impl Applier {
     /// Rows held in memory, not yet COPYed (bounded per table).
     pub fn held_rows(&self) -> usize {
         self.tables.iter().map(Staged::held_rows).sum()
+    }
+}
+
+/// How long a follower waits for the lock: the session of one killed a moment ago
+/// holds it until its server process notices.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The one-follower-per-pipeline-and-schema lock, waited for a little.
+async fn take_lock(client: &Client, pipeline: &str, schema: &str) -> Result<()> {
+    let lock = crate::pg::hold::follower_lock(pipeline, schema);
+    let asked = std::time::Instant::now();
+    loop {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
+            .await
+            .map_err(|e| Error::postgres("taking the follower's lock", &e))?;
+        if row.get::<_, bool>(0) {
+            return Ok(());
+        }
+        if asked.elapsed() >= LOCK_WAIT {
+            return Err(Error::other(format!(
+                "another follower of pipeline `{pipeline}` is applying to schema `{schema}` (one at a time: two would \
+                 apply the same changes)"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 
