@@ -379,7 +379,7 @@ async fn verify_command(
 ) -> converge::Result<()> {
     let depth = depth_of(p, sample);
     let r = match online {
-        true => converge::verify::verify_online(p, depth).await?,
+        true => converge::follow::online::verify_online(p, depth).await?,
         false => converge::verify::verify(p, depth).await?,
     };
     if let Some(path) = report {

@@ -10,7 +10,7 @@ use super::Cli;
 /// rows it names are repaired as `converge repair` would from its report, and a second
 /// online verify says whether that was all. Text, or one JSON object of the three.
 pub(super) async fn verify_and_repair(cli: &Cli, p: &Pipeline, depth: converge::verify::Depth) -> converge::Result<()> {
-    let first = converge::verify::verify_online(p, depth).await?;
+    let first = converge::follow::online::verify_online(p, depth).await?;
     super::log_verify(cli, &first);
     if !cli.json && !cli.quiet {
         print!("{}", first.text());
@@ -22,7 +22,7 @@ pub(super) async fn verify_and_repair(cli: &Cli, p: &Pipeline, depth: converge::
             if !cli.json && !cli.quiet {
                 print!("\n{}\n", r.text());
             }
-            let second = converge::verify::verify_online(p, depth).await?;
+            let second = converge::follow::online::verify_online(p, depth).await?;
             super::log_verify(cli, &second);
             if !cli.json && !cli.quiet {
                 print!("{}", second.text());

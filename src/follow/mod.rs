@@ -9,6 +9,7 @@
 
 mod hold;
 pub mod metrics;
+pub mod online;
 mod pump;
 pub mod request;
 mod setup;

@@ -93,33 +93,19 @@ pub async fn verify(p: &Pipeline, depth: Depth) -> Result<Report> {
     verify_at(p, depth, None).await
 }
 
-/// Compares the pipeline's source and its PostgreSQL sink while the source is live and
-/// its follower applies (docs/architecture.md, "Proving while live"): the follower
-/// holds, the source's snapshot is taken at a known position, the follower applies
-/// exactly up to it and exports the target's snapshot there, and both snapshots are
-/// compared while writes go on. Without a running follower, one runs here meanwhile.
-pub async fn verify_online(p: &Pipeline, depth: Depth) -> Result<Report> {
-    let mut held = crate::follow::request::Held::ask(p, "verify", false).await?;
-    let report = verify_at(p, depth, Some(&mut held)).await;
-    held.finish().await;
-    let report = report?;
-    if let (true, Depth::Full, Some(at)) = (report.passed(), depth, &report.position) {
-        record_proof(p, at).await?;
-    }
-    Ok(report)
+/// Asked with the source snapshot's binlog position, returns the id of a target snapshot
+/// exported at exactly that position (by the follower: `follow::online`).
+pub type Until<'a> =
+    Box<dyn FnOnce(crate::manifest::BinlogPosition) -> futures::future::BoxFuture<'a, Result<String>> + Send + 'a>;
+
+/// [`verify`], with the target's snapshot taken at the source snapshot's position
+/// (`until`) rather than now: an online verify (docs/architecture.md, "Proving while
+/// live").
+pub async fn verify_at_position(p: &Pipeline, depth: Depth, until: Until<'_>) -> Result<Report> {
+    verify_at(p, depth, Some(until)).await
 }
 
-/// Every row equalled the source at `at`: the cut-over need only verify the keys changed
-/// after it (those at or before it are forgotten).
-async fn record_proof(p: &Pipeline, at: &crate::manifest::BinlogPosition) -> Result<()> {
-    let Some(sink) = p.postgres() else { return Ok(()) };
-    let client = connect(&sink.url).await?;
-    crate::pg::state::record_proof(&client, &p.name, sink.schema(), at).await?;
-    crate::pg::changed::forget_through(&client, &p.name, sink.schema(), at).await?;
-    Ok(())
-}
-
-async fn verify_at(p: &Pipeline, depth: Depth, held: Option<&mut crate::follow::request::Held>) -> Result<Report> {
+async fn verify_at(p: &Pipeline, depth: Depth, until: Option<Until<'_>>) -> Result<Report> {
     let started = Instant::now();
     let sink =
         p.postgres().ok_or_else(|| Error::other(format!("pipeline `{}` has no postgres sink to verify", p.name)))?;
@@ -133,16 +119,14 @@ async fn verify_at(p: &Pipeline, depth: Depth, held: Option<&mut crate::follow::
         // As many target sessions as the source reads with, in one snapshot, and one
         // for the checks of the target alone.
         let workers = if src.parallel() { src.connections().clamp(1, MAX_WORKERS) } else { 1 };
-        let (clients, position) = match held {
+        let (clients, position) = match until {
             None => (snapshot_clients(url, workers + 1, None).await?, None),
-            Some(held) => {
+            Some(until) => {
                 let at = src.binlog_position().cloned().ok_or_else(|| {
                     Error::other("an online verify needs the source's binlog position with its snapshot (log_bin on)")
                 })?;
-                let reached = held.until(&at).await?;
-                let clients = snapshot_clients(url, workers + 1, Some(&reached.snapshot)).await;
-                held.release().await?;
-                (clients?, Some(at))
+                let snapshot = until(at.clone()).await?;
+                (snapshot_clients(url, workers + 1, Some(&snapshot)).await?, Some(at))
             }
         };
         // Live, MySQL's AUTO_INCREMENT counters count transactions still open at the
