@@ -7,8 +7,8 @@
 //! in the apply's key order.
 //!
 //! The apply writes them in its own transaction, with the data and the position, so a
-//! follower killed and restarted loses no changed key; a cut-over then verifies only the
-//! rows that changed since the last online verification, and forgets what that
+//! follower killed and restarted loses no changed key; a cut-over can then verify only
+//! the rows that changed since the last online verification, and forget what that
 //! verification covered (`forget_through`). A new copy starts with an empty set
 //! (`forget_all`, in the load's transaction).
 //!
@@ -153,12 +153,13 @@ pub async fn pending_whole_table(client: &Client, table: &str) -> Result<()> {
 
 /// Moves the pending keys into `converge.follow_changed` at position `at`, inside the
 /// apply transaction (a key already there takes the new position); the temporary table
-/// empties itself at the commit. Returns how many.
+/// empties itself at the commit. Rows go in key order, the order `forget_through` locks
+/// them in. Returns how many.
 pub async fn record_pending(client: &Client, pipeline: &str, schema: &str, at: &BinlogPosition) -> Result<u64> {
     let q = format!(
         "INSERT INTO {CHANGED_TABLE} (pipeline, target_schema, table_name, key, file_no, position)
-         SELECT $1::text, $2::text, table_name, key, $3::bigint, $4::bigint FROM (SELECT DISTINCT table_name, key FROM {PENDING}) AS k
-          ORDER BY table_name, key
+         SELECT $1::text, $2::text, table_name, key, $3::bigint, $4::bigint
+           FROM (SELECT DISTINCT table_name, key FROM {PENDING}) AS k ORDER BY table_name, key
          ON CONFLICT (pipeline, target_schema, table_name, key)
          DO UPDATE SET file_no = EXCLUDED.file_no, position = EXCLUDED.position"
     );
