@@ -317,6 +317,40 @@ async fn key_range_search_finds_one_changed_row_in_a_million_reading_few_rows() 
     my.drop_db().await;
 }
 
+/// PostgreSQL orders by an output column before a table column of the same name: the
+/// median of a key range must be ordered by the key, not by its canonical text (ordered
+/// as text, the median of 19..179 is 19 and the search never ends).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_key_range_search_orders_a_numeric_key_by_number_on_both_sides() {
+    let my = MyDb::create("verifymedian").await;
+    my.exec(
+        "CREATE TABLE t (id bigint PRIMARY KEY, name varchar(40) NOT NULL);\n\
+         INSERT INTO t SELECT seq, CONCAT('row-', seq) FROM seq_1_to_2500",
+    )
+    .await;
+    let pg = PgDb::create("verifymedian").await;
+    pg.client
+        .batch_execute(
+            "CREATE TABLE t (id bigint PRIMARY KEY, name varchar(40) NOT NULL);\n\
+             INSERT INTO t SELECT g, 'row-' || g FROM generate_series(1, 2500) g;\n\
+             UPDATE t SET name = 'changed' WHERE id = 42",
+        )
+        .await
+        .unwrap();
+    let text = "name = \"median\"\n[source]\nkind = \"mysql\"\nurl = \"${MYSQL_URL}\"\n[[sink]]\nkind = \"postgres\"\nurl = \"${PG_URL}\"\n";
+    let p = pipeline(text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
+    let r = verify(&p, Depth::Full).await.unwrap();
+    let (_, t) = &r.tables[0];
+    assert_eq!(
+        t.diffs,
+        vec![RowDiff::Changed { key: "id='42'".into(), values: vec!["42".into()], columns: vec!["name".into()] }],
+        "{}",
+        r.text()
+    );
+    pg.drop_db().await;
+    my.drop_db().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_verifies_after_the_commit_and_a_failure_keeps_the_export_whole() {
     let my = MyDb::create("verifyrun").await;

@@ -285,9 +285,13 @@ impl Sides<'_> {
         if count < 2 {
             return Ok(None);
         }
+        // Aliased: PostgreSQL resolves a bare ORDER BY name to an output column first, and
+        // the canonical key `"id"::text` is an output column named `id` — ordered as
+        // text, the median of 19..179 would be 19 and the range would never shrink.
+        let keys: Vec<String> = t.key_select(side).iter().enumerate().map(|(i, k)| format!("{k} AS k{i}")).collect();
         let sql = format!(
             "SELECT {} FROM {} WHERE {} ORDER BY {} LIMIT 1 OFFSET {}",
-            t.key_select(side).join(", "),
+            keys.join(", "),
             t.from(side),
             t.predicate(side, r),
             t.order_parts(side).join(", "),
@@ -434,7 +438,8 @@ impl Sides<'_> {
             } else {
                 self.median(t, Side::My, &r, dm.count).await?
             };
-            let Some(mid) = mid else {
+            // A median at the range's lower bound would leave it as it is: compare it row by row.
+            let Some(mid) = mid.filter(|m| Some(m) != r.lo.as_ref()) else {
                 found.extend(self.compare_rows(t, &t.predicate(Side::My, &r), &t.predicate(Side::Pg, &r)).await?);
                 continue;
             };
