@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cutover;
 mod follow;
 mod query;
+mod repair;
 mod signal;
 use converge::pipeline::{self, Pipeline};
 use converge::run::{self, RunOptions};
@@ -148,6 +150,34 @@ enum Command {
         /// compared there while writes go on.
         #[arg(long)]
         online: bool,
+        /// With --online: repair what it finds (as `converge repair` would from its
+        /// report), then verify online again.
+        #[arg(long, requires = "online")]
+        repair: bool,
+    },
+    /// Cut over, once the application has stopped writing to the source: drain the
+    /// follower (or follow here) to the source's position, check nothing arrives after
+    /// it, move sequences, verify the rows changed since the last online verify (every
+    /// row if none passed), count rows on both sides, and print the window, step by step.
+    /// Exits 0 only when PostgreSQL is proven equal; the follower then stops for good.
+    Cutover {
+        /// The followed pipeline.
+        pipeline: PathBuf,
+    },
+    /// Repair the rows a `verify --json` report names: re-read them from one source
+    /// snapshot, replace them in the target by key in one transaction, compare those keys
+    /// again and commit only when they are equal (else roll back and name what differs).
+    Repair {
+        /// The pipeline the report verified.
+        pipeline: PathBuf,
+        /// The report, as `converge verify PIPELINE --json` wrote it.
+        #[arg(long, value_name = "REPORT.json")]
+        from: PathBuf,
+        /// Repair the rows the report names even when it does not name every differing
+        /// row (more differ than it lists, or a table without a key); exits non-zero
+        /// after, naming those tables.
+        #[arg(long)]
+        partial: bool,
     },
     /// Measure throughput: generate a platform-shaped dataset in MySQL (or use --source and
     /// --target), then time converge's stages against the servers' own tools in one run.
@@ -289,7 +319,7 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
         }
         Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
         Command::Schema { pipeline, out, diff } => schema_command(cli, pipeline, out.as_deref(), *diff).await,
-        Command::Verify { pipeline, source, target, schema, sample, report, strict, online } => {
+        Command::Verify { pipeline, source, target, schema, sample, report, strict, online, repair } => {
             // A pipeline names both sides: URLs on the command line beside it are refused;
             // from the environment (CONVERGE_SOURCE_URL / CONVERGE_TARGET_URL) they are not used.
             let given = |flag: &str| std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")));
@@ -304,7 +334,14 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             if *online && pipeline.is_none() {
                 return Err(converge::Error::other("verify --online needs the pipeline whose follower applies"));
             }
+            if *repair {
+                return repair::verify_and_repair(cli, &p, depth_of(&p, *sample)).await;
+            }
             verify_command(cli, &p, *sample, report.as_deref(), *strict, *online).await
+        }
+        Command::Cutover { pipeline } => cutover::command(cli, &Pipeline::load(pipeline)?).await,
+        Command::Repair { pipeline, from, partial } => {
+            repair::command(cli, &Pipeline::load(pipeline)?, from, *partial).await
         }
         c @ Command::Bench { .. } => bench_args(cli, c).await,
         Command::Log { status, message, log, migration_id } => {
@@ -346,10 +383,7 @@ async fn verify_command(
     strict: bool,
     online: bool,
 ) -> converge::Result<()> {
-    let depth = match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
-        Some(n) => converge::verify::Depth::Sample(n),
-        None => converge::verify::Depth::Full,
-    };
+    let depth = depth_of(p, sample);
     let r = match online {
         true => converge::verify::verify_online(p, depth).await?,
         false => converge::verify::verify(p, depth).await?,
@@ -614,6 +648,14 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()), None);
             Err(e)
         }
+    }
+}
+
+/// How much a verify compares: `--sample`, else the pipeline's `[verify] sample`, else all.
+fn depth_of(p: &Pipeline, sample: Option<u64>) -> converge::verify::Depth {
+    match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
+        Some(n) => converge::verify::Depth::Sample(n),
+        None => converge::verify::Depth::Full,
     }
 }
 

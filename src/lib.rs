@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod calendar;
 pub mod change;
+pub mod cutover;
 pub mod ddl;
 pub mod error;
 pub mod feed;
@@ -17,6 +18,7 @@ pub mod pg;
 pub mod pipeline;
 pub mod progress;
 pub mod query;
+pub mod repair;
 pub mod report;
 pub mod run;
 pub mod runlog;

@@ -49,6 +49,15 @@ pub struct BinlogPosition {
     pub gtid: Option<String>,
 }
 
+impl BinlogPosition {
+    /// The binlog file's number, the numeric suffix of its name (`mariadb-bin.000012` →
+    /// 12; 0 when the name has none): files are numbered in order, so `(file_number,
+    /// position)` orders positions across a rotation.
+    pub fn file_number(&self) -> u64 {
+        self.file.rsplit('.').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0)
+    }
+}
+
 impl std::fmt::Display for BinlogPosition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}:{}", self.file, self.position)?;
@@ -145,5 +154,18 @@ impl Manifest {
             column: None,
             message: format!("not a valid manifest: {e}"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BinlogPosition;
+
+    #[test]
+    fn a_binlog_files_number_is_its_numeric_suffix() {
+        let at = |file: &str| BinlogPosition { file: file.into(), position: 4, gtid: None };
+        assert_eq!(at("mariadb-bin.000012").file_number(), 12);
+        assert_eq!(at("binlog.1000000").file_number(), 1_000_000);
+        assert_eq!(at("no-number").file_number(), 0);
     }
 }

@@ -2,7 +2,8 @@
 //! a workload writes, then followed; when the workload stops and the follower has caught
 //! up, `converge verify` passes (every cell, every count). A follower killed with
 //! SIGKILL in the middle of a batch resumes from the position the target stores and
-//! counts every change once; one whose apply session is killed reconnects.
+//! counts every change once, and every key the backlog changed is in
+//! `converge.follow_changed`; one whose apply session is killed reconnects.
 
 mod common;
 
@@ -79,8 +80,45 @@ async fn a_follower_killed_mid_batch_resumes_and_counts_every_change_once() {
     let drain = s.converge(&["follow", "--until-caught-up"]).await;
     assert!(drain.status.success(), "restart: {}", said(&drain));
     assert_eq!(s.applied().await, total, "every change counted once (killed at {after_kill} of {total})");
+    every_backlog_key_is_recorded(&s, next_order).await;
     verify_passes(&s).await;
     s.pg.drop_db().await;
+}
+
+/// Every key the backlog after the copy made is in `converge.follow_changed`, across the
+/// kill and the binlog rotation: each order it inserted (1001 on; deleted, moved or not),
+/// each seeded order it deleted or moved (the old key), each moved order's new key, each
+/// user past the seed; no entry is past the stored position.
+async fn every_backlog_key_is_recorded(s: &Setup, last_order: i64) {
+    let rows = pg_rows(&s.pg, "SELECT table_name, key[1] FROM converge.follow_changed").await;
+    let recorded: std::collections::BTreeSet<(String, String)> =
+        rows.into_iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect();
+    let mut c = s.my.conn().await;
+    let users: Vec<u64> = c.query("SELECT id FROM app.users WHERE id > 50").await.unwrap();
+    let moved: Vec<i64> = c.query("SELECT id FROM app.orders WHERE id >= 10000000").await.unwrap();
+    let kept: Vec<i64> = c.query("SELECT id FROM app.orders WHERE id <= 50").await.unwrap();
+    let gone: Vec<i64> = (1..=50).filter(|id| !kept.contains(id)).collect();
+    assert!(!users.is_empty() && !moved.is_empty(), "the backlog inserted users and moved orders");
+    assert!(!gone.is_empty(), "the backlog deleted or moved seeded orders");
+    let mut expected: Vec<(&str, String)> = (1001..=last_order).map(|id| ("orders", id.to_string())).collect();
+    expected.extend(gone.iter().map(|id| ("orders", id.to_string())));
+    expected.extend(moved.iter().map(|id| ("orders", id.to_string())));
+    expected.extend(users.iter().map(|id| ("users", id.to_string())));
+    let missing: Vec<_> = expected.iter().filter(|(t, k)| !recorded.contains(&(t.to_string(), k.clone()))).collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} keys not recorded, e.g. {:?}",
+        missing.len(),
+        expected.len(),
+        &missing[..missing.len().min(5)]
+    );
+    let past = "SELECT count(*) FILTER (WHERE (c.file_no, c.position) > (substring(f.binlog_file from '[0-9]+$')::bigint, f.binlog_position)),
+                       count(DISTINCT c.file_no)
+                  FROM converge.follow_changed c JOIN converge.follow_state f USING (pipeline, target_schema)";
+    let r = pg_rows(&s.pg, past).await;
+    assert_eq!(r[0][0].as_deref(), Some("0"), "no key recorded past the stored position");
+    let files: u32 = r[0][1].as_deref().unwrap().parse().unwrap();
+    assert!(files >= 2, "keys on both sides of the rotation ({files} file numbers)");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

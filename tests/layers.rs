@@ -23,7 +23,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("transform", &["transform"]),
     ("sink", &["sink"]),
     ("plan", &["pipeline"]),
-    ("commands", &["run", "follow", "verify", "bench", "query", "report", "ddl"]),
+    ("commands", &["run", "follow", "verify", "repair", "cutover", "bench", "query", "report", "ddl"]),
     ("cli", &["cli", "main", "lib"]),
 ];
 

@@ -105,3 +105,109 @@ async fn an_online_verify_without_a_follower_follows_for_itself() {
     assert!(s.applied().await >= 11, "the verify's follower applied the 11 changes");
     s.pg.drop_db().await;
 }
+
+/// Waits until the target's row of `UNTOUCHED` has this balance (the follower applied it).
+async fn applied_balance(s: &Setup, balance: &str) {
+    let q = format!("SELECT balance::text FROM users WHERE id = {UNTOUCHED}");
+    for _ in 0..600 {
+        let r = s.pg.client.query_opt(q.as_str(), &[]).await.unwrap();
+        if r.is_some_and(|r| r.get::<_, String>(0) == balance) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the follower did not apply the balance {balance}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_verify_repair_then_cutover_under_a_workload() {
+    let s = Setup::new("online_cut").await;
+    seed(&s.my, 100).await;
+    untouched_user(&s).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let made = Arc::new(Made::default());
+    let writer = tokio::spawn(workload(s.my.url("app"), 13, 100_000, stop.clone(), made.clone()));
+    let mut follower = s.spawn(&["run", "--follow"]);
+    following(&s, &mut follower).await;
+
+    s.pg.client.execute(&format!("UPDATE users SET name = 'Tampered' WHERE id = {UNTOUCHED}"), &[]).await.unwrap();
+    let failed = s.converge(&["--json", "verify", "--online"]).await;
+    assert!(!failed.status.success(), "the tampered row fails the online verify");
+    let path = s.dir.path().join("verify.json");
+    std::fs::write(&path, &failed.stdout).unwrap();
+    let repair = s.converge(&["--json", "repair", "--from", path.to_str().unwrap()]).await;
+    let r = report(&repair);
+    assert!(repair.status.success(), "repair: {}", said(&repair));
+    assert_eq!(r["tables"][0]["keys"], 1, "one key repaired: {r}");
+    assert!(r["position"]["file"].is_string(), "re-read at a known position, the follower held there: {r}");
+    let again = s.converge(&["--json", "verify", "--online"]).await;
+    assert!(again.status.success(), "after the repair: {:?}", failures(&report(&again)));
+
+    stop.store(true, Ordering::SeqCst);
+    writer.await.unwrap();
+    let cut = s.converge(&["--json", "cutover"]).await;
+    let c = report(&cut);
+    assert!(cut.status.success(), "cutover: {}", said(&cut));
+    let steps: Vec<&str> = c["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        steps,
+        [
+            "hold the follower",
+            "source snapshot",
+            "drain the follower",
+            "no writes after it",
+            "sequences",
+            "verify what changed",
+            "count rows"
+        ]
+    );
+    assert!(c["steps"].as_array().unwrap().iter().all(|s| s["seconds"].as_f64().is_some()), "{c}");
+    assert!(c["windowSeconds"].as_f64().unwrap() > 0.0 && c["position"]["file"].is_string(), "{c}");
+    assert!(c["rollback"].as_str().unwrap().contains(c["position"]["file"].as_str().unwrap()), "{c}");
+    let out = wait(follower).await;
+    assert!(out.status.success(), "the follower stops at the cut-over: {}", said(&out));
+    assert!(said(&out).contains("stopped by the cut-over"), "{}", said(&out));
+    let log = std::fs::read_to_string(s.dir.path().join("runs.jsonl")).unwrap();
+    assert!(log.lines().any(|l| l.contains("\"completed\"") && l.contains("cutover")), "{log}");
+    let restart = s.converge(&["follow", "--until-caught-up"]).await;
+    assert!(!restart.status.success() && said(&restart).contains("was cut over"), "{}", said(&restart));
+    s.pg.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_killed_after_an_online_verify_loses_no_changed_key_for_the_cutover() {
+    let s = Setup::new("online_kill").await;
+    seed(&s.my, 30).await;
+    untouched_user(&s).await;
+    let mut follower = s.spawn(&["run", "--follow"]);
+    for _ in 0..600 {
+        if s.pg.client.query("SELECT 1 FROM converge.follow_state", &[]).await.is_ok_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.my.exec("UPDATE app.users SET balance = 2.00 WHERE id = 1").await;
+    following(&s, &mut follower).await;
+    let v = s.converge(&["--json", "verify", "--online"]).await;
+    assert!(v.status.success(), "{:?}", failures(&report(&v)));
+    // A change after the proof, applied, then the follower killed and started again.
+    s.my.exec(&format!("UPDATE app.users SET balance = 7.00 WHERE id = {UNTOUCHED}")).await;
+    applied_balance(&s, "7.00").await;
+    signal(&follower, "KILL");
+    let _ = wait(follower).await;
+    let follower = s.spawn(&["follow"]);
+    // The changed row is altered behind the follower's back: only the changed keys are
+    // verified now, and this one must be among them.
+    s.pg.client.execute(&format!("UPDATE users SET name = 'Tampered' WHERE id = {UNTOUCHED}"), &[]).await.unwrap();
+    let cut = s.converge(&["--json", "cutover"]).await;
+    let c = report(&cut);
+    assert!(!cut.status.success(), "the cut-over checks the key changed before the kill: {c}");
+    let verified = c["steps"].as_array().unwrap().iter().find(|s| s["name"] == "verify what changed").unwrap();
+    assert!(verified["detail"].as_str().unwrap().contains("changed since the online verify"), "{verified}");
+    let failures = c["failures"].to_string();
+    assert!(failures.contains(&format!("id='{UNTOUCHED}'")) && failures.contains("name"), "{failures}");
+    signal(&follower, "INT");
+    let out = wait(follower).await;
+    assert!(out.status.success(), "a failed cut-over leaves the follower following: {}", said(&out));
+    s.pg.drop_db().await;
+}

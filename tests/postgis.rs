@@ -107,7 +107,16 @@ async fn each_change_is_named(pg: &PgDb, p: &converge::Pipeline) {
         let r = verify(p).await;
         assert!(!r.passed(), "verify passed after {fault}");
         let diffs = &r.tables.iter().find(|(t, _)| t == "shapes").expect("shapes compared").1.diffs;
-        assert_eq!(diffs, &[RowDiff::Changed { key: key.into(), columns: vec![column.into()] }], "{}", r.text());
+        assert_eq!(
+            diffs,
+            &[RowDiff::Changed {
+                key: key.into(),
+                values: vec![key["id='".len()..key.len() - 1].into()],
+                columns: vec![column.into()]
+            }],
+            "{}",
+            r.text()
+        );
         pg.client.batch_execute(undo).await.unwrap();
         assert!(verify(p).await.passed(), "undone: {fault}");
     }
@@ -422,7 +431,12 @@ async fn verify_finds_postgis_in_a_schema_off_the_search_path() {
         .unwrap();
     let r = verify(&p).await;
     let diffs = &r.tables.iter().find(|(t, _)| t == "shapes").expect("shapes compared").1.diffs;
-    assert_eq!(diffs, &[RowDiff::Changed { key: "id='1'".into(), columns: vec!["l".into()] }], "{}", r.text());
+    assert_eq!(
+        diffs,
+        &[RowDiff::Changed { key: "id='1'".into(), values: vec!["1".into()], columns: vec!["l".into()] }],
+        "{}",
+        r.text()
+    );
     pg.drop_db().await;
     my.drop_db().await;
 }

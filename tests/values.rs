@@ -92,7 +92,7 @@ async fn json_duplicate_keys_stop_the_run_or_load_as_mariadb_reads_them_and_veri
     let mut named: Vec<(String, Vec<String>)> = diffs
         .iter()
         .map(|d| match d {
-            RowDiff::Changed { key, columns } => (key.clone(), columns.clone()),
+            RowDiff::Changed { key, columns, .. } => (key.clone(), columns.clone()),
             other => panic!("{other:?}"),
         })
         .collect();
@@ -248,7 +248,10 @@ async fn a_float_in_double_precision_is_its_own_value_said_in_plan_counted_and_v
     pg.client.batch_execute("UPDATE gauge SET level = 0.1 WHERE id = 1").await.unwrap();
     let v = verify(&p, Depth::Full).await.unwrap();
     let diffs = &v.tables.iter().find(|(t, _)| t == "gauge").expect("gauge compared").1.diffs;
-    assert_eq!(diffs, &[RowDiff::Changed { key: "id='1'".into(), columns: vec!["level".into()] }]);
+    assert_eq!(
+        diffs,
+        &[RowDiff::Changed { key: "id='1'".into(), values: vec!["1".into()], columns: vec!["level".into()] }]
+    );
     my.drop_db().await;
     pg.drop_db().await;
 }

@@ -125,7 +125,11 @@ async fn clean_migration_passes_and_each_fault_is_named() {
     assert_eq!(f[0].subject, "person");
     assert_eq!(
         diffs(&r, "person"),
-        &[RowDiff::Changed { key: "id='0b000000-0000-4000-8000-000000000001'".into(), columns: vec!["note".into()] }]
+        &[RowDiff::Changed {
+            key: "id='0b000000-0000-4000-8000-000000000001'".into(),
+            values: vec!["0b000000-0000-4000-8000-000000000001".into()],
+            columns: vec!["note".into()]
+        }]
     );
     assert!(failed(&r, Section::RowCounts).is_empty());
 
@@ -161,7 +165,7 @@ async fn clean_migration_passes_and_each_fault_is_named() {
     .await;
     assert_eq!(failed(&r, Section::RowCounts)[0].subject, "ticket");
     assert!(failed(&r, Section::RowCounts)[0].evidence.contains("3 rows in the source, 2 in the target"));
-    assert_eq!(diffs(&r, "ticket"), &[RowDiff::Missing { key: "id='2'".into() }]);
+    assert_eq!(diffs(&r, "ticket"), &[RowDiff::Missing { key: "id='2'".into(), values: vec!["2".into()] }]);
 
     // One added row, in a table with a composite text key and a quoted name.
     let r = with_fault(
@@ -172,7 +176,10 @@ async fn clean_migration_passes_and_each_fault_is_named() {
     )
     .await;
     assert_eq!(failed(&r, Section::RowCounts)[0].subject, "query-result-cache");
-    assert_eq!(diffs(&r, "query-result-cache"), &[RowDiff::Extra { key: "k='a', part='3'".into() }]);
+    assert_eq!(
+        diffs(&r, "query-result-cache"),
+        &[RowDiff::Extra { key: "k='a', part='3'".into(), values: vec!["a".into(), "3".into()] }]
+    );
 
     // One orphaned foreign key (checks suspended by a superuser to make it).
     let r = with_fault(
@@ -293,7 +300,11 @@ async fn key_range_search_finds_one_changed_row_in_a_million_reading_few_rows() 
     assert_eq!((big.source_rows, big.target_rows), (N, N));
     assert_eq!(
         big.diffs,
-        vec![RowDiff::Changed { key: "id='654321'".into(), columns: vec!["name".into()] }],
+        vec![RowDiff::Changed {
+            key: "id='654321'".into(),
+            values: vec!["654321".into()],
+            columns: vec!["name".into()]
+        }],
         "{}",
         r.text()
     );
@@ -420,7 +431,11 @@ async fn floats_are_compared_exactly_by_the_servers_and_one_bit_is_found() {
             pg.client.execute(&set, &[changed, id]).await.unwrap();
             let r = verify(&p, Depth::Full).await.unwrap();
             assert!(!r.passed(), "id {id}, {col}: one bit changed and verify passed");
-            let want = [RowDiff::Changed { key: format!("id='{id}'"), columns: vec![col.to_string()] }];
+            let want = [RowDiff::Changed {
+                key: format!("id='{id}'"),
+                values: vec![id.to_string()],
+                columns: vec![col.to_string()],
+            }];
             assert_eq!(diffs(&r, "m"), want, "id {id}, {col}");
             pg.client.execute(&set, &[original, id]).await.unwrap();
         }
@@ -631,7 +646,11 @@ async fn hard_json_values_are_equal_by_meaning_and_one_character_is_found() {
         let set = "UPDATE doc SET j = $1::text::jsonb WHERE id = $2";
         pg.client.execute(set, &[changed, id]).await.unwrap();
         let r = verify(&p, Depth::Full).await.unwrap();
-        let want = [RowDiff::Changed { key: format!("id='{id}'"), columns: vec!["j".to_string()] }];
+        let want = [RowDiff::Changed {
+            key: format!("id='{id}'"),
+            values: vec![id.to_string()],
+            columns: vec!["j".to_string()],
+        }];
         assert_eq!(diffs(&r, "doc"), want, "id {id}: {original} → {changed}");
         pg.client.execute(set, &[original, id]).await.unwrap();
     }
@@ -701,7 +720,7 @@ async fn bare_source_columns_compare_exactly_and_each_change_is_named() {
         .await;
         assert_eq!(
             diffs(&r, "n"),
-            &[RowDiff::Changed { key: "id='1'".into(), columns: vec![column.into()] }],
+            &[RowDiff::Changed { key: "id='1'".into(), values: vec!["1".into()], columns: vec![column.into()] }],
             "{column}: {}",
             r.text()
         );
@@ -739,13 +758,17 @@ async fn a_large_table_is_digested_in_key_ranges_and_every_difference_is_located
     let r = verify(&p, Depth::Full).await.unwrap();
     let (_, big) = &r.tables[0];
     assert!(big.parts > 2, "digested whole: {}", r.text());
-    let changed = |id: &str| RowDiff::Changed { key: format!("id='{id}'"), columns: vec!["name".into()] };
+    let changed = |id: &str| RowDiff::Changed {
+        key: format!("id='{id}'"),
+        values: vec![id.into()],
+        columns: vec!["name".into()],
+    };
     let expected = vec![
-        RowDiff::Missing { key: "id='1'".into() },
+        RowDiff::Missing { key: "id='1'".into(), values: vec!["1".into()] },
         changed("10"),
         changed("300001"),
         changed("599990"),
-        RowDiff::Extra { key: format!("id='{}'", N + 5) },
+        RowDiff::Extra { key: format!("id='{}'", N + 5), values: vec![(N + 5).to_string()] },
     ];
     assert_eq!(big.diffs, expected, "{}", r.text());
     assert!(big.rows_read < 5_000, "read {} rows", big.rows_read);
@@ -820,7 +843,7 @@ async fn pad_space_keys_bound_the_same_rows_on_both_sides() {
         .await;
         assert_eq!(
             diffs(&r, table),
-            &[RowDiff::Changed { key: "k='z050'".into(), columns: vec!["v".into()] }],
+            &[RowDiff::Changed { key: "k='z050'".into(), values: vec!["z050".into()], columns: vec!["v".into()] }],
             "{table}: {}",
             r.text()
         );

@@ -207,8 +207,7 @@ async fn follow_with(
 
 /// Whether position `a` is at or past `b` (binlog files are numbered in order).
 pub fn reached(a: &BinlogPosition, b: &BinlogPosition) -> bool {
-    let number = |f: &str| f.rsplit('.').next().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
-    (number(&a.file), a.position) >= (number(&b.file), b.position)
+    (a.file_number(), a.position) >= (b.file_number(), b.position)
 }
 
 #[cfg(test)]

@@ -33,32 +33,12 @@ pub fn followed(plan: &Plan, target: &Target) -> Result<Vec<Followed>> {
         let tt = tt.as_ref().ok_or_else(|| Error::other(format!("`{}` has no target table", t.name())))?;
         let pg = target.load.tables.iter().find(|x| x.name == tt.table);
         let source_key: Vec<String> = t.spec.table.primary_key.iter().map(|k| t.out_name(k)).collect();
-        let key = match pg {
-            Some(pg) if !pg.primary_key.is_empty() => pg.primary_key.clone(),
-            _ => source_key,
-        };
-        if key.is_empty() {
+        let apply = ApplyTable::new(t.name(), tt, pg, source_key);
+        if apply.key.is_empty() {
             return Err(Error::other(format!("`{}` has no key to apply changes by", t.name())));
         }
-        let sequences = pg
-            .map(|pg| {
-                let copied = |n: &str| tt.columns.iter().any(|c| c.name == n);
-                pg.columns
-                    .iter()
-                    .filter(|c| copied(&c.name))
-                    .filter_map(|c| c.sequence.clone().map(|s| (c.name.clone(), s)))
-                    .collect()
-            })
-            .unwrap_or_default();
         let pk = &t.spec.table.primary_key;
         let normalizer = Normalizer::new(&ctx, t.name(), t.spec.plans.clone(), t.rules.clone(), pk)?;
-        let apply = ApplyTable {
-            source: t.spec.table.name.clone(),
-            target: tt.table.clone(),
-            columns: tt.columns.clone(),
-            key,
-            sequences,
-        };
         out.push(Followed { spec: t.spec.clone(), normalizer, apply });
     }
     Ok(out)

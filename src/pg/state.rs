@@ -98,7 +98,9 @@ pub const FOLLOW_TABLE: &str = "\"converge\".\"follow_state\"";
 
 /// Records, inside the load's own transaction, the binlog position the loaded snapshot
 /// was taken at: committed with the data, so the target never claims a position its
-/// rows are not at. One row per pipeline and target schema.
+/// rows are not at. One row per pipeline and target schema. The keys a follower of an
+/// earlier copy changed are forgotten in the same transaction (`pg::changed`): the new
+/// snapshot starts with none.
 pub async fn record_follow(
     client: &Client,
     pipeline: &str,
@@ -133,6 +135,8 @@ pub async fn record_follow(
         )
         .await
         .map_err(|e| Error::postgres("recording the binlog position in converge.follow_state", &e))?;
+    super::changed::ensure(client).await?;
+    super::changed::forget_all(client, pipeline, schema).await?;
     Ok(())
 }
 

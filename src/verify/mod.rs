@@ -6,9 +6,11 @@
 //! sequences, indexes — and reports it (terminal, Markdown, JSON).
 
 pub mod canon;
+pub mod changed;
 pub mod checks;
 pub mod digest;
 pub mod json;
+pub mod keyed;
 pub mod report;
 pub mod row_hash;
 pub mod strength;
@@ -100,7 +102,21 @@ pub async fn verify_online(p: &Pipeline, depth: Depth) -> Result<Report> {
     let mut held = crate::follow::request::Held::ask(p, "verify", false).await?;
     let report = verify_at(p, depth, Some(&mut held)).await;
     held.finish().await;
-    report
+    let report = report?;
+    if let (true, Depth::Full, Some(at)) = (report.passed(), depth, &report.position) {
+        record_proof(p, at).await?;
+    }
+    Ok(report)
+}
+
+/// Every row equalled the source at `at`: the cut-over need only verify the keys changed
+/// after it (those at or before it are forgotten).
+async fn record_proof(p: &Pipeline, at: &crate::manifest::BinlogPosition) -> Result<()> {
+    let Some(sink) = p.postgres() else { return Ok(()) };
+    let client = connect(&sink.url).await?;
+    crate::pg::state::record_proof(&client, &p.name, sink.schema(), at).await?;
+    crate::pg::changed::forget_through(&client, &p.name, sink.schema(), at).await?;
+    Ok(())
 }
 
 async fn verify_at(p: &Pipeline, depth: Depth, held: Option<&mut crate::follow::request::Held>) -> Result<Report> {

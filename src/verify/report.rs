@@ -305,10 +305,10 @@ pub fn rows(n: u64) -> String {
 /// A row difference as one line of evidence.
 pub fn show_diff(d: &RowDiff) -> String {
     match d {
-        RowDiff::Missing { key } => format!("{key}: in the source, missing in the target"),
-        RowDiff::Extra { key } => format!("{key}: in the target, not in the source"),
-        RowDiff::Changed { key, columns } if columns.is_empty() => format!("{key}: values differ"),
-        RowDiff::Changed { key, columns } => format!("{key}: differs in {}", columns.join(", ")),
+        RowDiff::Missing { key, .. } => format!("{key}: in the source, missing in the target"),
+        RowDiff::Extra { key, .. } => format!("{key}: in the target, not in the source"),
+        RowDiff::Changed { key, columns, .. } if columns.is_empty() => format!("{key}: values differ"),
+        RowDiff::Changed { key, columns, .. } => format!("{key}: differs in {}", columns.join(", ")),
     }
 }
 

@@ -358,6 +358,47 @@ async fn read_range(
     Ok((rows, builder.zero_dates_nulled().to_vec()))
 }
 
+impl MySqlSource {
+    /// The rows of `spec`'s table that `clause` (a `WHERE` condition over its columns)
+    /// selects in the snapshot, in key order, read and decoded as the run reads them: a
+    /// value the run refuses is refused here, naming its table, key and column. The
+    /// batches are held in memory: for a few rows (`converge repair`, docs/architecture.md
+    /// "Repair"), not a table.
+    pub async fn read_where(&self, spec: &ReadSpec, clause: &str) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+        let mut conn = self.acquire().await;
+        let r = read_where_on(&mut conn, spec, clause, self.options.batch_rows).await;
+        self.release(conn).await;
+        r
+    }
+}
+
+async fn read_where_on(
+    conn: &mut Conn,
+    spec: &ReadSpec,
+    clause: &str,
+    batch_rows: usize,
+) -> Result<Vec<arrow::record_batch::RecordBatch>> {
+    let t = &spec.table;
+    let keys = key_columns(spec);
+    let key_names: Vec<&str> = keys.iter().map(|&i| spec.plans[i].name.as_str()).collect();
+    let ctx = || format!("reading rows of `{}`", t.name);
+    let sql = select(spec, clause);
+    let mut result = conn.exec_iter(sql.as_str(), Params::Empty).await.map_err(|e| Error::mysql(ctx(), e))?;
+    let mut builder = BatchBuilder::new(spec.plans.clone(), batch_rows);
+    let (mut out, mut rows) = (Vec::new(), 0u64);
+    while let Some(row) = result.next().await.map_err(|e| Error::mysql(ctx(), e))? {
+        push_row(&mut builder, &row, &key_names, &keys, &t.name, rows)?;
+        rows += 1;
+        if builder.rows() >= batch_rows {
+            out.push(builder.finish());
+        }
+    }
+    if builder.rows() > 0 {
+        out.push(builder.finish());
+    }
+    Ok(out)
+}
+
 fn push_row(b: &mut BatchBuilder, row: &Row, key_names: &[&str], keys: &[usize], table: &str, n: u64) -> Result<()> {
     for i in 0..row.len() {
         if let Err(e) = b.push(i, cell(row.as_ref(i))) {

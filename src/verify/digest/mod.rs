@@ -9,6 +9,7 @@
 //! and those columns (never the rest of the row), canonicalised without a per-value
 //! allocation ([`super::json`]).
 
+mod keys;
 mod pieces;
 mod sql;
 
@@ -57,21 +58,36 @@ pub struct TableCmp {
 pub enum RowDiff {
     /// In the source, not in the target.
     Missing {
-        /// The key, `col='value'`.
+        /// The key, `col='value'` (shortened, for people).
         key: String,
+        /// The canonical key values, one per key column, whole (for `converge repair`).
+        values: Vec<String>,
     },
     /// In the target, not in the source.
     Extra {
         /// The key.
         key: String,
+        /// The canonical key values.
+        values: Vec<String>,
     },
     /// In both, with different values in these columns.
     Changed {
         /// The key.
         key: String,
+        /// The canonical key values.
+        values: Vec<String>,
         /// The columns whose canonical values differ.
         columns: Vec<String>,
     },
+}
+
+impl RowDiff {
+    /// The canonical key values of the row.
+    pub fn values(&self) -> &[String] {
+        match self {
+            RowDiff::Missing { values, .. } | RowDiff::Extra { values, .. } | RowDiff::Changed { values, .. } => values,
+        }
+    }
 }
 
 /// What the content comparison of one table found.
@@ -305,6 +321,16 @@ impl Sides<'_> {
 
     /// Compares the rows matching a filter on both sides; returns the differing keys.
     async fn compare_rows(&self, t: &TableCmp, my_filter: &str, pg_filter: &str) -> Result<Vec<(Vec<String>, Kind)>> {
+        Ok(self.compare_rows_counted(t, my_filter, pg_filter).await?.0)
+    }
+
+    /// As [`Sides::compare_rows`], with the rows each side matched (source, target).
+    async fn compare_rows_counted(
+        &self,
+        t: &TableCmp,
+        my_filter: &str,
+        pg_filter: &str,
+    ) -> Result<(Vec<(Vec<String>, Kind)>, u64, u64)> {
         let (m, g) =
             tokio::try_join!(self.row_hashes(t, Side::My, my_filter), self.row_hashes(t, Side::Pg, pg_filter))?;
         let mut out = Vec::new();
@@ -318,7 +344,7 @@ impl Sides<'_> {
         for k in g.keys().filter(|k| !m.contains_key(*k)) {
             out.push((k.clone(), Kind::Extra));
         }
-        Ok(out)
+        Ok((out, m.len() as u64, g.len() as u64))
     }
 
     /// Names the columns that differ for changed rows (ships those few rows).
@@ -482,9 +508,12 @@ impl Sides<'_> {
             .map(|(k, kind)| {
                 let key = t.show_key(&k);
                 match kind {
-                    Kind::Missing => RowDiff::Missing { key },
-                    Kind::Extra => RowDiff::Extra { key },
-                    Kind::Changed => RowDiff::Changed { key, columns: columns.get(&k).cloned().unwrap_or_default() },
+                    Kind::Missing => RowDiff::Missing { key, values: k },
+                    Kind::Extra => RowDiff::Extra { key, values: k },
+                    Kind::Changed => {
+                        let columns = columns.get(&k).cloned().unwrap_or_default();
+                        RowDiff::Changed { key, values: k, columns }
+                    }
                 }
             })
             .collect())

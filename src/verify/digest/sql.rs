@@ -82,8 +82,31 @@ impl TableCmp {
     }
 
     pub(super) fn in_keys(&self, side: Side, keys: &[Vec<String>]) -> String {
+        if keys.is_empty() {
+            return "FALSE".into();
+        }
         let list: Vec<String> = keys.iter().map(|k| self.bound_tuple(side, k)).collect();
         format!("{} IN ({})", self.order_tuple(side), list.join(", "))
+    }
+
+    /// The source's rows of `keys` (canonical key values), as a MySQL `WHERE` condition
+    /// over the table's own columns.
+    pub fn source_in_keys(&self, keys: &[Vec<String>]) -> String {
+        self.in_keys(Side::My, keys)
+    }
+
+    /// The canonical key values of the target's rows, as PostgreSQL select-list
+    /// expressions over the table's own (unqualified) columns, and those columns'
+    /// target names.
+    pub fn target_key_select(&self) -> (Vec<String>, Vec<String>) {
+        let names = self.keys().iter().map(|c| c.pg_name.clone()).collect();
+        (self.key_select(Side::Pg), names)
+    }
+
+    /// The target's rows of `keys`, as a PostgreSQL `WHERE` condition over the table's
+    /// own (unqualified) columns.
+    pub fn target_in_keys(&self, keys: &[Vec<String>]) -> String {
+        self.in_keys(Side::Pg, keys)
     }
 
     pub(super) fn row_hash(&self, side: Side) -> String {

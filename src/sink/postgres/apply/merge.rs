@@ -10,6 +10,7 @@ use super::stage::{Staged, OP, SEQ};
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
+use crate::pg::changed;
 
 /// The SQL that applies one table's staged changes.
 pub(super) struct MergeSql {
@@ -23,6 +24,9 @@ pub(super) struct MergeSql {
     pub upsert_one: String,
     /// Moves each sequence past the largest key staged.
     pub sequences: Vec<String>,
+    /// Adds every key staged (old and new keys alike) to the transaction's changed keys
+    /// (`$1`: the target table's name).
+    pub changed: String,
 }
 
 impl MergeSql {
@@ -67,6 +71,7 @@ impl MergeSql {
                 "INSERT INTO {target} ({list}) OVERRIDING SYSTEM VALUE SELECT {list} FROM {one} {conflict}"
             ),
             sequences,
+            changed: changed::pending_from(stage, &t.key),
         }
     }
 }
@@ -113,7 +118,8 @@ pub(super) async fn in_order(client: &Client, staged: &[Staged], sql: &[MergeSql
     Ok(merged)
 }
 
-/// Moves sequences past the keys staged, then empties the staging tables.
+/// Moves sequences past the keys staged and notes every key staged as changed (in this
+/// transaction, `pg::changed`), then empties the staging tables.
 pub(super) async fn finish(client: &Client, staged: &mut [Staged], sql: &[MergeSql]) -> Result<()> {
     for (i, s) in staged.iter_mut().enumerate().filter(|(_, s)| s.staged > 0) {
         for q in &sql[i].sequences {
@@ -122,6 +128,8 @@ pub(super) async fn finish(client: &Client, staged: &mut [Staged], sql: &[MergeS
                 .await
                 .map_err(|e| Error::postgres(format!("moving a sequence of `{}`", s.table.target), &e))?;
         }
+        let ctx = || format!("noting the changed keys of `{}`", s.table.target);
+        client.execute(sql[i].changed.as_str(), &[&s.table.target]).await.map_err(|e| Error::postgres(ctx(), &e))?;
         let q = format!("TRUNCATE {}", s.stage);
         client.batch_execute(&q).await.map_err(|e| Error::postgres("emptying a staging table", &e))?;
         s.staged = 0;

@@ -4,7 +4,9 @@
 //! applied set-based per table (the last change of each key wins), and the source
 //! position after the last of them is stored in `converge.follow_state` in the same
 //! commit — so a crash or restart resumes exactly where the target is, with no change
-//! lost or applied twice, and `synchronous_commit = off` is safe.
+//! lost or applied twice, and `synchronous_commit = off` is safe. Every key staged (and
+//! every table truncated) is recorded in `converge.follow_changed` with that position,
+//! in the same commit (`pg::changed`), for a cut-over that verifies only what changed.
 //!
 //! The apply runs with `session_replication_role = replica`, as PostgreSQL's own logical
 //! replication does: the target's triggers (converge's `ON UPDATE CURRENT_TIMESTAMP`
@@ -14,6 +16,7 @@
 //! computed by PostgreSQL.
 
 mod merge;
+pub mod replace;
 mod stage;
 
 use arrow::record_batch::RecordBatch;
@@ -26,7 +29,7 @@ use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::ident::pg_qualified as qualified;
 use crate::manifest::BinlogPosition;
-use crate::pg::state;
+use crate::pg::{changed, state};
 
 /// What the apply says of itself, for the run's output.
 pub const POLICY: &str = "applied changes run with session_replication_role = replica (as PostgreSQL's logical \
@@ -57,6 +60,8 @@ pub struct Applier {
     changes: u64,
     merged: Vec<(u64, u64)>,
     replayed: bool,
+    /// Changed keys are pending in the session's temporary table (`pg::changed`).
+    keys_pending: bool,
 }
 
 impl Applier {
@@ -69,17 +74,9 @@ impl Applier {
                 &e,
             )
         })?;
-        let lock = crate::pg::hold::follower_lock(pipeline, schema);
-        let row = client
-            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
-            .await
-            .map_err(|e| Error::postgres("taking the follower's lock", &e))?;
-        if !row.get::<_, bool>(0) {
-            return Err(Error::other(format!(
-                "another follower of pipeline `{pipeline}` is applying to schema `{schema}` (one at a time: two would \
-                 apply the same changes)"
-            )));
-        }
+        take_lock(&client, pipeline, schema).await?;
+        changed::ensure(&client).await?;
+        changed::pending_create(&client).await?;
         let tables: Vec<Staged> = tables.into_iter().enumerate().map(|(i, t)| Staged::new(t, i)).collect();
         for t in &tables {
             t.create(&client, schema).await?;
@@ -98,6 +95,7 @@ impl Applier {
             changes: 0,
             merged,
             replayed: false,
+            keys_pending: false,
         })
     }
 
@@ -149,6 +147,8 @@ impl Applier {
         let n = self.client.execute(q.as_str(), &[]).await.map_err(|e| Error::postgres("applying TRUNCATE", &e))?;
         self.merged[i].0 += n;
         self.changes += 1;
+        changed::pending_whole_table(&self.client, &self.tables[i].table.target).await?;
+        self.keys_pending = true;
         Ok(())
     }
 
@@ -181,13 +181,18 @@ impl Applier {
             total.0 += m.0;
             total.1 += m.1;
         }
+        self.keys_pending = true;
         merge::finish(&self.client, &mut self.tables, &self.sql).await
     }
 
-    /// Applies everything taken and stores `at` (with the count) in the same commit.
+    /// Applies everything taken and stores `at` (with the count, and as the position of
+    /// every key changed) in the same commit.
     pub async fn commit(&mut self, at: &BinlogPosition, source_commit: Option<u32>) -> Result<Applied> {
         self.begin().await?;
         self.merge().await?;
+        if self.keys_pending {
+            changed::record_pending(&self.client, &self.pipeline, &self.schema, at).await?;
+        }
         state::advance_follow(&self.client, &self.pipeline, &self.schema, at, self.changes, source_commit).await?;
         self.client.batch_execute("COMMIT").await.map_err(|e| Error::postgres("committing applied changes", &e))?;
         self.in_txn = false;
@@ -215,7 +220,7 @@ impl Applier {
     fn reset(&mut self) {
         self.tables.iter_mut().for_each(Staged::reset);
         self.merged.iter_mut().for_each(|m| *m = (0, 0));
-        (self.changes, self.seq, self.replayed) = (0, 0, false);
+        (self.changes, self.seq, self.replayed, self.keys_pending) = (0, 0, false, false);
     }
 
     /// Moves each followed table's sequences to MySQL's `AUTO_INCREMENT` counter
@@ -249,6 +254,32 @@ impl Applier {
     /// Rows held in memory, not yet COPYed (bounded per table).
     pub fn held_rows(&self) -> usize {
         self.tables.iter().map(Staged::held_rows).sum()
+    }
+}
+
+/// How long a follower waits for the lock: the session of one killed a moment ago
+/// holds it until its server process notices.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The one-follower-per-pipeline-and-schema lock, waited for a little.
+async fn take_lock(client: &Client, pipeline: &str, schema: &str) -> Result<()> {
+    let lock = crate::pg::hold::follower_lock(pipeline, schema);
+    let asked = std::time::Instant::now();
+    loop {
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&lock])
+            .await
+            .map_err(|e| Error::postgres("taking the follower's lock", &e))?;
+        if row.get::<_, bool>(0) {
+            return Ok(());
+        }
+        if asked.elapsed() >= LOCK_WAIT {
+            return Err(Error::other(format!(
+                "another follower of pipeline `{pipeline}` is applying to schema `{schema}` (one at a time: two would \
+                 apply the same changes)"
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
 

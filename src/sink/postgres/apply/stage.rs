@@ -15,8 +15,10 @@ use crate::change::Op;
 use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
+use crate::pg::introspect::PgTable;
 use crate::sink::postgres::copy::{CopyColumn, CopyEncoder};
 use crate::sink::postgres::pgtype::PgTarget;
+use crate::sink::postgres::target::TableTarget;
 
 /// The staging table's column holding a change's place in source order.
 pub(super) const SEQ: &str = "converge.seq";
@@ -42,6 +44,32 @@ pub struct ApplyTable {
     /// Columns backed by a sequence (serial or identity) and the sequence, moved past
     /// every key the source handed out.
     pub sequences: Vec<(String, String)>,
+}
+
+impl ApplyTable {
+    /// A planned table's way into the target: the target's COPY columns (`target`), the
+    /// key changes are applied by — the target's primary key, else `source_key` (the
+    /// source's, under its output names) — and the sequences behind the columns it copies.
+    pub fn new(source: &str, target: &TableTarget, pg: Option<&PgTable>, source_key: Vec<String>) -> ApplyTable {
+        let key = match pg {
+            Some(pg) if !pg.primary_key.is_empty() => pg.primary_key.clone(),
+            _ => source_key,
+        };
+        let copied = |n: &str| target.columns.iter().any(|c| c.name == n);
+        let sequences = pg
+            .map(|pg| {
+                let with_sequence = pg.columns.iter().filter(|c| copied(&c.name));
+                with_sequence.filter_map(|c| c.sequence.clone().map(|s| (c.name.clone(), s))).collect()
+            })
+            .unwrap_or_default();
+        ApplyTable {
+            source: source.to_string(),
+            target: target.table.clone(),
+            columns: target.columns.clone(),
+            key,
+            sequences,
+        }
+    }
 }
 
 /// A table's staging state within the open transaction.

@@ -1,0 +1,142 @@
+//! The cut-over's steps after the follower holds: the source's snapshot and position,
+//! the drain to it, the check that nothing was written after it, sequences, the proof
+//! of what changed, and the counts (docs/architecture.md, "Proving while live").
+
+use std::time::Duration;
+
+use super::{source_url, Timed};
+use crate::error::{Error, Result};
+use crate::follow::request::Held;
+use crate::ident::{mysql as my_ident, pg_qualified};
+use crate::manifest::BinlogPosition;
+use crate::mysql::MySqlSource;
+use crate::pg::connect::connect;
+use crate::pg::introspect::introspect;
+use crate::pipeline::plan::{self, Plan};
+use crate::pipeline::spec::Pipeline;
+use crate::source::mysql::binlog::stream::server_position;
+
+/// Longer than the follower's heartbeat period (1 s): a write after the drain would
+/// have moved the server's position by then.
+const QUIET_FOR: Duration = Duration::from_millis(1_500);
+
+/// Drains the held follower to the source snapshot's position and proves the target
+/// there; the position and what failed.
+pub(super) async fn prove(
+    p: &Pipeline,
+    held: &mut Held,
+    timed: &mut Timed,
+) -> Result<(Option<BinlogPosition>, Vec<String>)> {
+    let (opened, tables) = crate::pipeline::source::open(p).await?;
+    let Some(src) = opened.live() else {
+        opened.close().await;
+        return Err(Error::other("`converge cutover` needs a live MySQL or MariaDB source"));
+    };
+    let proved = async {
+        let at = src.binlog_position().cloned().ok_or_else(|| {
+            Error::other("the source's snapshot has no binlog position (is log_bin on?): nothing can be drained to it")
+        })?;
+        timed.done("source snapshot", format!("at {at}"));
+        let reached = held.until(&at).await?;
+        timed.done("drain the follower", format!("the target is at {at}"));
+        let mut failures = quiet(p, &at).await?;
+        timed.done("no writes after it", if failures.is_empty() { "the source stayed there" } else { "it moved" });
+        if !failures.is_empty() {
+            return Ok((Some(at), failures));
+        }
+        let sink = p.postgres().ok_or_else(|| Error::other("`converge cutover` needs a postgres sink"))?;
+        let mut plan = plan::build(p, tables.clone()).await?;
+        plan::json_reading(&mut plan, Some(src.json_reading()));
+        let moved = sequences(&sink.url, sink.schema(), &plan).await?;
+        timed.done("sequences", format!("{moved} moved past their maximum and MySQL's counter"));
+        let clients = crate::verify::snapshot_clients(&sink.url, 2, Some(&reached.snapshot)).await?;
+        let (detail, found) = crate::verify::changed::since_proof(p, &src, &clients, sink.schema(), tables).await?;
+        timed.done("verify what changed", detail);
+        failures.extend(found);
+        let (detail, found) = counts(&src, &clients[0], sink.schema(), &plan).await?;
+        timed.done("count rows", detail);
+        failures.extend(found);
+        Ok((Some(at), failures))
+    }
+    .await;
+    opened.close().await;
+    proved
+}
+
+/// Nothing reaches the binary log after `at` for longer than a heartbeat.
+async fn quiet(p: &Pipeline, at: &BinlogPosition) -> Result<Vec<String>> {
+    let url = source_url(p)?;
+    tokio::time::sleep(QUIET_FOR).await;
+    let now = server_position(url).await?;
+    if now.file == at.file && now.position == at.position {
+        return Ok(Vec::new());
+    }
+    Ok(vec![format!(
+        "the source's binary log moved on from {at} to {now} after the drain: something still writes (the \
+         application, or another database on this server); stop it and cut over again — nothing was cut over"
+    )])
+}
+
+/// Moves each target sequence past its column's maximum and MySQL's `AUTO_INCREMENT`
+/// counter in the snapshot; how many moved.
+async fn sequences(url: &str, schema: &str, plan: &Plan) -> Result<u64> {
+    let client = connect(url).await?;
+    let counters = plan.counters();
+    let mut moved = 0;
+    for t in introspect(&client, schema).await? {
+        if !plan.tables.iter().any(|tp| tp.target == t.name) {
+            continue;
+        }
+        for c in &t.columns {
+            let Some(seq) = &c.sequence else { continue };
+            let counter = counters.iter().find(|(tt, cc, _)| *tt == t.name && *cc == c.name).map(|(.., n)| *n as i64);
+            let q = format!(
+                "SELECT setval($1::text::regclass, v) FROM (SELECT GREATEST((SELECT max({col})::bigint FROM {table}), \
+                 $2::bigint - 1) AS v) AS m WHERE v > COALESCE(pg_sequence_last_value($1::text::regclass), 0)",
+                col = crate::ident::pg(&c.name),
+                table = pg_qualified(schema, &t.name),
+            );
+            let n = client
+                .execute(q.as_str(), &[seq, &counter])
+                .await
+                .map_err(|e| Error::postgres(format!("moving sequence {seq}"), &e))?;
+            moved += n;
+        }
+    }
+    Ok(moved)
+}
+
+/// Every planned table's rows counted on both sides, in the two snapshots.
+async fn counts(
+    src: &MySqlSource,
+    pg: &tokio_postgres::Client,
+    schema: &str,
+    plan: &Plan,
+) -> Result<(String, Vec<String>)> {
+    let (mut rows, mut failures) = (0u64, Vec::new());
+    for tp in &plan.tables {
+        let q = format!("SELECT COUNT(*) FROM {}", my_ident(tp.name()));
+        let source: Vec<(u64,)> = src.query(&q).await?;
+        let source = source.first().map_or(0, |r| r.0);
+        let q = format!("SELECT count(*) FROM {}", pg_qualified(schema, &tp.target));
+        let target = pg
+            .query_one(q.as_str(), &[])
+            .await
+            .map_err(|e| Error::postgres(format!("counting `{}`", tp.target), &e))?
+            .get::<_, i64>(0) as u64;
+        if source != target {
+            failures.push(format!("`{}`: {source} rows in the source, {target} in the target", tp.name()));
+        }
+        rows += source;
+    }
+    let verdict =
+        if failures.is_empty() { "equal on both sides".to_string() } else { format!("{} differ", failures.len()) };
+    Ok((format!("{} tables, {rows} source rows: {verdict}", plan.tables.len()), failures))
+}
+
+/// Marks the pipeline cut over in the target: its follower will not apply again.
+pub(super) async fn mark_cut_over(p: &Pipeline) -> Result<()> {
+    let sink = p.postgres().ok_or_else(|| Error::other("`converge cutover` needs a postgres sink"))?;
+    let client = connect(&sink.url).await?;
+    crate::pg::state::record_cut_over(&client, &p.name, sink.schema()).await
+}
