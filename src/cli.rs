@@ -224,6 +224,12 @@ enum Command {
         /// transactions, lag under 1,000 changes/s, memory with a 1 M-row transaction.
         #[arg(long)]
         follow: bool,
+        /// Also measure the cut-over on the first scale (on a MariaDB of its own, binary
+        /// log on): a follower under ~500 row changes/s, `verify --online` while writing,
+        /// then `cutover` as soon as the writes stop — its window beside today's (copy +
+        /// full verify).
+        #[arg(long)]
+        cutover: bool,
     },
     /// Run SQL over export directories (Parquet when the export has it, else CSV typed
     /// by its manifest).
@@ -416,6 +422,7 @@ async fn bench_args(cli: &Cli, c: &Command) -> converge::Result<()> {
         repeat,
         chart,
         follow,
+        cutover,
     } = c
     else {
         unreachable!("called for the bench command only")
@@ -432,6 +439,7 @@ async fn bench_args(cli: &Cli, c: &Command) -> converge::Result<()> {
         connections: *connections,
         repeat: *repeat as usize,
         follow: *follow,
+        cutover: *cutover,
     };
     bench_command(cli, &o, chart).await
 }

@@ -107,12 +107,18 @@ impl Workload {
         let mut out = Vec::new();
         let mut total = 0u64;
         while total < changes {
-            let want = (1 + self.rng.below(max_rows.max(1) as u64)).min(changes - total) as usize;
-            let t = self.txn(want);
+            let t = self.next(max_rows, changes - total);
             total += t.keys.len() as u64;
             out.push(t);
         }
         out
+    }
+
+    /// The next transaction of a plan: 1 to `max_rows` rows, at most `left` (> 0). A
+    /// writer that goes on until it is stopped takes them one at a time.
+    pub fn next(&mut self, max_rows: usize, left: u64) -> Txn {
+        let want = (1 + self.rng.below(max_rows.max(1) as u64)).min(left) as usize;
+        self.txn(want)
     }
 
     /// One transaction of `n` rows: the kind drawn 50 / 30 / 20, the table in

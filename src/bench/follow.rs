@@ -5,6 +5,8 @@
 //! ≥ 1 M row changes written while no follower ran; of 100 k single-row transactions;
 //! the lag of a running follower under a steady 1,000 changes/s; and the catch-up of
 //! one source transaction of 1 M rows (its peak memory). `converge verify` after each.
+//! `converge bench --cutover` (`follow/cutover.rs`) starts the same world afresh and
+//! measures the cut-over window under steady writes.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -20,7 +22,11 @@ use super::BenchOptions;
 use crate::error::{Error, Result};
 use crate::ident;
 
+mod cutover;
+mod follower;
 mod lag;
+mod steady;
+pub use cutover::{CutoverResult, CutoverRun, CutoverStep, Goal, VerifyRun};
 pub use lag::Lag;
 
 /// Row changes in the backlog.
@@ -132,40 +138,33 @@ impl FollowResult {
     }
 }
 
-/// The stage's servers, databases, pipeline.
+/// A follow stage's world: the bench's own MariaDB, the source database on it, a fresh
+/// PostgreSQL database, the `[follow]` pipeline joining them, a working directory.
 struct Stage<'a> {
     my_url: String,
     pg_url: String,
     pipeline: PathBuf,
     dir: PathBuf,
     o: &'a BenchOptions,
+    /// The databases' name (the same on both servers).
+    name: String,
+    server: OwnServer,
+    pg_admin: tokio_postgres::Client,
 }
 
 /// Runs the follow stage on a dataset of about `rows` rows.
 pub async fn run(o: &BenchOptions, rows: u64) -> Result<FollowResult> {
-    let server = OwnServer::start(&o.work_dir).await?;
-    let name = format!("cvg_follow_{rows}_{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-    let pg_admin = format!("{}/postgres", o.pg_server.trim_end_matches('/'));
-    let pg = crate::pg::connect::connect(&pg_admin).await?;
-    pg.batch_execute(&format!("CREATE DATABASE {}", ident::pg(&name)))
-        .await
-        .map_err(|e| Error::postgres("creating the follow stage's target database", &e))?;
-    let dir = o.work_dir.join(format!("bench-follow-{rows}"));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    let stage = Stage {
-        my_url: format!("{}/{name}", server.url()),
-        pg_url: format!("{}/{name}", o.pg_server.trim_end_matches('/')),
-        pipeline: write_pipeline(&dir, o.connections)?,
-        dir,
-        o,
-    };
-    let r = stage.measure(&server, &name, rows).await;
-    if !o.keep {
-        let _ = pg.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident::pg(&name))).await;
-        let _ = std::fs::remove_dir_all(&stage.dir);
-    }
-    drop(server);
+    let stage = Stage::open(o, rows, "follow").await?;
+    let r = stage.measure(rows).await;
+    stage.close().await;
+    r
+}
+
+/// Runs the cut-over stage on a dataset of about `rows` rows (`follow/cutover.rs`).
+pub async fn run_cutover(o: &BenchOptions, rows: u64) -> Result<CutoverResult> {
+    let stage = Stage::open(o, rows, "cutover").await?;
+    let r = cutover::measure(&stage, rows).await;
+    stage.close().await;
     r
 }
 
@@ -181,11 +180,62 @@ fn write_pipeline(dir: &Path, connections: Option<usize>) -> Result<PathBuf> {
     Ok(path)
 }
 
-impl Stage<'_> {
-    async fn measure(&self, server: &OwnServer, name: &str, rows: u64) -> Result<FollowResult> {
-        let mut conn = self.writer(server, name).await?;
+impl<'a> Stage<'a> {
+    /// Starts the server, creates the target database, writes the pipeline (`kind`
+    /// names the databases and the directory: `follow`, `cutover`).
+    async fn open(o: &'a BenchOptions, rows: u64, kind: &str) -> Result<Stage<'a>> {
+        let server = OwnServer::start(&o.work_dir).await?;
+        let name = format!("cvg_{kind}_{rows}_{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+        let pg_admin = crate::pg::connect::connect(&format!("{}/postgres", o.pg_server.trim_end_matches('/'))).await?;
+        pg_admin
+            .batch_execute(&format!("CREATE DATABASE {}", ident::pg(&name)))
+            .await
+            .map_err(|e| Error::postgres("creating the follow stage's target database", &e))?;
+        let dir = o.work_dir.join(format!("bench-{kind}-{rows}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        Ok(Stage {
+            my_url: format!("{}/{name}", server.url()),
+            pg_url: format!("{}/{name}", o.pg_server.trim_end_matches('/')),
+            pipeline: write_pipeline(&dir, o.connections)?,
+            dir,
+            o,
+            name,
+            server,
+            pg_admin,
+        })
+    }
+
+    /// Drops the target database and the directory (unless `--keep`), stops the server.
+    async fn close(self) {
+        if !self.o.keep {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident::pg(&self.name));
+            let _ = self.pg_admin.batch_execute(&drop).await;
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    /// The source database with the dataset of about `rows` rows, and the writer's
+    /// connection to it.
+    async fn source(&self, rows: u64) -> Result<mysql_async::Conn> {
+        let mut conn = self.writer().await?;
         dataset_into(&mut conn, rows, self.o.seed).await?;
-        let copy = measure::child(self.converge(&["run", &self.path()])?, "converge run of the [follow] pipeline")?;
+        Ok(conn)
+    }
+
+    /// `converge run` of the `[follow]` pipeline: the copy, which records the position.
+    fn copy(&self) -> Result<Measured> {
+        measure::child(self.converge(&["run", &self.path()])?, "converge run of the [follow] pipeline")
+    }
+
+    /// "own MariaDB" and its options.
+    fn server(&self) -> String {
+        format!("own MariaDB, {}", super::own_server::ARGS.join(" "))
+    }
+
+    async fn measure(&self, rows: u64) -> Result<FollowResult> {
+        let mut conn = self.source(rows).await?;
+        let copy = self.copy()?;
         let mut w = workload(&mut conn, self.o.seed).await?;
         let txns = w.plan(BACKLOG_CHANGES, MAX_TXN_ROWS);
         let backlog = self.catch_up("mixed backlog", &mut conn, &w, &txns).await?;
@@ -197,15 +247,7 @@ impl Stage<'_> {
         });
         let big_transaction = self.big(&mut conn).await?;
         let _ = conn.disconnect().await;
-        Ok(FollowResult {
-            rows,
-            server: format!("own MariaDB, {}", super::own_server::ARGS.join(" ")),
-            copy,
-            backlog,
-            single_row,
-            big_transaction,
-            lag,
-        })
+        Ok(FollowResult { rows, server: self.server(), copy, backlog, single_row, big_transaction, lag })
     }
 
     fn path(&self) -> String {
@@ -217,11 +259,11 @@ impl Stage<'_> {
     }
 
     /// The writer's connection, into the dataset's database (created here).
-    async fn writer(&self, server: &OwnServer, name: &str) -> Result<mysql_async::Conn> {
+    async fn writer(&self) -> Result<mysql_async::Conn> {
         let err = |e| Error::mysql("connecting to the benchmark's own MariaDB", e);
-        let mut admin = mysql_async::Conn::from_url(server.url()).await.map_err(err)?;
+        let mut admin = mysql_async::Conn::from_url(self.server.url()).await.map_err(err)?;
         admin
-            .query_drop(format!("CREATE DATABASE {} CHARACTER SET utf8mb4", ident::mysql(name)))
+            .query_drop(format!("CREATE DATABASE {} CHARACTER SET utf8mb4", ident::mysql(&self.name)))
             .await
             .map_err(|e| Error::mysql("creating the follow stage's database", e))?;
         let _ = admin.disconnect().await;
@@ -251,15 +293,11 @@ impl Stage<'_> {
 
     /// `converge follow --until-caught-up --json`, measured, then `converge verify`.
     async fn drain(&self, name: &str) -> Result<CatchUp> {
-        let out = self.dir.join(format!("follow-{}.json", name.replace(' ', "-")));
-        let file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
-        let cmd = self.converge(&["--json", "follow", &self.path(), "--until-caught-up"])?;
+        let file = format!("follow-{}.json", name.replace(' ', "-"));
         let what = format!("converge follow --until-caught-up ({name})");
-        let measured = tokio::task::spawn_blocking(move || measure::child_to(cmd, &what, Stdio::from(file)))
-            .await
-            .map_err(|e| Error::other(format!("the follower's thread failed: {e}")))?
-            .and_then(|m| read_report(&out).map(|r| (m, r)));
-        let (measured, report) = match measured {
+        let (measured, report) =
+            self.child_json(&["--json", "follow", &self.path(), "--until-caught-up"], &file, &what).await;
+        let (measured, report) = match measured.and_then(|m| report.map(|r| (m, r))) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!("follow, {name}: {e}");
@@ -277,6 +315,23 @@ impl Stage<'_> {
             verify_error,
             ..CatchUp::default()
         })
+    }
+
+    /// `converge --quiet ARGS`, measured, its standard output (into `file` in the
+    /// stage's directory) read as JSON whether it exited 0 or not: a verify that fails
+    /// still reports.
+    async fn child_json(&self, args: &[&str], file: &str, what: &str) -> (Result<Measured>, Result<serde_json::Value>) {
+        let out = self.dir.join(file);
+        let measured = async {
+            let stdout = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
+            let cmd = self.converge(args)?;
+            let name = what.to_string();
+            tokio::task::spawn_blocking(move || measure::child_to(cmd, &name, Stdio::from(stdout)))
+                .await
+                .map_err(|e| Error::other(format!("the thread running {what} failed: {e}")))?
+        }
+        .await;
+        (measured, read_report(&out))
     }
 
     /// `converge verify` of the pipeline: passed, or why not (the checks that failed).
@@ -368,11 +423,11 @@ async fn write_batched(conn: &mut mysql_async::Conn, w: &Workload, txns: &[backl
     Ok(())
 }
 
-/// The follower's `--json` report.
+/// A child's `--json` report.
 fn read_report(path: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(text.trim())
-        .map_err(|e| Error::other(format!("the follower's report in {} is not JSON: {e}", path.display())))
+        .map_err(|e| Error::other(format!("the report in {} is not JSON: {e}", path.display())))
 }
 
 /// A number under the report's `stats`.

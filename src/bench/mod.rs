@@ -54,6 +54,9 @@ pub struct BenchOptions {
     /// Also measure the binlog follower (`follow` stage) on the first scale, on a MariaDB
     /// of the benchmark's own with the binary log on.
     pub follow: bool,
+    /// Also measure the cut-over window under steady writes (`cutover` stage) on the
+    /// first scale, on a MariaDB of the benchmark's own with the binary log on.
+    pub cutover: bool,
 }
 
 /// One measured stage.
@@ -125,6 +128,8 @@ pub struct ScaleResult {
     pub queries: Vec<queries::QueryTiming>,
     /// The follow stage (`--follow`, first scale only).
     pub follow: Option<follow::FollowResult>,
+    /// The cut-over stage (`--cutover`, first scale only).
+    pub cutover: Option<follow::CutoverResult>,
 }
 
 impl ScaleResult {
@@ -227,6 +232,9 @@ pub async fn run(o: &BenchOptions) -> Result<Vec<ScaleResult>> {
     }
     if let (true, Some(first), Some(&rows)) = (o.follow, out.first_mut(), o.rows.first()) {
         first.follow = Some(follow::run(o, rows).await?);
+    }
+    if let (true, Some(first), Some(&rows)) = (o.cutover, out.first_mut(), o.rows.first()) {
+        first.cutover = Some(follow::run_cutover(o, rows).await?);
     }
     Ok(out)
 }
@@ -397,6 +405,7 @@ async fn measure_scale(o: &BenchOptions, my_url: &str, pg_url: &str, rows: u64, 
         pairs,
         queries,
         follow: None,
+        cutover: None,
     })
 }
 

@@ -45,11 +45,15 @@ impl OwnServer {
         std::fs::create_dir_all(work_dir).map_err(|e| Error::io(work_dir, e))?;
         let base = work_dir.canonicalize().map_err(|e| Error::io(work_dir, e))?;
         let dir = base.join(format!("own-mariadb-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
-        let data = dir.join("data");
-        std::fs::create_dir_all(&data).map_err(|e| Error::io(&data, e))?;
+        let (data, tmp) = (dir.join("data"), dir.join("tmp"));
+        for d in [&data, &tmp] {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
         let installed = Command::new("mariadb-install-db")
             .args(["--no-defaults", "--user=root", "--auth-root-authentication-method=normal", "--skip-test-db"])
             .arg(format!("--datadir={}", data.display()))
+            // Its bootstrap server's temporary tables beside the data, out of the shared /tmp.
+            .arg(format!("--tmpdir={}", tmp.display()))
             .output();
         match installed {
             Ok(o) if o.status.success() => {}
@@ -70,6 +74,7 @@ impl OwnServer {
             .args(["--no-defaults", "--user=root", "--bind-address=127.0.0.1"])
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--socket={}", dir.join("mariadb.sock").display()))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .arg(format!("--port={port}"))
             .args(ARGS)
             .stdout(Stdio::null())

@@ -2,7 +2,7 @@
 //! issue's bars, how time grows with rows, and the SVG chart of throughput per stage.
 
 use super::activity::Activity;
-use super::follow::FollowResult;
+use super::follow::{CutoverResult, FollowResult, VerifyRun};
 use super::{Pair, ScaleResult, E2E, E2E_KEPT, PG_COPY, RAW, VERIFY};
 
 /// The results as text: a table per scale, the ratios against the issue's bars, and —
@@ -69,6 +69,9 @@ pub fn text(results: &[ScaleResult]) -> String {
         }
         if let Some(f) = &r.follow {
             o.push_str(&follow(f));
+        }
+        if let Some(c) = &r.cutover {
+            o.push_str(&cutover(c));
         }
     }
     for l in linearity(results) {
@@ -147,6 +150,86 @@ fn follow(f: &FollowResult) -> String {
         let _ = writeln!(o, "  {what}: {v:.2} (target {target}) {}", if met { "met" } else { "NOT met" });
     }
     o
+}
+
+/// The cut-over stage: the writes, the online verify, the cut-over's window step by
+/// step, today's window beside it, the issue's goals.
+fn cutover(c: &CutoverResult) -> String {
+    use std::fmt::Write;
+    let mut o = format!(
+        "  cut-over stage ({}): {} rows copied by a [follow] pipeline in {:.1}s; a follower ran while {:.0} changes/s \
+         were written ({} changes in {} transactions over {:.1}s: {} updated, {} inserted, {} deleted)\n",
+        c.server,
+        c.rows,
+        c.copy.seconds,
+        c.rate,
+        c.written,
+        c.transactions,
+        c.write_seconds,
+        c.updates,
+        c.inserts,
+        c.deletes
+    );
+    if let Some(e) = &c.error {
+        let _ = writeln!(o, "    FAILED before the cut-over: {e}");
+    }
+    let v = &c.online_verify;
+    let _ = writeln!(
+        o,
+        "    online verify while writing: {:.2}s ({:.2}s its own, {} changes written meanwhile, {} rows read){}: {}",
+        v.measured.seconds,
+        v.report_seconds,
+        c.changes_during_verify,
+        v.rows_read,
+        v.position.as_ref().map(|p| format!(" at {p}")).unwrap_or_default(),
+        verify_verdict(v)
+    );
+    let k = &c.cutover;
+    let _ = writeln!(
+        o,
+        "    cutover: {} in a window of {:.2}s (the command {:.2}s, CPU {:.2}s, peak {:.1} MB){}{}",
+        if k.passed { "PROVEN" } else { "FAILED" },
+        k.window_seconds,
+        k.measured.seconds,
+        k.measured.cpu_seconds,
+        k.measured.peak_rss_mb,
+        k.position.as_ref().map(|p| format!(" at {p}")).unwrap_or_default(),
+        k.error.as_ref().map(|e| format!(": {e}")).unwrap_or_default()
+    );
+    for s in &k.steps {
+        let _ = writeln!(o, "      {:>7.2}s  {:<32} {}", s.seconds, s.name, s.detail);
+    }
+    for f in &k.failures {
+        let _ = writeln!(o, "      ✗ {f}");
+    }
+    let _ = writeln!(
+        o,
+        "    today's window (copy + full verify, writes stopped): {:.2}s + {:.2}s = {:.2}s; full verify {}",
+        c.copy.seconds,
+        c.verify.measured.seconds,
+        c.todays_window_seconds,
+        verify_verdict(&c.verify)
+    );
+    let _ = writeln!(
+        o,
+        "    follower: {} changes applied, CPU {:.2}s, peak {:.1} MB",
+        c.applied, c.follower.cpu_seconds, c.follower.peak_rss_mb
+    );
+    for g in &c.goals {
+        let value = g.value.map(|v| format!(": {v:.2}")).unwrap_or_default();
+        let _ = writeln!(o, "  {}{value} (target {}) {}", g.what, g.target, if g.met { "met" } else { "NOT met" });
+    }
+    o
+}
+
+/// "passed", or "FAILED" and why.
+fn verify_verdict(v: &VerifyRun) -> String {
+    match (v.passed, &v.error) {
+        (true, _) => "passed".into(),
+        (false, Some(e)) => format!("FAILED: {e}"),
+        (false, None) if v.failures.is_empty() => "FAILED".into(),
+        (false, None) => format!("FAILED: {}", v.failures.join("; ")),
+    }
 }
 
 /// The lag line of the follow stage.
@@ -312,6 +395,7 @@ mod tests {
             pairs: Vec::new(),
             queries: Vec::new(),
             follow: None,
+            cutover: None,
         }
     }
 
@@ -405,6 +489,41 @@ mod tests {
             "{t}"
         );
         assert!(t.contains("1 M-row source transaction, MB: 310.00 (target ≤ 300) NOT met"), "{t}");
+    }
+
+    #[test]
+    fn the_cut_over_stage_is_shown_with_its_steps_beside_todays_window_and_the_goals() {
+        use crate::bench::follow::{CutoverResult, CutoverRun, CutoverStep, VerifyRun};
+        let step = |name: &str, seconds: f64| CutoverStep { name: name.into(), seconds, detail: "ok".into() };
+        let mut c = CutoverResult {
+            rows: 3000,
+            rate: 500.0,
+            copy: Measured { seconds: 40.0, ..Measured::default() },
+            online_verify: VerifyRun { passed: true, ..VerifyRun::default() },
+            cutover: CutoverRun {
+                passed: true,
+                window_seconds: 3.5,
+                steps: vec![step("hold the follower", 0.25), step("count rows", 1.5)],
+                ..CutoverRun::default()
+            },
+            verify: VerifyRun {
+                measured: Measured { seconds: 30.0, ..Measured::default() },
+                passed: false,
+                failures: vec!["post: 1 row differs".into()],
+                ..VerifyRun::default()
+            },
+            todays_window_seconds: 70.0,
+            ..CutoverResult::default()
+        };
+        c.goals = c.judge();
+        let mut s = scale(1000, 14.0, 12.0, 10.0, 100.0);
+        s.cutover = Some(c);
+        let t = text(&[s]);
+        assert!(t.contains("cutover: PROVEN in a window of 3.50s"), "{t}");
+        assert!(t.contains("   1.50s  count rows"), "{t}");
+        assert!(t.contains("40.00s + 30.00s = 70.00s; full verify FAILED: post: 1 row differs"), "{t}");
+        assert!(t.contains("cut-over window (writes stopped → proven), seconds: 3.50 (target ≤ 10) met"), "{t}");
+        assert!(t.contains("online verify while writing 500 changes/s passed (target passed) met"), "{t}");
     }
 
     #[test]

@@ -6,17 +6,16 @@
 //! after SIGINT) and `applied_at − source_commit_at` (the source's commit time is in
 //! whole seconds) are reported beside it.
 
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mysql_async::prelude::*;
 use serde::Serialize;
 
 use super::super::backlog::Workload;
-use super::super::measure::{self, Measured};
-use super::{read_report, stat, Stage, MAX_TXN_ROWS};
+use super::super::measure::Measured;
+use super::follower::{self, Follower};
+use super::{stat, steady, Stage};
 use crate::error::{Error, Result};
 use crate::pg::connect::connect;
 
@@ -26,8 +25,6 @@ pub const RATE: f64 = 1_000.0;
 pub const SECONDS: f64 = 30.0;
 /// Between two reads of `converge.follow_state`.
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
-/// The longest wait for the follower to apply what was written.
-const CATCH_UP_WAIT: Duration = Duration::from_secs(300);
 
 /// The lag of a running follower under steady writes.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -61,42 +58,26 @@ pub struct Lag {
 }
 
 /// What the writer and the sampler saw, in seconds since the writer started.
-#[derive(Default)]
 struct Seen {
-    /// After each commit: when, and row changes committed so far.
-    commits: Vec<(f64, u64)>,
+    written: steady::Written,
     /// Each read: when, changes applied since the writer started, applied_at − source_commit_at.
     samples: Vec<(f64, u64, Option<f64>)>,
-    write_seconds: f64,
-    transactions: u64,
 }
 
 /// Runs the follower beside the writer; stops it with SIGINT; verifies.
 pub(super) async fn measure(s: &Stage<'_>, conn: &mut mysql_async::Conn, w: &mut Workload) -> Result<Lag> {
-    let out = s.dir.join("follow-lag.json");
-    let file = std::fs::File::create(&out).map_err(|e| Error::io(&out, e))?;
-    let mut cmd = s.converge(&["--json", "follow", &s.path()])?;
-    cmd.stdout(Stdio::from(file)).stderr(Stdio::piped());
-    let started = Instant::now();
-    let child = cmd.spawn().map_err(|e| Error::other(format!("cannot start the follower: {e}")))?;
-    let pid = child.id() as libc::pid_t;
-    let waiter = tokio::task::spawn_blocking(move || measure::wait(child, started, "converge follow (lag)"));
-    let seen = steady(s, conn, w, &waiter).await;
-    if !waiter.is_finished() {
-        // SAFETY: signalling our own child, not yet reaped (the waiter has not returned).
-        unsafe { libc::kill(pid, libc::SIGINT) };
-    }
-    let follower = waiter.await.map_err(|e| Error::other(format!("the follower's thread failed: {e}")))??;
+    let follower = Follower::start(s, "follow-lag.json", "converge follow (lag)")?;
+    let seen = write_and_sample(s, conn, w, &follower).await;
+    let (follower, report) = follower.stop(Duration::ZERO).await?;
     let seen = seen?;
-    let report = read_report(&out)?;
-    let lags = count_lags(&seen.commits, &seen.samples);
+    let lags = count_lags(&seen.written.commits, &seen.samples);
     let state: Vec<f64> = fresh_state_lags(&seen.samples);
     let (verified, verify_error) = s.verify().await;
     Ok(Lag {
         rate: RATE,
-        write_seconds: seen.write_seconds,
-        written: seen.commits.last().map_or(0, |c| c.1),
-        transactions: seen.transactions,
+        write_seconds: seen.written.seconds,
+        written: seen.written.changes(),
+        transactions: seen.written.transactions,
         samples: seen.samples.len(),
         max_seconds: lags.iter().copied().fold(0.0, f64::max),
         p95_seconds: percentile(&lags, 0.95),
@@ -113,75 +94,22 @@ pub(super) async fn measure(s: &Stage<'_>, conn: &mut mysql_async::Conn, w: &mut
 
 /// Waits for the follower to apply a first change, then writes at [`RATE`] for
 /// [`SECONDS`] while sampling, then waits for it to catch up.
-async fn steady(
-    s: &Stage<'_>,
-    conn: &mut mysql_async::Conn,
-    w: &mut Workload,
-    follower: &tokio::task::JoinHandle<Result<Measured>>,
-) -> Result<Seen> {
+async fn write_and_sample(s: &Stage<'_>, conn: &mut mysql_async::Conn, w: &mut Workload, f: &Follower) -> Result<Seen> {
     let pg = connect(&s.pg_url).await?;
-    let write_err = |e| Error::mysql("writing the steady workload", e);
-    // The follower is ready once it has applied one change (its start is not lag).
-    let before = applied(&pg).await?;
-    let marker = w.plan(1, 1);
-    conn.query_drop(w.sql(&marker[0], w.made)).await.map_err(write_err)?;
-    wait_applied(&pg, before + 1, follower).await?;
-    let base = before + 1;
+    let base = follower::ready(&pg, conn, w, f).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let t0 = Instant::now();
     let sampler = tokio::spawn(sample(s.pg_url.clone(), base, t0, stop.clone()));
-    let txns = w.plan((RATE * SECONDS) as u64, MAX_TXN_ROWS);
-    let first = w.made - txns.len() as u64;
-    let mut seen = Seen { transactions: txns.len() as u64, ..Seen::default() };
-    let mut written = 0u64;
-    for (i, t) in txns.iter().enumerate() {
-        tokio::time::sleep_until((t0 + Duration::from_secs_f64(written as f64 / RATE)).into()).await;
-        conn.query_drop(w.sql(t, first + i as u64 + 1)).await.map_err(write_err)?;
-        written += t.keys.len() as u64;
-        seen.commits.push((t0.elapsed().as_secs_f64(), written));
-    }
-    seen.write_seconds = t0.elapsed().as_secs_f64();
-    let caught_up = wait_applied(&pg, base + written, follower).await;
+    let written = steady::write(conn, w, RATE, (RATE * SECONDS) as u64, t0, &AtomicBool::new(false)).await;
+    let caught_up = match &written {
+        Ok(wr) => follower::wait_applied(&pg, base + wr.changes(), f).await,
+        Err(_) => Ok(()),
+    };
     tokio::time::sleep(SAMPLE_EVERY * 2).await;
     stop.store(true, Ordering::Relaxed);
-    seen.samples = sampler.await.map_err(|e| Error::other(format!("the lag sampler failed: {e}")))??;
-    caught_up.map(|_| seen)
-}
-
-/// Row changes the target counts as applied since the copy.
-async fn applied(pg: &tokio_postgres::Client) -> Result<u64> {
-    let row = pg
-        .query_one(
-            "SELECT COALESCE(max(changes_applied), 0)::bigint FROM converge.follow_state WHERE pipeline = 'bench-follow'",
-            &[],
-        )
-        .await
-        .map_err(|e| Error::postgres("reading converge.follow_state", &e))?;
-    Ok(row.get::<_, i64>(0) as u64)
-}
-
-/// Waits until the target counts `n` changes applied (the follower still running).
-async fn wait_applied(
-    pg: &tokio_postgres::Client,
-    n: u64,
-    follower: &tokio::task::JoinHandle<Result<Measured>>,
-) -> Result<()> {
-    let started = Instant::now();
-    loop {
-        if applied(pg).await? >= n {
-            return Ok(());
-        }
-        if follower.is_finished() {
-            return Err(Error::other("the follower stopped before it caught up (see its error below)"));
-        }
-        if started.elapsed() > CATCH_UP_WAIT {
-            return Err(Error::other(format!(
-                "the follower did not apply {n} changes within {} s",
-                CATCH_UP_WAIT.as_secs()
-            )));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let samples = sampler.await.map_err(|e| Error::other(format!("the lag sampler failed: {e}")))??;
+    caught_up?;
+    Ok(Seen { written: written?, samples })
 }
 
 /// Reads the target's follow state every [`SAMPLE_EVERY`] until stopped.
