@@ -231,3 +231,109 @@ fn acted_on(keys: &[Key], followed: &[&str]) -> Vec<String> {
     }
     acting
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::pg::introspect::PgForeignKey;
+    use crate::pipeline::spec::Pipeline;
+    use crate::schema::{ForeignKey, Table};
+
+    /// A plan of `tables` (`extra`: more pipeline keys, before the sink).
+    async fn plan(tables: Vec<Table>, extra: &str) -> Plan {
+        let text =
+            format!("name = \"t\"\n[source]\nkind = \"mysql\"\nurl = \"x\"\n{extra}\n[[sink]]\nkind = \"null\"\n");
+        let p = Pipeline::parse(&text, Path::new("p.toml"), |_| None).unwrap();
+        crate::pipeline::plan::build(&p, tables).await.unwrap()
+    }
+
+    fn source(name: &str, keys: &[(&str, &str, &str, &str)]) -> Table {
+        let foreign_keys = keys
+            .iter()
+            .map(|(fk, col, parent, on_delete)| {
+                let mut k =
+                    ForeignKey::new(fk.to_string(), vec![col.to_string()], parent.to_string(), vec!["id".into()]);
+                k.on_delete = on_delete.to_string();
+                k
+            })
+            .collect();
+        Table { name: name.into(), primary_key: vec!["id".into()], foreign_keys, ..Default::default() }
+    }
+
+    fn target(name: &str, keys: &[(&str, &str, &str, &str)]) -> PgTable {
+        let foreign_keys = keys
+            .iter()
+            .map(|(fk, col, parent, on_delete)| PgForeignKey {
+                name: fk.to_string(),
+                columns: vec![col.to_string()],
+                ref_table: parent.to_string(),
+                ref_columns: vec!["id".into()],
+                definition: String::new(),
+                on_delete: on_delete.to_string(),
+                on_update: "NO ACTION".into(),
+            })
+            .collect();
+        PgTable {
+            name: name.into(),
+            columns: Vec::new(),
+            primary_key: vec!["id".into()],
+            uniques: Vec::new(),
+            foreign_keys,
+            checks: Vec::new(),
+            triggers: Vec::new(),
+        }
+    }
+
+    fn said(findings: &[Finding]) -> Vec<String> {
+        findings.iter().map(|f| format!("{}: {}", f.setting, f.message)).collect()
+    }
+
+    #[tokio::test]
+    async fn the_same_keys_under_the_targets_names_pass() {
+        let src = vec![
+            source("space", &[]),
+            source("callout", &[("callout_space", "space_id", "space", "CASCADE")]),
+            source("member", &[("member_space", "space_id", "space", "RESTRICT")]),
+        ];
+        let renamed = "[[table]]\nsource = \"space\"\ntarget = \"spaces\"\n";
+        let pg = vec![
+            target("spaces", &[]),
+            target("callout", &[("callout_space", "space_id", "spaces", "CASCADE")]),
+            target("member", &[("member_space", "space_id", "spaces", "NO ACTION")]),
+        ];
+        let p = plan(src, renamed).await;
+        assert!(check(&p, Some(&pg)).is_empty(), "{:?}", said(&check(&p, Some(&pg))));
+        let none = said(&check(&p, None));
+        assert!(none.len() == 1 && none[0].starts_with("follow.cascades: "), "{none:?}");
+    }
+
+    #[tokio::test]
+    async fn an_unfollowed_parent_and_a_key_the_source_lacks_on_a_cascaded_table_are_refused() {
+        let src = vec![
+            source("space", &[]),
+            source("callout", &[("callout_space", "space_id", "space", "CASCADE")]),
+            source("comment", &[]),
+        ];
+        // The target's comment → callout key: callout's rows are deleted by a cascade.
+        let pg = vec![
+            target("space", &[]),
+            target("callout", &[("callout_space", "space_id", "space", "CASCADE")]),
+            target("comment", &[("comment_callout", "callout_id", "callout", "NO ACTION")]),
+        ];
+        let found = said(&check(&plan(src.clone(), "").await, Some(&pg)));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("target table `comment`: foreign key `comment_callout` (callout_id) → `callout` (id)")
+        );
+        assert!(found[0].contains("is not a foreign key of the source's followed tables"), "{found:?}");
+
+        let found = said(&check(&plan(src, "exclude = [\"space\"]").await, Some(&pg[1..])));
+        assert!(
+            found.iter().any(|f| f
+                .starts_with("table `callout`: foreign key `callout_space` references `space`, which is not followed")),
+            "{found:?}"
+        );
+    }
+}
