@@ -41,7 +41,9 @@ replication): target triggers, converge's ON UPDATE CURRENT_TIMESTAMP trigger in
 not fire for them; the source's trigger effects arrive as row events, and generated columns are computed by PostgreSQL";
 
 /// What the apply adds to [`POLICY`] when the target's cascading keys act.
-pub const CASCADE_POLICY: &str = "with follow.cascades = \"target\", a cascading key's parent's deletes and key changes run under session_replication_role = origin, so the target's ON DELETE / ON UPDATE actions (and its other triggers on those rows) fire, in source order; the tables they change are recorded as changed whole for the cut-over";
+pub const CASCADE_POLICY: &str = "with follow.cascades = \"target\", a cascading key's parent's deletes and key \
+changes run under session_replication_role = origin, so the target's ON DELETE / ON UPDATE actions (and its other \
+triggers on those rows) fire, in source order; the tables they change are recorded as changed whole for the cut-over";
 
 /// What one commit applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
