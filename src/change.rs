@@ -12,12 +12,17 @@ use crate::manifest::BinlogPosition;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     /// The row with this key now holds these values (an insert, or an update that kept
-    /// its key; an update that changed its key is a `Delete` of the old row, then an
+    /// its key; an update that changed its key is a `Move` of the old row, then an
     /// `Upsert` of the new).
     Upsert,
     /// The row with this key is gone (the row carries the deleted row's image: its key is
     /// what counts).
     Delete,
+    /// An update changed this row's key: the row with this key is gone, and the very next
+    /// row of the same table (an `Upsert`, the update's new image) takes its place. Applied
+    /// as a `Delete`, except where the target's foreign keys must see one `UPDATE`
+    /// (`sink::postgres::apply`).
+    Move,
 }
 
 /// Row changes of one table, in source order, inside one source transaction.

@@ -555,7 +555,7 @@ async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> c
             }
         }
     }
-    let follow = pipeline::follow::preflight(&p, &opened, &plan).await;
+    let follow = pipeline::follow::preflight(&p, &opened, &plan, target.as_ref().map(|t| &t.load.tables[..])).await;
     opened.close().await;
     let follow = follow?;
     if let Some(f) = &follow {

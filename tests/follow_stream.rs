@@ -166,7 +166,7 @@ async fn a_followed_row_is_exactly_the_copied_row_and_updates_and_deletes_give_t
     let changed = until_commits(&mut s, 4).await;
     let (ops, batches) = rows_of(&changed, "t");
     use Op::*;
-    assert_eq!(ops[..4], [Upsert, Delete, Upsert, Delete]);
+    assert_eq!(ops[..4], [Upsert, Move, Upsert, Delete], "a key change is the old key's move, then the new row");
     assert_eq!(ops[4..], [Upsert; 3], "the last statement updates every row left, keys kept");
     assert!(batches.iter().all(|b| b.num_rows() <= 3), "at most batch_rows rows per change");
     // The last change of each row is what the table now holds.

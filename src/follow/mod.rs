@@ -92,7 +92,8 @@ impl FollowReport {
         }
         if s.replayed > 0 {
             o.push_str(&format!(
-                "  {} batches replayed in source order (a unique key refused the set-based apply)\n",
+                "  {} batches replayed in source order (a unique key refused the set-based apply, or a cascading \
+                 key's parent changed with what its action touches)\n",
                 s.replayed
             ));
         }
@@ -202,8 +203,17 @@ async fn follow_with(
         changes_since_copy: stored.changes_applied,
         reconnects,
         seconds: started.elapsed().as_secs_f64(),
-        policy: crate::sink::postgres::apply::POLICY.to_string(),
+        policy: policy(p),
     })
+}
+
+/// How the apply treats the target's triggers and foreign keys.
+fn policy(p: &Pipeline) -> String {
+    use crate::sink::postgres::apply::{CASCADE_POLICY, POLICY};
+    match p.follow.as_ref().is_some_and(|f| f.cascades == crate::pipeline::spec::Cascades::Target) {
+        true => format!("{POLICY}; {CASCADE_POLICY}"),
+        false => POLICY.to_string(),
+    }
 }
 
 /// Whether position `a` is at or past `b` (binlog files are numbered in order).

@@ -16,7 +16,7 @@ use crate::change::Change;
 use crate::error::{Error, Result};
 use crate::manifest::BinlogPosition;
 use crate::pg::connect::connect;
-use crate::pipeline::spec::Pipeline;
+use crate::pipeline::spec::{Cascades, Pipeline};
 use crate::sink::postgres::apply::{Applied, Applier};
 use crate::source::mysql::binlog::stream::{self, FollowRequest};
 use crate::source::ChangeStream;
@@ -125,7 +125,8 @@ impl<'a> Session<'a> {
         metrics: Arc<Metrics>,
     ) -> Result<Session<'a>> {
         let (opened, plan, target) = crate::run::plan(p).await?;
-        let ready = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan).await;
+        let target_tables = target.as_ref().map(|t| &t.load.tables[..]);
+        let ready = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan, target_tables).await;
         opened.close().await;
         ready?;
         let target = target
@@ -402,7 +403,14 @@ async fn open_applier(p: &Pipeline, tables: &[Followed]) -> Result<Applier> {
     let sink = p.postgres().ok_or_else(|| Error::other("`converge follow` needs a postgres sink"))?;
     let client = connect(&sink.url).await?;
     let apply = tables.iter().map(|t| t.apply.clone()).collect();
-    Applier::open(client, sink.schema(), &p.name, apply).await
+    let mut applier = Applier::open(client, sink.schema(), &p.name, apply).await?;
+    if p.follow.as_ref().is_some_and(|f| f.cascades == Cascades::Target) {
+        let parents = applier.let_cascades_act().await?;
+        if !parents.is_empty() {
+            tracing::info!("follow: the target's cascading keys act on changes of {}", parents.join(", "));
+        }
+    }
+    Ok(applier)
 }
 
 /// The database the source URL names.

@@ -2,7 +2,9 @@
 //! "Change capture"): `converge.follow_changed` holds, per pipeline, target schema and
 //! target table, every key an apply commit changed (upserted or deleted, the old and the
 //! new key of a key change) with the binlog position of the last commit that changed it;
-//! an empty key (`'{}'`) says the whole table changed (a `TRUNCATE`). Keys are the target
+//! an empty key (`'{}'`) says the whole table changed (a `TRUNCATE`, or a child table
+//! of a cascading foreign key whose parent changed: what the action did is not in the
+//! binlog). Keys are the target
 //! key columns' values as PostgreSQL prints them (`col::text`, in a UTF-8, UTC session),
 //! in the apply's key order.
 //!
@@ -32,7 +34,8 @@ const PENDING: &str = "pg_temp.\"converge_changed\"";
 pub struct ChangedKeys {
     /// The target table.
     pub table: String,
-    /// The whole table changed (a `TRUNCATE`): every row is to be verified, whatever `keys` holds.
+    /// The whole table changed (a `TRUNCATE`, or a cascading key's action): every row is
+    /// to be verified, whatever `keys` holds.
     pub whole_table: bool,
     /// The keys changed (each the key columns' text, in the apply's key order; a NULL is None).
     pub keys: Vec<Vec<Option<String>>>,
@@ -141,13 +144,14 @@ pub fn pending_from(stage: &str, key: &[String]) -> String {
     )
 }
 
-/// Marks `table` as changed whole (a `TRUNCATE`) among the pending keys.
+/// Marks `table` as changed whole among the pending keys: a `TRUNCATE`, or a table the
+/// target's cascading foreign keys may have changed (what the binlog does not carry).
 pub async fn pending_whole_table(client: &Client, table: &str) -> Result<()> {
     let q = format!("INSERT INTO {PENDING} (table_name, key) VALUES ($1, '{{}}')");
     client
         .execute(q.as_str(), &[&table])
         .await
-        .map_err(|e| Error::postgres(format!("recording the TRUNCATE of `{table}` as changed"), &e))?;
+        .map_err(|e| Error::postgres(format!("recording `{table}` as changed whole"), &e))?;
     Ok(())
 }
 

@@ -48,6 +48,46 @@ pub struct PgForeignKey {
     pub ref_columns: Vec<String>,
     /// `pg_get_constraintdef`, to recreate it exactly.
     pub definition: String,
+    /// The `ON DELETE` action: `NO ACTION`, `RESTRICT`, `CASCADE`, `SET NULL` or `SET
+    /// DEFAULT` (PostgreSQL 15's column list, `SET NULL (a)`, follows it).
+    pub on_delete: String,
+    /// The `ON UPDATE` action, named as `on_delete`.
+    pub on_update: String,
+}
+
+impl PgForeignKey {
+    /// Either action changes the referencing rows (`CASCADE`, `SET NULL`, `SET DEFAULT`).
+    pub fn cascades(&self) -> bool {
+        [&self.on_delete, &self.on_update].iter().any(|a| cascading(a))
+    }
+}
+
+/// A foreign-key action that changes the referencing rows: `CASCADE`, `SET NULL` or `SET
+/// DEFAULT` (with or without PostgreSQL 15's column list). `NO ACTION` and `RESTRICT` only check.
+pub fn cascading(action: &str) -> bool {
+    action == "CASCADE" || action.starts_with("SET NULL") || action.starts_with("SET DEFAULT")
+}
+
+/// A `pg_constraint.confdeltype` / `confupdtype` code as its action's name; `SET NULL` or
+/// `SET DEFAULT` on only some columns (`… (a)` in `pg_get_constraintdef`, PostgreSQL 15)
+/// keeps that list.
+fn action(code: &str, clause: &str, definition: &str) -> String {
+    let name = match code {
+        "r" => "RESTRICT",
+        "c" => "CASCADE",
+        "n" => "SET NULL",
+        "d" => "SET DEFAULT",
+        _ => "NO ACTION",
+    };
+    let written = format!("{clause} {name} (");
+    match definition.find(&written) {
+        Some(at) if name.starts_with("SET") => {
+            let rest = &definition[at + written.len() - 1..];
+            let list = rest.find(')').map_or(rest, |end| &rest[..=end]);
+            format!("{name} {list}")
+        }
+        _ => name.to_string(),
+    }
 }
 
 /// A CHECK constraint of a target table.
@@ -169,7 +209,7 @@ async fn constraints(client: &Client, schema: &str, tables: &mut [PgTable]) -> R
                     fc.relname::text,
                     ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i)
                           JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i),
-                    pg_get_constraintdef(con.oid)
+                    pg_get_constraintdef(con.oid), con.confdeltype::text, con.confupdtype::text
              FROM pg_constraint con
              JOIN pg_class c ON c.oid = con.conrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -194,13 +234,18 @@ async fn constraints(client: &Client, schema: &str, tables: &mut [PgTable]) -> R
                 let expression = expression.trim_end_matches(" NOT VALID").trim_end_matches(" NO INHERIT");
                 t.checks.push(PgCheck { name: r.get(0), expression: expression.to_string(), columns });
             }
-            _ => t.foreign_keys.push(PgForeignKey {
-                name: r.get(0),
-                columns,
-                ref_table: r.get::<_, Option<String>>(4).unwrap_or_default(),
-                ref_columns: r.get(5),
-                definition: r.get(6),
-            }),
+            _ => {
+                let definition: String = r.get(6);
+                t.foreign_keys.push(PgForeignKey {
+                    name: r.get(0),
+                    columns,
+                    ref_table: r.get::<_, Option<String>>(4).unwrap_or_default(),
+                    ref_columns: r.get(5),
+                    on_delete: action(r.get(7), "ON DELETE", &definition),
+                    on_update: action(r.get(8), "ON UPDATE", &definition),
+                    definition,
+                })
+            }
         }
     }
     Ok(())
@@ -244,4 +289,21 @@ pub struct UniqueKey {
     pub predicate: Option<String>,
     /// `NULLS NOT DISTINCT` (PostgreSQL 15): rows whose keys are NULL clash too.
     pub nulls_not_distinct: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_key_actions_are_named_with_a_column_list_kept() {
+        let def = "FOREIGN KEY (a, b) REFERENCES p(a, b) ON DELETE SET NULL (b)";
+        assert_eq!(action("n", "ON DELETE", def), "SET NULL (b)");
+        assert_eq!(action("a", "ON UPDATE", def), "NO ACTION");
+        assert_eq!(action("c", "ON DELETE", "FOREIGN KEY (a) REFERENCES p(a) ON DELETE CASCADE"), "CASCADE");
+        assert_eq!(action("n", "ON DELETE", "FOREIGN KEY (a) REFERENCES p(a) ON DELETE SET NULL"), "SET NULL");
+        assert_eq!(action("r", "ON DELETE", ""), "RESTRICT");
+        assert!(cascading("SET NULL (b)") && cascading("SET DEFAULT") && cascading("CASCADE"));
+        assert!(!cascading("RESTRICT") && !cascading("NO ACTION"));
+    }
 }

@@ -1,5 +1,6 @@
 //! Pipelines: the definition file, the plan, and the sources they open.
 
+pub mod cascades;
 pub mod create;
 pub mod fit;
 pub mod follow;

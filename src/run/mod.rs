@@ -190,7 +190,8 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
     let export_timestamp = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut clock = Clock::new(p.options.downtime_budget_minutes * 60.0, &migration_id, options.run_log.clone());
     let (opened, plan, target) = plan(p).await?;
-    if let Err(e) = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan).await {
+    let target_tables = target.as_ref().map(|t| &t.load.tables[..]);
+    if let Err(e) = crate::pipeline::follow::refuse_unless_ready(p, &opened, &plan, target_tables).await {
         opened.close().await;
         return Err(e);
     }

@@ -10,7 +10,7 @@ use crate::transform::validate::Validate;
 mod follow;
 mod parse;
 
-pub use self::follow::FollowSpec;
+pub use self::follow::{Cascades, FollowSpec};
 
 /// A whole pipeline definition.
 #[derive(Debug, Clone, PartialEq)]
@@ -538,6 +538,18 @@ mod tests {
         let dump = P.replace("kind = \"mysql\"\nurl = \"${MYSQL_URL}\"", "kind = \"mysqldump\"\npath = \"d.sql\"");
         let e = refused(&format!("{dump}[follow]\n"));
         assert!(e.contains("[follow] follows a live server's binlog"), "{e}");
+    }
+
+    #[test]
+    fn follow_cascades_is_refuse_unless_the_target_is_chosen() {
+        let parse = |follow: &str| {
+            Pipeline::parse(&format!("{P}[follow]\n{follow}"), Path::new("p.toml"), |_| Some("x".into()))
+        };
+        assert_eq!(parse("").unwrap().follow.map(|f| f.cascades), Some(Cascades::Refuse));
+        let chosen = parse("cascades = \"target\"\n").unwrap().follow.map(|f| f.cascades);
+        assert_eq!(chosen, Some(Cascades::Target));
+        let e = parse("cascades = \"source\"\n").unwrap_err().to_string();
+        assert!(e.starts_with("p.toml:9:") && e.contains("refuse") && e.contains("target"), "{e}");
     }
 
     fn refused(text: &str) -> String {

@@ -13,8 +13,11 @@
 //! emulation included) and foreign-key checks do not fire for applied rows. The
 //! source's own trigger effects arrive as row events already (firing them again would
 //! double them), and the source enforced its foreign keys; generated columns are
-//! computed by PostgreSQL.
+//! computed by PostgreSQL. The one exception: with `follow.cascades = "target"`, the
+//! statements of a cascading key's parent run under `origin`, so that PostgreSQL runs
+//! the actions the binlog does not carry (`cascade`).
 
+mod cascade;
 mod merge;
 pub mod replace;
 mod stage;
@@ -22,6 +25,7 @@ mod stage;
 use arrow::record_batch::RecordBatch;
 use tokio_postgres::Client;
 
+use self::cascade::Cascades;
 use self::merge::MergeSql;
 pub use self::stage::ApplyTable;
 use self::stage::Staged;
@@ -35,6 +39,11 @@ use crate::pg::{changed, state};
 pub const POLICY: &str = "applied changes run with session_replication_role = replica (as PostgreSQL's logical \
 replication): target triggers, converge's ON UPDATE CURRENT_TIMESTAMP trigger included, and foreign-key checks do \
 not fire for them; the source's trigger effects arrive as row events, and generated columns are computed by PostgreSQL";
+
+/// What the apply adds to [`POLICY`] when the target's cascading keys act.
+pub const CASCADE_POLICY: &str = "with follow.cascades = \"target\", a cascading key's parent's deletes and key \
+changes run under session_replication_role = origin, so the target's ON DELETE / ON UPDATE actions (and its other \
+triggers on those rows) fire, in source order; the tables they change are recorded as changed whole for the cut-over";
 
 /// What one commit applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,6 +71,8 @@ pub struct Applier {
     replayed: bool,
     /// Changed keys are pending in the session's temporary table (`pg::changed`).
     keys_pending: bool,
+    /// How the target's cascading foreign keys act on each table (none unless asked).
+    cascades: Cascades,
 }
 
 impl Applier {
@@ -74,6 +85,10 @@ impl Applier {
                 &e,
             )
         })?;
+        // Converge's ON UPDATE CURRENT_TIMESTAMP trigger leaves the rows this session
+        // changes as the source's row images have them, should it fire (`origin`).
+        let q = "SELECT set_config($1, 'on', false)";
+        client.execute(q, &[&APPLYING]).await.map_err(|e| Error::postgres("marking the apply session", &e))?;
         take_lock(&client, pipeline, schema).await?;
         changed::ensure(&client).await?;
         changed::pending_create(&client).await?;
@@ -83,6 +98,7 @@ impl Applier {
         }
         let sql = tables.iter().map(|t| MergeSql::new(t, schema)).collect();
         let merged = vec![(0, 0); tables.len()];
+        let cascades = Cascades::none(tables.len());
         let (schema, pipeline) = (schema.to_string(), pipeline.to_string());
         Ok(Applier {
             client,
@@ -96,7 +112,18 @@ impl Applier {
             merged,
             replayed: false,
             keys_pending: false,
+            cascades,
         })
+    }
+
+    /// Lets the target's cascading foreign keys act (`follow.cascades = "target"`, the
+    /// target checked by the plan): read from the target's catalog now. Returns the
+    /// followed tables whose changes they act on.
+    pub async fn let_cascades_act(&mut self) -> Result<Vec<String>> {
+        let target = crate::pg::introspect::introspect(&self.client, &self.schema).await?;
+        self.cascades = Cascades::new(&target, &self.tables);
+        let parents = self.tables.iter().zip(&self.cascades.tables).filter(|(_, a)| a.parent);
+        Ok(parents.map(|(t, _)| t.table.target.clone()).collect())
     }
 
     /// The position the target holds (None: the pipeline's copy recorded none).
@@ -165,21 +192,33 @@ impl Applier {
         if self.tables.iter().all(|t| t.staged == 0) {
             return Ok(());
         }
-        savepoint(&self.client, "SAVEPOINT converge_merge").await?;
-        let merged = match merge::set_based(&self.client, &self.tables, &self.sql).await {
-            Ok(m) => m,
-            Err(e) if unique_violation(&e) => {
-                tracing::info!("set-based apply refused ({e}); replaying the batch in source order");
-                savepoint(&self.client, "ROLLBACK TO SAVEPOINT converge_merge").await?;
-                self.replayed = true;
-                merge::in_order(&self.client, &self.tables, &self.sql).await?
-            }
-            Err(e) => return Err(e),
+        let (c, tables, sql, acting) = (&self.client, &self.tables, &self.sql, &self.cascades);
+        let merged = if acting.in_order(tables) {
+            // A cascading key's parent and what its action touches changed together, or a
+            // parent's key moved: only source order is what the source did (`cascade`).
+            self.replayed = true;
+            merge::in_order(c, tables, sql, acting).await?
+        } else {
+            savepoint(c, "SAVEPOINT converge_merge").await?;
+            let merged = match merge::set_based(c, tables, sql, acting).await {
+                Ok(m) => m,
+                Err(e) if unique_violation(&e) || foreign_key_violation(&e) => {
+                    tracing::info!("set-based apply refused ({e}); replaying the batch in source order");
+                    savepoint(c, "ROLLBACK TO SAVEPOINT converge_merge").await?;
+                    self.replayed = true;
+                    merge::in_order(c, tables, sql, acting).await?
+                }
+                Err(e) => return Err(e),
+            };
+            savepoint(c, "RELEASE SAVEPOINT converge_merge").await?;
+            merged
         };
-        savepoint(&self.client, "RELEASE SAVEPOINT converge_merge").await?;
         for (total, m) in self.merged.iter_mut().zip(merged) {
             total.0 += m.0;
             total.1 += m.1;
+        }
+        for table in self.cascades.changed(&self.tables) {
+            changed::pending_whole_table(&self.client, &table).await?;
         }
         self.keys_pending = true;
         merge::finish(&self.client, &mut self.tables, &self.sql).await
@@ -290,3 +329,12 @@ async fn savepoint(client: &Client, q: &str) -> Result<()> {
 fn unique_violation(e: &Error) -> bool {
     e.sqlstate().is_some_and(|c| *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION)
 }
+
+/// A foreign key the target's keys check under `origin` refused the set-based order.
+fn foreign_key_violation(e: &Error) -> bool {
+    e.sqlstate().is_some_and(|c| *c == tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+/// The setting the apply session holds `on`: converge's `ON UPDATE CURRENT_TIMESTAMP`
+/// trigger (`sink::postgres::create`) leaves a row alone in such a session.
+pub const APPLYING: &str = "converge.applying_changes";

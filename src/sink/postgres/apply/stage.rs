@@ -1,7 +1,7 @@
 //! One followed table's staging table: a temporary twin of the target's COPY columns,
 //! with each change's place in source order (`converge.seq`) and what it does
-//! (`converge.op`: `U` upsert, `D` delete), filled by binary COPY with the load's own
-//! encoder (docs/architecture.md, "Change capture").
+//! (`converge.op`: `U` upsert, `D` delete, `M` a key change's old key), filled by binary
+//! COPY with the load's own encoder (docs/architecture.md, "Change capture").
 
 use std::sync::Arc;
 
@@ -22,7 +22,8 @@ use crate::sink::postgres::target::TableTarget;
 
 /// The staging table's column holding a change's place in source order.
 pub(super) const SEQ: &str = "converge.seq";
-/// The staging table's column holding what a change does (`U` or `D`).
+/// The staging table's column holding what a change does (`U` upsert, `D` delete, `M`
+/// the old key of a key change: the next change is its new row).
 pub(super) const OP: &str = "converge.op";
 
 /// Rows held in memory per table before they are COPYed into its staging table.
@@ -83,13 +84,24 @@ pub(super) struct Staged {
     held_bytes: usize,
     /// Rows in the staging table since the last merge.
     pub staged: u64,
+    /// What those rows (and the held ones) do.
+    pub ops: Ops,
     encoder: Option<CopyEncoder>,
+}
+
+/// Which operations a table's staged changes hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Ops {
+    pub upsert: bool,
+    pub delete: bool,
+    pub moved: bool,
 }
 
 impl Staged {
     pub fn new(table: ApplyTable, n: usize) -> Staged {
         let stage = ident::pg(&format!("converge_stage_{n}"));
-        Staged { table, stage, held: Vec::new(), held_rows: 0, held_bytes: 0, staged: 0, encoder: None }
+        let ops = Ops::default();
+        Staged { table, stage, held: Vec::new(), held_rows: 0, held_bytes: 0, staged: 0, ops, encoder: None }
     }
 
     /// Creates the staging table (once per session).
@@ -112,6 +124,13 @@ impl Staged {
     pub fn hold(&mut self, first: i64, ops: Vec<Op>, rows: RecordBatch) -> bool {
         self.held_rows += rows.num_rows();
         self.held_bytes += rows.get_array_memory_size();
+        for op in &ops {
+            match op {
+                Op::Upsert => self.ops.upsert = true,
+                Op::Delete => self.ops.delete = true,
+                Op::Move => self.ops.moved = true,
+            }
+        }
         self.held.push((first, ops, rows));
         self.held_rows >= HOLD_ROWS || self.held_bytes >= HOLD_BYTES
     }
@@ -156,6 +175,7 @@ impl Staged {
     pub fn reset(&mut self) {
         self.held.clear();
         (self.held_rows, self.held_bytes, self.staged) = (0, 0, 0);
+        self.ops = Ops::default();
     }
 
     /// Rows held in memory, not yet COPYed.
@@ -170,6 +190,7 @@ fn numbered(first: i64, ops: &[Op], rows: &RecordBatch) -> Result<RecordBatch> {
     let op: ArrayRef = Arc::new(StringArray::from_iter_values(ops.iter().map(|o| match o {
         Op::Upsert => "U",
         Op::Delete => "D",
+        Op::Move => "M",
     })));
     let mut fields = vec![Field::new(SEQ, DataType::Int64, false), Field::new(OP, DataType::Utf8, false)];
     fields.extend(rows.schema().fields().iter().map(|f| f.as_ref().clone()));

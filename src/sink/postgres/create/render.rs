@@ -150,7 +150,10 @@ impl SchemaDdl {
     /// triggers fire exactly when `ts` is in the SET list: one per such column marks
     /// "assigned" in a transaction-local setting, and the main trigger (named to fire
     /// after them: a table's triggers fire in name order, row by row) reads and clears
-    /// it. One function serves both: with an argument it marks.
+    /// it. One function serves both: with an argument it marks. A session of the
+    /// follower's apply (`apply::APPLYING` on) keeps the row as given: the source's row
+    /// images carry its values, and MySQL leaves the column alone when a foreign key's
+    /// action changes the row, which is when the trigger fires there (under `origin`).
     fn on_update_trigger(&self, t: &CreatedTable) -> Vec<String> {
         let Some(name) = &t.on_update_trigger else { return Vec::new() };
         let func = ident::pg_qualified(&self.schema, name);
@@ -172,8 +175,9 @@ impl SchemaDdl {
             ));
             clears.push_str(&format!(" PERFORM set_config({mark}, '', true);\n"));
         }
+        let applying = pg_literal(crate::sink::postgres::apply::APPLYING);
         let mut out = vec![format!(
-            "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $converge$\nBEGIN\n IF TG_NARGS > 0 THEN\n  PERFORM set_config(TG_ARGV[0], 'assigned', true);\n  RETURN NEW;\n END IF;\n IF NEW IS DISTINCT FROM OLD THEN\n{sets} END IF;\n{clears} RETURN NEW;\nEND\n$converge$"
+            "CREATE FUNCTION {func}() RETURNS trigger LANGUAGE plpgsql AS $converge$\nBEGIN\n IF TG_NARGS > 0 THEN\n  PERFORM set_config(TG_ARGV[0], 'assigned', true);\n  RETURN NEW;\n END IF;\n IF NEW IS DISTINCT FROM OLD AND current_setting({applying}, true) IS DISTINCT FROM 'on' THEN\n{sets} END IF;\n{clears} RETURN NEW;\nEND\n$converge$"
         )];
         for (k, c, _) in &columns {
             out.push(format!(

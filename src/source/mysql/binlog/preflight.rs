@@ -38,6 +38,10 @@ pub struct Follower {
     pub server_id: u32,
     /// Hours the copy is expected to take.
     pub expected_copy_hours: f64,
+    /// A table with a cascading foreign key is followed when the target carries the
+    /// same action (`follow.cascades = "target"`; the plan checks that against the
+    /// target): not refused here.
+    pub cascades_on_target: bool,
 }
 
 fn refuse(setting: &str, message: String) -> Finding {
@@ -50,7 +54,7 @@ pub async fn preflight(src: &MySqlSource, tables: &[Followed<'_>], follower: &Fo
     let r = server_checks(&mut conn, follower).await;
     src.release(conn).await;
     let mut out = r?;
-    out.extend(table_checks(tables));
+    out.extend(table_checks(tables, follower.cascades_on_target));
     Ok(out)
 }
 
@@ -236,8 +240,9 @@ async fn server_id(conn: &mut Conn, own: &str, wanted: u32, mariadb: bool) -> Ve
     }
 }
 
-/// Per table: a key every change can be applied by, no transform, no cascading key.
-fn table_checks(tables: &[Followed<'_>]) -> Vec<Finding> {
+/// Per table: a key every change can be applied by, no transform, and no cascading key
+/// unless the target is to run it.
+fn table_checks(tables: &[Followed<'_>], cascades_on_target: bool) -> Vec<Finding> {
     let mut out = Vec::new();
     for f in tables {
         let t = f.table;
@@ -257,15 +262,19 @@ fn table_checks(tables: &[Followed<'_>]) -> Vec<Finding> {
                     .into(),
             ));
         }
+        if cascades_on_target {
+            continue;
+        }
         for fk in &t.foreign_keys {
             for (clause, action) in [("ON DELETE", &fk.on_delete), ("ON UPDATE", &fk.on_update)] {
-                if action == "CASCADE" || action == "SET NULL" {
+                if cascading(action) {
                     out.push(refuse(
                         &format!("table `{}`", t.name),
                         format!(
                             "foreign key `{}` ({clause} {action}) changes rows the binlog does not log (the server \
-                             applies cascades without row events), so the target would miss them: follow only \
-                             when the target's key carries the same action, or exclude the table",
+                             applies cascades without row events), so the target would miss them: set \
+                             follow.cascades = \"target\" to let the target's own key, with the same action, run \
+                             it, or exclude the table",
                             fk.name
                         ),
                     ));
@@ -274,6 +283,11 @@ fn table_checks(tables: &[Followed<'_>]) -> Vec<Finding> {
         }
     }
     out
+}
+
+/// A MySQL foreign-key action that changes the referencing rows.
+pub fn cascading(action: &str) -> bool {
+    matches!(action, "CASCADE" | "SET NULL" | "SET DEFAULT")
 }
 
 /// A primary key, or a unique key whose columns are all NOT NULL and whole (no prefix,

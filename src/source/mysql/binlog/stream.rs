@@ -458,7 +458,7 @@ impl State {
                     let (b, a) = (b.as_ref().ok_or_else(missing)?, a.as_ref().ok_or_else(missing)?);
                     let moved = !self.follows[follow].same_key((b, &before), (a, &after));
                     if moved {
-                        self.push(follow, Op::Delete, b, &before)?;
+                        self.push(follow, Op::Move, b, &before)?;
                     }
                     self.push(follow, Op::Upsert, a, &after)?;
                     if let Some(p) = self.pending.as_mut().filter(|_| moved) {
