@@ -211,3 +211,21 @@ async fn a_follower_killed_after_an_online_verify_loses_no_changed_key_for_the_c
     assert!(out.status.success(), "a failed cut-over leaves the follower following: {}", said(&out));
     s.pg.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_online_repair_fixes_what_it_finds_and_verifies_again() {
+    let s = Setup::new("online_fix").await;
+    seed(&s.my, 20).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    s.pg.client.execute("UPDATE users SET balance = 0 WHERE id = 7", &[]).await.unwrap();
+    s.pg.client.execute("DELETE FROM orders WHERE id = 8", &[]).await.unwrap();
+    let out = s.converge(&["--json", "verify", "--online", "--repair"]).await;
+    let r = report(&out);
+    assert!(out.status.success(), "{}", said(&out));
+    assert_eq!(r["verify"]["passed"], false, "the first verify found the two rows: {r}");
+    let keys: u64 = r["repair"]["tables"].as_array().unwrap().iter().map(|t| t["keys"].as_u64().unwrap()).sum();
+    assert_eq!(keys, 2, "{r}");
+    assert_eq!(r["reverify"]["passed"], true, "{r}");
+    s.pg.drop_db().await;
+}

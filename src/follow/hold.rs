@@ -136,7 +136,7 @@ impl Answer {
             self.current = None;
             return Ok(None);
         };
-        if reached(stored, &until) && stored != &until {
+        if reached(stored, &until) && !reached(&until, stored) {
             return Err(Error::other(format!(
                 "the target is at {stored}, past the position {until} a snapshot was asked at (the follower was \
                  asked to hold before that snapshot was taken, so this should not happen)"

@@ -193,7 +193,9 @@ async fn follow_with(
             }
         }
     };
-    let stored = session.stored().await?;
+    let stored = session.stored().await;
+    session.release().await;
+    let stored = stored?;
     Ok(FollowReport {
         pipeline: p.name.clone(),
         from,

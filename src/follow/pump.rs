@@ -171,6 +171,13 @@ impl<'a> Session<'a> {
         Ok(stored)
     }
 
+    /// The follower is done: its lock is given up at once.
+    pub async fn release(&mut self) {
+        if let Err(e) = self.applier.unlock().await {
+            tracing::warn!("follow: {e}");
+        }
+    }
+
     /// A new apply connection (the old one may be gone).
     pub async fn reconnect(&mut self) -> Result<()> {
         self.applier = open_applier(self.p, &self.tables).await?;

@@ -285,6 +285,19 @@ impl Applier {
         Ok(moved)
     }
 
+    /// Gives up the one-follower lock now (rather than when the server notices the
+    /// connection gone): a follower started next, in this process or another, finds
+    /// it free.
+    pub async fn unlock(&mut self) -> Result<()> {
+        self.rollback().await?;
+        let lock = crate::pg::hold::follower_lock(&self.pipeline, &self.schema);
+        self.client
+            .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&lock])
+            .await
+            .map_err(|e| Error::postgres("giving up the follower's lock", &e))?;
+        Ok(())
+    }
+
     /// The apply's connection, for what is asked of it between transactions.
     pub fn client(&self) -> &Client {
         &self.client
