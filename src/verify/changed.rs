@@ -46,10 +46,7 @@ pub async fn since_proof(
                 keys += canonical.len();
                 sides.compare_keys(cmp, &canonical).await?
             }
-            None => {
-                let (source_rows, target_rows, equal) = sides.digest_whole(cmp).await?;
-                ContentResult { source_rows, target_rows, equal, ..Default::default() }
-            }
+            None => whole(&sides, cmp).await?,
         };
         if !res.equal {
             let diffs: Vec<String> = res.diffs.iter().map(super::report::show_diff).collect();
@@ -61,6 +58,15 @@ pub async fn since_proof(
         }
     }
     Ok((describe(keys, &changed, &proven), out))
+}
+
+/// A table compared whole: digested on both sides, its differing rows located by key.
+async fn whole(sides: &Sides<'_>, cmp: &TableCmp) -> Result<ContentResult> {
+    let mut parts = Vec::new();
+    for part in sides.split(cmp, 1).await? {
+        parts.push(sides.digest_part(cmp, part).await?);
+    }
+    sides.locate(cmp, parts).await
 }
 
 fn describe(keys: usize, changed: &[ChangedKeys], proven: &BinlogPosition) -> String {
