@@ -412,6 +412,10 @@ async fn a_per_table_rerun_refuses_when_a_committed_table_changed_in_the_source(
     let text = load_pipeline("transaction = \"table\"").replace("name = \"load\"", &format!("name = \"{name}\""));
     let p = pipeline(&text, &[("MYSQL_URL", &my.url), ("PG_URL", &pg.url)]);
     converge::run::run(&p, &Default::default()).await.expect_err("ticket has a value too long");
+    // ticket's failure rolled back its own transaction only: the tables being loaded
+    // beside it (on the same connection, whichever took it first) still committed.
+    let committed = pg_rows(&pg, "SELECT table_name FROM converge.load_state ORDER BY 1").await;
+    assert_eq!(committed, vec![vec![Some("org".to_string())], vec![Some("person".to_string())]]);
     // The source moves on: a committed table gains a row, the failing one is fixed.
     my.exec("UPDATE ticket SET title = 'short' WHERE id = 2").await;
     my.exec("INSERT INTO org (id, name) VALUES ('0a000000-0000-4000-8000-0000000000ff', 'Late')").await;

@@ -197,23 +197,15 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
     }
     // The target's names for the planned tables.
     let names: Vec<String> = plan.tables.iter().map(|t| t.target.clone()).collect();
-    let target = match target {
+    let target = match target.map(|t| begin_target(p, t, &names)) {
         None => None,
-        Some(mut t) => {
-            let begun = if t.problems.is_empty() {
-                t.load.begin(&names, t.truncate).await
-            } else {
-                Err(Error::other(format!(
-                    "the target does not fit the source (nothing was loaded):\n  - {}",
-                    group_problems(&t.problems, &p.options.audit_columns).join("\n  - ")
-                )))
-            };
-            if let Err(e) = begun {
+        Some(begun) => match begun.await {
+            Ok(t) => Some(t),
+            Err(e) => {
                 opened.close().await;
                 return Err(e);
             }
-            Some((Arc::new(t.load), t.tables))
-        }
+        },
     };
     let (sinks, dirs) = match open_sinks(p, target.as_ref(), &migration_id) {
         Ok(x) => x,
@@ -269,6 +261,23 @@ async fn run_as(p: &Pipeline, options: &RunOptions, migration_id: String, starte
         not_carried: plan.notes.clone(),
         binlog_position: opened.binlog_position(),
     })
+}
+
+/// Opens the load's transaction(s) on a target that fits the source; refuses, before
+/// anything is loaded, one that does not.
+async fn begin_target(
+    p: &Pipeline,
+    mut t: Target,
+    names: &[String],
+) -> Result<(Arc<PgLoad>, Vec<Option<TableTarget>>)> {
+    if !t.problems.is_empty() {
+        return Err(Error::other(format!(
+            "the target does not fit the source (nothing was loaded):\n  - {}",
+            group_problems(&t.problems, &p.options.audit_columns).join("\n  - ")
+        )));
+    }
+    t.load.begin(names, t.truncate).await?;
+    Ok((Arc::new(t.load), t.tables))
 }
 
 /// What an interrupted run undid, for its message and the run log: in per-table mode
@@ -435,7 +444,15 @@ async fn stream_tables(
                 set.spawn(run_table(plan.tables[i].clone(), feed, table_sinks.clone(), hooks));
             }
             done = set.join_next(), if !set.is_empty() => {
-                let outcome = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))??;
+                let done = done.expect("set is not empty").map_err(|e| Error::other(format!("table task failed: {e}")))?;
+                let outcome = match done {
+                    Ok(outcome) => outcome,
+                    // Per table, the tables already being loaded are finished and
+                    // committed rather than thrown away: what a rerun skips does not
+                    // depend on which table failed first.
+                    Err(e) if target.is_some_and(|(l, _)| l.per_table()) => return Err(drain(set, e, options).await),
+                    Err(e) => return Err(e),
+                };
                 let i = by_name[outcome.table.as_str()];
                 outcomes[i] = Some(outcome);
                 expected -= 1;
@@ -444,4 +461,19 @@ async fn stream_tables(
         }
     }
     Ok(outcomes.into_iter().map(|o| o.expect("every table finished")).collect())
+}
+
+/// Waits for the table tasks still running after `first` failed (no new table starts),
+/// unless the run is interrupted; returns `first`.
+async fn drain(mut set: JoinSet<Result<TableOutcome>>, first: Error, options: &RunOptions) -> Error {
+    loop {
+        tokio::select! {
+            signal = signalled(&options.interrupt) => return Error::Interrupted(signal.to_string()),
+            done = set.join_next() => {
+                if done.is_none() {
+                    return first;
+                }
+            }
+        }
+    }
 }

@@ -37,30 +37,54 @@ impl PgLoad {
         // take it in the order their data arrives (the source delivers them one by one).
         let first = batches.next().await;
         let (_permit, client) = self.stream().await;
-        if let Strategy::PerTable(pt) = &self.strategy {
-            pt.open_table(&client, self.fk_mode).await?;
+        let Strategy::PerTable(pt) = &self.strategy else {
+            return self.copy_in_txn(&client, target, key, first, &mut batches).await;
+        };
+        pt.open_table(&client, self.fk_mode).await?;
+        let done = self.copy_in_txn(&client, target, key, first, &mut batches).await;
+        if done.is_err() {
+            // Only this table's transaction is lost: the connection is left ready for
+            // the tables still being loaded, which commit on their own.
+            if let Err(e) = client.batch_execute("ROLLBACK").await {
+                tracing::warn!("rolling back `{}`: {e}", target.table);
+            }
         }
-        let ri = if self.fk_mode == FkMode::RiOff { self.ri_checks(&client, &target.table, false).await? } else { 0 };
+        done
+    }
+
+    /// [`Self::copy_table`] inside the transaction that is open on `client`.
+    async fn copy_in_txn<S>(
+        &self,
+        client: &Client,
+        target: &TableTarget,
+        key: &[String],
+        first: Option<Result<RecordBatch>>,
+        batches: &mut S,
+    ) -> Result<u64>
+    where
+        S: futures::Stream<Item = Result<RecordBatch>> + Unpin,
+    {
+        let ri = if self.fk_mode == FkMode::RiOff { self.ri_checks(client, &target.table, false).await? } else { 0 };
         let fills: Vec<&AuditFill> = self.audit.iter().filter(|f| f.table == target.table).collect();
-        self.fill_defaults(&client, &fills, true).await?;
-        let dest = self.destination(&client, target).await?;
+        self.fill_defaults(client, &fills, true).await?;
+        let dest = self.destination(client, target).await?;
         let frozen = self.strategy.run().is_some_and(|r| r.frozen.contains(&target.table));
         let freeze = if !dest.compare && frozen { ", FREEZE" } else { "" };
         let sql = format!("COPY {} ({}) FROM STDIN (FORMAT binary{freeze})", dest.into, dest.cols.join(", "));
-        let copied = self.send(&client, target, key, &sql, first, &mut batches).await?;
+        let copied = self.send(client, target, key, &sql, first, batches).await?;
         if dest.compare {
-            compare(&client, &target.table, &dest).await?;
+            compare(client, &target.table, &dest).await?;
         }
         if ri > 0 {
-            self.ri_checks(&client, &target.table, true).await?;
+            self.ri_checks(client, &target.table, true).await?;
         }
-        self.fill_defaults(&client, &fills, false).await?;
+        self.fill_defaults(client, &fills, false).await?;
         {
             let mut filled = self.audit_filled.lock().expect("not poisoned");
             filled.extend(fills.iter().map(|f| (f.table.clone(), f.column.clone(), f.value.clone(), copied)));
         }
         if let Strategy::PerTable(pt) = &self.strategy {
-            pt.commit_table(self, &client, &target.table, copied).await?;
+            pt.commit_table(self, client, &target.table, copied).await?;
         }
         Ok(copied)
     }

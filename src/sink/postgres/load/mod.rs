@@ -264,6 +264,11 @@ impl PgLoad {
         self.clients.len() > 1
     }
 
+    /// Each table commits on its own (`transaction = "table"`).
+    pub fn per_table(&self) -> bool {
+        matches!(self.strategy, Strategy::PerTable(_))
+    }
+
     /// Which tables took FREEZE, which indexes were rebuilt, how many streams COPYed.
     pub fn summary(&self) -> LoadSummary {
         let run = self.strategy.run();
