@@ -6,12 +6,15 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod cutover;
 mod follow;
+mod plan;
 mod query;
 mod repair;
 mod signal;
-use converge::pipeline::{self, Pipeline};
+mod verify;
+use converge::pipeline::Pipeline;
 use converge::run::{self, RunOptions};
 use signal::{mark_abandoned, on_signal};
 
@@ -317,8 +320,8 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
             let id = run::new_migration_id(&p.name);
             run_logged(cli, &p, &id, false).await
         }
-        Command::Plan { pipeline, profile } => plan_command(cli, pipeline, *profile).await,
-        Command::Schema { pipeline, out, diff } => schema_command(cli, pipeline, out.as_deref(), *diff).await,
+        Command::Plan { pipeline, profile } => plan::plan_command(cli, pipeline, *profile).await,
+        Command::Schema { pipeline, out, diff } => plan::schema_command(cli, pipeline, out.as_deref(), *diff).await,
         Command::Verify { pipeline, source, target, schema, sample, report, strict, online, repair } => {
             // A pipeline names both sides: URLs on the command line beside it are refused;
             // from the environment (CONVERGE_SOURCE_URL / CONVERGE_TARGET_URL) they are not used.
@@ -335,15 +338,15 @@ async fn dispatch(cli: &Cli) -> converge::Result<()> {
                 return Err(converge::Error::other("verify --online needs the pipeline whose follower applies"));
             }
             if *repair {
-                return repair::verify_and_repair(cli, &p, depth_of(&p, *sample)).await;
+                return repair::verify_and_repair(cli, &p, verify::depth_of(&p, *sample)).await;
             }
-            verify_command(cli, &p, *sample, report.as_deref(), *strict, *online).await
+            verify::verify_command(cli, &p, *sample, report.as_deref(), *strict, *online).await
         }
         Command::Cutover { pipeline } => cutover::command(cli, &Pipeline::load(pipeline)?).await,
         Command::Repair { pipeline, from, partial } => {
             repair::command(cli, &Pipeline::load(pipeline)?, from, *partial).await
         }
-        c @ Command::Bench { .. } => bench_args(cli, c).await,
+        c @ Command::Bench { .. } => bench::bench_args(cli, c).await,
         Command::Log { status, message, log, migration_id } => {
             let path = log.clone().unwrap_or_else(converge::runlog::default_path);
             mark_abandoned(cli, &path);
@@ -371,223 +374,6 @@ async fn run_command(cli: &Cli, pipeline: &std::path::Path, bench_stage: Option<
         Some(other) => return Err(converge::Error::other(format!("unknown bench stage `{other}`"))),
     };
     run_logged(cli, &p, &id, skip_transform).await
-}
-
-/// `converge verify`: the report as text, JSON or Markdown; exit non-zero on a failed
-/// check (or, with `--strict`, a warning).
-async fn verify_command(
-    cli: &Cli,
-    p: &Pipeline,
-    sample: Option<u64>,
-    report: Option<&std::path::Path>,
-    strict: bool,
-    online: bool,
-) -> converge::Result<()> {
-    let depth = depth_of(p, sample);
-    let r = match online {
-        true => converge::follow::online::verify_online(p, depth).await?,
-        false => converge::verify::verify(p, depth).await?,
-    };
-    if let Some(path) = report {
-        converge::sink::export_dir::write_private(path, r.markdown().as_bytes())?;
-    }
-    if cli.json {
-        println!("{}", r.json());
-    } else if !cli.quiet {
-        print!("{}", r.text());
-    }
-    log_verify(cli, &r);
-    if !r.passed() {
-        Err(converge::Error::other(format!("verification failed: {} checks failed", r.failures().len())))
-    } else if strict && !r.passed_strict() {
-        Err(converge::Error::other(format!("verification failed (--strict): {} warnings", r.warnings().len())))
-    } else {
-        Ok(())
-    }
-}
-
-/// `converge bench`: its arguments as options.
-async fn bench_args(cli: &Cli, c: &Command) -> converge::Result<()> {
-    let Command::Bench {
-        rows,
-        seed,
-        mysql,
-        pg,
-        source,
-        target,
-        work_dir,
-        keep,
-        no_verify,
-        connections,
-        repeat,
-        chart,
-        follow,
-        cutover,
-    } = c
-    else {
-        unreachable!("called for the bench command only")
-    };
-    let o = converge::bench::BenchOptions {
-        rows: rows.clone(),
-        seed: *seed,
-        mysql_server: mysql.clone(),
-        pg_server: pg.clone(),
-        existing: source.clone().zip(target.clone()),
-        work_dir: work_dir.clone(),
-        keep: *keep,
-        verify: !no_verify,
-        connections: *connections,
-        repeat: *repeat as usize,
-        follow: *follow,
-        cutover: *cutover,
-    };
-    bench_command(cli, &o, chart).await
-}
-
-/// `converge bench`: the measurements, the chart written to `chart`.
-async fn bench_command(cli: &Cli, o: &converge::bench::BenchOptions, chart: &std::path::Path) -> converge::Result<()> {
-    let results = converge::bench::run(o).await?;
-    std::fs::write(chart, converge::bench::chart(&results)).map_err(|e| converge::Error::io(chart, e))?;
-    if cli.json {
-        println!("{}", serde_json::to_string(&results).expect("results serialise"));
-    } else if !cli.quiet {
-        print!("{}", converge::bench::text(&results));
-        println!("chart: {}", chart.display());
-    }
-    Ok(())
-}
-
-/// `converge schema [--out FILE] [--diff]`: the DDL (or the differences); exit non-zero
-/// when a name must be fixed first, or when the target differs.
-async fn schema_command(
-    cli: &Cli,
-    pipeline: &std::path::Path,
-    out: Option<&std::path::Path>,
-    diff: bool,
-) -> converge::Result<()> {
-    let p = Pipeline::load(pipeline)?;
-    let r = converge::ddl::schema(&p, diff).await?;
-    let header = format!(
-        "PostgreSQL schema for pipeline `{}` from {}, made by converge {}",
-        p.name,
-        r.source,
-        env!("CARGO_PKG_VERSION")
-    );
-    let script = r.ddl.script(&header);
-    if cli.json {
-        let j = serde_json::json!({
-            "statements": r.ddl.statements(), "notes": r.ddl.notes, "refused": r.ddl.refused,
-            "differences": r.differences,
-        });
-        println!("{j}");
-    } else if let Some(diffs) = &r.differences {
-        for d in diffs {
-            println!("{d}");
-        }
-        if diffs.is_empty() && !cli.quiet {
-            println!("the target matches the schema converge would create");
-        }
-    } else if out.is_none() {
-        print!("{script}");
-    }
-    if let Some(path) = out {
-        std::fs::write(path, &script).map_err(|e| converge::Error::io(path, e))?;
-        if !cli.quiet && !cli.json {
-            eprintln!(
-                "wrote {} ({} statements, {} notes)",
-                path.display(),
-                r.ddl.statements().len(),
-                r.ddl.notes.len()
-            );
-        }
-    }
-    if !r.ddl.refused.is_empty() {
-        return Err(converge::Error::other(format!(
-            "the schema cannot be created as it is:\n  {}",
-            r.ddl.refused.join("\n  ")
-        )));
-    }
-    match &r.differences {
-        Some(d) if !d.is_empty() => Err(converge::Error::other(format!("the target differs in {} places", d.len()))),
-        _ => Ok(()),
-    }
-}
-
-/// `converge plan [--profile]`: the plan, the target check, the profile; text or JSON;
-/// exit non-zero when the target does not fit or a value would stop the run.
-async fn plan_command(cli: &Cli, pipeline: &std::path::Path, profile: bool) -> converge::Result<()> {
-    let p = Pipeline::load(pipeline)?;
-    let (opened, plan, target) = run::plan(&p).await?;
-    let targets = target.as_ref().map(|t| &t.tables[..]);
-    let described = opened.describe();
-    let mut text = pipeline::plan::render_with_target(&p, &plan, &described, targets);
-    if let Some(t) = &target {
-        text.push_str(&pipeline::plan::render_target(&t.problems, &t.narrowing));
-        if let Some(ddl) = t.ddl.as_ref().filter(|d| !d.is_empty()) {
-            text.push_str("\nThe load creates these tables first (create = \"missing\"), in its transaction:\n");
-            text.push_str(&ddl.script("create = \"missing\""));
-        }
-    }
-    let mut findings = None;
-    if profile {
-        let found = match &opened.live() {
-            Some(src) => {
-                let targets = target.as_ref().map(|t| (&t.tables[..], &t.load.tables[..]));
-                match (&target, targets) {
-                    (Some(t), Some(tables)) => {
-                        let pg = t.load.client().await;
-                        let schema = p.postgres().map_or("public", |s| s.schema());
-                        pipeline::profile::profile_into(src, &pg, schema, &plan, tables, t.ddl.as_ref()).await
-                    }
-                    _ => pipeline::profile::profile(src, &plan, targets).await,
-                }
-            }
-            None => Err(converge::Error::other("--profile reads a live MySQL source")),
-        };
-        match found {
-            Ok(f) => {
-                text.push_str(&pipeline::profile::render(&f));
-                findings = Some(f);
-            }
-            Err(e) => {
-                opened.close().await;
-                return Err(e);
-            }
-        }
-    }
-    let follow = pipeline::follow::preflight(&p, &opened, &plan, target.as_ref().map(|t| &t.load.tables[..])).await;
-    opened.close().await;
-    let follow = follow?;
-    if let Some(f) = &follow {
-        text.push_str(&pipeline::follow::render(f));
-    }
-    let refused = follow.as_ref().map_or(0, |f| f.iter().filter(|f| f.refuse).count());
-    let problems = target.as_ref().map_or(0, |t| t.problems.len());
-    let blocking = findings.as_ref().map_or(0, |f| f.iter().filter(|f| f.blocking()).count());
-    if cli.json {
-        let mut j = pipeline::plan::json(&plan, targets);
-        j["pipeline"] = serde_json::json!(p.name);
-        j["source"] = serde_json::json!(described);
-        j["problems"] = serde_json::json!(target.as_ref().map(|t| &t.problems));
-        j["narrowing"] = serde_json::json!(target.as_ref().map(|t| &t.narrowing));
-        let ddl = target.as_ref().and_then(|t| t.ddl.as_ref());
-        j["create"] =
-            serde_json::json!(ddl.map(|d| serde_json::json!({"statements": d.statements(), "notes": d.notes})));
-        j["profile"] = findings.as_deref().map(pipeline::profile::json).unwrap_or(serde_json::Value::Null);
-        j["follow"] = follow.as_deref().map(pipeline::follow::json).unwrap_or(serde_json::Value::Null);
-        j["ok"] = serde_json::json!(problems == 0 && blocking == 0 && refused == 0);
-        println!("{j}");
-    } else if !cli.quiet {
-        print!("{text}");
-    }
-    match (problems, blocking) {
-        (0, 0) if refused > 0 => {
-            Err(converge::Error::other(format!("the follow preflight refused {refused} settings, grants or tables")))
-        }
-        (0, 0) => Ok(()),
-        (0, n) => Err(converge::Error::other(format!("the profile found {n} kinds of values that would stop the run"))),
-        _ => Err(converge::Error::other("the target does not fit the source")),
-    }
 }
 
 /// Runs a pipeline with its run-log entries (started, each phase, then completed or
@@ -648,32 +434,5 @@ async fn run_logged(cli: &Cli, p: &Pipeline, id: &str, skip_transform: bool) -> 
             note(Status::Failed, format!("{e}{in_commit}"), Some(started.elapsed().as_secs_f64()), None);
             Err(e)
         }
-    }
-}
-
-/// How much a verify compares: `--sample`, else the pipeline's `[verify] sample`, else all.
-fn depth_of(p: &Pipeline, sample: Option<u64>) -> converge::verify::Depth {
-    match sample.or(p.verify.as_ref().and_then(|v| v.sample)) {
-        Some(n) => converge::verify::Depth::Sample(n),
-        None => converge::verify::Depth::Full,
-    }
-}
-
-/// Notes a verification in the run log (the migration it belongs to: the log's last).
-fn log_verify(cli: &Cli, r: &converge::verify::report::Report) {
-    use converge::runlog::{self, Entry, Status};
-    let path = runlog::default_path();
-    mark_abandoned(cli, &path);
-    let verdict = if r.passed() { "passed" } else { "FAILED" };
-    let mut e = Entry::new(
-        Status::InProgress,
-        format!("verify `{}`: {verdict} ({} checks failed)", r.pipeline, r.failures().len()),
-    )
-    .with_phase("verify", r.seconds);
-    if let Ok(Some(id)) = runlog::resolve_migration_id(None, &path) {
-        e = e.with_migration_id(id);
-    }
-    if let Err(err) = runlog::append(&path, &e) {
-        tracing::warn!("cannot write the run log: {err}");
     }
 }

@@ -11,7 +11,7 @@ use super::Cli;
 /// online verify says whether that was all. Text, or one JSON object of the three.
 pub(super) async fn verify_and_repair(cli: &Cli, p: &Pipeline, depth: converge::verify::Depth) -> converge::Result<()> {
     let first = converge::follow::online::verify_online(p, depth).await?;
-    super::log_verify(cli, &first);
+    super::verify::log_verify(cli, &first);
     if !cli.json && !cli.quiet {
         print!("{}", first.text());
     }
@@ -23,7 +23,7 @@ pub(super) async fn verify_and_repair(cli: &Cli, p: &Pipeline, depth: converge::
                 print!("\n{}\n", r.text());
             }
             let second = converge::follow::online::verify_online(p, depth).await?;
-            super::log_verify(cli, &second);
+            super::verify::log_verify(cli, &second);
             if !cli.json && !cli.quiet {
                 print!("{}", second.text());
             }

@@ -11,6 +11,7 @@ use crate::ident::{mysql as my_ident, pg_qualified};
 use crate::manifest::BinlogPosition;
 use crate::mysql::MySqlSource;
 use crate::pg::connect::connect;
+use crate::pg::integrity::advance_sequence_sql;
 use crate::pg::introspect::introspect;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::spec::Pipeline;
@@ -89,15 +90,17 @@ async fn sequences(url: &str, schema: &str, plan: &Plan) -> Result<u64> {
         }
         for c in &t.columns {
             let Some(seq) = &c.sequence else { continue };
-            let counter = counters.iter().find(|(tt, cc, _)| *tt == t.name && *cc == c.name).map(|(.., n)| *n as i64);
-            let q = format!(
-                "SELECT setval($1::text::regclass, v) FROM (SELECT GREATEST((SELECT max({col})::bigint FROM {table}), \
-                 $2::bigint - 1) AS v) AS m WHERE v > COALESCE(pg_sequence_last_value($1::text::regclass), 0)",
+            // The last value MySQL handed out: its counter is the next one.
+            let given =
+                counters.iter().find(|(tt, cc, _)| *tt == t.name && *cc == c.name).map(|(.., n)| n.saturating_sub(1));
+            let value = format!(
+                "GREATEST((SELECT max({col}) FROM {table}), {given})",
                 col = crate::ident::pg(&c.name),
                 table = pg_qualified(schema, &t.name),
+                given = given.map_or("NULL".to_string(), |g| g.to_string()),
             );
             let n = client
-                .execute(q.as_str(), &[seq, &counter])
+                .execute(advance_sequence_sql(seq, &value, "").as_str(), &[])
                 .await
                 .map_err(|e| Error::postgres(format!("moving sequence {seq}"), &e))?;
             moved += n;

@@ -140,6 +140,19 @@ impl SequenceState {
     }
 }
 
+/// The statement that moves sequence `seq` (as `pg_get_serial_sequence` names it)
+/// forward to `value`, an SQL expression that may read the relation(s) of `from` (a
+/// `FROM …` clause, or empty); never back, so a sequence already past it is left alone.
+/// Executing it returns 1 when the sequence moved. The load, the follower, `repair` and
+/// the cut-over all move sequences this one way.
+pub fn advance_sequence_sql(seq: &str, value: &str, from: &str) -> String {
+    let lit = ident::pg_literal(seq);
+    format!(
+        "SELECT setval({lit}, v) FROM (SELECT ({value})::bigint AS v {from}) AS m \
+         WHERE v > COALESCE(pg_sequence_last_value({lit}::regclass), 0)"
+    )
+}
+
 /// Reads the state of the sequence behind `column` of `table`.
 pub async fn sequence_state(
     client: &Client,

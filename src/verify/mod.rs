@@ -379,8 +379,20 @@ async fn compare(
         checks.push(critical_check(&ctx, &plan, &pg_tables, &results, c).await?);
     }
     checks.extend(target_checks?);
+    Ok(new_report(p, depth, ctx.sides.rows_read.load(Ordering::Relaxed), checks, results))
+}
+
+/// The report of a comparison, its checks in the guide's section order (the caller
+/// fills in the sides, the time taken and the position).
+fn new_report(
+    p: &Pipeline,
+    depth: Depth,
+    rows_read: u64,
+    mut checks: Vec<Check>,
+    tables: Vec<(String, ContentResult)>,
+) -> Report {
     checks.sort_by_key(|c| Section::ALL.iter().position(|s| *s == c.section));
-    Ok(Report {
+    Report {
         pipeline: p.name.clone(),
         source: String::new(),
         target: String::new(),
@@ -391,11 +403,11 @@ async fn compare(
         },
         seconds: 0.0,
         position: None,
-        rows_read: ctx.sides.rows_read.load(Ordering::Relaxed),
+        rows_read,
         checks,
-        tables: results,
+        tables,
         manual: report::manual_checks(),
-    })
+    }
 }
 
 fn fail(section: Section, subject: &str, evidence: String) -> Check {

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::ident;
 use crate::ident::pg_qualified as qualified;
 use crate::pg::changed;
+use crate::pg::integrity::advance_sequence_sql;
 
 /// The SQL that applies one table's staged changes.
 pub(super) struct MergeSql {
@@ -64,14 +65,7 @@ impl MergeSql {
         let sequences = t
             .sequences
             .iter()
-            .map(|(col, sq)| {
-                format!(
-                    "SELECT setval({lit}, m) FROM (SELECT max({c})::bigint AS m FROM {stage}) AS x
-                     WHERE m > COALESCE(pg_sequence_last_value({lit}::regclass), 0)",
-                    lit = ident::pg_literal(sq),
-                    c = ident::pg(col),
-                )
-            })
+            .map(|(col, sq)| advance_sequence_sql(sq, &format!("max({})", ident::pg(col)), &format!("FROM {stage}")))
             .collect();
         MergeSql {
             delete: format!("DELETE FROM {target} AS t USING {last} WHERE last.{op} <> 'U' AND {join}"),

@@ -273,10 +273,10 @@ impl Applier {
             let Some((_, next)) = counters.iter().find(|(name, _)| *name == t.table.source) else { continue };
             let last = next.saturating_sub(1) as i64;
             for (_, seq) in &t.table.sequences {
-                let q = "SELECT setval($1::text::regclass, $2) WHERE $2 > COALESCE(pg_sequence_last_value($1::text::regclass), 0)";
+                let q = crate::pg::integrity::advance_sequence_sql(seq, &last.to_string(), "");
                 let n = self
                     .client
-                    .execute(q, &[seq, &last])
+                    .execute(q.as_str(), &[])
                     .await
                     .map_err(|e| Error::postgres(format!("moving sequence {seq} to MySQL's counter"), &e))?;
                 moved += n;
