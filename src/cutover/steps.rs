@@ -15,6 +15,7 @@ use crate::pg::integrity::advance_sequence_sql;
 use crate::pg::introspect::introspect;
 use crate::pipeline::plan::{self, Plan};
 use crate::pipeline::spec::Pipeline;
+use crate::source::mysql::binlog::listing::logged_between;
 use crate::source::mysql::binlog::stream::server_position;
 
 /// Longer than the follower's heartbeat period (1 s): a write after the drain would
@@ -40,14 +41,14 @@ pub(super) async fn prove(
         timed.done("source snapshot", format!("at {at}"));
         let reached = held.until(&at).await?;
         timed.done("drain the follower", format!("the target is at {at}"));
-        let mut failures = quiet(p, &at).await?;
-        timed.done("no writes after it", if failures.is_empty() { "the source stayed there" } else { "it moved" });
+        let mut plan = plan::build(p, tables.clone()).await?;
+        plan::json_reading(&mut plan, Some(src.json_reading()));
+        let (detail, mut failures) = quiet(p, &at, &plan).await?;
+        timed.done("no writes after it", detail);
         if !failures.is_empty() {
             return Ok((Some(at), failures));
         }
         let sink = p.postgres().ok_or_else(|| Error::other("`converge cutover` needs a postgres sink"))?;
-        let mut plan = plan::build(p, tables.clone()).await?;
-        plan::json_reading(&mut plan, Some(src.json_reading()));
         let moved = sequences(&sink.url, sink.schema(), &plan).await?;
         timed.done("sequences", format!("{moved} moved past their maximum and MySQL's counter"));
         let clients = crate::verify::snapshot_clients(&sink.url, 2, Some(&reached.snapshot)).await?;
@@ -64,18 +65,42 @@ pub(super) async fn prove(
     proved
 }
 
-/// Nothing reaches the binary log after `at` for longer than a heartbeat.
-async fn quiet(p: &Pipeline, at: &BinlogPosition) -> Result<Vec<String>> {
+/// Nothing reaches a followed table after `at` for longer than a heartbeat: the
+/// server's position is still `at`, or what was logged since (listed by the server)
+/// changed only other tables — another database of the server, a heartbeat table. The
+/// step's detail, and the failure when a followed table was written.
+async fn quiet(p: &Pipeline, at: &BinlogPosition, plan: &Plan) -> Result<(String, Vec<String>)> {
     let url = source_url(p)?;
     tokio::time::sleep(QUIET_FOR).await;
     let now = server_position(url).await?;
     if now.file == at.file && now.position == at.position {
-        return Ok(Vec::new());
+        return Ok(("the source stayed there".into(), Vec::new()));
     }
-    Ok(vec![format!(
-        "the source's binary log moved on from {at} to {now} after the drain: something still writes (the \
-         application, or another database on this server); stop it and cut over again — nothing was cut over"
-    )])
+    let (opts, database) = crate::mysql::parse_url(url)?;
+    let mut conn = mysql_async::Conn::new(opts).await.map_err(|e| Error::mysql("connecting to the source", e))?;
+    let tables: Vec<String> = plan.tables.iter().map(|t| t.name().to_string()).collect();
+    let logged = logged_between(&mut conn, at, &now, &database, &tables).await;
+    let _ = conn.disconnect().await;
+    let logged = logged?;
+    let moved = format!("the binary log moved on to {now}: {} events", logged.events);
+    if logged.followed.is_empty() {
+        let detail = format!(
+            "{moved}, {} of them rows of tables converge does not carry; none of a followed table",
+            logged.elsewhere
+        );
+        return Ok((detail, Vec::new()));
+    }
+    let shown: Vec<&str> = logged.followed.iter().take(5).map(String::as_str).collect();
+    let more = logged.followed.len().saturating_sub(shown.len());
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    Ok((
+        format!("{moved}, {} of a followed table", logged.followed.len()),
+        vec![format!(
+            "the source was written after the drain to {at}: {}{more}. The application (or a job) still writes; stop \
+             it and cut over again — nothing was cut over",
+            shown.join(", ")
+        )],
+    ))
 }
 
 /// Moves each target sequence past its column's maximum and MySQL's `AUTO_INCREMENT`
