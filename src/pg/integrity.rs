@@ -143,8 +143,9 @@ impl SequenceState {
 /// The statement that moves sequence `seq` (as `pg_get_serial_sequence` names it)
 /// forward to `value`, an SQL expression that may read the relation(s) of `from` (a
 /// `FROM …` clause, or empty); never back, so a sequence already past it is left alone.
-/// Executing it returns 1 when the sequence moved. The load, the follower, `repair` and
-/// the cut-over all move sequences this one way.
+/// Executing it returns 1 when the sequence moved. The follower, `repair` and the
+/// cut-over move sequences this one way (a load sets them outright: its tables start
+/// empty).
 pub fn advance_sequence_sql(seq: &str, value: &str, from: &str) -> String {
     let lit = ident::pg_literal(seq);
     format!(
