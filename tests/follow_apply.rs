@@ -2,8 +2,9 @@
 //! a workload writes, then followed; when the workload stops and the follower has caught
 //! up, `converge verify` passes (every cell, every count). A follower killed with
 //! SIGKILL in the middle of a batch resumes from the position the target stores and
-//! counts every change once, and every key the backlog changed is in
-//! `converge.follow_changed`; one whose apply session is killed reconnects.
+//! counts every change once, and every key the backlog changed after an online verify
+//! is in `converge.follow_changed` (none before one); one whose apply session is killed
+//! reconnects.
 
 mod common;
 
@@ -52,6 +53,9 @@ async fn a_follower_killed_mid_batch_resumes_and_counts_every_change_once() {
     seed(&s.my, 50).await;
     let run = s.converge(&["run"]).await;
     assert!(run.status.success(), "the copy: {}", said(&run));
+    // A proof: from it on, every key changed is recorded for the cut-over.
+    let proof = s.converge(&["verify", "--online"]).await;
+    assert!(proof.status.success(), "online verify: {}", said(&proof));
     // A backlog written after the copy, across a binlog rotation.
     let made = Arc::new(Made::default());
     let mut c = s.my.conn().await;
@@ -119,6 +123,38 @@ async fn every_backlog_key_is_recorded(s: &Setup, last_order: i64) {
     assert_eq!(r[0][0].as_deref(), Some("0"), "no key recorded past the stored position");
     let files: u32 = r[0][1].as_deref().unwrap().parse().unwrap();
     assert!(files >= 2, "keys on both sides of the rotation ({files} file numbers)");
+}
+
+/// How many changed keys the target holds.
+async fn recorded(s: &Setup) -> i64 {
+    let q = "SELECT count(*) FROM converge.follow_changed";
+    pg_rows(&s.pg, q).await[0][0].as_deref().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changed_keys_are_recorded_from_the_first_online_verify_on() {
+    let s = Setup::new("follow_gate").await;
+    seed(&s.my, 20).await;
+    let run = s.converge(&["run"]).await;
+    assert!(run.status.success(), "the copy: {}", said(&run));
+    // Before any proof a cut-over compares every row: the catch-up records no key.
+    s.my.exec("UPDATE app.users SET balance = 3.00 WHERE id <= 5").await;
+    let drain = s.converge(&["follow", "--until-caught-up"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    assert_eq!(s.applied().await, 5);
+    assert_eq!(recorded(&s).await, 0, "no key recorded before an online verify asked");
+    let proof = s.converge(&["verify", "--online"]).await;
+    assert!(proof.status.success(), "online verify: {}", said(&proof));
+    // After it, every key changed is recorded (by a follower started afresh).
+    s.my.exec("UPDATE app.users SET balance = 4.00 WHERE id IN (7, 8); DELETE FROM app.orders WHERE id = 9").await;
+    let drain = s.converge(&["follow", "--until-caught-up"]).await;
+    assert!(drain.status.success(), "drain: {}", said(&drain));
+    let keys = pg_rows(&s.pg, "SELECT table_name, key[1] FROM converge.follow_changed ORDER BY 1, 2").await;
+    let keys: Vec<(String, String)> =
+        keys.into_iter().map(|r| (r[0].clone().unwrap(), r[1].clone().unwrap())).collect();
+    let want = [("orders", "9"), ("users", "7"), ("users", "8")].map(|(t, k)| (t.to_string(), k.to_string()));
+    assert_eq!(keys, want);
+    s.pg.drop_db().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,9 @@ async fn cascading_keys_are_refused_by_default_and_run_by_the_target_when_asked(
     let def = |name: &str| defs.iter().find(|r| r[0].as_deref() == Some(name)).and_then(|r| r[1].clone()).unwrap();
     assert!(def("callout_space").contains("ON DELETE CASCADE"), "{defs:?}");
     assert!(def("link_space").contains("ON UPDATE CASCADE ON DELETE SET NULL"), "{defs:?}");
+    // A proof first: from it on, the follower records what changed for the cut-over.
+    let proof = s.converge(&["verify", "--online"]).await;
+    assert!(proof.status.success(), "online verify: {}", said(&proof));
 
     // Only parent rows change: a delete, and a key deleted and inserted again in one
     // transaction (its children went on the source). Applied set-based.

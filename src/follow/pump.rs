@@ -99,6 +99,8 @@ pub(super) struct Session<'a> {
     batch_changes: u64,
     /// The hold request being answered (`verify --online`, `repair`, `cutover`).
     answer: Answer,
+    /// Changed keys are recorded: a hold was asked, or a proof exists (see `keys_needed`).
+    record_keys: bool,
 }
 
 /// The apply transaction being filled.
@@ -150,6 +152,7 @@ impl<'a> Session<'a> {
             measured: None,
             batch_changes: p.follow.as_ref().map_or(50_000, |f| f.batch_changes.max(1)),
             answer,
+            record_keys: false,
         })
     }
 
@@ -181,12 +184,26 @@ impl<'a> Session<'a> {
     /// A new apply connection (the old one may be gone).
     pub async fn reconnect(&mut self) -> Result<()> {
         self.applier = open_applier(self.p, &self.tables).await?;
+        self.applier.record_keys(self.record_keys);
         Ok(())
+    }
+
+    /// Whether a changed key could be needed by a cut-over: a hold was asked (an online
+    /// verify may prove the target at its position) or a proof exists. Until then the
+    /// cut-over compares every row, and recording keys would only slow the catch-up.
+    /// The request is read before the proof: an online verify records its proof before
+    /// it withdraws its request, so a follower starting in between sees one of the two.
+    async fn keys_needed(&self) -> Result<bool> {
+        let schema = self.p.postgres().map_or("public", |s| s.schema());
+        let asked = crate::pg::hold::read(self.applier.client(), &self.p.name, schema).await?.is_some();
+        Ok(asked || self.stored().await?.proven.is_some())
     }
 
     /// Streams from the stored position until caught up (when asked) or a signal;
     /// returns why it stopped.
     pub async fn run(&mut self, stats: &mut Stats) -> Result<String> {
+        self.record_keys = self.record_keys || self.keys_needed().await?;
+        self.applier.record_keys(self.record_keys);
         let from = self.stored().await?.at;
         let until = match self.options.until_caught_up {
             true => Some(stream::server_position(&self.url).await?),
@@ -335,6 +352,11 @@ impl<'a> Session<'a> {
     /// meanwhile).
     async fn answer_hold(&mut self, open: &mut Open, stats: &mut Stats, started: Instant) -> Result<Option<String>> {
         self.answer.poll(self.applier.client()).await?;
+        if self.answer.asked() && !self.record_keys {
+            // From here on a proof may come, at a position not yet applied.
+            self.record_keys = true;
+            self.applier.record_keys(true);
+        }
         if !self.answer.asked() || open.inside {
             return Ok(None);
         }

@@ -12,7 +12,8 @@
 //! follower killed and restarted loses no changed key; a cut-over can then verify only
 //! the rows that changed since the last online verification, and forget what that
 //! verification covered (`forget_through`). A new copy starts with an empty set
-//! (`forget_all`, in the load's transaction).
+//! (`forget_all`, in the load's transaction). A follower records keys only from the
+//! first online verify's request on (before it, a cut-over compares every row).
 //!
 //! Inside an apply transaction the keys gather first in a temporary table of the
 //! session (`pending_*`), since the commit's position is known only at its end.

@@ -181,9 +181,9 @@ pub(super) async fn in_order(
     Ok(merged)
 }
 
-/// Moves sequences past the keys staged and notes every key staged as changed (in this
-/// transaction, `pg::changed`), then empties the staging tables.
-pub(super) async fn finish(client: &Client, staged: &mut [Staged], sql: &[MergeSql]) -> Result<()> {
+/// Moves sequences past the keys staged and, with `record`, notes every key staged as
+/// changed (in this transaction, `pg::changed`), then empties the staging tables.
+pub(super) async fn finish(client: &Client, staged: &mut [Staged], sql: &[MergeSql], record: bool) -> Result<()> {
     for (i, s) in staged.iter_mut().enumerate().filter(|(_, s)| s.staged > 0) {
         for q in &sql[i].sequences {
             client
@@ -191,8 +191,13 @@ pub(super) async fn finish(client: &Client, staged: &mut [Staged], sql: &[MergeS
                 .await
                 .map_err(|e| Error::postgres(format!("moving a sequence of `{}`", s.table.target), &e))?;
         }
-        let ctx = || format!("noting the changed keys of `{}`", s.table.target);
-        client.execute(sql[i].changed.as_str(), &[&s.table.target]).await.map_err(|e| Error::postgres(ctx(), &e))?;
+        if record {
+            let ctx = || format!("noting the changed keys of `{}`", s.table.target);
+            client
+                .execute(sql[i].changed.as_str(), &[&s.table.target])
+                .await
+                .map_err(|e| Error::postgres(ctx(), &e))?;
+        }
         let q = format!("TRUNCATE {}", s.stage);
         client.batch_execute(&q).await.map_err(|e| Error::postgres("emptying a staging table", &e))?;
         s.staged = 0;

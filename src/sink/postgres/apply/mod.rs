@@ -6,7 +6,8 @@
 //! commit — so a crash or restart resumes exactly where the target is, with no change
 //! lost or applied twice, and `synchronous_commit = off` is safe. Every key staged (and
 //! every table truncated) is recorded in `converge.follow_changed` with that position,
-//! in the same commit (`pg::changed`), for a cut-over that verifies only what changed.
+//! in the same commit (`pg::changed`), for a cut-over that verifies only what changed
+//! (unless the session was told not to record them: [`Applier::record_keys`]).
 //!
 //! The apply runs with `session_replication_role = replica`, as PostgreSQL's own logical
 //! replication does: the target's triggers (converge's `ON UPDATE CURRENT_TIMESTAMP`
@@ -71,6 +72,8 @@ pub struct Applier {
     replayed: bool,
     /// Changed keys are pending in the session's temporary table (`pg::changed`).
     keys_pending: bool,
+    /// Changed keys are recorded at all (see [`Applier::record_keys`]).
+    record_keys: bool,
     /// How the target's cascading foreign keys act on each table (none unless asked).
     cascades: Cascades,
 }
@@ -112,8 +115,17 @@ impl Applier {
             merged,
             replayed: false,
             keys_pending: false,
+            record_keys: true,
             cascades,
         })
+    }
+
+    /// Whether the keys this session changes are recorded (`pg::changed`; on when
+    /// opened). A follower turns it off while nothing could use them: until a first
+    /// online verify asks for a hold, a cut-over compares every row anyway. Turned on
+    /// between commits, it records from the next one.
+    pub fn record_keys(&mut self, on: bool) {
+        self.record_keys = on;
     }
 
     /// Lets the target's cascading foreign keys act (`follow.cascades = "target"`, the
@@ -174,8 +186,10 @@ impl Applier {
         let n = self.client.execute(q.as_str(), &[]).await.map_err(|e| Error::postgres("applying TRUNCATE", &e))?;
         self.merged[i].0 += n;
         self.changes += 1;
-        changed::pending_whole_table(&self.client, &self.tables[i].table.target).await?;
-        self.keys_pending = true;
+        if self.record_keys {
+            changed::pending_whole_table(&self.client, &self.tables[i].table.target).await?;
+            self.keys_pending = true;
+        }
         Ok(())
     }
 
@@ -217,11 +231,13 @@ impl Applier {
             total.0 += m.0;
             total.1 += m.1;
         }
-        for table in self.cascades.changed(&self.tables) {
-            changed::pending_whole_table(&self.client, &table).await?;
+        if self.record_keys {
+            for table in self.cascades.changed(&self.tables) {
+                changed::pending_whole_table(&self.client, &table).await?;
+            }
+            self.keys_pending = true;
         }
-        self.keys_pending = true;
-        merge::finish(&self.client, &mut self.tables, &self.sql).await
+        merge::finish(&self.client, &mut self.tables, &self.sql, self.record_keys).await
     }
 
     /// Applies everything taken and stores `at` (with the count, and as the position of
