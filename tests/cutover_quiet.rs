@@ -89,10 +89,7 @@ async fn a_cutover_passes_while_another_database_on_the_server_is_written() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cutover_refuses_while_a_followed_table_is_written_and_names_it() {
-    let s = Setup::new("cut_busy").await;
-    seed(&s.my, 10).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("cut_busy", 10).await;
     // The application was not stopped: it keeps writing one followed table.
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {

@@ -133,10 +133,7 @@ async fn recorded(s: &Setup) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_keys_are_recorded_from_the_first_online_verify_on() {
-    let s = Setup::new("follow_gate").await;
-    seed(&s.my, 20).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("follow_gate", 20).await;
     // Before any proof a cut-over compares every row: the catch-up records no key.
     s.my.exec("UPDATE app.users SET balance = 3.00 WHERE id <= 5").await;
     let drain = s.converge(&["follow", "--until-caught-up"]).await;
@@ -159,10 +156,7 @@ async fn changed_keys_are_recorded_from_the_first_online_verify_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_apply_session_is_reconnected_and_nothing_is_lost() {
-    let s = Setup::new("follow_term").await;
-    seed(&s.my, 20).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("follow_term", 20).await;
     let stop = Arc::new(AtomicBool::new(false));
     let made = Arc::new(Made::default());
     let writer = tokio::spawn(workload(s.my.url("app"), 3, 5000, stop.clone(), made.clone()));
@@ -199,10 +193,7 @@ async fn a_killed_apply_session_is_reconnected_and_nothing_is_lost() {
 /// refused by PostgreSQL's row-by-row unique check, the batch is replayed in source order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unique_swap_is_replayed_in_source_order_and_a_truncate_is_applied() {
-    let s = Setup::new("follow_swap").await;
-    seed(&s.my, 5).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("follow_swap", 5).await;
     s.my.exec(
         "INSERT INTO app.`query-result-cache` VALUES ('a', '1'), ('b', '2');\n\
          TRUNCATE app.`query-result-cache`;\n\
@@ -231,10 +222,7 @@ async fn a_unique_swap_is_replayed_in_source_order_and_a_truncate_is_applied() {
 /// came before it is applied and stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_alter_table_stops_the_follower_naming_the_statement() {
-    let s = Setup::new("follow_ddl").await;
-    seed(&s.my, 3).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("follow_ddl", 3).await;
     let follower = s.spawn(&["follow"]);
     s.my.exec("UPDATE app.users SET name = 'before' WHERE id = 1").await;
     for _ in 0..2000 {
@@ -322,10 +310,7 @@ async fn run_follow_copies_then_follows_in_one_command() {
 /// target's sequence to the counter when it stops, and verify's sequence check passes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sequence_follows_mysqls_counter_past_a_bulk_insert() {
-    let s = Setup::new("follow_seq").await;
-    seed(&s.my, 3).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("follow_seq", 3).await;
     s.my.exec("INSERT INTO app.users (email) SELECT CONCAT('bulk', seq, '@x') FROM seq_1_to_1000").await;
     let mut c = s.my.conn().await;
     let (max, next): (u64, u64) = c

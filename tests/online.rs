@@ -93,10 +93,7 @@ async fn an_online_verify_proves_the_live_copy_and_names_a_row_changed_behind_th
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_online_verify_without_a_follower_follows_for_itself() {
-    let s = Setup::new("online_own").await;
-    seed(&s.my, 20).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("online_own", 20).await;
     // Changes the target has not seen: the verify's own follower applies them first.
     s.my.exec("UPDATE app.users SET balance = balance + 1 WHERE id <= 10; DELETE FROM app.orders WHERE id = 3").await;
     let v = s.converge(&["--json", "verify", "--online"]).await;
@@ -214,10 +211,7 @@ async fn a_follower_killed_after_an_online_verify_loses_no_changed_key_for_the_c
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn verify_online_repair_fixes_what_it_finds_and_verifies_again() {
-    let s = Setup::new("online_fix").await;
-    seed(&s.my, 20).await;
-    let run = s.converge(&["run"]).await;
-    assert!(run.status.success(), "the copy: {}", said(&run));
+    let s = Setup::copied("online_fix", 20).await;
     s.pg.client.execute("UPDATE users SET balance = 0 WHERE id = 7", &[]).await.unwrap();
     s.pg.client.execute("DELETE FROM orders WHERE id = 8", &[]).await.unwrap();
     let out = s.converge(&["--json", "verify", "--online", "--repair"]).await;

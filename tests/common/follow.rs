@@ -51,6 +51,15 @@ impl Setup {
         Setup { my, pg, dir, file }
     }
 
+    /// A source seeded with `users` users and their orders, copied by `converge run`.
+    pub async fn copied(name: &str, users: u32) -> Setup {
+        let s = Setup::new(name).await;
+        seed(&s.my, users).await;
+        let run = s.converge(&["run"]).await;
+        assert!(run.status.success(), "the copy: {}", said(&run));
+        s
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_converge"));
         c.args(args)
