@@ -21,6 +21,18 @@ async fn untouched_user(s: &Setup) {
     .await;
 }
 
+/// Waits until the copy of `run --follow` committed (its position is recorded): a
+/// source change made after this is the follower's to apply.
+async fn copy_committed(s: &Setup) {
+    for _ in 0..600 {
+        if s.pg.client.query("SELECT 1 FROM converge.follow_state", &[]).await.is_ok_and(|r| !r.is_empty()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the copy recorded no followed position within a minute");
+}
+
 /// Waits until the follower has applied something (the copy is done and it follows).
 async fn following(s: &Setup, follower: &mut std::process::Child) {
     for _ in 0..600 {
@@ -177,12 +189,7 @@ async fn a_follower_killed_after_an_online_verify_loses_no_changed_key_for_the_c
     seed(&s.my, 30).await;
     untouched_user(&s).await;
     let mut follower = s.spawn(&["run", "--follow"]);
-    for _ in 0..600 {
-        if s.pg.client.query("SELECT 1 FROM converge.follow_state", &[]).await.is_ok_and(|r| !r.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    copy_committed(&s).await;
     s.my.exec("UPDATE app.users SET balance = 2.00 WHERE id = 1").await;
     following(&s, &mut follower).await;
     let v = s.converge(&["--json", "verify", "--online"]).await;
@@ -246,5 +253,26 @@ async fn a_table_truncated_since_the_proof_is_compared_whole_at_the_cutover() {
     assert!(verified["detail"].as_str().unwrap().contains("compared whole"), "{verified}");
     let failures = c["failures"].to_string();
     assert!(failures.contains("query-result-cache") && failures.contains("zzz"), "{failures}");
+    s.pg.drop_db().await;
+}
+
+/// A follower that did not hear of the cut-over (it lost the request) applies nothing
+/// after it: the apply transaction that would move the position rolls back instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_that_missed_the_cutover_applies_nothing_after_it() {
+    let s = Setup::new("online_missed").await;
+    seed(&s.my, 10).await;
+    untouched_user(&s).await;
+    let mut follower = s.spawn(&["run", "--follow"]);
+    copy_committed(&s).await;
+    s.my.exec("UPDATE app.users SET balance = 2.00 WHERE id = 1").await;
+    following(&s, &mut follower).await;
+    s.pg.client.execute("UPDATE converge.follow_state SET cut_over_at = now()", &[]).await.unwrap();
+    s.my.exec(&format!("UPDATE app.users SET balance = 9.00 WHERE id = {UNTOUCHED}")).await;
+    let out = wait(follower).await;
+    assert!(!out.status.success() && said(&out).contains("cut over"), "{}", said(&out));
+    let q = format!("SELECT balance::text FROM users WHERE id = {UNTOUCHED}");
+    let balance: String = s.pg.client.query_one(q.as_str(), &[]).await.unwrap().get(0);
+    assert_eq!(balance, "1.00", "the change after the cut-over was not applied");
     s.pg.drop_db().await;
 }

@@ -94,13 +94,14 @@ pub async fn cutover(p: &Pipeline) -> Result<CutoverReport> {
     let passed = matches!(&proved, Ok((_, failures)) if failures.is_empty());
     let window = started.elapsed().as_secs_f64();
     if passed {
+        // Marked before the follower is told to stop: a follower that went on anyway
+        // (it lost the request) refuses at its next commit instead of applying past
+        // the proof, and the one that stops reads the mark as it ends.
+        steps::mark_cut_over(p).await?;
         held.done().await?;
     }
     held.finish().await;
     let (position, failures) = proved?;
-    if passed {
-        steps::mark_cut_over(p).await?;
-    }
     Ok(CutoverReport {
         pipeline: p.name.clone(),
         passed,

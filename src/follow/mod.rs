@@ -193,7 +193,9 @@ async fn follow_with(
             }
         }
     };
-    let stored = session.stored().await;
+    // Not `stored()`: a cut-over that stopped this follower marks the pipeline cut
+    // over as the follower ends, and the report still says where it stopped.
+    let stored = session.position().await;
     session.release().await;
     let stored = stored?;
     Ok(FollowReport {

@@ -156,14 +156,20 @@ impl<'a> Session<'a> {
         })
     }
 
-    /// The position the target stores.
-    pub async fn stored(&self) -> Result<crate::pg::state::FollowState> {
-        let stored = self.applier.stored().await?.ok_or_else(|| {
+    /// The position the target stores, as it is (also after a cut-over: the follower
+    /// the cut-over stopped reports where it ended).
+    pub async fn position(&self) -> Result<crate::pg::state::FollowState> {
+        self.applier.stored().await?.ok_or_else(|| {
             Error::other(format!(
                 "the target holds no followed position for pipeline `{}`: run its copy (with [follow]) first",
                 self.p.name
             ))
-        })?;
+        })
+    }
+
+    /// The position the target stores, to apply from: refused once the pipeline was cut over.
+    pub async fn stored(&self) -> Result<crate::pg::state::FollowState> {
+        let stored = self.position().await?;
         if let Some(when) = &stored.cut_over_at {
             return Err(Error::other(format!(
                 "pipeline `{}` was cut over to PostgreSQL at {when} (source position {}): following again would \

@@ -229,10 +229,10 @@ pub async fn advance_follow(
     source_commit: Option<u32>,
 ) -> Result<()> {
     let q = format!(
-        "UPDATE {FOLLOW_TABLE} SET binlog_file = $3, binlog_position = $4, gtid = NULL,
+        "UPDATE {FOLLOW_TABLE} f SET binlog_file = $3, binlog_position = $4, gtid = NULL,
                 changes_applied = changes_applied + $5, applied_at = now(),
                 source_commit_at = COALESCE(to_timestamp($6::bigint::double precision), source_commit_at)
-          WHERE pipeline = $1 AND target_schema = $2"
+          WHERE pipeline = $1 AND target_schema = $2 AND to_jsonb(f) ->> 'cut_over_at' IS NULL"
     );
     let commit = source_commit.map(i64::from);
     let n = client
@@ -241,7 +241,8 @@ pub async fn advance_follow(
         .map_err(|e| Error::postgres("storing the applied position in converge.follow_state", &e))?;
     if n != 1 {
         return Err(Error::other(format!(
-            "converge.follow_state holds no row for pipeline `{pipeline}` and schema `{schema}` any more"
+            "converge.follow_state holds no row for pipeline `{pipeline}` and schema `{schema}` any more, or \
+             the pipeline was cut over to PostgreSQL: nothing more is applied to it"
         )));
     }
     Ok(())
