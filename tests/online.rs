@@ -276,3 +276,23 @@ async fn a_follower_that_missed_the_cutover_applies_nothing_after_it() {
     assert_eq!(balance, "1.00", "the change after the cut-over was not applied");
     s.pg.drop_db().await;
 }
+
+/// A row added to the target of a table nothing changed in since the proof is found by
+/// the cut-over's counts (the changed keys' comparison does not look there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cutover_counts_find_a_row_added_where_nothing_changed() {
+    let s = Setup::copied("online_count", 10).await;
+    let v = s.converge(&["--json", "verify", "--online"]).await;
+    assert!(v.status.success(), "{:?}", failures(&report(&v)));
+    s.my.exec("UPDATE app.users SET balance = 3.00 WHERE id = 2").await;
+    s.pg.client.execute("INSERT INTO \"query-result-cache\" VALUES ('extra', 'behind its back')", &[]).await.unwrap();
+    let cut = s.converge(&["--json", "cutover"]).await;
+    let c = report(&cut);
+    assert!(!cut.status.success(), "{c}");
+    let step = |name: &str| c["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    assert!(step("verify what changed")["detail"].as_str().unwrap().contains("1 keys in 1 tables"), "{c}");
+    assert!(step("count rows")["detail"].as_str().unwrap().contains("1 differ"), "{c}");
+    let failures = c["failures"].to_string();
+    assert!(failures.contains("`query-result-cache`: 0 rows in the source, 1 in the target"), "{failures}");
+    s.pg.drop_db().await;
+}

@@ -134,29 +134,41 @@ async fn sequences(url: &str, schema: &str, plan: &Plan) -> Result<u64> {
     Ok(moved)
 }
 
-/// Every planned table's rows counted on both sides, in the two snapshots.
+/// Every planned table's rows counted on both sides, in the two snapshots. Each side
+/// counts on its one snapshot connection, table after table; the two sides at once.
 async fn counts(
     src: &MySqlSource,
     pg: &tokio_postgres::Client,
     schema: &str,
     plan: &Plan,
 ) -> Result<(String, Vec<String>)> {
-    let (mut rows, mut failures) = (0u64, Vec::new());
-    for tp in &plan.tables {
-        let q = format!("SELECT COUNT(*) FROM {}", my_ident(tp.name()));
-        let source: Vec<(u64,)> = src.query(&q).await?;
-        let source = source.first().map_or(0, |r| r.0);
-        let q = format!("SELECT count(*) FROM {}", pg_qualified(schema, &tp.target));
-        let target = pg
-            .query_one(q.as_str(), &[])
-            .await
-            .map_err(|e| Error::postgres(format!("counting `{}`", tp.target), &e))?
-            .get::<_, i64>(0) as u64;
-        if source != target {
-            failures.push(format!("`{}`: {source} rows in the source, {target} in the target", tp.name()));
+    let source = async {
+        let mut n = Vec::with_capacity(plan.tables.len());
+        for tp in &plan.tables {
+            let q = format!("SELECT COUNT(*) FROM {}", my_ident(tp.name()));
+            let rows: Vec<(u64,)> = src.query(&q).await?;
+            n.push(rows.first().map_or(0, |r| r.0));
         }
-        rows += source;
+        Ok::<_, Error>(n)
+    };
+    let target = async {
+        let mut n = Vec::with_capacity(plan.tables.len());
+        for tp in &plan.tables {
+            let q = format!("SELECT count(*) FROM {}", pg_qualified(schema, &tp.target));
+            let row = pg.query_one(q.as_str(), &[]).await;
+            let row = row.map_err(|e| Error::postgres(format!("counting `{}`", tp.target), &e))?;
+            n.push(row.get::<_, i64>(0) as u64);
+        }
+        Ok::<_, Error>(n)
+    };
+    let (source, target) = tokio::try_join!(source, target)?;
+    let mut failures = Vec::new();
+    for ((tp, s), t) in plan.tables.iter().zip(&source).zip(&target) {
+        if s != t {
+            failures.push(format!("`{}`: {s} rows in the source, {t} in the target", tp.name()));
+        }
     }
+    let rows: u64 = source.iter().sum();
     let verdict =
         if failures.is_empty() { "equal on both sides".to_string() } else { format!("{} differ", failures.len()) };
     Ok((format!("{} tables, {rows} source rows: {verdict}", plan.tables.len()), failures))
