@@ -33,6 +33,19 @@ async fn copy_committed(s: &Setup) {
     panic!("the copy recorded no followed position within a minute");
 }
 
+/// A source of `users` users and the untouched one, copied by `run --follow`, whose
+/// follower has applied a change made after the copy.
+async fn copied_and_following(name: &str, users: u32) -> (Setup, std::process::Child) {
+    let s = Setup::new(name).await;
+    seed(&s.my, users).await;
+    untouched_user(&s).await;
+    let mut follower = s.spawn(&["run", "--follow"]);
+    copy_committed(&s).await;
+    s.my.exec("UPDATE app.users SET balance = 2.00 WHERE id = 1").await;
+    following(&s, &mut follower).await;
+    (s, follower)
+}
+
 /// Waits until the follower has applied something (the copy is done and it follows).
 async fn following(s: &Setup, follower: &mut std::process::Child) {
     for _ in 0..600 {
@@ -185,13 +198,7 @@ async fn live_verify_repair_then_cutover_under_a_workload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_killed_after_an_online_verify_loses_no_changed_key_for_the_cutover() {
-    let s = Setup::new("online_kill").await;
-    seed(&s.my, 30).await;
-    untouched_user(&s).await;
-    let mut follower = s.spawn(&["run", "--follow"]);
-    copy_committed(&s).await;
-    s.my.exec("UPDATE app.users SET balance = 2.00 WHERE id = 1").await;
-    following(&s, &mut follower).await;
+    let (s, follower) = copied_and_following("online_kill", 30).await;
     let v = s.converge(&["--json", "verify", "--online"]).await;
     assert!(v.status.success(), "{:?}", failures(&report(&v)));
     // A change after the proof, applied, then the follower killed and started again.
@@ -260,13 +267,7 @@ async fn a_table_truncated_since_the_proof_is_compared_whole_at_the_cutover() {
 /// after it: the apply transaction that would move the position rolls back instead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_that_missed_the_cutover_applies_nothing_after_it() {
-    let s = Setup::new("online_missed").await;
-    seed(&s.my, 10).await;
-    untouched_user(&s).await;
-    let mut follower = s.spawn(&["run", "--follow"]);
-    copy_committed(&s).await;
-    s.my.exec("UPDATE app.users SET balance = 2.00 WHERE id = 1").await;
-    following(&s, &mut follower).await;
+    let (s, follower) = copied_and_following("online_missed", 10).await;
     s.pg.client.execute("UPDATE converge.follow_state SET cut_over_at = now()", &[]).await.unwrap();
     s.my.exec(&format!("UPDATE app.users SET balance = 9.00 WHERE id = {UNTOUCHED}")).await;
     let out = wait(follower).await;
